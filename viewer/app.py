@@ -1,0 +1,44 @@
+"""The Flask application factory. Composition only: settings, services, blueprints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from viewer.config import default_data_dir, load_settings
+from viewer.services import Services
+
+
+def _asset_dir(name: str) -> str:
+    """``static``/``templates`` inside the installed package, else at the top of the checkout."""
+    packaged = Path(__file__).parent / name
+    if packaged.is_dir():
+        return str(packaged)
+    return str(Path(__file__).parent.parent / name)
+
+
+def create_app(settings: Mapping[str, Any] | None = None, config_file: str | None = None) -> Flask:
+    """Build the app from *settings* (names of :data:`viewer.config.SETTINGS`) over the layered config.
+
+    Nothing is opened here: slides open on first request, through :class:`viewer.services.Services`.
+    """
+    merged = load_settings(config_file, overrides=settings)
+    if not merged["DATA_DIR"]:
+        merged["DATA_DIR"] = str(default_data_dir())
+    app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
+    app.config["WSI_VIEWER"] = merged
+    app.config["MAX_CONTENT_LENGTH"] = merged["MAX_UPLOAD_MB"] << 20
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["wsi_viewer"] = Services(merged)
+
+    from viewer.web import api, errors, pages, tiles
+
+    errors.register(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(tiles.bp)
+    app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,131 @@
+"""Settings: one table, read in layers.
+
+Every setting is a row of :data:`SETTINGS` with a default and a help line. The same name works
+everywhere: as an environment variable ``WSI_VIEWER_<NAME>``, as a lower-case key in a TOML config
+file (``--config FILE`` or ``WSI_VIEWER_CONFIG``), and as a ``--kebab-case`` option of
+``wsi-viewer serve``. Later layers win: defaults < config file < environment < explicit overrides.
+The README documents every row (``tests/test_docs.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from viewer.errors import ConfigError
+
+ENV_PREFIX = "WSI_VIEWER_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: its name, type, default and a one-line help text."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SLIDE_DIR", str, "", "Directory scanned recursively for slides. Empty: serve the built-in demo."),
+    Setting("DATA_DIR", str, "", "Writable directory for the demo slide, caches and the annotation database. "
+            "Empty: ~/.local/share/wsi-viewer (or $XDG_DATA_HOME/wsi-viewer)."),
+    Setting("HOST", str, "127.0.0.1", "Address `wsi-viewer serve` binds to."),
+    Setting("PORT", int, 8000, "Port `wsi-viewer serve` binds to."),
+    Setting("WORKERS", int, 2, "Gunicorn worker processes."),
+    Setting("THREADS", int, 8, "Threads per gunicorn worker (tile reads release the GIL)."),
+    Setting("DEBUG", bool, False, "Run Flask's development server with the debugger instead of gunicorn."),
+    Setting("TILE_SIZE", int, 0, "Deep Zoom tile size in px. 0: per slide, the slide's own stored tile size "
+            "with overlap 0 when it is a JPEG-tiled TIFF (stored tiles are then sent as they are), else 254."),
+    Setting("TILE_OVERLAP", int, -1, "Deep Zoom tile overlap in px. -1: 0 with stored-tile size, else 1."),
+    Setting("TILE_FORMAT", str, "jpeg", "Format of decoded tiles: jpeg or png."),
+    Setting("TILE_QUALITY", int, 80, "JPEG quality of re-encoded tiles (1-100)."),
+    Setting("LIMIT_BOUNDS", bool, True, "Show only the slide's scanned bounds (openslide.bounds-*)."),
+    Setting("COLOR_MANAGEMENT", bool, True, "Convert slides that carry an ICC profile to sRGB."),
+    Setting("SLIDE_CACHE_SIZE", int, 32, "Open slide handles kept per worker (LRU)."),
+    Setting("TILE_CACHE_MB", int, 256, "Encoded tiles kept in memory per worker, in MiB (LRU by bytes)."),
+    Setting("DERIVED_LEVEL_MAX_MPX", int, 64, "Largest pyramid level, in megapixels, built in memory for a slide "
+            "that lacks low-resolution levels (e.g. a single-level SVS)."),
+    Setting("SERVE_ASSOCIATED_IMAGES", bool, False, "Serve associated images (label, macro). Off by default: "
+            "a slide label can carry a patient name."),
+    Setting("THUMBNAIL_MAX", int, 1024, "Largest thumbnail edge a client may request, in px."),
+    Setting("MAX_UPLOAD_MB", int, 64, "Largest request body accepted (annotation uploads), in MiB."),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    """Convert *value* (a string from the environment, or a TOML value) to the setting's type."""
+    try:
+        if setting.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if setting.type is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        return str(value)
+    except ValueError:
+        raise ConfigError(
+            f"{origin}: {setting.name} must be {setting.type.__name__}, got {value!r}"
+        ) from None
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Merge defaults, the config file, ``WSI_VIEWER_*`` variables and *overrides*.
+
+    :param config_file: TOML file with lower-case setting names; defaults to ``$WSI_VIEWER_CONFIG``.
+    :param environ: the environment to read (``os.environ`` when None).
+    :param overrides: explicit values (CLI options, tests); keys are setting names.
+    :raises ConfigError: on an unknown name or a value of the wrong type.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        for key, value in data.items():
+            setting = _BY_NAME.get(key.upper())
+            if setting is None:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[setting.name] = _coerce(setting, value, f"config file {path}")
+
+    for name, setting in _BY_NAME.items():
+        if ENV_PREFIX + name in env:
+            values[name] = _coerce(setting, env[ENV_PREFIX + name], ENV_PREFIX + name)
+
+    for key, value in (overrides or {}).items():
+        setting = _BY_NAME.get(key.upper())
+        if setting is None:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[setting.name] = _coerce(setting, value, "option")
+    return values
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory used when DATA_DIR is empty (XDG base directory convention)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "wsi-viewer"

@@ -1,0 +1,49 @@
+"""The long-lived objects one app (one worker process) shares between requests. No Flask here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from viewer.slides import SlideLibrary, TileOptions
+
+
+class Services:
+    """Built from the settings; each service is created on first use, never at import or start-up."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.data_dir = Path(self.settings["DATA_DIR"])
+
+    @cached_property
+    def slide_root(self) -> Path:
+        """SLIDE_DIR, or the demo directory in the data dir (see ``viewer.demo``)."""
+        if self.settings["SLIDE_DIR"]:
+            return Path(self.settings["SLIDE_DIR"])
+        from viewer.demo import demo_dir
+
+        return demo_dir(self.data_dir)
+
+    @cached_property
+    def tile_options(self) -> TileOptions:
+        """Tile settings as the slide library takes them."""
+        s = self.settings
+        return TileOptions(
+            tile_size=s["TILE_SIZE"], overlap=s["TILE_OVERLAP"], format=s["TILE_FORMAT"],
+            quality=s["TILE_QUALITY"], limit_bounds=s["LIMIT_BOUNDS"],
+            color_management=s["COLOR_MANAGEMENT"], derived_level_max_mpx=s["DERIVED_LEVEL_MAX_MPX"],
+        )
+
+    @cached_property
+    def slides(self) -> SlideLibrary:
+        """The slide library (scans lazily on first use)."""
+        s = self.settings
+        return SlideLibrary(
+            self.slide_root,
+            cache_file=self.data_dir / "cache" / "slide-metadata.json",
+            options=self.tile_options,
+            handle_cache_size=s["SLIDE_CACHE_SIZE"],
+            tile_cache_bytes=s["TILE_CACHE_MB"] << 20,
+        )

@@ -1,0 +1,841 @@
+"""Slides: the library under a root directory, safe id→path lookups, open handles and Deep Zoom tiles.
+
+The only module that imports ``openslide``. Coordinate spaces (see ARCHITECTURE.md):
+
+* **slide space** (``l0_``): level-0 pixels of the whole slide, as ASAP XML and the API use them;
+* **image space**: what OpenSeadragon sees, the deepest Deep Zoom level. With ``limit_bounds`` it is
+  slide space shifted by ``(bounds_x, bounds_y)``: ``slide = image + offset``;
+* ``z_``: pixels of one Deep Zoom level; ``t_``: tile columns/rows; ``l_``: pixels of one slide level.
+
+Tiles equal ``openslide.deepzoom.DeepZoomGenerator(slide, tile_size, overlap, limit_bounds)``
+output for the same address. Three paths produce them, fastest first:
+
+1. *stored*: the Deep Zoom tile is exactly one stored JPEG tile of a tiled TIFF/SVS level, so its
+   bytes (merged with the level's JPEG tables) are sent without decoding;
+2. *derived*: the slide lacks low-resolution levels (e.g. a single-level SVS), so each zoomed-out
+   Deep Zoom level is built once, in memory, and tiles are cut from it;
+3. *generator*: ``DeepZoomGenerator.get_tile``, then sRGB conversion and encoding.
+
+Encoded tiles are kept in a byte-bounded LRU; open slides in a count-bounded LRU. Both are
+thread-safe (gunicorn's threaded workers share them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import openslide
+from openslide.deepzoom import DeepZoomGenerator
+from PIL import Image, ImageCms
+
+from viewer.errors import (
+    AssociatedImageNotFoundError,
+    ForbiddenError,
+    InvalidInputError,
+    SlideNotFoundError,
+    SlideUnreadableError,
+    TileNotFoundError,
+)
+from viewer.tiffreader import (
+    COMPRESSION_JPEG,
+    PHOTOMETRIC_RGB,
+    PHOTOMETRIC_YCBCR,
+    TiffFormatError,
+    TiledDirectory,
+    assemble_jpeg,
+    read_tiled_directories,
+)
+
+TileFormat = Literal["jpeg", "png"]
+
+#: File name extensions OpenSlide may open. A DICOM series (a directory of ``.dcm`` files) and a
+#: MIRAX slide (``.mrxs`` plus its data folder) are each listed once.
+SLIDE_EXTENSIONS = frozenset(
+    {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".bif", ".svslide", ".dcm"}
+)
+_STORED_TILE_VENDORS = frozenset({"aperio", "generic-tiff"})
+_DEFAULT_TILE_SIZE = 254
+_DEFAULT_OVERLAP = 1
+_RESCAN_INTERVAL_S = 2.0
+_METADATA_CACHE_VERSION = 2
+_SRGB_PROFILE = ImageCms.createProfile("sRGB")
+
+
+# --------------------------------------------------------------------------------------------------
+# Options and metadata
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How Deep Zoom tiles are cut and encoded (from the TILE_*, LIMIT_BOUNDS, ... settings)."""
+
+    tile_size: int = 0  # 0: the slide's stored JPEG tile size when it has one, else 254
+    overlap: int = -1  # -1: 0 with the stored tile size, else 1
+    format: TileFormat = "jpeg"
+    quality: int = 80
+    limit_bounds: bool = True
+    color_management: bool = True
+    derived_level_max_mpx: int = 64
+
+    def fingerprint(self) -> str:
+        """A short string that changes whenever the tiles these options produce would change."""
+        return hashlib.sha1(repr(asdict(self)).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The scanned region of a slide in slide space (level-0 px)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass
+class SlideInfo:
+    """Everything known about one slide without opening it again (cached by path, size, mtime).
+
+    ``error`` is set, and the image fields are empty, for a file OpenSlide cannot open.
+    """
+
+    id: str
+    name: str
+    folder: str
+    size: int
+    mtime_ns: int
+    width: int = 0
+    height: int = 0
+    level_count: int = 0
+    level_dimensions: list[list[int]] = field(default_factory=list)
+    level_downsamples: list[float] = field(default_factory=list)
+    mpp_x: float | None = None
+    mpp_y: float | None = None
+    objective_power: float | None = None
+    vendor: str | None = None
+    bounds: Bounds | None = None
+    quickhash: str | None = None
+    associated: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form (bounds as a dict)."""
+        data = asdict(self)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SlideInfo:
+        """Inverse of :meth:`to_json`."""
+        data = dict(data)
+        if data.get("bounds") is not None:
+            data["bounds"] = Bounds(**data["bounds"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class DeepZoomGeometry:
+    """The Deep Zoom pyramid a client sees for one slide."""
+
+    tile_size: int
+    overlap: int
+    format: TileFormat
+    width: int  # image space size = the deepest Deep Zoom level
+    height: int
+    level_count: int
+    offset_x: int  # slide = image + offset (the bounds offset when limit_bounds is on)
+    offset_y: int
+
+    def dzi_xml(self) -> str:
+        """The ``.dzi`` descriptor OpenSeadragon reads."""
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" '
+            f'Format="{self.format}" Overlap="{self.overlap}" TileSize="{self.tile_size}">'
+            f'<Size Width="{self.width}" Height="{self.height}"/></Image>\n'
+        )
+
+
+@dataclass(frozen=True)
+class Tile:
+    """An encoded tile, with the media type and the strong validator to send with it."""
+
+    data: bytes
+    media_type: str
+    etag: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Small thread-safe LRU caches
+
+
+class _LRU:
+    """A thread-safe LRU bounded by the total ``weight`` of its values."""
+
+    def __init__(self, max_weight: int, weigh: Callable[[Any], int] = lambda _v: 1,
+                 on_evict: Callable[[Any], None] | None = None) -> None:
+        self._max = max_weight
+        self._weigh = weigh
+        self._on_evict = on_evict
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Any, value: Any) -> None:
+        weight = self._weigh(value)
+        if weight > self._max:
+            return
+        evicted = []
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._weight -= old[1]
+                evicted.append(old[0])
+            self._items[key] = (value, weight)
+            self._weight += weight
+            while self._weight > self._max and self._items:
+                _, (value_out, weight_out) = self._items.popitem(last=False)
+                self._weight -= weight_out
+                evicted.append(value_out)
+        if self._on_evict:
+            for value_out in evicted:
+                if value_out is not value:
+                    self._on_evict(value_out)
+
+    def pop(self, key: Any) -> Any:
+        with self._lock:
+            item = self._items.pop(key, None)
+            if item is None:
+                return None
+            self._weight -= item[1]
+        if self._on_evict:
+            self._on_evict(item[0])
+        return item[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            items = list(self._items.values())
+            self._items.clear()
+            self._weight = 0
+        if self._on_evict:
+            for value, _ in items:
+                self._on_evict(value)
+
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+
+# --------------------------------------------------------------------------------------------------
+# Library: scan, lookup, metadata cache
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A slide found by the scan: its id and the file OpenSlide opens for it."""
+
+    id: str
+    open_path: Path
+    stat_path: Path  # the file whose size/mtime identify this version of the slide
+
+
+def _float_property(props: Any, name: str) -> float | None:
+    try:
+        value = float(props[name])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def read_slide_info(slide_id: str, path: Path, stat: os.stat_result) -> SlideInfo:
+    """Open *path* with OpenSlide and collect its metadata; errors become ``info.error``."""
+    rel = PurePosixPath(slide_id)
+    info = SlideInfo(
+        id=slide_id, name=rel.name, folder=str(rel.parent) if str(rel.parent) != "." else "",
+        size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+    )
+    try:
+        osr = openslide.OpenSlide(str(path))
+    except (openslide.OpenSlideError, OSError, ValueError) as exc:
+        info.error = _describe_open_error(exc)
+        return info
+    try:
+        props = osr.properties
+        info.width, info.height = osr.dimensions
+        info.level_count = osr.level_count
+        info.level_dimensions = [list(d) for d in osr.level_dimensions]
+        info.level_downsamples = [float(d) for d in osr.level_downsamples]
+        info.mpp_x = _float_property(props, openslide.PROPERTY_NAME_MPP_X)
+        info.mpp_y = _float_property(props, openslide.PROPERTY_NAME_MPP_Y)
+        info.objective_power = _float_property(props, openslide.PROPERTY_NAME_OBJECTIVE_POWER)
+        info.vendor = props.get(openslide.PROPERTY_NAME_VENDOR)
+        info.quickhash = props.get(openslide.PROPERTY_NAME_QUICKHASH1)
+        info.associated = sorted(osr.associated_images.keys())
+        info.properties = {k: str(v) for k, v in props.items()}
+        bx = props.get(openslide.PROPERTY_NAME_BOUNDS_X)
+        if bx is not None:
+            info.bounds = Bounds(
+                int(bx), int(props.get(openslide.PROPERTY_NAME_BOUNDS_Y, 0)),
+                int(props.get(openslide.PROPERTY_NAME_BOUNDS_WIDTH, info.width)),
+                int(props.get(openslide.PROPERTY_NAME_BOUNDS_HEIGHT, info.height)),
+            )
+    except (openslide.OpenSlideError, ValueError) as exc:
+        info.error = _describe_open_error(exc)
+    finally:
+        osr.close()
+    return info
+
+
+def _describe_open_error(exc: BaseException) -> str:
+    if isinstance(exc, openslide.OpenSlideUnsupportedFormatError):
+        return "not a slide format OpenSlide can read"
+    text = str(exc).strip()
+    # OpenSlide messages can carry the absolute path; keep only what the user can act on.
+    return f"cannot read slide: {text.split(': ')[-1] if text else type(exc).__name__}"
+
+
+class SlideLibrary:
+    """Every slide OpenSlide opens under *root*, recursively, with cached metadata.
+
+    Ids are paths relative to *root* with POSIX separators. A lookup only ever returns a path that
+    the scan found under *root* (symlinks leaving the root are never followed), so every path
+    trick in an id is simply an unknown id.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cache_file: str | os.PathLike[str] | None = None,
+        options: TileOptions | None = None,
+        handle_cache_size: int = 32,
+        tile_cache_bytes: int = 256 << 20,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.options = options or TileOptions()
+        self._cache_file = Path(cache_file) if cache_file else None
+        self._entries: dict[str, _Entry] = {}
+        self._infos: dict[str, SlideInfo] = {}
+        self._scanned_at = -math.inf
+        self._scan_lock = threading.Lock()
+        self._handles = _LRU(max(1, handle_cache_size), on_evict=lambda h: h.close())
+        self._tiles = _LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
+        self._open_lock = threading.Lock()
+        self._disk_cache = self._load_disk_cache()
+
+    # -- scanning ----------------------------------------------------------------------------------
+
+    def _walk(self) -> Iterator[_Entry]:
+        root = self.root
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            here = Path(dirpath)
+            # A MIRAX slide's data folder (same stem as the .mrxs file) belongs to that slide.
+            mrxs_stems = {Path(f).stem for f in filenames if f.lower().endswith(".mrxs")}
+            dirnames[:] = sorted(d for d in dirnames if d not in mrxs_stems and not d.startswith("."))
+            dicom: list[str] = []
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                suffix = os.path.splitext(name)[1].lower()
+                if suffix not in SLIDE_EXTENSIONS:
+                    continue
+                path = here / name
+                if not self._inside_root(path):
+                    continue
+                if suffix == ".dcm":
+                    dicom.append(name)
+                    continue
+                rel = path.relative_to(root).as_posix()
+                yield _Entry(rel, path, path)
+            if dicom:
+                # One DICOM series per directory: its id is the directory; OpenSlide opens the
+                # series from any of its files, so open the first that is a WSI instance.
+                rel_dir = here.relative_to(root).as_posix()
+                first = here / dicom[0]
+                chosen = next((here / n for n in dicom if openslide.OpenSlide.detect_format(str(here / n))), first)
+                yield _Entry(rel_dir if rel_dir != "." else dicom[0], chosen, chosen)
+
+    def _inside_root(self, path: Path) -> bool:
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return False
+        return real == self.root or self.root in real.parents
+
+    def scan(self, force: bool = False) -> list[SlideInfo]:
+        """Rescan the root (at most every two seconds unless *force*) and return every slide."""
+        with self._scan_lock:
+            if not force and time.monotonic() - self._scanned_at < _RESCAN_INTERVAL_S:
+                return [self._infos[k] for k in self._entries]
+            entries: dict[str, _Entry] = {}
+            infos: dict[str, SlideInfo] = {}
+            dirty = False
+            for entry in self._walk():
+                try:
+                    stat = entry.stat_path.stat()
+                except OSError:
+                    continue
+                cached = self._disk_cache.get(entry.id)
+                if cached is not None and cached.size == stat.st_size and cached.mtime_ns == stat.st_mtime_ns:
+                    info = cached
+                else:
+                    info = read_slide_info(entry.id, entry.open_path, stat)
+                    self._disk_cache[entry.id] = info
+                    dirty = True
+                entries[entry.id] = entry
+                infos[entry.id] = info
+            if set(self._disk_cache) - set(entries):
+                for gone in set(self._disk_cache) - set(entries):
+                    del self._disk_cache[gone]
+                dirty = True
+            self._entries, self._infos = entries, infos
+            self._scanned_at = time.monotonic()
+            if dirty:
+                self._save_disk_cache()
+            return [infos[k] for k in entries]
+
+    def _load_disk_cache(self) -> dict[str, SlideInfo]:
+        if self._cache_file is None:
+            return {}
+        try:
+            data = json.loads(self._cache_file.read_text(encoding="utf-8"))
+            if data.get("version") != _METADATA_CACHE_VERSION or data.get("root") != str(self.root):
+                return {}
+            return {k: SlideInfo.from_json(v) for k, v in data["slides"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _save_disk_cache(self) -> None:
+        if self._cache_file is None:
+            return
+        payload = {"version": _METADATA_CACHE_VERSION, "root": str(self.root),
+                   "slides": {k: v.to_json() for k, v in self._disk_cache.items()}}
+        try:
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._cache_file.with_name(f".{self._cache_file.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(payload), encoding="utf-8")
+            os.replace(tmp, self._cache_file)
+        except OSError:
+            pass  # the cache only saves time; a read-only data dir must not break listing
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def _entry(self, slide_id: str) -> _Entry:
+        if not _plausible_id(slide_id):
+            raise SlideNotFoundError("no such slide")
+        entry = self._entries.get(slide_id)
+        if entry is None:
+            self.scan()
+            entry = self._entries.get(slide_id)
+        if entry is None:
+            raise SlideNotFoundError("no such slide")
+        return entry
+
+    def info(self, slide_id: str) -> SlideInfo:
+        """Metadata of one slide.
+
+        :raises SlideNotFoundError: for an unknown id or any id that does not name a slide.
+        """
+        entry = self._entry(slide_id)
+        return self._infos[entry.id]
+
+    # -- open handles --------------------------------------------------------------------------------
+
+    def handle(self, slide_id: str) -> SlideHandle:
+        """The open slide for *slide_id* (from the LRU, reopened when the file changed).
+
+        :raises SlideNotFoundError: unknown id. :raises SlideUnreadableError: OpenSlide cannot read it.
+        """
+        entry = self._entry(slide_id)
+        info = self._infos[entry.id]
+        if info.error:
+            raise SlideUnreadableError(f"slide {slide_id!r}: {info.error}")
+        key = (entry.id, info.size, info.mtime_ns)
+        handle = self._handles.get(key)
+        if handle is not None:
+            return handle
+        with self._open_lock:
+            handle = self._handles.get(key)
+            if handle is None:
+                if not self._inside_root(entry.open_path):
+                    raise SlideNotFoundError("no such slide")
+                try:
+                    handle = SlideHandle(entry.open_path, info, self.options)
+                except (openslide.OpenSlideError, OSError, ValueError) as exc:
+                    raise SlideUnreadableError(f"slide {slide_id!r}: {_describe_open_error(exc)}") from None
+                self._handles.put(key, handle)
+        return handle
+
+    def _drop(self, slide_id: str) -> None:
+        info = self._infos.get(slide_id)
+        if info is not None:
+            self._handles.pop((slide_id, info.size, info.mtime_ns))
+
+    # -- tiles and images ----------------------------------------------------------------------------
+
+    def geometry(self, slide_id: str) -> DeepZoomGeometry:
+        """The Deep Zoom pyramid of a slide (what its ``.dzi`` says)."""
+        return self.handle(slide_id).geometry
+
+    def tile_etag(self, slide_id: str, level: int, col: int, row: int, fmt: str) -> str:
+        """The strong ETag of a tile, computed without reading it (for conditional requests)."""
+        info = self.info(slide_id)
+        raw = f"{slide_id}\0{info.size}\0{info.mtime_ns}\0{self.options.fingerprint()}\0{level}/{col}_{row}.{fmt}"
+        return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
+
+    def tile(self, slide_id: str, level: int, col: int, row: int, fmt: TileFormat) -> Tile:
+        """One Deep Zoom tile, encoded.
+
+        :raises TileNotFoundError: level/col/row outside the grid.
+        :raises SlideUnreadableError: the slide cannot be read (its handle is dropped).
+        """
+        etag = self.tile_etag(slide_id, level, col, row, fmt)
+        cached = self._tiles.get(etag)
+        if cached is not None:
+            return cached
+        handle = self.handle(slide_id)
+        try:
+            data = handle.tile(level, col, row, fmt)
+        except openslide.OpenSlideError as exc:
+            self._drop(slide_id)
+            raise SlideUnreadableError(f"slide {slide_id!r}: {_describe_open_error(exc)}") from None
+        tile = Tile(data, _MEDIA_TYPES[fmt], etag)
+        self._tiles.put(etag, tile)
+        return tile
+
+    def thumbnail(self, slide_id: str, max_px: int) -> Tile:
+        """A JPEG thumbnail of the image space (the bounds region with limit_bounds), at most *max_px*."""
+        if max_px < 1:
+            raise InvalidInputError("thumbnail size must be a positive number of pixels")
+        etag = self.tile_etag(slide_id, -1, max_px, 0, "thumbnail")
+        cached = self._tiles.get(etag)
+        if cached is not None:
+            return cached
+        handle = self.handle(slide_id)
+        try:
+            data = handle.thumbnail(max_px)
+        except openslide.OpenSlideError as exc:
+            self._drop(slide_id)
+            raise SlideUnreadableError(f"slide {slide_id!r}: {_describe_open_error(exc)}") from None
+        tile = Tile(data, "image/jpeg", etag)
+        self._tiles.put(etag, tile)
+        return tile
+
+    def associated_image(self, slide_id: str, name: str, enabled: bool) -> Tile:
+        """An associated image (label, macro, ...) as PNG.
+
+        :raises ForbiddenError: when serving associated images is disabled (they can show patient data).
+        """
+        if not enabled:
+            raise ForbiddenError("associated images are disabled on this server (SERVE_ASSOCIATED_IMAGES)")
+        info = self.info(slide_id)
+        if name not in info.associated:
+            raise AssociatedImageNotFoundError(f"slide has no associated image {name!r}")
+        handle = self.handle(slide_id)
+        etag = self.tile_etag(slide_id, -2, 0, 0, "associated/" + name)
+        cached = self._tiles.get(etag)
+        if cached is not None:
+            return cached
+        try:
+            image = handle.osr.associated_images[name]
+        except (openslide.OpenSlideError, KeyError):
+            self._drop(slide_id)
+            raise SlideUnreadableError(f"slide {slide_id!r}: cannot read associated image {name!r}") from None
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, "PNG")
+        tile = Tile(buf.getvalue(), "image/png", etag)
+        self._tiles.put(etag, tile)
+        return tile
+
+    def close(self) -> None:
+        """Close every open slide and forget cached tiles."""
+        self._handles.clear()
+        self._tiles.clear()
+
+
+_MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+
+
+def _plausible_id(slide_id: str) -> bool:
+    if not slide_id or "\0" in slide_id or "\\" in slide_id or slide_id.startswith("/"):
+        return False
+    return all(part not in ("", ".", "..") for part in slide_id.split("/"))
+
+
+# --------------------------------------------------------------------------------------------------
+# One open slide
+
+
+def _thumbnail_size(src: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size ``PIL.Image.thumbnail(box)`` gives an image of size *src* (aspect preserved)."""
+    width, height = src
+    x, y = box
+    if x >= width and y >= height:
+        return src
+    aspect = width / height
+
+    def round_aspect(number: float, key: Callable[[int], float]) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    if x / y >= aspect:
+        x = round_aspect(y * aspect, key=lambda n: abs(aspect - n / y))
+    else:
+        y = round_aspect(x / aspect, key=lambda n: 0 if n == 0 else abs(aspect - x / n))
+    return x, y
+
+
+class SlideHandle:
+    """An open slide with its Deep Zoom generator, stored-tile index and derived levels."""
+
+    def __init__(self, path: Path, info: SlideInfo, options: TileOptions) -> None:
+        self.path = path
+        self.info = info
+        self.osr = openslide.OpenSlide(str(path))
+        self._options = options
+        self._transform = self._color_transform()
+        stored = self._stored_directories()
+        tile_size, overlap = options.tile_size, options.overlap
+        stored_size = next(iter({d.tile_width for d in stored.values()} or [0])) if stored else 0
+        if tile_size <= 0:
+            tile_size = stored_size if stored_size and len({d.tile_width for d in stored.values()}) == 1 \
+                else _DEFAULT_TILE_SIZE
+        if overlap < 0:
+            overlap = 0 if tile_size == stored_size else _DEFAULT_OVERLAP
+        self.dz = DeepZoomGenerator(self.osr, tile_size=tile_size, overlap=overlap,
+                                    limit_bounds=options.limit_bounds)
+        offset = self._l0_offset()
+        width, height = self.dz.level_dimensions[-1]
+        self.geometry = DeepZoomGeometry(tile_size, overlap, options.format, width, height,
+                                         self.dz.level_count, offset[0], offset[1])
+        self._stored_by_dz_level = self._map_stored_levels(stored) if overlap == 0 else {}
+        self._derived: dict[int, Image.Image] = {}
+        self._derived_plan = self._plan_derived_levels()
+        self._derived_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the OpenSlide handle."""
+        self.osr.close()
+
+    # -- setup ---------------------------------------------------------------------------------------
+
+    def _l0_offset(self) -> tuple[int, int]:
+        if not self._options.limit_bounds:
+            return (0, 0)
+        props = self.osr.properties
+        return (int(props.get(openslide.PROPERTY_NAME_BOUNDS_X, 0)),
+                int(props.get(openslide.PROPERTY_NAME_BOUNDS_Y, 0)))
+
+    def _color_transform(self) -> Any:
+        if not self._options.color_management:
+            return None
+        profile = self.osr.color_profile
+        if profile is None:
+            return None
+        try:
+            intent = ImageCms.getDefaultIntent(profile)
+            return ImageCms.buildTransform(profile, _SRGB_PROFILE, "RGB", "RGB", intent, 0)
+        except (ImageCms.PyCMSError, OSError):
+            return None  # an unusable profile: show the pixels as they are
+
+    def _stored_directories(self) -> dict[int, TiledDirectory]:
+        """Slide level → its TIFF directory, when every stored tile can be sent as a JPEG file."""
+        if self.info.vendor not in _STORED_TILE_VENDORS or self._transform is not None:
+            return {}
+        try:
+            directories = read_tiled_directories(self.path)
+        except (TiffFormatError, OSError):
+            return {}
+        result: dict[int, TiledDirectory] = {}
+        for level, (width, height) in enumerate(self.osr.level_dimensions):
+            for directory in directories:
+                if (directory.width, directory.height) != (width, height):
+                    continue
+                if (directory.compression == COMPRESSION_JPEG and directory.samples_per_pixel == 3
+                        and directory.planar_config == 1
+                        and directory.photometric in (PHOTOMETRIC_RGB, PHOTOMETRIC_YCBCR)
+                        and directory.tile_width == directory.tile_height):
+                    result[level] = directory
+                break
+        return result
+
+    def _map_stored_levels(self, stored: dict[int, TiledDirectory]) -> dict[int, TiledDirectory]:
+        """Deep Zoom level → stored directory, where DZ tiles are exactly the stored tiles."""
+        dz = self.dz
+        if self.geometry.offset_x or self.geometry.offset_y:
+            return {}
+        result = {}
+        for dz_level in range(dz.level_count):
+            slide_level = dz._slide_from_dz_level[dz_level]  # noqa: SLF001 - DZ's own level choice
+            directory = stored.get(slide_level)
+            if directory is None or directory.tile_width != self.geometry.tile_size:
+                continue
+            if dz._l_z_downsamples[dz_level] != 1.0:  # noqa: SLF001
+                continue
+            if tuple(dz.level_dimensions[dz_level]) != (directory.width, directory.height):
+                continue
+            result[dz_level] = directory
+        return result
+
+    def _plan_derived_levels(self) -> set[int]:
+        """Deep Zoom levels that would read 9x or more pixels per tile: build them once instead."""
+        dz = self.dz
+        budget = self._options.derived_level_max_mpx * 1_000_000
+        plan = set()
+        for dz_level in range(dz.level_count):
+            if dz._l_z_downsamples[dz_level] >= 3:  # noqa: SLF001
+                width, height = dz.level_dimensions[dz_level]
+                if width * height <= budget:
+                    plan.add(dz_level)
+        return plan
+
+    # -- tiles ---------------------------------------------------------------------------------------
+
+    def tile(self, level: int, col: int, row: int, fmt: TileFormat) -> bytes:
+        """The encoded Deep Zoom tile (level, col, row)."""
+        dz = self.dz
+        if not 0 <= level < dz.level_count:
+            raise TileNotFoundError(f"no level {level}: this slide has levels 0-{dz.level_count - 1}")
+        cols, rows = dz.level_tiles[level]
+        if not (0 <= col < cols and 0 <= row < rows):
+            raise TileNotFoundError(f"no tile {col}_{row} at level {level}: the grid is {cols}x{rows}")
+        if fmt == "jpeg":
+            data = self._stored_tile(level, col, row)
+            if data is not None:
+                return data
+        if level in self._derived_plan:
+            image = self._derived_tile(level, col, row)
+        else:
+            image = dz.get_tile(level, (col, row))
+        return self._encode(image, fmt)
+
+    def _stored_tile(self, level: int, col: int, row: int) -> bytes | None:
+        directory = self._stored_by_dz_level.get(level)
+        if directory is None:
+            return None
+        cols, rows = self.dz.level_tiles[level]
+        size = self.geometry.tile_size
+        z_width, z_height = self.dz.level_dimensions[level]
+        # Edge tiles are padded in the file but cropped in Deep Zoom: decode those.
+        if (col + 1) * size > z_width or (row + 1) * size > z_height:
+            return None
+        offset, count = directory.tile_extent(col, row)
+        if count <= 0 or count > 64 << 20:
+            return None
+        with open(self.path, "rb") as f:
+            raw = os.pread(f.fileno(), count, offset)
+        if len(raw) != count:
+            raise openslide.OpenSlideError("truncated tile data")
+        return assemble_jpeg(directory, raw)
+
+    def _derived_tile(self, level: int, col: int, row: int) -> Image.Image:
+        image = self._derived_level(level)
+        (l0_location, slide_level, l_size), z_size = self.dz._get_tile_info(level, (col, row))  # noqa: SLF001
+        # Replay the generator's arithmetic: the region it would read, in this level's pixels.
+        l_z = self.dz._l_z_downsamples[level]  # noqa: SLF001
+        l_downsample = self.osr.level_downsamples[slide_level]
+        offset = self._l0_offset()
+        left = (l0_location[0] - offset[0]) / l_downsample / l_z
+        top = (l0_location[1] - offset[1]) / l_downsample / l_z
+        box = (left, top, left + l_size[0] / l_z, top + l_size[1] / l_z)
+        out_size = _thumbnail_size(l_size, z_size) if l_size != z_size else z_size
+        return image.resize(out_size, Image.Resampling.LANCZOS, box=box)
+
+    def _derived_level(self, level: int) -> Image.Image:
+        image = self._derived.get(level)
+        if image is not None:
+            return image
+        with self._derived_lock:
+            image = self._derived.get(level)
+            if image is None:
+                finest = max(self._derived_plan)
+                if level == finest:
+                    image = self._build_level_from_slide(level)
+                else:
+                    source = self._derived_level(finest) if finest not in self._derived else self._derived[finest]
+                    image = source.resize(self.dz.level_dimensions[level], Image.Resampling.LANCZOS)
+                self._derived[level] = image
+        return image
+
+    def _build_level_from_slide(self, level: int) -> Image.Image:
+        """The whole Deep Zoom level, read from the slide in strips and resampled (Lanczos)."""
+        dz = self.dz
+        slide_level = dz._slide_from_dz_level[level]  # noqa: SLF001
+        l_width, l_height = dz._l_dimensions[slide_level]  # noqa: SLF001
+        z_width, z_height = dz.level_dimensions[level]
+        scale_y = l_height / z_height
+        l_downsample = self.osr.level_downsamples[slide_level]
+        offset = self._l0_offset()
+        background = "#" + self.osr.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
+        result = Image.new("RGB", (z_width, z_height), background)
+        strip = max(1, 4096 // max(1, int(scale_y)))  # output rows per strip
+        margin = int(math.ceil(3 * scale_y)) + 2  # Lanczos support, in source rows
+        for z_top in range(0, z_height, strip):
+            z_bottom = min(z_height, z_top + strip)
+            l_top = max(0, int(math.floor(z_top * scale_y)) - margin)
+            l_bottom = min(l_height, int(math.ceil(z_bottom * scale_y)) + margin)
+            region = self.osr.read_region(
+                (offset[0], int(offset[1] + l_top * l_downsample)), slide_level, (l_width, l_bottom - l_top)
+            )
+            flat = Image.new("RGB", region.size, background)
+            flat.paste(region, mask=region)
+            box = (0, z_top * scale_y - l_top, l_width, z_bottom * scale_y - l_top)
+            result.paste(flat.resize((z_width, z_bottom - z_top), Image.Resampling.LANCZOS, box=box), (0, z_top))
+        return result
+
+    def _encode(self, image: Image.Image, fmt: TileFormat) -> bytes:
+        if self._transform is not None:
+            image = ImageCms.applyTransform(image, self._transform)
+        buf = io.BytesIO()
+        if fmt == "png":
+            image.save(buf, "PNG", compress_level=1)
+        else:
+            image.save(buf, "JPEG", quality=self._options.quality)
+        return buf.getvalue()
+
+    def thumbnail(self, max_px: int) -> bytes:
+        """A JPEG of the image space (bounds region with limit_bounds), fitting *max_px* square."""
+        dz = self.dz
+        # The smallest Deep Zoom level at least max_px on its long side, then a thumbnail of it.
+        level = next((lv for lv in range(dz.level_count) if max(dz.level_dimensions[lv]) >= max_px),
+                     dz.level_count - 1)
+        if level in self._derived_plan:
+            image = self._derived_level(level)
+        else:
+            z_width, z_height = dz.level_dimensions[level]
+            downsample = 2 ** (dz.level_count - 1 - level)
+            slide_level = self.osr.get_best_level_for_downsample(downsample)
+            l_downsample = self.osr.level_downsamples[slide_level]
+            offset = self._l0_offset()
+            l_size = (math.ceil(z_width * downsample / l_downsample), math.ceil(z_height * downsample / l_downsample))
+            lw, lh = self.osr.level_dimensions[slide_level]
+            l_size = (min(l_size[0], lw), min(l_size[1], lh))
+            region = self.osr.read_region(offset, slide_level, l_size)
+            background = "#" + self.osr.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
+            image = Image.new("RGB", region.size, background)
+            image.paste(region, mask=region)
+        image = image.copy()
+        image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+        if self._transform is not None:
+            image = ImageCms.applyTransform(image, self._transform)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=85)
+        return buf.getvalue()

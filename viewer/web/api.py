@@ -1,0 +1,124 @@
+"""The JSON API: slide listing, slide info, thumbnails, associated images and the OpenAPI document.
+
+Every URL a client needs is in each slide's ``urls``; clients never build URLs by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from viewer.errors import InvalidInputError
+from viewer.slides import SlideInfo
+from viewer.web.openapi import openapi_document
+from viewer.web.services import services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
+    """Every URL of one slide."""
+    urls: dict[str, Any] = {
+        "dzi": url_for("tiles.dzi", slide_id=slide_id),
+        "thumbnail": url_for("api.thumbnail", slide_id=slide_id),
+        "viewer": url_for("pages.viewer", slide_id=slide_id),
+        "info": url_for("api.slide_info", slide_id=slide_id),
+    }
+    if services().settings["SERVE_ASSOCIATED_IMAGES"]:
+        urls["associated"] = {
+            name: url_for("api.associated_image", slide_id=slide_id, name=name) for name in info.associated
+        }
+    return urls
+
+
+def slide_summary(info: SlideInfo) -> dict[str, Any]:
+    """The listing entry of one slide."""
+    bounds = info.bounds
+    entry: dict[str, Any] = {
+        "id": info.id,
+        "name": info.name,
+        "folder": info.folder,
+        "width": info.width,
+        "height": info.height,
+        "level_count": info.level_count,
+        "mpp_x": info.mpp_x,
+        "mpp_y": info.mpp_y,
+        "objective_power": info.objective_power,
+        "vendor": info.vendor,
+        "bounds": (
+            {"x": bounds.x, "y": bounds.y, "width": bounds.width, "height": bounds.height}
+            if bounds else {"x": 0, "y": 0, "width": info.width, "height": info.height}
+        ),
+        "associated": info.associated,
+        "urls": slide_urls(info.id, info),
+    }
+    if info.error:
+        entry["error"] = info.error
+    return entry
+
+
+@bp.get("/slides")
+def list_slides() -> Response:
+    """Every slide under the slide root, unreadable ones with an ``error``."""
+    infos = services().slides.scan()
+    return jsonify({"slides": [slide_summary(info) for info in infos]})
+
+
+@bp.get("/slides/<path:slide_id>")
+def slide_info(slide_id: str) -> Response:
+    """One slide: the listing fields plus every OpenSlide property and the Deep Zoom geometry."""
+    library = services().slides
+    info = library.info(slide_id)
+    body = slide_summary(info)
+    body.update(
+        level_dimensions=info.level_dimensions,
+        level_downsamples=info.level_downsamples,
+        quickhash=info.quickhash,
+        properties=info.properties,
+    )
+    if not info.error:
+        geometry = library.geometry(slide_id)
+        body["deepzoom"] = {
+            "tile_size": geometry.tile_size, "overlap": geometry.overlap, "format": geometry.format,
+            "width": geometry.width, "height": geometry.height, "level_count": geometry.level_count,
+        }
+        # slide space = image space + offset (the bounds offset when tiles are limited to bounds)
+        body["image_to_slide"] = {"offset_x": geometry.offset_x, "offset_y": geometry.offset_y, "scale": 1}
+    return jsonify(body)
+
+
+@bp.get("/thumbnail/<path:slide_id>")
+def thumbnail(slide_id: str) -> Response:
+    """A JPEG thumbnail; ``?max=<px>`` bounds its longer side (up to THUMBNAIL_MAX)."""
+    svc = services()
+    limit = svc.settings["THUMBNAIL_MAX"]
+    raw = request.args.get("max", "256")
+    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+        raise InvalidInputError(f"max must be an integer from 1 to {limit}")
+    found = svc.slides.thumbnail(slide_id, int(raw))
+    return _image_response(found.data, found.media_type, found.etag)
+
+
+@bp.get("/associated/<name>/<path:slide_id>")
+def associated_image(slide_id: str, name: str) -> Response:
+    """An associated image (label, macro) as PNG, when SERVE_ASSOCIATED_IMAGES is on (403 otherwise)."""
+    svc = services()
+    found = svc.slides.associated_image(slide_id, name, svc.settings["SERVE_ASSOCIATED_IMAGES"])
+    return _image_response(found.data, found.media_type, found.etag)
+
+
+def _image_response(data: bytes, media_type: str, etag: str) -> Response:
+    if request.if_none_match.contains(etag.strip('"')):
+        response = Response(status=304)
+    else:
+        response = Response(data, mimetype=media_type)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of this API."""
+    return jsonify(openapi_document())
