@@ -1,0 +1,219 @@
+"""The annotation model: ASAP's, as plain dataclasses (stdlib only).
+
+An :class:`AnnotationSet` holds annotations and groups, each in list order (the order ASAP writes).
+Coordinates are in **slide space**: level-0 pixels of the full slide, x right, y down, origin at the
+top-left corner of pixel (0, 0) -- exactly what ASAP XML stores. Groups are a flat list; nesting is
+expressed by :attr:`Group.parent`, a group *name*, as in ASAP's ``PartOfGroup``. Colours and names
+are stored verbatim (ASAP never normalises them).
+
+Equality is plain dataclass equality, so ``read(write(s)) == s`` is a meaningful round-trip test.
+:meth:`AnnotationSet.validate` checks the rules a writer relies on and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from viewer.errors import ValidationError
+
+#: Every type ASAP knows, in ASAP's enum order (``annotation/Annotation.h``). ``"None"`` is what ASAP
+#: reads for an unknown or missing ``Type``; such annotations are kept and written back, not drawn.
+ANNOTATION_TYPES = ("None", "Dot", "Polygon", "Spline", "PointSet", "Measurement", "Rectangle")
+#: ASAP's default colour of annotation objects (also what its reader gives a group with no Color).
+DEFAULT_ANNOTATION_COLOR = "#F4FA58"
+#: The colour ASAP's GUI gives a new group.
+DEFAULT_GROUP_COLOR = "#64FE2E"
+#: The ``PartOfGroup`` sentinel of ASAP XML meaning "no group"; a group of that name cannot be referenced.
+NO_GROUP = "None"
+#: Largest finite float32: ASAP stores coordinates as C ``float``.
+FLOAT32_MAX = 3.4028234663852886e38
+
+# Characters XML 1.0 can carry (anything else makes the written file unreadable).
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# An XML Name (ASCII subset plus any non-ASCII letter-ish code point; colons excluded because they
+# would declare a namespace prefix). pugixml does not check attribute names, we must.
+_XML_NAME = re.compile(r"[A-Za-z_\u00c0-\ufffd][A-Za-z0-9_.\-\u00b7\u00c0-\ufffd]*\Z")
+
+
+@dataclass
+class Group:
+    """A named group of annotations; ``parent`` is the parent group's name (None: top level)."""
+
+    name: str
+    parent: str | None = None
+    color: str = DEFAULT_GROUP_COLOR
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Annotation:
+    """One ASAP annotation; ``coordinates`` are (x, y) in slide space (level-0 px), in ``Order``."""
+
+    name: str
+    type: str = "Polygon"
+    group: str | None = None
+    color: str = DEFAULT_ANNOTATION_COLOR
+    coordinates: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class AnnotationSet:
+    """Annotations and groups, both in list (file) order."""
+
+    annotations: list[Annotation] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+    def group_by_name(self, name: str) -> Group | None:
+        """The group called *name*, or None. With duplicate names (invalid) the last one, as ASAP."""
+        found = None
+        for group in self.groups:
+            if group.name == name:
+                found = group
+        return found
+
+    def children(self, name: str | None) -> list[Group]:
+        """The groups whose parent is *name* (None: the top-level groups), in list order."""
+        return [g for g in self.groups if g.parent == name]
+
+    def members(self, name: str | None) -> list[Annotation]:
+        """The annotations directly in group *name* (None: the ungrouped ones), in list order."""
+        return [a for a in self.annotations if a.group == name]
+
+    def ancestors(self, name: str) -> list[str]:
+        """Names of *name*'s parent, grandparent, ... up to a top-level group (stops on a cycle)."""
+        parents = {g.name: g.parent for g in self.groups}
+        chain: list[str] = []
+        current = parents.get(name)
+        while current is not None and current not in chain and current != name:
+            chain.append(current)
+            current = parents.get(current)
+        return chain
+
+    def vertex_count(self) -> int:
+        """Total number of coordinates over all annotations."""
+        return sum(len(a.coordinates) for a in self.annotations)
+
+    def problems(self) -> list[str]:
+        """Every rule the set breaks, as human-readable lines (empty when valid)."""
+        return list(_problems(self))
+
+    def validate(self) -> None:
+        """Raise :class:`~viewer.errors.ValidationError` listing every problem, or return None."""
+        problems = self.problems()
+        if problems:
+            noun = "problem" if len(problems) == 1 else "problems"
+            raise ValidationError(
+                f"invalid annotation set: {len(problems)} {noun}; first: {problems[0]}", details=problems
+            )
+
+
+def _text_problem(label: str, what: str, value: object) -> str | None:
+    if not isinstance(value, str):
+        return f"{label}: {what} must be a string, got {type(value).__name__}"
+    bad = _XML_INVALID.search(value)
+    if bad:
+        return f"{label}: {what} contains character U+{ord(bad.group()):04X}, which XML cannot carry"
+    return None
+
+
+def _coordinate_problems(label: str, coordinates: object) -> Iterator[str]:
+    if not isinstance(coordinates, list):
+        yield f"{label}: coordinates must be a list of (x, y) pairs, got {type(coordinates).__name__}"
+        return
+    # Fast path for the usual case (1M vertices): one C-level pass over well-formed float pairs.
+    try:
+        if all(type(p) is tuple and len(p) == 2 for p in coordinates):
+            flat = [v for p in coordinates for v in p]
+            if all(type(v) is float for v in flat) and -FLOAT32_MAX <= min(flat, default=0.0) and max(
+                flat, default=0.0
+            ) <= FLOAT32_MAX and not any(v != v for v in flat):
+                return
+    except TypeError:
+        pass
+    reported = 0
+    for index, point in enumerate(coordinates):
+        problem = None
+        if not isinstance(point, tuple) or len(point) != 2:
+            problem = f"must be an (x, y) tuple, got {point!r}"
+        elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point):
+            problem = f"must hold two numbers, got {point!r}"
+        elif not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in point):
+            problem = f"must be finite and within float32 range, got {point!r}"
+        if problem:
+            reported += 1
+            if reported > 10:
+                yield f"{label}: more invalid coordinates not listed"
+                return
+            yield f"{label}: coordinate {index} {problem}"
+
+
+def _problems(aset: AnnotationSet) -> Iterator[str]:
+    names: dict[str, int] = {}
+    for index, group in enumerate(aset.groups):
+        label = f"group {index} ({group.name!r})"
+        for what, value in (("name", group.name), ("color", group.color)):
+            problem = _text_problem(label, what, value)
+            if problem:
+                yield problem
+        if not isinstance(group.name, str):
+            continue
+        if group.name in names:
+            yield f"{label}: duplicate group name, first used by group {names[group.name]}"
+        else:
+            names[group.name] = index
+        if group.parent is not None:
+            problem = _text_problem(label, "parent", group.parent)
+            if problem:
+                yield problem
+        if not isinstance(group.attributes, dict):
+            yield f"{label}: attributes must be a dict of strings"
+            continue
+        for key, value in group.attributes.items():
+            if not isinstance(key, str) or not _XML_NAME.match(key):
+                yield f"{label}: attribute key {key!r} is not an XML name (letters, digits, _ - .)"
+            problem = _text_problem(label, f"attribute {key!r} value", value)
+            if problem:
+                yield problem
+
+    for index, group in enumerate(aset.groups):
+        if group.parent is None or not isinstance(group.parent, str):
+            continue
+        label = f"group {index} ({group.name!r})"
+        if group.parent == NO_GROUP:
+            yield f"{label}: parent 'None' cannot be referenced (ASAP XML reads it as 'no parent')"
+        elif group.parent not in names:
+            yield f"{label}: parent group {group.parent!r} does not exist"
+
+    # Cycles: follow parents from every group; each cycle is reported once, by its members.
+    parents = {g.name: g.parent for g in aset.groups if isinstance(g.name, str)}
+    reported: set[str] = set()
+    for start in parents:
+        path: list[str] = []
+        current: str | None = start
+        while current is not None and current in parents and current not in path:
+            path.append(current)
+            current = parents[current]
+        if current is not None and current in path:
+            cycle = path[path.index(current):]
+            if not reported.intersection(cycle):
+                reported.update(cycle)
+                chain = " -> ".join(repr(n) for n in [*cycle, cycle[0]])
+                yield f"group {names[cycle[0]]} ({cycle[0]!r}): parent groups form a cycle {chain}"
+
+    for index, annotation in enumerate(aset.annotations):
+        label = f"annotation {index} ({annotation.name!r})"
+        for what, value in (("name", annotation.name), ("color", annotation.color)):
+            problem = _text_problem(label, what, value)
+            if problem:
+                yield problem
+        if annotation.type not in ANNOTATION_TYPES:
+            yield f"{label}: type {annotation.type!r} is not one of {', '.join(ANNOTATION_TYPES)}"
+        if annotation.group is not None:
+            if annotation.group == NO_GROUP:
+                yield f"{label}: group 'None' cannot be referenced (ASAP XML reads it as 'no group')"
+            elif annotation.group not in names:
+                yield f"{label}: group {annotation.group!r} does not exist"
+        yield from _coordinate_problems(label, annotation.coordinates)
