@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass, field
 
 from viewer.errors import ValidationError
@@ -110,6 +112,13 @@ class AnnotationSet:
             )
 
 
+def _text_problems(label: str, **fields: object) -> Iterator[str]:
+    for what, value in fields.items():
+        problem = _text_problem(label, what, value)
+        if problem:
+            yield problem
+
+
 def _text_problem(label: str, what: str, value: object) -> str | None:
     if not isinstance(value, str):
         return f"{label}: {what} must be a string, got {type(value).__name__}"
@@ -123,15 +132,15 @@ def _coordinate_problems(label: str, coordinates: object) -> Iterator[str]:
     if not isinstance(coordinates, list):
         yield f"{label}: coordinates must be a list of (x, y) pairs, got {type(coordinates).__name__}"
         return
-    # Fast path for the usual case (1M vertices): one C-level pass over well-formed float pairs.
+    # Fast path for the usual case (1M vertices): C-level passes over well-formed float pairs.
     try:
-        if all(type(p) is tuple and len(p) == 2 for p in coordinates):
-            flat = [v for p in coordinates for v in p]
-            if all(type(v) is float for v in flat) and -FLOAT32_MAX <= min(flat, default=0.0) and max(
-                flat, default=0.0
-            ) <= FLOAT32_MAX and not any(v != v for v in flat):
+        if set(map(type, coordinates)) <= {tuple} and set(map(len, coordinates)) <= {2}:
+            flat = array("d", chain.from_iterable(coordinates))
+            if not flat or (
+                -FLOAT32_MAX <= min(flat) and max(flat) <= FLOAT32_MAX and math.isfinite(math.fsum(flat))
+            ):
                 return
-    except TypeError:
+    except (TypeError, OverflowError):
         pass
     reported = 0
     for index, point in enumerate(coordinates):
@@ -154,10 +163,7 @@ def _problems(aset: AnnotationSet) -> Iterator[str]:
     names: dict[str, int] = {}
     for index, group in enumerate(aset.groups):
         label = f"group {index} ({group.name!r})"
-        for what, value in (("name", group.name), ("color", group.color)):
-            problem = _text_problem(label, what, value)
-            if problem:
-                yield problem
+        yield from _text_problems(label, name=group.name, color=group.color)
         if not isinstance(group.name, str):
             continue
         if group.name in names:
@@ -205,10 +211,7 @@ def _problems(aset: AnnotationSet) -> Iterator[str]:
 
     for index, annotation in enumerate(aset.annotations):
         label = f"annotation {index} ({annotation.name!r})"
-        for what, value in (("name", annotation.name), ("color", annotation.color)):
-            problem = _text_problem(label, what, value)
-            if problem:
-                yield problem
+        yield from _text_problems(label, name=annotation.name, color=annotation.color)
         if annotation.type not in ANNOTATION_TYPES:
             yield f"{label}: type {annotation.type!r} is not one of {', '.join(ANNOTATION_TYPES)}"
         if annotation.group is not None:
