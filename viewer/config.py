@@ -55,6 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
             "a slide label can carry a patient name."),
     Setting("THUMBNAIL_MAX", int, 1024, "Largest thumbnail edge a client may request, in px."),
     Setting("MAX_UPLOAD_MB", int, 64, "Largest request body accepted (annotation uploads), in MiB."),
+    Setting("ANNOTATION_MAX_MB", int, 256, "Largest annotation file accepted, MiB."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
