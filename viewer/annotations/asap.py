@@ -1,0 +1,596 @@
+"""ASAP annotation XML: read and write it exactly as ASAP does (the only lxml importer).
+
+The format is ASAP's ``XmlRepository`` (see ``ASAP_FORMAT.md``). Coordinates are slide space
+(level-0 px). ASAP holds them as C ``float``: the reader rounds every value through float32 and the
+writer prints it with C's ``%.9g``, so ``write_asap(read_asap(f))`` is byte-identical to what ASAP
+saves for the same file.
+
+Reading policy (ASAP's own behaviour in brackets):
+
+* tolerated like ASAP: missing ``Order`` (file order), unsorted ``Order`` (sorted), a group whose
+  parent is not declared (made top-level), no ``<AnnotationGroups>``, a bare ``<Annotations>`` root,
+  unknown elements and attributes, unknown ``Type`` (kept as ``"None"``), missing/empty ``Color``
+  (``#F4FA58``), CRLF, a UTF-8 BOM, comments and processing instructions;
+* ``X="10,5"`` with no dot is read as 10.5, as written by ASAP in a comma locale [ASAP reads 10];
+* rejected with the element and line, where ASAP rejects, crashes or silently loses data: an
+  annotation in an undeclared group [load fails], ``Order`` out of range [out-of-bounds write],
+  duplicate or partly missing ``Order`` [points become (0, 0)], group cycles [stack overflow],
+  duplicate group names [ambiguous], a missing or non-numeric ``X``/``Y`` and nan/inf [read as 0
+  or kept];
+* rejected outright: non-XML and truncated files [ASAP loads what it parsed], any other root
+  element [empty list], any DOCTYPE (so no entity or DTD is ever expanded, resolved or fetched),
+  nesting deeper than libxml2's default limit (256), and files over ``max_bytes``.
+
+Speed: a ``<Coordinates>`` block written in ASAP's own layout is decoded straight from the bytes
+(split on quotes, C-level float conversion) and replaced by a marker before lxml parses the rest;
+any block that is not exactly canonical goes through the element-by-element path, which is the
+reference and gives the precise errors. Both paths give equal models.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from viewer.annotations.model import (
+    ANNOTATION_TYPES,
+    DEFAULT_ANNOTATION_COLOR,
+    NO_GROUP,
+    Annotation,
+    AnnotationSet,
+    Group,
+)
+from viewer.config import SETTINGS
+from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError, ValidationError
+
+#: Default size limit: the ANNOTATION_MAX_MB setting's default, in bytes.
+DEFAULT_MAX_BYTES = next(s.default for s in SETTINGS if s.name == "ANNOTATION_MAX_MB") * 1024 * 1024
+
+_MAX_LISTED = 20  # problems listed in an error's details; the message says how many there are
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_asap(
+    source: bytes | str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    warnings: list[str] | None = None,
+) -> AnnotationSet:
+    """Parse ASAP XML (a file path, or the raw bytes) into an :class:`AnnotationSet` in slide space.
+
+    :param max_bytes: size limit in bytes (default: the ANNOTATION_MAX_MB setting's default).
+    :param warnings: if given, receives one line per tolerated irregularity (e.g. comma decimals).
+    :raises InputTooLargeError: the input is larger than *max_bytes*.
+    :raises AnnotationFormatError: not ASAP XML, hostile, or breaking ASAP's rules; ``details``
+        name every problem with its element and line.
+    :raises NotFoundError: *source* is a path that does not exist.
+    """
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    data = _read_source(source, limit)
+    sink: list[str] = [] if warnings is None else warnings
+    aset = _Reader(data, fast=True, warnings=sink).run()
+    return aset
+
+
+def _read_source(source: bytes | str | os.PathLike[str], limit: int) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > limit:
+            raise InputTooLargeError(f"annotation data is {len(data):,} bytes, over the limit of {limit:,}")
+        return data
+    path = Path(source)
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InputTooLargeError(f"{path}: {size:,} bytes, over the annotation file limit of {limit:,}")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AnnotationFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:  # grew while we read it, or not a regular file
+        raise InputTooLargeError(f"{path}: over the annotation file limit of {limit:,} bytes")
+    return data
+
+
+def _format_error(message: str, problems: list[str]) -> AnnotationFormatError:
+    listed = problems[:_MAX_LISTED]
+    if len(problems) > _MAX_LISTED:
+        listed.append(f"... and {len(problems) - _MAX_LISTED} more")
+    return AnnotationFormatError(message, details=listed)
+
+
+# A <Coordinates> block in ASAP's own layout, split on '"': <sep0>order<X>x<Y>y<sep>order...
+_FIRST_SEP = re.compile(rb"[ \t\r\n]*<Coordinate Order=\Z")
+_MIDDLE_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*<Coordinate Order=\Z")
+_LAST_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*\Z")
+_MARKER = b"_wsi_viewer_fast_block"
+_ORDER_CACHE: list[bytes] = []
+
+
+def _canonical_orders(n: int) -> list[bytes]:
+    """[b"0", b"1", ..., n-1], cached: comparing lists of bytes is far cheaper than int()."""
+    if len(_ORDER_CACHE) < n:
+        _ORDER_CACHE.extend(b"%d" % i for i in range(len(_ORDER_CACHE), n))
+    return _ORDER_CACHE[:n]
+
+
+def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
+    """The points of a canonical <Coordinates> body, or None to let the element path decide."""
+    parts = block.split(b'"')
+    n, rest = divmod(len(parts) - 1, 6)
+    if rest or n == 0 or b"_" in block:  # float() accepts "1_0", C strtod does not
+        return None
+    if set(parts[2::6]) != {b" X="} or set(parts[4::6]) != {b" Y="}:
+        return None
+    if not _FIRST_SEP.match(parts[0]) or not _LAST_SEP.match(parts[-1]):
+        return None
+    if not all(_MIDDLE_SEP.match(sep) for sep in set(parts[6:-1:6])):
+        return None
+    if parts[1::6] != _canonical_orders(n):
+        return None
+    try:
+        # float32 like ASAP; float() on the exact attribute text equals C strtod for these forms.
+        values = array("f", map(float, chain.from_iterable(zip(parts[3::6], parts[5::6]))))
+    except ValueError:
+        return None
+    if not math.isfinite(math.fsum(values)):  # nan, inf or float32 overflow: element path reports
+        return None
+    flat = iter(values.tolist())
+    return list(zip(flat, flat))
+
+
+def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
+    """Replace canonical <Coordinates> bodies by numbered markers, keeping every line number."""
+    if _MARKER in data:
+        return data, []
+    pieces: list[bytes] = []
+    blocks: list[list[tuple[float, float]]] = []
+    start = 0
+    position = 0
+    while True:
+        opening = data.find(b"<Coordinates>", position)
+        if opening < 0:
+            break
+        body = opening + len(b"<Coordinates>")
+        closing = data.find(b"</Coordinates>", body)
+        if closing < 0:
+            break
+        position = closing
+        block = data[body:closing]
+        points = _fast_block(block)
+        if points is None:
+            continue
+        pieces.append(data[start:body])
+        pieces.append(b"<%s n=\"%d\"/>" % (_MARKER, len(blocks)) + b"\n" * block.count(b"\n"))
+        blocks.append(points)
+        start = closing
+    if not blocks:
+        return data, []
+    pieces.append(data[start:])
+    return b"".join(pieces), blocks
+
+
+def _parser() -> etree.XMLParser:
+    # Nothing is resolved, loaded or fetched; huge_tree=False keeps libxml2's depth/size limits.
+    return etree.XMLParser(
+        resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True, huge_tree=False,
+        remove_comments=True, remove_pis=True, collect_ids=False, recover=False,
+    )
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+_COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z")
+_HEX_NUMBER = re.compile(r"\s*[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?\s*\Z")
+_INT = re.compile(r"\s*\+?(\d+)\s*\Z")
+
+
+@dataclass
+class _Point:
+    order: int | None
+    x: float
+    y: float
+    line: int
+
+
+@dataclass
+class _Reader:
+    """One parse of one document; collects every problem before raising."""
+
+    data: bytes
+    fast: bool
+    warnings: list[str]
+    problems: list[str] = field(default_factory=list)
+    blocks: list[list[tuple[float, float]]] = field(default_factory=list)
+    used_blocks: int = 0
+
+    def run(self) -> AnnotationSet:
+        stripped = self.data.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not stripped:
+            raise AnnotationFormatError("empty file: not ASAP annotation XML")
+        for token in (b"<!DOCTYPE", b"<!ENTITY"):
+            found = self.data.find(token)
+            if found >= 0:
+                raise AnnotationFormatError(
+                    f"line {_line_of(self.data, found)}: {token[2:].decode()} declarations are not "
+                    "allowed in annotation XML (entities and DTDs are never expanded or fetched)"
+                )
+        text = self.data
+        if self.fast:
+            text, self.blocks = _skeleton(self.data)
+        try:
+            root = etree.fromstring(text, _parser())
+        except etree.XMLSyntaxError as exc:
+            line = exc.lineno if exc.lineno else "?"
+            raise AnnotationFormatError(
+                f"line {line}: not well-formed XML: {exc.msg}", details=[f"line {line}: {exc.msg}"]
+            ) from None
+        except ValueError as exc:  # e.g. an encoding declaration lxml cannot honour
+            raise AnnotationFormatError(f"cannot parse annotation XML: {exc}") from None
+        tree = root.getroottree()
+        if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+            raise AnnotationFormatError("DOCTYPE declarations are not allowed in annotation XML")
+        aset = self._document(root)
+        if self.used_blocks != len(self.blocks):
+            # A canonical-looking block sat where no annotation reads it (a comment, CDATA, an
+            # unknown element): decode everything the careful way instead.
+            self.warnings.clear()
+            return _Reader(self.data, fast=False, warnings=self.warnings).run()
+        return aset
+
+    def _problem(self, line: int | None, text: str) -> None:
+        self.problems.append(f"line {line if line is not None else '?'}: {text}")
+
+    def _document(self, root: Any) -> AnnotationSet:
+        if root.tag == "ASAP_Annotations":
+            annotations_node = root.find("Annotations")
+            groups_node = root.find("AnnotationGroups")
+        elif root.tag == "Annotations":  # ASAP falls back to the document node: a bare list
+            annotations_node, groups_node = root, None
+            self.warnings.append(f"line {root.sourceline}: root is <Annotations>, read as an ASAP list")
+        else:
+            raise AnnotationFormatError(
+                f"line {root.sourceline}: root element is <{_tag(root)}>, not <ASAP_Annotations>: "
+                "not an ASAP annotation file"
+            )
+        groups, group_lines = self._groups(groups_node)
+        annotations = self._annotations(annotations_node, group_lines)
+        aset = AnnotationSet(annotations=annotations, groups=groups)
+        if not self.problems:
+            # Belt and braces: anything the model forbids that the checks above let through.
+            self.problems.extend(aset.problems(check_coordinates=False))
+        if self.problems:
+            count = len(self.problems)
+            raise _format_error(
+                f"invalid ASAP annotation XML: {count} problem{'s' if count > 1 else ''}; "
+                f"first: {self.problems[0]}",
+                self.problems,
+            )
+        return aset
+
+    def _groups(self, node: Any) -> tuple[list[Group], dict[str, int]]:
+        groups: list[Group] = []
+        lines: dict[str, int] = {}
+        if node is None:
+            return groups, lines
+        raw_parents: list[str | None] = []
+        for element in _elements(node):
+            name = element.get("Name", "")
+            line = element.sourceline
+            if name in lines:
+                self._problem(
+                    line, f"<{_tag(element)} Name={name!r}> repeats the group name of line {lines[name]}"
+                )
+            lines[name] = line
+            attributes: dict[str, str] = {}
+            holder = element.find("Attributes")
+            if holder is not None:
+                for item in _elements(holder):
+                    attributes.update(item.attrib)  # every attribute of every child, later wins
+            parent = element.get("PartOfGroup", "")
+            raw_parents.append(None if parent == NO_GROUP else parent)
+            groups.append(
+                Group(
+                    name=name,
+                    parent=None,
+                    color=element.get("Color") or DEFAULT_ANNOTATION_COLOR,
+                    attributes=dict(sorted(attributes.items())),
+                )
+            )
+        for group, parent in zip(groups, raw_parents):
+            if parent is None:
+                continue
+            if parent in lines:
+                group.parent = parent
+            else:  # ASAP ignores an unknown parent: the group becomes top-level
+                self.warnings.append(
+                    f"line {lines[group.name]}: group {group.name!r} names undeclared parent {parent!r}; "
+                    "made top-level as ASAP does"
+                )
+        self._check_cycles(groups, lines)
+        return groups, lines
+
+    def _check_cycles(self, groups: list[Group], lines: dict[str, int]) -> None:
+        parents = {g.name: g.parent for g in groups}
+        seen: set[str] = set()
+        for start in parents:
+            path: list[str] = []
+            current: str | None = start
+            while current is not None and current not in path and current not in seen:
+                path.append(current)
+                current = parents.get(current)
+            seen.update(path)
+            if current is not None and current in path:
+                cycle = path[path.index(current):]
+                chain_text = " -> ".join(f"{n!r} (line {lines[n]})" for n in [*cycle, cycle[0]])
+                self._problem(lines[cycle[0]], f"groups form a parent cycle: {chain_text}")
+
+    def _annotations(self, node: Any, group_lines: dict[str, int]) -> list[Annotation]:
+        annotations: list[Annotation] = []
+        if node is None:
+            return annotations
+        for element in _elements(node):
+            line = element.sourceline
+            name = element.get("Name", "")
+            type_ = element.get("Type", "None")
+            if type_ not in ANNOTATION_TYPES:
+                self.warnings.append(f"line {line}: unknown Type {type_!r} kept as 'None', as ASAP does")
+                type_ = "None"
+            group_name = element.get("PartOfGroup")
+            group: str | None = None
+            if group_name is None:
+                self._problem(
+                    line,
+                    f"<{_tag(element)} Name={name!r}> has no PartOfGroup attribute "
+                    '(ASAP requires it; PartOfGroup="None" means no group)',
+                )
+            elif group_name != NO_GROUP:
+                if group_name in group_lines:
+                    group = group_name
+                else:
+                    self._problem(
+                        line,
+                        f"<{_tag(element)} Name={name!r}> is PartOfGroup={group_name!r}, "
+                        "which is not declared in <AnnotationGroups>",
+                    )
+            coordinates_node = element.find("Coordinates")
+            coordinates = [] if coordinates_node is None else self._coordinates(coordinates_node, name)
+            annotations.append(
+                Annotation(
+                    name=name,
+                    type=type_,
+                    group=group,
+                    color=element.get("Color") or DEFAULT_ANNOTATION_COLOR,
+                    coordinates=coordinates,
+                )
+            )
+        return annotations
+
+    def _coordinates(self, node: Any, owner: str) -> list[tuple[float, float]]:
+        children = list(_elements(node))
+        if len(children) == 1 and children[0].tag == _MARKER.decode():
+            self.used_blocks += 1
+            return self.blocks[int(children[0].get("n"))]
+        points: list[_Point] = []
+        for element in children:
+            if element.tag != "Coordinate":
+                continue  # ASAP would write a (0, 0) into slot Order; we ignore foreign elements
+            point = self._point(element)
+            if point is not None:
+                points.append(point)
+        with_order = [p for p in points if p.order is not None]
+        if not with_order:
+            if points:
+                self.warnings.append(f"line {node.sourceline}: Coordinates of {owner!r} have no Order; "
+                                     "file order used")
+            return [(p.x, p.y) for p in points]
+        if len(with_order) != len(points):
+            missing = next(p for p in points if p.order is None)
+            self._problem(missing.line, f"<Coordinate> of {owner!r} has no Order while others have one")
+            return []
+        n = len(points)
+        first_line: dict[int, int] = {}
+        for point in points:
+            assert point.order is not None
+            if not 0 <= point.order < n:
+                self._problem(
+                    point.line,
+                    f"<Coordinate Order=\"{point.order}\"> of {owner!r} is out of range 0..{n - 1} "
+                    f"({n} coordinates)",
+                )
+            elif point.order in first_line:
+                self._problem(
+                    point.line,
+                    f"<Coordinate Order=\"{point.order}\"> of {owner!r} repeats the Order of line "
+                    f"{first_line[point.order]}",
+                )
+            else:
+                first_line[point.order] = point.line
+        if any(a.order != i for i, a in enumerate(points)) and len(first_line) == n:
+            self.warnings.append(f"line {node.sourceline}: Coordinates of {owner!r} not in Order; sorted")
+            points.sort(key=lambda p: p.order or 0)
+        return [(p.x, p.y) for p in points]
+
+    def _point(self, element: Any) -> _Point | None:
+        line = element.sourceline
+        order_text = element.get("Order")
+        order: int | None = None
+        ok = True
+        if order_text is not None:
+            match = _INT.match(order_text)
+            if match is None:
+                self._problem(line, f"<Coordinate Order={order_text!r}> is not a whole number")
+                ok = False
+            else:
+                order = int(match.group(1))
+        values = []
+        for axis in ("X", "Y"):
+            value = self._number(element, axis, line)
+            ok = ok and value is not None
+            values.append(value)
+        if not ok:
+            return None
+        x, y = array("f", values)  # float32, as ASAP stores them
+        return _Point(order, x, y, line)
+
+    def _number(self, element: Any, axis: str, line: int) -> float | None:
+        text = element.get(axis)
+        if text is None:
+            self._problem(line, f"<Coordinate> has no {axis} attribute")
+            return None
+        value: float | None = None
+        if _NUMBER.match(text):
+            value = float(text)
+        elif _HEX_NUMBER.match(text):
+            value = float.fromhex(text.strip())
+        else:
+            comma = _COMMA_NUMBER.match(text)
+            if comma:
+                value = float(f"{comma.group(1)}.{comma.group(2)}{comma.group(3)}")
+                self.warnings.append(
+                    f"line {line}: {axis}={text!r} read as {value!r} (decimal comma, as a comma-locale "
+                    "ASAP writes it)"
+                )
+        if value is None:
+            self._problem(line, f"<Coordinate {axis}={text!r}> is not a number")
+            return None
+        if not math.isfinite(value) or not math.isfinite(array("f", [value])[0]):
+            self._problem(line, f"<Coordinate {axis}={text!r}> is not a finite float32 number")
+            return None
+        return value
+
+
+def _elements(node: Any) -> Iterator[Any]:
+    """Child elements only (comments and PIs are removed by the parser; entity refs skipped)."""
+    for child in node:
+        if isinstance(child.tag, str):
+            yield child
+
+
+def _tag(element: Any) -> str:
+    return str(etree.QName(element).localname)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+_COORDINATE = '\t\t\t\t<Coordinate Order="%d" X="%.9g" Y="%.9g" />\n'
+# pugixml 1.13 attribute escaping: & < " and every control character as a 2-digit &#NN;.
+_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord('"'): "&quot;"}
+_ESCAPES.update({c: f"&#{c // 10}{c % 10};" for c in range(32)})
+_NEEDS_ESCAPE = re.compile('[&<"\x00-\x1f]')
+
+
+def _attr(value: str) -> str:
+    return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def _coordinates_xml(coordinates: list[tuple[float, float]]) -> str:
+    # Round through float32 (C float) first, then C's %.9g: ASAP's pugixml set_value(float).
+    flat = iter(array("f", chain.from_iterable(coordinates)).tolist())
+    return "".join(map(_COORDINATE.__mod__, zip(range(len(coordinates)), flat, flat)))
+
+
+def write_asap(aset: AnnotationSet) -> bytes:
+    """The ASAP XML bytes of *aset*, exactly as ASAP's XmlRepository::save writes them.
+
+    :raises ValidationError: the set breaks a model rule (every problem listed).
+    """
+    aset.validate()
+    out: list[str] = ['<?xml version="1.0"?>\n<ASAP_Annotations>\n']
+    if aset.annotations:
+        out.append("\t<Annotations>\n")
+        for a in aset.annotations:
+            group = NO_GROUP if a.group is None else a.group
+            out.append(
+                f'\t\t<Annotation Name="{_attr(a.name)}" Type="{a.type}" PartOfGroup="{_attr(group)}" '
+                f'Color="{_attr(a.color)}">\n'
+            )
+            if a.coordinates:
+                out.append("\t\t\t<Coordinates>\n")
+                out.append(_coordinates_xml(a.coordinates))
+                out.append("\t\t\t</Coordinates>\n")
+            else:
+                out.append("\t\t\t<Coordinates />\n")
+            out.append("\t\t</Annotation>\n")
+        out.append("\t</Annotations>\n")
+    else:
+        out.append("\t<Annotations />\n")
+    if aset.groups:
+        out.append("\t<AnnotationGroups>\n")
+        for g in aset.groups:
+            parent = NO_GROUP if g.parent is None else g.parent
+            out.append(
+                f'\t\t<Group Name="{_attr(g.name)}" PartOfGroup="{_attr(parent)}" Color="{_attr(g.color)}">\n'
+            )
+            if g.attributes:
+                out.append("\t\t\t<Attributes>\n")
+                for key in sorted(g.attributes):  # std::map order
+                    out.append(f'\t\t\t\t<Attribute {key}="{_attr(g.attributes[key])}" />\n')
+                out.append("\t\t\t</Attributes>\n")
+            else:
+                out.append("\t\t\t<Attributes />\n")
+            out.append("\t\t</Group>\n")
+        out.append("\t</AnnotationGroups>\n")
+    else:
+        out.append("\t<AnnotationGroups />\n")
+    out.append("</ASAP_Annotations>\n")
+    return "".join(out).encode("utf-8")
+
+
+def save_asap(aset: AnnotationSet, path: str | os.PathLike[str]) -> None:
+    """Write *aset* as ASAP XML to *path* atomically (temp file in the same directory, fsync, rename).
+
+    A failure leaves *path* as it was and no temporary file behind.
+    """
+    data = write_asap(aset)
+    write_atomic(path, data)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace *path* with *data* atomically: readers see the old or the new file, never a part."""
+    target = Path(path)
+    directory = target.parent
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+__all__ = ["read_asap", "write_asap", "save_asap", "write_atomic", "DEFAULT_MAX_BYTES", "ValidationError"]
