@@ -1,0 +1,1350 @@
+"""The annotation store: every change to every annotation set, kept forever (SQLAlchemy Core).
+
+The only module that imports SQLAlchemy. Two engines, one code path:
+
+* **SQLite** (the default: ``annotations.sqlite3`` in the data directory) in WAL mode, so readers
+  never wait for the writer; writers take the database lock up front (``BEGIN IMMEDIATE``) and
+  commit with ``synchronous=FULL``;
+* **PostgreSQL** (a ``postgresql://`` URL) for several workers or hosts sharing one store; writers
+  serialise per set by locking the set's row (``SELECT ... FOR UPDATE``).
+
+Data model (all coordinates in **slide space**, level-0 px)::
+
+    slides ──< sets ──< groups          one row per live object; ``doc`` is the model's fields as
+                   ├──< annotations     JSON, ``version`` the set version that last changed it;
+                   └──< changes ──< change_items    annotations carry their bounding box in
+                                                    indexed columns (viewport queries)
+
+A set's ``version`` grows by one with every change. Each change records who, when, what kind and,
+per object touched, its JSON before and after; any earlier state is the replay of the changes up
+to it, and a restore is a new change (history is never rewritten). Single annotations and groups
+carry their own version, so two people editing different annotations of one set never conflict,
+while a stale ``if_version`` gets :class:`~viewer.errors.PreconditionFailedError` with the current
+object.
+
+ASAP sidecars: on first use of a slide, ``<stem>.xml`` beside it (or in the annotation directory)
+becomes the first change of a set bound to that file. Whenever the file changed on disk since we
+last read or wrote it, it is imported as a new change. With write-back on, every change rewrites
+the file atomically (temp file, fsync, rename) *before* the database commit, so a crash leaves
+either the old file (and no change) or the new file, which the next access re-imports if the
+commit was lost.
+
+Schema versions are migrations in :data:`_MIGRATIONS`, applied in order under a lock at start-up;
+upgrading keeps every row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from viewer.annotations.model import Annotation, AnnotationSet, Group
+from viewer.errors import (
+    ConfigError,
+    ConflictError,
+    InputTooLargeError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationError,
+    ViewerError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Value of ``who`` when a request names nobody.
+ANONYMOUS = "anonymous"
+#: ``who`` of changes imported from a sidecar file edited on disk.
+SIDECAR_USER = "sidecar"
+SQLITE_FILE_NAME = "annotations.sqlite3"
+_MAX_NAME = 200
+
+# --------------------------------------------------------------------------------------------------
+# Schema (the latest version; migrations below build it step by step)
+
+_meta = sa.MetaData()
+
+schema_versions = sa.Table(
+    "wsi_schema_version", _meta,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+slides = sa.Table(
+    "slides", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),  # slide id: path under the slide root
+    sa.Column("quickhash", sa.String(64), index=True),  # openslide.quickhash-1: survives renames
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("sidecar_error", sa.Text),  # why a sidecar found at first use was not imported
+)
+sets = sa.Table(
+    "annotation_sets", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slide_id", sa.Integer, sa.ForeignKey("slides.id"), nullable=False),
+    sa.Column("name", sa.String(_MAX_NAME), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("annotation_count", sa.Integer, nullable=False),
+    sa.Column("vertex_count", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("created_by", sa.String(_MAX_NAME), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("sidecar_path", sa.Text),  # the ASAP XML this set is bound to (absolute)
+    sa.Column("sidecar_mtime_ns", sa.BigInteger),  # signature of the file as we last read/wrote it
+    sa.Column("sidecar_size", sa.BigInteger),
+    sa.Column("sidecar_sha256", sa.String(64)),
+    sa.Column("sidecar_error", sa.Text),  # last failure to read or write the sidecar, else NULL
+    sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
+)
+groups = sa.Table(
+    "annotation_groups", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+)
+annotations = sa.Table(
+    "annotations", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("n_points", sa.Integer, nullable=False),
+    # Bounding box in slide space; NULL for an annotation without coordinates.
+    sa.Column("min_x", sa.Float), sa.Column("min_y", sa.Float),
+    sa.Column("max_x", sa.Float), sa.Column("max_y", sa.Float),
+    sa.Column("doc", sa.Text, nullable=False),
+)
+changes = sa.Table(
+    "changes", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("who", sa.String(_MAX_NAME), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # schema 2
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("n_created", sa.Integer, nullable=False),
+    sa.Column("n_updated", sa.Integer, nullable=False),
+    sa.Column("n_deleted", sa.Integer, nullable=False),
+    sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"),
+)
+change_items = sa.Table(
+    "change_items", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("change_id", sa.Integer, sa.ForeignKey("changes.id"), nullable=False, index=True),
+    sa.Column("obj_kind", sa.String(1), nullable=False),  # "a" annotation, "g" group
+    sa.Column("obj_id", sa.Integer, nullable=False),
+    sa.Column("position", sa.Integer),  # position after the change (NULL when deleted)
+    sa.Column("before", sa.Text),  # JSON doc, NULL when created
+    sa.Column("after", sa.Text),  # JSON doc, NULL when deleted
+)
+users = sa.Table(  # schema 2: one row per distinct ``who``; a later auth module adds its columns
+    "users", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(_MAX_NAME), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    """Core schema: slides, sets, groups, annotations, append-only history."""
+    m = sa.MetaData()
+    sa.Table("slides", m, *[c.copy() for c in slides.columns])
+    sa.Table("annotation_sets", m, *[c.copy() for c in sets.columns],
+             sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"))
+    sa.Table("annotation_groups", m, *[c.copy() for c in groups.columns])
+    ann = sa.Table("annotations", m, *[c.copy() for c in annotations.columns])
+    sa.Table("changes", m, *[c.copy() for c in changes.columns if c.name != "user_id"],
+             sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"))
+    sa.Table("change_items", m, *[c.copy() for c in change_items.columns])
+    # Viewport queries are range scans of this covering index: set, then x extent, then y.
+    sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y,
+             ann.c.id)
+    sa.Index("ix_annotations_set_position", ann.c.set_id, ann.c.position)
+    m.create_all(conn)
+
+
+def _migration_2(conn: Connection) -> None:
+    """A users table (one row per distinct ``who``), referenced from every change; backfilled."""
+    m = sa.MetaData()
+    u = sa.Table("users", m, *[c.copy() for c in users.columns])
+    u.create(conn)
+    conn.execute(sa.text("ALTER TABLE changes ADD COLUMN user_id INTEGER REFERENCES users(id)"))
+    names = [row[0] for row in conn.execute(sa.text("SELECT DISTINCT who FROM changes ORDER BY who"))]
+    now = _now()
+    for name in names:
+        conn.execute(users.insert().values(name=name, created_at=now))
+    conn.execute(sa.text("UPDATE changes SET user_id = (SELECT id FROM users WHERE users.name = changes.who)"))
+
+
+#: (version, description, function): applied in order, each in the same transaction as its record.
+_MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
+    (1, "core schema: slides, sets, groups, annotations, history", _migration_1),
+    (2, "users table referenced by changes", _migration_2),
+)
+SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Records returned to callers
+
+
+@dataclass
+class AnnotationRecord:
+    """One stored annotation: its id, its own version and the model object (slide space)."""
+
+    id: int
+    version: int
+    annotation: Annotation
+
+
+@dataclass
+class GroupRecord:
+    """One stored group: its id, its own version and the model object."""
+
+    id: int
+    version: int
+    group: Group
+
+
+@dataclass
+class SetInfo:
+    """An annotation set (a layer of one slide) without its content."""
+
+    id: int
+    slide_key: str
+    name: str
+    version: int
+    annotation_count: int
+    vertex_count: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    sidecar_path: str | None = None
+    sidecar_error: str | None = None
+
+
+@dataclass
+class SetState:
+    """The content of a set at one version (list order = ASAP file order)."""
+
+    info: SetInfo
+    version: int
+    groups: list[GroupRecord]
+    annotations: list[AnnotationRecord]
+
+    def to_model(self) -> AnnotationSet:
+        """The model object (for ASAP XML, GeoJSON and mask writers)."""
+        return AnnotationSet(annotations=[r.annotation for r in self.annotations],
+                             groups=[r.group for r in self.groups])
+
+
+@dataclass
+class ChangeInfo:
+    """One entry of a set's history."""
+
+    version: int
+    at: str
+    who: str
+    kind: str
+    message: str
+    created: int
+    updated: int
+    deleted: int
+
+
+@dataclass
+class ChangeItem:
+    """What one change did to one object: JSON docs before and after (None: absent)."""
+
+    kind: str  # "annotation" or "group"
+    id: int
+    before: Annotation | Group | None
+    after: Annotation | Group | None
+
+
+@dataclass
+class WriteResult:
+    """The outcome of a write: the set after it, the change (None: nothing changed), the object."""
+
+    info: SetInfo
+    change: ChangeInfo | None
+    annotation: AnnotationRecord | None = None
+    group: GroupRecord | None = None
+    sidecar_error: str | None = None
+
+
+@dataclass
+class Diff:
+    """Objects added, removed and changed between two versions of a set."""
+
+    from_version: int
+    to_version: int
+    items: list[ChangeItem] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON documents of model objects (what the tables and the history store)
+
+
+def annotation_doc(a: Annotation) -> str:
+    """The JSON text stored for an annotation (coordinates as floats, so 1 and 1.0 compare equal)."""
+    return json.dumps({"name": a.name, "type": a.type, "group": a.group, "color": a.color,
+                       "coordinates": [[float(x), float(y)] for x, y in a.coordinates]},
+                      separators=(",", ":"), allow_nan=False)
+
+
+def group_doc(g: Group) -> str:
+    """The JSON text stored for a group."""
+    return json.dumps({"name": g.name, "parent": g.parent, "color": g.color,
+                       "attributes": dict(sorted(g.attributes.items()))},
+                      separators=(",", ":"), allow_nan=False)
+
+
+def annotation_from_doc(text: str) -> Annotation:
+    """Inverse of :func:`annotation_doc`."""
+    d = json.loads(text)
+    return Annotation(name=d["name"], type=d["type"], group=d["group"], color=d["color"],
+                      coordinates=[(x, y) for x, y in d["coordinates"]])
+
+
+def group_from_doc(text: str) -> Group:
+    """Inverse of :func:`group_doc`."""
+    d = json.loads(text)
+    return Group(name=d["name"], parent=d["parent"], color=d["color"], attributes=d["attributes"])
+
+
+def _bbox(a: Annotation) -> tuple[float, float, float, float] | tuple[None, None, None, None]:
+    if not a.coordinates:
+        return (None, None, None, None)
+    xs = [p[0] for p in a.coordinates]
+    ys = [p[1] for p in a.coordinates]
+    return (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_who(who: str | None) -> str:
+    """A user name fit for the history: control characters dropped, at most 200 characters."""
+    text = _CONTROL.sub("", who or "").strip()[:_MAX_NAME]
+    return text or ANONYMOUS
+
+
+def _check_set_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("set name must be a non-empty string", ["name: must be a non-empty string"])
+    if len(name) > _MAX_NAME or _CONTROL.search(name):
+        raise ValidationError("set name is too long or has control characters",
+                              [f"name: at most {_MAX_NAME} characters, no control characters"])
+    return name.strip()
+
+
+def database_url(setting: str, data_dir: str | os.PathLike[str]) -> str:
+    """The SQLAlchemy URL of the DATABASE setting: empty means SQLite in *data_dir*.
+
+    :raises ConfigError: for anything but ``sqlite:///...`` and ``postgresql://...`` URLs.
+    """
+    if not setting:
+        return f"sqlite:///{Path(data_dir) / SQLITE_FILE_NAME}"
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if setting.startswith(prefix):
+            return "postgresql+psycopg://" + setting[len(prefix):]
+    if setting.startswith("sqlite:///"):
+        return setting
+    raise ConfigError("DATABASE must be empty (SQLite in the data directory), a sqlite:///FILE or a "
+                      "postgresql://USER:PASSWORD@HOST/DB URL")
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def atomic_write(path: Path, data: bytes) -> tuple[int, int]:
+    """Replace *path* by *data* atomically: temp file in the same directory, fsync, rename, fsync dir.
+
+    Readers see the old file or the new one, complete, whatever happens to this process.
+    Returns the new file's (mtime_ns, size).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except OSError:
+            pass  # new file: keep the umask's mode
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the rename is still atomic
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class _Op:
+    """One object change inside a change: create (obj_id None or a re-used id), update or delete."""
+
+    kind: str  # "a" | "g"
+    obj_id: int | None
+    before: str | None
+    after: str | None
+    position: int | None
+    points_before: int = 0
+    points_after: int = 0
+    bbox: tuple[Any, Any, Any, Any] = (None, None, None, None)
+
+
+def _annotation_op(obj_id: int | None, before: str | None, a: Annotation | None, position: int | None,
+                   points_before: int = 0) -> _Op:
+    if a is None:
+        return _Op("a", obj_id, before, None, None, points_before, 0)
+    return _Op("a", obj_id, before, annotation_doc(a), position, points_before, len(a.coordinates), _bbox(a))
+
+
+def _points_of(doc: str | None) -> int:
+    if doc is None:
+        return 0
+    return len(json.loads(doc)["coordinates"])
+
+
+class _Sidecar:
+    """Locating and parsing the ASAP XML that belongs to a slide."""
+
+    def __init__(self, annotation_dir: str | os.PathLike[str] | None, max_bytes: int | None) -> None:
+        self.annotation_dir = Path(annotation_dir) if annotation_dir else None
+        self.max_bytes = max_bytes
+
+    def find(self, slide_key: str, slide_path: Path | None) -> Path | None:
+        """``<stem>.xml`` next to the slide, in the annotation directory (mirroring the slide's folder,
+        or flat), or in ``../annotations/`` beside an ``images/`` folder (the CAMELYON layout)."""
+        if slide_path is None:
+            return None
+        stem = slide_path.stem if slide_path.suffix else slide_path.name
+        candidates = [slide_path.with_name(stem + ".xml")]
+        if self.annotation_dir is not None:
+            folder = Path(slide_key).parent
+            candidates += [self.annotation_dir / folder / (stem + ".xml"), self.annotation_dir / (stem + ".xml")]
+        if slide_path.parent.name == "images":
+            candidates.append(slide_path.parent.parent / "annotations" / (stem + ".xml"))
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate.resolve()
+        return None
+
+    def read(self, path: Path) -> tuple[AnnotationSet, bytes, tuple[int, int]]:
+        """Parse the file; returns the set, its bytes and its (mtime_ns, size) when read.
+
+        :raises AnnotationFormatError, ValidationError, InputTooLargeError, OSError
+        """
+        from viewer.annotations.asap import read_asap
+
+        before = _signature(path)
+        data = path.read_bytes()
+        if self.max_bytes is not None and len(data) > self.max_bytes:
+            raise InputTooLargeError(f"{path.name} is larger than {self.max_bytes} bytes")
+        aset = read_asap(data, max_bytes=self.max_bytes)
+        sig = before if before is not None and before[1] == len(data) else (0, len(data))
+        return aset, data, sig
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """Annotation sets of slides with full history, on SQLite or PostgreSQL.
+
+    Thread-safe and fork-safe when created after the fork (gunicorn workers build their own).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        annotation_dir: str | os.PathLike[str] | None = None,
+        sidecar_import: bool = True,
+        sidecar_writeback: bool = False,
+        max_vertices: int = 5_000_000,
+        max_sidecar_bytes: int | None = 256 << 20,
+        target_version: int | None = None,
+    ) -> None:
+        """Open (creating and upgrading the schema when needed) the database at *url*.
+
+        :param url: a SQLAlchemy URL from :func:`database_url`.
+        :param target_version: migrate only up to this schema version (tests of upgrades).
+        """
+        self.url = url
+        self.sidecar_import = sidecar_import
+        self.sidecar_writeback = sidecar_writeback
+        self.max_vertices = max_vertices
+        self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes)
+        self.engine = self._make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.schema_version = self.migrate(target_version)
+        self._user_ids: dict[str, int] = {}
+
+    # -- engine, transactions, migrations ------------------------------------------------------------
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if url.startswith("sqlite:///"):
+            path = Path(url[len("sqlite:///"):])
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the database directory {path.parent}: {exc.strerror}") from None
+            engine = sa.create_engine(url, pool_size=16, max_overflow=16,
+                                      connect_args={"timeout": 60, "check_same_thread": False})
+
+            @sa.event.listens_for(engine, "connect")
+            def _connect(dbapi_conn: Any, _record: Any) -> None:
+                # We issue BEGIN ourselves (below): the driver must not open transactions on its own.
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA busy_timeout = 60000")
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = FULL")  # a saved change survives a power cut
+                cur.execute("PRAGMA foreign_keys = ON")
+                cur.close()
+
+            @sa.event.listens_for(engine, "begin")
+            def _begin(conn: Connection) -> None:
+                # Writers take the lock at BEGIN, so two writers never deadlock upgrading read locks.
+                write = conn.get_execution_options().get("wsi_write", False)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+            return engine
+        if url.startswith("postgresql+psycopg://"):
+            return sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+        raise ConfigError("unsupported database URL")
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._connect() as conn:
+            conn.execution_options(wsi_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailableError("the annotation database is unavailable", [str(exc.orig)]) from None
+        with conn:
+            yield conn
+
+    def migrate(self, target_version: int | None = None) -> int:
+        """Apply pending migrations (under a lock, so concurrent workers apply each once)."""
+        target = SCHEMA_VERSION if target_version is None else target_version
+        with self._write() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(715517)"))  # any fixed number
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(schema_versions.name):
+                schema_versions.create(conn)
+            current = conn.execute(sa.select(sa.func.max(schema_versions.c.version))).scalar() or 0
+            for version, description, apply in _MIGRATIONS:
+                if current < version <= target:
+                    apply(conn)
+                    conn.execute(schema_versions.insert().values(
+                        version=version, description=description, applied_at=_now()))
+                    current = version
+            return int(current)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def _user_id(self, conn: Connection, who: str) -> int | None:
+        if self.schema_version < 2:
+            return None
+        found = self._user_ids.get(who)
+        if found is not None:
+            return found
+        query = sa.select(users.c.id).where(users.c.name == who)
+        uid = conn.execute(query).scalar()
+        if uid is not None:
+            self._user_ids[who] = int(uid)  # committed by someone: safe to remember
+            return int(uid)
+        try:
+            with conn.begin_nested():
+                return int(conn.execute(users.insert().values(name=who, created_at=_now())).inserted_primary_key[0])
+        except sa.exc.IntegrityError:  # a concurrent writer added the same name first
+            return int(conn.execute(query).scalar_one())
+
+    # -- slides ----------------------------------------------------------------------------------
+
+    def open_slide(self, key: str, path: Path | None = None, quickhash: str | None = None,
+                   known_keys: Iterable[str] | None = None) -> int:
+        """The store's id of slide *key*, creating it on first use (and importing its ASAP sidecar).
+
+        A slide seen before under another key with the same *quickhash*, whose old key is no longer
+        in *known_keys* (it was renamed or moved), takes its annotations along.
+        """
+        with self._read() as conn:
+            row = conn.execute(sa.select(slides.c.id, slides.c.quickhash).where(slides.c.key == key)).first()
+        if row is not None:
+            if quickhash and row.quickhash != quickhash:
+                with self._write() as conn:
+                    conn.execute(slides.update().where(slides.c.id == row.id).values(quickhash=quickhash))
+            return int(row.id)
+        sidecar = self._sidecar.find(key, path) if self.sidecar_import else None
+        parsed: tuple[AnnotationSet, bytes, tuple[int, int]] | None = None
+        error: str | None = None
+        if sidecar is not None:
+            try:
+                parsed = self._sidecar.read(sidecar)
+                parsed[0].validate()
+            except (ViewerError, OSError) as exc:
+                parsed = None
+                error = f"{sidecar.name}: {exc.message if isinstance(exc, ViewerError) else exc}"
+                log.warning("sidecar %s not imported: %s", sidecar, error)
+        for attempt in range(3):
+            try:
+                with self._write() as conn:
+                    found = conn.execute(sa.select(slides.c.id).where(slides.c.key == key)).scalar()
+                    if found is not None:
+                        return int(found)
+                    if quickhash and known_keys is not None:
+                        known = set(known_keys)
+                        for moved in conn.execute(sa.select(slides.c.id, slides.c.key)
+                                                  .where(slides.c.quickhash == quickhash).order_by(slides.c.id)):
+                            if moved.key not in known:
+                                conn.execute(slides.update().where(slides.c.id == moved.id).values(key=key))
+                                return int(moved.id)
+                    slide_id = int(conn.execute(slides.insert().values(
+                        key=key, quickhash=quickhash, created_at=_now(), sidecar_error=error)).inserted_primary_key[0])
+                    if parsed is not None and sidecar is not None:
+                        aset, data, sig = parsed
+                        set_id = self._insert_set(conn, slide_id, sidecar.name, SIDECAR_USER)
+                        conn.execute(sets.update().where(sets.c.id == set_id).values(
+                            sidecar_path=str(sidecar), sidecar_mtime_ns=sig[0], sidecar_size=sig[1],
+                            sidecar_sha256=hashlib.sha256(data).hexdigest()))
+                        self._replace_ops(conn, set_id, aset, SIDECAR_USER, "import",
+                                          f"imported {sidecar.name}", None)
+                    return slide_id
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)  # another worker created it first: read theirs
+        raise AssertionError("unreachable")
+
+    def slide_error(self, slide_id: int) -> str | None:
+        """Why the slide's sidecar was not imported at first use, if it was not."""
+        with self._read() as conn:
+            return conn.execute(sa.select(slides.c.sidecar_error).where(slides.c.id == slide_id)).scalar()
+
+    def annotation_counts(self, keys: Iterable[str]) -> dict[str, int]:
+        """Annotations over every set of each slide in *keys* (slides never used are absent)."""
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        q = (sa.select(slides.c.key, sa.func.coalesce(sa.func.sum(sets.c.annotation_count), 0))
+             .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
+             .group_by(slides.c.key))
+        with self._read() as conn:
+            return {k: int(n) for k, n in conn.execute(q) if k in set(wanted)}
+
+    # -- sets --------------------------------------------------------------------------------------
+
+    def _insert_set(self, conn: Connection, slide_id: int, name: str, who: str) -> int:
+        now = _now()
+        try:
+            with conn.begin_nested():
+                return int(conn.execute(sets.insert().values(
+                    slide_id=slide_id, name=name, version=0, annotation_count=0, vertex_count=0,
+                    created_at=now, created_by=who, updated_at=now)).inserted_primary_key[0])
+        except sa.exc.IntegrityError:
+            raise ConflictError(f"this slide already has a set named {name!r}") from None
+
+    def _info(self, conn: Connection, set_id: int, lock: bool = False) -> SetInfo:
+        q = (sa.select(sets, slides.c.key).select_from(sets.join(slides, sets.c.slide_id == slides.c.id))
+             .where(sets.c.id == set_id))
+        if lock and not self.is_sqlite:
+            q = q.with_for_update(of=sets)
+        row = conn.execute(q).first()
+        if row is None:
+            raise NotFoundError("no such annotation set")
+        return SetInfo(id=row.id, slide_key=row.key, name=row.name, version=row.version,
+                       annotation_count=row.annotation_count, vertex_count=row.vertex_count,
+                       created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
+                       sidecar_path=row.sidecar_path, sidecar_error=row.sidecar_error)
+
+    def list_sets(self, slide_id: int) -> list[SetInfo]:
+        """Every set of a slide, oldest first."""
+        with self._read() as conn:
+            ids = conn.execute(sa.select(sets.c.id).where(sets.c.slide_id == slide_id).order_by(sets.c.id)).scalars()
+            return [self._info(conn, i) for i in list(ids)]
+
+    def create_set(self, slide_id: int, name: str, who: str = ANONYMOUS,
+                   content: AnnotationSet | None = None, message: str = "") -> WriteResult:
+        """A new set on a slide, empty or with *content* as its first change.
+
+        :raises ConflictError: the slide already has a set of that name.
+        """
+        name = _check_set_name(name)
+        who = clean_who(who)
+        if content is not None:
+            self._check_content(content)
+        with self._write() as conn:
+            set_id = self._insert_set(conn, slide_id, name, who)
+            change = self._replace_ops(conn, set_id, content or AnnotationSet(), who, "create",
+                                       message or f"created set {name!r}", None, allow_empty=True)
+            return WriteResult(self._info(conn, set_id), change)
+
+    def set_info(self, set_id: int) -> SetInfo:
+        """A set's metadata (after importing its sidecar if that changed on disk)."""
+        self.sync_sidecar(set_id)
+        with self._read() as conn:
+            return self._info(conn, set_id)
+
+    def rename_set(self, set_id: int, name: str, who: str = ANONYMOUS) -> SetInfo:
+        """Give a set another name (kept in the history as a change without objects)."""
+        name = _check_set_name(name)
+        with self._write() as conn:
+            info = self._info(conn, set_id, lock=True)
+            try:
+                with conn.begin_nested():
+                    conn.execute(sets.update().where(sets.c.id == set_id).values(name=name))
+            except sa.exc.IntegrityError:
+                raise ConflictError(f"this slide already has a set named {name!r}") from None
+            self._commit(conn, info, [], clean_who(who), "rename", f"renamed {info.name!r} to {name!r}",
+                         allow_empty=True)
+            return self._info(conn, set_id)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def state(self, set_id: int, version: int | None = None) -> SetState:
+        """The set's content now, or at *version* (replayed from the history).
+
+        :raises NotFoundError: no such set, or a version it never had.
+        """
+        self.sync_sidecar(set_id)
+        with self._read() as conn:
+            info = self._info(conn, set_id)
+            if version is None or version == info.version:
+                g_rows = conn.execute(sa.select(groups.c.id, groups.c.version, groups.c.doc)
+                                      .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id))
+                a_rows = conn.execute(sa.select(annotations.c.id, annotations.c.version, annotations.c.doc)
+                                      .where(annotations.c.set_id == set_id)
+                                      .order_by(annotations.c.position, annotations.c.id))
+                return SetState(info, info.version,
+                                [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows],
+                                [AnnotationRecord(r.id, r.version, annotation_from_doc(r.doc)) for r in a_rows])
+            if not 0 <= version <= info.version:
+                raise NotFoundError(f"version {version} does not exist (the set is at version {info.version})")
+            objects = self._replay(conn, set_id, version)
+        return self._state_from_replay(info, version, objects)
+
+    @staticmethod
+    def _replay(conn: Connection, set_id: int, version: int) -> dict[tuple[str, int], tuple[int, int, str]]:
+        """(kind, id) -> (position, version, doc) of every object alive at *version*."""
+        q = (sa.select(change_items.c.obj_kind, change_items.c.obj_id, change_items.c.position,
+                       change_items.c.after, changes.c.version)
+             .select_from(change_items.join(changes, change_items.c.change_id == changes.c.id))
+             .where(changes.c.set_id == set_id, changes.c.version <= version)
+             .order_by(changes.c.version, change_items.c.id))
+        alive: dict[tuple[str, int], tuple[int, int, str]] = {}
+        for kind, obj_id, position, after, v in conn.execute(q):
+            if after is None:
+                alive.pop((kind, obj_id), None)
+            else:
+                alive[(kind, obj_id)] = (position, v, after)
+        return alive
+
+    @staticmethod
+    def _state_from_replay(info: SetInfo, version: int,
+                           objects: dict[tuple[str, int], tuple[int, int, str]]) -> SetState:
+        ordered = sorted(objects.items(), key=lambda kv: (kv[1][0], kv[0][1]))
+        return SetState(
+            info, version,
+            [GroupRecord(i, v, group_from_doc(d)) for (k, i), (_p, v, d) in ordered if k == "g"],
+            [AnnotationRecord(i, v, annotation_from_doc(d)) for (k, i), (_p, v, d) in ordered if k == "a"],
+        )
+
+    def query(self, set_id: int, bbox: tuple[float, float, float, float]) -> list[tuple[int, int, str]]:
+        """(id, version, JSON doc) of the annotations whose bounding box meets *bbox* (slide space,
+        x0, y0, x1, y1), in set order: an index range scan, whatever the set's size."""
+        x0, y0, x1, y1 = bbox
+        self.sync_sidecar(set_id)
+        a = annotations.c
+        q = (sa.select(a.id, a.version, a.doc)
+             .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0)
+             .order_by(a.position, a.id))
+        with self._read() as conn:
+            if conn.execute(sa.select(sets.c.id).where(sets.c.id == set_id)).first() is None:
+                raise NotFoundError("no such annotation set")
+            return [(r.id, r.version, r.doc) for r in conn.execute(q)]
+
+    def annotation(self, set_id: int, annotation_id: int) -> AnnotationRecord:
+        """One current annotation. :raises NotFoundError:"""
+        with self._read() as conn:
+            return self._annotation(conn, set_id, annotation_id)
+
+    def group(self, set_id: int, group_id: int) -> GroupRecord:
+        """One current group. :raises NotFoundError:"""
+        with self._read() as conn:
+            return self._group(conn, set_id, group_id)
+
+    @staticmethod
+    def _annotation(conn: Connection, set_id: int, annotation_id: int) -> AnnotationRecord:
+        row = conn.execute(sa.select(annotations.c.version, annotations.c.doc)
+                           .where(annotations.c.id == annotation_id, annotations.c.set_id == set_id)).first()
+        if row is None:
+            raise NotFoundError("no such annotation in this set")
+        return AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc))
+
+    @staticmethod
+    def _group(conn: Connection, set_id: int, group_id: int) -> GroupRecord:
+        row = conn.execute(sa.select(groups.c.version, groups.c.doc)
+                           .where(groups.c.id == group_id, groups.c.set_id == set_id)).first()
+        if row is None:
+            raise NotFoundError("no such group in this set")
+        return GroupRecord(group_id, row.version, group_from_doc(row.doc))
+
+    # -- history -----------------------------------------------------------------------------------
+
+    def history(self, set_id: int, limit: int = 100, before: int | None = None) -> list[ChangeInfo]:
+        """The set's changes, newest first (*before*: only versions below it)."""
+        c = changes.c
+        q = sa.select(c.version, c.at, c.who, c.kind, c.message, c.n_created, c.n_updated, c.n_deleted) \
+            .where(c.set_id == set_id).order_by(c.version.desc()).limit(max(1, min(limit, 1000)))
+        if before is not None:
+            q = q.where(c.version < before)
+        with self._read() as conn:
+            self._info(conn, set_id)
+            return [ChangeInfo(*row) for row in conn.execute(q)]
+
+    def change(self, set_id: int, version: int) -> tuple[ChangeInfo, list[ChangeItem]]:
+        """One change with what it did to each object (before/after)."""
+        c = changes.c
+        with self._read() as conn:
+            self._info(conn, set_id)
+            row = conn.execute(sa.select(c.id, c.version, c.at, c.who, c.kind, c.message, c.n_created,
+                                         c.n_updated, c.n_deleted)
+                               .where(c.set_id == set_id, c.version == version)).first()
+            if row is None:
+                raise NotFoundError(f"version {version} does not exist")
+            items = conn.execute(sa.select(change_items.c.obj_kind, change_items.c.obj_id, change_items.c.before,
+                                           change_items.c.after)
+                                 .where(change_items.c.change_id == row.id).order_by(change_items.c.id))
+            return ChangeInfo(*row[1:]), [self._item(k, i, b, a) for k, i, b, a in items]
+
+    @staticmethod
+    def _item(kind: str, obj_id: int, before: str | None, after: str | None) -> ChangeItem:
+        load: Callable[[str], Annotation | Group] = annotation_from_doc if kind == "a" else group_from_doc
+        return ChangeItem("annotation" if kind == "a" else "group", obj_id,
+                          load(before) if before is not None else None, load(after) if after is not None else None)
+
+    def diff(self, set_id: int, from_version: int, to_version: int | None = None) -> Diff:
+        """What differs between two versions (to_version None: the current one)."""
+        with self._read() as conn:
+            info = self._info(conn, set_id)
+            to_v = info.version if to_version is None else to_version
+            for v in (from_version, to_v):
+                if not 0 <= v <= info.version:
+                    raise NotFoundError(f"version {v} does not exist (the set is at version {info.version})")
+            old = self._replay(conn, set_id, from_version)
+            new = self._replay(conn, set_id, to_v)
+        result = Diff(from_version, to_v)
+        for key in sorted(set(old) | set(new), key=lambda k: (k[0] != "g", k[1])):
+            before = old[key][2] if key in old else None
+            after = new[key][2] if key in new else None
+            moved = key in old and key in new and old[key][0] != new[key][0]
+            if before != after or moved:
+                result.items.append(self._item(key[0], key[1], before, after))
+        return result
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _check_content(self, aset: AnnotationSet) -> None:
+        aset.validate()
+        vertices = aset.vertex_count()
+        if vertices > self.max_vertices:
+            raise InputTooLargeError(f"{vertices} vertices is over the limit of {self.max_vertices} per set")
+
+    def replace(self, set_id: int, aset: AnnotationSet, who: str = ANONYMOUS, if_version: int | None = None,
+                message: str = "") -> WriteResult:
+        """Make the set's content *aset* as one change.
+
+        Annotations are matched to the current ones by list position and groups by name, so an
+        object that did not change keeps its id and version (a re-save from ASAP that edits one
+        polygon is a change of that polygon only).
+
+        :raises PreconditionFailedError: *if_version* is not the set's version.
+        """
+        self._check_content(aset)
+        who = clean_who(who)
+        return self._write_change(set_id, if_version, lambda conn, info: self._replace_ops(
+            conn, set_id, aset, who, "replace", message or "replaced the set", info))
+
+    def _replace_ops(self, conn: Connection, set_id: int, aset: AnnotationSet, who: str, kind: str,
+                     message: str, info: SetInfo | None, allow_empty: bool = False) -> ChangeInfo | None:
+        info = info or self._info(conn, set_id, lock=True)
+        ops: list[_Op] = []
+        current_g = list(conn.execute(sa.select(groups.c.id, groups.c.position, groups.c.doc)
+                                      .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)))
+        by_name = {json.loads(r.doc)["name"]: r for r in current_g}
+        wanted = set()
+        for position, g in enumerate(aset.groups):
+            doc = group_doc(g)
+            wanted.add(g.name)
+            old = by_name.get(g.name)
+            if old is None:
+                ops.append(_Op("g", None, None, doc, position))
+            elif old.doc != doc or old.position != position:
+                ops.append(_Op("g", old.id, old.doc, doc, position))
+        ops += [_Op("g", r.id, r.doc, None, None) for r in current_g if json.loads(r.doc)["name"] not in wanted]
+
+        current_a = list(conn.execute(sa.select(annotations.c.id, annotations.c.position, annotations.c.n_points,
+                                                annotations.c.doc)
+                                      .where(annotations.c.set_id == set_id)
+                                      .order_by(annotations.c.position, annotations.c.id)))
+        top = max((r.position for r in current_a), default=-1)
+        for index, a in enumerate(aset.annotations):
+            if index < len(current_a):
+                old = current_a[index]
+                doc = annotation_doc(a)
+                if doc != old.doc:
+                    op = _annotation_op(old.id, old.doc, a, old.position, old.n_points)
+                    ops.append(op)
+            else:
+                top += 1
+                ops.append(_annotation_op(None, None, a, top))
+        ops += [_Op("a", r.id, r.doc, None, None, r.n_points) for r in current_a[len(aset.annotations):]]
+        return self._commit(conn, info, ops, who, kind, message, allow_empty=allow_empty)
+
+    def _write_change(self, set_id: int, if_version: int | None,
+                      body: Callable[[Connection, SetInfo], ChangeInfo | None]) -> WriteResult:
+        """Run *body* in a write transaction holding the set's lock, after importing a changed sidecar;
+        write the sidecar back (before committing) when that is on."""
+        with self._write() as conn:
+            info = self._info(conn, set_id, lock=True)
+            self._sync_sidecar_locked(conn, info)
+            info = self._info(conn, set_id)
+            if if_version is not None and if_version != info.version:
+                raise PreconditionFailedError(
+                    f"the set changed: version {info.version}, not {if_version}", current=info.version)
+            change = body(conn, info)
+            sidecar_error = self._write_back(conn, set_id) if change is not None else None
+            return WriteResult(self._info(conn, set_id), change, sidecar_error=sidecar_error)
+
+    def _commit(self, conn: Connection, info: SetInfo, ops: Sequence[_Op], who: str, kind: str, message: str,
+                allow_empty: bool = False) -> ChangeInfo | None:
+        """Append one change with *ops* and apply them to the live tables; None when nothing changed."""
+        if not ops and not allow_empty:
+            return None
+        version = info.version + 1
+        now = _now()
+        created = sum(1 for o in ops if o.before is None)
+        deleted = sum(1 for o in ops if o.after is None)
+        updated = len(ops) - created - deleted
+        values: dict[str, Any] = dict(set_id=info.id, version=version, at=now, who=who, kind=kind,
+                                      message=message, n_created=created, n_updated=updated, n_deleted=deleted)
+        uid = self._user_id(conn, who)
+        if uid is not None:
+            values["user_id"] = uid
+        change_id = conn.execute(changes.insert().values(**values)).inserted_primary_key[0]
+
+        new_a = [o for o in ops if o.kind == "a" and o.before is None and o.obj_id is None]
+        if new_a:
+            rows = [dict(set_id=info.id, position=o.position, version=version, n_points=o.points_after,
+                         min_x=o.bbox[0], min_y=o.bbox[1], max_x=o.bbox[2], max_y=o.bbox[3], doc=o.after)
+                    for o in new_a]
+            ids = conn.execute(annotations.insert().returning(annotations.c.id, sort_by_parameter_order=True),
+                               rows).scalars().all()
+            for o, i in zip(new_a, ids, strict=True):
+                o.obj_id = i
+        inserted = {id(o) for o in new_a}
+        for o in ops:
+            if id(o) in inserted:
+                continue
+            if o.kind == "a":
+                self._apply_annotation(conn, info.id, o, version)
+            else:
+                self._apply_group(conn, info.id, o, version)
+        if ops:
+            conn.execute(change_items.insert(), [
+                dict(change_id=change_id, obj_kind=o.kind, obj_id=o.obj_id, position=o.position, before=o.before,
+                     after=o.after) for o in ops])
+        n_delta = sum(1 for o in ops if o.kind == "a" and o.before is None) - \
+            sum(1 for o in ops if o.kind == "a" and o.after is None)
+        v_delta = sum(o.points_after - o.points_before for o in ops if o.kind == "a")
+        conn.execute(sets.update().where(sets.c.id == info.id).values(
+            version=version, updated_at=now, annotation_count=sets.c.annotation_count + n_delta,
+            vertex_count=sets.c.vertex_count + v_delta))
+        info.version = version
+        return ChangeInfo(version, now, who, kind, message, created, updated, deleted)
+
+    @staticmethod
+    def _apply_annotation(conn: Connection, set_id: int, o: _Op, version: int) -> None:
+        if o.after is None:
+            conn.execute(annotations.delete().where(annotations.c.id == o.obj_id))
+            return
+        values = dict(position=o.position, version=version, n_points=o.points_after, min_x=o.bbox[0],
+                      min_y=o.bbox[1], max_x=o.bbox[2], max_y=o.bbox[3], doc=o.after)
+        if o.before is None:
+            exists = conn.execute(sa.select(annotations.c.id).where(annotations.c.id == o.obj_id)).first()
+            if exists is None:  # a restore re-creating a deleted annotation under its old id
+                conn.execute(annotations.insert().values(id=o.obj_id, set_id=set_id, **values))
+            return
+        conn.execute(annotations.update().where(annotations.c.id == o.obj_id).values(**values))
+
+    @staticmethod
+    def _apply_group(conn: Connection, set_id: int, o: _Op, version: int) -> None:
+        if o.after is None:
+            conn.execute(groups.delete().where(groups.c.id == o.obj_id))
+        elif o.before is None and o.obj_id is None:
+            o.obj_id = conn.execute(groups.insert().values(set_id=set_id, position=o.position, version=version,
+                                                           doc=o.after)).inserted_primary_key[0]
+        elif o.before is None:
+            conn.execute(groups.insert().values(id=o.obj_id, set_id=set_id, position=o.position,
+                                                version=version, doc=o.after))
+        else:
+            conn.execute(groups.update().where(groups.c.id == o.obj_id).values(
+                position=o.position, version=version, doc=o.after))
+
+    # -- single annotations --------------------------------------------------------------------------
+
+    def _group_names(self, conn: Connection, set_id: int) -> list[Group]:
+        rows = conn.execute(sa.select(groups.c.doc).where(groups.c.set_id == set_id)
+                            .order_by(groups.c.position, groups.c.id))
+        return [group_from_doc(r.doc) for r in rows]
+
+    def _check_annotation(self, conn: Connection, set_id: int, a: Annotation, info: SetInfo,
+                          points_before: int = 0) -> None:
+        # Validate against the set's groups only: the rest of the set is already valid.
+        AnnotationSet(annotations=[a], groups=self._group_names(conn, set_id)).validate()
+        total = info.vertex_count - points_before + len(a.coordinates)
+        if total > self.max_vertices:
+            raise InputTooLargeError(f"{total} vertices is over the limit of {self.max_vertices} per set")
+
+    @staticmethod
+    def _checked_annotation(conn: Connection, set_id: int, annotation_id: int, if_version: int | None) -> Any:
+        """The annotation's row, after checking that *if_version* (when given) is its version."""
+        a = annotations.c
+        row = conn.execute(sa.select(a.version, a.position, a.n_points, a.doc)
+                           .where(a.id == annotation_id, a.set_id == set_id)).first()
+        if row is None:
+            raise NotFoundError("no such annotation in this set")
+        if if_version is not None and if_version != row.version:
+            raise PreconditionFailedError(
+                f"the annotation changed: version {row.version}, not {if_version}",
+                current=AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc)))
+        return row
+
+    @staticmethod
+    def _checked_group(conn: Connection, set_id: int, group_id: int, if_version: int | None) -> Any:
+        """The group's row, after checking that *if_version* (when given) is its version."""
+        row = conn.execute(sa.select(groups.c.version, groups.c.position, groups.c.doc)
+                           .where(groups.c.id == group_id, groups.c.set_id == set_id)).first()
+        if row is None:
+            raise NotFoundError("no such group in this set")
+        if if_version is not None and if_version != row.version:
+            raise PreconditionFailedError(
+                f"the group changed: version {row.version}, not {if_version}",
+                current=GroupRecord(group_id, row.version, group_from_doc(row.doc)))
+        return row
+
+    def create_annotation(self, set_id: int, a: Annotation, who: str = ANONYMOUS) -> WriteResult:
+        """Append one annotation to the set (a change of its own)."""
+        who = clean_who(who)
+        created: list[int] = []
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            self._check_annotation(conn, set_id, a, info)
+            top = conn.execute(sa.select(sa.func.max(annotations.c.position))
+                               .where(annotations.c.set_id == set_id)).scalar()
+            op = _annotation_op(None, None, a, (top if top is not None else -1) + 1)
+            change = self._commit(conn, info, [op], who, "create", f"created annotation {a.name!r}")
+            assert op.obj_id is not None
+            created.append(op.obj_id)
+            return change
+
+        result = self._write_change(set_id, None, body)
+        result.annotation = AnnotationRecord(created[0], result.info.version, a)
+        return result
+
+    def update_annotation(self, set_id: int, annotation_id: int, a: Annotation, who: str = ANONYMOUS,
+                          if_version: int | None = None) -> WriteResult:
+        """Replace one annotation; *if_version* is the annotation's version the client edited.
+
+        :raises PreconditionFailedError: with the current annotation, when *if_version* is stale.
+        """
+        who = clean_who(who)
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            row = self._checked_annotation(conn, set_id, annotation_id, if_version)
+            self._check_annotation(conn, set_id, a, info, row.n_points)
+            op = _annotation_op(annotation_id, row.doc, a, row.position, row.n_points)
+            if op.after == row.doc:
+                return None
+            return self._commit(conn, info, [op], who, "update", f"updated annotation {a.name!r}")
+
+        result = self._write_change(set_id, None, body)
+        with self._read() as conn:
+            result.annotation = self._annotation(conn, set_id, annotation_id)
+        return result
+
+    def delete_annotation(self, set_id: int, annotation_id: int, who: str = ANONYMOUS,
+                          if_version: int | None = None) -> WriteResult:
+        """Delete one annotation (kept in the history).
+
+        :raises PreconditionFailedError: with the current annotation, when *if_version* is stale.
+        """
+        who = clean_who(who)
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            row = self._checked_annotation(conn, set_id, annotation_id, if_version)
+            name = json.loads(row.doc)["name"]
+            return self._commit(conn, info, [_Op("a", annotation_id, row.doc, None, None, row.n_points)],
+                                who, "delete", f"deleted annotation {name!r}")
+
+        return self._write_change(set_id, None, body)
+
+    # -- single groups -------------------------------------------------------------------------------
+
+    def create_group(self, set_id: int, g: Group, who: str = ANONYMOUS) -> WriteResult:
+        """Add one group at the end of the set's group list."""
+        who = clean_who(who)
+        made: list[int] = []
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            AnnotationSet(groups=[*self._group_names(conn, set_id), g]).validate()
+            top = conn.execute(sa.select(sa.func.max(groups.c.position)).where(groups.c.set_id == set_id)).scalar()
+            op = _Op("g", None, None, group_doc(g), (top if top is not None else -1) + 1)
+            change = self._commit(conn, info, [op], who, "create", f"created group {g.name!r}")
+            assert op.obj_id is not None
+            made.append(op.obj_id)
+            return change
+
+        result = self._write_change(set_id, None, body)
+        result.group = GroupRecord(made[0], result.info.version, g)
+        return result
+
+    def update_group(self, set_id: int, group_id: int, g: Group, who: str = ANONYMOUS,
+                     if_version: int | None = None) -> WriteResult:
+        """Replace one group. A new name is carried to its annotations and child groups, in the
+        same change (ASAP links them by name)."""
+        who = clean_who(who)
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            row = self._checked_group(conn, set_id, group_id, if_version)
+            old_name = json.loads(row.doc)["name"]
+            others = list(conn.execute(sa.select(groups.c.id, groups.c.position, groups.c.doc)
+                                       .where(groups.c.set_id == set_id, groups.c.id != group_id)))
+            ops = []
+            new_groups = [g]
+            for other in others:
+                og = group_from_doc(other.doc)
+                if g.name != old_name and og.parent == old_name:
+                    og.parent = g.name
+                    ops.append(_Op("g", other.id, other.doc, group_doc(og), other.position))
+                new_groups.append(og)
+            AnnotationSet(groups=new_groups).validate()
+            doc = group_doc(g)
+            if doc != row.doc:
+                ops.insert(0, _Op("g", group_id, row.doc, doc, row.position))
+            if g.name != old_name:
+                members = conn.execute(sa.select(annotations.c.id, annotations.c.position, annotations.c.n_points,
+                                                 annotations.c.doc)
+                                       .where(annotations.c.set_id == set_id))
+                for m in members:
+                    a = annotation_from_doc(m.doc)
+                    if a.group == old_name:
+                        a.group = g.name
+                        ops.append(_annotation_op(m.id, m.doc, a, m.position, m.n_points))
+            return self._commit(conn, info, ops, who, "update", f"updated group {g.name!r}")
+
+        result = self._write_change(set_id, None, body)
+        with self._read() as conn:
+            result.group = self._group(conn, set_id, group_id)
+        return result
+
+    def delete_group(self, set_id: int, group_id: int, who: str = ANONYMOUS,
+                     if_version: int | None = None) -> WriteResult:
+        """Delete an empty group. :raises ConflictError: it still has annotations or child groups."""
+        who = clean_who(who)
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            row = self._checked_group(conn, set_id, group_id, if_version)
+            name = json.loads(row.doc)["name"]
+            members = sum(1 for (d,) in conn.execute(sa.select(annotations.c.doc).where(annotations.c.set_id == set_id))
+                          if json.loads(d)["group"] == name)
+            children = sum(1 for g in self._group_names(conn, set_id) if g.parent == name)
+            if members or children:
+                raise ConflictError(f"group {name!r} is not empty: {members} annotations, {children} child groups",
+                                    [f"move or delete the {members} annotations and {children} child groups first"])
+            return self._commit(conn, info, [_Op("g", group_id, row.doc, None, None)], who, "delete",
+                                f"deleted group {name!r}")
+
+        return self._write_change(set_id, None, body)
+
+    # -- restore -----------------------------------------------------------------------------------
+
+    def restore(self, set_id: int, version: int, who: str = ANONYMOUS, if_version: int | None = None) -> WriteResult:
+        """Make the set's content what it was at *version*, as a new change (ids are kept, so deleted
+        objects come back under their old ids)."""
+        who = clean_who(who)
+
+        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+            if not 0 <= version <= info.version:
+                raise NotFoundError(f"version {version} does not exist (the set is at version {info.version})")
+            target = self._replay(conn, set_id, version)
+            now = self._replay(conn, set_id, info.version)
+            ops: list[_Op] = []
+            for key in sorted(set(target) | set(now), key=lambda k: (k[0] != "g", k[1])):
+                kind, obj_id = key
+                before = now[key][2] if key in now else None
+                after = target[key][2] if key in target else None
+                position = target[key][0] if key in target else None
+                if before == after and (key not in now or now[key][0] == position):
+                    continue
+                op = _Op(kind, obj_id, before, after, position, _points_of(before) if kind == "a" else 0)
+                if kind == "a" and after is not None:
+                    a = annotation_from_doc(after)
+                    op.points_after, op.bbox = len(a.coordinates), _bbox(a)
+                ops.append(op)
+            return self._commit(conn, info, ops, who, "restore", f"restored version {version}", allow_empty=True)
+
+        return self._write_change(set_id, if_version, body)
+
+    # -- sidecars ----------------------------------------------------------------------------------
+
+    def sync_sidecar(self, set_id: int) -> None:
+        """Import the set's sidecar XML as a new change if it changed on disk since we last saw it."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size)
+                               .where(sets.c.id == set_id)).first()
+        if row is None or row.sidecar_path is None:
+            return
+        sig = _signature(Path(row.sidecar_path))
+        if sig is None or sig == (row.sidecar_mtime_ns, row.sidecar_size):
+            return
+        with self._write() as conn:
+            # The file is the source of this change: nothing to write back.
+            self._sync_sidecar_locked(conn, self._info(conn, set_id, lock=True))
+
+    def _sync_sidecar_locked(self, conn: Connection, info: SetInfo) -> ChangeInfo | None:
+        row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size,
+                                     sets.c.sidecar_sha256, sets.c.sidecar_error)
+                           .where(sets.c.id == info.id)).first()
+        if row is None or row.sidecar_path is None:
+            return None
+        path = Path(row.sidecar_path)
+        sig = _signature(path)
+        if sig is None or sig == (row.sidecar_mtime_ns, row.sidecar_size):
+            return None  # a deleted sidecar leaves the store as it is
+        try:
+            aset, data, sig = self._sidecar.read(path)
+            aset.validate()
+        except (ViewerError, OSError) as exc:
+            message = exc.message if isinstance(exc, ViewerError) else str(exc)
+            error = f"{path.name} changed on disk but cannot be imported: {message}"
+            if row.sidecar_error != error:
+                conn.execute(sets.update().where(sets.c.id == info.id).values(sidecar_error=error))
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        conn.execute(sets.update().where(sets.c.id == info.id).values(
+            sidecar_mtime_ns=sig[0], sidecar_size=sig[1], sidecar_sha256=digest, sidecar_error=None))
+        if digest == row.sidecar_sha256:
+            return None  # touched, not changed
+        return self._replace_ops(conn, info.id, aset, SIDECAR_USER, "sidecar-import",
+                                 f"imported {path.name} (changed on disk)", info)
+
+    def _write_back(self, conn: Connection, set_id: int) -> str | None:
+        """Write the set's state to its sidecar (inside the transaction, before commit); the error
+        text when that fails (the change is kept in the store regardless)."""
+        if not self.sidecar_writeback:
+            return None
+        row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size,
+                                     sets.c.sidecar_error)
+                           .where(sets.c.id == set_id)).first()
+        if row is None or row.sidecar_path is None:
+            return None
+        path = Path(row.sidecar_path)
+        sig = _signature(path)
+        if sig is not None and sig != (row.sidecar_mtime_ns, row.sidecar_size):
+            # Changed on disk and not importable (else the sync before this change imported it):
+            # never overwrite a file we did not write.
+            return row.sidecar_error or f"{path.name} changed on disk; not overwritten"
+        from viewer.annotations.asap import write_asap
+
+        g_rows = conn.execute(sa.select(groups.c.doc).where(groups.c.set_id == set_id)
+                              .order_by(groups.c.position, groups.c.id))
+        a_rows = conn.execute(sa.select(annotations.c.doc).where(annotations.c.set_id == set_id)
+                              .order_by(annotations.c.position, annotations.c.id))
+        aset = AnnotationSet(groups=[group_from_doc(r.doc) for r in g_rows],
+                             annotations=[annotation_from_doc(r.doc) for r in a_rows])
+        data = write_asap(aset)
+        try:
+            new_sig = atomic_write(path, data)
+        except OSError as exc:
+            error = f"could not write {path}: {exc.strerror or exc}"
+            log.error("sidecar write-back failed: %s", error)
+            conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
+            return error
+        conn.execute(sets.update().where(sets.c.id == set_id).values(
+            sidecar_mtime_ns=new_sig[0], sidecar_size=new_sig[1],
+            sidecar_sha256=hashlib.sha256(data).hexdigest(), sidecar_error=None))
+        return None
+
+
+class StoreUnavailableError(ViewerError):
+    """The database cannot be reached (a PostgreSQL server down)."""
+
+
+__all__ = [
+    "ANONYMOUS", "AnnotationRecord", "ChangeInfo", "ChangeItem", "Diff", "GroupRecord", "SCHEMA_VERSION",
+    "SetInfo", "SetState", "Store", "StoreUnavailableError", "WriteResult", "annotation_doc",
+    "annotation_from_doc", "atomic_write", "clean_who", "database_url", "group_doc", "group_from_doc",
+]
