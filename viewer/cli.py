@@ -8,13 +8,25 @@ status 2; a command that writes a file writes it atomically, so a failure leaves
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from viewer import __version__
 from viewer.config import SETTINGS, load_settings
-from viewer.errors import ViewerError
+from viewer.errors import (
+    AnnotationFormatError,
+    InvalidInputError,
+    NotFoundError,
+    SlideUnreadableError,
+    ViewerError,
+)
+
+if TYPE_CHECKING:
+    from viewer.annotations.model import AnnotationSet
 
 EXIT_USAGE = 2
 
@@ -61,6 +73,248 @@ def _serve(args: argparse.Namespace) -> int:
     return run_server(settings, config_file=args.config)
 
 
+# -- annotation commands: convert, info ------------------------------------------------------------
+
+_ANNOTATION_FORMATS = {".xml": "xml", ".geojson": "geojson", ".json": "geojson"}
+
+
+def _annotation_format(path: str) -> str:
+    """``xml`` or ``geojson``, from the file name's extension."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _ANNOTATION_FORMATS[suffix]
+    except KeyError:
+        raise InvalidInputError(
+            f"{path}: unknown annotation format {suffix or '(no extension)'!r}; use .xml, .geojson or .json"
+        ) from None
+
+
+def _geojson_module() -> Any:
+    try:
+        from viewer.annotations import geojson
+    except ImportError:
+        raise InvalidInputError("GeoJSON conversion is not available in this installation") from None
+    return geojson
+
+
+def _load_annotations(path: str, warnings: list[str]) -> AnnotationSet:
+    """Read an ASAP XML or GeoJSON file (by extension) into the model, in slide space."""
+    from viewer.annotations.asap import read_asap, read_limited
+
+    limit = int(load_settings()["ANNOTATION_MAX_MB"]) * 1024 * 1024
+    try:
+        if _annotation_format(path) == "xml":
+            return read_asap(path, max_bytes=limit, warnings=warnings)
+        data = read_limited(path, limit)
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise AnnotationFormatError(f"not JSON: {exc}") from None
+        aset: AnnotationSet = _geojson_module().from_geojson(document)
+        return aset
+    except ViewerError as exc:
+        if not exc.message.startswith(path):
+            exc.message = f"{path}: {exc.message}"
+        raise
+
+
+def _print_warnings(command: str, warnings: list[str], limit: int = 10) -> None:
+    for line in warnings[:limit]:
+        print(f"wsi-viewer {command}: warning: {line}", file=sys.stderr)
+    if len(warnings) > limit:
+        print(f"wsi-viewer {command}: warning: ... and {len(warnings) - limit} more", file=sys.stderr)
+
+
+def _add_convert(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "convert",
+        help="convert annotations between ASAP XML and GeoJSON",
+        description="Convert IN to OUT, formats chosen by extension (.xml = ASAP XML, .geojson/.json = "
+        "GeoJSON). XML to XML rewrites the file exactly as ASAP would save it. OUT is written "
+        "atomically: on any error nothing is left behind and an existing OUT is untouched.",
+    )
+    parser.add_argument("input", metavar="IN", help="ASAP XML or GeoJSON file")
+    parser.add_argument("output", metavar="OUT", help="file to write (.xml, .geojson or .json)")
+    parser.add_argument(
+        "--offset", nargs=2, type=float, metavar=("DX", "DY"), default=(0.0, 0.0),
+        help="GeoJSON frame origin in slide space (level-0 px), e.g. the slide's bounds-x/-y for QuPath: "
+        "subtracted when writing GeoJSON, added when reading it (default 0 0)",
+    )
+    parser.set_defaults(handler=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from viewer.annotations.asap import write_asap, write_atomic
+
+    out_format = _annotation_format(args.output)
+    in_format = _annotation_format(args.input)
+    warnings: list[str] = []
+    aset = _load_annotations(args.input, warnings)
+    dx, dy = args.offset
+    if in_format == "geojson" and (dx or dy):
+        for annotation in aset.annotations:  # GeoJSON frame -> slide space
+            annotation.coordinates = [(x + dx, y + dy) for x, y in annotation.coordinates]
+    if out_format == "xml":
+        data = write_asap(aset)
+    else:
+        aset.validate()
+        document = _geojson_module().to_geojson(aset, offset=(dx, dy))
+        data = (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    try:
+        write_atomic(args.output, data)
+    except OSError as exc:
+        raise InvalidInputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    _print_warnings("convert", warnings)
+    print(
+        f"{args.output}: {len(aset.annotations)} annotations, {len(aset.groups)} groups, "
+        f"{aset.vertex_count()} vertices"
+    )
+    return 0
+
+
+def _add_info(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="summarise an annotation file: counts, groups, areas, CAMELYON categories",
+        description="Print counts, groups, ASAP's areas and, when the pixel size is known, areas in "
+        "um2/mm2 and CAMELYON metastasis categories (by longest diameter) of an ASAP XML or GeoJSON file.",
+    )
+    parser.add_argument("file", metavar="XML", help="ASAP XML (or GeoJSON) annotation file")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--mpp", type=float, metavar="X", help="microns per pixel (level 0, square pixels)")
+    scale.add_argument("--slide", metavar="SLIDE", help="slide file to read microns per pixel from")
+    parser.add_argument("--annotations", action="store_true", help="also list every annotation")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(handler=_info)
+
+
+def _slide_mpp(path_text: str) -> tuple[float, float]:
+    from viewer.slides import read_slide_info
+
+    path = Path(path_text)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise NotFoundError(f"{path_text}: no such slide file") from None
+    info = read_slide_info(path.name, path, stat)
+    if info.error:
+        raise SlideUnreadableError(f"{path_text}: {info.error}")
+    if not info.mpp_x or not info.mpp_y:
+        raise InvalidInputError(f"{path_text}: the slide does not record microns per pixel; pass --mpp")
+    return float(info.mpp_x), float(info.mpp_y)
+
+
+def annotation_report(aset: AnnotationSet, mpp: tuple[float, float] | None) -> dict[str, Any]:
+    """Counts, groups and ASAP's areas (px2; um2 and CAMELYON categories with *mpp*) as plain JSON."""
+    from viewer.annotations import geometry
+
+    um2_per_px2 = mpp[0] * mpp[1] if mpp else None
+    types = Counter(a.type for a in aset.annotations)
+    report: dict[str, Any] = {
+        "annotations": len(aset.annotations),
+        "vertices": aset.vertex_count(),
+        "types": dict(sorted(types.items())),
+        "mpp": list(mpp) if mpp else None,
+        "groups": [],
+    }
+
+    def recursive_vertices(name: str, seen: frozenset[str]) -> int:
+        total = sum(len(a.coordinates) for a in aset.members(name))
+        for child in aset.children(name):
+            if child.name not in seen:
+                total += recursive_vertices(child.name, seen | {child.name})
+        return total
+
+    for group in aset.groups:
+        area = geometry.asap_group_area(aset, group.name)
+        entry = {
+            "name": group.name, "parent": group.parent, "color": group.color,
+            "attributes": group.attributes, "annotations": len(aset.members(group.name)),
+            "vertices": recursive_vertices(group.name, frozenset({group.name})), "area_px2": area,
+        }
+        if um2_per_px2:
+            entry["area_um2"] = area * um2_per_px2
+        report["groups"].append(entry)
+    ungrouped = aset.members(None)
+    report["ungrouped"] = {
+        "annotations": len(ungrouped),
+        "area_px2": float(sum(geometry.asap_area(a.coordinates) for a in ungrouped)),
+    }
+    tumour = {id(a) for a in geometry.tumour_annotations(aset)} if mpp else set()
+    listed = []
+    for a in aset.annotations:
+        item: dict[str, Any] = {
+            "name": a.name, "type": a.type, "group": a.group, "color": a.color,
+            "points": len(a.coordinates), "area_px2": geometry.asap_area(a.coordinates),
+        }
+        if mpp:
+            item["area_um2"] = item["area_px2"] * um2_per_px2
+            if id(a) in tumour:
+                diameter = geometry.longest_diameter(a.coordinates, mpp)
+                item["longest_diameter_um"] = diameter
+                item["category"] = geometry.metastasis_category(diameter)
+        listed.append(item)
+    report["annotation_list"] = listed
+    if mpp:
+        categories = Counter(item["category"] for item in listed if "category" in item)
+        report["categories"] = dict(categories)
+        report["slide_category"] = geometry.slide_metastasis_category(aset, mpp)
+    return report
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _area_text(px2: float, um2: float | None) -> str:
+    if um2 is None:
+        return f"{px2:.6g} px2"
+    return f"{px2:.6g} px2 = {um2:.6g} um2 = {um2 / 1e6:.4g} mm2"
+
+
+def _info(args: argparse.Namespace) -> int:
+    warnings: list[str] = []
+    aset = _load_annotations(args.file, warnings)
+    mpp: tuple[float, float] | None = None
+    if args.mpp is not None:
+        if not (args.mpp > 0 and args.mpp < float("inf")):
+            raise InvalidInputError(f"--mpp must be a positive number, got {args.mpp}")
+        mpp = (args.mpp, args.mpp)
+    elif args.slide:
+        mpp = _slide_mpp(args.slide)
+    report = annotation_report(aset, mpp)
+    _print_warnings("info", warnings)
+    if args.json:
+        report["file"] = args.file
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    types = ", ".join(f"{name} {count}" for name, count in report["types"].items()) or "none"
+    print(f"{args.file}: {_plural(report['annotations'], 'annotation')} ({types}), "
+          f"{_plural(report['vertices'], 'vertex', 'vertices')}, {_plural(len(report['groups']), 'group')}")
+    if mpp:
+        print(f"pixel size: {mpp[0]:.6g} x {mpp[1]:.6g} um/px")
+    for g in report["groups"]:
+        parent = "top level" if g["parent"] is None else f"in {g['parent']!r}"
+        attributes = f", attributes {g['attributes']}" if g["attributes"] else ""
+        print(f"group {g['name']!r} ({g['color']}, {parent}{attributes}): {g['annotations']} annotations, "
+              f"{g['vertices']} vertices, area {_area_text(g['area_px2'], g.get('area_um2'))}")
+    u = report["ungrouped"]
+    print(f"ungrouped: {u['annotations']} annotations, area "
+          f"{_area_text(u['area_px2'], u['area_px2'] * mpp[0] * mpp[1] if mpp else None)}")
+    if mpp:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report["categories"].items())) or "no tumour annotations"
+        print(f"CAMELYON categories by longest diameter: {counts}; slide: {report['slide_category']}")
+    if args.annotations:
+        for i, a in enumerate(report["annotation_list"]):
+            extra = ""
+            if "category" in a:
+                extra = f", longest diameter {a['longest_diameter_um']:.6g} um ({a['category']})"
+            group = "ungrouped" if a["group"] is None else f"group {a['group']!r}"
+            print(f"  [{i}] {a['name']!r} {a['type']} ({group}, {a['color']}): {a['points']} points, "
+                  f"area {_area_text(a['area_px2'], a.get('area_um2'))}{extra}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="wsi-viewer", description="Whole-slide image viewer and annotations.")
@@ -68,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(subparsers)
     # Annotation commands (convert, info, mask) register themselves here.
+    _add_convert(subparsers)
+    _add_info(subparsers)
     return parser
 
 

@@ -51,7 +51,7 @@ from viewer.annotations.model import (
     Group,
 )
 from viewer.config import SETTINGS
-from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError, ValidationError
+from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError
 
 #: Default size limit: the ANNOTATION_MAX_MB setting's default, in bytes.
 DEFAULT_MAX_BYTES = next(s.default for s in SETTINGS if s.name == "ANNOTATION_MAX_MB") * 1024 * 1024
@@ -77,14 +77,19 @@ def read_asap(
         name every problem with its element and line.
     :raises NotFoundError: *source* is a path that does not exist.
     """
-    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    data = _read_source(source, limit)
+    data = read_limited(source, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     sink: list[str] = [] if warnings is None else warnings
     aset = _Reader(data, fast=True, warnings=sink).run()
     return aset
 
 
-def _read_source(source: bytes | str | os.PathLike[str], limit: int) -> bytes:
+def read_limited(source: bytes | str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of *source* (a path, or bytes given as they are), refusing more than *limit* bytes.
+
+    :raises InputTooLargeError: over *limit* (checked before reading a file).
+    :raises NotFoundError: no such file.
+    :raises AnnotationFormatError: the file cannot be read.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > limit:
@@ -606,4 +611,4 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         os.close(dir_fd)
 
 
-__all__ = ["read_asap", "write_asap", "save_asap", "write_atomic", "DEFAULT_MAX_BYTES", "ValidationError"]
+__all__ = ["read_asap", "write_asap", "save_asap", "write_atomic", "read_limited", "DEFAULT_MAX_BYTES"]
