@@ -1,0 +1,167 @@
+"""The annotation model: defaults, queries and validation that reports every problem at once."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from viewer.annotations import model
+from viewer.annotations.model import (
+    ANNOTATION_TYPES,
+    DEFAULT_ANNOTATION_COLOR,
+    DEFAULT_GROUP_COLOR,
+    Annotation,
+    AnnotationSet,
+    Group,
+)
+from viewer.errors import InvalidInputError, ValidationError
+
+
+def _nested() -> AnnotationSet:
+    return AnnotationSet(
+        annotations=[
+            Annotation("a", coordinates=[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0)], group="tumour"),
+            Annotation("b", type="Dot", coordinates=[(5.0, 5.0)], group="child"),
+            Annotation("c", type="Measurement", coordinates=[(0.0, 0.0), (3.0, 4.0)]),
+        ],
+        groups=[
+            Group("tumour", color="#ff0000", attributes={"k": "v"}),
+            Group("child", parent="tumour"),
+            Group("grandchild", parent="child"),
+        ],
+    )
+
+
+def test_defaults_are_asaps() -> None:
+    assert ANNOTATION_TYPES == ("None", "Dot", "Polygon", "Spline", "PointSet", "Measurement", "Rectangle")
+    annotation = Annotation("x")
+    assert (annotation.type, annotation.group, annotation.color, annotation.coordinates) == (
+        "Polygon", None, "#F4FA58", []
+    )
+    group = Group("g")
+    assert (group.parent, group.color, group.attributes) == (None, "#64FE2E", {})
+    assert DEFAULT_ANNOTATION_COLOR == "#F4FA58" and DEFAULT_GROUP_COLOR == "#64FE2E"
+    # mutable defaults are not shared between instances
+    annotation.coordinates.append((1.0, 2.0))
+    assert Annotation("y").coordinates == []
+
+
+def test_model_is_stdlib_only() -> None:
+    tree = ast.parse(Path(model.__file__).read_text(encoding="utf-8"))
+    imported = {
+        (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
+        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported <= {"__future__", "math", "re", "collections", "itertools", "dataclasses", "viewer"}
+
+
+def test_queries() -> None:
+    aset = _nested()
+    group = aset.group_by_name("child")
+    assert group is not None and group.parent == "tumour"
+    assert aset.group_by_name("missing") is None
+    assert [g.name for g in aset.children(None)] == ["tumour"]
+    assert [g.name for g in aset.children("tumour")] == ["child"]
+    assert [a.name for a in aset.members(None)] == ["c"]
+    assert [a.name for a in aset.members("child")] == ["b"]
+    assert aset.ancestors("grandchild") == ["child", "tumour"]
+    assert aset.ancestors("tumour") == []
+    assert aset.vertex_count() == 6
+
+
+def test_equality_is_plain_dataclass_equality() -> None:
+    assert _nested() == _nested()
+    changed = _nested()
+    changed.annotations[0].coordinates[1] = (10.0, 0.5)
+    assert changed != _nested()
+    renamed = _nested()
+    renamed.groups[2].color = "#64fe2e"  # colours are compared verbatim, never normalised
+    assert renamed != _nested()
+
+
+def test_valid_set_passes() -> None:
+    _nested().validate()
+    AnnotationSet().validate()
+    # every ASAP type, unknown ones kept as "None", any number of points
+    AnnotationSet([Annotation(str(i), type=t) for i, t in enumerate(ANNOTATION_TYPES)]).validate()
+
+
+def test_validation_reports_every_problem_at_once() -> None:
+    aset = AnnotationSet(
+        annotations=[
+            Annotation("bad type", type="polygon"),
+            Annotation("lost", group="nowhere"),
+            Annotation("none group", group="None"),
+            Annotation("nan", coordinates=[(1.0, float("nan"))]),
+            Annotation("inf", coordinates=[(float("inf"), 1.0)]),
+            Annotation("huge", coordinates=[(1e39, 0.0)]),
+            Annotation("short", coordinates=[(1.0,)]),  # type: ignore[list-item]
+            Annotation("text", coordinates=[("1", "2")]),  # type: ignore[list-item]
+            Annotation("ctrl\x01", color="#fff"),
+        ],
+        groups=[
+            Group("dup"),
+            Group("dup"),
+            Group("orphan", parent="gone"),
+            Group("self", parent="self"),
+            Group("ping", parent="pong"),
+            Group("pong", parent="ping"),
+            Group("keys", attributes={"1st": "x", "has space": "y", "ok": "bell\x07"}),
+            Group("sentinel child", parent="None"),
+        ],
+    )
+    with pytest.raises(ValidationError) as caught:
+        aset.validate()
+    error = caught.value
+    assert isinstance(error, InvalidInputError)
+    details = "\n".join(error.details)
+    expected = [
+        "group 1 ('dup'): duplicate group name, first used by group 0",
+        "group 2 ('orphan'): parent group 'gone' does not exist",
+        "'self' -> 'self'",
+        "'ping' -> 'pong' -> 'ping'",
+        "attribute key '1st' is not an XML name",
+        "attribute key 'has space' is not an XML name",
+        "attribute 'ok' value contains character U+0007",
+        "group 7 ('sentinel child'): parent 'None' cannot be referenced",
+        "annotation 0 ('bad type'): type 'polygon' is not one of",
+        "annotation 1 ('lost'): group 'nowhere' does not exist",
+        "annotation 2 ('none group'): group 'None' cannot be referenced",
+        "annotation 3 ('nan'): coordinate 0 must be finite",
+        "annotation 4 ('inf'): coordinate 0 must be finite",
+        "annotation 5 ('huge'): coordinate 0 must be finite and within float32 range",
+        "annotation 6 ('short'): coordinate 0 must be an (x, y) tuple",
+        "annotation 7 ('text'): coordinate 0 must hold two numbers",
+        "annotation 8 ('ctrl\\x01'): name contains character U+0001",
+    ]
+    for text in expected:
+        assert text in details
+    assert len(error.details) == len(expected)
+    assert error.message.startswith(f"invalid annotation set: {len(expected)} problems; first: group 1")
+
+
+def test_problems_can_skip_coordinates() -> None:
+    aset = AnnotationSet([Annotation("nan", coordinates=[(float("nan"), 0.0)])])
+    assert aset.problems(check_coordinates=False) == []
+    aset.validate(check_coordinates=False)
+    assert len(aset.problems()) == 1
+
+
+def test_many_bad_coordinates_are_summarised() -> None:
+    aset = AnnotationSet([Annotation("a", coordinates=[(float("nan"), 0.0)] * 50)])
+    problems = aset.problems()
+    assert len(problems) == 11
+    assert problems[-1] == "annotation 0 ('a'): more invalid coordinates not listed"
+
+
+def test_integer_coordinates_and_large_sets_validate() -> None:
+    AnnotationSet([Annotation("ints", coordinates=[(1, 2), (3, 4)])]).validate()  # type: ignore[list-item]
+    big = AnnotationSet([Annotation("big", coordinates=[(float(i), -float(i)) for i in range(200_000)])])
+    big.validate()
+    big.annotations[0].coordinates[123_456] = (0.0, float("-inf"))
+    assert big.problems() == [
+        "annotation 0 ('big'): coordinate 123456 must be finite and within float32 range, got (0.0, -inf)"
+    ]
