@@ -629,7 +629,7 @@ class SlideHandle:
         self._stored_by_dz_level = self._map_stored_levels(stored) if overlap == 0 else {}
         self._derived: dict[int, Image.Image] = {}
         self._derived_plan = self._plan_derived_levels()
-        self._derived_lock = threading.Lock()
+        self._derived_lock = threading.RLock()  # re-entrant: a coarser level is built from the finest one under the lock
 
     def close(self) -> None:
         """Release the OpenSlide handle."""

@@ -68,6 +68,11 @@ def list_slides() -> Response:
 @bp.get("/slides/<path:slide_id>")
 def slide_info(slide_id: str) -> Response:
     """One slide: the listing fields plus every OpenSlide property and the Deep Zoom geometry."""
+    return jsonify(slide_detail(slide_id))
+
+
+def slide_detail(slide_id: str) -> dict[str, Any]:
+    """The body of ``GET /api/slides/<id>`` (the viewer page embeds it to save a round trip)."""
     library = services().slides
     info = library.info(slide_id)
     body = slide_summary(info)
@@ -85,7 +90,7 @@ def slide_info(slide_id: str) -> Response:
         }
         # slide space = image space + offset (the bounds offset when tiles are limited to bounds)
         body["image_to_slide"] = {"offset_x": geometry.offset_x, "offset_y": geometry.offset_y, "scale": 1}
-    return jsonify(body)
+    return body
 
 
 @bp.get("/thumbnail/<path:slide_id>")

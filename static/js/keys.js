@@ -1,0 +1,126 @@
+/**
+ * Keyboard shortcuts: one table (shown by the "?" help overlay) and a handler that dispatches
+ * keydown events to named actions. Nothing happens at import.
+ */
+
+/**
+ * @typedef {{keys: string[], action: string, label: string, arg?: number, group: string}} Shortcut
+ */
+
+/** @type {readonly Shortcut[]} The shortcuts of the viewer, in the order the help lists them. */
+export const SHORTCUTS = Object.freeze([
+  { keys: ["ArrowUp", "w"], action: "pan", arg: 0, label: "Pan up", group: "Navigate" },
+  { keys: ["ArrowDown", "s"], action: "pan", arg: 1, label: "Pan down", group: "Navigate" },
+  { keys: ["ArrowLeft", "a"], action: "pan", arg: 2, label: "Pan left", group: "Navigate" },
+  { keys: ["ArrowRight", "d"], action: "pan", arg: 3, label: "Pan right", group: "Navigate" },
+  { keys: ["+", "="], action: "zoomBy", arg: 1.5, label: "Zoom in", group: "Navigate" },
+  { keys: ["-", "_"], action: "zoomBy", arg: 1 / 1.5, label: "Zoom out", group: "Navigate" },
+  { keys: ["1"], action: "magnify", arg: 0, label: "1.25× objective", group: "Magnification" },
+  { keys: ["2"], action: "magnify", arg: 1, label: "2.5× objective", group: "Magnification" },
+  { keys: ["3"], action: "magnify", arg: 2, label: "5× objective", group: "Magnification" },
+  { keys: ["4"], action: "magnify", arg: 3, label: "10× objective", group: "Magnification" },
+  { keys: ["5"], action: "magnify", arg: 4, label: "20× objective", group: "Magnification" },
+  { keys: ["6"], action: "magnify", arg: 5, label: "40× objective", group: "Magnification" },
+  { keys: ["0"], action: "fit", label: "Fit the slide to the window", group: "Magnification" },
+  { keys: ["n"], action: "native", label: "Native resolution (1:1)", group: "Magnification" },
+  { keys: ["r"], action: "rotateBy", arg: 90, label: "Rotate 90° clockwise", group: "View" },
+  { keys: ["R"], action: "rotateBy", arg: -90, label: "Rotate 90° anticlockwise", group: "View" },
+  { keys: ["]"], action: "rotateBy", arg: 5, label: "Rotate 5° clockwise", group: "View" },
+  { keys: ["["], action: "rotateBy", arg: -5, label: "Rotate 5° anticlockwise", group: "View" },
+  { keys: ["m"], action: "flip", label: "Mirror (flip horizontally)", group: "View" },
+  { keys: ["f"], action: "fullscreen", label: "Full screen", group: "View" },
+  { keys: ["p"], action: "screenshot", label: "Save the view as PNG", group: "View" },
+  { keys: ["i"], action: "info", label: "Slide information panel", group: "Panels" },
+  { keys: ["l"], action: "lock", label: "Lock / unlock the two views (compare)", group: "Panels" },
+  { keys: ["?"], action: "help", label: "This help", group: "Panels" },
+  { keys: ["Escape"], action: "close", label: "Close help or panel", group: "Panels" },
+]);
+
+/** How keys are written in the help ("ArrowUp" -> "↑"). */
+const KEY_NAMES = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", R: "Shift+R" };
+
+/**
+ * A key as shown to the user.
+ * @param {string} key
+ * @returns {string}
+ */
+export function keyLabel(key) {
+  return KEY_NAMES[key] ?? key.toUpperCase();
+}
+
+/**
+ * The shortcut for a key event, or null.
+ * @param {{key: string, ctrlKey?: boolean, metaKey?: boolean, altKey?: boolean}} event
+ * @param {readonly Shortcut[]} [table=SHORTCUTS]
+ * @returns {Shortcut|null}
+ */
+export function shortcutFor(event, table = SHORTCUTS) {
+  if (event.ctrlKey || event.metaKey || event.altKey) {
+    return null; // leave browser shortcuts alone
+  }
+  return table.find((s) => s.keys.includes(event.key)) ?? null;
+}
+
+/**
+ * Dispatch keydown events on `target` to `handlers[action](arg, event)`.
+ * Typing in form fields is left alone.
+ * @param {EventTarget} target usually `document`
+ * @param {Record<string, (arg: number|undefined, event: KeyboardEvent) => void>} handlers
+ * @returns {() => void} a function that removes the listener
+ */
+export function bindShortcuts(target, handlers) {
+  const listener = (event) => {
+    const el = event.target;
+    if (el instanceof Element && el.closest("input, select, textarea, [contenteditable]")) {
+      if (event.key !== "Escape") {
+        return;
+      }
+    }
+    const shortcut = shortcutFor(event);
+    if (!shortcut || !handlers[shortcut.action]) {
+      return;
+    }
+    event.preventDefault();
+    handlers[shortcut.action](shortcut.arg, event);
+  };
+  target.addEventListener("keydown", listener);
+  return () => target.removeEventListener("keydown", listener);
+}
+
+/**
+ * Fill a help element: one table per group, listing every shortcut.
+ * @param {HTMLElement} container
+ * @param {(shortcut: Shortcut) => boolean} [include] filter (e.g. drop compare-only keys)
+ */
+export function renderHelp(container, include = () => true) {
+  const groups = new Map();
+  for (const s of SHORTCUTS.filter(include)) {
+    if (!groups.has(s.group)) {
+      groups.set(s.group, []);
+    }
+    groups.get(s.group).push(s);
+  }
+  container.replaceChildren();
+  for (const [group, items] of groups) {
+    const section = document.createElement("section");
+    const h = document.createElement("h3");
+    h.textContent = group;
+    const dl = document.createElement("dl");
+    for (const s of items) {
+      const dt = document.createElement("dt");
+      s.keys.forEach((k, i) => {
+        if (i) {
+          dt.append(" ");
+        }
+        const kbd = document.createElement("kbd");
+        kbd.textContent = keyLabel(k);
+        dt.append(kbd);
+      });
+      const dd = document.createElement("dd");
+      dd.textContent = s.label;
+      dl.append(dt, dd);
+    }
+    section.append(h, dl);
+    container.append(section);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Entry module of the viewer page (/view/<id>): one slide, full window. The only module of the
+ * page with side effects; the others only export.
+ */
+
+import {
+  bindHelpAndKeys, bindToolbar, readData, renderInfoPanel, syncToolbar, urlWriter, viewerActions,
+} from "./controls.js";
+import { SlideViewer } from "./slide-viewer.js";
+import { decodeViewState } from "./url-state.js";
+
+function initialize() {
+  const app = document.querySelector("[data-viewer-app]");
+  const slide = readData(app, "slide");
+  const toolbar = app.querySelector("[data-toolbar]");
+  const panel = app.querySelector("[data-info-panel]");
+  const viewer = new SlideViewer(app.querySelector("[data-pane]"), slide);
+  const active = () => viewer;
+  const writeUrl = urlWriter(() => [["", viewer]]);
+
+  viewer.addEventListener("open", () => {
+    const state = decodeViewState(location.search);
+    if (state) {
+      viewer.setViewState(state, true);
+    }
+    syncToolbar(toolbar, viewer);
+  });
+  viewer.addEventListener("view-change", () => {
+    syncToolbar(toolbar, viewer);
+    writeUrl();
+  });
+
+  const infoButton = toolbar.querySelector('button[data-action="info"]');
+  const togglePanel = (open = panel.hidden) => {
+    panel.hidden = !open;
+    infoButton.setAttribute("aria-expanded", String(open));
+    if (open && !panel.dataset.rendered) {
+      renderInfoPanel(panel, slide);
+      panel.dataset.rendered = "true";
+    }
+  };
+  panel.querySelector("[data-close]").addEventListener("click", () => togglePanel(false));
+
+  const actions = {
+    ...viewerActions(active, app),
+    info: () => togglePanel(),
+    close: () => togglePanel(false),
+    compare() {
+      const params = new URLSearchParams({ left: slide.id, right: slide.id });
+      location.assign(`${readData(document.body, "config").compare}?${params}`);
+    },
+  };
+  const all = bindHelpAndKeys(actions, (s) => s.action !== "lock");
+  bindToolbar(toolbar, active, all);
+  window.addEventListener("resize", () => viewer.updateReadouts());
+}
+
+initialize();
