@@ -56,6 +56,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THUMBNAIL_MAX", int, 1024, "Largest thumbnail edge a client may request, in px."),
     Setting("MAX_UPLOAD_MB", int, 64, "Largest request body accepted (annotation uploads), in MiB."),
     Setting("ANNOTATION_MAX_MB", int, 256, "Largest annotation file accepted, MiB."),
+    Setting("DATABASE", str, "", "Annotation store: empty for SQLite (WAL) in DATA_DIR, or a "
+            "postgresql://USER:PASSWORD@HOST/DB URL shared by several workers and hosts."),
+    Setting("ANNOTATION_DIR", str, "", "Extra directory searched for ASAP sidecars <stem>.xml (relative: to "
+            "SLIDE_DIR), besides the slide's own directory and a CAMELYON-style ../annotations/."),
+    Setting("SIDECAR_IMPORT", bool, True, "Import a slide's ASAP XML sidecar as a set on first use, and "
+            "re-import it as a new change whenever it changes on disk."),
+    Setting("SIDECAR_WRITEBACK", bool, False, "Write a set imported from a sidecar back to that XML after "
+            "every change (atomically), so desktop ASAP sees browser edits."),
+    Setting("MAX_SET_VERTICES", int, 5_000_000, "Most vertices one annotation set may hold."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}

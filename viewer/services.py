@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer.slides import SlideLibrary, TileOptions
+
+if TYPE_CHECKING:
+    from viewer.store import Store
 
 
 class Services:
@@ -46,4 +49,22 @@ class Services:
             options=self.tile_options,
             handle_cache_size=s["SLIDE_CACHE_SIZE"],
             tile_cache_bytes=s["TILE_CACHE_MB"] << 20,
+        )
+
+    @cached_property
+    def store(self) -> Store:
+        """The annotation store (DATABASE, or SQLite in the data dir); opened, and migrated, on first use."""
+        from viewer.store import Store, database_url
+
+        s = self.settings
+        annotation_dir = Path(s["ANNOTATION_DIR"]) if s["ANNOTATION_DIR"] else None
+        if annotation_dir is not None and not annotation_dir.is_absolute():
+            annotation_dir = self.slide_root / annotation_dir
+        return Store(
+            database_url(s["DATABASE"], self.data_dir),
+            annotation_dir=annotation_dir,
+            sidecar_import=s["SIDECAR_IMPORT"],
+            sidecar_writeback=s["SIDECAR_WRITEBACK"],
+            max_vertices=s["MAX_SET_VERTICES"],
+            max_sidecar_bytes=s["ANNOTATION_MAX_MB"] << 20,
         )

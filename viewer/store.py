@@ -75,121 +75,115 @@ _MAX_NAME = 200
 # --------------------------------------------------------------------------------------------------
 # Schema (the latest version; migrations below build it step by step)
 
-_meta = sa.MetaData()
-
-schema_versions = sa.Table(
-    "wsi_schema_version", _meta,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("description", sa.String(200), nullable=False),
-    sa.Column("applied_at", sa.String(40), nullable=False),
-)
-slides = sa.Table(
-    "slides", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("key", sa.Text, nullable=False, unique=True),  # slide id: path under the slide root
-    sa.Column("quickhash", sa.String(64), index=True),  # openslide.quickhash-1: survives renames
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("sidecar_error", sa.Text),  # why a sidecar found at first use was not imported
-)
-sets = sa.Table(
-    "annotation_sets", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("slide_id", sa.Integer, sa.ForeignKey("slides.id"), nullable=False),
-    sa.Column("name", sa.String(_MAX_NAME), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("annotation_count", sa.Integer, nullable=False),
-    sa.Column("vertex_count", sa.BigInteger, nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("created_by", sa.String(_MAX_NAME), nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-    sa.Column("sidecar_path", sa.Text),  # the ASAP XML this set is bound to (absolute)
-    sa.Column("sidecar_mtime_ns", sa.BigInteger),  # signature of the file as we last read/wrote it
-    sa.Column("sidecar_size", sa.BigInteger),
-    sa.Column("sidecar_sha256", sa.String(64)),
-    sa.Column("sidecar_error", sa.Text),  # last failure to read or write the sidecar, else NULL
-    sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
-)
-groups = sa.Table(
-    "annotation_groups", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False, index=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("doc", sa.Text, nullable=False),
-)
-annotations = sa.Table(
-    "annotations", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("n_points", sa.Integer, nullable=False),
-    # Bounding box in slide space; NULL for an annotation without coordinates.
-    sa.Column("min_x", sa.Float), sa.Column("min_y", sa.Float),
-    sa.Column("max_x", sa.Float), sa.Column("max_y", sa.Float),
-    sa.Column("doc", sa.Text, nullable=False),
-)
-changes = sa.Table(
-    "changes", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("who", sa.String(_MAX_NAME), nullable=False),
-    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # schema 2
-    sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("n_created", sa.Integer, nullable=False),
-    sa.Column("n_updated", sa.Integer, nullable=False),
-    sa.Column("n_deleted", sa.Integer, nullable=False),
-    sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"),
-)
-change_items = sa.Table(
-    "change_items", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("change_id", sa.Integer, sa.ForeignKey("changes.id"), nullable=False, index=True),
-    sa.Column("obj_kind", sa.String(1), nullable=False),  # "a" annotation, "g" group
-    sa.Column("obj_id", sa.Integer, nullable=False),
-    sa.Column("position", sa.Integer),  # position after the change (NULL when deleted)
-    sa.Column("before", sa.Text),  # JSON doc, NULL when created
-    sa.Column("after", sa.Text),  # JSON doc, NULL when deleted
-)
-users = sa.Table(  # schema 2: one row per distinct ``who``; a later auth module adds its columns
-    "users", _meta,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(_MAX_NAME), nullable=False, unique=True),
-    sa.Column("created_at", sa.String(40), nullable=False),
-)
+def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
+    """The tables as they are at schema *version* (the migrations and the runtime share this)."""
+    t: dict[str, sa.Table] = {}
+    t["schema_versions"] = sa.Table(
+        "wsi_schema_version", m,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("description", sa.String(200), nullable=False),
+        sa.Column("applied_at", sa.String(40), nullable=False),
+    )
+    t["slides"] = sa.Table(
+        "slides", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.Text, nullable=False, unique=True),  # slide id: path under the slide root
+        sa.Column("quickhash", sa.String(64), index=True),  # openslide.quickhash-1: survives renames
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("sidecar_error", sa.Text),  # why a sidecar found at first use was not imported
+    )
+    t["sets"] = sa.Table(
+        "annotation_sets", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("slide_id", sa.Integer, sa.ForeignKey("slides.id"), nullable=False),
+        sa.Column("name", sa.String(_MAX_NAME), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("annotation_count", sa.Integer, nullable=False),
+        sa.Column("vertex_count", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("created_by", sa.String(_MAX_NAME), nullable=False),
+        sa.Column("updated_at", sa.String(40), nullable=False),
+        sa.Column("sidecar_path", sa.Text),  # the ASAP XML this set is bound to (absolute)
+        sa.Column("sidecar_mtime_ns", sa.BigInteger),  # signature of the file as we last read/wrote it
+        sa.Column("sidecar_size", sa.BigInteger),
+        sa.Column("sidecar_sha256", sa.String(64)),
+        sa.Column("sidecar_error", sa.Text),  # last failure to read or write the sidecar, else NULL
+        sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
+    )
+    t["groups"] = sa.Table(
+        "annotation_groups", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False, index=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("doc", sa.Text, nullable=False),
+    )
+    ann = t["annotations"] = sa.Table(
+        "annotations", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("n_points", sa.Integer, nullable=False),
+        # Bounding box in slide space; NULL for an annotation without coordinates.
+        sa.Column("min_x", sa.Float), sa.Column("min_y", sa.Float),
+        sa.Column("max_x", sa.Float), sa.Column("max_y", sa.Float),
+        sa.Column("doc", sa.Text, nullable=False),
+    )
+    # Viewport queries are range scans of this covering index: set, then x extent, then y.
+    sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y, ann.c.id)
+    sa.Index("ix_annotations_set_position", ann.c.set_id, ann.c.position)
+    if version >= 2:  # one row per distinct ``who``; a later auth module adds its columns
+        t["users"] = sa.Table(
+            "users", m,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(_MAX_NAME), nullable=False, unique=True),
+            sa.Column("created_at", sa.String(40), nullable=False),
+        )
+    t["changes"] = sa.Table(
+        "changes", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("at", sa.String(40), nullable=False),
+        sa.Column("who", sa.String(_MAX_NAME), nullable=False),
+        *([sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"))] if version >= 2 else []),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("n_created", sa.Integer, nullable=False),
+        sa.Column("n_updated", sa.Integer, nullable=False),
+        sa.Column("n_deleted", sa.Integer, nullable=False),
+        sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"),
+    )
+    t["change_items"] = sa.Table(
+        "change_items", m,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("change_id", sa.Integer, sa.ForeignKey("changes.id"), nullable=False, index=True),
+        sa.Column("obj_kind", sa.String(1), nullable=False),  # "a" annotation, "g" group
+        sa.Column("obj_id", sa.Integer, nullable=False),
+        sa.Column("position", sa.Integer),  # position after the change (NULL when deleted)
+        sa.Column("before", sa.Text),  # JSON doc, NULL when created
+        sa.Column("after", sa.Text),  # JSON doc, NULL when deleted
+    )
+    return t
 
 
 def _migration_1(conn: Connection) -> None:
     """Core schema: slides, sets, groups, annotations, append-only history."""
     m = sa.MetaData()
-    sa.Table("slides", m, *[c.copy() for c in slides.columns])
-    sa.Table("annotation_sets", m, *[c.copy() for c in sets.columns],
-             sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"))
-    sa.Table("annotation_groups", m, *[c.copy() for c in groups.columns])
-    ann = sa.Table("annotations", m, *[c.copy() for c in annotations.columns])
-    sa.Table("changes", m, *[c.copy() for c in changes.columns if c.name != "user_id"],
-             sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"))
-    sa.Table("change_items", m, *[c.copy() for c in change_items.columns])
-    # Viewport queries are range scans of this covering index: set, then x extent, then y.
-    sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y,
-             ann.c.id)
-    sa.Index("ix_annotations_set_position", ann.c.set_id, ann.c.position)
-    m.create_all(conn)
+    tables = _define(m, 1)
+    m.create_all(conn, tables=[v for k, v in tables.items() if k != "schema_versions"])
 
 
 def _migration_2(conn: Connection) -> None:
     """A users table (one row per distinct ``who``), referenced from every change; backfilled."""
-    m = sa.MetaData()
-    u = sa.Table("users", m, *[c.copy() for c in users.columns])
-    u.create(conn)
+    new_users = _define(sa.MetaData(), 2)["users"]
+    new_users.create(conn)
     conn.execute(sa.text("ALTER TABLE changes ADD COLUMN user_id INTEGER REFERENCES users(id)"))
     names = [row[0] for row in conn.execute(sa.text("SELECT DISTINCT who FROM changes ORDER BY who"))]
     now = _now()
     for name in names:
-        conn.execute(users.insert().values(name=name, created_at=now))
+        conn.execute(new_users.insert().values(name=name, created_at=now))
     conn.execute(sa.text("UPDATE changes SET user_id = (SELECT id FROM users WHERE users.name = changes.who)"))
 
 
@@ -199,6 +193,11 @@ _MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
     (2, "users table referenced by changes", _migration_2),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
+_TABLES = _define(sa.MetaData(), SCHEMA_VERSION)
+schema_versions, slides, sets = _TABLES["schema_versions"], _TABLES["slides"], _TABLES["sets"]
+groups, annotations, users = _TABLES["groups"], _TABLES["annotations"], _TABLES["users"]
+changes, change_items = _TABLES["changes"], _TABLES["change_items"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -811,9 +810,11 @@ class Store:
             [AnnotationRecord(i, v, annotation_from_doc(d)) for (k, i), (_p, v, d) in ordered if k == "a"],
         )
 
-    def query(self, set_id: int, bbox: tuple[float, float, float, float]) -> list[tuple[int, int, str]]:
-        """(id, version, JSON doc) of the annotations whose bounding box meets *bbox* (slide space,
-        x0, y0, x1, y1), in set order: an index range scan, whatever the set's size."""
+    def query(self, set_id: int, bbox: tuple[float, float, float, float]
+              ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int, str]]]:
+        """The set, its groups and (id, version, JSON doc) of the annotations whose bounding box
+        meets *bbox* (slide space: x0, y0, x1, y1), in set order, from one snapshot. The
+        annotations come from a range scan of the bounding-box index, whatever the set's size."""
         x0, y0, x1, y1 = bbox
         self.sync_sidecar(set_id)
         a = annotations.c
@@ -821,9 +822,11 @@ class Store:
              .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0)
              .order_by(a.position, a.id))
         with self._read() as conn:
-            if conn.execute(sa.select(sets.c.id).where(sets.c.id == set_id)).first() is None:
-                raise NotFoundError("no such annotation set")
-            return [(r.id, r.version, r.doc) for r in conn.execute(q)]
+            info = self._info(conn, set_id)
+            g_rows = conn.execute(sa.select(groups.c.id, groups.c.version, groups.c.doc)
+                                  .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id))
+            found = [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows]
+            return info, found, [(r.id, r.version, r.doc) for r in conn.execute(q)]
 
     def annotation(self, set_id: int, annotation_id: int) -> AnnotationRecord:
         """One current annotation. :raises NotFoundError:"""

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from viewer.errors import InvalidInputError
 from viewer.slides import SlideInfo
+from viewer.web.annotations import annotation_counts, slide_annotation_urls
 from viewer.web.openapi import openapi_document
 from viewer.web.services import services
 
@@ -25,6 +26,7 @@ def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
         "viewer": url_for("pages.viewer", slide_id=slide_id),
         "info": url_for("api.slide_info", slide_id=slide_id),
     }
+    urls.update(slide_annotation_urls(slide_id))
     if services().settings["SERVE_ASSOCIATED_IMAGES"]:
         urls["associated"] = {
             name: url_for("api.associated_image", slide_id=slide_id, name=name) for name in info.associated
@@ -32,8 +34,10 @@ def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
     return urls
 
 
-def slide_summary(info: SlideInfo) -> dict[str, Any]:
-    """The listing entry of one slide."""
+def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[str, Any]:
+    """The listing entry of one slide (*annotation_count*: over all its sets; looked up when None)."""
+    if annotation_count is None:
+        annotation_count = annotation_counts([info.id]).get(info.id, 0)
     bounds = info.bounds
     entry: dict[str, Any] = {
         "id": info.id,
@@ -51,6 +55,7 @@ def slide_summary(info: SlideInfo) -> dict[str, Any]:
             if bounds else {"x": 0, "y": 0, "width": info.width, "height": info.height}
         ),
         "associated": info.associated,
+        "annotation_count": annotation_count,
         "urls": slide_urls(info.id, info),
     }
     if info.error:
@@ -62,7 +67,8 @@ def slide_summary(info: SlideInfo) -> dict[str, Any]:
 def list_slides() -> Response:
     """Every slide under the slide root, unreadable ones with an ``error``."""
     infos = services().slides.scan()
-    return jsonify({"slides": [slide_summary(info) for info in infos]})
+    counts = annotation_counts([info.id for info in infos])
+    return jsonify({"slides": [slide_summary(info, counts.get(info.id, 0)) for info in infos]})
 
 
 @bp.get("/slides/<path:slide_id>")

@@ -1,0 +1,345 @@
+"""The annotation store on SQLite and PostgreSQL: round trips, versions, history, viewport queries,
+migrations and ASAP sidecars (import, re-import on change, atomic write-back)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._store_helpers import ENGINES, database_setting
+from viewer.annotations.asap import read_asap, write_asap
+from viewer.annotations.model import Annotation, AnnotationSet, Group
+from viewer.errors import (
+    ConflictError,
+    InputTooLargeError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationError,
+)
+from viewer.store import SCHEMA_VERSION, Store, database_url
+
+REAL = Path(__file__).parent / "data" / "asap" / "real"
+
+
+@pytest.fixture(params=ENGINES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A DATABASE URL (SQLAlchemy form) on each engine, private to the test."""
+    with database_setting(request.param, tmp_path) as setting:
+        yield database_url(setting, tmp_path)
+
+
+@pytest.fixture()
+def store(db: str) -> Iterator[Store]:
+    s = Store(db)
+    yield s
+    s.close()
+
+
+def square(x: float, y: float, size: float = 10, name: str = "sq", group: str | None = None) -> Annotation:
+    return Annotation(name, "Polygon", group, "#F4FA58", [(x, y), (x + size, y), (x + size, y + size), (x, y + size)])
+
+
+def new_set(store: Store, content: AnnotationSet | None = None, key: str = "s.svs") -> int:
+    return store.create_set(store.open_slide(key), "layer", "tester", content).info.id
+
+
+def test_real_file_round_trips_byte_exact_through_the_store(store: Store) -> None:
+    data = (REAL / "tumor_039.xml").read_bytes()
+    set_id = new_set(store, read_asap(data))
+    state = store.state(set_id)
+    assert write_asap(state.to_model()) == data
+    info = store.set_info(set_id)
+    assert info.annotation_count == len(read_asap(data).annotations)
+    assert info.vertex_count == read_asap(data).vertex_count()
+
+
+def test_edits_of_different_annotations_never_conflict_but_a_stale_one_does(store: Store) -> None:
+    set_id = new_set(store, AnnotationSet([square(0, 0, name="a"), square(50, 0, name="b")]))
+    a, b = store.state(set_id).annotations
+    r1 = store.update_annotation(set_id, a.id, square(1, 1, name="a2"), "alice", if_version=a.version)
+    r2 = store.update_annotation(set_id, b.id, square(51, 1, name="b2"), "bob", if_version=b.version)
+    assert r1.change is not None and r2.change is not None
+    assert r2.info.version == r1.info.version + 1
+    with pytest.raises(PreconditionFailedError) as stale:
+        store.update_annotation(set_id, a.id, square(2, 2, name="a3"), "carol", if_version=a.version)
+    assert stale.value.current.annotation.name == "a2"
+    assert stale.value.current.version == r1.annotation.version
+    names = [r.annotation.name for r in store.state(set_id).annotations]
+    assert names == ["a2", "b2"]
+    with pytest.raises(PreconditionFailedError):
+        store.replace(set_id, AnnotationSet(), "dave", if_version=r1.info.version)
+
+
+def test_history_replay_diff_and_restore(store: Store) -> None:
+    set_id = new_set(store, AnnotationSet([square(0, 0, name="a")], [Group("g")]))
+    v1 = store.set_info(set_id).version
+    created = store.create_annotation(set_id, square(20, 20, name="b", group="g"), "bob")
+    assert created.annotation is not None
+    b_id = created.annotation.id
+    store.delete_annotation(set_id, store.state(set_id).annotations[0].id, "carol")
+    after_delete = store.set_info(set_id).version
+    assert [r.annotation.name for r in store.state(set_id).annotations] == ["b"]
+
+    history = store.history(set_id)
+    assert [c.kind for c in history] == ["delete", "create", "create"]
+    assert [c.who for c in history] == ["carol", "bob", "tester"]
+    assert store.state(set_id, v1).to_model() == AnnotationSet([square(0, 0, name="a")], [Group("g")])
+
+    diff = store.diff(set_id, v1, after_delete)
+    kinds = {(i.kind, i.before is None, i.after is None) for i in diff.items}
+    assert kinds == {("annotation", True, False), ("annotation", False, True)}
+
+    old_a_id = store.state(set_id, v1).annotations[0].id
+    restored = store.restore(set_id, v1, "dave")
+    assert restored.change is not None and restored.change.kind == "restore"
+    now = store.state(set_id)
+    assert now.to_model() == store.state(set_id, v1).to_model()
+    assert [r.id for r in now.annotations] == [old_a_id]  # the deleted annotation is back under its id
+    assert len(store.history(set_id)) == 4  # restore appended, nothing rewritten
+    change, items = store.change(set_id, restored.info.version)
+    assert {(i.id, i.before is None) for i in items} == {(old_a_id, True), (b_id, False)}
+    with pytest.raises(NotFoundError):
+        store.state(set_id, 999)
+
+
+def test_viewport_query_returns_exactly_what_meets_the_box(store: Store) -> None:
+    shapes = [square(x * 100, y * 100, 30 + (x * y) % 50, name=f"{x},{y}") for x in range(30) for y in range(30)]
+    set_id = new_set(store, AnnotationSet(shapes))
+    for box in [(0, 0, 10, 10), (95, 95, 105, 105), (1234.5, 567, 2000, 1400), (-50, -50, -1, -1), (0, 0, 1e6, 1e6)]:
+        x0, y0, x1, y1 = box
+        expected = [a.name for a in shapes
+                    if min(p[0] for p in a.coordinates) <= x1 and max(p[0] for p in a.coordinates) >= x0
+                    and min(p[1] for p in a.coordinates) <= y1 and max(p[1] for p in a.coordinates) >= y0]
+        _info, _groups, rows = store.query(set_id, box)
+        from viewer.store import annotation_from_doc
+
+        assert [annotation_from_doc(doc).name for _i, _v, doc in rows] == expected
+
+
+def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None:
+    s = Store(database_url("", tmp_path))
+    set_id = new_set(s, AnnotationSet([square(i, i) for i in range(50)]))
+    s.close()
+    con = sqlite3.connect(tmp_path / "annotations.sqlite3")
+    plan = " ".join(row[-1] for row in con.execute(
+        "EXPLAIN QUERY PLAN SELECT id, version, doc FROM annotations WHERE set_id = ? AND min_x <= ? "
+        "AND max_x >= ? AND min_y <= ? AND max_y >= ?", (set_id, 10, 0, 10, 0)))
+    con.close()
+    assert "ix_annotations_bbox" in plan and "SCAN annotations" not in plan
+
+
+def test_group_rename_follows_members_and_nonempty_group_cannot_go(store: Store) -> None:
+    set_id = new_set(store, AnnotationSet([square(0, 0, group="tumour")], [Group("tumour"), Group("sub", "tumour")]))
+    state = store.state(set_id)
+    tumour = state.groups[0]
+    result = store.update_group(set_id, tumour.id, Group("metastases", color="#ff0000"), "eve",
+                                if_version=tumour.version)
+    assert result.change is not None and result.change.updated == 3
+    model = store.state(set_id).to_model()
+    assert model.annotations[0].group == "metastases"
+    assert model.groups[1].parent == "metastases"
+    with pytest.raises(ConflictError):
+        store.delete_group(set_id, tumour.id)
+    with pytest.raises(PreconditionFailedError) as stale:
+        store.update_group(set_id, tumour.id, Group("x"), if_version=tumour.version)
+    assert stale.value.current.group.name == "metastases"
+
+
+def test_invalid_content_lists_every_problem_and_limits_hold(db: str) -> None:
+    store = Store(db, max_vertices=100)
+    try:
+        set_id = new_set(store)
+        bad = AnnotationSet([Annotation("a", "Blob", "nope", coordinates=[(0, 0)]),
+                             Annotation("b\x01", "Polygon", None, coordinates=[(float("nan"), 0)])])
+        with pytest.raises(ValidationError) as exc:
+            store.replace(set_id, bad)
+        assert len(exc.value.details) >= 4
+        with pytest.raises(ValidationError):
+            store.create_annotation(set_id, square(0, 0, group="missing"))
+        with pytest.raises(InputTooLargeError):
+            store.replace(set_id, AnnotationSet([square(i, 0) for i in range(30)]))
+        assert store.set_info(set_id).version == 1  # nothing of the refused writes was kept
+    finally:
+        store.close()
+
+
+def test_upgrade_from_schema_1_keeps_every_row(db: str) -> None:
+    old = Store(db, target_version=1)
+    assert old.schema_version == 1
+    set_id = new_set(old, AnnotationSet([square(0, 0)], [Group("g")]))
+    rec = old.state(set_id).annotations[0]
+    old.update_annotation(set_id, rec.id, square(5, 5), "alice")
+    before = old.state(set_id).to_model()
+    old.close()
+
+    new = Store(db)
+    try:
+        assert new.schema_version == SCHEMA_VERSION > 1
+        assert new.state(set_id).to_model() == before
+        assert [c.who for c in new.history(set_id)] == ["alice", "tester"]
+        new.update_annotation(set_id, rec.id, square(6, 6), "bob")
+        assert len(new.history(set_id)) == 3
+    finally:
+        new.close()
+
+
+def test_renamed_slide_keeps_its_annotations_by_quickhash(store: Store) -> None:
+    slide = store.open_slide("old/name.svs", None, "qh-1")
+    store.create_set(slide, "mine", "x", AnnotationSet([square(0, 0)]))
+    moved = store.open_slide("new/place.svs", None, "qh-1", known_keys=["new/place.svs"])
+    assert moved == slide
+    assert store.annotation_counts(["new/place.svs"]) == {"new/place.svs": 1}
+    copy = store.open_slide("copy.svs", None, "qh-1", known_keys=["new/place.svs", "copy.svs"])
+    assert copy != slide  # the original is still there: a copy starts empty
+
+
+def test_concurrent_writers_in_threads_lose_nothing(store: Store) -> None:
+    set_id = new_set(store, AnnotationSet([square(i * 20, 0, name=f"a{i}") for i in range(8)]))
+    ids = [r.id for r in store.state(set_id).annotations]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for n in range(5):
+                store.update_annotation(set_id, ids[k], square(k * 20, n, name=f"a{k}-{n}"), f"user{k}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.set_info(set_id).version == 1 + 8 * 5
+    assert [r.annotation.name for r in store.state(set_id).annotations] == [f"a{k}-4" for k in range(8)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sidecars
+
+
+def make_sidecar_store(db: str, writeback: bool, **kw: object) -> Store:
+    return Store(db, sidecar_writeback=writeback, **kw)  # type: ignore[arg-type]
+
+
+def slide_with_sidecar(tmp_path: Path, name: str = "tumor_111.xml", stem: str = "case") -> tuple[Path, Path]:
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    slide = slides / f"{stem}.tif"
+    slide.write_bytes(b"not really a slide")
+    xml = slides / f"{stem}.xml"
+    xml.write_bytes((REAL / name).read_bytes())
+    return slide, xml
+
+
+def unwritable_sidecar(tmp_path: Path) -> tuple[Path, Path]:
+    """A slide whose sidecar cannot be replaced: a read-only directory, or (root ignores modes) a
+    name so long that no temporary file can be created beside it (ENAMETOOLONG)."""
+    if os.geteuid() == 0:
+        return slide_with_sidecar(tmp_path, stem="s" * 246)
+    slide, xml = slide_with_sidecar(tmp_path)
+    xml.parent.chmod(0o555)
+    return slide, xml
+
+
+def test_sidecar_is_imported_on_first_use_and_again_when_it_changes(db: str, tmp_path: Path) -> None:
+    slide, xml = slide_with_sidecar(tmp_path)
+    store = make_sidecar_store(db, writeback=False)
+    try:
+        sid = store.open_slide("case.tif", slide, None)
+        (info,) = store.list_sets(sid)
+        assert info.name == "case.xml" and info.sidecar_path == str(xml.resolve())
+        assert store.state(info.id).to_model() == read_asap(xml)
+        assert store.history(info.id)[0].kind == "import"
+        assert store.open_slide("case.tif", slide, None) == sid  # second use: no second import
+        assert len(store.list_sets(sid)) == 1
+
+        edited = read_asap(xml)
+        edited.annotations = edited.annotations[:2]
+        xml.write_bytes(write_asap(edited))
+        os.utime(xml, ns=(1, 1))  # a different signature even on coarse clocks
+        assert store.state(info.id).to_model() == edited
+        assert store.history(info.id)[0].kind == "sidecar-import"
+        assert store.history(info.id)[0].who == "sidecar"
+    finally:
+        store.close()
+
+
+def test_sidecar_in_camelyon_annotations_folder(db: str, tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    slide = tmp_path / "images" / "tumor_031.tif"
+    slide.write_bytes(b"x")
+    (tmp_path / "annotations" / "tumor_031.xml").write_bytes((REAL / "tumor_031.xml").read_bytes())
+    store = Store(db)
+    try:
+        sid = store.open_slide("images/tumor_031.tif", slide, None)
+        (info,) = store.list_sets(sid)
+        assert info.annotation_count == len(read_asap(REAL / "tumor_031.xml").annotations)
+    finally:
+        store.close()
+
+
+def test_writeback_is_byte_exact_and_a_disk_edit_is_imported_not_overwritten(db: str, tmp_path: Path) -> None:
+    slide, xml = slide_with_sidecar(tmp_path)
+    store = make_sidecar_store(db, writeback=True)
+    try:
+        (info,) = store.list_sets(store.open_slide("case.tif", slide, None))
+        first = store.state(info.id).annotations[0]
+        moved = Annotation(first.annotation.name, first.annotation.type, first.annotation.group,
+                           first.annotation.color, [(x + 1, y) for x, y in first.annotation.coordinates])
+        result = store.update_annotation(info.id, first.id, moved, "web")
+        assert result.sidecar_error is None
+        assert xml.read_bytes() == write_asap(store.state(info.id).to_model())
+
+        # Desktop ASAP saves a change meanwhile; our next write must keep it, then write both.
+        desktop = read_asap(xml)
+        desktop.annotations[-1].name = "edited in ASAP"
+        xml.write_bytes(write_asap(desktop))
+        os.utime(xml, ns=(2, 2))
+        store.create_annotation(info.id, square(0, 0, name="from the browser"), "web")
+        final = read_asap(xml)
+        assert final.annotations[-2].name == "edited in ASAP"
+        assert final.annotations[-1].name == "from the browser"
+        kinds = [c.kind for c in store.history(info.id)]
+        assert kinds[:3] == ["create", "sidecar-import", "update"]
+        assert not list(xml.parent.glob(".*.tmp"))
+    finally:
+        store.close()
+
+
+def test_unwritable_sidecar_reports_and_keeps_the_change(db: str, tmp_path: Path) -> None:
+    slide, xml = unwritable_sidecar(tmp_path)
+    store = make_sidecar_store(db, writeback=True)
+    try:
+        (info,) = store.list_sets(store.open_slide(slide.name, slide, None))
+        original = xml.read_bytes()
+        result = store.create_annotation(info.id, square(0, 0, name="kept"), "web")
+        assert result.change is not None
+        assert result.sidecar_error and "could not write" in result.sidecar_error
+        assert store.state(info.id).annotations[-1].annotation.name == "kept"
+        assert store.set_info(info.id).sidecar_error == result.sidecar_error
+        assert xml.read_bytes() == original
+    finally:
+        xml.parent.chmod(0o755)
+        store.close()
+
+
+def test_malformed_sidecar_edit_is_never_overwritten(db: str, tmp_path: Path) -> None:
+    slide, xml = slide_with_sidecar(tmp_path)
+    store = make_sidecar_store(db, writeback=True)
+    try:
+        (info,) = store.list_sets(store.open_slide("case.tif", slide, None))
+        xml.write_bytes(b"<ASAP_Annotations><Annotations><Annotation Name=")
+        os.utime(xml, ns=(3, 3))
+        result = store.create_annotation(info.id, square(0, 0), "web")
+        assert result.change is not None and result.sidecar_error
+        assert xml.read_bytes() == b"<ASAP_Annotations><Annotations><Annotation Name="
+    finally:
+        store.close()

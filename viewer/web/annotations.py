@@ -1,0 +1,744 @@
+"""The annotation API: sets of a slide, whole-set reads and writes (GeoJSON or ASAP XML), single
+annotations and groups with their own versions, history, diff, restore, export and import.
+
+Everything is in **slide space** (level-0 px). Versions travel as ETags: a set's ETag is its
+version, an annotation's or group's ETag is the object's version; writes take ``If-Match`` and a
+stale one gets 412 with the current object in ``current``. Who made a change comes from the
+``X-User`` header (or a ``user`` member of a JSON body), "anonymous" otherwise.
+
+Routes: ``/api/annotations/<slide id>`` lists and creates the sets of a slide (the slide id is a
+path, so it comes last); everything else lives under ``/api/sets/<set id>/...``. Every URL a client
+needs is in the ``urls`` of the slide entry, of the set list and of each set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from viewer.annotations.model import Annotation, AnnotationSet, Group
+from viewer.errors import AnnotationFormatError, InputTooLargeError, InvalidInputError, ValidationError
+from viewer.store import (
+    AnnotationRecord,
+    ChangeInfo,
+    ChangeItem,
+    GroupRecord,
+    SetInfo,
+    Store,
+    WriteResult,
+    annotation_from_doc,
+)
+from viewer.web.services import services
+
+bp = Blueprint("annotations", __name__, url_prefix="/api")
+
+XML_TYPES = ("application/xml", "text/xml")
+JSON_TYPES = ("application/json", "application/geo+json")
+_SIMPLIFY_TYPES = frozenset({"Polygon", "Spline"})
+_MAX_INT = 2**31 - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Request helpers
+
+
+def _store() -> Store:
+    return services().store
+
+
+def _who(body: Any = None) -> str:
+    if isinstance(body, dict) and isinstance(body.get("user"), str):
+        return body["user"]
+    return request.headers.get("X-User", "")
+
+
+def _if_match() -> int | None:
+    """The version named by ``If-Match`` (None when absent or ``*``)."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    text = raw.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit() or int(text) > _MAX_INT:
+        raise InvalidInputError('If-Match must be one ETag as sent by the server, e.g. "12"')
+    return int(text)
+
+
+def _int_arg(name: str, default: int | None = None, low: int = 0, high: int = _MAX_INT) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInputError(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _body_bytes() -> tuple[bytes, str]:
+    """The uploaded document and its kind ("xml" or "json"): raw body or a multipart ``file``."""
+    limit = services().settings["ANNOTATION_MAX_MB"] << 20
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInputError("multipart upload needs a 'file' field")
+        data = upload.read(limit + 1)
+        kind = "xml" if (upload.filename or "").lower().endswith(".xml") else ""
+    else:
+        data = request.get_data(cache=True)
+        kind = "xml" if request.mimetype in XML_TYPES else "json" if request.mimetype in JSON_TYPES else ""
+    if len(data) > limit:
+        raise InputTooLargeError(f"annotation documents are limited to {limit >> 20} MiB")
+    if not kind:
+        kind = "xml" if data.lstrip()[:1] == b"<" else "json"
+    return data, kind
+
+
+def _json_body() -> Any:
+    data = request.get_data(cache=True)
+    if len(data) > services().settings["ANNOTATION_MAX_MB"] << 20:
+        raise InputTooLargeError("request body too large")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidInputError("the body must be JSON") from None
+
+
+def _object_body() -> dict[str, Any]:
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise InvalidInputError("the body must be a JSON object")
+    return body
+
+
+def _parse_document(data: bytes, kind: str) -> AnnotationSet:
+    """An uploaded ASAP XML or GeoJSON document as a validated model (slide space)."""
+    if kind == "xml":
+        from viewer.annotations.asap import read_asap
+
+        aset = read_asap(data, max_bytes=services().settings["ANNOTATION_MAX_MB"] << 20)
+    else:
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            raise InvalidInputError("the body is neither ASAP XML nor JSON") from None
+        aset = _collection_to_model(doc)
+    aset.validate()
+    return aset
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON shapes
+
+
+def _group_json(rec: GroupRecord) -> dict[str, Any]:
+    g = rec.group
+    return {"id": rec.id, "version": rec.version, "name": g.name, "parent": g.parent, "color": g.color,
+            "attributes": g.attributes}
+
+
+def _group_from_json(body: Any, where: str = "group") -> Group:
+    if not isinstance(body, dict):
+        raise ValidationError(f"{where} must be a JSON object", [f"{where}: not an object"])
+    problems = []
+    name = body.get("name")
+    if not isinstance(name, str):
+        problems.append(f"{where}: name must be a string")
+    parent = body.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        problems.append(f"{where}: parent must be a group name or null")
+    color = body.get("color", "#64FE2E")
+    if not isinstance(color, str):
+        problems.append(f"{where}: color must be a string")
+    attributes = body.get("attributes", {})
+    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+        problems.append(f"{where}: attributes must be an object of strings")
+    if problems:
+        raise ValidationError(f"invalid {where}: {problems[0]}", problems)
+    return Group(name=name, parent=parent, color=color, attributes=dict(attributes))
+
+
+def _feature(obj_id: int, version: int, a: Annotation, groups: list[Group] | None = None) -> dict[str, Any]:
+    """A GeoJSON Feature (slide space) with our id and the annotation's version; *groups* give the
+    class colours."""
+    from viewer.annotations.geojson import annotation_to_feature
+
+    feature = annotation_to_feature(a, groups)
+    feature["id"] = obj_id
+    feature.setdefault("properties", {})
+    feature["properties"]["version"] = version
+    return feature
+
+
+def _annotation_from_feature(body: Any) -> Annotation:
+    from viewer.annotations.geojson import feature_to_annotation
+
+    if not isinstance(body, dict):
+        raise ValidationError("an annotation must be a GeoJSON Feature object", ["body: not an object"])
+    return feature_to_annotation(body)
+
+
+def _collection_to_model(doc: Any) -> AnnotationSet:
+    """A FeatureCollection (ours, with ``groups``, or anyone's GeoJSON) as a model."""
+    from viewer.annotations.geojson import GROUPS_MEMBER, from_geojson, group_to_json
+
+    if isinstance(doc, dict) and GROUPS_MEMBER not in doc and isinstance(doc.get("groups"), list):
+        groups = [_group_from_json(g, f"groups[{i}]") for i, g in enumerate(doc["groups"])]
+        doc = {**doc, GROUPS_MEMBER: [group_to_json(g) for g in groups]}
+    return from_geojson(doc)
+
+
+def _record_feature(rec: AnnotationRecord) -> dict[str, Any]:
+    return _feature(rec.id, rec.version, rec.annotation)
+
+
+def _item_json(item: ChangeItem) -> dict[str, Any]:
+    def one(obj: Annotation | Group | None) -> Any:
+        if obj is None:
+            return None
+        if isinstance(obj, Annotation):
+            return _feature(item.id, 0, obj)
+        return {"id": item.id, **_group_json(GroupRecord(item.id, 0, obj)), "version": None}
+
+    return {"kind": item.kind, "id": item.id, "before": one(item.before), "after": one(item.after)}
+
+
+def set_urls(set_id: int) -> dict[str, str]:
+    """Every URL of one annotation set."""
+    return {
+        "self": url_for("annotations.get_set", set_id=set_id),
+        "asap_xml": url_for("annotations.set_xml", set_id=set_id),
+        "annotations": url_for("annotations.create_annotation", set_id=set_id),
+        "groups": url_for("annotations.create_group", set_id=set_id),
+        "history": url_for("annotations.history", set_id=set_id),
+        "diff": url_for("annotations.diff", set_id=set_id),
+        "restore": url_for("annotations.restore", set_id=set_id),
+        "export": url_for("annotations.export", set_id=set_id),
+    }
+
+
+def _set_json(info: SetInfo) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": info.id, "slide": info.slide_key, "name": info.name, "version": info.version,
+        "annotation_count": info.annotation_count, "vertex_count": info.vertex_count,
+        "created_at": info.created_at, "created_by": info.created_by, "updated_at": info.updated_at,
+        "sidecar": None, "urls": set_urls(info.id),
+    }
+    if info.sidecar_path:
+        body["sidecar"] = {"file": Path(info.sidecar_path).name, "error": info.sidecar_error}
+    return body
+
+
+def _change_json(set_id: int, change: ChangeInfo) -> dict[str, Any]:
+    return {
+        "version": change.version, "at": change.at, "who": change.who, "kind": change.kind,
+        "message": change.message, "created": change.created, "updated": change.updated,
+        "deleted": change.deleted,
+        "urls": {
+            "change": url_for("annotations.change", set_id=set_id, version=change.version),
+            "state": url_for("annotations.get_set", set_id=set_id, version=change.version),
+            "asap_xml": url_for("annotations.set_xml", set_id=set_id, version=change.version),
+        },
+    }
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _write_response(result: WriteResult, body: dict[str, Any], status: int = 200,
+                    etag: int | None = None) -> Response:
+    body["set_version"] = result.info.version
+    body["change"] = _change_json(result.info.id, result.change) if result.change else None
+    if result.sidecar_error:
+        # The change is kept in the store; the client is told the file could not follow.
+        body["sidecar_error"] = result.sidecar_error
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["ETag"] = _etag(result.info.version if etag is None else etag)
+    if result.sidecar_error:
+        response.headers["X-Sidecar-Error"] = result.sidecar_error.encode("ascii", "replace").decode()[:500]
+    return response
+
+
+# --------------------------------------------------------------------------------------------------
+# Slides: their sets
+
+
+def open_slide(slide_id: str) -> int:
+    """The store's id of a slide of the library (first use imports its ASAP sidecar)."""
+    svc = services()
+    info = svc.slides.info(slide_id)
+    known = [i.id for i in svc.slides.scan()]
+    path = svc.slides.root / info.id
+    return svc.store.open_slide(info.id, path, info.quickhash, known_keys=known)
+
+
+def slide_annotation_urls(slide_id: str) -> dict[str, str]:
+    """The annotation URLs of a slide's listing entry."""
+    return {
+        "annotations": url_for("annotations.slide_sets", slide_id=slide_id),
+        "annotations_xml": url_for("annotations.slide_xml", slide_id=slide_id),
+    }
+
+
+def annotation_counts(slide_ids: list[str]) -> dict[str, int]:
+    """Annotations per slide over all its sets; slides never used are opened first (sidecar import)."""
+    svc = services()
+    counts = svc.store.annotation_counts(slide_ids)
+    for slide_id in slide_ids:
+        if slide_id not in counts:
+            try:
+                open_slide(slide_id)
+            except Exception:  # noqa: BLE001 - one broken sidecar must not break the listing
+                current_app.logger.exception("could not open %s in the annotation store", slide_id)
+                continue
+    missing = [s for s in slide_ids if s not in counts]
+    if missing:
+        counts.update(svc.store.annotation_counts(missing))
+    return counts
+
+
+@bp.get("/annotations/<path:slide_id>")
+def slide_sets(slide_id: str) -> Response:
+    """The annotation sets (layers) of a slide."""
+    store = _store()
+    slide = open_slide(slide_id)
+    body = {
+        "slide": slide_id,
+        "sets": [_set_json(info) for info in store.list_sets(slide)],
+        "sidecar_error": store.slide_error(slide),
+        "urls": {"create": url_for("annotations.slide_sets", slide_id=slide_id),
+                 "asap_xml": url_for("annotations.slide_xml", slide_id=slide_id)},
+    }
+    return jsonify(body)
+
+
+@bp.post("/annotations/<path:slide_id>")
+def create_set(slide_id: str) -> Response:
+    """A new set: empty (JSON ``{"name": ...}``), or an upload of ASAP XML / GeoJSON (``?name=``)."""
+    slide = open_slide(slide_id)
+    data, kind = _body_bytes()
+    name = request.args.get("name")
+    content: AnnotationSet | None = None
+    who = _who()
+    if kind == "json":
+        try:
+            doc = json.loads(data) if data.strip() else {}
+        except (ValueError, RecursionError):
+            raise InvalidInputError("the body must be JSON or ASAP XML") from None
+        if not isinstance(doc, dict):
+            raise InvalidInputError("the body must be a JSON object")
+        who = _who(doc) if "user" in doc else who
+        if name is None and isinstance(doc.get("name"), str):
+            name = doc["name"]
+        if doc.get("type") == "FeatureCollection" or "features" in doc:
+            content = _collection_to_model(doc)
+            content.validate()
+    else:
+        content = _parse_document(data, kind)
+    if name is None:
+        upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+        name = upload.filename if upload is not None and upload.filename else f"layer {len(_store().list_sets(slide)) + 1}"
+    result = _store().create_set(slide, name, who, content, message="imported upload" if content else "")
+    response = _write_response(result, {"set": _set_json(result.info)}, 201)
+    response.headers["Location"] = url_for("annotations.get_set", set_id=result.info.id)
+    return response
+
+
+def _default_set(slide_id: str, create: bool) -> int | None:
+    """The set ``urls.annotations_xml`` of a slide reads and writes: its first set."""
+    store = _store()
+    slide = open_slide(slide_id)
+    found = store.list_sets(slide)
+    if found:
+        return found[0].id
+    if not create:
+        return None
+    return store.create_set(slide, "default", _who()).info.id
+
+
+@bp.get("/annotations-xml/<path:slide_id>")
+def slide_xml(slide_id: str) -> Response:
+    """The slide's first set as ASAP XML (an empty document when it has none)."""
+    set_id = _default_set(slide_id, create=False)
+    if set_id is None:
+        from viewer.annotations.asap import write_asap
+
+        response = Response(write_asap(AnnotationSet()), mimetype="application/xml")
+        response.headers["ETag"] = _etag(0)
+        return response
+    return _xml_response(set_id)
+
+
+@bp.put("/annotations-xml/<path:slide_id>")
+def put_slide_xml(slide_id: str) -> Response:
+    """Replace the slide's first set (created when missing) by an ASAP XML body; If-Match optional."""
+    set_id = _default_set(slide_id, create=True)
+    assert set_id is not None
+    return _replace(set_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Whole sets
+
+
+class _FeatureCache:
+    """Encoded features by (store, annotation id, version, tolerance): a viewport query re-uses the
+    JSON of annotations it sent before, so panning a 10^6-vertex set costs an index scan and a join."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[int, int, int, int, float], str] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int, int, float], make: Callable[[], str]) -> str:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        text = make()
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = text
+                self._bytes += len(text)
+                while self._bytes > self.max_bytes and self._items:
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= len(old)
+        return text
+
+
+_features = _FeatureCache()
+
+
+def _tolerance(raw: str | None) -> float:
+    """``simplify`` in px, rounded down to a power of two so nearby zooms share cached results."""
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError("simplify must be a number of px (>= 0)") from None
+    if not math.isfinite(value) or value < 0 or value > 1e7:
+        raise InvalidInputError("simplify must be a number of px from 0 to 1e7")
+    if value < 0.5:
+        return 0.0
+    return float(2 ** math.floor(math.log2(value)))
+
+
+def _bbox_arg() -> tuple[float, float, float, float] | None:
+    raw = request.args.get("bbox")
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] \
+            or values[1] > values[3]:
+        raise InvalidInputError("bbox must be x0,y0,x1,y1 in slide px with x0 <= x1 and y0 <= y1")
+    return (values[0], values[1], values[2], values[3])
+
+
+def _encode_feature(obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group]) -> str:
+    if tolerance > 0 and a.type in _SIMPLIFY_TYPES and len(a.coordinates) > 8:
+        from viewer.annotations.geometry import simplify
+
+        a.coordinates = simplify(a.coordinates, tolerance, closed=True)
+    return json.dumps(_feature(obj_id, version, a, groups), separators=(",", ":"), allow_nan=False)
+
+
+@bp.get("/sets/<int:set_id>")
+def get_set(set_id: int) -> Response:
+    """The set as a GeoJSON FeatureCollection (slide space) plus its groups; ``?version=`` for a
+    past state, ``?bbox=x0,y0,x1,y1`` for what meets a view, ``?simplify=<px>`` for a zoom level."""
+    store = _store()
+    version = _int_arg("version")
+    bbox = _bbox_arg()
+    tolerance = _tolerance(request.args.get("simplify"))
+    rows: list[tuple[int, int, str | None, Annotation | None]]
+    if bbox is not None:
+        info, group_recs, found = store.query(set_id, bbox)
+        if version is not None and version != info.version:
+            raise InvalidInputError("bbox is for the current version only")
+        rows = [(i, v, d, None) for i, v, d in found]
+        at = info.version
+    else:
+        state = store.state(set_id, version)
+        info, group_recs, at = state.info, state.groups, state.version
+        rows = [(r.id, r.version, None, r.annotation) for r in state.annotations]
+    etag = _etag(at)
+    if request.if_none_match.contains(etag.strip('"')):
+        response = Response(status=304)
+        response.headers["ETag"] = etag
+        return response
+    group_models = [g.group for g in group_recs]
+    # Features carry their class colour: a cached feature is valid for these groups only.
+    key = (id(store), hash(tuple((g.name, g.color) for g in group_models)))
+    parts = []
+    for obj_id, v, doc, a in rows:
+        def make(i: int = obj_id, v: int = v, d: str | None = doc, a: Annotation | None = a) -> str:
+            return _encode_feature(i, v, a if a is not None else annotation_from_doc(d or ""), tolerance,
+                                   group_models)
+
+        parts.append(_features.get((*key, obj_id, v, tolerance), make))
+    from viewer.annotations.geojson import GROUPS_MEMBER, group_to_json
+
+    head = {"type": "FeatureCollection", **_set_json(info), "version": at,
+            "groups": [_group_json(g) for g in group_recs], GROUPS_MEMBER: [group_to_json(g) for g in group_models]}
+    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(parts) + "]}"
+    response = Response(text, mimetype="application/geo+json")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _xml_response(set_id: int) -> Response:
+    from viewer.annotations.asap import write_asap
+
+    version = _int_arg("version")
+    state = _store().state(set_id, version)
+    response = Response(write_asap(state.to_model()), mimetype="application/xml")
+    response.headers["ETag"] = _etag(state.version)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/sets/<int:set_id>/asap.xml")
+def set_xml(set_id: int) -> Response:
+    """The set (``?version=``: a past state) as ASAP XML, byte-compatible with desktop ASAP."""
+    return _xml_response(set_id)
+
+
+def _replace(set_id: int) -> Response:
+    data, kind = _body_bytes()
+    who = _who()
+    if kind == "json":
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            raise InvalidInputError("the body must be GeoJSON or ASAP XML") from None
+        who = _who(doc) if isinstance(doc, dict) and "user" in doc else who
+        aset = _collection_to_model(doc)
+    else:
+        aset = _parse_document(data, kind)
+    result = _store().replace(set_id, aset, who, if_version=_if_match())
+    return _write_response(result, {"set": _set_json(result.info)})
+
+
+@bp.put("/sets/<int:set_id>")
+def put_set(set_id: int) -> Response:
+    """Replace the whole set by a GeoJSON FeatureCollection or ASAP XML body (``If-Match``: its ETag)."""
+    return _replace(set_id)
+
+
+@bp.put("/sets/<int:set_id>/asap.xml")
+def put_set_xml(set_id: int) -> Response:
+    """Replace the whole set by an ASAP XML body (``If-Match``: its ETag)."""
+    return _replace(set_id)
+
+
+@bp.patch("/sets/<int:set_id>")
+def rename_set(set_id: int) -> Response:
+    """Rename a set: ``{"name": ...}``."""
+    body = _object_body()
+    info = _store().rename_set(set_id, body.get("name"), _who(body))  # type: ignore[arg-type]
+    response = jsonify({"set": _set_json(info)})
+    response.headers["ETag"] = _etag(info.version)
+    return response
+
+
+# --------------------------------------------------------------------------------------------------
+# Single annotations
+
+
+@bp.post("/sets/<int:set_id>/annotations")
+def create_annotation(set_id: int) -> Response:
+    """Add one annotation (a GeoJSON Feature in slide space)."""
+    body = _object_body()
+    result = _store().create_annotation(set_id, _annotation_from_feature(body), _who(body))
+    assert result.annotation is not None
+    rec = result.annotation
+    response = _write_response(result, {"annotation": _record_feature(rec)}, 201, etag=rec.version)
+    response.headers["Location"] = url_for("annotations.annotation", set_id=set_id, annotation_id=rec.id)
+    return response
+
+
+@bp.get("/sets/<int:set_id>/annotations/<int:annotation_id>")
+def annotation(set_id: int, annotation_id: int) -> Response:
+    """One annotation as a GeoJSON Feature; its ETag is its own version."""
+    rec = _store().annotation(set_id, annotation_id)
+    response = jsonify(_record_feature(rec))
+    response.headers["ETag"] = _etag(rec.version)
+    return response
+
+
+@bp.put("/sets/<int:set_id>/annotations/<int:annotation_id>")
+def update_annotation(set_id: int, annotation_id: int) -> Response:
+    """Replace one annotation; ``If-Match`` names the version edited (412 with ``current`` if stale)."""
+    body = _object_body()
+    result = _store().update_annotation(set_id, annotation_id, _annotation_from_feature(body), _who(body),
+                                        if_version=_if_match())
+    assert result.annotation is not None
+    return _write_response(result, {"annotation": _record_feature(result.annotation)},
+                           etag=result.annotation.version)
+
+
+@bp.delete("/sets/<int:set_id>/annotations/<int:annotation_id>")
+def delete_annotation(set_id: int, annotation_id: int) -> Response:
+    """Delete one annotation (the history keeps it); ``If-Match`` as for updates."""
+    result = _store().delete_annotation(set_id, annotation_id, _who(), if_version=_if_match())
+    return _write_response(result, {"deleted": annotation_id})
+
+
+# --------------------------------------------------------------------------------------------------
+# Single groups
+
+
+@bp.post("/sets/<int:set_id>/groups")
+def create_group(set_id: int) -> Response:
+    """Add one group: ``{"name", "parent", "color", "attributes"}``."""
+    body = _object_body()
+    result = _store().create_group(set_id, _group_from_json(body), _who(body))
+    assert result.group is not None
+    response = _write_response(result, {"group": _group_json(result.group)}, 201, etag=result.group.version)
+    response.headers["Location"] = url_for("annotations.group", set_id=set_id, group_id=result.group.id)
+    return response
+
+
+@bp.get("/sets/<int:set_id>/groups/<int:group_id>")
+def group(set_id: int, group_id: int) -> Response:
+    """One group; its ETag is its own version."""
+    rec = _store().group(set_id, group_id)
+    response = jsonify(_group_json(rec))
+    response.headers["ETag"] = _etag(rec.version)
+    return response
+
+
+@bp.put("/sets/<int:set_id>/groups/<int:group_id>")
+def update_group(set_id: int, group_id: int) -> Response:
+    """Replace one group (a rename carries over to its annotations and child groups)."""
+    body = _object_body()
+    result = _store().update_group(set_id, group_id, _group_from_json(body), _who(body), if_version=_if_match())
+    assert result.group is not None
+    return _write_response(result, {"group": _group_json(result.group)}, etag=result.group.version)
+
+
+@bp.delete("/sets/<int:set_id>/groups/<int:group_id>")
+def delete_group(set_id: int, group_id: int) -> Response:
+    """Delete an empty group (409 while it has annotations or child groups)."""
+    result = _store().delete_group(set_id, group_id, _who(), if_version=_if_match())
+    return _write_response(result, {"deleted": group_id})
+
+
+# --------------------------------------------------------------------------------------------------
+# History
+
+
+@bp.get("/sets/<int:set_id>/history")
+def history(set_id: int) -> Response:
+    """The set's changes, newest first (``?limit=``, ``?before=<version>`` to page back)."""
+    limit = _int_arg("limit", 100, 1, 1000)
+    before = _int_arg("before")
+    assert limit is not None
+    changes = _store().history(set_id, limit, before)
+    return jsonify({"set": set_id, "changes": [_change_json(set_id, c) for c in changes]})
+
+
+@bp.get("/sets/<int:set_id>/history/<int:version>")
+def change(set_id: int, version: int) -> Response:
+    """One change: who, when, and each object before and after it."""
+    info, items = _store().change(set_id, version)
+    return jsonify({**_change_json(set_id, info), "items": [_item_json(i) for i in items]})
+
+
+@bp.get("/sets/<int:set_id>/diff")
+def diff(set_id: int) -> Response:
+    """What differs between versions ``from`` and ``to`` (default: the current one)."""
+    start = _int_arg("from")
+    if start is None:
+        raise InvalidInputError("from (a version) is required")
+    result = _store().diff(set_id, start, _int_arg("to"))
+    return jsonify({"set": set_id, "from": result.from_version, "to": result.to_version,
+                    "items": [_item_json(i) for i in result.items]})
+
+
+@bp.post("/sets/<int:set_id>/restore")
+def restore(set_id: int) -> Response:
+    """Make the set what it was at ``{"version": N}``, as a new change (``If-Match``: the set's ETag)."""
+    body = _object_body()
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= _MAX_INT:
+        raise InvalidInputError("version must be a version number of this set")
+    result = _store().restore(set_id, version, _who(body), if_version=_if_match())
+    return _write_response(result, {"set": _set_json(result.info)})
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+
+
+@bp.get("/sets/<int:set_id>/export")
+def export(set_id: int) -> Response:
+    """Download the set (``?version=``) as ``format=asap`` (XML), ``geojson`` or ``mask`` (a tiled
+    uint8 TIFF at the slide's size / ``downsample``; ``labels=NAME=N,...``, ``order=NAME,...``)."""
+    fmt = request.args.get("format", "asap")
+    store = _store()
+    state = store.state(set_id, _int_arg("version"))
+    stem = Path(state.info.slide_key).stem or "slide"
+    filename = f"{stem}-{state.info.name}-v{state.version}"
+    filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    if fmt == "asap":
+        from viewer.annotations.asap import write_asap
+
+        data = write_asap(state.to_model())
+        return _download(data, "application/xml", filename + ".xml")
+    if fmt == "geojson":
+        from viewer.annotations.geojson import to_geojson
+
+        data = json.dumps(to_geojson(state.to_model())).encode()
+        return _download(data, "application/geo+json", filename + ".geojson")
+    if fmt == "mask":
+        return _mask(state.to_model(), state.info.slide_key, filename)
+    raise InvalidInputError("format must be asap, geojson or mask")
+
+
+def _mask(aset: AnnotationSet, slide_key: str, filename: str) -> Response:
+    from viewer.annotations.masks import check_mask_request, parse_labels, write_mask_tiff
+
+    info = services().slides.info(slide_key)
+    if info.error or not info.width:
+        raise InvalidInputError("the slide cannot be read, so its size for the mask is unknown")
+    downsample = _int_arg("downsample", 1, 1, 4096)
+    assert downsample is not None
+    labels = parse_labels(request.args["labels"]) if request.args.get("labels") else None
+    order = [n for n in request.args.get("order", "").split(",") if n] or None
+    check_mask_request(aset, labels, order)
+    width, height = -(-info.width // downsample), -(-info.height // downsample)
+    if width * height > 1 << 36:
+        raise InputTooLargeError("mask too large: use downsample")
+    with tempfile.TemporaryDirectory(prefix="wsi-mask-") as tmp:
+        out = Path(tmp) / "mask.tif"
+        mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
+        write_mask_tiff(aset, out, width, height, labels, order, level_downsample=float(downsample), mpp=mpp)
+        data = out.read_bytes()
+    return _download(data, "image/tiff", filename + "-mask.tif")
+
+
+def _download(data: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
