@@ -165,3 +165,12 @@ def test_integer_coordinates_and_large_sets_validate() -> None:
     assert big.problems() == [
         "annotation 0 ('big'): coordinate 123456 must be finite and within float32 range, got (0.0, -inf)"
     ]
+
+
+def test_empty_colour_is_refused() -> None:
+    # ASAP reads Color="" as its default, so an empty colour could not survive a round-trip
+    problems = AnnotationSet([Annotation("a", color="")], [Group("g", color="")]).problems()
+    assert problems == [
+        "group 0 ('g'): color must not be empty (ASAP reads an empty Color as #F4FA58)",
+        "annotation 0 ('a'): color must not be empty (ASAP reads an empty Color as #F4FA58)",
+    ]

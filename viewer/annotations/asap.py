@@ -213,6 +213,7 @@ def _line_of(data: bytes, offset: int) -> int:
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z")
 _HEX_NUMBER = re.compile(r"\s*[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?\s*\Z")
+_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 _INT = re.compile(r"\s*\+?(\d+)\s*\Z")
 
 
@@ -236,7 +237,7 @@ class _Reader:
     used_blocks: int = 0
 
     def run(self) -> AnnotationSet:
-        if not self.data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n") and not self.data.strip():
+        if _BLANK.match(self.data):
             raise AnnotationFormatError("empty file: not ASAP annotation XML")
         for token in (b"<!DOCTYPE", b"<!ENTITY"):
             found = self.data.find(token)

@@ -124,6 +124,8 @@ def _text_problems(label: str, **fields: object) -> Iterator[str]:
 def _text_problem(label: str, what: str, value: object) -> str | None:
     if not isinstance(value, str):
         return f"{label}: {what} must be a string, got {type(value).__name__}"
+    if what == "color" and not value:
+        return f"{label}: color must not be empty (ASAP reads an empty Color as {DEFAULT_ANNOTATION_COLOR})"
     bad = _XML_INVALID.search(value)
     if bad:
         return f"{label}: {what} contains character U+{ord(bad.group()):04X}, which XML cannot carry"
