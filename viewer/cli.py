@@ -188,7 +188,8 @@ def _add_info(subparsers: Any) -> None:
     parser.set_defaults(handler=_info)
 
 
-def _slide_mpp(path_text: str) -> tuple[float, float]:
+def _slide_info(path_text: str) -> Any:
+    """The :class:`viewer.slides.SlideInfo` of a slide file given on the command line."""
     from viewer.slides import read_slide_info
 
     path = Path(path_text)
@@ -199,6 +200,11 @@ def _slide_mpp(path_text: str) -> tuple[float, float]:
     info = read_slide_info(path.name, path, stat)
     if info.error:
         raise SlideUnreadableError(f"{path_text}: {info.error}")
+    return info
+
+
+def _slide_mpp(path_text: str) -> tuple[float, float]:
+    info = _slide_info(path_text)
     if not info.mpp_x or not info.mpp_y:
         raise InvalidInputError(f"{path_text}: the slide does not record microns per pixel; pass --mpp")
     return float(info.mpp_x), float(info.mpp_y)
@@ -315,6 +321,85 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_mask(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "mask",
+        help="rasterise annotations into a label mask TIFF, exactly as ASAP's AnnotationToMask",
+        description="Write OUT as a tiled, pyramidal, deflate-compressed uint8 TIFF at the size of SLIDE "
+        "(or of its level N), readable by OpenSlide and tifffile. Pixels follow ASAP's AnnotationToMask "
+        "rules: labels come from each annotation's direct group (or its own name in a file without "
+        "groups); without --order the largest label wins, with --order later groups overwrite "
+        "(label 0 included, which punches holes). OUT is written atomically.",
+    )
+    parser.add_argument("slide", metavar="SLIDE", help="slide file (gives the mask size and pixel size)")
+    parser.add_argument("annotations", metavar="XML", help="ASAP XML (or GeoJSON in slide space) file")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="mask file to write")
+    labels = parser.add_mutually_exclusive_group()
+    labels.add_argument("--labels", metavar="NAME=N,...", help="label per group name, 0..255")
+    labels.add_argument("--preset", metavar="NAME", help="camelyon16 (_0,_1 -> 1, then _2 -> 0) or "
+                        "camelyon17 (metastases -> 1, then normal -> 2)")
+    parser.add_argument("--order", metavar="NAME,...", help="conversion order: groups painted in this "
+                        "order, later ones overwrite (needs --labels)")
+    parser.add_argument("--level", type=int, default=0, metavar="N", help="write at the slide's level N "
+                        "(default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    parser.set_defaults(handler=_mask)
+
+
+def _progress_bar(stream: Any) -> Callable[[int, int], None]:
+    def draw(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}% "
+                     f"({done}/{total} bands)")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return draw
+
+
+def _mask(args: argparse.Namespace) -> int:
+    from viewer.annotations.masks import PRESETS, check_mask_request, parse_labels, write_mask_tiff
+
+    labels: dict[str, int] | None = None
+    order: list[str] | None = None
+    if args.preset is not None:
+        if args.preset not in PRESETS:
+            raise InvalidInputError(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+        labels, order = dict(PRESETS[args.preset].labels), list(PRESETS[args.preset].order or [])
+    elif args.labels is not None:
+        labels = parse_labels(args.labels)
+    if args.order is not None:
+        order = [name.strip() for name in args.order.split(",") if name.strip()]
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"{args.output}: directory {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise InvalidInputError(f"{args.output}: is a directory")
+
+    info = _slide_info(args.slide)
+    if not 0 <= args.level < info.level_count:
+        raise InvalidInputError(f"--level {args.level}: the slide has levels 0..{info.level_count - 1}")
+    width, height = info.level_dimensions[args.level]
+    downsample = info.level_downsamples[args.level]
+
+    warnings: list[str] = []
+    aset = _load_annotations(args.annotations, warnings)
+    check_mask_request(aset, labels, order)
+    _print_warnings("mask", warnings)
+    mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
+    progress = None if args.no_progress else _progress_bar(sys.stderr)
+    try:
+        write_mask_tiff(aset, out, width, height, labels, order, level_downsample=downsample,
+                        progress=progress, mpp=mpp)
+    except OSError as exc:
+        raise InvalidInputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    print(f"{args.output}: {width}x{height} px mask of {len(aset.annotations)} annotations "
+          f"(level {args.level}, downsample {downsample:g})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="wsi-viewer", description="Whole-slide image viewer and annotations.")
@@ -324,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Annotation commands (convert, info, mask) register themselves here.
     _add_convert(subparsers)
     _add_info(subparsers)
+    _add_mask(subparsers)
     return parser
 
 

@@ -26,6 +26,7 @@ Coordinates are slide space (level-0 px). A window at downsample *d* samples lev
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,10 +358,25 @@ def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, heigh
                 progress(done, total)
 
     level_mpp = None if mpp is None else (mpp[0] * level_downsample, mpp[1] * level_downsample)
+    if level_mpp is not None and not _resolution_fits(level_mpp, sizes):
+        level_mpp = None
     write_pyramid_tiff(
         out_path, sizes, tile_size, tiles, samples_per_pixel=1, photometric="minisblack",
         compression="deflate", mpp=level_mpp, description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
     )
+
+
+def _resolution_fits(mpp: tuple[float, float], sizes: list[tuple[int, int]]) -> bool:
+    """Whether every level's pixels-per-cm fits a TIFF RATIONAL the way ``viewer.tiffwriter`` builds
+    it (its rational of a non-integer downsample can overflow 32 bits; then we store no mpp)."""
+    for width, height in sizes:
+        for value, full, part in ((mpp[0], sizes[0][0], width), (mpp[1], sizes[0][1], height)):
+            ratio = Fraction(10_000) / (Fraction(repr(float(value))) * Fraction(full / part))
+            if ratio.numerator >= 1 << 32 or ratio.denominator >= 1 << 32:
+                ratio = ratio.limit_denominator(1 << 20)
+            if ratio.numerator >= 1 << 32:
+                return False
+    return True
 
 
 def reference_window(plan: MaskPlan, x0: int, y0: int, width: int, height: int) -> np.ndarray:

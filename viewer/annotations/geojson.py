@@ -1,0 +1,632 @@
+"""GeoJSON: QuPath's dialects in, QuPath 0.4+ GeoJSON out, and our own lossless form.
+
+Format reference: ``QUPATH_GEOJSON.md`` (QuPath's sources, v0.2 → v0.7). Import reads all three
+generations -- 0.2 (class name in ``Feature.id``, ``colorRGB``), 0.3 (``object_type``), 0.4+
+(``objectType``, ``color: [r, g, b]``) -- as a FeatureCollection, a bare array (nested arrays too),
+a single Feature or a bare geometry. Export writes a FeatureCollection QuPath 0.4+ imports: every
+classification carries a colour (QuPath rejects the whole file otherwise).
+
+Mapping to ASAP's model (:mod:`viewer.annotations.model`):
+
+* classification → group of that name (derived classes ``A: B`` keep that name); class colour →
+  group colour; unclassified → no group. Object ``color`` → annotation colour;
+* ``Point`` → Dot; ``MultiPoint`` → PointSet; ``LineString`` of 2 points → Measurement, longer or
+  closed ones → Polygon (ASAP has no polyline); ``Polygon`` → Polygon, or Rectangle when it is an
+  axis-aligned rectangle; every part of a ``MultiPolygon``/``MultiLineString``/collection becomes
+  its own annotation;
+* polygon **holes** become Polygons in a group ``"<class> (holes)"`` (child of the class group), so
+  a mask with that group later in the order and label 0 punches them out, as CAMELYON16's ``_2``;
+* detections, cells and tiles import as annotations too (``nucleusGeometry`` is not kept);
+  ``measurements`` and other QuPath-only members are dropped.
+
+Our own export adds ``properties.asap = {type, group, color}`` per feature and a foreign member
+``asapGroups`` (name, parent, colour, attributes) on the collection, which QuPath ignores. With
+them ``from_geojson(to_geojson(s)) == s`` exactly: this is also the JSON the browser gets.
+
+**Coordinate frame.** Our model is slide space (level-0 px of the full slide). QuPath crops OpenSlide
+slides to ``openslide.bounds-*``, so its coordinates are offset by (bounds-x, bounds-y) on such
+slides (MIRAX, sparse TIFF, Leica). Every function here takes the *offset* explicitly:
+``file = slide - offset`` on export, ``slide = file + offset`` on import. :func:`qupath_offset`
+gives QuPath's offset for a slide; nothing is ever shifted implicitly.
+
+No shapely here: the conversions are plain list work.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from viewer.annotations.model import (
+    ANNOTATION_TYPES,
+    DEFAULT_ANNOTATION_COLOR,
+    DEFAULT_GROUP_COLOR,
+    FLOAT32_MAX,
+    Annotation,
+    AnnotationSet,
+    Group,
+)
+from viewer.errors import AnnotationFormatError, InputTooLargeError
+
+Offset = tuple[float, float]
+Point = tuple[float, float]
+
+#: Foreign member of our FeatureCollection holding the ASAP groups (QuPath ignores it).
+GROUPS_MEMBER = "asapGroups"
+#: Property holding the ASAP fields of one feature.
+ASAP_PROPERTY = "asap"
+#: Suffix of the group that receives a class's polygon holes.
+HOLES_SUFFIX = " (holes)"
+_MAX_DEPTH = 64
+_MAX_PROBLEMS = 50
+#: QuPath 0.2 wrote the Java class name as ``Feature.id``.
+_LEGACY_CLASS_NAMES = {
+    "PathAnnotationObject": "annotation", "PathDetectionObject": "detection", "PathCellObject": "cell",
+    "PathTileObject": "tile", "TMACoreObject": "tmaCore", "PathRootObject": "root",
+}
+_BOUNDS_KEYS = ("openslide.bounds-x", "openslide.bounds-y", "openslide.bounds-width",
+                "openslide.bounds-height")
+# Colour names QColor accepts that are common in annotation files (the full SVG list is not needed:
+# anything else falls back to a colour derived from the name).
+_NAMED_COLORS = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "red": (255, 0, 0), "green": (0, 128, 0),
+    "lime": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
+    "orange": (255, 165, 0), "purple": (128, 0, 128), "brown": (165, 42, 42), "pink": (255, 192, 203),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Frames and colours
+
+
+def qupath_offset(info: Any) -> Offset:
+    """QuPath's coordinate origin on a slide, in slide space: (bounds-x, bounds-y) or (0, 0).
+
+    QuPath's OpenSlide server crops to the bounds when all four ``openslide.bounds-*`` properties
+    exist and both the width and the height differ from level 0 (``OpenslideImageServer``).
+    *info* is a :class:`viewer.slides.SlideInfo` (``properties``, ``width``, ``height``).
+    """
+    props = info.properties
+    if not all(key in props for key in _BOUNDS_KEYS):
+        return (0.0, 0.0)
+    try:
+        x, y, width, height = (int(props[key]) for key in _BOUNDS_KEYS)
+    except ValueError:
+        return (0.0, 0.0)
+    if width != info.width and height != info.height:
+        return (float(x), float(y))
+    return (0.0, 0.0)
+
+
+def parse_color(text: str) -> tuple[int, int, int] | None:
+    """RGB of a colour string as Qt's ``QColor`` reads it (``#RGB``, ``#RRGGBB``, ``#AARRGGBB``,
+    ``#RRRGGGBBB``, ``#RRRRGGGGBBBB``, common names); None when Qt would not parse it."""
+    text = text.strip()
+    if text.lower() in _NAMED_COLORS:
+        return _NAMED_COLORS[text.lower()]
+    if not text.startswith("#"):
+        return None
+    digits = text[1:]
+    try:
+        int(digits, 16)
+    except ValueError:
+        return None
+    if len(digits) == 3:
+        return tuple(int(c * 2, 16) for c in digits)  # type: ignore[return-value]
+    if len(digits) == 6:
+        return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+    if len(digits) == 8:  # AARRGGBB
+        return (int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16))
+    if len(digits) == 9:
+        return tuple(int(digits[i:i + 3], 16) * 255 // 0xFFF for i in (0, 3, 6))  # type: ignore[return-value]
+    if len(digits) == 12:
+        return tuple(int(digits[i:i + 4], 16) >> 8 for i in (0, 4, 8))  # type: ignore[return-value]
+    return None
+
+
+def class_color(name: str, color: str) -> list[int]:
+    """The ``[r, g, b]`` QuPath gets for a class: the group colour, or (unparseable colour) a
+    stable colour derived from the name, because QuPath rejects a classification without one."""
+    rgb = parse_color(color)
+    if rgb is None:
+        value = zlib.crc32(name.encode("utf-8"))
+        rgb = (64 + (value & 127), 64 + ((value >> 8) & 127), 64 + ((value >> 16) & 127))
+    return list(rgb)
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % rgb
+
+
+def _packed_rgb(value: int) -> tuple[int, int, int]:
+    """QuPath's packed ARGB int (usually negative): only the low 24 bits are the colour."""
+    return ((value >> 16) & 255, (value >> 8) & 255, value & 255)
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+
+
+def _groups_by_name(groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None) -> dict[str, Group]:
+    if groups is None:
+        return {}
+    if isinstance(groups, AnnotationSet):
+        groups = groups.groups
+    if isinstance(groups, Mapping):
+        return dict(groups)
+    return {g.name: g for g in groups}
+
+
+def _number(value: float, qupath: bool) -> float | int:
+    if not qupath:
+        return value
+    # QuPath writes at most 2 decimals, no trailing zeros (GeneralTools.formatNumber).
+    rounded = round(value, 2)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _signed_area2(ring: list[Point]) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
+
+
+def _geometry(a: Annotation, offset: Offset, qupath: bool) -> dict[str, Any]:
+    ox, oy = offset
+    pts = [[_number(x - ox, qupath), _number(y - oy, qupath)] for x, y in a.coordinates]
+    n = len(pts)
+    if a.type == "PointSet" or (a.type == "Dot" and n != 1):
+        return {"type": "MultiPoint", "coordinates": pts}
+    if n == 1:
+        return {"type": "Point", "coordinates": pts[0]}
+    if a.type == "Dot":
+        return {"type": "MultiPoint", "coordinates": pts}
+    if n == 2 or (a.type == "Measurement" and n > 2):
+        return {"type": "LineString", "coordinates": pts}
+    if n == 0:
+        if a.type == "Measurement":
+            return {"type": "LineString", "coordinates": []}
+        return {"type": "Polygon", "coordinates": []}
+    if qupath and _signed_area2([(float(p[0]), float(p[1])) for p in pts]) > 0:
+        pts = pts[::-1]  # QuPath's shells have a negative shoelace sum (y down)
+    return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
+
+
+def annotation_to_feature(a: Annotation, groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None = None,
+                          *, offset: Offset = (0.0, 0.0), qupath: bool = False,
+                          feature_id: str | None = None) -> dict[str, Any]:
+    """One annotation as a GeoJSON Feature; coordinates are ``slide - offset``.
+
+    *groups* supplies the class colour of ``a.group``. *qupath* rounds to QuPath's 2 decimals and
+    orients shells as QuPath does (not lossless); otherwise coordinates are exact.
+    """
+    by_name = _groups_by_name(groups)
+    properties: dict[str, Any] = {"objectType": "annotation", "name": a.name}
+    rgb = parse_color(a.color)
+    if rgb is not None:
+        properties["color"] = list(rgb)
+    if a.group is not None:
+        group = by_name.get(a.group)
+        properties["classification"] = {
+            "name": a.group,
+            "color": class_color(a.group, group.color if group else DEFAULT_GROUP_COLOR),
+        }
+    properties[ASAP_PROPERTY] = {"type": a.type, "group": a.group, "color": a.color}
+    feature: dict[str, Any] = {"type": "Feature"}
+    if feature_id is not None:
+        feature["id"] = feature_id
+    feature["geometry"] = _geometry(a, offset, qupath)
+    feature["properties"] = properties
+    return feature
+
+
+def group_to_json(group: Group) -> dict[str, Any]:
+    """One group as plain JSON (the items of ``asapGroups``)."""
+    return {"name": group.name, "parent": group.parent, "color": group.color,
+            "attributes": dict(group.attributes)}
+
+
+def to_geojson(aset: AnnotationSet, *, offset: Offset = (0.0, 0.0), qupath: bool = False) -> dict[str, Any]:
+    """A FeatureCollection of every annotation, in list order; coordinates are ``slide - offset``.
+
+    Without *qupath* it round-trips losslessly through :func:`from_geojson`. With *qupath* the
+    numbers and ring orientation follow QuPath's own export (QuPath imports both forms).
+    """
+    by_name = _groups_by_name(aset)
+    features = [annotation_to_feature(a, by_name, offset=offset, qupath=qupath) for a in aset.annotations]
+    return {"type": "FeatureCollection", "features": features,
+            GROUPS_MEMBER: [group_to_json(g) for g in aset.groups]}
+
+
+def dumps(document: Any) -> bytes:
+    """Compact UTF-8 JSON, no trailing newline (as QuPath writes); NaN is refused."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Import
+
+
+class _Importer:
+    """Collects annotations, groups and problems while walking a GeoJSON document."""
+
+    def __init__(self, offset: Offset) -> None:
+        self.offset = offset
+        self.problems: list[str] = []
+        self.annotations: list[Annotation] = []
+        self.groups: dict[str, Group] = {}
+        self.objects = 0  # features (and bare geometries) seen, for default names
+
+    def problem(self, where: str, text: str) -> None:
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(f"{where}: {text}")
+        elif len(self.problems) == _MAX_PROBLEMS:
+            self.problems.append("more problems not listed")
+
+    # -- walking -------------------------------------------------------------------------------
+
+    def walk(self, node: Any, where: str, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            self.problem(where, f"nested deeper than {_MAX_DEPTH} levels")
+            return
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                self.walk(item, f"{where}[{index}]", depth + 1)
+            return
+        if not isinstance(node, dict):
+            return  # QuPath skips any other JSON value
+        kind = node.get("type")
+        if kind == "FeatureCollection":
+            features = node.get("features")
+            if not isinstance(features, list):
+                self.problem(where, "FeatureCollection without a 'features' array")
+                return
+            for index, item in enumerate(features):
+                self.walk(item, f"{where}.features[{index}]", depth + 1)
+        elif kind == "Feature":
+            self.feature(node, where)
+        elif kind in _GEOMETRY_TYPES:
+            self.add(self.pieces(node, where, 0), {}, where, None)  # a bare geometry: an annotation
+        elif isinstance(kind, str) or "features" in node:
+            self.problem(where, f"unsupported GeoJSON object type {kind!r}")
+
+    def feature(self, feature: dict[str, Any], where: str) -> None:
+        props = feature.get("properties")
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            self.problem(f"{where}.properties", "must be an object")
+            return
+        object_type = props.get("objectType", props.get("object_type", props.get("type")))
+        if object_type is None and isinstance(feature.get("id"), str):
+            object_type = _LEGACY_CLASS_NAMES.get(feature["id"])
+        if object_type in ("root", "PathRootObject"):
+            return
+        geometry = feature.get("geometry")
+        if geometry is None or geometry == {}:
+            return  # QuPath writes {} for an object without a ROI; nothing to draw
+        if not isinstance(geometry, dict):
+            self.problem(f"{where}.geometry", "must be an object")
+            return
+        self.add(self.pieces(geometry, f"{where}.geometry", 0), props, where, feature)
+
+    # -- geometry --------------------------------------------------------------------------------
+
+    def position(self, value: Any, where: str) -> Point | None:
+        if (not isinstance(value, list) or len(value) < 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[:2])):
+            self.problem(where, f"a position must be [x, y] numbers, got {json.dumps(value)[:60]}")
+            return None
+        x, y = float(value[0]) + self.offset[0], float(value[1]) + self.offset[1]
+        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > FLOAT32_MAX:
+            self.problem(where, f"coordinates must be finite numbers, got {value[:2]}")
+            return None
+        return (x, y)
+
+    def positions(self, value: Any, where: str) -> list[Point] | None:
+        if not isinstance(value, list):
+            self.problem(where, "must be an array of positions")
+            return None
+        out = []
+        ok = True
+        for index, item in enumerate(value):
+            point = self.position(item, f"{where}[{index}]")
+            if point is None:
+                ok = False
+            else:
+                out.append(point)
+        return out if ok else None
+
+    def pieces(self, geometry: dict[str, Any], where: str, depth: int) -> list[tuple[str, list[Point], bool]]:
+        """(ASAP type, coordinates, is_hole) per part of a geometry; problems are recorded."""
+        kind = geometry.get("type")
+        if kind == "GeometryCollection":
+            parts = geometry.get("geometries")
+            if not isinstance(parts, list) or depth > _MAX_DEPTH:
+                self.problem(where, "GeometryCollection needs a 'geometries' array")
+                return []
+            return [piece for index, part in enumerate(parts) if isinstance(part, dict)
+                    for piece in self.pieces(part, f"{where}.geometries[{index}]", depth + 1)]
+        if kind not in _GEOMETRY_TYPES:
+            self.problem(where, f"unknown geometry type {kind!r}")
+            return []
+        coords = geometry.get("coordinates")
+        here = f"{where}.coordinates"
+        if coords is None:
+            self.problem(where, f"{kind} without 'coordinates'")
+            return []
+        if kind == "Point":
+            point = self.position(coords, here)
+            return [("Dot", [point], False)] if point else []
+        if kind == "MultiPoint":
+            points = self.positions(coords, here)
+            return [("PointSet", points, False)] if points is not None else []
+        if kind == "LineString":
+            return self.line(coords, here)
+        if kind == "MultiLineString":
+            if not isinstance(coords, list):
+                self.problem(here, "must be an array of lines")
+                return []
+            return [p for i, line in enumerate(coords) for p in self.line(line, f"{here}[{i}]")]
+        if kind == "Polygon":
+            return self.polygon(coords, here, geometry.get("isEllipse") is True)
+        if not isinstance(coords, list):  # MultiPolygon
+            self.problem(here, "must be an array of polygons")
+            return []
+        return [p for i, poly in enumerate(coords) for p in self.polygon(poly, f"{here}[{i}]", False)]
+
+    def line(self, coords: Any, where: str) -> list[tuple[str, list[Point], bool]]:
+        points = self.positions(coords, where)
+        if points is None:
+            return []
+        if len(points) == 2:
+            return [("Measurement", points, False)]
+        return [("Polygon", _open_ring(points), False)]
+
+    def polygon(self, coords: Any, where: str, ellipse: bool) -> list[tuple[str, list[Point], bool]]:
+        if not isinstance(coords, list):
+            self.problem(where, "a Polygon needs an array of rings")
+            return []
+        out = []
+        for index, ring in enumerate(coords):
+            points = self.positions(ring, f"{where}[{index}]")
+            if points is None:
+                continue
+            points = _open_ring(points)
+            out.append(("Polygon" if ellipse else _polygon_type(points), points, index > 0))
+        return out
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def group(self, name: str, color: str | None, parent: str | None = None) -> str:
+        if name not in self.groups:
+            self.groups[name] = Group(name, parent=parent, color=color or DEFAULT_GROUP_COLOR)
+        return name
+
+    def classification(self, value: Any, where: str) -> tuple[str, str | None] | None:
+        """(class name, '#rrggbb' or None) of a QuPath classification in any of its forms."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            name = _class_name(value)
+            return (name, None) if name else None
+        if not isinstance(value, dict):
+            self.problem(where, "classification must be an object or a string")
+            return None
+        names: list[str] = []
+        if isinstance(value.get("names"), list):
+            names = [str(n) for n in value["names"]]
+        elif isinstance(value.get("name"), str):
+            names = [value["name"]]
+        parent = value.get("parentClass")
+        chain = 0
+        while isinstance(parent, dict) and chain < _MAX_DEPTH:  # QuPath 0.2/0.3 derived classes
+            if isinstance(parent.get("name"), str):
+                names.insert(0, parent["name"])
+            parent, chain = parent.get("parentClass"), chain + 1
+        name = _class_name(": ".join(names))
+        if not name:
+            return None
+        color = value.get("color", value.get("colorRGB"))
+        rgb: tuple[int, int, int] | None = None
+        if isinstance(color, int) and not isinstance(color, bool):
+            rgb = _packed_rgb(color)
+        elif isinstance(color, list) and len(color) == 1 and isinstance(color[0], int):
+            rgb = _packed_rgb(color[0])
+        elif (isinstance(color, list) and len(color) in (3, 4)
+              and all(isinstance(c, int) and not isinstance(c, bool) for c in color)):
+            rgb = (color[0] & 255, color[1] & 255, color[2] & 255)
+        return (name, _hex(rgb) if rgb else None)
+
+    def add(self, pieces: list[tuple[str, list[Point], bool]], props: dict[str, Any], where: str,
+            feature: dict[str, Any] | None) -> None:
+        if not pieces:
+            return
+        asap = props.get(ASAP_PROPERTY)
+        self.objects += 1
+        name = props.get("name")
+        if not isinstance(name, str):
+            name = f"Annotation {self.objects - 1}"  # ASAP's GUI naming, counting objects
+        color = DEFAULT_ANNOTATION_COLOR
+        own = props.get("color")
+        if isinstance(own, int) and not isinstance(own, bool):
+            color = _hex(_packed_rgb(own))
+        elif isinstance(own, list) and len(own) == 3 and all(isinstance(c, int) for c in own):
+            color = _hex((own[0] & 255, own[1] & 255, own[2] & 255))
+        cls = self.classification(props.get("classification"), f"{where}.properties.classification")
+        group = self.group(*cls) if cls else None
+
+        if isinstance(asap, dict) and len(pieces) == 1:
+            # Our own export: the ASAP fields are authoritative; the geometry gives the points.
+            kind = asap.get("type")
+            if kind not in ANNOTATION_TYPES:
+                self.problem(f"{where}.properties.asap.type", f"unknown ASAP type {kind!r}")
+                return
+            asap_group = asap.get("group")
+            if asap_group is not None and not isinstance(asap_group, str):
+                self.problem(f"{where}.properties.asap.group", "must be a string or null")
+                return
+            if asap_group is not None and asap_group not in self.groups:
+                self.group(asap_group, cls[1] if cls and cls[0] == asap_group else None)
+            asap_color = asap.get("color")
+            points = pieces[0][1]
+            if feature is not None and feature["geometry"].get("type") in ("LineString", "MultiPoint"):
+                # Only rings lose their closing point; a line keeps every position it has.
+                points = self.positions(feature["geometry"]["coordinates"], where) or []
+            self.annotations.append(Annotation(
+                name, kind, asap_group, asap_color if isinstance(asap_color, str) else color, points))
+            return
+
+        shells = sum(1 for piece in pieces if not piece[2])
+        shell_number = hole_number = 0
+        for kind, points, hole in pieces:
+            part_group = group
+            if hole:
+                hole_number += 1
+                part_name = f"{name} hole {hole_number}"
+                part_group = self.group(f"{group}{HOLES_SUFFIX}" if group else "holes",
+                                        self.groups[group].color if group else None, group)
+            else:
+                shell_number += 1
+                part_name = name if shells == 1 else f"{name} ({shell_number})"
+            if kind == "Rectangle":
+                points = _asap_rectangle(points)
+            self.annotations.append(Annotation(part_name, kind, part_group, color, points))
+
+
+_GEOMETRY_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                             "MultiPolygon", "GeometryCollection"})
+
+
+def _class_name(text: str) -> str:
+    """QuPath's ``PathClass.fromString``: ':' separates derived classes; parts are trimmed."""
+    return ": ".join(part.strip() for part in text.split(":") if part.strip())
+
+
+def _open_ring(points: list[Point]) -> list[Point]:
+    """ASAP stores rings open: drop one closing point (first == last)."""
+    if len(points) >= 2 and points[0] == points[-1]:
+        return points[:-1]
+    return points
+
+
+def _polygon_type(points: list[Point]) -> str:
+    """``Rectangle`` for an axis-aligned rectangle (QuPath's rectangle ROI), else ``Polygon``."""
+    if len(points) != 4:
+        return "Polygon"
+    xs, ys = {p[0] for p in points}, {p[1] for p in points}
+    if len(xs) == 2 and len(ys) == 2 and len(set(points)) == 4:
+        return "Rectangle"
+    return "Polygon"
+
+
+def _asap_rectangle(points: list[Point]) -> list[Point]:
+    """ASAP's rectangle order: top-left, top-right, bottom-right, bottom-left (y down)."""
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def _load(data: bytes | str | dict[str, Any] | list[Any], max_bytes: int | None) -> Any:
+    if isinstance(data, (dict, list)):
+        return data
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray)):
+        raise AnnotationFormatError("GeoJSON input must be bytes, text, an object or an array")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InputTooLargeError(f"GeoJSON of {len(data)} bytes is over the limit of {max_bytes}")
+    if data[:2] == b"\x1f\x8b":  # .geojson.gz, as QuPath 0.4+ writes it
+        try:
+            data = zlib.decompress(data, wbits=47) if max_bytes is None else _gunzip_limited(data, max_bytes)
+        except zlib.error as exc:
+            raise AnnotationFormatError(f"not a valid gzip file: {exc}") from None
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise AnnotationFormatError(f"GeoJSON is not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise AnnotationFormatError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise AnnotationFormatError("JSON nested too deeply") from None
+
+
+def _gunzip_limited(data: bytes, limit: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=47)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise InputTooLargeError(f"decompressed GeoJSON is over the limit of {limit} bytes")
+    return out
+
+
+def _import(document: Any, offset: Offset) -> _Importer:
+    importer = _Importer(offset)
+    if isinstance(document, dict) and isinstance(document.get(GROUPS_MEMBER), list):
+        for index, item in enumerate(document[GROUPS_MEMBER]):
+            where = f"{GROUPS_MEMBER}[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                importer.problem(where, "a group needs a string 'name'")
+                continue
+            attributes = item.get("attributes") or {}
+            parent, color = item.get("parent"), item.get("color", DEFAULT_GROUP_COLOR)
+            if (not isinstance(attributes, dict) or not isinstance(color, str)
+                    or not (parent is None or isinstance(parent, str))):
+                importer.problem(where, "parent must be a string or null, color a string, "
+                                        "attributes an object of strings")
+                continue
+            importer.groups[item["name"]] = Group(item["name"], parent, color,
+                                                  {str(k): str(v) for k, v in attributes.items()})
+    importer.walk(document, "$")
+    return importer
+
+
+def from_geojson(data: bytes | str | dict[str, Any] | list[Any], *, offset: Offset = (0.0, 0.0),
+                 max_bytes: int | None = None) -> AnnotationSet:
+    """An :class:`AnnotationSet` from GeoJSON of any QuPath generation; ``slide = file + offset``.
+
+    :raises AnnotationFormatError: listing every problem found (bad JSON, bad positions, unknown
+        geometry types, names XML cannot carry ...).
+    :raises InputTooLargeError: over *max_bytes* (also after gunzip).
+    """
+    importer = _import(_load(data, max_bytes), offset)
+    aset = AnnotationSet(importer.annotations, list(importer.groups.values()))
+    problems = importer.problems + aset.problems(check_coordinates=False)
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise AnnotationFormatError(f"invalid GeoJSON: {len(problems)} {noun}; first: {problems[0]}",
+                                    details=problems)
+    return aset
+
+
+def feature_to_annotation(feature: dict[str, Any], *, offset: Offset = (0.0, 0.0)) -> Annotation:
+    """One Feature (as :func:`annotation_to_feature` writes it, or QuPath's) as one annotation.
+
+    :raises AnnotationFormatError: if it is not one Feature with exactly one drawable part.
+    """
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        raise AnnotationFormatError("expected a GeoJSON Feature object")
+    importer = _Importer(offset)
+    importer.feature(feature, "$")
+    if importer.problems:
+        raise AnnotationFormatError(f"invalid Feature: {importer.problems[0]}", details=importer.problems)
+    if len(importer.annotations) != 1:
+        raise AnnotationFormatError(
+            f"a Feature must hold exactly one annotation, this one gives {len(importer.annotations)} "
+            "(a hole, a multi-part geometry or no geometry)")
+    return importer.annotations[0]
+
+
+def iter_features(document: Any) -> Iterator[dict[str, Any]]:
+    """Every Feature in a FeatureCollection, array or single Feature (for summaries and tests)."""
+    if isinstance(document, list):
+        for item in document:
+            yield from iter_features(item)
+    elif isinstance(document, dict):
+        if document.get("type") == "FeatureCollection" and isinstance(document.get("features"), list):
+            for item in document["features"]:
+                yield from iter_features(item)
+        elif document.get("type") == "Feature":
+            yield document
