@@ -88,11 +88,18 @@ class MaskPlan:
 
     rings: list[_Ring] = field(default_factory=list)
     ordered: bool = False  # True: ordered overwrite; False: max compositing
+    #: isLeft values from here on become INT_MIN (ASAP on x86); +inf turns the emulation off.
+    int_limit: np.float32 = _INT_OVERFLOW
 
 
 def plan_mask(aset: AnnotationSet, labels: dict[str, int] | None = None,
-              order: Sequence[str] | None = None) -> MaskPlan:
-    """Select, order and label the annotations exactly as ASAP's ``AnnotationToMask::convert``."""
+              order: Sequence[str] | None = None, *, asap_int_overflow: bool = True) -> MaskPlan:
+    """Select, order and label the annotations exactly as ASAP's ``AnnotationToMask::convert``.
+
+    *asap_int_overflow* keeps ASAP's x86 behaviour for shapes with very long edges (an ``isLeft``
+    of 2³¹ or more turns into INT_MIN, which fills or clears stray areas of shapes larger than about
+    30,000 px with few vertices, e.g. huge rectangles). False gives the mathematically clean mask.
+    """
     labels = dict(labels or {})
     has_groups = bool(aset.groups)
     annotations = list(aset.annotations)
@@ -101,7 +108,8 @@ def plan_mask(aset: AnnotationSet, labels: dict[str, int] | None = None,
         assert order is not None
         annotations = [a for name in order for a in aset.annotations
                        if (a.group == name if has_groups else a.name == name)]
-    plan = MaskPlan(ordered=bool(order))  # ASAP overwrites whenever an order is given
+    plan = MaskPlan(ordered=bool(order),  # ASAP overwrites whenever an order is given
+                    int_limit=_INT_OVERFLOW if asap_int_overflow else np.float32(np.inf))
     for a in annotations:
         if labels and has_groups and a.group is None:
             continue
@@ -151,7 +159,8 @@ def _first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], lo: int, h
         left[ia[~ok]] = mid[~ok] + 1
 
 
-def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered: bool) -> None:
+def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered: bool,
+           int_limit: np.float32) -> None:
     """Composite one ring into *out* (rows = *ys*, columns = *xs*, level-0 sample coordinates)."""
     min_x, min_y, max_x, max_y = ring.bbox
     # Strict bounding box (ASAP: x > bbox.min && x < bbox.max), as column / row index ranges.
@@ -195,12 +204,12 @@ def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered
         if len(iu):
             # Upward (y0 <= y < y1): +1 where 1 <= isLeft < 2^31; isLeft grows with x.
             start = _first_true(lambda i, k: cross(iu[i], k) >= ones, 0, ncols, len(iu))
-            end = _first_true(lambda i, k: cross(iu[i], k) >= _INT_OVERFLOW, 0, ncols, len(iu))
+            end = _first_true(lambda i, k: cross(iu[i], k) >= int_limit, 0, ncols, len(iu))
             steps.append((row[iu], start, end, 1))
         idn = np.flatnonzero(~is_up)
         if len(idn):
             # Downward: -1 where isLeft >= 2^31 (INT_MIN) or isLeft <= -1; isLeft falls with x.
-            end = _first_true(lambda i, k: cross(idn[i], k) < _INT_OVERFLOW, 0, ncols, len(idn))
+            end = _first_true(lambda i, k: cross(idn[i], k) < int_limit, 0, ncols, len(idn))
             start2 = _first_true(lambda i, k: cross(idn[i], k) <= -ones, 0, ncols, len(idn))
             steps.append((row[idn], np.zeros(len(idn), np.int64), end, -1))
             steps.append((row[idn], start2, np.full(len(idn), ncols, np.int64), -1))
@@ -238,19 +247,20 @@ def rasterize_plan(plan: MaskPlan, x0: int, y0: int, width: int, height: int,
         min_x, min_y, max_x, max_y = ring.bbox
         if max_x <= xs[0] or min_x >= xs[-1] or max_y <= ys[0] or min_y >= ys[-1]:
             continue
-        _paint(out, ring, xs, ys, plan.ordered)
+        _paint(out, ring, xs, ys, plan.ordered, plan.int_limit)
     return out
 
 
 def rasterize_window(aset: AnnotationSet, x0: int, y0: int, width: int, height: int,
                      labels: dict[str, int] | None = None, order: Sequence[str] | None = None,
-                     downsample: float = 1.0) -> np.ndarray:
+                     downsample: float = 1.0, *, asap_int_overflow: bool = True) -> np.ndarray:
     """ASAP's mask of *aset* over one window: (height, width) uint8, row r = pixel row y0 + r.
 
     *labels* maps group names (or annotation names in a file without groups) to labels; *order*
     is ASAP's conversion order. Coordinates as in :func:`rasterize_plan`.
     """
-    return rasterize_plan(plan_mask(aset, labels, order), x0, y0, width, height, downsample)
+    plan = plan_mask(aset, labels, order, asap_int_overflow=asap_int_overflow)
+    return rasterize_plan(plan, x0, y0, width, height, downsample)
 
 
 def parse_labels(text: str) -> dict[str, int]:
@@ -261,6 +271,7 @@ def parse_labels(text: str) -> dict[str, int]:
         if not item:
             continue
         name, sep, value = item.rpartition("=")
+        name = name.strip()
         if not sep or not name:
             problems.append(f"{item!r} is not NAME=LABEL")
             continue
@@ -319,7 +330,8 @@ def mask_level_sizes(width: int, height: int, tile_size: int = TILE_SIZE) -> lis
 def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, height: int,
                     labels: dict[str, int] | None = None, order: Sequence[str] | None = None,
                     level_downsample: float = 1.0, progress: Progress | None = None,
-                    mpp: tuple[float, float] | None = None, tile_size: int = TILE_SIZE) -> None:
+                    mpp: tuple[float, float] | None = None, tile_size: int = TILE_SIZE,
+                    asap_int_overflow: bool = True) -> None:
     """Write ASAP's mask of *aset* as a tiled, pyramidal, deflate-compressed uint8 TIFF, atomically.
 
     (*width*, *height*) is the output size in pixels at *level_downsample* (the slide's level-0
@@ -330,7 +342,7 @@ def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, heigh
     """
     from viewer.tiffwriter import encode_tile, write_pyramid_tiff
 
-    plan = plan_mask(aset, labels, order)
+    plan = plan_mask(aset, labels, order, asap_int_overflow=asap_int_overflow)
     sizes = mask_level_sizes(width, height, tile_size)
     total = sum(-(-h // tile_size) for _, h in sizes)
     done = 0
@@ -402,7 +414,7 @@ def reference_window(plan: MaskPlan, x0: int, y0: int, width: int, height: int) 
             value = ring.dx[i] * (y0_ - py) - (px - x0_) * ring.dyp[i]
             with np.errstate(invalid="ignore"):
                 # C's (int) conversion on x86: out of range or NaN gives INT_MIN
-                as_int = np.where((value >= 2.0**31) | (value < -(2.0**31)) | np.isnan(value),
+                as_int = np.where((value >= plan.int_limit) | (value < -(2.0**31)) | np.isnan(value),
                                   -(2**31), np.trunc(value)).astype(np.int64)
             wn += (y0_ <= py) & (y1_ > py) & (as_int > 0)
             wn -= (y0_ > py) & (y1_ <= py) & (as_int < 0)
