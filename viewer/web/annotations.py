@@ -25,7 +25,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from viewer.annotations.model import Annotation, AnnotationSet, Group
-from viewer.errors import AnnotationFormatError, InputTooLargeError, InvalidInputError, ValidationError
+from viewer.errors import (
+    AnnotationFormatError,
+    InputTooLargeError,
+    InvalidInputError,
+    NotFoundError,
+    ValidationError,
+    ViewerError,
+)
 from viewer.store import (
     AnnotationRecord,
     ChangeInfo,
@@ -48,6 +55,14 @@ _MAX_INT = 2**31 - 1
 
 # --------------------------------------------------------------------------------------------------
 # Request helpers
+
+
+@bp.before_request
+def _ids_in_range() -> None:
+    """Ids beyond the database's integers name nothing (and must not reach the driver)."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and value > _MAX_INT:
+            raise NotFoundError("no such annotation set, annotation, group or version")
 
 
 def _store() -> Store:
@@ -183,7 +198,17 @@ def _annotation_from_feature(body: Any) -> Annotation:
 
     if not isinstance(body, dict):
         raise ValidationError("an annotation must be a GeoJSON Feature object", ["body: not an object"])
-    return feature_to_annotation(body)
+    return _guarded(feature_to_annotation, body)
+
+
+def _guarded(parse: Callable[[Any], Any], doc: Any) -> Any:
+    """*parse(doc)*, with any crash of the parser on hostile input reported as a format error."""
+    try:
+        return parse(doc)
+    except ViewerError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        raise AnnotationFormatError("not GeoJSON this server can read", [f"{type(exc).__name__}: {exc}"]) from None
 
 
 def _collection_to_model(doc: Any) -> AnnotationSet:
@@ -193,7 +218,8 @@ def _collection_to_model(doc: Any) -> AnnotationSet:
     if isinstance(doc, dict) and GROUPS_MEMBER not in doc and isinstance(doc.get("groups"), list):
         groups = [_group_from_json(g, f"groups[{i}]") for i, g in enumerate(doc["groups"])]
         doc = {**doc, GROUPS_MEMBER: [group_to_json(g) for g in groups]}
-    return from_geojson(doc)
+    aset: AnnotationSet = _guarded(from_geojson, doc)
+    return aset
 
 
 def _record_feature(rec: AnnotationRecord) -> dict[str, Any]:
@@ -742,3 +768,254 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
+
+
+# --------------------------------------------------------------------------------------------------
+# OpenAPI description of these routes (merged into /api/openapi.json by viewer/web/openapi.py)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    out = {str(c): _json(_ref("Error"), "error") for c in codes}
+    if 412 in codes:
+        out["412"] = _json(_ref("PreconditionFailed"), "stale If-Match; current holds the latest")
+    return out
+
+
+_SET_ID = {"name": "set_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+_SLIDE_ID = {"name": "slide_id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "Slide id: its path relative to the slide directory."}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": 'The ETag of the version the client edited, e.g. "12" (absent or *: unconditional).'}
+_X_USER = {"name": "X-User", "in": "header", "required": False, "schema": {"type": "string"},
+           "description": "Who makes the change (recorded in the history); default anonymous."}
+_VERSION = {"name": "version", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+            "description": "A past version of the set (default: the current one)."}
+_DOC_BODY = {"required": True, "content": {
+    "application/geo+json": {"schema": _ref("FeatureCollection")},
+    "application/json": {"schema": _ref("FeatureCollection")},
+    "application/xml": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
+                                                                                  "format": "binary"}}}},
+}}
+_WRITE_CODES = (400, 404, 409, 412, 413, 422)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The paths of the annotation API."""
+    write = _json(_ref("SetWrite"))
+    ann_write = _json(_ref("AnnotationWrite"))
+    group_write = _json(_ref("GroupWrite"))
+    xml = {"description": "ASAP XML", "content": {"application/xml": {"schema": {"type": "string"}}}}
+    return {
+        "/api/annotations/{slide_id}": {
+            "get": {"summary": "The annotation sets (layers) of a slide; first use imports its ASAP sidecar",
+                    "operationId": "listSets", "parameters": [_SLIDE_ID],
+                    "responses": {"200": _json(_ref("SetList")), **_errors(400, 404, 422)}},
+            "post": {"summary": "Create a set: empty ({\"name\"}) or from an uploaded ASAP XML / GeoJSON",
+                     "operationId": "createSet",
+                     "parameters": [_SLIDE_ID, {"name": "name", "in": "query", "schema": {"type": "string"}},
+                                    _X_USER],
+                     "requestBody": {"required": False, "content": {
+                         **_DOC_BODY["content"],
+                         "application/json": {"schema": {"type": "object", "properties": {
+                             "name": {"type": "string"}, "user": {"type": "string"}}}}}},
+                     "responses": {"201": _json(_ref("SetWrite"), "created"), **_errors(*_WRITE_CODES)}},
+        },
+        "/api/annotations-xml/{slide_id}": {
+            "get": {"summary": "The slide's first set as ASAP XML (empty document if it has none)",
+                    "operationId": "getSlideXml", "parameters": [_SLIDE_ID],
+                    "responses": {"200": xml, **_errors(400, 404, 422)}},
+            "put": {"summary": "Replace the slide's first set (created if missing) by an ASAP XML body",
+                    "operationId": "putSlideXml", "parameters": [_SLIDE_ID, _IF_MATCH, _X_USER],
+                    "requestBody": _DOC_BODY, "responses": {"200": write, **_errors(*_WRITE_CODES)}},
+        },
+        "/api/sets/{set_id}": {
+            "get": {"summary": "The set as a GeoJSON FeatureCollection in slide space, with groups; ETag = version",
+                    "operationId": "getSet",
+                    "parameters": [_SET_ID, _VERSION,
+                                   {"name": "bbox", "in": "query", "schema": {"type": "string"},
+                                    "description": "x0,y0,x1,y1 in slide px: only annotations meeting it"},
+                                   {"name": "simplify", "in": "query", "schema": {"type": "number", "minimum": 0},
+                                    "description": "Douglas-Peucker tolerance in slide px (for the zoom)"}],
+                    "responses": {"200": {"description": "FeatureCollection", "content": {
+                        "application/geo+json": {"schema": _ref("FeatureCollection")}}},
+                        "304": {"description": "Not modified"}, **_errors(400, 404)}},
+            "put": {"summary": "Replace the whole set (GeoJSON or ASAP XML body); If-Match: the set's ETag",
+                    "operationId": "replaceSet", "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                    "requestBody": _DOC_BODY, "responses": {"200": write, **_errors(*_WRITE_CODES)}},
+            "patch": {"summary": "Rename the set", "operationId": "renameSet", "parameters": [_SET_ID, _X_USER],
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                          "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
+                      "responses": {"200": _json({"type": "object", "required": ["set"],
+                                                  "properties": {"set": _ref("Set")}}),
+                                    **_errors(400, 404, 409, 413, 422)}},
+        },
+        "/api/sets/{set_id}/asap.xml": {
+            "get": {"summary": "The set (or ?version=) as ASAP XML", "operationId": "getSetXml",
+                    "parameters": [_SET_ID, _VERSION], "responses": {"200": xml, **_errors(400, 404)}},
+            "put": {"summary": "Replace the whole set by ASAP XML; If-Match: the set's ETag",
+                    "operationId": "replaceSetXml", "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                    "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
+                    "responses": {"200": write, **_errors(*_WRITE_CODES)}},
+        },
+        "/api/sets/{set_id}/annotations": {
+            "post": {"summary": "Add one annotation (a GeoJSON Feature in slide space)",
+                     "operationId": "createAnnotation", "parameters": [_SET_ID, _X_USER],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Feature")}}},
+                     "responses": {"201": _json(_ref("AnnotationWrite"), "created"), **_errors(*_WRITE_CODES)}},
+        },
+        "/api/sets/{set_id}/annotations/{annotation_id}": {
+            "parameters": [_SET_ID, {"name": "annotation_id", "in": "path", "required": True,
+                                     "schema": {"type": "integer", "minimum": 0}}],
+            "get": {"summary": "One annotation; ETag = its own version", "operationId": "getAnnotation",
+                    "responses": {"200": _json(_ref("Feature")), **_errors(404)}},
+            "put": {"summary": "Replace one annotation; If-Match: its version (412 with current if stale)",
+                    "operationId": "updateAnnotation", "parameters": [_IF_MATCH, _X_USER],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Feature")}}},
+                    "responses": {"200": ann_write, **_errors(*_WRITE_CODES)}},
+            "delete": {"summary": "Delete one annotation (kept in the history)", "operationId": "deleteAnnotation",
+                       "parameters": [_IF_MATCH, _X_USER],
+                       "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)}},
+        },
+        "/api/sets/{set_id}/groups": {
+            "post": {"summary": "Add one group", "operationId": "createGroup", "parameters": [_SET_ID, _X_USER],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupIn")}}},
+                     "responses": {"201": _json(_ref("GroupWrite"), "created"), **_errors(*_WRITE_CODES)}},
+        },
+        "/api/sets/{set_id}/groups/{group_id}": {
+            "parameters": [_SET_ID, {"name": "group_id", "in": "path", "required": True,
+                                     "schema": {"type": "integer", "minimum": 0}}],
+            "get": {"summary": "One group; ETag = its own version", "operationId": "getGroup",
+                    "responses": {"200": _json(_ref("Group")), **_errors(404)}},
+            "put": {"summary": "Replace one group (a rename carries to its members); If-Match: its version",
+                    "operationId": "updateGroup", "parameters": [_IF_MATCH, _X_USER],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupIn")}}},
+                    "responses": {"200": group_write, **_errors(*_WRITE_CODES)}},
+            "delete": {"summary": "Delete an empty group (409 otherwise)", "operationId": "deleteGroup",
+                       "parameters": [_IF_MATCH, _X_USER],
+                       "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)}},
+        },
+        "/api/sets/{set_id}/history": {
+            "get": {"summary": "The set's changes, newest first", "operationId": "getHistory",
+                    "parameters": [_SET_ID,
+                                   {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                               "maximum": 1000}},
+                                   {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {"200": _json({"type": "object", "required": ["set", "changes"], "properties": {
+                        "set": {"type": "integer"}, "changes": {"type": "array", "items": _ref("Change")}}}),
+                        **_errors(400, 404)}},
+        },
+        "/api/sets/{set_id}/history/{version}": {
+            "get": {"summary": "One change with each object before and after it", "operationId": "getChange",
+                    "parameters": [_SET_ID, {"name": "version", "in": "path", "required": True,
+                                             "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {"200": _json({"allOf": [_ref("Change"), {"type": "object", "required": ["items"],
+                                                "properties": {"items": {"type": "array",
+                                                                         "items": _ref("ChangeItem")}}}]}),
+                                  **_errors(404)}},
+        },
+        "/api/sets/{set_id}/diff": {
+            "get": {"summary": "Objects added, removed and changed between two versions", "operationId": "getDiff",
+                    "parameters": [_SET_ID,
+                                   {"name": "from", "in": "query", "required": True,
+                                    "schema": {"type": "integer", "minimum": 0}},
+                                   {"name": "to", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {"200": _json({"type": "object", "required": ["from", "to", "items"], "properties": {
+                        "set": {"type": "integer"}, "from": {"type": "integer"}, "to": {"type": "integer"},
+                        "items": {"type": "array", "items": _ref("ChangeItem")}}}), **_errors(400, 404)}},
+        },
+        "/api/sets/{set_id}/restore": {
+            "post": {"summary": "Restore an earlier version, as a new change", "operationId": "restoreSet",
+                     "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["version"],
+                         "properties": {"version": {"type": "integer", "minimum": 0}, "user": {"type": "string"}}}}}},
+                     "responses": {"200": write, **_errors(400, 404, 409, 412, 413)}},
+        },
+        "/api/sets/{set_id}/export": {
+            "get": {"summary": "Download as ASAP XML, GeoJSON or a mask TIFF", "operationId": "exportSet",
+                    "parameters": [_SET_ID, _VERSION,
+                                   {"name": "format", "in": "query",
+                                    "schema": {"type": "string", "enum": ["asap", "geojson", "mask"]}},
+                                   {"name": "labels", "in": "query", "schema": {"type": "string"},
+                                    "description": "mask: NAME=LABEL,... (group names)"},
+                                   {"name": "order", "in": "query", "schema": {"type": "string"},
+                                    "description": "mask: NAME,NAME,... (later overwrites)"},
+                                   {"name": "downsample", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 4096}}],
+                    "responses": {"200": {"description": "the file", "content": {
+                        "application/xml": {}, "application/geo+json": {}, "image/tiff": {}}},
+                        **_errors(400, 404, 413, 422)}},
+        },
+    }
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas of the annotation API."""
+    integer, string = {"type": "integer"}, {"type": "string"}
+    nullable_string = {"type": ["string", "null"]}
+    change_urls = {"type": "object", "properties": {k: string for k in ("change", "state", "asap_xml")}}
+    return {
+        "PreconditionFailed": {"allOf": [_ref("Error"), {"type": "object", "required": ["current"],
+                                                         "properties": {"current": {}}}]},
+        "Set": {
+            "type": "object",
+            "required": ["id", "slide", "name", "version", "annotation_count", "vertex_count", "urls"],
+            "properties": {
+                "id": integer, "slide": string, "name": string, "version": integer,
+                "annotation_count": integer, "vertex_count": integer, "created_at": string,
+                "created_by": string, "updated_at": string,
+                "sidecar": {"type": ["object", "null"], "properties": {"file": string, "error": nullable_string}},
+                "urls": {"type": "object", "required": ["self", "asap_xml", "annotations", "groups", "history",
+                                                        "diff", "restore", "export"],
+                         "additionalProperties": string},
+            },
+        },
+        "SetList": {"type": "object", "required": ["slide", "sets", "urls"], "properties": {
+            "slide": string, "sets": {"type": "array", "items": _ref("Set")}, "sidecar_error": nullable_string,
+            "urls": {"type": "object", "additionalProperties": string}}},
+        "Feature": {
+            "type": "object", "required": ["type", "geometry", "properties"],
+            "description": "A GeoJSON Feature in slide space; properties.asap = {type, group, color}; "
+                           "id and properties.version are set by the server.",
+            "properties": {"type": {"const": "Feature"}, "id": {}, "geometry": {"type": ["object", "null"]},
+                           "properties": {"type": ["object", "null"]}},
+        },
+        "FeatureCollection": {
+            "type": "object", "required": ["type", "features"],
+            "properties": {"type": {"const": "FeatureCollection"},
+                           "features": {"type": "array", "items": _ref("Feature")},
+                           "version": integer, "groups": {"type": "array", "items": _ref("Group")},
+                           "asapGroups": {"type": "array", "items": _ref("GroupIn")}},
+        },
+        "GroupIn": {"type": "object", "required": ["name"], "properties": {
+            "name": string, "parent": nullable_string, "color": string,
+            "attributes": {"type": "object", "additionalProperties": string}}},
+        "Group": {"allOf": [_ref("GroupIn"), {"type": "object", "required": ["id", "version"], "properties": {
+            "id": integer, "version": {"type": ["integer", "null"]}}}]},
+        "Change": {"type": "object", "required": ["version", "at", "who", "kind", "message", "urls"], "properties": {
+            "version": integer, "at": string, "who": string, "kind": string, "message": string,
+            "created": integer, "updated": integer, "deleted": integer, "urls": change_urls}},
+        "ChangeItem": {"type": "object", "required": ["kind", "id", "before", "after"], "properties": {
+            "kind": {"enum": ["annotation", "group"]}, "id": integer,
+            "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}},
+        "Write": {"type": "object", "required": ["set_version", "change"], "properties": {
+            "set_version": integer, "change": {"oneOf": [_ref("Change"), {"type": "null"}]},
+            "sidecar_error": {"type": "string", "description": "the change is kept; the XML file could not follow"}}},
+        "SetWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["set"],
+                                               "properties": {"set": _ref("Set")}}]},
+        "AnnotationWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["annotation"],
+                                                      "properties": {"annotation": _ref("Feature")}}]},
+        "GroupWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["group"],
+                                                 "properties": {"group": _ref("Group")}}]},
+        "DeleteWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["deleted"],
+                                                  "properties": {"deleted": integer}}]},
+    }

@@ -45,6 +45,7 @@ _SLIDE = {
             "properties": {k: {"type": "integer"} for k in ("x", "y", "width", "height")},
         },
         "associated": {"type": "array", "items": {"type": "string"}},
+        "annotation_count": {"type": "integer", "description": "annotations over all the slide's sets"},
         "error": {"type": "string", "description": "present when OpenSlide cannot read the file"},
         "urls": {
             "type": "object", "required": ["dzi", "thumbnail", "viewer", "info"],
@@ -52,6 +53,8 @@ _SLIDE = {
                 "dzi": {"type": "string"}, "thumbnail": {"type": "string"},
                 "viewer": {"type": "string"}, "info": {"type": "string"},
                 "associated": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "string", "description": "the slide's annotation sets (JSON)"},
+                "annotations_xml": {"type": "string", "description": "GET / PUT the first set as ASAP XML"},
             },
             "additionalProperties": True,
         },
@@ -91,8 +94,10 @@ _SLIDE_INFO = {
 
 def openapi_document() -> dict[str, Any]:
     """The whole document (a fresh dict each call; other blueprints may add paths)."""
+    from viewer.web.annotations import openapi_paths, openapi_schemas
+
     image = {"content": {"image/jpeg": {}, "image/png": {}}}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "WSI Viewer API", "version": __version__},
         "paths": {
@@ -155,3 +160,6 @@ def openapi_document() -> dict[str, Any]:
             "SlideInfo": _SLIDE_INFO,
         }},
     }
+    document["paths"].update(openapi_paths())
+    document["components"]["schemas"].update(openapi_schemas())
+    return document
