@@ -442,9 +442,12 @@ class _Importer:
 
     def add(self, pieces: list[tuple[str, list[Point], bool]], props: dict[str, Any], where: str,
             feature: dict[str, Any] | None) -> None:
-        if not pieces:
-            return
         asap = props.get(ASAP_PROPERTY)
+        if not pieces:
+            if not (isinstance(asap, dict) and feature is not None
+                    and feature["geometry"].get("coordinates") == []):
+                return
+            pieces = [("Polygon", [], False)]  # our empty annotation (an empty Polygon)
         self.objects += 1
         name = props.get("name")
         if not isinstance(name, str):
