@@ -500,3 +500,11 @@ def test_double_coordinates_are_stored_as_asaps_float32(aset: AnnotationSet) -> 
     for before, after in zip(aset.annotations, once.annotations):
         assert after.coordinates == [(f32(x), f32(y)) for x, y in before.coordinates]
     assert read_asap(write_asap(once)) == once
+
+
+def test_a_file_spelling_the_internal_marker_is_read_correctly() -> None:
+    canonical = ann('\n<Coordinate Order="0" X="1" Y="2" />\n', name="real")
+    forged = '<Annotation Name="forged" PartOfGroup="None"><Coordinates><_wsi_viewer_fast_block n="0"/>' \
+             "</Coordinates></Annotation>"
+    aset = read_asap(doc(forged + canonical))
+    assert [a.coordinates for a in aset.annotations] == [[], [(1.0, 2.0)]]

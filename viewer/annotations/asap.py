@@ -123,6 +123,8 @@ _FIRST_SEP = re.compile(rb"[ \t\r\n]*<Coordinate Order=\Z")
 _MIDDLE_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*<Coordinate Order=\Z")
 _LAST_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*\Z")
 _MARKER = b"_wsi_viewer_fast_block"
+_MARKER_TAG = _MARKER.decode()
+_ELEMENT_START = re.compile(rb"<[A-Za-z_\x80-\xff]")
 _ORDER_CACHE: list[bytes] = []
 
 
@@ -169,7 +171,7 @@ def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
 
 def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
     """Replace canonical <Coordinates> bodies by numbered markers, keeping every line number."""
-    if _MARKER in data:
+    if _MARKER in data:  # a file that spells our marker itself is read the careful way
         return data, []
     pieces: list[bytes] = []
     blocks: list[list[tuple[float, float]]] = []
@@ -234,13 +236,18 @@ class _Reader:
     warnings: list[str]
     problems: list[str] = field(default_factory=list)
     blocks: list[list[tuple[float, float]]] = field(default_factory=list)
-    used_blocks: int = 0
+    used_blocks: set[int] = field(default_factory=set)
+    forged: bool = False
 
     def run(self) -> AnnotationSet:
         if _BLANK.match(self.data):
             raise AnnotationFormatError("empty file: not ASAP annotation XML")
+        # Fail fast on a DOCTYPE in the prolog (before the first element); the parser below never
+        # resolves anything anyway, and a DOCTYPE it does see is refused after parsing.
+        first_element = _ELEMENT_START.search(self.data)
+        prolog_end = first_element.start() if first_element else len(self.data)
         for token in (b"<!DOCTYPE", b"<!ENTITY"):
-            found = self.data.find(token)
+            found = self.data.find(token, 0, prolog_end)
             if found >= 0:
                 raise AnnotationFormatError(
                     f"line {_line_of(self.data, found)}: {token[2:].decode()} declarations are not "
@@ -260,9 +267,10 @@ class _Reader:
         if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
             raise AnnotationFormatError("DOCTYPE declarations are not allowed in annotation XML")
         aset = self._document(root)
-        if self.used_blocks != len(self.blocks):
+        if self.forged or len(self.used_blocks) != len(self.blocks):
             # A canonical-looking block sat where no annotation reads it (a comment, CDATA, an
-            # unknown element): decode everything the careful way instead.
+            # unknown element), or the file itself holds a marker element: decode everything the
+            # careful way instead.
             self.warnings.clear()
             return _Reader(self.data, fast=False, warnings=self.warnings).run()
         return aset
@@ -404,9 +412,13 @@ class _Reader:
 
     def _coordinates(self, node: Any, owner: str) -> list[tuple[float, float]]:
         children = list(_elements(node))
-        if len(children) == 1 and children[0].tag == _MARKER.decode():
-            self.used_blocks += 1
-            return self.blocks[int(children[0].get("n"))]
+        if self.blocks and len(children) == 1 and children[0].tag == _MARKER_TAG:
+            index = children[0].get("n", "")
+            if index.isdigit() and int(index) < len(self.blocks) and int(index) not in self.used_blocks:
+                self.used_blocks.add(int(index))
+                return self.blocks[int(index)]
+            self.forged = True
+            return []
         points: list[_Point] = []
         for element in children:
             if element.tag != "Coordinate":

@@ -1,0 +1,178 @@
+"""Annotation benchmarks: ASAP XML parse and write against plain xml.etree.ElementTree, same run.
+
+Run: ``python benchmarks/annotations.py [--repeat N] [--vertices N] [--only SECTION ...]``.
+
+Each section is a function registered with ``@section``; it prints its own lines (medians over
+``--repeat`` runs and ratios against a baseline measured in the same process). Add a section by
+writing another ``@section`` function below.
+
+Targets (ASAP XML): a 1,000,000-vertex file parsed into the model in < 1 s, and >= 2x faster
+than ElementTree doing the same work (parse, read every attribute, order and convert the numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import xml.etree.ElementTree as ET
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from viewer.annotations.asap import read_asap, write_asap  # noqa: E402
+from viewer.annotations.model import Annotation, AnnotationSet, Group  # noqa: E402
+
+LARGEST_REAL = ROOT / "tests" / "data" / "asap" / "real" / "tumor_039.xml"
+
+Section = Callable[[argparse.Namespace], None]
+SECTIONS: dict[str, Section] = {}
+
+
+def section(function: Section) -> Section:
+    """Register a benchmark section under its function name."""
+    SECTIONS[function.__name__] = function
+    return function
+
+
+def median_seconds(function: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of *repeat* calls (one untimed warm-up call first)."""
+    function()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def report(label: str, ours: float, baseline: float, unit_count: int, unit: str) -> None:
+    print(
+        f"  {label:<28} ours {ours * 1000:9.1f} ms   ElementTree {baseline * 1000:9.1f} ms   "
+        f"x{baseline / ours:5.2f}   {unit_count / ours / 1e6:6.2f} M {unit}/s"
+    )
+
+
+# -- ElementTree baseline: the same work with the standard library -------------------------------
+
+
+def etree_read(data: bytes) -> AnnotationSet:
+    """Parse ASAP XML with ElementTree into the same model (no hardening, no float32 rounding)."""
+    root = ET.fromstring(data)
+    groups = []
+    groups_node = root.find("AnnotationGroups")
+    for g in groups_node if groups_node is not None else []:
+        parent = g.get("PartOfGroup", "None")
+        attributes: dict[str, str] = {}
+        for item in g.find("Attributes") or []:
+            attributes.update(item.attrib)
+        groups.append(Group(g.get("Name", ""), None if parent == "None" else parent,
+                            g.get("Color") or "#F4FA58", attributes))
+    annotations = []
+    for a in root.find("Annotations") or []:
+        coords = a.find("Coordinates")
+        points = sorted(
+            (int(c.get("Order", "0")), float(c.get("X", "0")), float(c.get("Y", "0")))
+            for c in (coords.iter("Coordinate") if coords is not None else [])
+        )
+        group = a.get("PartOfGroup", "None")
+        annotations.append(Annotation(a.get("Name", ""), a.get("Type", "None"),
+                                      None if group == "None" else group, a.get("Color") or "#F4FA58",
+                                      [(x, y) for _, x, y in points]))
+    return AnnotationSet(annotations, groups)
+
+
+def etree_write(aset: AnnotationSet) -> bytes:
+    """Write the model with ElementTree (same elements and numbers, ET's own formatting)."""
+    root = ET.Element("ASAP_Annotations")
+    annotations = ET.SubElement(root, "Annotations")
+    for a in aset.annotations:
+        node = ET.SubElement(annotations, "Annotation", Name=a.name, Type=a.type,
+                             PartOfGroup=a.group or "None", Color=a.color)
+        coords = ET.SubElement(node, "Coordinates")
+        flat = array("f", [v for point in a.coordinates for v in point]).tolist()
+        for i in range(len(a.coordinates)):
+            ET.SubElement(coords, "Coordinate", Order=str(i), X="%.9g" % flat[2 * i], Y="%.9g" % flat[2 * i + 1])
+    groups = ET.SubElement(root, "AnnotationGroups")
+    for g in aset.groups:
+        node = ET.SubElement(groups, "Group", Name=g.name, PartOfGroup=g.parent or "None", Color=g.color)
+        holder = ET.SubElement(node, "Attributes")
+        for key in sorted(g.attributes):
+            ET.SubElement(holder, "Attribute", {key: g.attributes[key]})
+    ET.indent(root, space="\t")
+    return b'<?xml version="1.0"?>\n' + ET.tostring(root) + b"\n"
+
+
+def generated_set(vertices: int, per_annotation: int = 1000, seed: int = 1) -> AnnotationSet:
+    """A CAMELYON-sized synthetic set: *vertices* points in annotations of *per_annotation* points."""
+    rng = random.Random(seed)
+    groups = [Group("metastases", color="#ff0000"), Group("normal", parent="metastases")]
+    annotations = []
+    remaining = vertices
+    index = 0
+    while remaining > 0:
+        n = min(per_annotation, remaining)
+        cx, cy = rng.uniform(1e4, 2e5), rng.uniform(1e4, 2e5)
+        coords = [(cx + rng.uniform(-5e3, 5e3), cy + rng.uniform(-5e3, 5e3)) for _ in range(n)]
+        annotations.append(Annotation(f"Annotation {index}", "Polygon", groups[index % 2].name, "#F4FA58", coords))
+        remaining -= n
+        index += 1
+    return AnnotationSet(annotations, groups)
+
+
+def _xml_section(label: str, data: bytes, repeat: int) -> tuple[float, float]:
+    """Print parse and write medians; return (ours, ElementTree) parse seconds."""
+    ours = read_asap(data)
+    vertices = ours.vertex_count()
+    assert write_asap(ours) == data, "the benchmark files are in ASAP's own layout and must round-trip"
+    print(f"{label}: {len(data) / 1e6:.1f} MB, {len(ours.annotations)} annotations, {vertices:,} vertices")
+    read_ours = median_seconds(lambda: read_asap(data), repeat)
+    read_base = median_seconds(lambda: etree_read(data), repeat)
+    report("parse into the model", read_ours, read_base, vertices, "vertices")
+    write_ours = median_seconds(lambda: write_asap(ours), repeat)
+    write_base = median_seconds(lambda: etree_write(ours), repeat)
+    report("write ASAP XML", write_ours, write_base, vertices, "vertices")
+    return read_ours, read_base
+
+
+@section
+def asap_largest_real(args: argparse.Namespace) -> None:
+    """Parse and write the largest real fixture (tumor_039, 47,197 vertices)."""
+    _xml_section(LARGEST_REAL.name, LARGEST_REAL.read_bytes(), args.repeat)
+
+
+@section
+def asap_generated(args: argparse.Namespace) -> None:
+    """Parse and write a generated file with --vertices vertices (default 1,000,000); check targets."""
+    data = write_asap(generated_set(args.vertices))
+    seconds, baseline = _xml_section("generated", data, args.repeat)
+    per_million = seconds * 1e6 / args.vertices
+    ok_time = per_million < 1.0
+    ok_ratio = baseline / seconds >= 2.0
+    print(f"  target: 1M vertices parsed in < 1 s: {per_million:.3f} s per 1M -> {'met' if ok_time else 'MISSED'}; "
+          f">= 2x ElementTree: x{baseline / seconds:.2f} -> {'met' if ok_ratio else 'MISSED'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    parser.add_argument("--vertices", type=int, default=1_000_000, help="vertices in the generated file")
+    parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS), help="run only these sections")
+    args = parser.parse_args(argv)
+    print(f"Python {sys.version.split()[0]}; medians of {args.repeat} runs")
+    for name, function in SECTIONS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"\n[{name}] {function.__doc__}")
+        function(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
