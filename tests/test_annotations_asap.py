@@ -26,14 +26,15 @@ def f32(value: float) -> float:
 
 
 def g9(value: float) -> str:
-    return "%.9g" % f32(value)
+    return f"{f32(value):.9g}"
 
 
 def doc(annotations: str = "", groups: str | None = "", root: str = "ASAP_Annotations") -> bytes:
     """A small ASAP document; ``groups=None`` leaves out <AnnotationGroups>."""
     group_part = "" if groups is None else f"<AnnotationGroups>{groups}</AnnotationGroups>"
     return (
-        f'<?xml version="1.0"?>\n<{root}>\n<Annotations>{annotations}</Annotations>\n{group_part}\n</{root}>\n'
+        f'<?xml version="1.0"?>\n<{root}>\n<Annotations>{annotations}</Annotations>\n'
+        f"{group_part}\n</{root}>\n"
     ).encode()
 
 
@@ -77,24 +78,24 @@ def test_reader_matches_what_asap_loaded(stem: str) -> None:
     assert len(aset.groups) == int(loaded.header["groups"]) == len(loaded.groups)
     assert len(aset.annotations) == int(loaded.header["annotations"]) == len(loaded.annotations)
     assert aset.vertex_count() == int(loaded.header["total_points"])
-    for group, expected in zip(aset.groups, loaded.groups):
+    for group, expected in zip(aset.groups, loaded.groups, strict=True):
         assert group.name == expected["name"]
         assert (group.parent or "None") == expected["parent"]
         assert group.color == expected["color"]
-        assert "%.9g" % geometry.asap_group_area(aset, group.name) == expected["area"]
+        assert f"{geometry.asap_group_area(aset, group.name):.9g}" == expected["area"]
         members = [a for a in aset.annotations if a.group == group.name or (
             a.group is not None and group.name in aset.ancestors(a.group))]
         assert sum(len(a.coordinates) for a in members) == int(expected["member_points"])
         assert expected["attributes"] == "{" + ",".join(
             f'"{k}":"{v}"' for k, v in group.attributes.items()) + "}"
-    for annotation, expected in zip(aset.annotations, loaded.annotations):
+    for annotation, expected in zip(aset.annotations, loaded.annotations, strict=True):
         assert annotation.name == expected["name"]
         assert annotation.type == expected["type"]
         assert (annotation.group or "None") == expected["group"]
         assert annotation.color == expected["color"]
         assert len(annotation.coordinates) == int(expected["points"])
         # float32 coordinates and float32 shoelace terms reproduce ASAP's areas exactly
-        assert "%.9g" % geometry.asap_area(annotation.coordinates) == expected["area"]
+        assert f"{geometry.asap_area(annotation.coordinates):.9g}" == expected["area"]
         assert int(geometry.is_clockwise(annotation.coordinates)) == int(expected["clockwise"])
         first, last = annotation.coordinates[0], annotation.coordinates[-1]
         assert f"{g9(first[0])},{g9(first[1])}" == expected["first"]
@@ -196,7 +197,8 @@ def test_save_is_atomic(tmp_path: Path) -> None:
 
 def test_missing_order_keeps_file_order() -> None:
     warnings: list[str] = []
-    aset = read_asap(doc(ann(pt(None, "1", "2") + pt(None, "3", "4") + pt(None, "5", "6"))), warnings=warnings)
+    coords = pt(None, "1", "2") + pt(None, "3", "4") + pt(None, "5", "6")
+    aset = read_asap(doc(ann(coords)), warnings=warnings)
     assert aset.annotations[0].coordinates == [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]
     assert any("no Order" in w for w in warnings)
 
@@ -214,7 +216,8 @@ def test_undeclared_parent_becomes_top_level_like_asap() -> None:
               '<Group Name="later" PartOfGroup="child"><Attributes /></Group>'
               '<Group Name="noparent" Color="#000"><Attributes /></Group>')
     aset = read_asap(doc(ann(pt(0, "1", "1"), group="later"), groups), warnings=warnings)
-    assert [(g.name, g.parent) for g in aset.groups] == [("child", None), ("later", "child"), ("noparent", None)]
+    assert [(g.name, g.parent) for g in aset.groups] == [
+        ("child", None), ("later", "child"), ("noparent", None)]
     assert aset.groups[1].color == "#F4FA58"  # missing Color: ASAP's object default
     assert any("'ghost'" in w for w in warnings)
 
@@ -267,7 +270,8 @@ def test_canonical_block_in_comment_or_cdata_is_not_taken_for_data() -> None:
 
 def test_second_coordinates_element_is_ignored_like_asap() -> None:
     data = doc('<Annotation Name="a" PartOfGroup="None"><Coordinates>\n<Coordinate Order="0" X="1" Y="2" />'
-               '\n</Coordinates><Coordinates>\n<Coordinate Order="0" X="5" Y="6" />\n</Coordinates></Annotation>')
+               '\n</Coordinates><Coordinates>\n<Coordinate Order="0" X="5" Y="6" />\n</Coordinates>'
+               "</Annotation>")
     assert read_asap(data).annotations[0].coordinates == [(1.0, 2.0)]
 
 
@@ -277,7 +281,8 @@ def test_number_forms_asap_accepts() -> None:
     with pytest.raises(AnnotationFormatError) as caught:
         read_asap(data)
     assert "X='1_0'" in caught.value.message  # Python's float() would take it, C's strtod does not
-    aset = read_asap(doc(ann(pt(0, "10,5", " 2 ") + pt(1, "0x10", "1e3") + pt(2, "+.5", "-7."))), warnings=warnings)
+    coords = pt(0, "10,5", " 2 ") + pt(1, "0x10", "1e3") + pt(2, "+.5", "-7.")
+    aset = read_asap(doc(ann(coords)), warnings=warnings)
     assert aset.annotations[0].coordinates == [(10.5, 2.0), (16.0, 1000.0), (0.5, -7.0)]
     assert any("decimal comma" in w for w in warnings)
 
@@ -362,7 +367,7 @@ def _assert_fast_rejection(data: bytes, needle: str, error: type[Exception] = An
 
 def test_billion_laughs_and_quadratic_blowup() -> None:
     entities = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1) if i > 1 else "&lol;") * 10}">' for i in range(1, 10))
+        f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i > 1 else "&lol;") * 10}">' for i in range(1, 10))
     laughs = f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{entities}]>\n' \
              '<ASAP_Annotations><Annotations><Annotation Name="&lol9;" PartOfGroup="None"/></Annotations>' \
              "</ASAP_Annotations>"
@@ -385,7 +390,8 @@ def test_external_entities_and_dtds_are_never_resolved(tmp_path: Path) -> None:
         '<ASAP_Annotations><Annotations><Annotation Name="&leak;" PartOfGroup="None"/></Annotations>'
         "</ASAP_Annotations>",
         '<?xml version="1.0"?>\n<!DOCTYPE x SYSTEM "http://192.0.2.1/never.dtd">\n<ASAP_Annotations/>',
-        f'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY % p SYSTEM "{dtd.as_uri()}"> %p;]>\n<ASAP_Annotations/>',
+        f'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY % p SYSTEM "{dtd.as_uri()}"> %p;]>\n'
+        "<ASAP_Annotations/>",
     ]
     for case in cases:
         message = _assert_fast_rejection(case.encode(), "DOCTYPE")
@@ -401,7 +407,8 @@ def test_external_entities_and_dtds_are_never_resolved(tmp_path: Path) -> None:
 
 
 def test_deep_nesting() -> None:
-    deep = b"<ASAP_Annotations><Annotations>" + b"<a>" * 10_000 + b"</a>" * 10_000 + b"</Annotations></ASAP_Annotations>"
+    deep = b"<ASAP_Annotations><Annotations>" + b"<a>" * 10_000 + b"</a>" * 10_000
+    deep += b"</Annotations></ASAP_Annotations>"
     _assert_fast_rejection(deep, "Excessive depth")
 
 
@@ -497,7 +504,7 @@ def test_generated_sets_round_trip(aset: AnnotationSet) -> None:
 @given(annotation_sets(coordinate=_DOUBLE))
 def test_double_coordinates_are_stored_as_asaps_float32(aset: AnnotationSet) -> None:
     once = read_asap(write_asap(aset))
-    for before, after in zip(aset.annotations, once.annotations):
+    for before, after in zip(aset.annotations, once.annotations, strict=True):
         assert after.coordinates == [(f32(x), f32(y)) for x, y in before.coordinates]
     assert read_asap(write_asap(once)) == once
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from viewer import __version__
 from viewer.config import SETTINGS, load_settings
 from viewer.errors import (
-    AnnotationFormatError,
     InvalidInputError,
     NotFoundError,
     SlideUnreadableError,
@@ -78,9 +77,12 @@ def _serve(args: argparse.Namespace) -> int:
 _ANNOTATION_FORMATS = {".xml": "xml", ".geojson": "geojson", ".json": "geojson"}
 
 
-def _annotation_format(path: str) -> str:
-    """``xml`` or ``geojson``, from the file name's extension."""
-    suffix = Path(path).suffix.lower()
+def _annotation_format(path: str, *, reading: bool = False) -> str:
+    """``xml`` or ``geojson``, from the file name's extension (``.geojson.gz`` too when *reading*)."""
+    name = Path(path)
+    if reading and name.suffix.lower() == ".gz":  # QuPath 0.4+ writes .geojson.gz
+        name = name.with_suffix("")
+    suffix = name.suffix.lower()
     try:
         return _ANNOTATION_FORMATS[suffix]
     except KeyError:
@@ -97,20 +99,21 @@ def _geojson_module() -> Any:
     return geojson
 
 
-def _load_annotations(path: str, warnings: list[str]) -> AnnotationSet:
-    """Read an ASAP XML or GeoJSON file (by extension) into the model, in slide space."""
+def _load_annotations(
+    path: str, warnings: list[str], offset: tuple[float, float] = (0.0, 0.0)
+) -> AnnotationSet:
+    """Read an ASAP XML or GeoJSON file (by extension) into the model, in slide space.
+
+    *offset* is the GeoJSON file's origin in slide space (``slide = file + offset``).
+    """
     from viewer.annotations.asap import read_asap, read_limited
 
     limit = int(load_settings()["ANNOTATION_MAX_MB"]) * 1024 * 1024
     try:
-        if _annotation_format(path) == "xml":
+        if _annotation_format(path, reading=True) == "xml":
             return read_asap(path, max_bytes=limit, warnings=warnings)
         data = read_limited(path, limit)
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise AnnotationFormatError(f"not JSON: {exc}") from None
-        aset: AnnotationSet = _geojson_module().from_geojson(document)
+        aset: AnnotationSet = _geojson_module().from_geojson(data, offset=offset, max_bytes=limit)
         return aset
     except ViewerError as exc:
         if not exc.message.startswith(path):
@@ -135,10 +138,20 @@ def _add_convert(subparsers: Any) -> None:
     )
     parser.add_argument("input", metavar="IN", help="ASAP XML or GeoJSON file")
     parser.add_argument("output", metavar="OUT", help="file to write (.xml, .geojson or .json)")
+    frame = parser.add_mutually_exclusive_group()
+    frame.add_argument(
+        "--offset", nargs=2, type=float, metavar=("DX", "DY"),
+        help="GeoJSON frame origin in slide space (level-0 px): subtracted when writing GeoJSON, "
+        "added when reading it (default 0 0)",
+    )
+    frame.add_argument(
+        "--slide", metavar="SLIDE", help="take the GeoJSON frame origin from this slide as QuPath does "
+        "(its openslide.bounds-x/-y; 0 0 for slides without bounds)",
+    )
     parser.add_argument(
-        "--offset", nargs=2, type=float, metavar=("DX", "DY"), default=(0.0, 0.0),
-        help="GeoJSON frame origin in slide space (level-0 px), e.g. the slide's bounds-x/-y for QuPath: "
-        "subtracted when writing GeoJSON, added when reading it (default 0 0)",
+        "--qupath", action="store_true",
+        help="write GeoJSON numbers and ring orientation as QuPath exports them (drops the ASAP extras "
+        "that make our own GeoJSON lossless)",
     )
     parser.set_defaults(handler=_convert)
 
@@ -147,19 +160,20 @@ def _convert(args: argparse.Namespace) -> int:
     from viewer.annotations.asap import write_asap, write_atomic
 
     out_format = _annotation_format(args.output)
-    in_format = _annotation_format(args.input)
+    _annotation_format(args.input, reading=True)  # refuse an unknown input type before any work
+    offset: tuple[float, float] = (0.0, 0.0)
+    if args.offset is not None:
+        offset = (args.offset[0], args.offset[1])
+    elif args.slide is not None:
+        offset = _geojson_module().qupath_offset(_slide_info(args.slide))
     warnings: list[str] = []
-    aset = _load_annotations(args.input, warnings)
-    dx, dy = args.offset
-    if in_format == "geojson" and (dx or dy):
-        for annotation in aset.annotations:  # GeoJSON frame -> slide space
-            annotation.coordinates = [(x + dx, y + dy) for x, y in annotation.coordinates]
+    aset = _load_annotations(args.input, warnings, offset)
     if out_format == "xml":
         data = write_asap(aset)
     else:
         aset.validate()
-        document = _geojson_module().to_geojson(aset, offset=(dx, dy))
-        data = (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        geojson = _geojson_module()
+        data = geojson.dumps(geojson.to_geojson(aset, offset=offset, qupath=args.qupath))
     try:
         write_atomic(args.output, data)
     except OSError as exc:
@@ -308,7 +322,8 @@ def _info(args: argparse.Namespace) -> int:
     print(f"ungrouped: {u['annotations']} annotations, area "
           f"{_area_text(u['area_px2'], u['area_px2'] * mpp[0] * mpp[1] if mpp else None)}")
     if mpp:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(report["categories"].items())) or "no tumour annotations"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report["categories"].items()))
+        counts = counts or "no tumour annotations"
         print(f"CAMELYON categories by longest diameter: {counts}; slide: {report['slide_category']}")
     if args.annotations:
         for i, a in enumerate(report["annotation_list"]):

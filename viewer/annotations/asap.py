@@ -166,7 +166,7 @@ def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
     if not math.isfinite(math.fsum(values)):  # nan, inf or float32 overflow: element path reports
         return None
     flat = iter(values.tolist())
-    return list(zip(flat, flat))
+    return list(zip(flat, flat, strict=False))  # consecutive pairs
 
 
 def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
@@ -341,7 +341,7 @@ class _Reader:
                     attributes=dict(sorted(attributes.items())),
                 )
             )
-        for group, parent in zip(groups, raw_parents):
+        for group, parent in zip(groups, raw_parents, strict=True):
             if parent is None:
                 continue
             if parent in lines:
@@ -471,14 +471,11 @@ class _Reader:
                 ok = False
             else:
                 order = int(match.group(1))
-        values = []
-        for axis in ("X", "Y"):
-            value = self._number(element, axis, line)
-            ok = ok and value is not None
-            values.append(value)
-        if not ok:
+        x = self._number(element, "X", line)
+        y = self._number(element, "Y", line)
+        if not ok or x is None or y is None:
             return None
-        x, y = array("f", values)  # float32, as ASAP stores them
+        x, y = array("f", (x, y))  # float32, as ASAP stores them
         return _Point(order, x, y, line)
 
     def _number(self, element: Any, axis: str, line: int) -> float | None:
@@ -536,7 +533,7 @@ def _attr(value: str) -> str:
 def _coordinates_xml(coordinates: list[tuple[float, float]]) -> str:
     # Round through float32 (C float) first, then C's %.9g: ASAP's pugixml set_value(float).
     flat = iter(array("f", chain.from_iterable(coordinates)).tolist())
-    return "".join(map(_COORDINATE.__mod__, zip(range(len(coordinates)), flat, flat)))
+    return "".join(map(_COORDINATE.__mod__, zip(range(len(coordinates)), flat, flat, strict=False)))
 
 
 def write_asap(aset: AnnotationSet) -> bytes:
