@@ -86,7 +86,7 @@ class TileOptions:
     quality: int = 80
     limit_bounds: bool = True
     color_management: bool = True
-    derived_level_max_mpx: int = 64
+    derived_level_max_mpx: int = 16
 
     def fingerprint(self) -> str:
         """A short string that changes whenever the tiles these options produce would change."""
@@ -627,9 +627,9 @@ class SlideHandle:
         self.geometry = DeepZoomGeometry(tile_size, overlap, options.format, width, height,
                                          self.dz.level_count, offset[0], offset[1])
         self._stored_by_dz_level = self._map_stored_levels(stored) if overlap == 0 else {}
-        self._derived: dict[int, Image.Image] = {}
         self._derived_plan = self._plan_derived_levels()
-        self._derived_lock = threading.RLock()  # re-entrant: a coarser level is built from the finest one under the lock
+        self._sources: dict[tuple[int, int], Image.Image] = {}
+        self._derived_lock = threading.Lock()
 
     def close(self) -> None:
         """Release the OpenSlide handle."""
@@ -695,16 +695,28 @@ class SlideHandle:
             result[dz_level] = directory
         return result
 
-    def _plan_derived_levels(self) -> set[int]:
-        """Deep Zoom levels that would read 9x or more pixels per tile: build them once instead."""
+    def _plan_derived_levels(self) -> dict[int, tuple[int, int]]:
+        """Deep Zoom level → (slide level, reduction) for levels that read 4x or more pixels per tile.
+
+        Such a level is served from its slide level kept decoded in memory (reduced by a power of two
+        when the level is over the DERIVED_LEVEL_MAX_MPX budget), so each tile is a crop plus the
+        generator's own resampling instead of a fresh read of a large region.
+        """
         dz = self.dz
         budget = self._options.derived_level_max_mpx * 1_000_000
-        plan = set()
+        plan: dict[int, tuple[int, int]] = {}
         for dz_level in range(dz.level_count):
-            if dz._l_z_downsamples[dz_level] >= 3:  # noqa: SLF001
-                width, height = dz.level_dimensions[dz_level]
-                if width * height <= budget:
-                    plan.add(dz_level)
+            l_z = dz._l_z_downsamples[dz_level]  # noqa: SLF001
+            if l_z < 2:
+                continue
+            slide_level = dz._slide_from_dz_level[dz_level]  # noqa: SLF001
+            l_width, l_height = dz._l_dimensions[slide_level]  # noqa: SLF001
+            reduction = 1
+            while math.ceil(l_width / reduction) * math.ceil(l_height / reduction) > budget:
+                reduction *= 2
+            # a reduced source must still hold at least the tile's own resolution
+            if reduction == 1 or reduction <= l_z:
+                plan[dz_level] = (slide_level, reduction)
         return plan
 
     # -- tiles ---------------------------------------------------------------------------------------
@@ -747,59 +759,65 @@ class SlideHandle:
         return assemble_jpeg(directory, raw)
 
     def _derived_tile(self, level: int, col: int, row: int) -> Image.Image:
-        image = self._derived_level(level)
-        (l0_location, slide_level, l_size), z_size = self.dz._get_tile_info(level, (col, row))  # noqa: SLF001
-        # Replay the generator's arithmetic: the region it would read, in this level's pixels.
-        l_z = self.dz._l_z_downsamples[level]  # noqa: SLF001
+        """The generator's tile, replayed on the cached source level instead of a slide read."""
+        slide_level, reduction = self._derived_plan[level]
+        source = self._source_level(slide_level, reduction)
+        (l0_location, _, l_size), z_size = self.dz._get_tile_info(level, (col, row))  # noqa: SLF001
         l_downsample = self.osr.level_downsamples[slide_level]
         offset = self._l0_offset()
-        left = (l0_location[0] - offset[0]) / l_downsample / l_z
-        top = (l0_location[1] - offset[1]) / l_downsample / l_z
-        box = (left, top, left + l_size[0] / l_z, top + l_size[1] / l_z)
-        out_size = _thumbnail_size(l_size, z_size) if l_size != z_size else z_size
-        return image.resize(out_size, Image.Resampling.LANCZOS, box=box)
+        # read_region(l0_location, slide_level, l_size), in source pixels; OpenSlide places a level
+        # with a non-integer downsample at a fractional offset, with bilinear filtering.
+        l_left = (l0_location[0] - offset[0]) / l_downsample
+        l_top = (l0_location[1] - offset[1]) / l_downsample
+        if reduction == 1:
+            if l_left.is_integer() and l_top.is_integer():
+                tile = source.crop((int(l_left), int(l_top), int(l_left) + l_size[0], int(l_top) + l_size[1]))
+            else:
+                tile = source.transform(l_size, Image.Transform.AFFINE, (1, 0, l_left, 0, 1, l_top),
+                                        Image.Resampling.BILINEAR, fillcolor=self._background())
+            tile.thumbnail(z_size, Image.Resampling.LANCZOS)  # exactly what the generator does
+            return tile
+        box = (l_left / reduction, l_top / reduction,
+               (l_left + l_size[0]) / reduction, (l_top + l_size[1]) / reduction)
+        out_size = _thumbnail_size(l_size, z_size)
+        return source.resize(out_size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
-    def _derived_level(self, level: int) -> Image.Image:
-        image = self._derived.get(level)
-        if image is not None:
-            return image
-        with self._derived_lock:
-            image = self._derived.get(level)
-            if image is None:
-                finest = max(self._derived_plan)
-                if level == finest:
-                    image = self._build_level_from_slide(level)
-                else:
-                    source = self._derived_level(finest) if finest not in self._derived else self._derived[finest]
-                    image = source.resize(self.dz.level_dimensions[level], Image.Resampling.LANCZOS)
-                self._derived[level] = image
+    def _source_level(self, slide_level: int, reduction: int) -> Image.Image:
+        key = (slide_level, reduction)
+        image = self._sources.get(key)
+        if image is None:
+            with self._derived_lock:
+                image = self._sources.get(key)
+                if image is None:
+                    image = self._read_level(slide_level, reduction)
+                    self._sources[key] = image
         return image
 
-    def _build_level_from_slide(self, level: int) -> Image.Image:
-        """The whole Deep Zoom level, read from the slide in strips and resampled (Lanczos)."""
+    def _read_level(self, slide_level: int, reduction: int) -> Image.Image:
+        """The bounds area of a slide level on the background colour, box-reduced by *reduction*.
+
+        Read in strips of at most ~16 Mpx so that memory stays bounded for large levels.
+        """
         dz = self.dz
-        slide_level = dz._slide_from_dz_level[level]  # noqa: SLF001
         l_width, l_height = dz._l_dimensions[slide_level]  # noqa: SLF001
-        z_width, z_height = dz.level_dimensions[level]
-        scale_y = l_height / z_height
         l_downsample = self.osr.level_downsamples[slide_level]
         offset = self._l0_offset()
-        background = "#" + self.osr.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
-        result = Image.new("RGB", (z_width, z_height), background)
-        strip = max(1, 4096 // max(1, int(scale_y)))  # output rows per strip
-        margin = int(math.ceil(3 * scale_y)) + 2  # Lanczos support, in source rows
-        for z_top in range(0, z_height, strip):
-            z_bottom = min(z_height, z_top + strip)
-            l_top = max(0, int(math.floor(z_top * scale_y)) - margin)
-            l_bottom = min(l_height, int(math.ceil(z_bottom * scale_y)) + margin)
+        background = self._background()
+        out = Image.new("RGB", (math.ceil(l_width / reduction), math.ceil(l_height / reduction)), background)
+        strip = max(reduction, (16_000_000 // max(1, l_width)) // reduction * reduction)
+        for l_top in range(0, l_height, strip):
+            rows = min(strip, l_height - l_top)
             region = self.osr.read_region(
-                (offset[0], int(offset[1] + l_top * l_downsample)), slide_level, (l_width, l_bottom - l_top)
+                (offset[0], offset[1] + int(l_top * l_downsample)), slide_level, (l_width, rows)
             )
-            flat = Image.new("RGB", region.size, background)
-            flat.paste(region, mask=region)
-            box = (0, z_top * scale_y - l_top, l_width, z_bottom * scale_y - l_top)
-            result.paste(flat.resize((z_width, z_bottom - z_top), Image.Resampling.LANCZOS, box=box), (0, z_top))
-        return result
+            flat = Image.new("RGB", (math.ceil(l_width / reduction) * reduction,
+                                     math.ceil(rows / reduction) * reduction), background)
+            flat.paste(region, (0, 0), mask=region)
+            out.paste(flat.reduce(reduction) if reduction > 1 else flat, (0, l_top // reduction))
+        return out
+
+    def _background(self) -> str:
+        return "#" + self.osr.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
 
     def _encode(self, image: Image.Image, fmt: TileFormat) -> bytes:
         if self._transform is not None:
@@ -814,25 +832,26 @@ class SlideHandle:
     def thumbnail(self, max_px: int) -> bytes:
         """A JPEG of the image space (bounds region with limit_bounds), fitting *max_px* square."""
         dz = self.dz
-        # The smallest Deep Zoom level at least max_px on its long side, then a thumbnail of it.
+        # The coarsest Deep Zoom level at least max_px on its long side (or the deepest level),
+        # read like one big tile of that level, then shrunk.
         level = next((lv for lv in range(dz.level_count) if max(dz.level_dimensions[lv]) >= max_px),
                      dz.level_count - 1)
-        if level in self._derived_plan:
-            image = self._derived_level(level)
+        z_width, z_height = dz.level_dimensions[level]
+        downsample = 2 ** (dz.level_count - 1 - level)
+        slide_level = self.osr.get_best_level_for_downsample(downsample)
+        l_downsample = self.osr.level_downsamples[slide_level]
+        l_width, l_height = dz._l_dimensions[slide_level]  # noqa: SLF001
+        l_size = (min(l_width, math.ceil(z_width * downsample / l_downsample)),
+                  min(l_height, math.ceil(z_height * downsample / l_downsample)))
+        planned = self._derived_plan.get(level)
+        if planned is not None and planned[0] == slide_level:
+            reduction = planned[1]
+            source = self._source_level(slide_level, reduction)
+            image = source.crop((0, 0, math.ceil(l_size[0] / reduction), math.ceil(l_size[1] / reduction)))
         else:
-            z_width, z_height = dz.level_dimensions[level]
-            downsample = 2 ** (dz.level_count - 1 - level)
-            slide_level = self.osr.get_best_level_for_downsample(downsample)
-            l_downsample = self.osr.level_downsamples[slide_level]
-            offset = self._l0_offset()
-            l_size = (math.ceil(z_width * downsample / l_downsample), math.ceil(z_height * downsample / l_downsample))
-            lw, lh = self.osr.level_dimensions[slide_level]
-            l_size = (min(l_size[0], lw), min(l_size[1], lh))
-            region = self.osr.read_region(offset, slide_level, l_size)
-            background = "#" + self.osr.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
-            image = Image.new("RGB", region.size, background)
+            region = self.osr.read_region(self._l0_offset(), slide_level, l_size)
+            image = Image.new("RGB", region.size, self._background())
             image.paste(region, mask=region)
-        image = image.copy()
         image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
         if self._transform is not None:
             image = ImageCms.applyTransform(image, self._transform)
