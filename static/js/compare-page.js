@@ -71,7 +71,9 @@ function initialize() {
         return;
       }
       const now = viewer.getViewState(true);
-      if (!syncing && locked && last[key] && views[other].isOpen && last[other]) {
+      // Only the active view (the one the user points at, types to or clicks for) leads; the
+      // other one's own change events, caused by following, must not echo back.
+      if (key === activeKey && !syncing && locked && last[key] && views[other].isOpen && last[other]) {
         syncing = true;
         const next = followView(last[key], now, last[other]);
         views[other].setViewState(next, true);

@@ -90,7 +90,7 @@ export class SlideViewer extends EventTarget {
       navigatorAutoFade: false,
       navigatorMaintainSizeRatio: true,
       maxZoomPixelRatio: MAX_OVERZOOM,
-      minZoomImageRatio: 0.5,
+      minZoomImageRatio: 0.2,
       visibilityRatio: 0.25,
       constrainDuringPan: false,
       animationTime: 0.3,
@@ -118,6 +118,11 @@ export class SlideViewer extends EventTarget {
       this.dispatchEvent(new CustomEvent("open"));
     });
     this.osd.addHandler("viewport-change", () => {
+      this.updateReadouts();
+      this.dispatchEvent(new CustomEvent("view-change"));
+    });
+    // Flipping does not animate, so OpenSeadragon raises no viewport-change for it.
+    this.osd.addHandler("flip", () => {
       this.updateReadouts();
       this.dispatchEvent(new CustomEvent("view-change"));
     });
