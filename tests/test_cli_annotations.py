@@ -1,0 +1,232 @@
+"""``wsi-viewer convert`` and ``wsi-viewer info``: real files, exit codes, one-line errors, and no
+partial output left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._asap_helpers import load_txt, real_file, saved_bytes
+from viewer.annotations.asap import read_asap, write_asap
+from viewer.annotations.model import Annotation, AnnotationSet, Group
+from viewer.cli import main
+
+CMU = Path(__file__).parent / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"  # mpp 0.499
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status: int, err: str, command: str, needle: str) -> None:
+    assert status == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"wsi-viewer {command}: error: ")
+    assert needle in lines[0]
+
+
+def _square(name: str, group: str | None, x: float, y: float, side: float) -> Annotation:
+    ring = [(x, y), (x + side, y), (x + side, y + side), (x, y + side)]
+    return Annotation(name, "Polygon", group, coordinates=ring)
+
+
+# ---------------------------------------------------------------------------------------------
+# convert
+
+
+@pytest.mark.parametrize("stem", ["tiles", "xml_example", "tumor_009", "elm-asap-pathology-format_sampleXml"])
+def test_convert_xml_to_xml_rewrites_as_asap(
+    stem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.xml"
+    status, stdout, err = run(["convert", str(real_file(stem)), str(out)], capsys)
+    assert status == 0 and err == ""
+    assert out.read_bytes() == saved_bytes(stem)
+    loaded = load_txt(stem)
+    assert f"{loaded.header['annotations']} annotations, {loaded.header['groups']} groups" in stdout
+
+
+def test_convert_through_geojson_is_lossless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = real_file("tumor_111")
+    geojson = tmp_path / "t.geojson"
+    back = tmp_path / "back.xml"
+    assert run(["convert", str(source), str(geojson)], capsys)[0] == 0
+    document = json.loads(geojson.read_text(encoding="utf-8"))
+    assert document["type"] == "FeatureCollection" and len(document["features"]) == 10
+    assert run(["convert", str(geojson), str(back)], capsys)[0] == 0
+    assert back.read_bytes() == source.read_bytes()
+
+
+def test_convert_offset_names_the_geojson_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = real_file("patient_004_node_4")
+    first = read_asap(source).annotations[0].coordinates[0]
+    geojson = tmp_path / "shifted.json"
+    back = tmp_path / "back.xml"
+    assert run(["convert", str(source), str(geojson), "--offset", "1000", "2000"], capsys)[0] == 0
+    ring = json.loads(geojson.read_text(encoding="utf-8"))["features"][0]["geometry"]["coordinates"][0]
+    assert ring[0] == pytest.approx([first[0] - 1000, first[1] - 2000])
+    assert run(["convert", str(geojson), str(back), "--offset", "1000", "2000"], capsys)[0] == 0
+    assert back.read_bytes() == source.read_bytes()
+    # a slide without bounds puts QuPath's origin at (0, 0)
+    plain = tmp_path / "plain.geojson"
+    assert run(["convert", str(source), str(plain), "--slide", str(CMU), "--qupath"], capsys)[0] == 0
+    ring = json.loads(plain.read_text(encoding="utf-8"))["features"][0]["geometry"]["coordinates"][0]
+    assert ring[0] == pytest.approx([first[0], first[1]])
+
+
+def test_convert_bad_input_leaves_nothing_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b'<ASAP_Annotations><Annotations>\n<Annotation Name="x" PartOfGroup="ghost"/>'
+                    b"</Annotations></ASAP_Annotations>")
+    out = tmp_path / "out.xml"
+    status, stdout, err = run(["convert", str(bad), str(out)], capsys)
+    assert_one_line_error(status, err, "convert", "line 2: <Annotation Name='x'> is PartOfGroup='ghost'")
+    assert stdout == "" and not out.exists()
+    # an existing output file is left as it was
+    out.write_bytes(b"keep me")
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes(real_file("tumor_111").read_bytes()[:5000])
+    status, _, err = run(["convert", str(truncated), str(out)], capsys)
+    assert_one_line_error(status, err, "convert", "not well-formed XML")
+    assert out.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.xml", "out.xml", "truncated.xml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["{tmp}/missing.xml", "{tmp}/o.xml"], "missing.xml: no such file"),
+        (["{src}", "{tmp}/o.txt"], "unknown annotation format '.txt'"),
+        (["{tmp}/in.csv", "{tmp}/o.xml"], "unknown annotation format '.csv'"),
+        (["{src}", "{tmp}/no/such/dir/o.xml"], "cannot write"),
+        (["{tmp}/hostile.xml", "{tmp}/o.xml"], "DOCTYPE declarations are not allowed"),
+        (["{tmp}/broken.geojson", "{tmp}/o.xml"], "not valid JSON"),
+    ],
+)
+def test_convert_errors(
+    args: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("x,y\n")
+    (tmp_path / "hostile.xml").write_text('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+    (tmp_path / "broken.geojson").write_text('{"type": "FeatureCollection", ')
+    argv = ["convert", *(a.format(tmp=tmp_path, src=real_file("tumor_111")) for a in args)]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    status, stdout, err = run(argv, capsys)
+    assert_one_line_error(status, err, "convert", needle)
+    assert stdout == "" and sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_size_limit_setting(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSI_VIEWER_ANNOTATION_MAX_MB", "1")
+    status, _, err = run(["info", str(real_file("tumor_039"))], capsys)  # 2.7 MB
+    assert_one_line_error(status, err, "info", "over the annotation file limit of 1,048,576")
+    assert run(["info", str(real_file("tumor_111"))], capsys)[0] == 0
+
+
+def test_console_script_exit_status_and_stderr(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n")
+    out = tmp_path / "out.geojson"
+    result = subprocess.run([sys.executable, "-m", "viewer.cli", "convert", str(bad), str(out)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("wsi-viewer convert: error: ")
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# info
+
+
+def test_info_counts_groups_and_asap_areas(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["info", str(real_file("tumor_111"))], capsys)
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].endswith("tumor_111.xml: 10 annotations (Polygon 6, Spline 4), 312 vertices, 3 groups")
+    loaded = load_txt("tumor_111")
+    for group in loaded.groups:
+        area = float(group["area"])
+        assert (f"group '{group['name']}' ({group['color']}, top level): "
+                f"{sum(a['group'] == group['name'] for a in loaded.annotations)} annotations, "
+                f"{group['member_points']} vertices, area {area:.6g} px2") in lines
+
+
+def test_info_json_matches_what_asap_loaded(capsys: pytest.CaptureFixture[str]) -> None:
+    for stem in ("tumor_039", "elm-asap-pathology-format_sampleXml"):
+        status, out, _ = run(["info", str(real_file(stem)), "--json"], capsys)
+        assert status == 0
+        report = json.loads(out)
+        loaded = load_txt(stem)
+        assert report["annotations"] == len(loaded.annotations)
+        assert report["vertices"] == int(loaded.header["total_points"])
+        assert [f"{g['area_px2']:.9g}" for g in report["groups"]] == [g["area"] for g in loaded.groups]
+        assert [g["vertices"] for g in report["groups"]] == [int(g["member_points"]) for g in loaded.groups]
+        assert [f"{a['area_px2']:.9g}" for a in report["annotation_list"]] == [
+            a["area"] for a in loaded.annotations]
+        assert report["mpp"] is None and "categories" not in report
+
+
+def test_info_camelyon_categories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # squares at 0.5 um/px: longest diameter = side * sqrt(2) * 0.5 um
+    aset = AnnotationSet(
+        [_square("small", "_0", 0, 0, 200),       # 141 um  -> itc
+         _square("medium", "_0", 1000, 0, 1000),  # 707 um  -> micro
+         _square("large", "_1", 5000, 0, 5000),   # 3536 um -> macro
+         _square("hole", "_2", 6000, 1000, 4000)],  # exclusion group: not a tumour
+        [Group("_0"), Group("_1"), Group("_2")],
+    )
+    path = tmp_path / "tumor.xml"
+    path.write_bytes(write_asap(aset))
+    status, out, _ = run(["info", str(path), "--mpp", "0.5", "--json"], capsys)
+    assert status == 0
+    report = json.loads(out)
+    assert report["categories"] == {"itc": 1, "micro": 1, "macro": 1}
+    assert report["slide_category"] == "macro"
+    by_name = {a["name"]: a for a in report["annotation_list"]}
+    assert by_name["medium"]["longest_diameter_um"] == pytest.approx(1000 * 2 ** 0.5 * 0.5)
+    assert "category" not in by_name["hole"]
+    assert by_name["large"]["area_um2"] == pytest.approx(5000 * 5000 * 0.25)
+    status, out, _ = run(["info", str(path), "--mpp", "0.5", "--annotations"], capsys)
+    assert "CAMELYON categories by longest diameter: itc 1, macro 1, micro 1; slide: macro" in out
+    assert "  [1] 'medium' Polygon (group '_0', #F4FA58): 4 points, area 1e+06 px2 = 250000 um2" in out
+
+
+def test_info_reads_the_pixel_size_from_a_slide(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["info", str(real_file("tumor_111")), "--slide", str(CMU)], capsys)
+    assert status == 0
+    assert "pixel size: 0.499 x 0.499 um/px" in out
+    group_area = float(load_txt("tumor_111").groups[0]["area"])
+    assert f"= {group_area * 0.499 * 0.499 / 1e6:.4g} mm2" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--slide", "{tmp}/none.svs"], "no such slide file"),
+        (["--slide", "{tmp}/fake.svs"], "fake.svs"),
+        (["--mpp", "-1"], "--mpp must be a positive number"),
+        (["--mpp", "nan"], "--mpp must be a positive number"),
+    ],
+)
+def test_info_errors(
+    extra: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "fake.svs").write_bytes(b"not a slide")
+    argv = ["info", str(real_file("tumor_111")), *(a.format(tmp=tmp_path) for a in extra)]
+    status, out, err = run(argv, capsys)
+    assert_one_line_error(status, err, "info", needle)
+    assert out == ""
+
+
+def test_info_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["info", str(real_file("tumor_111")), "--mpp", "0.5", "--slide", str(CMU)])
+    assert caught.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
