@@ -101,6 +101,9 @@ export class SlideViewer extends EventTarget {
       alwaysBlend: false,
       immediateRender: false,
       imageLoaderLimit: 12,
+      // Ask for several tiles per frame (OpenSeadragon's default is one), so a full viewport is
+      // requested in a few frames instead of one tile every 16 ms.
+      maxTilesPerFrame: 8,
       timeout: 60000,
       zoomPerScroll: 1.35,
       zoomPerClick: 2,
