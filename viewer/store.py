@@ -363,6 +363,14 @@ def _check_set_name(name: object) -> str:
     return name.strip()
 
 
+def name_from_file(file_name: str) -> str:
+    """A set name for a file: the file name, shortened in the middle to fit 200 characters."""
+    name = _CONTROL.sub("", file_name).strip() or "upload"
+    if len(name) > _MAX_NAME:
+        name = name[: _MAX_NAME - 12] + "…" + name[-11:]
+    return name
+
+
 def database_url(setting: str, data_dir: str | os.PathLike[str]) -> str:
     """The SQLAlchemy URL of the DATABASE setting: empty means SQLite in *data_dir*.
 
@@ -664,7 +672,7 @@ class Store:
                         key=key, quickhash=quickhash, created_at=_now(), sidecar_error=error)).inserted_primary_key[0])
                     if parsed is not None and sidecar is not None:
                         aset, data, sig = parsed
-                        set_id = self._insert_set(conn, slide_id, sidecar.name, SIDECAR_USER)
+                        set_id = self._insert_set(conn, slide_id, name_from_file(sidecar.name), SIDECAR_USER)
                         conn.execute(sets.update().where(sets.c.id == set_id).values(
                             sidecar_path=str(sidecar), sidecar_mtime_ns=sig[0], sidecar_size=sig[1],
                             sidecar_sha256=hashlib.sha256(data).hexdigest()))
@@ -1349,5 +1357,5 @@ class StoreUnavailableError(ViewerError):
 __all__ = [
     "ANONYMOUS", "AnnotationRecord", "ChangeInfo", "ChangeItem", "Diff", "GroupRecord", "SCHEMA_VERSION",
     "SetInfo", "SetState", "Store", "StoreUnavailableError", "WriteResult", "annotation_doc",
-    "annotation_from_doc", "atomic_write", "clean_who", "database_url", "group_doc", "group_from_doc",
+    "annotation_from_doc", "atomic_write", "clean_who", "database_url", "name_from_file", "group_doc", "group_from_doc",
 ]

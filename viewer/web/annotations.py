@@ -30,6 +30,7 @@ from viewer.errors import (
     InputTooLargeError,
     InvalidInputError,
     NotFoundError,
+    PreconditionFailedError,
     ValidationError,
     ViewerError,
 )
@@ -42,6 +43,7 @@ from viewer.store import (
     Store,
     WriteResult,
     annotation_from_doc,
+    name_from_file,
 )
 from viewer.web.services import services
 
@@ -67,6 +69,24 @@ def _ids_in_range() -> None:
 
 def _store() -> Store:
     return services().store
+
+
+@bp.errorhandler(PreconditionFailedError)
+def _stale(exc: PreconditionFailedError) -> Response:
+    """412 in the one error shape, with ``current`` as the API shows that object and its ETag."""
+    current = exc.current
+    etag = None
+    if isinstance(current, AnnotationRecord):
+        etag, current = current.version, _record_feature(current)
+    elif isinstance(current, GroupRecord):
+        etag, current = current.version, _group_json(current)
+    elif isinstance(current, int):
+        etag = current
+    response = jsonify({"error": exc.message, "status": 412, "details": exc.details, "current": current})
+    response.status_code = 412
+    if etag is not None:
+        response.headers["ETag"] = _etag(etag)
+    return response
 
 
 def _who(body: Any = None) -> str:
@@ -373,7 +393,10 @@ def create_set(slide_id: str) -> Response:
         content = _parse_document(data, kind)
     if name is None:
         upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
-        name = upload.filename if upload is not None and upload.filename else f"layer {len(_store().list_sets(slide)) + 1}"
+        if upload is not None and upload.filename:
+            name = name_from_file(upload.filename)
+        else:
+            name = f"layer {len(_store().list_sets(slide)) + 1}"
     result = _store().create_set(slide, name, who, content, message="imported upload" if content else "")
     response = _write_response(result, {"set": _set_json(result.info)}, 201)
     response.headers["Location"] = url_for("annotations.get_set", set_id=result.info.id)
