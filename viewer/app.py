@@ -29,6 +29,8 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     if not merged["DATA_DIR"]:
         merged["DATA_DIR"] = str(default_data_dir())
     app = Flask(__name__, static_folder=_asset_dir("static"), template_folder=_asset_dir("templates"))
+    # A doubled slash in a slide id is a path trick, not a typo to redirect: answer it with a 404.
+    app.url_map.merge_slashes = False
     app.config["WSI_VIEWER"] = merged
     app.config["MAX_CONTENT_LENGTH"] = merged["MAX_UPLOAD_MB"] << 20
     app.config["JSON_SORT_KEYS"] = False

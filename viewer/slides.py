@@ -635,6 +635,16 @@ class SlideHandle:
         """Release the OpenSlide handle."""
         self.osr.close()
 
+    @property
+    def stored_tile_levels(self) -> frozenset[int]:
+        """Deep Zoom levels whose interior tiles are sent as stored JPEG bytes, without decoding."""
+        return frozenset(self._stored_by_dz_level)
+
+    @property
+    def derived_levels(self) -> frozenset[int]:
+        """Deep Zoom levels served from a cached source level (the slide lacks them, or they are small)."""
+        return frozenset(self._derived_plan)
+
     # -- setup ---------------------------------------------------------------------------------------
 
     def _l0_offset(self) -> tuple[int, int]:

@@ -137,14 +137,14 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "DZI XML", "content": {"application/xml": {}}},
                               **_errors(404, 422)},
             }},
-            "/deepzoom/{slide_id}_files/{level}/{col}_{row}.{format}": {"get": {
+            "/deepzoom/{slide_id}_files/{level}/{col}_{row}.{fmt}": {"get": {
                 "summary": "One Deep Zoom tile; strong ETag, 304 on If-None-Match",
                 "operationId": "getTile",
                 "parameters": [
                     _SLIDE_ID,
                     *({"name": n, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
                       for n in ("level", "col", "row")),
-                    {"name": "format", "in": "path", "required": True,
+                    {"name": "fmt", "in": "path", "required": True,
                      "schema": {"type": "string", "enum": ["jpeg", "png"]}},
                 ],
                 "responses": {"200": {"description": "tile", **image}, **_errors(304, 404, 422)},
