@@ -324,6 +324,8 @@ def test_missing_part_of_group() -> None:
         (pt(0, "1", "nan"), "Y='nan'> is not a number"),
         (pt(0, "inf", "1"), "X='inf'> is not a number"),
         (pt(0, "1e39", "1"), "X='1e39'> is not a finite float32 number"),
+        (pt(0, "\u0661\u0662", "1"), "X='\u0661\u0662'> is not a number"),  # C reads ASCII digits only
+        (pt(0, "1", "2").replace('Order="0"', 'Order="\u0660"'), "Order='\u0660'> is not a whole number"),
     ],
 )
 def test_bad_coordinates(coords: str, needle: str) -> None:

@@ -212,11 +212,14 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
-_COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z")
-_HEX_NUMBER = re.compile(r"\s*[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?\s*\Z")
+# ASCII only, like C's strtod/strtol: Python's \d and float() would also take other scripts' digits.
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z", re.ASCII)
+_COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z", re.ASCII)
+_HEX_NUMBER = re.compile(
+    r"\s*[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?\s*\Z", re.ASCII
+)
+_INT = re.compile(r"\s*\+?(\d+)\s*\Z", re.ASCII)
 _BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
-_INT = re.compile(r"\s*\+?(\d+)\s*\Z")
 
 
 @dataclass
