@@ -49,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COLOR_MANAGEMENT", bool, True, "Convert slides that carry an ICC profile to sRGB."),
     Setting("SLIDE_CACHE_SIZE", int, 32, "Open slide handles kept per worker (LRU)."),
     Setting("TILE_CACHE_MB", int, 256, "Encoded tiles kept in memory per worker, in MiB (LRU by bytes)."),
-    Setting("DERIVED_LEVEL_MAX_MPX", int, 64, "Largest pyramid level, in megapixels, built in memory for a slide "
+    Setting("DERIVED_LEVEL_MAX_MPX", int, 16, "Largest pyramid level, in megapixels, built in memory for a slide "
             "that lacks low-resolution levels (e.g. a single-level SVS)."),
     Setting("SERVE_ASSOCIATED_IMAGES", bool, False, "Serve associated images (label, macro). Off by default: "
             "a slide label can carry a patient name."),
@@ -131,7 +131,28 @@ def load_settings(
         if setting is None:
             raise ConfigError(f"unknown setting {key!r}")
         values[setting.name] = _coerce(setting, value, "option")
+    _check_ranges(values)
     return values
+
+
+def _check_ranges(values: Mapping[str, Any]) -> None:
+    """Reject values of the right type but outside what the setting allows."""
+    problems = []
+    if values["TILE_FORMAT"] not in ("jpeg", "png"):
+        problems.append(f"TILE_FORMAT must be jpeg or png, got {values['TILE_FORMAT']!r}")
+    if not 1 <= values["TILE_QUALITY"] <= 100:
+        problems.append(f"TILE_QUALITY must be from 1 to 100, got {values['TILE_QUALITY']}")
+    if not 0 <= values["PORT"] <= 65535:
+        problems.append(f"PORT must be from 0 to 65535, got {values['PORT']}")
+    if values["TILE_SIZE"] < 0 or values["TILE_SIZE"] > 4096:
+        problems.append(f"TILE_SIZE must be 0 (automatic) or 1-4096, got {values['TILE_SIZE']}")
+    if values["TILE_OVERLAP"] < -1 or values["TILE_OVERLAP"] > 64:
+        problems.append(f"TILE_OVERLAP must be -1 (automatic) or 0-64, got {values['TILE_OVERLAP']}")
+    for name in ("WORKERS", "THREADS", "SLIDE_CACHE_SIZE", "THUMBNAIL_MAX", "MAX_UPLOAD_MB"):
+        if values[name] < 1:
+            problems.append(f"{name} must be at least 1, got {values[name]}")
+    if problems:
+        raise ConfigError("; ".join(problems), details=problems)
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -1,0 +1,43 @@
+"""A plain (non-editable) wheel carries static/ and templates/, and an app built from the installed
+wheel, outside the checkout, serves pages and static files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_wheel_contains_static_and_templates_and_serves_from_them(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True, timeout=600, capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("wsi_viewer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in (ROOT / "templates").rglob("*.html"):
+        assert "viewer/templates/" + template.relative_to(ROOT / "templates").as_posix() in names
+    for asset in (ROOT / "static").rglob("*"):
+        if asset.is_file():
+            assert "viewer/static/" + asset.relative_to(ROOT / "static").as_posix() in names
+    assert any(n.startswith("wsi_viewer-") and n.endswith("entry_points.txt") for n in names)
+
+    # Install the wheel alone into a target dir and run it from elsewhere (dependencies from this env).
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, timeout=600, capture_output=True)
+    code = (
+        "import viewer.app, pathlib, sys\n"
+        f"assert pathlib.Path(viewer.app.__file__).is_relative_to({str(target)!r}), viewer.app.__file__\n"
+        f"app = viewer.app.create_app({{'SLIDE_DIR': {str(ROOT / 'tests/data/slides')!r}, "
+        f"'DATA_DIR': {str(tmp_path / 'data')!r}}})\n"
+        "c = app.test_client()\n"
+        "r = c.get('/'); assert r.status_code == 200 and b'<html' in r.data, r.status_code\n"
+        "assert app.static_folder.startswith(" + repr(str(target)) + "), app.static_folder\n"
+        "assert c.get('/view/aperio/small.svs').status_code == 200\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=tmp_path,
+                   env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
