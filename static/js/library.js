@@ -79,7 +79,9 @@ function slideRow(slide, showAnnotations, picked) {
     img.alt = "";
     img.width = THUMB_PX;
     img.height = THUMB_PX;
-    img.src = `${slide.urls.thumbnail}?max=${THUMB_PX * 2}`;
+    const src = new URL(slide.urls.thumbnail, location.href);
+    src.searchParams.set("max", String(THUMB_PX * 2)); // sharp on 2x screens
+    img.src = src.href;
     img.addEventListener("error", () => frame.classList.add("no-thumb"), { once: true });
     frame.append(img);
   } else {

@@ -14,23 +14,25 @@ _CANVAS = """(pane) => {
 
 
 def canvas_stats(page: Page, pane: str = "[data-pane]") -> dict[str, Any]:
-    """Summary of the drawn pixels: size, how many are not the stage background, colour spread."""
+    """Summary of the drawn pixels: size, how many are drawn (alpha > 0) and how many only partly
+    (a seam), how many look like H&E stain, and the spread of brightness."""
     return page.evaluate(
         f"""(pane) => {{
           const canvas = ({_CANVAS})(pane);
           const ctx = canvas.getContext('2d');
           const {{ data }} = ctx.getImageData(0, 0, canvas.width, canvas.height);
-          let drawn = 0, pinkish = 0, sum = 0, sum2 = 0, n = 0;
+          let drawn = 0, translucent = 0, pinkish = 0, sum = 0, sum2 = 0, n = 0;
           for (let i = 0; i < data.length; i += 4) {{
             const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
             if (a === 0) continue;
             drawn++;
+            if (a < 250) translucent++;  // 254 is rounding of the rotated drawing; a seam is far lower
             const lum = (r + g + b) / 3;
             sum += lum; sum2 += lum * lum; n++;
             if (r > g + 25 && b > g + 10) pinkish++;  // eosin / haematoxylin hues
           }}
           const mean = n ? sum / n : 0;
-          return {{ width: canvas.width, height: canvas.height, total: data.length / 4, drawn,
+          return {{ width: canvas.width, height: canvas.height, total: data.length / 4, drawn, translucent,
                     pinkish, std: n ? Math.sqrt(sum2 / n - mean * mean) : 0 }};
         }}""",
         pane,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -91,3 +94,34 @@ def test_error_page_for_unknown_slide(page: Page, server: Server, console: Conso
     assert response is not None and response.status == 422
     expect(page.locator("[data-error-message]")).to_contain_text("cannot be displayed")
     console.errors.clear()
+
+
+def test_a_thousand_slides_are_paged_and_thumbnails_load_lazily(page: Page, server: Server) -> None:
+    # The real listing, multiplied to 1,000 entries in 20 folders (the server is real; only the
+    # listing's size is made up, since 1,000 real slide files would not fit in the repository).
+    real = json.loads(urllib.request.urlopen(f"{server.url}/api/slides", timeout=30).read())["slides"]
+    template = next(s for s in real if s["id"] == CMU)
+    many = []
+    for i in range(1000):
+        entry = json.loads(json.dumps(template))
+        entry["id"] = f"case-{i % 20:02d}/slide-{i:04d}.svs"
+        entry["name"] = f"slide-{i:04d}.svs"
+        entry["folder"] = f"case-{i % 20:02d}"
+        entry["urls"]["thumbnail"] += f"?copy={i}"  # a distinct URL each, so the cache cannot hide a fetch
+        many.append(entry)
+    thumbnails: list[str] = []
+    page.on("request", lambda r: thumbnails.append(r.url) if "/api/thumbnail/" in r.url else None)
+    page.route("**/api/slides", lambda route: route.fulfill(json={"slides": many}))
+    _open_library(page, server)
+    expect(page.locator("[data-count]")).to_have_text("1000")
+    expect(page.locator("tr[data-slide-id]")).to_have_count(200)  # one page
+    expect(page.locator("[data-pager] button")).to_have_count(5)
+    page.wait_for_timeout(500)
+    assert 0 < len(thumbnails) < 60  # only the rows near the screen fetched theirs
+    page.click("[data-pager] button:nth-child(5)")
+    expect(page.locator("[data-pager] button[aria-current='page']")).to_have_text("5")
+    expect(page.locator("tr[data-slide-id]")).to_have_count(200)
+    assert "page=4" in page.url
+    page.fill("[data-filter]", "slide-0999")
+    expect(page.locator("tr[data-slide-id]")).to_have_count(1)
+    expect(page.locator("[data-pager]")).to_be_hidden()

@@ -169,9 +169,28 @@ def test_cursor_reads_slide_coordinates_on_a_slide_with_bounds_offset(
     tolerance = 3 + 1 / float(query["z"])
     assert abs(x - centre_x) <= tolerance and abs(y - centre_y) <= tolerance, (x, y, centre_x, centre_y)
     readout = page.locator("[data-cursor-px]").inner_text()
-    assert readout == f"{int(x):,}, {int(y):,} px"
+    assert readout == f"x {int(x):,} · y {int(y):,} px"
     um = page.locator("[data-cursor-um]").inner_text()
     assert um.count("mm") == 2  # 0.5 µm/px: ~1.3-6 mm from the slide origin
+
+
+@pytest.mark.parametrize(
+    ("slide", "query"),
+    [
+        (CMU, {"x": 1110, "y": 1480, "z": 0.77}),  # stored 240 px JPEG tiles, no overlap
+        (CMU, {"x": 1110, "y": 1480, "z": 1.63}),  # past native resolution
+        (CMU, {"x": 1110, "y": 1480, "z": 0.9, "r": 33}),  # free rotation
+        (BOUNDS, {"x": 4700, "y": 3600, "z": 0.37}),  # 254 px tiles with overlap 1
+    ],
+)
+def test_no_seams_between_tiles(page: Page, server: Server, slide: str, query: dict[str, float]) -> None:
+    # Each view lies inside the slide, so every canvas pixel must be covered by a tile: a seam
+    # would leave (partly) transparent pixels, through which the dark stage shows as a line.
+    page.goto(view_url(server, slide, **query))
+    wait_first_viewport(page)
+    stats = canvas_stats(page)
+    assert stats["drawn"] == stats["total"]
+    assert stats["translucent"] == 0
 
 
 def test_keyboard_help_and_info_panel(page: Page, server: Server) -> None:
