@@ -517,3 +517,21 @@ def test_a_file_spelling_the_internal_marker_is_read_correctly() -> None:
              "</Coordinates></Annotation>"
     aset = read_asap(doc(forged + canonical))
     assert [a.coordinates for a in aset.annotations] == [[], [(1.0, 2.0)]]
+
+
+def test_any_child_element_is_an_item_and_only_the_first_lists_count() -> None:
+    # ASAP reads every child element of <Annotations>/<AnnotationGroups>, whatever its tag, and only
+    # the first <Annotations> and <AnnotationGroups> of the root.
+    data = (
+        b'<ASAP_Annotations><Annotations><Shape PartOfGroup="g" Type="polygon"/>'
+        b'<Annotation Name="dup" PartOfGroup="None"/><Annotation Name="dup" PartOfGroup="None"/>'
+        b"</Annotations>"
+        b'<Annotations><Annotation Name="ignored" PartOfGroup="None"/></Annotations>'
+        b'<AnnotationGroups><Folder Name="g"/></AnnotationGroups>'
+        b'<AnnotationGroups><Group Name="ignored"/></AnnotationGroups></ASAP_Annotations>'
+    )
+    aset = read_asap(data)
+    assert [(a.name, a.type, a.group) for a in aset.annotations] == [
+        ("", "None", "g"), ("dup", "None", None), ("dup", "None", None)]
+    assert [g.name for g in aset.groups] == ["g"]
+    assert aset == slow(data)
