@@ -231,8 +231,30 @@ def _guarded(parse: Callable[[Any], Any], doc: Any) -> Any:
         raise AnnotationFormatError("not GeoJSON this server can read", [f"{type(exc).__name__}: {exc}"]) from None
 
 
+def _check_envelope(doc: Any) -> None:
+    """Refuse what is not a set of Features (the GeoJSON reader is lenient: ``[1, 2]`` or ``{}``
+    would read as an empty set, and replacing a set by that must not look like a success)."""
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+        items = doc.get("features")
+        if not isinstance(items, list):
+            raise AnnotationFormatError("a FeatureCollection needs a features array", ["$.features: not an array"])
+    elif isinstance(doc, dict) and doc.get("type") == "Feature":
+        items = [doc]
+    elif isinstance(doc, list):
+        items = doc
+    else:
+        raise AnnotationFormatError("expected a GeoJSON FeatureCollection, a Feature or an array of Features",
+                                    ["$: not a FeatureCollection, Feature or array"])
+    problems = [f"$.features[{i}]: not a Feature object" for i, item in enumerate(items)
+                if not (isinstance(item, dict) and item.get("type") == "Feature")]
+    if problems:
+        raise AnnotationFormatError(f"invalid GeoJSON: {len(problems)} problems; first: {problems[0]}",
+                                    problems[:50])
+
+
 def _collection_to_model(doc: Any) -> AnnotationSet:
     """A FeatureCollection (ours, with ``groups``, or anyone's GeoJSON) as a model."""
+    _check_envelope(doc)
     from viewer.annotations.geojson import GROUPS_MEMBER, from_geojson, group_to_json
 
     if isinstance(doc, dict) and GROUPS_MEMBER not in doc and isinstance(doc.get("groups"), list):
