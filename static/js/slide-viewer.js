@@ -112,6 +112,11 @@ export class SlideViewer extends EventTarget {
       gestureSettingsTouch: { pinchRotate: true },
       crossOriginPolicy: false,
     });
+    // OpenSeadragon's canvas is the one focus stop of the slide; name it for screen readers.
+    this.osd.canvas.setAttribute("role", "application");
+    this.osd.canvas.setAttribute(
+      "aria-label", `Slide ${slide.name}: drag or arrow keys to pan, scroll or + and - to zoom, ? for all keys`,
+    );
     // Our shortcuts (keys.js) replace OpenSeadragon's own (its "f" flips, ours is full screen).
     this.osd.addHandler("canvas-key", (event) => {
       event.preventDefaultAction = true;

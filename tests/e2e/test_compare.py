@@ -32,7 +32,7 @@ def test_two_panes_zoom_together_while_linked(page: Page, server: Server) -> Non
     expect(page.locator(f"{LEFT} [data-mag-readout]")).to_have_text("10×")
     expect(page.locator(f"{RIGHT} [data-mag-readout]")).to_have_text("10×")
     # a pan of the left view moves the right one the same way
-    page.locator(f"{LEFT} [data-osd]").focus()
+    page.locator(f"{LEFT} [data-osd] [role=application]").focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_timeout(800)
     q = {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}

@@ -242,6 +242,6 @@ def test_flip_and_free_rotation(page: Page, server: Server) -> None:
     page.wait_for_function(
         "() => { const q = new URLSearchParams(location.search); return q.get('r') === '33' && q.get('flip') === '1'; }"
     )
-    page.locator("[data-osd]").focus()  # keys typed into the slider belong to the slider
+    page.locator("[data-osd] [role=application]").focus()  # keys typed into the slider belong to the slider
     page.keyboard.press("]")
     page.wait_for_function("() => new URLSearchParams(location.search).get('r') === '38'")
