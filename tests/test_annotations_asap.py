@@ -3,6 +3,7 @@ what it chokes on, hostile XML and generated round-trips."""
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from pathlib import Path
@@ -535,3 +536,16 @@ def test_any_child_element_is_an_item_and_only_the_first_lists_count() -> None:
         ("", "None", "g"), ("dup", "None", None), ("dup", "None", None)]
     assert [g.name for g in aset.groups] == ["g"]
     assert aset == slow(data)
+
+
+def test_save_gives_the_file_a_normal_mode(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.xml"
+    save_asap(AnnotationSet(), fresh)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    kept = tmp_path / "kept.xml"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    save_asap(AnnotationSet(), kept)
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_bytes() == write_asap(AnnotationSet())
