@@ -549,3 +549,29 @@ def test_save_gives_the_file_a_normal_mode(tmp_path: Path) -> None:
     kept.chmod(0o640)
     save_asap(AnnotationSet(), kept)
     assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_bytes() == write_asap(AnnotationSet())
+
+
+_SEED_DOCUMENT = real_file("elm-asap-pathology-format_sampleXml").read_bytes()
+_TOKENS = [b'"', b"<", b">", b"&", b"_", b"\n", b"\r\n", b" ", b"0", b"9", b".", b",", b"-", b"e", b"nan",
+           b'Order="', b' X="', b"<!-- ", b" -->", b"<Coordinates>", b"</Coordinates>", b"<![CDATA[", b"]]>",
+           b'<Coordinate Order="0" X="1" Y="2" />', b"\xef\xbb\xbf", b"\xff", b"&amp;", b"&#10;"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_SEED_DOCUMENT)), st.integers(0, 40), st.sampled_from(_TOKENS)),
+                min_size=1, max_size=4))
+def test_mutated_documents_fail_cleanly_or_read_like_the_reference(
+    edits: list[tuple[int, int, bytes]],
+) -> None:
+    # Never an unexpected exception, and the fast path never disagrees with the element path.
+    data = _SEED_DOCUMENT
+    for position, delete, token in edits:
+        data = data[:position] + token + data[position + delete:]
+    try:
+        aset = read_asap(data)
+    except (AnnotationFormatError, ValidationError):
+        with pytest.raises((AnnotationFormatError, ValidationError)):
+            slow(data)
+        return
+    assert aset == slow(data)
+    assert read_asap(write_asap(aset)) == aset
