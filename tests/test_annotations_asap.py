@@ -575,3 +575,15 @@ def test_mutated_documents_fail_cleanly_or_read_like_the_reference(
         return
     assert aset == slow(data)
     assert read_asap(write_asap(aset)) == aset
+
+
+def test_default_namespace_and_utf16_are_read_like_asap() -> None:
+    original = real_file("tumor_111").read_bytes()
+    expected = read_asap(original)
+    namespaced = original.replace(b"<ASAP_Annotations>", b'<ASAP_Annotations xmlns="urn:example">', 1)
+    assert read_asap(namespaced) == expected
+    utf16 = original.decode().replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    assert read_asap(utf16.encode("utf-16")) == expected
+    prefixed = b'<a:ASAP_Annotations xmlns:a="urn:example"><a:Annotations/></a:ASAP_Annotations>'
+    # a prefixed root is another name to pugixml too: not an ASAP file
+    assert "root element is <a:ASAP_Annotations>, not <ASAP_Annotations>" in rejected(prefixed).message

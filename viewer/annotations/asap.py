@@ -267,6 +267,11 @@ class _Reader:
         tree = root.getroottree()
         if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
             raise AnnotationFormatError("DOCTYPE declarations are not allowed in annotation XML")
+        if isinstance(root.tag, str) and root.tag.startswith("{") and root.prefix is None:
+            # pugixml ignores xmlns, so ASAP reads a default-namespaced file by its plain names.
+            for element in root.iter():
+                if isinstance(element.tag, str) and element.prefix is None:
+                    element.tag = etree.QName(element).localname
         aset = self._document(root)
         if self.forged or len(self.used_blocks) != len(self.blocks):
             # A canonical-looking block sat where no annotation reads it (a comment, CDATA, an
@@ -514,7 +519,9 @@ def _elements(node: Any) -> Iterator[Any]:
 
 
 def _tag(element: Any) -> str:
-    return str(etree.QName(element).localname)
+    """The tag as written in the file (prefix:name), without lxml's {namespace} form."""
+    local = str(etree.QName(element).localname)
+    return f"{element.prefix}:{local}" if element.prefix else local
 
 
 # ---------------------------------------------------------------------------------------------
