@@ -10,8 +10,12 @@ Reading policy (ASAP's own behaviour in brackets):
 * tolerated like ASAP: missing ``Order`` (file order), unsorted ``Order`` (sorted), a group whose
   parent is not declared (made top-level), no ``<AnnotationGroups>``, a bare ``<Annotations>`` root,
   unknown elements and attributes, unknown ``Type`` (kept as ``"None"``), missing/empty ``Color``
-  (``#F4FA58``), CRLF, a UTF-8 BOM, comments and processing instructions;
+  (``#F4FA58``), CRLF, a BOM or another declared encoding, a default ``xmlns``, comments and
+  processing instructions; also hex (``0x10``) and exponent numbers, as C's ``strtod``;
 * ``X="10,5"`` with no dot is read as 10.5, as written by ASAP in a comma locale [ASAP reads 10];
+* non-``Coordinate`` children of ``<Coordinates>`` are ignored [ASAP writes (0, 0) into slot Order];
+* a group ``Color`` left empty reads as ``#F4FA58``, ASAP's object default, not the GUI's group
+  colour ``#64FE2E``; the model forbids empty colours so that every set round-trips;
 * rejected with the element and line, where ASAP rejects, crashes or silently loses data: an
   annotation in an undeclared group [load fails], ``Order`` out of range [out-of-bounds write],
   duplicate or partly missing ``Order`` [points become (0, 0)], group cycles [stack overflow],
