@@ -108,6 +108,7 @@ def test_a_thousand_slides_are_paged_and_thumbnails_load_lazily(page: Page, serv
         entry["name"] = f"slide-{i:04d}.svs"
         entry["folder"] = f"case-{i % 20:02d}"
         entry["urls"]["thumbnail"] += f"?copy={i}"  # a distinct URL each, so the cache cannot hide a fetch
+        entry["annotation_count"] = i % 7
         many.append(entry)
     thumbnails: list[str] = []
     page.on("request", lambda r: thumbnails.append(r.url) if "/api/thumbnail/" in r.url else None)
@@ -125,3 +126,11 @@ def test_a_thousand_slides_are_paged_and_thumbnails_load_lazily(page: Page, serv
     page.fill("[data-filter]", "slide-0999")
     expect(page.locator("tr[data-slide-id]")).to_have_count(1)
     expect(page.locator("[data-pager]")).to_be_hidden()
+    # the annotation count is a column, and a sort key
+    expect(page.locator("[data-annotations-col]")).to_be_visible()
+    expect(page.locator("tr[data-slide-id] td.num")).to_have_text("5")  # 999 % 7
+    page.fill("[data-filter]", "")
+    page.select_option("[data-sort]", "annotations")
+    page.click("[data-direction]")
+    expect(page.locator("tr[data-slide-id] td.num").first).to_have_text("6")
+
