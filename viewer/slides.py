@@ -359,7 +359,8 @@ class SlideLibrary:
                 if suffix not in SLIDE_EXTENSIONS:
                     continue
                 path = here / name
-                if not self._inside_root(path):
+                # os.walk does not follow directory links, so only a file link can leave the root
+                if os.path.islink(path) and not self._inside_root(path):
                     continue
                 if suffix == ".dcm":
                     dicom.append(name)
@@ -629,6 +630,7 @@ class SlideHandle:
         self._stored_by_dz_level = self._map_stored_levels(stored) if overlap == 0 else {}
         self._derived_plan = self._plan_derived_levels()
         self._sources: dict[tuple[int, int], Image.Image] = {}
+        self._level_images: dict[int, Image.Image] = {}
         self._derived_lock = threading.Lock()
 
     def close(self) -> None:
@@ -688,21 +690,23 @@ class SlideHandle:
         return result
 
     def _map_stored_levels(self, stored: dict[int, TiledDirectory]) -> dict[int, TiledDirectory]:
-        """Deep Zoom level → stored directory, where DZ tiles are exactly the stored tiles."""
+        """Deep Zoom level → stored directory, where DZ tiles are exactly the stored tiles.
+
+        A stored level of the same size as a Deep Zoom level has the same pixel grid. OpenSlide
+        averages the x and y downsamples of a level whose size was rounded up (100,000 / 1,563 and
+        80,000 / 1,250 give 63.99, not 64), so DeepZoomGenerator would re-read such a level at a
+        1.0002 scale -- a decode, a sub-pixel blur and a re-encode per tile; the stored tile is the
+        pixels themselves.
+        """
         dz = self.dz
         if self.geometry.offset_x or self.geometry.offset_y:
             return {}
+        by_size = {(d.width, d.height): d for d in stored.values() if d.tile_width == self.geometry.tile_size}
         result = {}
         for dz_level in range(dz.level_count):
-            slide_level = dz._slide_from_dz_level[dz_level]  # noqa: SLF001 - DZ's own level choice
-            directory = stored.get(slide_level)
-            if directory is None or directory.tile_width != self.geometry.tile_size:
-                continue
-            if dz._l_z_downsamples[dz_level] != 1.0:  # noqa: SLF001
-                continue
-            if tuple(dz.level_dimensions[dz_level]) != (directory.width, directory.height):
-                continue
-            result[dz_level] = directory
+            directory = by_size.get(tuple(dz.level_dimensions[dz_level]))
+            if directory is not None:
+                result[dz_level] = directory
         return result
 
     def _plan_derived_levels(self) -> dict[int, tuple[int, int]]:
@@ -769,10 +773,24 @@ class SlideHandle:
         return assemble_jpeg(directory, raw)
 
     def _derived_tile(self, level: int, col: int, row: int) -> Image.Image:
-        """The generator's tile, replayed on the cached source level instead of a slide read."""
+        """The generator's tile, replayed on the cached source level instead of a slide read.
+
+        Levels at least 2x smaller than their source are built whole, once, with the generator's own
+        resampling, and their tiles are crops: a zoomed-out tile then costs a crop and an encode
+        instead of a resampling of its whole source region (the full slide for the smallest levels).
+        """
         slide_level, reduction = self._derived_plan[level]
-        source = self._source_level(slide_level, reduction)
         (l0_location, _, l_size), z_size = self.dz._get_tile_info(level, (col, row))  # noqa: SLF001
+        whole = self._level_image(level)
+        if whole is not None and self.dz.level_tiles[level] == (1, 1):
+            return whole
+        if whole is not None:
+            size, overlap = self.geometry.tile_size, self.geometry.overlap
+            left, top = col * size - (overlap if col else 0), row * size - (overlap if row else 0)
+            tile = whole.crop((left, top, left + z_size[0], top + z_size[1]))
+            out_size = _thumbnail_size(l_size, z_size)  # the generator keeps the region's aspect ratio
+            return tile if out_size == z_size else tile.resize(out_size, Image.Resampling.LANCZOS)
+        source = self._source_level(slide_level, reduction)
         l_downsample = self.osr.level_downsamples[slide_level]
         offset = self._l0_offset()
         # read_region(l0_location, slide_level, l_size), in source pixels; OpenSlide places a level
@@ -791,6 +809,52 @@ class SlideHandle:
                (l_left + l_size[0]) / reduction, (l_top + l_size[1]) / reduction)
         out_size = _thumbnail_size(l_size, z_size)
         return source.resize(out_size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+
+    def _level_image(self, level: int) -> Image.Image | None:
+        """The whole Deep Zoom *level*, built once, when it is derived and 2x+ smaller than its source."""
+        image = self._level_images.get(level)
+        if image is not None:
+            return image
+        slide_level, reduction = self._derived_plan[level]
+        scale = self.dz._l_z_downsamples[level] / reduction  # noqa: SLF001 - source px per level px
+        if scale < 2:
+            return None
+        source = self._source_level(slide_level, reduction)
+        with self._derived_lock:
+            image = self._level_images.get(level)
+            if image is None:
+                image = self._build_level(level, source, scale)
+                self._level_images[level] = image
+        return image
+
+    def _build_level(self, level: int, source: Image.Image, scale: float) -> Image.Image:
+        """Deep Zoom *level* resampled from *source* (*scale* source px per level px) as the generator would.
+
+        The generator maps every tile's region at *scale*, except the last column and row of tiles,
+        which it stretches over what is left of the source; so the level is built in up to four
+        pieces, each with its own mapping, and each with Image.thumbnail's resampling (a box
+        reduction, then Lanczos).
+        """
+        width, height = self.dz.level_dimensions[level]
+        cols, rows = self.dz.level_tiles[level]
+        if (cols, rows) == (1, 1):
+            # one tile: the generator shrinks the whole source into it, keeping the aspect ratio
+            (_, _, l_size), z_size = self.dz._get_tile_info(level, (0, 0))  # noqa: SLF001
+            return source.resize(_thumbnail_size(l_size, z_size), Image.Resampling.LANCZOS,
+                                 box=(0, 0, min(source.width, width * scale), min(source.height, height * scale)),
+                                 reducing_gap=2.0)
+        size, overlap = self.geometry.tile_size, self.geometry.overlap
+        x_split = max(0, (cols - 1) * size - overlap)
+        y_split = max(0, (rows - 1) * size - overlap)
+        image = Image.new("RGB", (width, height))
+        for x0, x1 in ((0, x_split), (x_split, width)):
+            for y0, y1 in ((0, y_split), (y_split, height)):
+                if x1 <= x0 or y1 <= y0:
+                    continue
+                box = (x0 * scale, y0 * scale, min(source.width, x1 * scale), min(source.height, y1 * scale))
+                piece = source.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+                image.paste(piece, (x0, y0))
+        return image
 
     def _source_level(self, slide_level: int, reduction: int) -> Image.Image:
         key = (slide_level, reduction)
