@@ -587,3 +587,11 @@ def test_default_namespace_and_utf16_are_read_like_asap() -> None:
     prefixed = b'<a:ASAP_Annotations xmlns:a="urn:example"><a:Annotations/></a:ASAP_Annotations>'
     # a prefixed root is another name to pugixml too: not an ASAP file
     assert "root element is <a:ASAP_Annotations>, not <ASAP_Annotations>" in rejected(prefixed).message
+
+
+def test_warnings_are_appended_once_even_when_the_reader_starts_over() -> None:
+    hidden = '<!-- <Coordinates>\n<Coordinate Order="0" X="9" Y="9" />\n</Coordinates> -->'
+    data = doc(ann(pt(0, "1,5", "2")) + hidden)  # the comment makes the fast reader start over
+    warnings = ["kept"]
+    assert read_asap(data, warnings=warnings).annotations[0].coordinates == [(1.5, 2.0)]
+    assert warnings[0] == "kept" and len(warnings) == 2 and "decimal comma" in warnings[1]

@@ -83,8 +83,10 @@ def read_asap(
     :raises NotFoundError: *source* is a path that does not exist.
     """
     data = read_limited(source, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
-    sink: list[str] = [] if warnings is None else warnings
-    aset = _Reader(data, fast=True, warnings=sink).run()
+    notes: list[str] = []
+    aset = _Reader(data, fast=True, warnings=notes).run()
+    if warnings is not None:
+        warnings.extend(notes)
     return aset
 
 
