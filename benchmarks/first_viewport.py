@@ -84,7 +84,8 @@ def measure(browser: Browser, url: str) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--slide-dir", type=Path, default=None, help="default: tests/data/slides + bounds slide")
+    parser.add_argument("--slide-dir", type=Path, default=None,
+                        help="default: tests/data/slides + the generated bounds slide")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         slide_dir = args.slide_dir
@@ -100,7 +101,8 @@ def main() -> int:
                 executable_path=os.environ.get("WSI_VIEWER_TEST_CHROMIUM", "/usr/bin/chromium"),
                 args=CHROMIUM_ARGS,
             )
-            print(f"first full viewport of tiles, 1280x800 CSS px, median of {args.runs} runs (ms after navigation)")
+            print(f"first full viewport of tiles, 1280x800 CSS px, median of {args.runs} runs "
+                  "(ms after navigation)")
             for slide in SLIDES:
                 cold, warm, dom = [], [], []
                 for run in range(args.runs):

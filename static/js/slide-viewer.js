@@ -7,6 +7,7 @@
  *   [data-mag-readout]    current magnification ("20×", or % of native without mpp)
  *   [data-scalebar]       scale bar; [data-scalebar-bar] its line, [data-scalebar-label] its text
  *   [data-scale-notice]   shown instead of the scale bar when the slide has no mpp
+ *   [data-overzoom]       shown while zoomed past the scanned resolution
  *   [data-cursor-px], [data-cursor-um]  pointer position in slide space
  *
  * Events (CustomEvent on the instance): "open", "view-change" (every frame), "view-settled"
@@ -75,6 +76,7 @@ export class SlideViewer extends EventTarget {
       scalebarBar: pane.querySelector("[data-scalebar-bar]"),
       scalebarLabel: pane.querySelector("[data-scalebar-label]"),
       scaleNotice: pane.querySelector("[data-scale-notice]"),
+      overzoom: pane.querySelector("[data-overzoom]"),
       cursorPx: pane.querySelector("[data-cursor-px]"),
       cursorUm: pane.querySelector("[data-cursor-um]"),
     };
@@ -314,7 +316,10 @@ export class SlideViewer extends EventTarget {
       return;
     }
     const zoom = this.getZoom(true);
-    const { mag, scalebar, scalebarBar, scalebarLabel, scaleNotice } = this.hooks;
+    const { mag, scalebar, scalebarBar, scalebarLabel, scaleNotice, overzoom } = this.hooks;
+    if (overzoom) {
+      overzoom.hidden = zoom <= 1.001; // tell the user the detail is interpolated, not scanned
+    }
     if (mag) {
       const value = this.getMagnification(true);
       mag.textContent = value === null ? formatZoomPercent(zoom) : formatMagnification(value);

@@ -13,7 +13,13 @@ from playwright.sync_api import Page, Request, expect
 
 from tests.e2e._pixels import canvas_stats, find_colour
 from tests.e2e.conftest import (
-    BOUNDS, CMU, NO_MPP, Server, view_url, wait_first_viewport, wait_fully_loaded,
+    BOUNDS,
+    CMU,
+    NO_MPP,
+    Server,
+    view_url,
+    wait_first_viewport,
+    wait_fully_loaded,
 )
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +83,9 @@ def test_magnification_buttons_change_readout_and_tile_level(page: Page, server:
     zoom = float(page.locator("[data-mag-readout]").get_attribute("data-zoom") or "nan")
     assert 1.99 <= zoom <= 2 + 1e-6  # capped at 2 screen px per slide px: 40.1x on this 20.04x slide
     assert _readout(page) == "40.1×"
+    expect(page.locator("[data-overzoom]")).to_be_visible()
+    page.click("button[data-mag='20']")
+    expect(page.locator("[data-overzoom]")).to_be_hidden()
 
 
 def test_url_holds_the_view_and_reload_restores_it(page: Page, server: Server) -> None:
@@ -240,7 +249,8 @@ def test_flip_and_free_rotation(page: Page, server: Server) -> None:
     page.locator("[data-rotation]").fill("33")
     expect(page.locator("[data-rotation-readout]")).to_have_text("33°")
     page.wait_for_function(
-        "() => { const q = new URLSearchParams(location.search); return q.get('r') === '33' && q.get('flip') === '1'; }"
+        "() => { const q = new URLSearchParams(location.search);"
+        " return q.get('r') === '33' && q.get('flip') === '1'; }"
     )
     page.locator("[data-osd] [role=application]").focus()  # keys typed into the slider belong to the slider
     page.keyboard.press("]")

@@ -25,7 +25,8 @@ def _viewable(slide_id: str) -> dict[str, Any]:
     """The info of a slide the viewer can show; unknown ids 404, unreadable slides 422."""
     detail = slide_detail(slide_id)
     if detail.get("error") or "deepzoom" not in detail:
-        raise SlideUnreadableError(f"{detail['name']} cannot be displayed: {detail.get('error', 'unreadable')}")
+        reason = detail.get("error", "unreadable")
+        raise SlideUnreadableError(f"{detail['name']} cannot be displayed: {reason}")
     return detail
 
 
