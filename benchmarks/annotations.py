@@ -192,7 +192,8 @@ def _mask_window_section(label: str, aset: AnnotationSet, window: tuple[int, int
     same = (rasterize_plan(plan, x0, y0, width, height) == expected).all()
     mpx = width * height / 1e6
     print(f"  {label:<34} ours {ours * 1000:8.1f} ms ({mpx / ours:7.1f} Mpx/s)   per-pixel PIP "
-          f"{naive * 1000:9.1f} ms ({mpx / naive:6.2f} Mpx/s)   x{naive / ours:7.1f}   identical: {bool(same)}")
+          f"{naive * 1000:9.1f} ms ({mpx / naive:6.2f} Mpx/s)   x{naive / ours:7.1f}   "
+          f"identical: {bool(same)}")
 
 
 @section
@@ -225,7 +226,8 @@ def mask_whole_slide(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "mask.tif"
         started = time.perf_counter()
-        write_mask_tiff(real, out, width, height, {"metastasis": 1, "negative": 0}, ["metastasis", "negative"])
+        labels, order = {"metastasis": 1, "negative": 0}, ["metastasis", "negative"]
+        write_mask_tiff(real, out, width, height, labels, order)
         seconds = time.perf_counter() - started
         size = out.stat().st_size
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

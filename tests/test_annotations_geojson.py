@@ -21,8 +21,10 @@ DATA = Path(__file__).parent / "data"
 QUPATH = DATA / "geojson"
 QUPATH_FILES = sorted(p for p in QUPATH.iterdir() if p.suffix in (".json", ".geojson"))
 SLIDES = DATA / "slides"
-HALO_PAIR = ("2024_5_13_RDT1.30_6232_MSC Panel _x40_Scan1.unmixed.qptiff - resolution #1.geojson",
-             "315_89_MSC Panel and Hormone Panel_SerialStainFuse_2024501051inc tissue.geojson")
+HALO_PAIR = (
+    "2024_5_13_RDT1.30_6232_MSC Panel _x40_Scan1.unmixed.qptiff - resolution #1.geojson",
+    "315_89_MSC Panel and Hormone Panel_SerialStainFuse_2024501051inc tissue.geojson",
+)
 
 
 def _features(path: Path) -> list[dict]:
@@ -40,8 +42,11 @@ def test_real_qupath_file_imports_and_round_trips(path: Path) -> None:
     assert len(aset.annotations) >= len(features) > 0
     aset.validate()
     # Every classification became a group with a parsed colour.
-    classes = {f["properties"]["classification"]["name"] for f in features
-               if (f.get("properties") or {}).get("classification")}
+    classes = {
+        f["properties"]["classification"]["name"]
+        for f in features
+        if (f.get("properties") or {}).get("classification")
+    }
     assert classes <= {grp.name for grp in aset.groups}
     assert all(grp.color.startswith("#") and len(grp.color) == 7 for grp in aset.groups)
     # Our own form is lossless, also through bytes.
@@ -68,10 +73,17 @@ def test_real_qupath_file_imports_and_round_trips(path: Path) -> None:
 def test_dialect_a_qupath_02_array_with_packed_colours() -> None:
     aset = gj.from_geojson((QUPATH / "TCGA-EJ-5519-01Z-00-DX1.json").read_bytes())
     assert {grp.name: grp.color for grp in aset.groups} == {
-        "Tumor": "#c80000", "Other": "#ffc800", "Negative": "#7070e1"}
+        "Tumor": "#c80000",
+        "Other": "#ffc800",
+        "Negative": "#7070e1",
+    }
     # The MultiPolygon of 3 parts gives 3 annotations in the class group.
     other = [a for a in aset.annotations if a.group == "Other"]
-    assert len(other) == 3 and [a.name for a in other] == ["Annotation 1 (1)", "Annotation 1 (2)", "Annotation 1 (3)"]
+    assert len(other) == 3 and [a.name for a in other] == [
+        "Annotation 1 (1)",
+        "Annotation 1 (2)",
+        "Annotation 1 (3)",
+    ]
     assert max(x for a in aset.annotations for x, _ in a.coordinates) > 90000
 
 
@@ -116,7 +128,9 @@ def test_asap_fixtures_round_trip_exactly_with_and_without_offset() -> None:
         assert gj.from_geojson(gj.dumps(shifted), offset=(2664.0, 2088.0)) == aset, stem
         if aset.annotations and aset.annotations[0].coordinates:
             x, y = aset.annotations[0].coordinates[0]
-            assert gj.iter_features(shifted).__next__()["properties"]["asap"]["type"] == aset.annotations[0].type
+            assert (
+                gj.iter_features(shifted).__next__()["properties"]["asap"]["type"] == aset.annotations[0].type
+            )
             first = shifted["features"][0]["geometry"]["coordinates"]
             while isinstance(first[0], list):
                 first = first[0]
@@ -125,14 +139,18 @@ def test_asap_fixtures_round_trip_exactly_with_and_without_offset() -> None:
 
 def test_degenerate_and_odd_annotations_round_trip() -> None:
     aset = AnnotationSet(
-        [Annotation("empty", "Polygon", None, coordinates=[]),
-         Annotation("one", "Polygon", "g", coordinates=[(1.5, 2.5)]),
-         Annotation("two", "Spline", "g", "red", [(1.0, 1.0), (2.0, 2.0)]),
-         Annotation("closed", "Polygon", None, coordinates=[(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 0.0)]),
-         Annotation("loop", "Measurement", None, coordinates=[(0.0, 0.0), (4.0, 0.0), (0.0, 0.0)]),
-         Annotation("dots", "Dot", None, coordinates=[(1.0, 1.0), (2.0, 2.0)]),
-         Annotation("set", "PointSet", None, coordinates=[(3.0, 3.0)]),
-         Annotation("odd", "None", None, "#AARRGGBB", [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)])],
+        [
+            Annotation("empty", "Polygon", None, coordinates=[]),
+            Annotation("one", "Polygon", "g", coordinates=[(1.5, 2.5)]),
+            Annotation("two", "Spline", "g", "red", [(1.0, 1.0), (2.0, 2.0)]),
+            Annotation(
+                "closed", "Polygon", None, coordinates=[(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 0.0)]
+            ),
+            Annotation("loop", "Measurement", None, coordinates=[(0.0, 0.0), (4.0, 0.0), (0.0, 0.0)]),
+            Annotation("dots", "Dot", None, coordinates=[(1.0, 1.0), (2.0, 2.0)]),
+            Annotation("set", "PointSet", None, coordinates=[(3.0, 3.0)]),
+            Annotation("odd", "None", None, "#AARRGGBB", [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)]),
+        ],
         [Group("g", None, "#123456", {"key": "value"}), Group("h", "g")],
     )
     assert gj.from_geojson(gj.dumps(gj.to_geojson(aset))) == aset
@@ -143,13 +161,21 @@ def test_degenerate_and_odd_annotations_round_trip() -> None:
 
 
 def test_feature_to_annotation_rejects_multi_part() -> None:
-    feature = {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[1, 2], [3, 4]]},
-               "properties": {"classification": "Tumor: Positive"}}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "MultiPoint", "coordinates": [[1, 2], [3, 4]]},
+        "properties": {"classification": "Tumor: Positive"},
+    }
     annotation = gj.feature_to_annotation(feature, offset=(10, 20))
     assert annotation.type == "PointSet" and annotation.group == "Tumor: Positive"
     assert annotation.coordinates == [(11.0, 22.0), (13.0, 24.0)]
-    doughnut = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
-        [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], [[2, 2], [3, 2], [3, 3], [2, 2]]]}}
+    doughnut = {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], [[2, 2], [3, 2], [3, 3], [2, 2]]],
+        },
+    }
     with pytest.raises(AnnotationFormatError, match="exactly one annotation"):
         gj.feature_to_annotation(doughnut)
     with pytest.raises(AnnotationFormatError):
@@ -158,29 +184,41 @@ def test_feature_to_annotation_rejects_multi_part() -> None:
 
 def test_classification_forms() -> None:
     def group_of(classification: object) -> Group:
-        data = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 1]},
-                "properties": {"classification": classification}}
+        data = {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [1, 1]},
+            "properties": {"classification": classification},
+        }
         aset = gj.from_geojson(data)
         return aset.groups[0]
 
     assert group_of({"name": "Tumor", "color": [200, 0, 0]}).color == "#c80000"
     assert group_of({"names": ["Tumor", "Positive"], "color": [1, 2, 3, 128]}).name == "Tumor: Positive"
     assert group_of({"name": "Tumor", "colorRGB": -3670016}).color == "#c80000"
-    assert group_of({"name": "Positive", "colorRGB": -1, "parentClass": {"name": "Tumor"}}).name == "Tumor: Positive"
+    assert (
+        group_of({"name": "Positive", "colorRGB": -1, "parentClass": {"name": "Tumor"}}).name
+        == "Tumor: Positive"
+    )
     assert group_of({"name": "X", "color": [-3670016]}).color == "#c80000"
     assert group_of("  Stroma :Positive ").name == "Stroma: Positive"
     assert group_of({"name": "NoColour"}).color == "#64FE2E"  # QuPath would refuse; we accept
 
 
 def test_every_problem_is_listed() -> None:
-    bad = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], ["a", 1], [2, 2]]]}},
-        {"type": "Feature", "geometry": {"type": "Hexagon", "coordinates": []}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1e400, 0]}},
-        {"type": "Feature", "geometry": {"type": "LineString"}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]},
-         "properties": {"name": "bad\x01name"}},
-    ]}
+    bad = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], ["a", 1], [2, 2]]]}},
+            {"type": "Feature", "geometry": {"type": "Hexagon", "coordinates": []}},
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1e400, 0]}},
+            {"type": "Feature", "geometry": {"type": "LineString"}},
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [1, 2]},
+                "properties": {"name": "bad\x01name"},
+            },
+        ],
+    }
     with pytest.raises(AnnotationFormatError) as info:
         gj.from_geojson(json.dumps(bad).replace("1e+400", "Infinity"))
     details = info.value.details
@@ -202,8 +240,13 @@ def test_bare_geometry_nested_arrays_and_gzip() -> None:
     assert [(a.type, a.coordinates) for a in aset.annotations] == [("Dot", [(5.0, 6.0)])]
     data = gzip.compress((QUPATH / "qp_all_shapes.geojson").read_bytes())
     assert len(gj.from_geojson(data).annotations) == 7
-    collection = {"type": "GeometryCollection", "geometries": [point, {"type": "MultiLineString",
-                  "coordinates": [[[0, 0], [1, 1]], [[0, 0], [1, 0], [1, 1], [0, 0]]]}]}
+    collection = {
+        "type": "GeometryCollection",
+        "geometries": [
+            point,
+            {"type": "MultiLineString", "coordinates": [[[0, 0], [1, 1]], [[0, 0], [1, 0], [1, 1], [0, 0]]]},
+        ],
+    }
     assert [a.type for a in gj.from_geojson(collection).annotations] == ["Dot", "Measurement", "Polygon"]
 
 
@@ -211,8 +254,11 @@ def test_bare_geometry_nested_arrays_and_gzip() -> None:
 def mirax_info(tmp_path_factory: pytest.TempPathFactory) -> object:
     """A real MIRAX slide with OpenSlide bounds (generated by tests/data/tools/make_bounds_slides.py)."""
     out = tmp_path_factory.mktemp("bounds")
-    subprocess.run([sys.executable, str(DATA / "tools" / "make_bounds_slides.py"), str(out),
-                    "--only", "mirax-2region"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(DATA / "tools" / "make_bounds_slides.py"), str(out), "--only", "mirax-2region"],
+        check=True,
+        capture_output=True,
+    )
     path = out / "mirax-2region.mrxs"
     return read_slide_info(path.name, path, path.stat())
 
@@ -221,14 +267,22 @@ def test_qupath_offset_of_a_bounds_slide_both_ways(mirax_info: object, tmp_path:
     offset = gj.qupath_offset(mirax_info)
     assert offset == (2664.0, 2088.0)
     # A QuPath file on that slide: (0, 0) is the bounds' corner, i.e. slide (2664, 2088).
-    qupath_file = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
-        [[0, 0], [64, 0], [64, 64], [0, 64], [0, 0]]]}, "properties": {"objectType": "annotation"}}
+    qupath_file = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [64, 0], [64, 64], [0, 64], [0, 0]]]},
+        "properties": {"objectType": "annotation"},
+    }
     aset = gj.from_geojson(qupath_file, offset=offset)
-    assert aset.annotations[0].coordinates == [(2664.0, 2088.0), (2728.0, 2088.0), (2728.0, 2152.0),
-                                               (2664.0, 2152.0)]
+    assert aset.annotations[0].coordinates == [
+        (2664.0, 2088.0),
+        (2728.0, 2088.0),
+        (2728.0, 2152.0),
+        (2664.0, 2152.0),
+    ]
     back = gj.to_geojson(aset, offset=offset, qupath=True)
     assert set(map(tuple, back["features"][0]["geometry"]["coordinates"][0])) == set(
-        map(tuple, qupath_file["geometry"]["coordinates"][0]))
+        map(tuple, qupath_file["geometry"]["coordinates"][0])
+    )
     # Without the offset nothing moves: the frame is never applied silently.
     assert gj.from_geojson(qupath_file).annotations[0].coordinates[0] == (0.0, 0.0)
 
@@ -239,8 +293,12 @@ def test_qupath_offset_is_zero_without_bounds() -> None:
 
     class Info:
         width, height = 1000, 800
-        properties = {"openslide.bounds-x": "10", "openslide.bounds-y": "20",
-                      "openslide.bounds-width": "1000", "openslide.bounds-height": "700"}
+        properties = {
+            "openslide.bounds-x": "10",
+            "openslide.bounds-y": "20",
+            "openslide.bounds-width": "1000",
+            "openslide.bounds-height": "700",
+        }
 
     assert gj.qupath_offset(Info()) == (0.0, 0.0)  # QuPath crops only when both sides differ
     Info.properties = dict(Info.properties, **{"openslide.bounds-width": "900"})

@@ -14,7 +14,7 @@ from viewer.annotations.model import Annotation, AnnotationSet, Group
 
 
 def _f32(value: float) -> str:
-    return "%.9g" % float(np.float32(value))
+    return f"{float(np.float32(value)):.9g}"
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -120,8 +120,9 @@ def test_spline_bezier_points_follow_asap_formula() -> None:
     closed = g.spline_beziers(line, closed=True)
     assert len(closed) == 4 and closed[-1][0] == (30.0, 0.0) and closed[-1][3] == (0.0, 0.0)
     # A duplicate point gives NaN controls in ASAP; flattening drops the duplicate instead.
-    assert any(math.isnan(v) for seg in g.spline_beziers([(0, 0), (0, 0), (5, 5)], closed=False)
-               for v in seg[1])
+    assert any(
+        math.isnan(v) for seg in g.spline_beziers([(0, 0), (0, 0), (5, 5)], closed=False) for v in seg[1]
+    )
 
 
 def test_flattened_spline_passes_through_control_points_and_is_smooth() -> None:

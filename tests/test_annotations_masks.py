@@ -42,7 +42,7 @@ def _pgm(path: Path) -> np.ndarray:
     magic, size, maxval, _ = data.split(b"\n", 3)
     assert magic == b"P5" and maxval == b"255"
     width, height = (int(v) for v in size.split())
-    return np.frombuffer(data[-width * height:], np.uint8).reshape(height, width)
+    return np.frombuffer(data[-width * height :], np.uint8).reshape(height, width)
 
 
 def _window(meta_path: Path) -> tuple[dict, AnnotationSet, np.ndarray]:
@@ -59,10 +59,11 @@ def test_every_oracle_window_is_present() -> None:
 def test_mask_window_equals_asap_pixel_for_pixel(meta_path: Path) -> None:
     meta, aset, expected = _window(meta_path)
     (x0, y0), (width, height) = meta["offset"], meta["size"]
-    got = rasterize_window(aset, x0, y0, width, height, meta["label_map"] or None,
-                           meta["conversion_order"] or None)
+    got = rasterize_window(
+        aset, x0, y0, width, height, meta["label_map"] or None, meta["conversion_order"] or None
+    )
     values, counts = np.unique(got, return_counts=True)
-    assert {str(v): int(c) for v, c in zip(values, counts)} == meta["histogram"]
+    assert {str(v): int(c) for v, c in zip(values, counts, strict=True)} == meta["histogram"]
     assert got.shape == expected.shape
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} pixels differ"
 
@@ -89,9 +90,11 @@ def _random_set(rng: np.random.Generator, n_shapes: int, span: float, vertices: 
         xs, ys = cx + radius * np.cos(angles), cy + radius * np.sin(angles)
         if index % 4 == 1:
             xs, ys = np.round(xs), np.round(ys)  # integer vertices: edges through lattice points
-        coords = [(float(np.float32(x)), float(np.float32(y))) for x, y in zip(xs, ys)]
+        coords = [(float(np.float32(x)), float(np.float32(y))) for x, y in zip(xs, ys, strict=True)]
         annotations.append(Annotation(f"s{index}", "Polygon", groups[index % 3].name, coordinates=coords))
-    annotations.append(Annotation("free", "Polygon", None, coordinates=[(1.0, 1.0), (span, 2.0), (3.0, span)]))
+    annotations.append(
+        Annotation("free", "Polygon", None, coordinates=[(1.0, 1.0), (span, 2.0), (3.0, span)])
+    )
     return AnnotationSet(annotations, groups)
 
 
@@ -99,8 +102,13 @@ def _random_set(rng: np.random.Generator, n_shapes: int, span: float, vertices: 
 def test_fast_rasteriser_equals_per_pixel_loop_on_random_shapes(seed: int) -> None:
     rng = np.random.default_rng(seed)
     aset = _random_set(rng, 9, 120.0, 40)
-    cases = [({}, None), ({"a": 1, "b": 2, "c": 0}, None), ({"a": 3, "b": 1, "c": 0}, ["a", "c", "b"]),
-             ({"a": 256, "b": 300, "c": -1}, None), ({"a": 256, "b": 300}, ["b", "a"])]
+    cases = [
+        ({}, None),
+        ({"a": 1, "b": 2, "c": 0}, None),
+        ({"a": 3, "b": 1, "c": 0}, ["a", "c", "b"]),
+        ({"a": 256, "b": 300, "c": -1}, None),
+        ({"a": 256, "b": 300}, ["b", "a"]),
+    ]
     for labels, order in cases:
         plan = plan_mask(aset, labels, order)
         expected = reference_window(plan, -5, -7, 140, 133)
@@ -111,12 +119,15 @@ def test_fast_rasteriser_equals_per_pixel_loop_on_random_shapes(seed: int) -> No
 
 def test_int_overflow_of_is_left_matches_asap() -> None:
     """Cross products >= 2^31 become INT_MIN in ASAP (x86 float->int): emulated by default."""
-    big = AnnotationSet([Annotation("t", "Polygon", None, coordinates=[
-        (0.0, 0.0), (150000.0, 40000.0), (60000.0, 90000.0)])])
+    big = AnnotationSet(
+        [Annotation("t", "Polygon", None, coordinates=[(0.0, 0.0), (150000.0, 40000.0), (60000.0, 90000.0)])]
+    )
     asap, clean = plan_mask(big), plan_mask(big, asap_int_overflow=False)
     for x0, y0 in ((100000, 40000), (70000, 60000), (30000, 30000), (140000, 38000), (100000, 80000)):
         for plan in (asap, clean):
-            assert np.array_equal(rasterize_plan(plan, x0, y0, 48, 40), reference_window(plan, x0, y0, 48, 40))
+            assert np.array_equal(
+                rasterize_plan(plan, x0, y0, 48, 40), reference_window(plan, x0, y0, 48, 40)
+            )
     # Coarse view of the whole bounding box: the clean mask is the triangle (about 41% of the box);
     # ASAP's overflowing isLeft also fills stray areas outside it.
     coarse_clean = rasterize_plan(clean, 0, 0, 1500, 900, downsample=100)
@@ -137,8 +148,12 @@ def test_downsampled_window_samples_level_zero_points() -> None:
 
 
 def _square(name: str, group: str | None, x0: float, y0: float, size: float) -> Annotation:
-    return Annotation(name, "Polygon", group,
-                      coordinates=[(x0, y0), (x0 + size, y0), (x0 + size, y0 + size), (x0, y0 + size)])
+    return Annotation(
+        name,
+        "Polygon",
+        group,
+        coordinates=[(x0, y0), (x0 + size, y0), (x0 + size, y0 + size), (x0, y0 + size)],
+    )
 
 
 def test_strict_bounding_box_drops_integer_boundary() -> None:
@@ -161,8 +176,10 @@ def test_camelyon16_preset_punches_holes_and_max_fills_them() -> None:
 
 
 def test_camelyon17_preset_labels() -> None:
-    aset = AnnotationSet([_square("m", "metastases", 0, 0, 50), _square("n", "normal", 20, 20, 10)],
-                         [Group("metastases"), Group("normal")])
+    aset = AnnotationSet(
+        [_square("m", "metastases", 0, 0, 50), _square("n", "normal", 20, 20, 10)],
+        [Group("metastases"), Group("normal")],
+    )
     preset = PRESETS["camelyon17"]
     mask = rasterize_window(aset, 0, 0, 60, 60, preset.labels, preset.order)
     assert mask[10, 10] == 1 and mask[25, 25] == 2 and mask[55, 55] == 0
@@ -183,8 +200,12 @@ def test_asap_label_lookup_quirks() -> None:
     plain = AnnotationSet([_square("lesion", None, 10, 10, 20)])
     assert rasterize_window(plain, 0, 0, 40, 40, {"lesion": 7})[20, 20] == 7
     # Dots and two-point shapes give nothing.
-    lines = AnnotationSet([Annotation("d", "Dot", None, coordinates=[(5.5, 5.5)]),
-                           Annotation("m", "Measurement", None, coordinates=[(1.0, 1.0), (30.0, 30.0)])])
+    lines = AnnotationSet(
+        [
+            Annotation("d", "Dot", None, coordinates=[(5.5, 5.5)]),
+            Annotation("m", "Measurement", None, coordinates=[(1.0, 1.0), (30.0, 30.0)]),
+        ]
+    )
     assert rasterize_window(lines, 0, 0, 40, 40).max() == 0
 
 
@@ -216,8 +237,9 @@ def test_mask_tiff_opens_in_openslide_and_tifffile(tmp_path: Path) -> None:
         a.coordinates = [(x - shift_x, y - shift_y) for x, y in a.coordinates]
     out = tmp_path / "mask.tif"
     calls: list[tuple[int, int]] = []
-    write_mask_tiff(aset, out, 1300, 1100, labels, order, progress=lambda d, t: calls.append((d, t)),
-                    mpp=(0.25, 0.25))
+    write_mask_tiff(
+        aset, out, 1300, 1100, labels, order, progress=lambda d, t: calls.append((d, t)), mpp=(0.25, 0.25)
+    )
     assert calls[-1][0] == calls[-1][1] and len(calls) == calls[-1][1]
     level0 = rasterize_window(aset, 0, 0, 1300, 1100, labels, order)
     with tifffile.TiffFile(out) as tif:
@@ -232,7 +254,9 @@ def test_mask_tiff_opens_in_openslide_and_tifffile(tmp_path: Path) -> None:
         assert slide.level_dimensions == ((1300, 1100), (650, 550), (325, 275))
         assert float(slide.properties["openslide.mpp-x"]) == pytest.approx(0.25)
         region = np.asarray(slide.read_region((400, 300), 0, (512, 512)))
-        assert np.array_equal(region[..., 0], _window(MASKS / "tumor_039" / "mask_56320_103808_512x512.json")[2])
+        assert np.array_equal(
+            region[..., 0], _window(MASKS / "tumor_039" / "mask_56320_103808_512x512.json")[2]
+        )
     finally:
         slide.close()
 

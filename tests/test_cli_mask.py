@@ -23,14 +23,19 @@ SAMPLE_XML = DATA / "asap" / "real" / "elm-asap-pathology-format_sampleXml.xml"
 
 
 def _square(name: str, group: str | None, x: float, y: float, size: float) -> Annotation:
-    return Annotation(name, "Polygon", group, coordinates=[(x, y), (x + size, y), (x + size, y + size), (x, y + size)])
+    return Annotation(
+        name, "Polygon", group, coordinates=[(x, y), (x + size, y), (x + size, y + size), (x, y + size)]
+    )
 
 
 @pytest.fixture()
 def camelyon16_xml(tmp_path: Path) -> Path:
     aset = AnnotationSet(
-        [_square("_0", "_0", 100, 100, 800), _square("_1", "_1", 1200, 300, 300),
-         _square("_2", "_2", 300, 300, 200)],
+        [
+            _square("_0", "_0", 100, 100, 800),
+            _square("_1", "_1", 1200, 300, 300),
+            _square("_2", "_2", 300, 300, 200),
+        ],
         [Group("_0", color="#ff0000"), Group("_1", color="#ff0000"), Group("_2", color="#00ff00")],
     )
     path = tmp_path / "tumor.xml"
@@ -45,14 +50,18 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_preset_mask_matches_rasteriser_and_opens_everywhere(
-        tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "mask.tif"
-    code, stdout, stderr = _run(capsys, str(CMU), str(camelyon16_xml), "-o", str(out), "--preset", "camelyon16")
+    code, stdout, stderr = _run(
+        capsys, str(CMU), str(camelyon16_xml), "-o", str(out), "--preset", "camelyon16"
+    )
     assert code == 0, stderr
     assert "2220x2967" in stdout and "100%" in stderr  # the progress bar ran to the end
     preset = PRESETS["camelyon16"]
-    expected = rasterize_window(read_asap(camelyon16_xml.read_bytes()), 0, 0, 2220, 2967,
-                                preset.labels, preset.order)
+    expected = rasterize_window(
+        read_asap(camelyon16_xml.read_bytes()), 0, 0, 2220, 2967, preset.labels, preset.order
+    )
     assert expected[400, 400] == 0 and expected[200, 200] == 1  # the _2 hole
     with tifffile.TiffFile(out) as tif:
         assert np.array_equal(tif.pages[0].asarray(), expected)
@@ -68,10 +77,24 @@ def test_preset_mask_matches_rasteriser_and_opens_everywhere(
         slide.close()
 
 
-def test_labels_order_and_level(tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_labels_order_and_level(
+    tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "level.tif"
-    code, _, stderr = _run(capsys, str(BOXES), str(camelyon16_xml), "-o", str(out), "--labels", "_0=3,_2=7",
-                           "--order", "_2,_0", "--level", "1", "--no-progress")
+    code, _, stderr = _run(
+        capsys,
+        str(BOXES),
+        str(camelyon16_xml),
+        "-o",
+        str(out),
+        "--labels",
+        "_0=3,_2=7",
+        "--order",
+        "_2,_0",
+        "--level",
+        "1",
+        "--no-progress",
+    )
     assert code == 0 and stderr == ""
     info = openslide.OpenSlide(BOXES)
     size, downsample = info.level_dimensions[1], info.level_downsamples[1]
@@ -79,21 +102,33 @@ def test_labels_order_and_level(tmp_path: Path, camelyon16_xml: Path, capsys: py
     with tifffile.TiffFile(out) as tif:
         page = tif.pages[0].asarray()
     assert page.shape == (size[1], size[0])
-    expected = rasterize_window(read_asap(camelyon16_xml.read_bytes()), 0, 0, size[0], size[1],
-                                {"_0": 3, "_2": 7}, ["_2", "_0"], downsample=downsample)
+    expected = rasterize_window(
+        read_asap(camelyon16_xml.read_bytes()),
+        0,
+        0,
+        size[0],
+        size[1],
+        {"_0": 3, "_2": 7},
+        ["_2", "_0"],
+        downsample=downsample,
+    )
     assert np.array_equal(page, expected) and set(np.unique(page)) == {0, 3}  # _0 painted over _2
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--labels", "tumor"], "bad --labels: 'tumor' is not NAME=LABEL"),
-    (["--labels", "_0=999"], "must be 0..255"),
-    (["--preset", "camelyon18"], "unknown preset 'camelyon18'"),
-    (["--labels", "metastases=1"], "no group is called 'metastases'"),
-    (["--order", "_0"], "an order needs a label map"),
-    (["--level", "9"], "--level 9: the slide has levels 0..0"),
-])
-def test_bad_options_fail_with_one_line(tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str],
-                                        args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--labels", "tumor"], "bad --labels: 'tumor' is not NAME=LABEL"),
+        (["--labels", "_0=999"], "must be 0..255"),
+        (["--preset", "camelyon18"], "unknown preset 'camelyon18'"),
+        (["--labels", "metastases=1"], "no group is called 'metastases'"),
+        (["--order", "_0"], "an order needs a label map"),
+        (["--level", "9"], "--level 9: the slide has levels 0..0"),
+    ],
+)
+def test_bad_options_fail_with_one_line(
+    tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     out = tmp_path / "out.tif"
     code, stdout, stderr = _run(capsys, str(CMU), str(camelyon16_xml), "-o", str(out), *args)
     assert code == 2
@@ -102,12 +137,16 @@ def test_bad_options_fail_with_one_line(tmp_path: Path, camelyon16_xml: Path, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tumor.xml"]
 
 
-def test_bad_files_fail_with_one_line(tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_files_fail_with_one_line(
+    tmp_path: Path, camelyon16_xml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     not_a_slide = tmp_path / "fake.svs"
     not_a_slide.write_bytes(b"II*\x00garbage")
     broken_xml = tmp_path / "broken.xml"
-    broken_xml.write_bytes(b"<ASAP_Annotations><Annotations><Annotation Name='a' Type='Polygon' "
-                           b"PartOfGroup='missing'><Coordinates><Coordinate Order='0' X='1' Y='x'/>")
+    broken_xml.write_bytes(
+        b"<ASAP_Annotations><Annotations><Annotation Name='a' Type='Polygon' "
+        b"PartOfGroup='missing'><Coordinates><Coordinate Order='0' X='1' Y='x'/>"
+    )
     out = tmp_path / "out.tif"
     cases = [
         ([str(tmp_path / "nope.svs"), str(camelyon16_xml)], "no such slide file"),
@@ -128,14 +167,43 @@ def test_bad_files_fail_with_one_line(tmp_path: Path, camelyon16_xml: Path, caps
 
 def test_console_script_runs_and_keeps_existing_output_on_failure(tmp_path: Path) -> None:
     out = tmp_path / "m.tif"
-    ok = subprocess.run([sys.executable, "-m", "viewer.cli", "mask", str(CMU), str(SAMPLE_XML), "-o", str(out),
-                         "--no-progress"], capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "viewer.cli",
+            "mask",
+            str(CMU),
+            str(SAMPLE_XML),
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     written = out.read_bytes()
     with tifffile.TiffFile(out) as tif:
         assert int(tif.pages[0].asarray().max()) == 1
-    failed = subprocess.run([sys.executable, "-m", "viewer.cli", "mask", str(CMU), str(SAMPLE_XML), "-o", str(out),
-                             "--labels", "nothing=1"], capture_output=True, text=True, check=False)
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "viewer.cli",
+            "mask",
+            str(CMU),
+            str(SAMPLE_XML),
+            "-o",
+            str(out),
+            "--labels",
+            "nothing=1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1
     assert "no group is called 'nothing'" in failed.stderr
     assert out.read_bytes() == written  # an existing file is untouched

@@ -64,18 +64,37 @@ _MAX_DEPTH = 64
 _MAX_PROBLEMS = 50
 #: QuPath 0.2 wrote the Java class name as ``Feature.id``.
 _LEGACY_CLASS_NAMES = {
-    "PathAnnotationObject": "annotation", "PathDetectionObject": "detection", "PathCellObject": "cell",
-    "PathTileObject": "tile", "TMACoreObject": "tmaCore", "PathRootObject": "root",
+    "PathAnnotationObject": "annotation",
+    "PathDetectionObject": "detection",
+    "PathCellObject": "cell",
+    "PathTileObject": "tile",
+    "TMACoreObject": "tmaCore",
+    "PathRootObject": "root",
 }
-_BOUNDS_KEYS = ("openslide.bounds-x", "openslide.bounds-y", "openslide.bounds-width",
-                "openslide.bounds-height")
+_BOUNDS_KEYS = (
+    "openslide.bounds-x",
+    "openslide.bounds-y",
+    "openslide.bounds-width",
+    "openslide.bounds-height",
+)
 # Colour names QColor accepts that are common in annotation files (the full SVG list is not needed:
 # anything else falls back to a colour derived from the name).
 _NAMED_COLORS = {
-    "black": (0, 0, 0), "white": (255, 255, 255), "red": (255, 0, 0), "green": (0, 128, 0),
-    "lime": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
-    "orange": (255, 165, 0), "purple": (128, 0, 128), "brown": (165, 42, 42), "pink": (255, 192, 203),
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "red": (255, 0, 0),
+    "green": (0, 128, 0),
+    "lime": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "orange": (255, 165, 0),
+    "purple": (128, 0, 128),
+    "brown": (165, 42, 42),
+    "pink": (255, 192, 203),
 }
 
 
@@ -122,9 +141,9 @@ def parse_color(text: str) -> tuple[int, int, int] | None:
     if len(digits) == 8:  # AARRGGBB
         return (int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16))
     if len(digits) == 9:
-        return tuple(int(digits[i:i + 3], 16) * 255 // 0xFFF for i in (0, 3, 6))  # type: ignore[return-value]
+        return tuple(int(digits[i : i + 3], 16) * 255 // 0xFFF for i in (0, 3, 6))  # type: ignore[return-value]
     if len(digits) == 12:
-        return tuple(int(digits[i:i + 4], 16) >> 8 for i in (0, 4, 8))  # type: ignore[return-value]
+        return tuple(int(digits[i : i + 4], 16) >> 8 for i in (0, 4, 8))  # type: ignore[return-value]
     return None
 
 
@@ -139,7 +158,7 @@ def class_color(name: str, color: str) -> list[int]:
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#%02x%02x%02x" % rgb
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def _packed_rgb(value: int) -> tuple[int, int, int]:
@@ -194,9 +213,14 @@ def _geometry(a: Annotation, offset: Offset, qupath: bool) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
 
 
-def annotation_to_feature(a: Annotation, groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None = None,
-                          *, offset: Offset = (0.0, 0.0), qupath: bool = False,
-                          feature_id: str | None = None) -> dict[str, Any]:
+def annotation_to_feature(
+    a: Annotation,
+    groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None = None,
+    *,
+    offset: Offset = (0.0, 0.0),
+    qupath: bool = False,
+    feature_id: str | None = None,
+) -> dict[str, Any]:
     """One annotation as a GeoJSON Feature; coordinates are ``slide - offset``.
 
     *groups* supplies the class colour of ``a.group``. *qupath* rounds to QuPath's 2 decimals and
@@ -224,8 +248,12 @@ def annotation_to_feature(a: Annotation, groups: Mapping[str, Group] | Iterable[
 
 def group_to_json(group: Group) -> dict[str, Any]:
     """One group as plain JSON (the items of ``asapGroups``)."""
-    return {"name": group.name, "parent": group.parent, "color": group.color,
-            "attributes": dict(group.attributes)}
+    return {
+        "name": group.name,
+        "parent": group.parent,
+        "color": group.color,
+        "attributes": dict(group.attributes),
+    }
 
 
 def to_geojson(aset: AnnotationSet, *, offset: Offset = (0.0, 0.0), qupath: bool = False) -> dict[str, Any]:
@@ -236,8 +264,11 @@ def to_geojson(aset: AnnotationSet, *, offset: Offset = (0.0, 0.0), qupath: bool
     """
     by_name = _groups_by_name(aset)
     features = [annotation_to_feature(a, by_name, offset=offset, qupath=qupath) for a in aset.annotations]
-    return {"type": "FeatureCollection", "features": features,
-            GROUPS_MEMBER: [group_to_json(g) for g in aset.groups]}
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        GROUPS_MEMBER: [group_to_json(g) for g in aset.groups],
+    }
 
 
 def dumps(document: Any) -> bytes:
@@ -315,8 +346,11 @@ class _Importer:
     # -- geometry --------------------------------------------------------------------------------
 
     def position(self, value: Any, where: str) -> Point | None:
-        if (not isinstance(value, list) or len(value) < 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[:2])):
+        if (
+            not isinstance(value, list)
+            or len(value) < 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[:2])
+        ):
             self.problem(where, f"a position must be [x, y] numbers, got {json.dumps(value)[:60]}")
             return None
         x, y = float(value[0]) + self.offset[0], float(value[1]) + self.offset[1]
@@ -347,8 +381,12 @@ class _Importer:
             if not isinstance(parts, list) or depth > _MAX_DEPTH:
                 self.problem(where, "GeometryCollection needs a 'geometries' array")
                 return []
-            return [piece for index, part in enumerate(parts) if isinstance(part, dict)
-                    for piece in self.pieces(part, f"{where}.geometries[{index}]", depth + 1)]
+            return [
+                piece
+                for index, part in enumerate(parts)
+                if isinstance(part, dict)
+                for piece in self.pieces(part, f"{where}.geometries[{index}]", depth + 1)
+            ]
         if kind not in _GEOMETRY_TYPES:
             self.problem(where, f"unknown geometry type {kind!r}")
             return []
@@ -435,17 +473,28 @@ class _Importer:
             rgb = _packed_rgb(color)
         elif isinstance(color, list) and len(color) == 1 and isinstance(color[0], int):
             rgb = _packed_rgb(color[0])
-        elif (isinstance(color, list) and len(color) in (3, 4)
-              and all(isinstance(c, int) and not isinstance(c, bool) for c in color)):
+        elif (
+            isinstance(color, list)
+            and len(color) in (3, 4)
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in color)
+        ):
             rgb = (color[0] & 255, color[1] & 255, color[2] & 255)
         return (name, _hex(rgb) if rgb else None)
 
-    def add(self, pieces: list[tuple[str, list[Point], bool]], props: dict[str, Any], where: str,
-            feature: dict[str, Any] | None) -> None:
+    def add(
+        self,
+        pieces: list[tuple[str, list[Point], bool]],
+        props: dict[str, Any],
+        where: str,
+        feature: dict[str, Any] | None,
+    ) -> None:
         asap = props.get(ASAP_PROPERTY)
         if not pieces:
-            if not (isinstance(asap, dict) and feature is not None
-                    and feature["geometry"].get("coordinates") == []):
+            if not (
+                isinstance(asap, dict)
+                and feature is not None
+                and feature["geometry"].get("coordinates") == []
+            ):
                 return
             pieces = [("Polygon", [], False)]  # our empty annotation (an empty Polygon)
         self.objects += 1
@@ -478,8 +527,11 @@ class _Importer:
             if feature is not None and feature["geometry"].get("type") in ("LineString", "MultiPoint"):
                 # Only rings lose their closing point; a line keeps every position it has.
                 points = self.positions(feature["geometry"]["coordinates"], where) or []
-            self.annotations.append(Annotation(
-                name, kind, asap_group, asap_color if isinstance(asap_color, str) else color, points))
+            self.annotations.append(
+                Annotation(
+                    name, kind, asap_group, asap_color if isinstance(asap_color, str) else color, points
+                )
+            )
             return
 
         shells = sum(1 for piece in pieces if not piece[2])
@@ -489,8 +541,11 @@ class _Importer:
             if hole:
                 hole_number += 1
                 part_name = f"{name} hole {hole_number}"
-                part_group = self.group(f"{group}{HOLES_SUFFIX}" if group else "holes",
-                                        self.groups[group].color if group else None, group)
+                part_group = self.group(
+                    f"{group}{HOLES_SUFFIX}" if group else "holes",
+                    self.groups[group].color if group else None,
+                    group,
+                )
             else:
                 shell_number += 1
                 part_name = name if shells == 1 else f"{name} ({shell_number})"
@@ -499,8 +554,9 @@ class _Importer:
             self.annotations.append(Annotation(part_name, kind, part_group, color, points))
 
 
-_GEOMETRY_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                             "MultiPolygon", "GeometryCollection"})
+_GEOMETRY_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+)
 
 
 def _class_name(text: str) -> str:
@@ -552,7 +608,8 @@ def _load(data: bytes | str | dict[str, Any] | list[Any], max_bytes: int | None)
         raise AnnotationFormatError(f"GeoJSON is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise AnnotationFormatError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     except RecursionError:
         raise AnnotationFormatError("JSON nested too deeply") from None
 
@@ -575,19 +632,28 @@ def _import(document: Any, offset: Offset) -> _Importer:
                 continue
             attributes = item.get("attributes") or {}
             parent, color = item.get("parent"), item.get("color", DEFAULT_GROUP_COLOR)
-            if (not isinstance(attributes, dict) or not isinstance(color, str)
-                    or not (parent is None or isinstance(parent, str))):
-                importer.problem(where, "parent must be a string or null, color a string, "
-                                        "attributes an object of strings")
+            if (
+                not isinstance(attributes, dict)
+                or not isinstance(color, str)
+                or not (parent is None or isinstance(parent, str))
+            ):
+                importer.problem(
+                    where, "parent must be a string or null, color a string, attributes an object of strings"
+                )
                 continue
-            importer.groups[item["name"]] = Group(item["name"], parent, color,
-                                                  {str(k): str(v) for k, v in attributes.items()})
+            importer.groups[item["name"]] = Group(
+                item["name"], parent, color, {str(k): str(v) for k, v in attributes.items()}
+            )
     importer.walk(document, "$")
     return importer
 
 
-def from_geojson(data: bytes | str | dict[str, Any] | list[Any], *, offset: Offset = (0.0, 0.0),
-                 max_bytes: int | None = None) -> AnnotationSet:
+def from_geojson(
+    data: bytes | str | dict[str, Any] | list[Any],
+    *,
+    offset: Offset = (0.0, 0.0),
+    max_bytes: int | None = None,
+) -> AnnotationSet:
     """An :class:`AnnotationSet` from GeoJSON of any QuPath generation; ``slide = file + offset``.
 
     :raises AnnotationFormatError: listing every problem found (bad JSON, bad positions, unknown
@@ -599,8 +665,9 @@ def from_geojson(data: bytes | str | dict[str, Any] | list[Any], *, offset: Offs
     problems = importer.problems + aset.problems(check_coordinates=False)
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
-        raise AnnotationFormatError(f"invalid GeoJSON: {len(problems)} {noun}; first: {problems[0]}",
-                                    details=problems)
+        raise AnnotationFormatError(
+            f"invalid GeoJSON: {len(problems)} {noun}; first: {problems[0]}", details=problems
+        )
     return aset
 
 
@@ -618,7 +685,8 @@ def feature_to_annotation(feature: dict[str, Any], *, offset: Offset = (0.0, 0.0
     if len(importer.annotations) != 1:
         raise AnnotationFormatError(
             f"a Feature must hold exactly one annotation, this one gives {len(importer.annotations)} "
-            "(a hole, a multi-part geometry or no geometry)")
+            "(a hole, a multi-part geometry or no geometry)"
+        )
     return importer.annotations[0]
 
 

@@ -28,7 +28,8 @@ from shapely.geometry.base import BaseGeometry
 
 from viewer.annotations.model import Annotation, AnnotationSet
 
-Coords = Sequence[tuple[float, float]]
+#: A coordinate list (x, y) in slide space, or an (n, 2) array of them.
+Coords = Sequence[tuple[float, float]] | np.ndarray
 
 #: Types whose ring encloses an area (ASAP computes an "area" for every type; these mean one).
 AREA_TYPES = frozenset({"Polygon", "Spline", "Rectangle"})
@@ -79,6 +80,7 @@ def asap_group_area(aset: AnnotationSet, name: str) -> float:
 
     A group that is its own ancestor (invalid) contributes nothing on the second visit.
     """
+
     def area(group: str, seen: frozenset[str]) -> np.float32:
         total = np.float32(0.0)
         for child in aset.children(group):
@@ -152,7 +154,7 @@ def _winding_numbers(points: np.ndarray, ring: np.ndarray) -> np.ndarray:
     a, b = ring, np.roll(ring, -1, axis=0)
     wn = np.zeros(len(points), dtype=np.int64)
     for start in range(0, len(a), 4096):  # chunked: m × 4096 temporaries
-        a0, b0 = a[start:start + 4096], b[start:start + 4096]
+        a0, b0 = a[start : start + 4096], b[start : start + 4096]
         px, py = points[:, :1], points[:, 1:]
         cross = (b0[:, 0] - a0[:, 0]) * (py - a0[:, 1]) - (px - a0[:, 0]) * (b0[:, 1] - a0[:, 1])
         up = (a0[:, 1] <= py) & (b0[:, 1] > py) & (cross > 0)
@@ -173,8 +175,9 @@ def valid_polygon(coords: Coords) -> BaseGeometry:
     if simple.is_valid:
         return simple
     ring = LineString(np.vstack([arr, arr[:1]]))
-    faces = [f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(ring))))
-             if f.area > 0]
+    faces = [
+        f for f in shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(ring)))) if f.area > 0
+    ]
     if not faces:
         return Polygon()
     reps = np.array([f.representative_point().coords[0] for f in faces])
@@ -215,7 +218,7 @@ def longest_diameter(coords: Coords, mpp: tuple[float, float] | None = None) -> 
     pts = np.asarray(hull.exterior.coords if isinstance(hull, Polygon) else hull.coords)
     best = 0.0
     for start in range(0, len(pts), 1024):
-        block = pts[start:start + 1024]
+        block = pts[start : start + 1024]
         d2 = ((block[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
         best = max(best, float(d2.max()))
     return math.sqrt(best)
@@ -252,8 +255,12 @@ def self_intersections(coords: Coords) -> list[tuple[float, float]]:
     if ring.is_simple:
         return []
     parts = shapely.get_parts(shapely.node(ring))
-    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(parts, 0)),
-                           shapely.get_coordinates(shapely.get_point(parts, -1))])
+    ends = np.concatenate(
+        [
+            shapely.get_coordinates(shapely.get_point(parts, 0)),
+            shapely.get_coordinates(shapely.get_point(parts, -1)),
+        ]
+    )
     nodes, counts = np.unique(ends, axis=0, return_counts=True)
     return [(float(x), float(y)) for (x, y) in nodes[counts != 2][:_MAX_REPORTED_POINTS]]
 
@@ -275,7 +282,7 @@ def validity(coords: Coords) -> ValidityReport:
     # GEOS names one location in the reason, e.g. "Self-intersection[5 5]"; keep it too.
     if "[" in reason and reason.endswith("]"):
         try:
-            x, y = (float(v) for v in reason[reason.index("[") + 1:-1].split()[:2])
+            x, y = (float(v) for v in reason[reason.index("[") + 1 : -1].split()[:2])
             if (x, y) not in locations:
                 locations.insert(0, (x, y))
         except ValueError:
@@ -291,8 +298,9 @@ def _f32(v: float) -> float:
     return float(np.float32(v))
 
 
-def _catmull_rom_to_bezier(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float],
-                           p3: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
+def _catmull_rom_to_bezier(
+    p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float], p3: tuple[float, float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """ASAP's ``catmullRomToBezier``: the two inner Bézier control points of segment p1→p2.
 
     Rounding follows the C++: distances and their roots are float, the weighted sums double, the
@@ -312,8 +320,14 @@ def _catmull_rom_to_bezier(p0: tuple[float, float], p1: tuple[float, float], p2:
             return math.nan
         return _f32(num / den)
 
-    b1 = (ratio(d1 * p2[0] - d2 * p0[0] + w1 * p1[0], den1), ratio(d1 * p2[1] - d2 * p0[1] + w1 * p1[1], den1))
-    b2 = (ratio(d3 * p1[0] - d2 * p3[0] + w2 * p2[0], den2), ratio(d3 * p1[1] - d2 * p3[1] + w2 * p2[1], den2))
+    b1 = (
+        ratio(d1 * p2[0] - d2 * p0[0] + w1 * p1[0], den1),
+        ratio(d1 * p2[1] - d2 * p0[1] + w1 * p1[1], den1),
+    )
+    b2 = (
+        ratio(d3 * p1[0] - d2 * p3[0] + w2 * p2[0], den2),
+        ratio(d3 * p1[1] - d2 * p3[1] + w2 * p2[1], den2),
+    )
     return b1, b2
 
 
@@ -384,7 +398,9 @@ def _flatten_bezier(b: Bezier, threshold: float, out: list[tuple[float, float]])
         stack.append((x1, y1, ax, ay, abx, aby, mx, my, level - 1))
 
 
-def flatten_spline(coords: Coords, closed: bool = True, threshold_px: float = 0.5) -> list[tuple[float, float]]:
+def flatten_spline(
+    coords: Coords, closed: bool = True, threshold_px: float = 0.5
+) -> list[tuple[float, float]]:
     """The polyline ASAP draws for a Spline, in px: its Bézier segments flattened the way Qt does.
 
     *threshold_px* is Qt's flatness threshold (0.5 of a device pixel in ASAP's view; here a level-0
@@ -463,8 +479,9 @@ def tumour_annotations(aset: AnnotationSet, groups: Iterable[str] | None = None)
     return result
 
 
-def slide_metastasis_category(aset: AnnotationSet, mpp: tuple[float, float],
-                              groups: Iterable[str] | None = None) -> str:
+def slide_metastasis_category(
+    aset: AnnotationSet, mpp: tuple[float, float], groups: Iterable[str] | None = None
+) -> str:
     """The largest CAMELYON category among the slide's tumour annotations (``negative`` if none)."""
     best = NEGATIVE
     for a in tumour_annotations(aset, groups):

@@ -26,9 +26,10 @@ Coordinates are slide space (level-0 px). A window at downsample *d* samples lev
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from viewer.errors import InvalidInputError
 #: Tile edge of the mask TIFF (ASAP writes 512-px tiles too).
 TILE_SIZE = 512
 _INT_OVERFLOW = np.float32(2.0**31)  # float32 values ≥ this convert to INT_MIN on x86
+_ONE = np.float32(1.0)
 _MAX_CELLS = 1 << 22  # winding-number cells per rasterising chunk (16 MiB of int32)
 _FLT_MIN = float(np.finfo(np.float32).tiny)  # ASAP's bbox max corner starts here, not at -FLT_MAX
 
@@ -58,11 +60,13 @@ class MaskPreset:
 #: The CAMELYON conversions from the CAMELYON17 site (also quoted in ASAP issues #82 and #242).
 PRESETS: dict[str, MaskPreset] = {
     "camelyon16": MaskPreset(
-        {"_0": 1, "_1": 1, "_2": 0}, ["_0", "_1", "_2"],
+        {"_0": 1, "_1": 1, "_2": 0},
+        ["_0", "_1", "_2"],
         "CAMELYON16: tumour groups _0 and _1 -> 1, then _2 (non-tumour islands) -> 0 punches holes",
     ),
     "camelyon17": MaskPreset(
-        {"metastases": 1, "normal": 2}, ["metastases", "normal"],
+        {"metastases": 1, "normal": 2},
+        ["metastases", "normal"],
         "CAMELYON17: metastases -> 1, then normal -> 2",
     ),
 }
@@ -92,8 +96,13 @@ class MaskPlan:
     int_limit: np.float32 = _INT_OVERFLOW
 
 
-def plan_mask(aset: AnnotationSet, labels: dict[str, int] | None = None,
-              order: Sequence[str] | None = None, *, asap_int_overflow: bool = True) -> MaskPlan:
+def plan_mask(
+    aset: AnnotationSet,
+    labels: dict[str, int] | None = None,
+    order: Sequence[str] | None = None,
+    *,
+    asap_int_overflow: bool = True,
+) -> MaskPlan:
     """Select, order and label the annotations exactly as ASAP's ``AnnotationToMask::convert``.
 
     *asap_int_overflow* keeps ASAP's x86 behaviour for shapes with very long edges (an ``isLeft``
@@ -106,10 +115,16 @@ def plan_mask(aset: AnnotationSet, labels: dict[str, int] | None = None,
     ordered = bool(order) and bool(labels)
     if ordered:
         assert order is not None
-        annotations = [a for name in order for a in aset.annotations
-                       if (a.group == name if has_groups else a.name == name)]
-    plan = MaskPlan(ordered=bool(order),  # ASAP overwrites whenever an order is given
-                    int_limit=_INT_OVERFLOW if asap_int_overflow else np.float32(np.inf))
+        annotations = [
+            a
+            for name in order
+            for a in aset.annotations
+            if (a.group == name if has_groups else a.name == name)
+        ]
+    plan = MaskPlan(
+        ordered=bool(order),  # ASAP overwrites whenever an order is given
+        int_limit=_INT_OVERFLOW if asap_int_overflow else np.float32(np.inf),
+    )
     for a in annotations:
         if labels and has_groups and a.group is None:
             continue
@@ -125,8 +140,12 @@ def plan_mask(aset: AnnotationSet, labels: dict[str, int] | None = None,
         closed = np.vstack([pts, pts[:1]])
         x0, y0 = closed[:-1, 0].copy(), closed[:-1, 1].copy()
         x1, y1 = closed[1:, 0].copy(), closed[1:, 1].copy()
-        bbox = (float(pts[:, 0].min()), float(pts[:, 1].min()),
-                max(_FLT_MIN, float(pts[:, 0].max())), max(_FLT_MIN, float(pts[:, 1].max())))
+        bbox = (
+            float(pts[:, 0].min()),
+            float(pts[:, 1].min()),
+            max(_FLT_MIN, float(pts[:, 0].max())),
+            max(_FLT_MIN, float(pts[:, 1].max())),
+        )
         plan.rings.append(_Ring(int(label), x0, y0, x1, y1, x1 - x0, y0 - y1, bbox))
     return plan
 
@@ -139,28 +158,38 @@ def _sample_positions(start: int, count: int, downsample: float) -> np.ndarray:
     return np.floor(idx * downsample).astype(np.int64)
 
 
-def _first_true(pred: Callable[[np.ndarray, np.ndarray], np.ndarray], lo: int, hi: int,
-                n: int) -> np.ndarray:
-    """Per element i, the first column index k in [lo, hi) with pred(i, k) True (hi if none).
+def _first_crossing(
+    a_b: np.ndarray,
+    x0: np.ndarray,
+    dyp: np.ndarray,
+    cols: np.ndarray,
+    compare: Callable[[np.ndarray, np.float32], np.ndarray],
+    threshold: np.float32,
+) -> np.ndarray:
+    """Per crossing i, the first column k with ``compare(isLeft(i, k), threshold)`` (len(cols) if none).
 
-    pred must be monotone (False ... False True ... True) in k for every i.
+    ASAP's ``isLeft`` before its int conversion, in float32 (note its y-down sign):
+    ``fl(fl(x1-x0) * fl(y0-py) - fl(fl(px-x0) * fl(y0-y1)))`` = ``a_b - fl(cols[k] - x0) * dyp``.
+    It is monotone in k, so the predicate is False ... False True ... True and a vectorised binary
+    search over the columns finds its first True exactly.
     """
-    left = np.full(n, lo, dtype=np.int64)
-    right = np.full(n, hi, dtype=np.int64)
+    n = len(a_b)
+    left = np.zeros(n, dtype=np.int64)
+    right = np.full(n, len(cols), dtype=np.int64)
     which = np.arange(n)
     while True:
-        active = left < right
-        if not active.any():
+        active = which[left < right]
+        if not len(active):
             return left
-        ia = which[active]
-        mid = (left[ia] + right[ia]) // 2
-        ok = pred(ia, mid)
-        right[ia[ok]] = mid[ok]
-        left[ia[~ok]] = mid[~ok] + 1
+        mid = (left[active] + right[active]) // 2
+        ok = compare(a_b[active] - (cols[mid] - x0[active]) * dyp[active], threshold)
+        right[active[ok]] = mid[ok]
+        left[active[~ok]] = mid[~ok] + 1
 
 
-def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered: bool,
-           int_limit: np.float32) -> None:
+def _paint(
+    out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered: bool, int_limit: np.float32
+) -> None:
     """Composite one ring into *out* (rows = *ys*, columns = *xs*, level-0 sample coordinates)."""
     min_x, min_y, max_x, max_y = ring.bbox
     # Strict bounding box (ASAP: x > bbox.min && x < bbox.max), as column / row index ranges.
@@ -189,30 +218,24 @@ def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered
         edge = np.repeat(np.arange(len(counts)), counts)
         row = ja[edge] + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
         py = row_y[row].astype(np.float32)
-        ex0, ey0, dx, dyp = ring.x0[edge], ring.y0[edge], ring.dx[edge], ring.dyp[edge]
-        a_b = dx * (ey0 - py)  # fl(fl(x1-x0) * fl(y0-py)), constant along the row
-
-        def cross(i: np.ndarray, k: np.ndarray) -> np.ndarray:
-            # ASAP's isLeft before the int conversion, in float32 (note its y-down sign):
-            # fl(fl(x1-x0) * fl(y0-py) - fl(fl(px-x0) * fl(y0-y1)))
-            return a_b[i] - (cols[k] - ex0[i]) * dyp[i]
-
-        is_up = up[edge]
-        ones = np.float32(1.0)
+        ex0, dyp = ring.x0[edge], ring.dyp[edge]
+        a_b = ring.dx[edge] * (ring.y0[edge] - py)  # fl(fl(x1-x0) * fl(y0-py)), fixed along the row
         steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
-        iu = np.flatnonzero(is_up)
+        iu = np.flatnonzero(up[edge])
         if len(iu):
             # Upward (y0 <= y < y1): +1 where 1 <= isLeft < 2^31; isLeft grows with x.
-            start = _first_true(lambda i, k: cross(iu[i], k) >= ones, 0, ncols, len(iu))
-            end = _first_true(lambda i, k: cross(iu[i], k) >= int_limit, 0, ncols, len(iu))
+            args = (a_b[iu], ex0[iu], dyp[iu], cols)
+            start = _first_crossing(*args, operator.ge, _ONE)
+            end = _first_crossing(*args, operator.ge, int_limit)
             steps.append((row[iu], start, end, 1))
-        idn = np.flatnonzero(~is_up)
+        idn = np.flatnonzero(~up[edge])
         if len(idn):
             # Downward: -1 where isLeft >= 2^31 (INT_MIN) or isLeft <= -1; isLeft falls with x.
-            end = _first_true(lambda i, k: cross(idn[i], k) < int_limit, 0, ncols, len(idn))
-            start2 = _first_true(lambda i, k: cross(idn[i], k) <= -ones, 0, ncols, len(idn))
+            args = (a_b[idn], ex0[idn], dyp[idn], cols)
+            end = _first_crossing(*args, operator.lt, int_limit)
+            start = _first_crossing(*args, operator.le, -_ONE)
             steps.append((row[idn], np.zeros(len(idn), np.int64), end, -1))
-            steps.append((row[idn], start2, np.full(len(idn), ncols, np.int64), -1))
+            steps.append((row[idn], start, np.full(len(idn), ncols, np.int64), -1))
         width = ncols + 1
         diff = np.zeros((r1 - r0) * width, dtype=np.int32)
         for srow, s, e, sign in steps:
@@ -230,8 +253,9 @@ def _paint(out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered
             target[inside & (target.astype(np.int64) < label)] = label & 0xFF
 
 
-def rasterize_plan(plan: MaskPlan, x0: int, y0: int, width: int, height: int,
-                   downsample: float = 1.0) -> np.ndarray:
+def rasterize_plan(
+    plan: MaskPlan, x0: int, y0: int, width: int, height: int, downsample: float = 1.0
+) -> np.ndarray:
     """The (height, width) uint8 mask window whose top-left output pixel is (x0, y0).
 
     (x0, y0, width, height) are pixels at *downsample* (level 0 when 1.0).
@@ -251,9 +275,18 @@ def rasterize_plan(plan: MaskPlan, x0: int, y0: int, width: int, height: int,
     return out
 
 
-def rasterize_window(aset: AnnotationSet, x0: int, y0: int, width: int, height: int,
-                     labels: dict[str, int] | None = None, order: Sequence[str] | None = None,
-                     downsample: float = 1.0, *, asap_int_overflow: bool = True) -> np.ndarray:
+def rasterize_window(
+    aset: AnnotationSet,
+    x0: int,
+    y0: int,
+    width: int,
+    height: int,
+    labels: dict[str, int] | None = None,
+    order: Sequence[str] | None = None,
+    downsample: float = 1.0,
+    *,
+    asap_int_overflow: bool = True,
+) -> np.ndarray:
     """ASAP's mask of *aset* over one window: (height, width) uint8, row r = pixel row y0 + r.
 
     *labels* maps group names (or annotation names in a file without groups) to labels; *order*
@@ -291,8 +324,9 @@ def parse_labels(text: str) -> dict[str, int]:
     return labels
 
 
-def check_mask_request(aset: AnnotationSet, labels: dict[str, int] | None,
-                       order: Sequence[str] | None) -> None:
+def check_mask_request(
+    aset: AnnotationSet, labels: dict[str, int] | None, order: Sequence[str] | None
+) -> None:
     """Reject label maps and orders that cannot mean what the user wants (all problems at once).
 
     ASAP silently writes an empty mask in these cases (issue #242); we say why instead.
@@ -327,11 +361,19 @@ def mask_level_sizes(width: int, height: int, tile_size: int = TILE_SIZE) -> lis
     return sizes
 
 
-def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, height: int,
-                    labels: dict[str, int] | None = None, order: Sequence[str] | None = None,
-                    level_downsample: float = 1.0, progress: Progress | None = None,
-                    mpp: tuple[float, float] | None = None, tile_size: int = TILE_SIZE,
-                    asap_int_overflow: bool = True) -> None:
+def write_mask_tiff(
+    aset: AnnotationSet,
+    out_path: str | Path,
+    width: int,
+    height: int,
+    labels: dict[str, int] | None = None,
+    order: Sequence[str] | None = None,
+    level_downsample: float = 1.0,
+    progress: Progress | None = None,
+    mpp: tuple[float, float] | None = None,
+    tile_size: int = TILE_SIZE,
+    asap_int_overflow: bool = True,
+) -> None:
     """Write ASAP's mask of *aset* as a tiled, pyramidal, deflate-compressed uint8 TIFF, atomically.
 
     (*width*, *height*) is the output size in pixels at *level_downsample* (the slide's level-0
@@ -364,7 +406,7 @@ def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, heigh
             band_h = min(tile_size, level_h - band_y)
             band = rasterize_plan(plan, 0, band_y, level_w, band_h, downsample)
             for tx in range(0, level_w, tile_size):
-                yield encode(band[:, tx:tx + tile_size])
+                yield encode(band[:, tx : tx + tile_size])
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -373,8 +415,15 @@ def write_mask_tiff(aset: AnnotationSet, out_path: str | Path, width: int, heigh
     if level_mpp is not None and not _resolution_fits(level_mpp, sizes):
         level_mpp = None
     write_pyramid_tiff(
-        out_path, sizes, tile_size, tiles, samples_per_pixel=1, photometric="minisblack",
-        compression="deflate", mpp=level_mpp, description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
+        out_path,
+        sizes,
+        tile_size,
+        tiles,
+        samples_per_pixel=1,
+        photometric="minisblack",
+        compression="deflate",
+        mpp=level_mpp,
+        description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
     )
 
 
@@ -414,8 +463,11 @@ def reference_window(plan: MaskPlan, x0: int, y0: int, width: int, height: int) 
             value = ring.dx[i] * (y0_ - py) - (px - x0_) * ring.dyp[i]
             with np.errstate(invalid="ignore"):
                 # C's (int) conversion on x86: out of range or NaN gives INT_MIN
-                as_int = np.where((value >= plan.int_limit) | (value < -(2.0**31)) | np.isnan(value),
-                                  -(2**31), np.trunc(value)).astype(np.int64)
+                as_int = np.where(
+                    (value >= plan.int_limit) | (value < -(2.0**31)) | np.isnan(value),
+                    -(2**31),
+                    np.trunc(value),
+                ).astype(np.int64)
             wn += (y0_ <= py) & (y1_ > py) & (as_int > 0)
             wn -= (y0_ > py) & (y1_ <= py) & (as_int < 0)
         window = out[np.ix_(rows, cols)]
