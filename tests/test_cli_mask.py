@@ -165,45 +165,20 @@ def test_bad_files_fail_with_one_line(
         assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def _console(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a child process."""
+    command = [sys.executable, "-m", "viewer.cli", "mask", *argv]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def test_console_script_runs_and_keeps_existing_output_on_failure(tmp_path: Path) -> None:
     out = tmp_path / "m.tif"
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "viewer.cli",
-            "mask",
-            str(CMU),
-            str(SAMPLE_XML),
-            "-o",
-            str(out),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    ok = _console(str(CMU), str(SAMPLE_XML), "-o", str(out), "--no-progress")
     assert ok.returncode == 0, ok.stderr
     written = out.read_bytes()
     with tifffile.TiffFile(out) as tif:
         assert int(tif.pages[0].asarray().max()) == 1
-    failed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "viewer.cli",
-            "mask",
-            str(CMU),
-            str(SAMPLE_XML),
-            "-o",
-            str(out),
-            "--labels",
-            "nothing=1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    failed = _console(str(CMU), str(SAMPLE_XML), "-o", str(out), "--labels", "nothing=1")
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1
     assert "no group is called 'nothing'" in failed.stderr
     assert out.read_bytes() == written  # an existing file is untouched
