@@ -595,3 +595,8 @@ def test_warnings_are_appended_once_even_when_the_reader_starts_over() -> None:
     warnings = ["kept"]
     assert read_asap(data, warnings=warnings).annotations[0].coordinates == [(1.5, 2.0)]
     assert warnings[0] == "kept" and len(warnings) == 2 and "decimal comma" in warnings[1]
+
+
+def test_an_unreadable_coordinate_is_reported_alone() -> None:
+    error = rejected(doc(ann(pt(0, "x", "1") + pt(1, "1", "1"))))
+    assert error.details == ["line 3: <Coordinate X='x'> is not a number"]  # no knock-on Order error

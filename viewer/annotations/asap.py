@@ -432,12 +432,13 @@ class _Reader:
             self.forged = True
             return []
         points: list[_Point] = []
-        for element in children:
-            if element.tag != "Coordinate":
-                continue  # ASAP would write a (0, 0) into slot Order; we ignore foreign elements
+        elements = [e for e in children if e.tag == "Coordinate"]  # foreign elements: ignored
+        for element in elements:
             point = self._point(element)
             if point is not None:
                 points.append(point)
+        if len(points) != len(elements):
+            return []  # a coordinate was unreadable and is reported; Order checks would mislead
         with_order = [p for p in points if p.order is not None]
         if not with_order:
             if points:
