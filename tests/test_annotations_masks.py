@@ -171,6 +171,9 @@ def test_camelyon16_preset_punches_holes_and_max_fills_them() -> None:
     preset = PRESETS["camelyon16"]
     ordered = rasterize_window(aset, 0, 0, 110, 80, preset.labels, preset.order)
     assert ordered[35, 35] == 0 and ordered[20, 20] == 1 and ordered[20, 90] == 1
+    # A group in the order but not in the map gets label 0 too (ASAP's lookup), so it also cuts.
+    implicit = rasterize_window(aset, 0, 0, 110, 80, {"_0": 1, "_1": 1}, ["_0", "_1", "_2"])
+    assert np.array_equal(implicit, ordered)
     unordered = rasterize_window(aset, 0, 0, 110, 80, preset.labels)
     assert unordered[35, 35] == 1  # max compositing: a 0 label never clears
 
@@ -219,8 +222,12 @@ def test_parse_labels_and_request_checks() -> None:
     check_mask_request(aset, {"tumor": 1}, ["tumor"])
     with pytest.raises(InvalidInputError, match="no group is called 'metastases'"):
         check_mask_request(aset, {"metastases": 1}, None)
-    with pytest.raises(InvalidInputError, match="order names without a label"):
-        check_mask_request(aset, {"tumor": 1}, ["tumor", "other"])
+    check_mask_request(aset, {"tumor": 1}, ["tumor", "other"])  # unlabelled: label 0, as ASAP
+    with pytest.raises(InvalidInputError, match="an order needs a label map"):
+        check_mask_request(aset, None, ["tumor"])
+    with pytest.raises(InvalidInputError) as info:
+        check_mask_request(aset, {"tumor": 256, "x": -1}, None)
+    assert len(info.value.details) == 2
 
 
 def test_mask_level_sizes_halve_down_to_one_tile() -> None:

@@ -337,10 +337,7 @@ def check_mask_request(
             problems.append(f"label of {name!r} must be an integer 0..255, got {label!r}")
     if order and not labels:
         problems.append("an order needs a label map (ASAP ignores the order without one)")
-    if order and labels:
-        missing = [n for n in order if n not in labels]
-        if missing:
-            problems.append(f"order names without a label: {', '.join(map(repr, missing))}")
+    # An order name missing from the map is fine: ASAP paints it with label 0 (a hole punch).
     if labels:
         has_groups = bool(aset.groups)
         known = {g.name for g in aset.groups} if has_groups else {a.name for a in aset.annotations}
