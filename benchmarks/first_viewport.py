@@ -18,54 +18,24 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests._server import running_server  # noqa: E402
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 SLIDES = ["aperio/CMU-1-Small-Region.svs", "bounds/mirax-2region.mrxs", "aperio/tcga-cr-7395-01a-01-ts1.svs"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve(slide_dir: Path, data_dir: Path) -> Iterator[str]:
-    """A server process; yields its base URL."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "viewer.cli", "serve", str(slide_dir), "--port", str(port),
-         "--data-dir", str(data_dir), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{url}/api/slides", timeout=5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def measure(browser: Browser, url: str) -> tuple[float, float]:
@@ -106,7 +76,9 @@ def main() -> int:
             for slide in SLIDES:
                 cold, warm, dom = [], [], []
                 for run in range(args.runs):
-                    with serve(slide_dir, Path(tmp) / f"data-{run}") as url:
+                    data_dir = Path(tmp) / f"run-{run}" / "data"
+                    data_dir.mkdir(parents=True)
+                    with running_server(str(slide_dir), "--workers", "1", data_dir=data_dir) as url:
                         first, d = measure(browser, f"{url}/view/{slide}")
                         cold.append(first)
                         dom.append(d)

@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests._server import running_server
 
 DATA = Path(__file__).parent.parent / "data"
 CHROMIUM_ARGS = [
@@ -42,12 +41,6 @@ class Server:
     truth: dict[str, Any] = field(default_factory=dict)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def e2e_slide_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Fixture slides, the generated bounds slide and two files OpenSlide cannot read."""
@@ -66,39 +59,13 @@ def e2e_slide_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(e2e_slide_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``wsi-viewer serve`` in a subprocess (one gunicorn worker), label images on."""
-    port = _free_port()
-    data_dir = tmp_path_factory.mktemp("e2e-data")
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "viewer.cli", "serve", str(e2e_slide_dir), "--port", str(port),
-         "--data-dir", str(data_dir), "--workers", "1", "--serve-associated-images"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/slides", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError((data_dir / "server.log").read_text(errors="replace")[-3000:])
-        time.sleep(0.2)
+    data_dir = tmp_path_factory.mktemp("e2e-server") / "data"
+    data_dir.mkdir()
     truth = json.loads((e2e_slide_dir / "bounds" / "mirax-2region.json").read_text())
-    try:
+    with running_server(
+        str(e2e_slide_dir), "--workers", "1", "--serve-associated-images", data_dir=data_dir,
+    ) as url:
         yield Server(url=url, slide_dir=e2e_slide_dir, truth=truth)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")
