@@ -47,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     size_mb = args.path.stat().st_size / 1e6
-    print(f"{args.path}: {args.width} x {args.height} px, tile {args.tile_size}, {size_mb:.0f} MB")
+    print(f"{args.path}: {args.width} x {args.height} px, tile {args.tile_size}, {size_mb:.1f} MB")
     print(f"generation wall time: {elapsed:.1f} s")
-    print(f"cpu time: {me.ru_utime + me.ru_stime:.1f} s main + {children.ru_utime + children.ru_stime:.1f} s workers")
-    print(f"peak memory: {me.ru_maxrss / 1024:.0f} MB main, {children.ru_maxrss / 1024:.0f} MB largest worker")
+    cpu_main, cpu_workers = me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+    print(f"cpu time: {cpu_main:.1f} s main + {cpu_workers:.1f} s workers")
+    peak_main, peak_worker = me.ru_maxrss / 1024, children.ru_maxrss / 1024  # KiB on Linux
+    print(f"peak memory: {peak_main:.0f} MB main, {peak_worker:.0f} MB largest worker")
     return 0
 
 

@@ -48,8 +48,8 @@ def _openslide_rgb(slide: openslide.OpenSlide, level: int) -> np.ndarray:
 def test_jpeg_pyramid_opens_in_openslide_and_tifffile(tmp_path: Path, shared: bool) -> None:
     # not a power of two, not a multiple of the tile size: edge tiles are padded
     width, height, tile = 1000, 700, 256
-    path = make_test_slide(tmp_path / "slide.tif", width, height, tile, shared_tables=shared, mpp=(0.243, 0.25),
-                           description="generated for a test")
+    path = make_test_slide(tmp_path / "slide.tif", width, height, tile, shared_tables=shared,
+                           mpp=(0.243, 0.25), description="generated for a test")
     expected = slide_levels(width, height, min_size=tile)
     assert [a.shape[:2] for a in expected] == [(700, 1000), (350, 500), (175, 250)]
 
@@ -111,7 +111,8 @@ def test_deflate_single_channel_mask_is_lossless(tmp_path: Path, bigtiff: bool) 
     half = mask[::2, ::2]
     levels = [mask, half]
     path = tmp_path / "mask.tif"
-    write_pyramid_tiff(path, [(520, 300), (260, 150)], 128, lambda level: _tiles(levels[level], 128, "deflate"),
+    write_pyramid_tiff(path, [(520, 300), (260, 150)], 128,
+                       lambda level: _tiles(levels[level], 128, "deflate"),
                        samples_per_pixel=1, photometric="minisblack", compression="deflate", mpp=(16.0, 16.0),
                        bigtiff=bigtiff)
     with tifffile.TiffFile(path) as tif:
@@ -204,14 +205,17 @@ def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
         ({"jpeg_tables": b"nope"}, "jpeg_tables"),
     ],
 )
-def test_bad_arguments_are_refused_before_writing(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
+def test_bad_arguments_are_refused_before_writing(
+    tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
     arguments: dict[str, object] = {
         "level_sizes": [(64, 64)], "tile_size": 64, "samples_per_pixel": 3, "photometric": "ycbcr",
         "compression": "jpeg",
     }
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
-        write_pyramid_tiff(tmp_path / "x.tif", tiles=lambda level: iter([b""]), **arguments)  # type: ignore[arg-type]
+        write_pyramid_tiff(tmp_path / "x.tif", tiles=lambda level: iter([b""]),
+                           **arguments)  # type: ignore[arg-type]
     assert _count_files(tmp_path) == []
 
 
@@ -241,7 +245,8 @@ def test_encode_tile_pads_edge_tiles() -> None:
 def test_encode_tile_subsampling_reaches_the_tiff_tag(tmp_path: Path) -> None:
     pixels = slide_levels(64, 64, min_size=10_000)[0]
     path = tmp_path / "444.tif"
-    write_pyramid_tiff(path, [(64, 64)], 64, lambda level: iter([encode_tile(pixels, "jpeg", subsampling="4:4:4")]),
+    tile = encode_tile(pixels, "jpeg", subsampling="4:4:4")
+    write_pyramid_tiff(path, [(64, 64)], 64, lambda level: iter([tile]),
                        samples_per_pixel=3, photometric="ycbcr", compression="jpeg")
     with tifffile.TiffFile(path) as tif:
         assert tif.pages[0].tags["YCbCrSubSampling"].value == (1, 1)

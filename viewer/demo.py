@@ -105,7 +105,8 @@ def ensure_demo(data_dir: Path, progress: Progress | None = None, *, width: int 
         if not slide.exists():
             say(f"Generating the demo slide {slide} ({width} x {height} px), once ...")
             started = time.monotonic()
-            generate_slide(slide, width, height, tile_size=DEMO_TILE_SIZE, mpp=DEMO_MPP, seed=seed, progress=say)
+            generate_slide(slide, width, height, tile_size=DEMO_TILE_SIZE, mpp=DEMO_MPP, seed=seed,
+                           progress=say)
             say(f"Demo slide ready in {time.monotonic() - started:.1f} s")
     return directory
 
@@ -376,7 +377,8 @@ def _mix(image: np.ndarray, colour: tuple[float, float, float], weight: np.ndarr
 def _bank_lymphoid(rng: np.random.Generator, size: int) -> np.ndarray:
     """Lymph-node cortex: dense small dark lymphocyte nuclei on a pale violet-pink background."""
     tone = _periodic_noise(rng, size, 16, 3)
-    base = _mix(np.full((size, size, 3), (226, 186, 214), np.float32), (205, 150, 195), np.clip(tone * 0.6 + 0.3, 0, 1))
+    base = _mix(np.full((size, size, 3), (226, 186, 214), np.float32), (205, 150, 195),
+                np.clip(tone * 0.6 + 0.3, 0, 1))
     density = np.clip(0.75 + 0.5 * _periodic_noise(rng, size, 8, 2), 0.15, 1)
     nuclei = _nuclei_layer(rng, size, int(size * size / 750), (8.0, 12.0), (1.0, 1.25), 0.12, density, 1.0)
     chromatin = np.clip(0.82 + 0.35 * _periodic_noise(rng, size, size // 16), 0.5, 1.1)
@@ -402,7 +404,8 @@ def _bank_stroma(rng: np.random.Generator, size: int) -> np.ndarray:
 def _bank_tumour(rng: np.random.Generator, size: int) -> np.ndarray:
     """Metastatic carcinoma: sheets of large pleomorphic pale nuclei with nucleoli, pink cytoplasm."""
     tone = _periodic_noise(rng, size, 16, 2)
-    base = _mix(np.full((size, size, 3), (226, 168, 204), np.float32), (206, 130, 182), np.clip(0.5 + tone * 0.5, 0, 1))
+    base = _mix(np.full((size, size, 3), (226, 168, 204), np.float32), (206, 130, 182),
+                np.clip(0.5 + tone * 0.5, 0, 1))
     nests = np.clip(0.6 + 0.8 * _periodic_noise(rng, size, 8, 2), 0.05, 1)
     nuclei = _nuclei_layer(rng, size, int(size * size / 4200), (16.0, 26.0), (1.0, 1.5), 0.18, nests, 1.4)
     rims = np.clip(nuclei - np.asarray(Image.fromarray((nuclei * 255).astype(np.uint8))
@@ -454,14 +457,19 @@ def _build_banks(seed: int, levels: int, tile: int) -> _Banks:
 # -- rendering tiles ----------------------------------------------------------------------------------
 
 
+_Box = tuple[float, float, float, float]
+
+
 @dataclass
 class _Renderer:
+    """Renders the tiles of one slide from its scene and the texture banks (per process)."""
+
     scene: Scene
     banks: _Banks
     tile: int
     level_sizes: list[tuple[int, int]]
 
-    def _field(self, field: np.ndarray, box_l0: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
+    def _field(self, field: np.ndarray, box_l0: _Box, size: tuple[int, int]) -> np.ndarray:
         """*field* resampled over a level-0 box to *size* (w, h) px."""
         d = FIELD_DOWNSAMPLE
         x0, y0, x1, y1 = (v / d + 1 for v in box_l0)  # +1: the fields' one-pixel margin
@@ -471,7 +479,7 @@ class _Renderer:
         box = (x0 - j0, y0 - i0, x1 - j0, y1 - i0)
         return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box))
 
-    def _crop(self, field: np.ndarray, box_l0: tuple[float, float, float, float]) -> np.ndarray:
+    def _crop(self, field: np.ndarray, box_l0: _Box) -> np.ndarray:
         d = FIELD_DOWNSAMPLE
         x0, y0, x1, y1 = (v / d + 1 for v in box_l0)
         return field[max(0, int(y0) - 1):int(math.ceil(y1)) + 2, max(0, int(x0) - 1):int(math.ceil(x1)) + 2]
@@ -479,9 +487,11 @@ class _Renderer:
     def is_background(self, level: int, col: int, row: int) -> bool:
         """True when the tile shows no tissue at all (decided on the low-resolution field)."""
         box, _size = self._box(level, col, row)
-        return float(self._crop(self.scene.tissue, box).max()) < -(_EDGE_NOISE_PX + 2 * 2 ** level + FIELD_DOWNSAMPLE)
+        reach = _EDGE_NOISE_PX + 2 * 2**level + FIELD_DOWNSAMPLE  # farthest tissue can show beyond the field
+        return float(self._crop(self.scene.tissue, box).max()) < -reach
 
-    def _box(self, level: int, col: int, row: int) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
+    def _box(self, level: int, col: int, row: int) -> tuple[_Box, tuple[int, int]]:
+        """The tile's level-0 box (x0, y0, x1, y1) and its size (w, h) inside the level."""
         width, height = self.level_sizes[level]
         t = self.tile
         w, h = min(t, width - col * t), min(t, height - row * t)
@@ -567,8 +577,12 @@ def generate_slide(
     """
     if width < 1 or height < 1:
         raise ValueError("width and height must be positive")
+    if tile_size & (tile_size - 1) or not 16 <= tile_size <= _PERIOD:
+        # texture windows must never wrap: tiles and texture periods are powers of two
+        raise ValueError(f"tile size must be a power of two from 16 to {_PERIOD}, not {tile_size}")
     if workers is None:
-        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(4, cpus)
     say = progress or (lambda _msg: None)
     sizes = pyramid_sizes(width, height)
     # The main process plans (which tiles are background); workers render and encode the rest.
@@ -737,13 +751,14 @@ def demo_annotations(scene: Scene) -> Any:
     rng = np.random.default_rng([scene.seed, 17])
     for _ in range(5):
         angle, dist = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.5) * big.r
-        add("Dot", "Mitoses", "#FF0000", [_px(big.cx + dist * math.cos(angle), big.cy + dist * math.sin(angle))])
+        dot = _px(big.cx + dist * math.cos(angle), big.cy + dist * math.sin(angle))
+        add("Dot", "Mitoses", "#FF0000", [dot])
     # A point set of "follicle centres" and a region of interest in a normal section
     section = scene.sections[normal[-1]]
     add("PointSet", "Normal", "#64FE2E", section.outline(6, scale=0.5))
     roi = 0.15 * section.r
-    add("Rectangle", None, "#AA00FF", [_px(section.cx - roi, section.cy - roi), _px(section.cx + roi, section.cy - roi),
-                                       _px(section.cx + roi, section.cy + roi), _px(section.cx - roi, section.cy + roi)])
+    add("Rectangle", None, "#AA00FF", [_px(section.cx + sx * roi, section.cy + sy * roi)
+                                       for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
     # A measurement across the big tumour
     add("Measurement", None, "#000000", [_px(big.cx - big.r, big.cy), _px(big.cx + big.r, big.cy)])
     return AnnotationSet(annotations, groups)
@@ -754,3 +769,4 @@ def write_demo_annotations(path: str | os.PathLike[str], width: int, height: int
     from viewer.annotations.asap import save_asap
 
     save_asap(demo_annotations(build_scene(width, height, seed)), path)
+    os.chmod(path, 0o644)  # the atomic writer's temporary file was private to its owner
