@@ -76,8 +76,8 @@ def main() -> int:
             for slide in SLIDES:
                 cold, warm, dom = [], [], []
                 for run in range(args.runs):
-                    data_dir = Path(tmp) / f"run-{run}" / "data"
-                    data_dir.mkdir(parents=True)
+                    data_dir = Path(tempfile.mkdtemp(dir=tmp)) / "data"  # cold: nothing cached
+                    data_dir.mkdir()
                     with running_server(str(slide_dir), "--workers", "1", data_dir=data_dir) as url:
                         first, d = measure(browser, f"{url}/view/{slide}")
                         cold.append(first)
@@ -85,7 +85,7 @@ def main() -> int:
                         first, _ = measure(browser, f"{url}/view/{slide}")
                         warm.append(first)
                 c, w, d = (statistics.median(v) for v in (cold, warm, dom))
-                print(f"  {slide:40s} cold {c:7.0f}  warm {w:7.0f}  (DOMContentLoaded {d:5.0f}; "
+                print(f"  {slide:40s} cold {c:7.0f}  warm {w:7.0f}  (cold DOMContentLoaded {d:5.0f}; "
                       f"warm/cold {w / c:4.2f}, cold/DOM {c / d:4.1f}x)")
             browser.close()
     return 0
