@@ -335,6 +335,7 @@ def test_symlinks_leaving_the_root_are_not_slides(tmp_path: Path) -> None:
     (root / "link.svs").symlink_to(outside / "secret.svs")
     (root / "linkdir").symlink_to(outside, target_is_directory=True)
     (root / "alias.svs").symlink_to(root / "inside.svs")
+    shutil.copy(root / "inside.svs", root / "inside_likelihood_map.tif")  # an overlay, not a slide
     lib = SlideLibrary(root)
     try:
         assert sorted(i.id for i in lib.scan()) == ["alias.svs", "inside.svs"]

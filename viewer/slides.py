@@ -64,6 +64,9 @@ TileFormat = Literal["jpeg", "png"]
 SLIDE_EXTENSIONS = frozenset(
     {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".bif", ".svslide", ".dcm"}
 )
+#: ASAP's convention for a model's result image beside its slide (``<stem>_likelihood_map.tif``):
+#: an overlay of that slide, not a slide of its own.
+OVERLAY_SUFFIX = "_likelihood_map"
 _STORED_TILE_VENDORS = frozenset({"aperio", "generic-tiff"})
 _DEFAULT_TILE_SIZE = 254
 _DEFAULT_OVERLAP = 1
@@ -355,8 +358,9 @@ class SlideLibrary:
             for name in sorted(filenames):
                 if name.startswith("."):
                     continue
-                suffix = os.path.splitext(name)[1].lower()
-                if suffix not in SLIDE_EXTENSIONS:
+                stem, suffix = os.path.splitext(name)
+                suffix = suffix.lower()
+                if suffix not in SLIDE_EXTENSIONS or stem.endswith(OVERLAY_SUFFIX):
                     continue
                 path = here / name
                 # os.walk does not follow directory links, so only a file link can leave the root
@@ -816,8 +820,11 @@ class SlideHandle:
         if image is not None:
             return image
         slide_level, reduction = self._derived_plan[level]
-        scale = self.dz._l_z_downsamples[level] / reduction  # noqa: SLF001 - source px per level px
-        if scale < 2:
+        l_z = self.dz._l_z_downsamples[level]  # noqa: SLF001 - source px per level px, before reduction
+        scale = l_z / reduction
+        # Only whole-pixel mappings: with a fractional downsample the generator's tiles each start at
+        # their own sub-pixel offset, which one resampling of the whole level would not reproduce.
+        if scale < 2 or not float(l_z).is_integer() or not float(self.osr.level_downsamples[slide_level]).is_integer():
             return None
         source = self._source_level(slide_level, reduction)
         with self._derived_lock:
