@@ -129,7 +129,7 @@ export function chooseScaleBar(mpp, css_px_per_slide_px, max_css_px = 140) {
  * @param {{x: number, y: number}} l0_pt point in slide px
  * @param {number|null} mpp_x
  * @param {number|null} mpp_y
- * @returns {{px: string, um: string|null}} e.g. "x 2,696 · y 2,120 px", "x 1.35 mm · y 1.06 mm"
+ * @returns {{px: string, um: string|null}} e.g. "x 2,696 · y 2,120 px", "(x 1,348.4 · y 1,060.1 µm)"
  */
 export function formatSlidePoint(l0_pt, mpp_x, mpp_y) {
   const x = Math.floor(l0_pt.x);
@@ -137,7 +137,9 @@ export function formatSlidePoint(l0_pt, mpp_x, mpp_y) {
   const px = `x ${x.toLocaleString("en-US")} · y ${y.toLocaleString("en-US")} px`;
   const ux = umFromPixels(l0_pt.x, mpp_x);
   const uy = umFromPixels(l0_pt.y, mpp_y ?? mpp_x);
-  const um = ux === null || uy === null ? null : `x ${formatLength(ux)} · y ${formatLength(uy)}`;
+  const fmt = (v) => v.toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  // A position, not a length: always µm (0.1 µm steps), so it can be read against the px value.
+  const um = ux === null || uy === null ? null : `(x ${fmt(ux)} · y ${fmt(uy)} µm)`;
   return { px, um };
 }
 

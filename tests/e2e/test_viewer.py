@@ -180,7 +180,10 @@ def test_cursor_reads_slide_coordinates_on_a_slide_with_bounds_offset(
     readout = page.locator("[data-cursor-px]").inner_text()
     assert readout == f"x {int(x):,} · y {int(y):,} px"
     um = page.locator("[data-cursor-um]").inner_text()
-    assert um.count("mm") == 2  # 0.5 µm/px: ~1.3-6 mm from the slide origin
+    match = re.fullmatch(r"\(x ([\d,.]+) · y ([\d,.]+) µm\)", um)
+    assert match is not None, um
+    um_x, um_y = (float(v.replace(",", "")) for v in match.groups())
+    assert abs(um_x - x * 0.5) <= 0.55 and abs(um_y - y * 0.5) <= 0.55  # 0.5 µm/px
 
 
 @pytest.mark.parametrize(

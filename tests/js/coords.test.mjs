@@ -67,8 +67,8 @@ test("scale bar picks the longest 1-2-5 length that fits and is exact", () => {
 test("slide point readout and distances use the same µm conversion as the scale bar", () => {
   const r = formatSlidePoint({ x: 2696.7, y: 2120.2 }, 0.5, 0.5);
   assert.equal(r.px, "x 2,696 · y 2,120 px");
-  assert.equal(r.um, `x ${formatLength(2696.7 * 0.5)} · y ${formatLength(2120.2 * 0.5)}`);
-  assert.equal(r.um, "x 1.35 mm · y 1.06 mm");
+  assert.equal(r.um, "(x 1,348.4 · y 1,060.1 µm)");
+  assert.equal(formatSlidePoint({ x: 3, y: 1 }, 0.25, null).um, "(x 0.8 · y 0.3 µm)");
   assert.equal(formatSlidePoint({ x: 1, y: 2 }, null, null).um, null);
   assert.equal(distanceUm({ x: 0, y: 0 }, { x: 300, y: 400 }, 0.5, 0.5), 250);
   assert.equal(distanceUm({ x: 0, y: 0 }, { x: 300, y: 400 }, null, null), null);
