@@ -180,8 +180,8 @@ def _convert(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     _print_warnings("convert", warnings)
     print(
-        f"{args.output}: {len(aset.annotations)} annotations, {len(aset.groups)} groups, "
-        f"{aset.vertex_count()} vertices"
+        f"{args.output}: {_plural(len(aset.annotations), 'annotation')}, "
+        f"{_plural(len(aset.groups), 'group')}, {_plural(aset.vertex_count(), 'vertex', 'vertices')}"
     )
     return 0
 
@@ -316,10 +316,11 @@ def _info(args: argparse.Namespace) -> int:
     for g in report["groups"]:
         parent = "top level" if g["parent"] is None else f"in {g['parent']!r}"
         attributes = f", attributes {g['attributes']}" if g["attributes"] else ""
-        print(f"group {g['name']!r} ({g['color']}, {parent}{attributes}): {g['annotations']} annotations, "
-              f"{g['vertices']} vertices, area {_area_text(g['area_px2'], g.get('area_um2'))}")
+        print(f"group {g['name']!r} ({g['color']}, {parent}{attributes}): "
+              f"{_plural(g['annotations'], 'annotation')}, {_plural(g['vertices'], 'vertex', 'vertices')}, "
+              f"area {_area_text(g['area_px2'], g.get('area_um2'))}")
     u = report["ungrouped"]
-    print(f"ungrouped: {u['annotations']} annotations, area "
+    print(f"ungrouped: {_plural(u['annotations'], 'annotation')}, area "
           f"{_area_text(u['area_px2'], u['area_px2'] * mpp[0] * mpp[1] if mpp else None)}")
     if mpp:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report["categories"].items()))
@@ -331,7 +332,8 @@ def _info(args: argparse.Namespace) -> int:
             if "category" in a:
                 extra = f", longest diameter {a['longest_diameter_um']:.6g} um ({a['category']})"
             group = "ungrouped" if a["group"] is None else f"group {a['group']!r}"
-            print(f"  [{i}] {a['name']!r} {a['type']} ({group}, {a['color']}): {a['points']} points, "
+            print(f"  [{i}] {a['name']!r} {a['type']} ({group}, {a['color']}): "
+                  f"{_plural(a['points'], 'point')}, "
                   f"area {_area_text(a['area_px2'], a.get('area_um2'))}{extra}")
     return 0
 
