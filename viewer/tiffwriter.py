@@ -150,7 +150,8 @@ def _pixels_per_cm(mpp: float, downsample: float) -> Fraction:
     """10 000 µm/cm over the level's µm per pixel, as an exact 32-bit rational where possible."""
     value = Fraction(10_000) / (Fraction(repr(float(mpp))) * Fraction(downsample))
     if value.numerator >= 1 << 32 or value.denominator >= 1 << 32:
-        value = value.limit_denominator(1 << 20)
+        # the largest denominator that keeps the numerator within 32 bits too
+        value = value.limit_denominator(max(1, min(1 << 20, ((1 << 32) - 1) // (int(value) + 1))))
     return value
 
 
