@@ -21,7 +21,7 @@ from viewer.errors import (
     PreconditionFailedError,
     ValidationError,
 )
-from viewer.store import SCHEMA_VERSION, Store, database_url
+from viewer.store import SCHEMA_VERSION, Store, annotation_from_doc, database_url
 
 REAL = Path(__file__).parent / "data" / "asap" / "real"
 
@@ -116,9 +116,9 @@ def test_viewport_query_returns_exactly_what_meets_the_box(store: Store) -> None
                     if min(p[0] for p in a.coordinates) <= x1 and max(p[0] for p in a.coordinates) >= x0
                     and min(p[1] for p in a.coordinates) <= y1 and max(p[1] for p in a.coordinates) >= y0]
         _info, _groups, rows = store.query(set_id, box)
-        from viewer.store import annotation_from_doc
-
-        assert [annotation_from_doc(doc).name for _i, _v, doc in rows] == expected
+        docs = store.docs(set_id, [i for i, _v in rows])
+        assert [annotation_from_doc(docs[i][1]).name for i, _v in rows] == expected
+        assert all(docs[i][0] == v for i, v in rows)
 
 
 def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None:
@@ -127,10 +127,10 @@ def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None
     s.close()
     con = sqlite3.connect(tmp_path / "annotations.sqlite3")
     plan = " ".join(row[-1] for row in con.execute(
-        "EXPLAIN QUERY PLAN SELECT id, version, doc FROM annotations WHERE set_id = ? AND min_x <= ? "
+        "EXPLAIN QUERY PLAN SELECT id, version, position FROM annotations WHERE set_id = ? AND min_x <= ? "
         "AND max_x >= ? AND min_y <= ? AND max_y >= ?", (set_id, 10, 0, 10, 0)))
     con.close()
-    assert "ix_annotations_bbox" in plan and "SCAN annotations" not in plan
+    assert "USING COVERING INDEX ix_annotations_viewport" in plan and "SCAN annotations" not in plan
 
 
 def test_group_rename_follows_members_and_nonempty_group_cannot_go(store: Store) -> None:

@@ -130,8 +130,13 @@ def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
         sa.Column("max_x", sa.Float), sa.Column("max_y", sa.Float),
         sa.Column("doc", sa.Text, nullable=False),
     )
-    # Viewport queries are range scans of this covering index: set, then x extent, then y.
-    sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y, ann.c.id)
+    # Viewport queries are index-only range scans of this covering index: set, then x extent, then y
+    # (schema 3 added the position, so results come out in list order without touching the table).
+    if version >= 3:
+        sa.Index("ix_annotations_viewport", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y,
+                 ann.c.position, ann.c.id, ann.c.version)
+    else:
+        sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y, ann.c.id)
     sa.Index("ix_annotations_set_position", ann.c.set_id, ann.c.position)
     if version >= 2:  # one row per distinct ``who``; a later auth module adds its columns
         t["users"] = sa.Table(
@@ -187,10 +192,18 @@ def _migration_2(conn: Connection) -> None:
     conn.execute(sa.text("UPDATE changes SET user_id = (SELECT id FROM users WHERE users.name = changes.who)"))
 
 
+def _migration_3(conn: Connection) -> None:
+    """The viewport index also covers position and version (index-only viewport queries)."""
+    conn.execute(sa.text("DROP INDEX ix_annotations_bbox"))
+    index = next(i for i in _define(sa.MetaData(), 3)["annotations"].indexes if i.name == "ix_annotations_viewport")
+    index.create(conn)
+
+
 #: (version, description, function): applied in order, each in the same transaction as its record.
 _MIGRATIONS: tuple[tuple[int, str, Callable[[Connection], None]], ...] = (
     (1, "core schema: slides, sets, groups, annotations, history", _migration_1),
     (2, "users table referenced by changes", _migration_2),
+    (3, "viewport index covers position and version", _migration_3),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
@@ -819,22 +832,36 @@ class Store:
         )
 
     def query(self, set_id: int, bbox: tuple[float, float, float, float]
-              ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int, str]]]:
-        """The set, its groups and (id, version, JSON doc) of the annotations whose bounding box
-        meets *bbox* (slide space: x0, y0, x1, y1), in set order, from one snapshot. The
-        annotations come from a range scan of the bounding-box index, whatever the set's size."""
+              ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int]]]:
+        """The set, its groups and (id, version) of the annotations whose bounding box meets *bbox*
+        (slide space: x0, y0, x1, y1), in set order, from one snapshot.
+
+        An index-only range scan of the bounding-box index, whatever the set's size; callers fetch
+        the documents they do not have cached with :meth:`docs`.
+        """
         x0, y0, x1, y1 = bbox
         self.sync_sidecar(set_id)
         a = annotations.c
-        q = (sa.select(a.id, a.version, a.doc)
-             .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0)
-             .order_by(a.position, a.id))
+        q = (sa.select(a.id, a.version, a.position)
+             .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0))
         with self._read() as conn:
             info = self._info(conn, set_id)
             g_rows = conn.execute(sa.select(groups.c.id, groups.c.version, groups.c.doc)
                                   .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id))
             found = [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows]
-            return info, found, [(r.id, r.version, r.doc) for r in conn.execute(q)]
+            rows = sorted(conn.execute(q), key=lambda r: (r.position, r.id))
+            return info, found, [(r.id, r.version) for r in rows]
+
+    def docs(self, set_id: int, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """id -> (version, JSON doc) of those of *ids* that are still in the set."""
+        out: dict[int, tuple[int, str]] = {}
+        a = annotations.c
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                for r in conn.execute(sa.select(a.id, a.version, a.doc).where(a.set_id == set_id, a.id.in_(chunk))):
+                    out[r.id] = (r.version, r.doc)
+        return out
 
     def annotation(self, set_id: int, annotation_id: int) -> AnnotationRecord:
         """One current annotation. :raises NotFoundError:"""
@@ -980,14 +1007,16 @@ class Store:
         write the sidecar back (before committing) when that is on."""
         with self._write() as conn:
             info = self._info(conn, set_id, lock=True)
-            self._sync_sidecar_locked(conn, info)
-            info = self._info(conn, set_id)
+            if info.sidecar_path is not None and self._sync_sidecar_locked(conn, info) is not None:
+                info = self._info(conn, set_id)
             if if_version is not None and if_version != info.version:
                 raise PreconditionFailedError(
                     f"the set changed: version {info.version}, not {if_version}", current=info.version)
-            change = body(conn, info)
+            change = body(conn, info)  # _commit keeps *info* up to date: no re-read inside the lock
             sidecar_error = self._write_back(conn, set_id) if change is not None else None
-            return WriteResult(self._info(conn, set_id), change, sidecar_error=sidecar_error)
+            if change is not None and self.sidecar_writeback and info.sidecar_path is not None:
+                info.sidecar_error = sidecar_error  # what _write_back recorded
+            return WriteResult(info, change, sidecar_error=sidecar_error)
 
     def _commit(self, conn: Connection, info: SetInfo, ops: Sequence[_Op], who: str, kind: str, message: str,
                 allow_empty: bool = False) -> ChangeInfo | None:
@@ -1033,7 +1062,9 @@ class Store:
         conn.execute(sets.update().where(sets.c.id == info.id).values(
             version=version, updated_at=now, annotation_count=sets.c.annotation_count + n_delta,
             vertex_count=sets.c.vertex_count + v_delta))
-        info.version = version
+        info.version, info.updated_at = version, now
+        info.annotation_count += n_delta
+        info.vertex_count += v_delta
         return ChangeInfo(version, now, who, kind, message, created, updated, deleted)
 
     @staticmethod
@@ -1073,8 +1104,10 @@ class Store:
 
     def _check_annotation(self, conn: Connection, set_id: int, a: Annotation, info: SetInfo,
                           points_before: int = 0) -> None:
-        # Validate against the set's groups only: the rest of the set is already valid.
-        AnnotationSet(annotations=[a], groups=self._group_names(conn, set_id)).validate()
+        # Validate against the set's groups only (the rest of the set is already valid); an
+        # ungrouped annotation needs none of them.
+        groups_needed = a.group is not None and isinstance(a.group, str)
+        AnnotationSet(annotations=[a], groups=self._group_names(conn, set_id) if groups_needed else []).validate()
         total = info.vertex_count - points_before + len(a.coordinates)
         if total > self.max_vertices:
             raise InputTooLargeError(f"{total} vertices is over the limit of {self.max_vertices} per set")
@@ -1138,12 +1171,14 @@ class Store:
             self._check_annotation(conn, set_id, a, info, row.n_points)
             op = _annotation_op(annotation_id, row.doc, a, row.position, row.n_points)
             if op.after == row.doc:
+                unchanged.append(row.version)
                 return None
             return self._commit(conn, info, [op], who, "update", f"updated annotation {a.name!r}")
 
+        unchanged: list[int] = []
         result = self._write_change(set_id, None, body)
-        with self._read() as conn:
-            result.annotation = self._annotation(conn, set_id, annotation_id)
+        stored = annotation_from_doc(annotation_doc(a))  # as a read would return it
+        result.annotation = AnnotationRecord(annotation_id, unchanged[0] if unchanged else result.info.version, stored)
         return result
 
     def delete_annotation(self, set_id: int, annotation_id: int, who: str = ANONYMOUS,

@@ -462,31 +462,63 @@ def put_slide_xml(slide_id: str) -> Response:
 # Whole sets
 
 
+_Key = tuple[int, int, int, int, float]  # (store, group colours, annotation id, version, tolerance)
+
+
 class _FeatureCache:
     """Encoded features by (store, annotation id, version, tolerance): a viewport query re-uses the
     JSON of annotations it sent before, so panning a 10^6-vertex set costs an index scan and a join."""
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[int, int, int, int, float], str] = OrderedDict()
+        self._items: OrderedDict[_Key, str] = OrderedDict()
+        self._pending: dict[_Key, threading.Event] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, int, int, int, float], make: Callable[[], str]) -> str:
+    def get_many(self, keys: list[_Key]) -> list[str | None]:
+        """The cached texts of *keys* (None where absent)."""
         with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        text = make()
+            out = []
+            for key in keys:
+                found = self._items.get(key)
+                if found is not None:
+                    self._items.move_to_end(key)
+                out.append(found)
+            return out
+
+    def claim(self, keys: list[_Key]) -> tuple[list[str | None], list[int], list[tuple[int, threading.Event]]]:
+        """Cached texts of *keys* (None where absent), the indices this caller must encode (claimed
+        now), and (index, event) for those another request is encoding (wait, then get_many)."""
         with self._lock:
-            if key not in self._items:
-                self._items[key] = text
-                self._bytes += len(text)
-                while self._bytes > self.max_bytes and self._items:
-                    _, old = self._items.popitem(last=False)
-                    self._bytes -= len(old)
-        return text
+            out: list[str | None] = []
+            mine: list[int] = []
+            theirs: list[tuple[int, threading.Event]] = []
+            for index, key in enumerate(keys):
+                found = self._items.get(key)
+                if found is not None:
+                    self._items.move_to_end(key)
+                elif key in self._pending:
+                    theirs.append((index, self._pending[key]))
+                else:
+                    self._pending[key] = threading.Event()
+                    mine.append(index)
+                out.append(found)
+            return out, mine, theirs
+
+    def release(self, keys: list[_Key], texts: list[str | None]) -> None:
+        """Store what was encoded for claimed *keys* (None: failed) and wake whoever waits for them."""
+        with self._lock:
+            for key, text in zip(keys, texts, strict=True):
+                if text is not None and key not in self._items:
+                    self._items[key] = text
+                    self._bytes += len(text)
+                event = self._pending.pop(key, None)
+                if event is not None:
+                    event.set()
+            while self._bytes > self.max_bytes and self._items:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
 
 
 _features = _FeatureCache()
@@ -538,17 +570,17 @@ def get_set(set_id: int) -> Response:
     version = _int_arg("version")
     bbox = _bbox_arg()
     tolerance = _tolerance(request.args.get("simplify"))
-    rows: list[tuple[int, int, str | None, Annotation | None]]
+    rows: list[tuple[int, int, Annotation | None]]
     if bbox is not None:
         info, group_recs, found = store.query(set_id, bbox)
         if version is not None and version != info.version:
             raise InvalidInputError("bbox is for the current version only")
-        rows = [(i, v, d, None) for i, v, d in found]
+        rows = [(i, v, None) for i, v in found]
         at = info.version
     else:
         state = store.state(set_id, version)
         info, group_recs, at = state.info, state.groups, state.version
-        rows = [(r.id, r.version, None, r.annotation) for r in state.annotations]
+        rows = [(r.id, r.version, r.annotation) for r in state.annotations]
     etag = _etag(at)
     if request.if_none_match.contains(etag.strip('"')):
         response = Response(status=304)
@@ -557,18 +589,38 @@ def get_set(set_id: int) -> Response:
     group_models = [g.group for g in group_recs]
     # Features carry their class colour: a cached feature is valid for these groups only.
     key = (id(store), hash(tuple((g.name, g.color) for g in group_models)))
-    parts = []
-    for obj_id, v, doc, a in rows:
-        def make(i: int = obj_id, v: int = v, d: str | None = doc, a: Annotation | None = a) -> str:
-            return _encode_feature(i, v, a if a is not None else annotation_from_doc(d or ""), tolerance,
-                                   group_models)
-
-        parts.append(_features.get((*key, obj_id, v, tolerance), make))
+    keys = [(*key, obj_id, v, tolerance) for obj_id, v, _a in rows]
+    parts, mine, theirs = _features.claim(keys)
+    # Only documents nobody has cached or is encoding are read (and parsed, and simplified): panning
+    # re-uses the rest, and concurrent requests for one view encode each feature once.
+    try:
+        fetched = store.docs(set_id, [rows[i][0] for i in mine if rows[i][2] is None]) if mine else {}
+        for index in mine:
+            obj_id, v, a = rows[index]
+            if a is None:
+                if obj_id not in fetched:
+                    continue  # deleted since the query
+                v, doc = fetched[obj_id]
+                a = annotation_from_doc(doc)
+            parts[index] = _encode_feature(obj_id, v, a, tolerance, group_models)
+    finally:
+        _features.release([keys[i] for i in mine], [parts[i] for i in mine])
+    for index, event in theirs:
+        event.wait(60)
+        parts[index] = _features.get_many([keys[index]])[0]
+        if parts[index] is None:  # the other request failed: do it here
+            obj_id, v, a = rows[index]
+            if a is None:
+                found = store.docs(set_id, [obj_id]).get(obj_id)
+                if found is None:
+                    continue
+                v, a = found[0], annotation_from_doc(found[1])
+            parts[index] = _encode_feature(obj_id, v, a, tolerance, group_models)
     from viewer.annotations.geojson import GROUPS_MEMBER, group_to_json
 
     head = {"type": "FeatureCollection", **_set_json(info), "version": at,
             "groups": [_group_json(g) for g in group_recs], GROUPS_MEMBER: [group_to_json(g) for g in group_models]}
-    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(parts) + "]}"
+    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(p for p in parts if p) + "]}"
     response = Response(text, mimetype="application/geo+json")
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
