@@ -69,6 +69,7 @@ def test_preset_mask_matches_rasteriser_and_opens_everywhere(
     slide = openslide.OpenSlide(out)
     try:
         assert slide.dimensions == (2220, 2967) and slide.level_count == 4
+        assert float(slide.properties["openslide.mpp-x"]) == pytest.approx(0.499)  # the slide's own
         region = np.asarray(slide.read_region((100, 100), 0, (900, 900)))[..., 0]
         assert np.array_equal(region, expected[100:1000, 100:1000])
         low = np.asarray(slide.read_region((0, 0), 2, (555, 742)))[..., 0]

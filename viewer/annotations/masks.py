@@ -29,7 +29,6 @@ import math
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -409,8 +408,6 @@ def write_mask_tiff(
                 progress(done, total)
 
     level_mpp = None if mpp is None else (mpp[0] * level_downsample, mpp[1] * level_downsample)
-    if level_mpp is not None and not _resolution_fits(level_mpp, sizes):
-        level_mpp = None
     write_pyramid_tiff(
         out_path,
         sizes,
@@ -422,19 +419,6 @@ def write_mask_tiff(
         mpp=level_mpp,
         description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
     )
-
-
-def _resolution_fits(mpp: tuple[float, float], sizes: list[tuple[int, int]]) -> bool:
-    """Whether every level's pixels-per-cm fits a TIFF RATIONAL the way ``viewer.tiffwriter`` builds
-    it (its rational of a non-integer downsample can overflow 32 bits; then we store no mpp)."""
-    for width, height in sizes:
-        for value, full, part in ((mpp[0], sizes[0][0], width), (mpp[1], sizes[0][1], height)):
-            ratio = Fraction(10_000) / (Fraction(repr(float(value))) * Fraction(full / part))
-            if ratio.numerator >= 1 << 32 or ratio.denominator >= 1 << 32:
-                ratio = ratio.limit_denominator(1 << 20)
-            if ratio.numerator >= 1 << 32:
-                return False
-    return True
 
 
 def reference_window(plan: MaskPlan, x0: int, y0: int, width: int, height: int) -> np.ndarray:
