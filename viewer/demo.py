@@ -68,6 +68,9 @@ BACKGROUND = (243, 242, 245)
 _PERIOD = 2048
 _EDGE_NOISE_PX = 48.0  # amplitude of the ragged tissue edge, level-0 px
 _CAPSULE_PX = 260.0  # width of the fibrous rim along section borders, level-0 px
+_MANTLE_PX = 160.0  # width of the dark mantle zone around a follicle, level-0 px
+_GERMINAL_CENTRE = (214, 168, 204)  # the pale colour germinal centres move towards
+_MANTLE = (70, 44, 122)  # ... and the dark one their mantle zones move towards
 
 
 def demo_dir(data_dir: Path) -> Path:
@@ -197,7 +200,7 @@ class Scene:
 
     Fields (float32, shape ceil(h/D)+2 x ceil(w/D)+2, pixel (i, j) covering level-0 x in
     [(j-1)·D, j·D)): ``tissue`` signed distance to the tissue edge (px, > 0 inside), ``tumour``
-    signed distance to the tumour outlines, ``stroma`` 0-1 weight of fibrous stroma, ``fold`` 0-1.
+    signed distance to the tumour outlines, ``follicle`` to the lymphoid follicles, ``stroma`` 0-1 weight of fibrous stroma, ``fold`` 0-1.
     """
 
     width: int
@@ -206,11 +209,13 @@ class Scene:
     sections: list[Blob]
     holes: list[Blob]
     tumours: list[Blob]
+    follicles: list[Blob]
     tumour_section: list[int]
     fold: tuple[float, float, float, float, float]  # x0, y0, x1, y1, half width
     fold_section: int
     tissue: np.ndarray
     tumour: np.ndarray
+    follicle: np.ndarray
     stroma: np.ndarray
     folded: np.ndarray
 
@@ -253,6 +258,15 @@ def build_scene(width: int, height: int, seed: int = 0) -> Scene:
     fold = (s.cx - half * math.cos(angle), s.cy - half * math.sin(angle),
             s.cx + half * math.cos(angle), s.cy + half * math.sin(angle), 0.035 * s.r)
 
+    # Lymphoid follicles: round nodules in the cortex, just inside each section's outline.
+    follicles = []
+    for s in sections:
+        for angle in np.sort(rng.uniform(0, 2 * math.pi, int(rng.integers(5, 10)))):
+            rim = s.outline(1, float(angle), float(angle) + 1.0)[0]
+            depth = rng.uniform(0.14, 0.24)
+            fx, fy = rim[0] + (s.cx - rim[0]) * depth, rim[1] + (s.cy - rim[1]) * depth
+            follicles.append(_random_blob(rng, fx, fy, float(rng.uniform(0.05, 0.08)) * s.r, 0.12))
+
     d = FIELD_DOWNSAMPLE
     fh, fw = -(-height // d) + 2, -(-width // d) + 2
     # level-0 coordinates of field pixel centres
@@ -261,6 +275,7 @@ def build_scene(width: int, height: int, seed: int = 0) -> Scene:
     far = np.float32(4 * max(width, height))
     tissue = np.full((fh, fw), -far, np.float32)
     tumour = np.full((fh, fw), -far, np.float32)
+    follicle = np.full((fh, fw), -far, np.float32)
     folded = np.zeros((fh, fw), np.float32)
 
     def window(blob: Blob) -> tuple[slice, slice]:
@@ -278,6 +293,9 @@ def build_scene(width: int, height: int, seed: int = 0) -> Scene:
     for blob in tumours:
         sy, sx = window(blob)
         np.maximum(tumour[sy, sx], blob.signed_distance(xs[:, sx], ys[sy, :]), out=tumour[sy, sx])
+    for blob in follicles:
+        sy, sx = window(blob)
+        np.maximum(follicle[sy, sx], blob.signed_distance(xs[:, sx], ys[sy, :]), out=follicle[sy, sx])
     x0, y0, x1, y1, fold_half = fold
     seg = np.array([x1 - x0, y1 - y0], np.float32)
     t = np.clip(((xs - x0) * seg[0] + (ys - y0) * seg[1]) / float(seg @ seg), 0, 1)
@@ -289,8 +307,8 @@ def build_scene(width: int, height: int, seed: int = 0) -> Scene:
     trabeculae_noise = _smooth_noise(rng, (fh, fw), cells=max(4, fw // 24))
     trabeculae = np.clip(1 - np.abs(trabeculae_noise) / 0.05, 0, 1)
     stroma = np.maximum(rim, trabeculae * (tumour < 0)).astype(np.float32)
-    return Scene(width, height, seed, sections, holes, tumours, tumour_section, fold, fold_section,
-                 tissue, tumour, stroma, folded)
+    return Scene(width, height, seed, sections, holes, tumours, follicles, tumour_section, fold,
+                 fold_section, tissue, tumour, follicle, stroma, folded)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
@@ -375,11 +393,14 @@ def _mix(image: np.ndarray, colour: tuple[float, float, float], weight: np.ndarr
 
 
 def _bank_lymphoid(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Lymph-node cortex: dense small dark lymphocyte nuclei on a pale violet-pink background."""
-    tone = _periodic_noise(rng, size, 16, 3)
+    """Lymph-node cortex: dense small dark lymphocyte nuclei on a pale violet-pink background.
+
+    Only fine-scale variation (< ~100 px): coarser patterns would repeat visibly when zoomed out;
+    the scene's non-periodic fields (follicles, stroma) give the large-scale structure."""
+    tone = _periodic_noise(rng, size, 64, 2)
     base = _mix(np.full((size, size, 3), (226, 186, 214), np.float32), (205, 150, 195),
                 np.clip(tone * 0.6 + 0.3, 0, 1))
-    density = np.clip(0.75 + 0.5 * _periodic_noise(rng, size, 8, 2), 0.15, 1)
+    density = np.clip(0.75 + 0.5 * _periodic_noise(rng, size, 32, 2), 0.15, 1)
     nuclei = _nuclei_layer(rng, size, int(size * size / 750), (8.0, 12.0), (1.0, 1.25), 0.12, density, 1.0)
     chromatin = np.clip(0.82 + 0.35 * _periodic_noise(rng, size, size // 16), 0.5, 1.1)
     image = _mix(base, (58, 36, 112), np.clip(nuclei * chromatin, 0, 1))
@@ -511,6 +532,13 @@ class _Renderer:
             return a[y:y + h, x:x + w]
 
         tex = window(self.banks.lymphoid).astype(np.float32)
+        if self._crop(self.scene.follicle, box).max() > -(2 * _MANTLE_PX + FIELD_DOWNSAMPLE):
+            distance = self._field(self.scene.follicle, box, (w, h))
+            # germinal centre: paler, fewer small nuclei; mantle zone around it: denser, darker
+            centre = np.clip(distance / _MANTLE_PX + 0.5, 0, 1) * 0.45
+            tex += (np.asarray(_GERMINAL_CENTRE, np.float32) - tex) * centre[..., None]
+            mantle = np.clip(1 - np.abs(distance + _MANTLE_PX) / _MANTLE_PX, 0, 1) * 0.22
+            tex += (np.asarray(_MANTLE, np.float32) - tex) * mantle[..., None]
         stroma_crop = self._crop(self.scene.stroma, box)
         if stroma_crop.max() > 0.01:
             weight = self._field(self.scene.stroma, box, (w, h))
