@@ -14,16 +14,17 @@ With no SLIDE_DIR the server calls :func:`ensure_demo` once before starting. It 
   of "tumour probability" (0-255) over the slide at downsample 64.
 
 How it stays cheap (under a minute on 2 cores, bounded memory): the scene is defined by a few
-low-resolution fields (tissue signed distance, tumour, stroma, fold) at one value per 64 level-0
-px; the texture comes from small periodic texture banks (lymphoid, stroma, tumour; one pyramid of
-each, built per process from the seed), windowed per tile, so neighbouring tiles join without
-seams; tiles that are all background reuse one encoded tile; worker processes encode the rest and
-the writer streams them to disk (only tile offsets are kept). Everything is seeded: the same seed
+low-resolution fields (tissue signed distance, tumour, follicles, stroma, fold) at one value per
+64 level-0 px; the texture comes from small periodic texture banks (lymphoid, stroma, tumour; one
+pyramid of each, built once from the seed and shared with forked workers), windowed per tile, so
+neighbouring tiles join without seams; tiles that are all background reuse one encoded tile;
+worker processes render and encode the rest and the writer streams them to disk (only tile
+offsets are kept). Everything is seeded: the same seed
 and library versions give the same bytes. Every file appears atomically (temporary name, rename),
 the slide last, so an interrupted generation leaves nothing that looks complete.
 
-Coordinates: "level-0 px" are slide-space pixels of the full slide (what ASAP XML stores);
-``_f`` suffixes are field pixels (level-0 px / :data:`FIELD_DOWNSAMPLE`).
+Coordinates: "level-0 px" are slide-space pixels of the full slide (what ASAP XML stores); field
+pixels are level-0 px / :data:`FIELD_DOWNSAMPLE`, offset by a one-pixel margin.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,25 +116,20 @@ def ensure_demo(data_dir: Path, progress: Progress | None = None, *, width: int 
     return directory
 
 
-class _lock:  # noqa: N801 - used like a function
-    """An exclusive advisory lock on a file (no-op where fcntl is missing)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the lock
-            self.fd = None
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on *path* (no lock where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 # -- the scene: sections, tumours, holes, fold; low-resolution fields ---------------------------
@@ -200,7 +197,8 @@ class Scene:
 
     Fields (float32, shape ceil(h/D)+2 x ceil(w/D)+2, pixel (i, j) covering level-0 x in
     [(j-1)·D, j·D)): ``tissue`` signed distance to the tissue edge (px, > 0 inside), ``tumour``
-    signed distance to the tumour outlines, ``follicle`` to the lymphoid follicles, ``stroma`` 0-1 weight of fibrous stroma, ``fold`` 0-1.
+    signed distance to the tumour outlines, ``follicle`` to the lymphoid follicles, ``stroma``
+    0-1 weight of fibrous stroma, ``folded`` 0-1 weight of the fold.
     """
 
     width: int
