@@ -285,3 +285,23 @@ def test_writeback_over_http_keeps_desktop_asap_in_step(make_client: Any, tmp_pa
     on_disk = read_asap(tmp_path / "slides" / "CMU-1-Small-Region.xml")
     assert on_disk.annotations[-1].name == "browser edit"
     assert write_asap(on_disk) == client.get(s["urls"]["asap_xml"]).data
+
+
+def test_demo_sidecar_is_imported_like_any_other(tmp_path: Path) -> None:
+    """The built-in demo writes its ASAP XML beside its slide; the store imports it on first use."""
+    from viewer.demo import DEMO_HEIGHT, DEMO_STEM, DEMO_WIDTH, write_demo_annotations
+
+    slides = tmp_path / "demo"
+    slides.mkdir()
+    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / f"{DEMO_STEM}.svs")
+    write_demo_annotations(slides / f"{DEMO_STEM}.xml", DEMO_WIDTH, DEMO_HEIGHT)
+    expected = read_asap(slides / f"{DEMO_STEM}.xml")
+    app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data")})
+    client = app.test_client()
+    slide = the_slide(client)
+    assert slide["annotation_count"] == len(expected.annotations) > 0
+    (s,) = client.get(slide["urls"]["annotations"]).get_json()["sets"]
+    assert s["sidecar"]["file"] == f"{DEMO_STEM}.xml"
+    assert client.get(s["urls"]["asap_xml"]).data == (slides / f"{DEMO_STEM}.xml").read_bytes()
+    app.extensions["wsi_viewer"].store.close()
+    app.extensions["wsi_viewer"].slides.close()
