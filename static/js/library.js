@@ -155,6 +155,7 @@ function initialize() {
   const compare = q("[data-compare]");
   const state = readState();
   const picked = new Set();
+  const collapsed = new Set(); // folders whose rows are hidden
   let slides = [];
 
   filter.value = state.q;
@@ -208,16 +209,24 @@ function initialize() {
         const th = document.createElement("th");
         th.scope = "rowgroup";
         th.colSpan = columns;
-        th.textContent = g.folder || "(top folder)";
+        const toggle = document.createElement("button");
+        toggle.type = "button";
+        toggle.className = "group-toggle";
+        toggle.dataset.toggleFolder = g.folder;
+        toggle.setAttribute("aria-expanded", String(!collapsed.has(g.folder)));
+        toggle.textContent = g.folder || "(top folder)";
         const n = document.createElement("span");
         n.className = "muted";
         n.textContent = ` ${g.slides.length}`;
-        th.append(n);
+        toggle.append(n);
+        th.append(toggle);
         head.append(th);
         tbody.append(head);
       }
-      for (const slide of g.slides) {
-        tbody.append(slideRow(slide, showAnnotations, picked));
+      if (g.folder === null || !collapsed.has(g.folder)) {
+        for (const slide of g.slides) {
+          tbody.append(slideRow(slide, showAnnotations, picked));
+        }
       }
       table.append(tbody);
     }
@@ -264,6 +273,19 @@ function initialize() {
   group.addEventListener("change", () => {
     state.group = group.checked;
     render();
+  });
+  table.addEventListener("click", (event) => {
+    const toggle = event.target instanceof Element ? event.target.closest("[data-toggle-folder]") : null;
+    if (toggle) {
+      const folder = toggle.dataset.toggleFolder;
+      if (collapsed.has(folder)) {
+        collapsed.delete(folder);
+      } else {
+        collapsed.add(folder);
+      }
+      render();
+      table.querySelector(`[data-toggle-folder="${CSS.escape(folder)}"]`)?.focus();
+    }
   });
   table.addEventListener("change", (event) => {
     const box = event.target;

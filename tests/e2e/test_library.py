@@ -27,9 +27,15 @@ def test_library_lists_every_fixture_slide_with_its_facts(page: Page, server: Se
     expect(cmu).to_contain_text("2,220 × 2,967 px")
     expect(cmu).to_contain_text("20× · 0.499 µm/px")
     expect(cmu).to_contain_text("aperio")
-    # folders are groups, each with a header row
+    # folders are groups, each with a header row that folds it
     folders = page.eval_on_selector_all("tbody[data-folder]", "bodies => bodies.map(b => b.dataset.folder)")
     assert folders == sorted(folders) and {"aperio", "bounds", "generic-tiff"} <= set(folders)
+    aperio = page.locator("[data-toggle-folder='aperio']")
+    aperio.click()
+    expect(aperio).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("tbody[data-folder='aperio'] tr[data-slide-id]")).to_have_count(0)
+    aperio.press("Enter")
+    expect(page.locator("tbody[data-folder='aperio'] tr[data-slide-id]")).to_have_count(3)
     # the thumbnail is a real image (lazy, loaded once scrolled into view)
     thumb = cmu.locator("img")
     thumb.scroll_into_view_if_needed()
