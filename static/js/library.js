@@ -134,7 +134,7 @@ function slideRow(slide, showAnnotations, picked) {
   if (showAnnotations) {
     const count = document.createElement("td");
     count.className = "num";
-    count.textContent = typeof slide.annotation_count === "number" ? String(slide.annotation_count) : "–";
+    count.textContent = !slide.error && typeof slide.annotation_count === "number" ? String(slide.annotation_count) : "–";
     tr.append(count);
   }
   return tr;
