@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
@@ -133,6 +135,19 @@ def wait_fully_loaded(page: Page, pane: str = "[data-pane]") -> None:
     page.wait_for_function(
         "(pane) => document.querySelector(pane).dataset.fullyLoaded === 'true'", arg=pane, timeout=30000,
     )
+
+
+def settled_query(page: Page, quiet_ms: int = 800, timeout_s: float = 20) -> dict[str, str]:
+    """The page's query parameters once the URL has stopped changing for *quiet_ms*."""
+    deadline = time.monotonic() + timeout_s
+    last, since = page.url, time.monotonic()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        if page.url != last:
+            last, since = page.url, time.monotonic()
+        elif (time.monotonic() - since) * 1000 >= quiet_ms:
+            break
+    return {k: v[0] for k, v in parse_qs(urlparse(last).query).items()}
 
 
 def view_url(server: Server, slide_id: str, **query: object) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e._pixels import canvas_stats
-from tests.e2e.conftest import CMU, Server, wait_first_viewport
+from tests.e2e.conftest import CMU, Server, settled_query, wait_first_viewport
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +32,7 @@ def test_two_panes_zoom_together_while_linked(page: Page, server: Server) -> Non
     # a pan of the left view moves the right one the same way
     page.locator(f"{LEFT} [data-osd] [role=application]").focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_timeout(800)
-    q = {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+    q = settled_query(page)
     assert abs(float(q["lx"]) - float(q["rx"])) <= 1 and abs(float(q["ly"]) - float(q["ry"])) <= 1
     assert float(q["lx"]) > 2220 / 2
 

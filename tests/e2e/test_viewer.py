@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Page, Request, expect
@@ -17,6 +16,7 @@ from tests.e2e.conftest import (
     CMU,
     NO_MPP,
     Server,
+    settled_query,
     view_url,
     wait_first_viewport,
     wait_fully_loaded,
@@ -31,10 +31,6 @@ CMU_DZ_MAX_LEVEL = math.ceil(math.log2(2967))  # Deep Zoom level of native resol
 
 def _readout(page: Page) -> str:
     return page.locator("[data-mag-readout]").inner_text()
-
-
-def _query(page: Page) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
 def test_canvas_shows_tissue_tiles(page: Page, server: Server) -> None:
@@ -96,8 +92,7 @@ def test_url_holds_the_view_and_reload_restores_it(page: Page, server: Server) -
     page.keyboard.press("ArrowDown")
     page.keyboard.press("r")  # rotate 90°
     page.wait_for_function("() => new URLSearchParams(location.search).get('r') === '90'")
-    page.wait_for_timeout(700)  # the URL follows 250 ms after the view settles
-    before = _query(page)
+    before = settled_query(page)  # the URL follows 250 ms after the view settles
     assert set(before) >= {"x", "y", "z", "r"}
     assert abs(float(before["z"]) - 10 / (10 / CMU_MPP)) < 1e-3
     centre = page.locator("[data-osd]").bounding_box()
@@ -118,8 +113,7 @@ def test_url_holds_the_view_and_reload_restores_it(page: Page, server: Server) -
     cursor_after = (pane.get_attribute("data-cursor-x"), pane.get_attribute("data-cursor-y"))
     # the same slide point under the pointer (the URL rounds the centre to whole slide px)
     assert all(abs(int(a) - int(b)) <= 1 for a, b in zip(cursor_after, cursor_before, strict=True))
-    page.wait_for_timeout(600)
-    assert _query(page) == before  # restoring did not move the view
+    assert settled_query(page) == before  # restoring did not move the view
 
 
 def test_scale_bar_reads_right_for_known_mpp(page: Page, server: Server) -> None:
