@@ -62,7 +62,9 @@ def million_vertex_set(seed: int = 1, polygons: int = 4000, vertices: int = 250)
             t = 2 * math.pi * k / vertices
             rr = r * (1 + 0.15 * math.sin(5 * t + i) + 0.05 * rng.random())
             ring.append((cx + rr * math.cos(t), cy + rr * math.sin(t)))
-        annotations.append(Annotation(f"blob {i}", "Polygon", "tumour" if i % 3 else "normal", "#F4FA58", ring))
+        annotations.append(
+            Annotation(f"blob {i}", "Polygon", "tumour" if i % 3 else "normal", "#F4FA58", ring)
+        )
     return AnnotationSet(annotations, [Group("tumour", color="#ff0000"), Group("normal", color="#00ff00")])
 
 
@@ -119,14 +121,18 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
     real = read_asap(LARGEST)
     t = time.perf_counter()
     store.create_set(slide, "tumor_039", "bench", real)
-    print(f"import {LARGEST.name}: {len(real.annotations)} annotations, {real.vertex_count()} vertices, "
-          f"{time.perf_counter() - t:.2f} s")
+    print(
+        f"import {LARGEST.name}: {len(real.annotations)} annotations, {real.vertex_count()} vertices, "
+        f"{time.perf_counter() - t:.2f} s"
+    )
 
     big = million_vertex_set()
     t = time.perf_counter()
     result = store.create_set(slide, "million", "bench", big)
-    print(f"import generated set: {len(big.annotations)} annotations, {big.vertex_count()} vertices, "
-          f"{time.perf_counter() - t:.2f} s")
+    print(
+        f"import generated set: {len(big.annotations)} annotations, {big.vertex_count()} vertices, "
+        f"{time.perf_counter() - t:.2f} s"
+    )
     set_id = result.info.id
     store.close()
 
@@ -137,9 +143,26 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
     base = f"http://127.0.0.1:{port}"
     log = open(work_dir / "server.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "viewer.cli", "serve", str(slides), "--port", str(port), "--data-dir",
-         str(work_dir / "data"), "--workers", str(workers), "--threads", "8", "--database", setting],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "viewer.cli",
+            "serve",
+            str(slides),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(work_dir / "data"),
+            "--workers",
+            str(workers),
+            "--threads",
+            "8",
+            "--database",
+            setting,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         for _ in range(300):
             try:
@@ -152,13 +175,16 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
         features.raise_for_status()
 
         rng = random.Random(7)
-        baseline = run_clients(clients, seconds, lambda k, s: timed(lambda: s.get(base + "/api/openapi.json")))
+        baseline = run_clients(
+            clients, seconds, lambda k, s: timed(lambda: s.get(base + "/api/openapi.json"))
+        )
 
         def view(width: float, tolerance: float) -> Callable[[int, requests.Session], float]:
             def work(_k: int, s: requests.Session) -> float:
                 x, y = rng.uniform(0, EXTENT - width), rng.uniform(0, EXTENT - width * 0.6)
                 box = f"{x:.0f},{y:.0f},{x + width:.0f},{y + width * 0.6:.0f}"
                 return timed(lambda: s.get(set_url, params={"bbox": box, "simplify": tolerance}))
+
             return work
 
         rows = [("baseline GET /api/openapi.json", baseline)]
@@ -170,8 +196,12 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
         rows.append(("first whole-slide view (cold cache)", [cold]))
         rows.append(("bbox whole slide, simplify 64", run_clients(clients, seconds, view(EXTENT * 0.99, 64))))
 
-        ids = [f["id"] for f in requests.get(set_url, params={"bbox": f"0,0,{EXTENT},{EXTENT}", "simplify": 1e6},
-                                             timeout=120).json()["features"]][:clients]
+        ids = [
+            f["id"]
+            for f in requests.get(
+                set_url, params={"bbox": f"0,0,{EXTENT},{EXTENT}", "simplify": 1e6}, timeout=120
+            ).json()["features"]
+        ][:clients]
         etags: dict[int, str] = {}
 
         def update(k: int, s: requests.Session) -> float:
@@ -181,10 +211,17 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
                 etags[k] = got.headers["ETag"]
                 etags[-k - 1] = got.text
             x = rng.uniform(0, EXTENT - 100)
-            body = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[
-                [x, 10], [x + 40, 10], [x + 40, 50], [x, 50], [x, 10]]]},
-                "properties": {"name": f"edited by {k}", "asap": {"type": "Polygon", "group": "tumour",
-                                                                   "color": "#F4FA58"}}}
+            body = {
+                "type": "Feature",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[x, 10], [x + 40, 10], [x + 40, 50], [x, 50], [x, 10]]],
+                },
+                "properties": {
+                    "name": f"edited by {k}",
+                    "asap": {"type": "Polygon", "group": "tumour", "color": "#F4FA58"},
+                },
+            }
             start = time.perf_counter()
             r = s.put(url, json=body, headers={"If-Match": etags[k], "X-User": f"bench{k}"})
             elapsed = time.perf_counter() - start
@@ -200,7 +237,10 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
         print(f"{'operation':40s} {'n':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'p50/base':>9s} {'p95/base':>9s}")
         for label, samples in rows:
             p50, p95 = percentiles(samples)
-            print(f"{label:40s} {len(samples):6d} {p50:8.1f} {p95:8.1f} {p50 / base_p50:9.1f} {p95 / base_p95:9.1f}")
+            print(
+                f"{label:40s} {len(samples):6d} {p50:8.1f} {p95:8.1f} "
+                f"{p50 / base_p50:9.1f} {p95 / base_p95:9.1f}"
+            )
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -211,7 +251,9 @@ def bench_engine(name: str, setting: str, work_dir: Path, clients: int, seconds:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
@@ -221,8 +263,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wsi-bench-store-") as tmp:
         sqlite_dir = Path(tmp) / "sqlite"
         sqlite_dir.mkdir()
-        bench_engine("SQLite (WAL)", f"sqlite:///{sqlite_dir / 'bench.sqlite3'}", sqlite_dir, args.clients,
-                     args.seconds, args.workers)
+        bench_engine(
+            "SQLite (WAL)",
+            f"sqlite:///{sqlite_dir / 'bench.sqlite3'}",
+            sqlite_dir,
+            args.clients,
+            args.seconds,
+            args.workers,
+        )
         if args.pg_url:
             import psycopg
 

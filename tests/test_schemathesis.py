@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -50,5 +49,11 @@ def _cleanup() -> object:
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_never_5xx_and_matches_its_schema(case: schemathesis.Case) -> None:
     # The properties the API promises: never a 5xx; status codes, content types and bodies as documented.
-    case.call_and_validate(checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                   response_schema_conformance])
+    case.call_and_validate(
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ]
+    )

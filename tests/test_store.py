@@ -41,7 +41,9 @@ def store(db: str) -> Iterator[Store]:
 
 
 def square(x: float, y: float, size: float = 10, name: str = "sq", group: str | None = None) -> Annotation:
-    return Annotation(name, "Polygon", group, "#F4FA58", [(x, y), (x + size, y), (x + size, y + size), (x, y + size)])
+    return Annotation(
+        name, "Polygon", group, "#F4FA58", [(x, y), (x + size, y), (x + size, y + size), (x, y + size)]
+    )
 
 
 def new_set(store: Store, content: AnnotationSet | None = None, key: str = "s.svs") -> int:
@@ -108,13 +110,26 @@ def test_history_replay_diff_and_restore(store: Store) -> None:
 
 
 def test_viewport_query_returns_exactly_what_meets_the_box(store: Store) -> None:
-    shapes = [square(x * 100, y * 100, 30 + (x * y) % 50, name=f"{x},{y}") for x in range(30) for y in range(30)]
+    shapes = [
+        square(x * 100, y * 100, 30 + (x * y) % 50, name=f"{x},{y}") for x in range(30) for y in range(30)
+    ]
     set_id = new_set(store, AnnotationSet(shapes))
-    for box in [(0, 0, 10, 10), (95, 95, 105, 105), (1234.5, 567, 2000, 1400), (-50, -50, -1, -1), (0, 0, 1e6, 1e6)]:
+    for box in [
+        (0, 0, 10, 10),
+        (95, 95, 105, 105),
+        (1234.5, 567, 2000, 1400),
+        (-50, -50, -1, -1),
+        (0, 0, 1e6, 1e6),
+    ]:
         x0, y0, x1, y1 = box
-        expected = [a.name for a in shapes
-                    if min(p[0] for p in a.coordinates) <= x1 and max(p[0] for p in a.coordinates) >= x0
-                    and min(p[1] for p in a.coordinates) <= y1 and max(p[1] for p in a.coordinates) >= y0]
+        expected = [
+            a.name
+            for a in shapes
+            if min(p[0] for p in a.coordinates) <= x1
+            and max(p[0] for p in a.coordinates) >= x0
+            and min(p[1] for p in a.coordinates) <= y1
+            and max(p[1] for p in a.coordinates) >= y0
+        ]
         _info, _groups, rows = store.query(set_id, box)
         docs = store.docs(set_id, [i for i, _v in rows])
         assert [annotation_from_doc(docs[i][1]).name for i, _v in rows] == expected
@@ -126,19 +141,28 @@ def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None
     set_id = new_set(s, AnnotationSet([square(i, i) for i in range(50)]))
     s.close()
     con = sqlite3.connect(tmp_path / "annotations.sqlite3")
-    plan = " ".join(row[-1] for row in con.execute(
-        "EXPLAIN QUERY PLAN SELECT id, version, position FROM annotations WHERE set_id = ? AND min_x <= ? "
-        "AND max_x >= ? AND min_y <= ? AND max_y >= ?", (set_id, 10, 0, 10, 0)))
+    plan = " ".join(
+        row[-1]
+        for row in con.execute(
+            "EXPLAIN QUERY PLAN SELECT id, version, position FROM annotations "
+            "WHERE set_id = ? AND min_x <= ? "
+            "AND max_x >= ? AND min_y <= ? AND max_y >= ?",
+            (set_id, 10, 0, 10, 0),
+        )
+    )
     con.close()
     assert "USING COVERING INDEX ix_annotations_viewport" in plan and "SCAN annotations" not in plan
 
 
 def test_group_rename_follows_members_and_nonempty_group_cannot_go(store: Store) -> None:
-    set_id = new_set(store, AnnotationSet([square(0, 0, group="tumour")], [Group("tumour"), Group("sub", "tumour")]))
+    set_id = new_set(
+        store, AnnotationSet([square(0, 0, group="tumour")], [Group("tumour"), Group("sub", "tumour")])
+    )
     state = store.state(set_id)
     tumour = state.groups[0]
-    result = store.update_group(set_id, tumour.id, Group("metastases", color="#ff0000"), "eve",
-                                if_version=tumour.version)
+    result = store.update_group(
+        set_id, tumour.id, Group("metastases", color="#ff0000"), "eve", if_version=tumour.version
+    )
     assert result.change is not None and result.change.updated == 3
     model = store.state(set_id).to_model()
     assert model.annotations[0].group == "metastases"
@@ -154,8 +178,12 @@ def test_invalid_content_lists_every_problem_and_limits_hold(db: str) -> None:
     store = Store(db, max_vertices=100)
     try:
         set_id = new_set(store)
-        bad = AnnotationSet([Annotation("a", "Blob", "nope", coordinates=[(0, 0)]),
-                             Annotation("b\x01", "Polygon", None, coordinates=[(float("nan"), 0)])])
+        bad = AnnotationSet(
+            [
+                Annotation("a", "Blob", "nope", coordinates=[(0, 0)]),
+                Annotation("b\x01", "Polygon", None, coordinates=[(float("nan"), 0)]),
+            ]
+        )
         with pytest.raises(ValidationError) as exc:
             store.replace(set_id, bad)
         assert len(exc.value.details) >= 4
@@ -292,8 +320,13 @@ def test_writeback_is_byte_exact_and_a_disk_edit_is_imported_not_overwritten(db:
     try:
         (info,) = store.list_sets(store.open_slide("case.tif", slide, None))
         first = store.state(info.id).annotations[0]
-        moved = Annotation(first.annotation.name, first.annotation.type, first.annotation.group,
-                           first.annotation.color, [(x + 1, y) for x, y in first.annotation.coordinates])
+        moved = Annotation(
+            first.annotation.name,
+            first.annotation.type,
+            first.annotation.group,
+            first.annotation.color,
+            [(x + 1, y) for x, y in first.annotation.coordinates],
+        )
         result = store.update_annotation(info.id, first.id, moved, "web")
         assert result.sidecar_error is None
         assert xml.read_bytes() == write_asap(store.state(info.id).to_model())

@@ -56,14 +56,35 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(slides: Path, data: Path, database: str, workers: int = 2, writeback: bool = False) -> Iterator[Server]:
+def serve(
+    slides: Path, data: Path, database: str, workers: int = 2, writeback: bool = False
+) -> Iterator[Server]:
     port = _free_port()
     log = data.parent / f"server-{port}.log"
-    args = [sys.executable, "-m", "viewer.cli", "serve", str(slides), "--port", str(port), "--data-dir", str(data),
-            "--workers", str(workers), "--threads", "8", "--database", database]
+    args = [
+        sys.executable,
+        "-m",
+        "viewer.cli",
+        "serve",
+        str(slides),
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data),
+        "--workers",
+        str(workers),
+        "--threads",
+        "8",
+        "--database",
+        database,
+    ]
     if writeback:
         args.append("--sidecar-writeback")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WSI_VIEWER_") or k.endswith("_TEST_DATABASE_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WSI_VIEWER_") or k.endswith("_TEST_DATABASE_URL")
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", process, log)
@@ -111,7 +132,9 @@ def first_set(server: Server) -> dict:  # type: ignore[type-arg]
 
 def replay(server: Server, set_urls: dict[str, str], upto: int) -> tuple[dict[int, dict], list[dict]]:  # type: ignore[type-arg]
     """The set's annotations rebuilt from the history's before/after items alone."""
-    history = requests.get(server.url + set_urls["history"], params={"limit": 1000}, timeout=30).json()["changes"]
+    history = requests.get(server.url + set_urls["history"], params={"limit": 1000}, timeout=30).json()[
+        "changes"
+    ]
     alive: dict[int, dict] = {}  # type: ignore[type-arg]
     for change in sorted(history, key=lambda c: c["version"]):
         if change["version"] > upto:
@@ -129,8 +152,11 @@ def replay(server: Server, set_urls: dict[str, str], upto: int) -> tuple[dict[in
 
 def square(x: float, y: float, name: str) -> dict:  # type: ignore[type-arg]
     ring = [[x, y], [x + 10, y], [x + 10, y + 10], [x, y + 10], [x, y]]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"name": name, "asap": {"type": "Polygon", "group": None, "color": "#F4FA58"}}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"name": name, "asap": {"type": "Polygon", "group": None, "color": "#F4FA58"}},
+    }
 
 
 def test_two_writers_from_one_version_one_gets_412_nothing_lost(tmp_path: Path, database: str) -> None:
@@ -143,8 +169,12 @@ def test_two_writers_from_one_version_one_gets_412_nothing_lost(tmp_path: Path, 
 
         def put(i: int) -> requests.Response:
             barrier.wait()
-            return requests.put(server.url + s["urls"]["asap_xml"], data=write_asap(docs[i]), timeout=60,
-                                headers={"If-Match": etag, "Content-Type": "application/xml", "X-User": f"u{i}"})
+            return requests.put(
+                server.url + s["urls"]["asap_xml"],
+                data=write_asap(docs[i]),
+                timeout=60,
+                headers={"If-Match": etag, "Content-Type": "application/xml", "X-User": f"u{i}"},
+            )
 
         with ThreadPoolExecutor(2) as pool:
             results = list(pool.map(put, [0, 1]))
@@ -165,7 +195,9 @@ def test_two_writers_from_one_version_one_gets_412_nothing_lost(tmp_path: Path, 
 
         def update(i: int) -> requests.Response:
             barrier.wait()
-            return requests.put(url, json=square(i * 100, 0, f"by {i}"), headers={"If-Match": version}, timeout=60)
+            return requests.put(
+                url, json=square(i * 100, 0, f"by {i}"), headers={"If-Match": version}, timeout=60
+            )
 
         with ThreadPoolExecutor(2) as pool:
             results = list(pool.map(update, [0, 1]))
@@ -174,7 +206,9 @@ def test_two_writers_from_one_version_one_gets_412_nothing_lost(tmp_path: Path, 
         assert results[1 - winner].json()["current"]["properties"]["name"] == f"by {winner}"
 
 
-def test_fifty_concurrent_writers_every_accepted_change_is_in_the_history(tmp_path: Path, database: str) -> None:
+def test_fifty_concurrent_writers_every_accepted_change_is_in_the_history(
+    tmp_path: Path, database: str
+) -> None:
     with serve(slide_dir(tmp_path, None), tmp_path / "data", database, workers=3) as server:
         slide = requests.get(server.url + "/api/slides", timeout=30).json()["slides"][0]
         created = requests.post(server.url + slide["urls"]["annotations"], json={"name": "race"}, timeout=30)
@@ -187,16 +221,24 @@ def test_fifty_concurrent_writers_every_accepted_change_is_in_the_history(tmp_pa
             session = requests.Session()
             barrier.wait()
             out = []
-            r = session.post(server.url + urls["annotations"], json=square(k * 20, 0, f"w{k}"),
-                             headers={"X-User": f"writer{k}"}, timeout=120)
+            r = session.post(
+                server.url + urls["annotations"],
+                json=square(k * 20, 0, f"w{k}"),
+                headers={"X-User": f"writer{k}"},
+                timeout=120,
+            )
             out.append((r.status_code, r.json().get("set_version", -1)))
             if r.status_code != 201:
                 return out
             location = r.headers["Location"]
             etag = r.headers["ETag"]
             for n in range(2):
-                r = session.put(server.url + location, json=square(k * 20, n + 1, f"w{k}.{n}"),
-                                headers={"X-User": f"writer{k}", "If-Match": etag}, timeout=120)
+                r = session.put(
+                    server.url + location,
+                    json=square(k * 20, n + 1, f"w{k}.{n}"),
+                    headers={"X-User": f"writer{k}", "If-Match": etag},
+                    timeout=120,
+                )
                 out.append((r.status_code, r.json().get("set_version", -1)))
                 etag = r.headers.get("ETag", etag)
             return out
@@ -218,7 +260,9 @@ def test_fifty_concurrent_writers_every_accepted_change_is_in_the_history(tmp_pa
         for obj_id, feature in current.items():
             assert rebuilt[obj_id]["geometry"] == feature["geometry"]
             assert rebuilt[obj_id]["properties"]["name"] == feature["properties"]["name"]
-        assert sorted(f["properties"]["name"] for f in state["features"]) == sorted(f"w{k}.1" for k in range(50))
+        assert sorted(f["properties"]["name"] for f in state["features"]) == sorted(
+            f"w{k}.1" for k in range(50)
+        )
 
 
 def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path, database: str) -> None:
@@ -232,8 +276,12 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
     with serve(slides, tmp_path / "data", database, workers=1, writeback=True) as server:
         s = first_set(server)
         start = time.monotonic()
-        r = requests.put(server.url + s["urls"]["asap_xml"], data=write_asap(old_set),
-                         headers={"Content-Type": "application/xml"}, timeout=120)
+        r = requests.put(
+            server.url + s["urls"]["asap_xml"],
+            data=write_asap(old_set),
+            headers={"Content-Type": "application/xml"},
+            timeout=120,
+        )
         assert r.status_code == 200
         save_s = time.monotonic() - start
         outcomes = set()
@@ -242,10 +290,16 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
             data = body if target is new_set else write_asap(old_set)
             done: list[requests.Response | BaseException] = []
 
-            def save(data: bytes = data) -> None:
+            def save(data: bytes = data, done: list[requests.Response | BaseException] = done) -> None:
                 try:
-                    done.append(requests.put(server.url + s["urls"]["asap_xml"], data=data, timeout=120,
-                                             headers={"Content-Type": "application/xml"}))
+                    done.append(
+                        requests.put(
+                            server.url + s["urls"]["asap_xml"],
+                            data=data,
+                            timeout=120,
+                            headers={"Content-Type": "application/xml"},
+                        )
+                    )
                 except requests.RequestException as exc:
                     done.append(exc)
 
@@ -270,7 +324,9 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
                 time.sleep(0.2)
             assert read_asap(got.content) == on_disk
             outcomes.add("killed" if isinstance(done[0], BaseException) else "finished")
-            history = requests.get(server.url + s["urls"]["history"], params={"limit": 1000}, timeout=30).json()
+            history = requests.get(
+                server.url + s["urls"]["history"], params={"limit": 1000}, timeout=30
+            ).json()
             versions = [c["version"] for c in history["changes"]]
             assert versions == list(range(versions[0], 0, -1))  # no gap, no duplicate
         assert "killed" in outcomes
@@ -286,8 +342,12 @@ def test_unwritable_sidecar_is_a_clear_error_and_the_change_is_kept(tmp_path: Pa
     try:
         with serve(slides, tmp_path / "data", database, workers=1, writeback=True) as server:
             s = first_set(server)
-            r = requests.post(server.url + s["urls"]["annotations"], json=square(5, 5, "kept"),
-                              headers={"X-User": "alice"}, timeout=30)
+            r = requests.post(
+                server.url + s["urls"]["annotations"],
+                json=square(5, 5, "kept"),
+                headers={"X-User": "alice"},
+                timeout=30,
+            )
             assert r.status_code == 201
             assert "could not write" in r.json()["sidecar_error"]
             assert "could not write" in r.headers["X-Sidecar-Error"]

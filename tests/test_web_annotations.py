@@ -32,11 +32,18 @@ def make_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]
     shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / SLIDE_ID)
     apps = []
     with database_setting(request.param, tmp_path) as database:
+
         def factory(sidecar: str | None = "tumor_111.xml", **settings: Any) -> FlaskClient:
             if sidecar:
                 shutil.copy(REAL / sidecar, slides / "CMU-1-Small-Region.xml")
-            app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"),
-                              "DATABASE": database, **settings})
+            app = create_app(
+                {
+                    "SLIDE_DIR": str(slides),
+                    "DATA_DIR": str(tmp_path / "data"),
+                    "DATABASE": database,
+                    **settings,
+                }
+            )
             app.config["TESTING"] = True
             apps.append(app)
             return app.test_client()
@@ -65,8 +72,11 @@ def the_set(client: FlaskClient) -> dict[str, Any]:
 
 
 def feature(name: str, ring: list[list[float]], group: str | None = None) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
-            "properties": {"name": name, "asap": {"type": "Polygon", "group": group, "color": "#F4FA58"}}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring + [ring[0]]]},
+        "properties": {"name": name, "asap": {"type": "Polygon", "group": group, "color": "#F4FA58"}},
+    }
 
 
 SQUARE = [[10.0, 10.0], [20.0, 10.0], [20.0, 20.0], [10.0, 20.0]]
@@ -110,12 +120,19 @@ def test_asap_xml_put_and_get(client: FlaskClient) -> None:
     slide = the_slide(client)
     etag = client.get(slide["urls"]["annotations_xml"]).headers["ETag"]
     data = (REAL / "tumor_031.xml").read_bytes()
-    r = client.put(slide["urls"]["annotations_xml"], data=data, content_type="application/xml",
-                   headers={"If-Match": etag})
+    r = client.put(
+        slide["urls"]["annotations_xml"],
+        data=data,
+        content_type="application/xml",
+        headers={"If-Match": etag},
+    )
     assert r.status_code == 200
     assert client.get(slide["urls"]["annotations_xml"]).data == data
-    bad = client.put(slide["urls"]["annotations_xml"], data=b"<ASAP_Annotations><Annotations><Annotation",
-                     content_type="application/xml")
+    bad = client.put(
+        slide["urls"]["annotations_xml"],
+        data=b"<ASAP_Annotations><Annotations><Annotation",
+        content_type="application/xml",
+    )
     assert bad.status_code in (400, 422) and bad.get_json()["details"]
 
 
@@ -129,8 +146,12 @@ def test_single_annotations_have_their_own_versions(client: FlaskClient) -> None
     other_url = f"{s['urls']['annotations']}/{other['id']}"
     # An edit of another annotation does not make this one stale.
     moved = feature("theirs", [[x + 1, y] for x, y in SQUARE])
-    assert client.put(other_url, json=moved, headers={"If-Match": f'"{other["properties"]["version"]}"'}
-                      ).status_code == 200
+    assert (
+        client.put(
+            other_url, json=moved, headers={"If-Match": f'"{other["properties"]["version"]}"'}
+        ).status_code
+        == 200
+    )
     upd = client.put(url, json=feature("mine v2", SQUARE), headers={"If-Match": etag})
     assert upd.status_code == 200 and upd.headers["ETag"] != etag
     stale = client.put(url, json=feature("mine v3", SQUARE), headers={"If-Match": etag})
@@ -149,12 +170,16 @@ def test_single_annotations_have_their_own_versions(client: FlaskClient) -> None
 
 def test_groups_crud_and_rename_carries_members(client: FlaskClient) -> None:
     s = the_set(client)
-    g = client.post(s["urls"]["groups"], json={"name": "stroma", "color": "#00ff00", "attributes": {"k": "v"}})
+    g = client.post(
+        s["urls"]["groups"], json={"name": "stroma", "color": "#00ff00", "attributes": {"k": "v"}}
+    )
     assert g.status_code == 201
     group_url = g.headers["Location"]
     a = client.post(s["urls"]["annotations"], json=feature("in stroma", SQUARE, group="stroma"))
     assert a.status_code == 201
-    renamed = client.put(group_url, json={"name": "stroma2", "color": "#00ff00"}, headers={"If-Match": g.headers["ETag"]})
+    renamed = client.put(
+        group_url, json={"name": "stroma2", "color": "#00ff00"}, headers={"If-Match": g.headers["ETag"]}
+    )
     assert renamed.status_code == 200 and renamed.get_json()["change"]["updated"] == 2
     assert client.get(a.headers["Location"]).get_json()["properties"]["asap"]["group"] == "stroma2"
     assert client.delete(group_url).status_code == 409
@@ -176,18 +201,24 @@ def test_history_past_states_diff_and_restore(client: FlaskClient) -> None:
     assert [c["version"] for c in changes] == [3, 2, 1]
     past = client.get(changes[-1]["urls"]["asap_xml"])
     assert past.data == original_xml and past.headers["ETag"] == '"1"'
-    assert len(client.get(changes[-1]["urls"]["state"]).get_json()["features"]) == \
-        len(read_asap(REAL / "tumor_111.xml").annotations)
+    assert len(client.get(changes[-1]["urls"]["state"]).get_json()["features"]) == len(
+        read_asap(REAL / "tumor_111.xml").annotations
+    )
     detail = client.get(changes[1]["urls"]["change"]).get_json()
     assert detail["who"] == "eve" and detail["items"][0]["after"] is None
     assert detail["items"][0]["before"]["geometry"] == first["geometry"]
     diff = client.get(s["urls"]["diff"], query_string={"from": 1, "to": 3}).get_json()
-    assert {(i["before"] is None, i["after"] is None) for i in diff["items"]} == {(True, False), (False, True)}
+    assert {(i["before"] is None, i["after"] is None) for i in diff["items"]} == {
+        (True, False),
+        (False, True),
+    }
     restored = client.post(s["urls"]["restore"], json={"version": 1}, headers={"If-Match": '"3"'})
     assert restored.status_code == 200 and restored.get_json()["change"]["kind"] == "restore"
     assert client.get(s["urls"]["asap_xml"]).data == original_xml
     assert len(client.get(s["urls"]["history"]).get_json()["changes"]) == 4
-    assert client.post(s["urls"]["restore"], json={"version": 1}, headers={"If-Match": '"3"'}).status_code == 412
+    assert (
+        client.post(s["urls"]["restore"], json={"version": 1}, headers={"If-Match": '"3"'}).status_code == 412
+    )
     assert client.post(s["urls"]["restore"], json={"version": 99}).status_code == 404
 
 
@@ -203,9 +234,13 @@ def test_viewport_query_and_simplification(client: FlaskClient) -> None:
     x0, y0, x1, y1 = bbox(everything[0])
     view = (x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
     got = client.get(s["urls"]["self"], query_string={"bbox": ",".join(map(str, view))}).get_json()
-    expected = [f["id"] for f in everything
-                if bbox(f)[0] <= view[2] and bbox(f)[2] >= view[0] and bbox(f)[1] <= view[3] and bbox(f)[3] >= view[1]]
+    expected = [
+        f["id"]
+        for f in everything
+        if bbox(f)[0] <= view[2] and bbox(f)[2] >= view[0] and bbox(f)[1] <= view[3] and bbox(f)[3] >= view[1]
+    ]
     assert [f["id"] for f in got["features"]] == expected and expected
+
     def vertices(tolerance: str) -> int:
         got = client.get(s["urls"]["self"], query_string={"bbox": "-1e9,-1e9,1e9,1e9", "simplify": tolerance})
         features = got.get_json()["features"]
@@ -224,15 +259,20 @@ def test_viewport_query_and_simplification(client: FlaskClient) -> None:
 def test_export_formats_and_upload_import(client: FlaskClient) -> None:
     s = the_set(client)
     xml = client.get(s["urls"]["export"], query_string={"format": "asap"})
-    assert xml.data == (REAL / "tumor_111.xml").read_bytes() and "attachment" in xml.headers["Content-Disposition"]
+    assert (
+        xml.data == (REAL / "tumor_111.xml").read_bytes()
+        and "attachment" in xml.headers["Content-Disposition"]
+    )
     geo = client.get(s["urls"]["export"], query_string={"format": "geojson"})
     assert from_geojson(geo.data) == read_asap(REAL / "tumor_111.xml")
     slide = the_slide(client)
     # The slide is 2220x2967 px; draw a known square in a new set and check the mask's pixels.
     created = client.post(slide["urls"]["annotations"], json={"name": "mask test"}).get_json()["set"]
     client.post(created["urls"]["groups"], json={"name": "tumour"})
-    client.post(created["urls"]["annotations"], json=feature("sq", [[100, 100], [300, 100], [300, 300], [100, 300]],
-                                                             group="tumour"))
+    client.post(
+        created["urls"]["annotations"],
+        json=feature("sq", [[100, 100], [300, 100], [300, 300], [100, 300]], group="tumour"),
+    )
     mask = client.get(created["urls"]["export"], query_string={"format": "mask", "labels": "tumour=2"})
     assert mask.status_code == 200 and mask.mimetype == "image/tiff"
     with tifffile.TiffFile(io.BytesIO(mask.data)) as tif:
@@ -241,17 +281,26 @@ def test_export_formats_and_upload_import(client: FlaskClient) -> None:
     assert pixels[200, 200] == 2 and pixels[50, 50] == 0 and pixels[400, 400] == 0
     assert client.get(s["urls"]["export"], query_string={"format": "pdf"}).status_code == 400
 
-    upload = client.post(slide["urls"]["annotations"], data={"file": (io.BytesIO(
-        (REAL / "tumor_031.xml").read_bytes()), "tumor_031.xml")}, content_type="multipart/form-data")
+    upload = client.post(
+        slide["urls"]["annotations"],
+        data={"file": (io.BytesIO((REAL / "tumor_031.xml").read_bytes()), "tumor_031.xml")},
+        content_type="multipart/form-data",
+    )
     assert upload.status_code == 201
     new = upload.get_json()["set"]
     assert new["name"] == "tumor_031.xml"
     assert client.get(new["urls"]["asap_xml"]).data == (REAL / "tumor_031.xml").read_bytes()
-    again = client.post(slide["urls"]["annotations"], data={"file": (io.BytesIO(b"<x/>"), "tumor_031.xml")},
-                        content_type="multipart/form-data")
+    again = client.post(
+        slide["urls"]["annotations"],
+        data={"file": (io.BytesIO(b"<x/>"), "tumor_031.xml")},
+        content_type="multipart/form-data",
+    )
     assert again.status_code in (400, 409, 422)
-    geojson = client.post(slide["urls"]["annotations"] + "?name=from-geojson", data=geo.data,
-                          content_type="application/geo+json")
+    geojson = client.post(
+        slide["urls"]["annotations"] + "?name=from-geojson",
+        data=geo.data,
+        content_type="application/geo+json",
+    )
     assert geojson.status_code == 201
     assert geojson.get_json()["set"]["annotation_count"] == len(read_asap(REAL / "tumor_111.xml").annotations)
 
@@ -259,15 +308,23 @@ def test_export_formats_and_upload_import(client: FlaskClient) -> None:
 def test_validation_lists_every_problem_and_limits_hold(make_client: Any) -> None:
     client = make_client(MAX_SET_VERTICES=400)
     s = the_set(client)
-    bad = {"type": "FeatureCollection", "features": [
-        feature("a\x01", SQUARE), feature("b\x02", SQUARE), feature("c\x03", SQUARE)]}
+    bad = {
+        "type": "FeatureCollection",
+        "features": [feature("a\x01", SQUARE), feature("b\x02", SQUARE), feature("c\x03", SQUARE)],
+    }
     r = client.put(s["urls"]["self"], json=bad)
     assert r.status_code in (400, 422)
     assert len(r.get_json()["details"]) >= 3
-    many = {"type": "FeatureCollection", "features": [feature(str(i), [[i, 0], [i + 1, 0], [i + 1, 1], [i, 1]])
-                                                      for i in range(101)]}
+    many = {
+        "type": "FeatureCollection",
+        "features": [feature(str(i), [[i, 0], [i + 1, 0], [i + 1, 1], [i, 1]]) for i in range(101)],
+    }
     assert client.put(s["urls"]["self"], json=many).status_code == 413
-    for body, ctype in [(b"{", "application/json"), (b"[1,2]", "application/json"), (b"\xff\xfe", "text/xml")]:
+    for body, ctype in [
+        (b"{", "application/json"),
+        (b"[1,2]", "application/json"),
+        (b"\xff\xfe", "text/xml"),
+    ]:
         r = client.put(s["urls"]["self"], data=body, content_type=ctype)
         assert 400 <= r.status_code < 500 and set(r.get_json()) >= {"error", "status", "details"}
     assert client.put(s["urls"]["self"], json=bad, headers={"If-Match": "garbage"}).status_code == 400

@@ -75,17 +75,20 @@ _MAX_NAME = 200
 # --------------------------------------------------------------------------------------------------
 # Schema (the latest version; migrations below build it step by step)
 
+
 def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
     """The tables as they are at schema *version* (the migrations and the runtime share this)."""
     t: dict[str, sa.Table] = {}
     t["schema_versions"] = sa.Table(
-        "wsi_schema_version", m,
+        "wsi_schema_version",
+        m,
         sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("description", sa.String(200), nullable=False),
         sa.Column("applied_at", sa.String(40), nullable=False),
     )
     t["slides"] = sa.Table(
-        "slides", m,
+        "slides",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("key", sa.Text, nullable=False, unique=True),  # slide id: path under the slide root
         sa.Column("quickhash", sa.String(64), index=True),  # openslide.quickhash-1: survives renames
@@ -93,7 +96,8 @@ def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
         sa.Column("sidecar_error", sa.Text),  # why a sidecar found at first use was not imported
     )
     t["sets"] = sa.Table(
-        "annotation_sets", m,
+        "annotation_sets",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("slide_id", sa.Integer, sa.ForeignKey("slides.id"), nullable=False),
         sa.Column("name", sa.String(_MAX_NAME), nullable=False),
@@ -111,7 +115,8 @@ def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
         sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
     )
     t["groups"] = sa.Table(
-        "annotation_groups", m,
+        "annotation_groups",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False, index=True),
         sa.Column("position", sa.Integer, nullable=False),
@@ -119,34 +124,50 @@ def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
         sa.Column("doc", sa.Text, nullable=False),
     )
     ann = t["annotations"] = sa.Table(
-        "annotations", m,
+        "annotations",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("n_points", sa.Integer, nullable=False),
         # Bounding box in slide space; NULL for an annotation without coordinates.
-        sa.Column("min_x", sa.Float), sa.Column("min_y", sa.Float),
-        sa.Column("max_x", sa.Float), sa.Column("max_y", sa.Float),
+        sa.Column("min_x", sa.Float),
+        sa.Column("min_y", sa.Float),
+        sa.Column("max_x", sa.Float),
+        sa.Column("max_y", sa.Float),
         sa.Column("doc", sa.Text, nullable=False),
     )
     # Viewport queries are index-only range scans of this covering index: set, then x extent, then y
     # (schema 3 added the position, so results come out in list order without touching the table).
     if version >= 3:
-        sa.Index("ix_annotations_viewport", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y,
-                 ann.c.position, ann.c.id, ann.c.version)
+        sa.Index(
+            "ix_annotations_viewport",
+            ann.c.set_id,
+            ann.c.min_x,
+            ann.c.max_x,
+            ann.c.min_y,
+            ann.c.max_y,
+            ann.c.position,
+            ann.c.id,
+            ann.c.version,
+        )
     else:
-        sa.Index("ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y, ann.c.id)
+        sa.Index(
+            "ix_annotations_bbox", ann.c.set_id, ann.c.min_x, ann.c.max_x, ann.c.min_y, ann.c.max_y, ann.c.id
+        )
     sa.Index("ix_annotations_set_position", ann.c.set_id, ann.c.position)
     if version >= 2:  # one row per distinct ``who``; a later auth module adds its columns
         t["users"] = sa.Table(
-            "users", m,
+            "users",
+            m,
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("name", sa.String(_MAX_NAME), nullable=False, unique=True),
             sa.Column("created_at", sa.String(40), nullable=False),
         )
     t["changes"] = sa.Table(
-        "changes", m,
+        "changes",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
@@ -161,7 +182,8 @@ def _define(m: sa.MetaData, version: int) -> dict[str, sa.Table]:
         sa.UniqueConstraint("set_id", "version", name="uq_changes_set_version"),
     )
     t["change_items"] = sa.Table(
-        "change_items", m,
+        "change_items",
+        m,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("change_id", sa.Integer, sa.ForeignKey("changes.id"), nullable=False, index=True),
         sa.Column("obj_kind", sa.String(1), nullable=False),  # "a" annotation, "g" group
@@ -189,13 +211,17 @@ def _migration_2(conn: Connection) -> None:
     now = _now()
     for name in names:
         conn.execute(new_users.insert().values(name=name, created_at=now))
-    conn.execute(sa.text("UPDATE changes SET user_id = (SELECT id FROM users WHERE users.name = changes.who)"))
+    conn.execute(
+        sa.text("UPDATE changes SET user_id = (SELECT id FROM users WHERE users.name = changes.who)")
+    )
 
 
 def _migration_3(conn: Connection) -> None:
     """The viewport index also covers position and version (index-only viewport queries)."""
     conn.execute(sa.text("DROP INDEX ix_annotations_bbox"))
-    index = next(i for i in _define(sa.MetaData(), 3)["annotations"].indexes if i.name == "ix_annotations_viewport")
+    index = next(
+        i for i in _define(sa.MetaData(), 3)["annotations"].indexes if i.name == "ix_annotations_viewport"
+    )
     index.create(conn)
 
 
@@ -209,7 +235,7 @@ SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 _TABLES = _define(sa.MetaData(), SCHEMA_VERSION)
 schema_versions, slides, sets = _TABLES["schema_versions"], _TABLES["slides"], _TABLES["sets"]
-groups, annotations, users = _TABLES["groups"], _TABLES["annotations"], _TABLES["users"]
+groups, annotations_t, users = _TABLES["groups"], _TABLES["annotations"], _TABLES["users"]
 changes, change_items = _TABLES["changes"], _TABLES["change_items"]
 
 
@@ -263,8 +289,9 @@ class SetState:
 
     def to_model(self) -> AnnotationSet:
         """The model object (for ASAP XML, GeoJSON and mask writers)."""
-        return AnnotationSet(annotations=[r.annotation for r in self.annotations],
-                             groups=[r.group for r in self.groups])
+        return AnnotationSet(
+            annotations=[r.annotation for r in self.annotations], groups=[r.group for r in self.groups]
+        )
 
 
 @dataclass
@@ -317,23 +344,43 @@ class Diff:
 
 def annotation_doc(a: Annotation) -> str:
     """The JSON text stored for an annotation (coordinates as floats, so 1 and 1.0 compare equal)."""
-    return json.dumps({"name": a.name, "type": a.type, "group": a.group, "color": a.color,
-                       "coordinates": [[float(x), float(y)] for x, y in a.coordinates]},
-                      separators=(",", ":"), allow_nan=False)
+    return json.dumps(
+        {
+            "name": a.name,
+            "type": a.type,
+            "group": a.group,
+            "color": a.color,
+            "coordinates": [[float(x), float(y)] for x, y in a.coordinates],
+        },
+        separators=(",", ":"),
+        allow_nan=False,
+    )
 
 
 def group_doc(g: Group) -> str:
     """The JSON text stored for a group."""
-    return json.dumps({"name": g.name, "parent": g.parent, "color": g.color,
-                       "attributes": dict(sorted(g.attributes.items()))},
-                      separators=(",", ":"), allow_nan=False)
+    return json.dumps(
+        {
+            "name": g.name,
+            "parent": g.parent,
+            "color": g.color,
+            "attributes": dict(sorted(g.attributes.items())),
+        },
+        separators=(",", ":"),
+        allow_nan=False,
+    )
 
 
 def annotation_from_doc(text: str) -> Annotation:
     """Inverse of :func:`annotation_doc`."""
     d = json.loads(text)
-    return Annotation(name=d["name"], type=d["type"], group=d["group"], color=d["color"],
-                      coordinates=[(x, y) for x, y in d["coordinates"]])
+    return Annotation(
+        name=d["name"],
+        type=d["type"],
+        group=d["group"],
+        color=d["color"],
+        coordinates=[(x, y) for x, y in d["coordinates"]],
+    )
 
 
 def group_from_doc(text: str) -> Group:
@@ -371,8 +418,10 @@ def _check_set_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("set name must be a non-empty string", ["name: must be a non-empty string"])
     if len(name) > _MAX_NAME or _CONTROL.search(name):
-        raise ValidationError("set name is too long or has control characters",
-                              [f"name: at most {_MAX_NAME} characters, no control characters"])
+        raise ValidationError(
+            "set name is too long or has control characters",
+            [f"name: at most {_MAX_NAME} characters, no control characters"],
+        )
     return name.strip()
 
 
@@ -393,11 +442,13 @@ def database_url(setting: str, data_dir: str | os.PathLike[str]) -> str:
         return f"sqlite:///{Path(data_dir) / SQLITE_FILE_NAME}"
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if setting.startswith(prefix):
-            return "postgresql+psycopg://" + setting[len(prefix):]
+            return "postgresql+psycopg://" + setting[len(prefix) :]
     if setting.startswith("sqlite:///"):
         return setting
-    raise ConfigError("DATABASE must be empty (SQLite in the data directory), a sqlite:///FILE or a "
-                      "postgresql://USER:PASSWORD@HOST/DB URL")
+    raise ConfigError(
+        "DATABASE must be empty (SQLite in the data directory), a sqlite:///FILE or a "
+        "postgresql://USER:PASSWORD@HOST/DB URL"
+    )
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -457,8 +508,9 @@ class _Op:
     bbox: tuple[Any, Any, Any, Any] = (None, None, None, None)
 
 
-def _annotation_op(obj_id: int | None, before: str | None, a: Annotation | None, position: int | None,
-                   points_before: int = 0) -> _Op:
+def _annotation_op(
+    obj_id: int | None, before: str | None, a: Annotation | None, position: int | None, points_before: int = 0
+) -> _Op:
     if a is None:
         return _Op("a", obj_id, before, None, None, points_before, 0)
     return _Op("a", obj_id, before, annotation_doc(a), position, points_before, len(a.coordinates), _bbox(a))
@@ -486,7 +538,10 @@ class _Sidecar:
         candidates = [slide_path.with_name(stem + ".xml")]
         if self.annotation_dir is not None:
             folder = Path(slide_key).parent
-            candidates += [self.annotation_dir / folder / (stem + ".xml"), self.annotation_dir / (stem + ".xml")]
+            candidates += [
+                self.annotation_dir / folder / (stem + ".xml"),
+                self.annotation_dir / (stem + ".xml"),
+            ]
         if slide_path.parent.name == "images":
             candidates.append(slide_path.parent.parent / "annotations" / (stem + ".xml"))
         for candidate in candidates:
@@ -551,13 +606,16 @@ class Store:
     @staticmethod
     def _make_engine(url: str) -> Engine:
         if url.startswith("sqlite:///"):
-            path = Path(url[len("sqlite:///"):])
+            path = Path(url[len("sqlite:///") :])
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise ConfigError(f"cannot create the database directory {path.parent}: {exc.strerror}") from None
-            engine = sa.create_engine(url, pool_size=16, max_overflow=16,
-                                      connect_args={"timeout": 60, "check_same_thread": False})
+                raise ConfigError(
+                    f"cannot create the database directory {path.parent}: {exc.strerror}"
+                ) from None
+            engine = sa.create_engine(
+                url, pool_size=16, max_overflow=16, connect_args={"timeout": 60, "check_same_thread": False}
+            )
 
             @sa.event.listens_for(engine, "connect")
             def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -615,8 +673,11 @@ class Store:
             for version, description, apply in _MIGRATIONS:
                 if current < version <= target:
                     apply(conn)
-                    conn.execute(schema_versions.insert().values(
-                        version=version, description=description, applied_at=_now()))
+                    conn.execute(
+                        schema_versions.insert().values(
+                            version=version, description=description, applied_at=_now()
+                        )
+                    )
                     current = version
             return int(current)
 
@@ -637,14 +698,21 @@ class Store:
             return int(uid)
         try:
             with conn.begin_nested():
-                return int(conn.execute(users.insert().values(name=who, created_at=_now())).inserted_primary_key[0])
+                return int(
+                    conn.execute(users.insert().values(name=who, created_at=_now())).inserted_primary_key[0]  # type: ignore[index]
+                )
         except sa.exc.IntegrityError:  # a concurrent writer added the same name first
             return int(conn.execute(query).scalar_one())
 
     # -- slides ----------------------------------------------------------------------------------
 
-    def open_slide(self, key: str, path: Path | None = None, quickhash: str | None = None,
-                   known_keys: Iterable[str] | None = None) -> int:
+    def open_slide(
+        self,
+        key: str,
+        path: Path | None = None,
+        quickhash: str | None = None,
+        known_keys: Iterable[str] | None = None,
+    ) -> int:
         """The store's id of slide *key*, creating it on first use (and importing its ASAP sidecar).
 
         A slide seen before under another key with the same *quickhash*, whose old key is no longer
@@ -676,21 +744,37 @@ class Store:
                         return int(found)
                     if quickhash and known_keys is not None:
                         known = set(known_keys)
-                        for moved in conn.execute(sa.select(slides.c.id, slides.c.key)
-                                                  .where(slides.c.quickhash == quickhash).order_by(slides.c.id)):
+                        for moved in conn.execute(
+                            sa.select(slides.c.id, slides.c.key)
+                            .where(slides.c.quickhash == quickhash)
+                            .order_by(slides.c.id)
+                        ):
                             if moved.key not in known:
                                 conn.execute(slides.update().where(slides.c.id == moved.id).values(key=key))
                                 return int(moved.id)
-                    slide_id = int(conn.execute(slides.insert().values(
-                        key=key, quickhash=quickhash, created_at=_now(), sidecar_error=error)).inserted_primary_key[0])
+                    slide_id = int(
+                        conn.execute(
+                            slides.insert().values(
+                                key=key, quickhash=quickhash, created_at=_now(), sidecar_error=error
+                            )
+                        ).inserted_primary_key[0]  # type: ignore[index]
+                    )
                     if parsed is not None and sidecar is not None:
                         aset, data, sig = parsed
                         set_id = self._insert_set(conn, slide_id, name_from_file(sidecar.name), SIDECAR_USER)
-                        conn.execute(sets.update().where(sets.c.id == set_id).values(
-                            sidecar_path=str(sidecar), sidecar_mtime_ns=sig[0], sidecar_size=sig[1],
-                            sidecar_sha256=hashlib.sha256(data).hexdigest()))
-                        self._replace_ops(conn, set_id, aset, SIDECAR_USER, "import",
-                                          f"imported {sidecar.name}", None)
+                        conn.execute(
+                            sets.update()
+                            .where(sets.c.id == set_id)
+                            .values(
+                                sidecar_path=str(sidecar),
+                                sidecar_mtime_ns=sig[0],
+                                sidecar_size=sig[1],
+                                sidecar_sha256=hashlib.sha256(data).hexdigest(),
+                            )
+                        )
+                        self._replace_ops(
+                            conn, set_id, aset, SIDECAR_USER, "import", f"imported {sidecar.name}", None
+                        )
                     return slide_id
             except sa.exc.IntegrityError:
                 if attempt == 2:
@@ -708,9 +792,11 @@ class Store:
         wanted = list(keys)
         if not wanted:
             return {}
-        q = (sa.select(slides.c.key, sa.func.coalesce(sa.func.sum(sets.c.annotation_count), 0))
-             .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
-             .group_by(slides.c.key))
+        q = (
+            sa.select(slides.c.key, sa.func.coalesce(sa.func.sum(sets.c.annotation_count), 0))
+            .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
+            .group_by(slides.c.key)
+        )
         with self._read() as conn:
             return {k: int(n) for k, n in conn.execute(q) if k in set(wanted)}
 
@@ -720,33 +806,64 @@ class Store:
         now = _now()
         try:
             with conn.begin_nested():
-                return int(conn.execute(sets.insert().values(
-                    slide_id=slide_id, name=name, version=0, annotation_count=0, vertex_count=0,
-                    created_at=now, created_by=who, updated_at=now)).inserted_primary_key[0])
+                return int(
+                    conn.execute(
+                        sets.insert().values(
+                            slide_id=slide_id,
+                            name=name,
+                            version=0,
+                            annotation_count=0,
+                            vertex_count=0,
+                            created_at=now,
+                            created_by=who,
+                            updated_at=now,
+                        )
+                    ).inserted_primary_key[0]  # type: ignore[index]
+                )
         except sa.exc.IntegrityError:
             raise ConflictError(f"this slide already has a set named {name!r}") from None
 
     def _info(self, conn: Connection, set_id: int, lock: bool = False) -> SetInfo:
-        q = (sa.select(sets, slides.c.key).select_from(sets.join(slides, sets.c.slide_id == slides.c.id))
-             .where(sets.c.id == set_id))
+        q = (
+            sa.select(sets, slides.c.key)
+            .select_from(sets.join(slides, sets.c.slide_id == slides.c.id))
+            .where(sets.c.id == set_id)
+        )
         if lock and not self.is_sqlite:
             q = q.with_for_update(of=sets)
         row = conn.execute(q).first()
         if row is None:
             raise NotFoundError("no such annotation set")
-        return SetInfo(id=row.id, slide_key=row.key, name=row.name, version=row.version,
-                       annotation_count=row.annotation_count, vertex_count=row.vertex_count,
-                       created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at,
-                       sidecar_path=row.sidecar_path, sidecar_error=row.sidecar_error)
+        return SetInfo(
+            id=row.id,
+            slide_key=row.key,
+            name=row.name,
+            version=row.version,
+            annotation_count=row.annotation_count,
+            vertex_count=row.vertex_count,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            updated_at=row.updated_at,
+            sidecar_path=row.sidecar_path,
+            sidecar_error=row.sidecar_error,
+        )
 
     def list_sets(self, slide_id: int) -> list[SetInfo]:
         """Every set of a slide, oldest first."""
         with self._read() as conn:
-            ids = conn.execute(sa.select(sets.c.id).where(sets.c.slide_id == slide_id).order_by(sets.c.id)).scalars()
+            ids = conn.execute(
+                sa.select(sets.c.id).where(sets.c.slide_id == slide_id).order_by(sets.c.id)
+            ).scalars()
             return [self._info(conn, i) for i in list(ids)]
 
-    def create_set(self, slide_id: int, name: str, who: str = ANONYMOUS,
-                   content: AnnotationSet | None = None, message: str = "") -> WriteResult:
+    def create_set(
+        self,
+        slide_id: int,
+        name: str,
+        who: str = ANONYMOUS,
+        content: AnnotationSet | None = None,
+        message: str = "",
+    ) -> WriteResult:
         """A new set on a slide, empty or with *content* as its first change.
 
         :raises ConflictError: the slide already has a set of that name.
@@ -757,8 +874,16 @@ class Store:
             self._check_content(content)
         with self._write() as conn:
             set_id = self._insert_set(conn, slide_id, name, who)
-            change = self._replace_ops(conn, set_id, content or AnnotationSet(), who, "create",
-                                       message or f"created set {name!r}", None, allow_empty=True)
+            change = self._replace_ops(
+                conn,
+                set_id,
+                content or AnnotationSet(),
+                who,
+                "create",
+                message or f"created set {name!r}",
+                None,
+                allow_empty=True,
+            )
             return WriteResult(self._info(conn, set_id), change)
 
     def set_info(self, set_id: int) -> SetInfo:
@@ -777,8 +902,15 @@ class Store:
                     conn.execute(sets.update().where(sets.c.id == set_id).values(name=name))
             except sa.exc.IntegrityError:
                 raise ConflictError(f"this slide already has a set named {name!r}") from None
-            self._commit(conn, info, [], clean_who(who), "rename", f"renamed {info.name!r} to {name!r}",
-                         allow_empty=True)
+            self._commit(
+                conn,
+                info,
+                [],
+                clean_who(who),
+                "rename",
+                f"renamed {info.name!r} to {name!r}",
+                allow_empty=True,
+            )
             return self._info(conn, set_id)
 
     # -- reading -----------------------------------------------------------------------------------
@@ -792,27 +924,44 @@ class Store:
         with self._read() as conn:
             info = self._info(conn, set_id)
             if version is None or version == info.version:
-                g_rows = conn.execute(sa.select(groups.c.id, groups.c.version, groups.c.doc)
-                                      .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id))
-                a_rows = conn.execute(sa.select(annotations.c.id, annotations.c.version, annotations.c.doc)
-                                      .where(annotations.c.set_id == set_id)
-                                      .order_by(annotations.c.position, annotations.c.id))
-                return SetState(info, info.version,
-                                [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows],
-                                [AnnotationRecord(r.id, r.version, annotation_from_doc(r.doc)) for r in a_rows])
+                g_rows = conn.execute(
+                    sa.select(groups.c.id, groups.c.version, groups.c.doc)
+                    .where(groups.c.set_id == set_id)
+                    .order_by(groups.c.position, groups.c.id)
+                )
+                a_rows = conn.execute(
+                    sa.select(annotations_t.c.id, annotations_t.c.version, annotations_t.c.doc)
+                    .where(annotations_t.c.set_id == set_id)
+                    .order_by(annotations_t.c.position, annotations_t.c.id)
+                )
+                return SetState(
+                    info,
+                    info.version,
+                    [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows],
+                    [AnnotationRecord(r.id, r.version, annotation_from_doc(r.doc)) for r in a_rows],
+                )
             if not 0 <= version <= info.version:
-                raise NotFoundError(f"version {version} does not exist (the set is at version {info.version})")
+                raise NotFoundError(
+                    f"version {version} does not exist (the set is at version {info.version})"
+                )
             objects = self._replay(conn, set_id, version)
         return self._state_from_replay(info, version, objects)
 
     @staticmethod
     def _replay(conn: Connection, set_id: int, version: int) -> dict[tuple[str, int], tuple[int, int, str]]:
         """(kind, id) -> (position, version, doc) of every object alive at *version*."""
-        q = (sa.select(change_items.c.obj_kind, change_items.c.obj_id, change_items.c.position,
-                       change_items.c.after, changes.c.version)
-             .select_from(change_items.join(changes, change_items.c.change_id == changes.c.id))
-             .where(changes.c.set_id == set_id, changes.c.version <= version)
-             .order_by(changes.c.version, change_items.c.id))
+        q = (
+            sa.select(
+                change_items.c.obj_kind,
+                change_items.c.obj_id,
+                change_items.c.position,
+                change_items.c.after,
+                changes.c.version,
+            )
+            .select_from(change_items.join(changes, change_items.c.change_id == changes.c.id))
+            .where(changes.c.set_id == set_id, changes.c.version <= version)
+            .order_by(changes.c.version, change_items.c.id)
+        )
         alive: dict[tuple[str, int], tuple[int, int, str]] = {}
         for kind, obj_id, position, after, v in conn.execute(q):
             if after is None:
@@ -822,17 +971,20 @@ class Store:
         return alive
 
     @staticmethod
-    def _state_from_replay(info: SetInfo, version: int,
-                           objects: dict[tuple[str, int], tuple[int, int, str]]) -> SetState:
+    def _state_from_replay(
+        info: SetInfo, version: int, objects: dict[tuple[str, int], tuple[int, int, str]]
+    ) -> SetState:
         ordered = sorted(objects.items(), key=lambda kv: (kv[1][0], kv[0][1]))
         return SetState(
-            info, version,
+            info,
+            version,
             [GroupRecord(i, v, group_from_doc(d)) for (k, i), (_p, v, d) in ordered if k == "g"],
             [AnnotationRecord(i, v, annotation_from_doc(d)) for (k, i), (_p, v, d) in ordered if k == "a"],
         )
 
-    def query(self, set_id: int, bbox: tuple[float, float, float, float]
-              ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int]]]:
+    def query(
+        self, set_id: int, bbox: tuple[float, float, float, float]
+    ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int]]]:
         """The set, its groups and (id, version) of the annotations whose bounding box meets *bbox*
         (slide space: x0, y0, x1, y1), in set order, from one snapshot.
 
@@ -841,13 +993,17 @@ class Store:
         """
         x0, y0, x1, y1 = bbox
         self.sync_sidecar(set_id)
-        a = annotations.c
-        q = (sa.select(a.id, a.version, a.position)
-             .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0))
+        a = annotations_t.c
+        q = sa.select(a.id, a.version, a.position).where(
+            a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0
+        )
         with self._read() as conn:
             info = self._info(conn, set_id)
-            g_rows = conn.execute(sa.select(groups.c.id, groups.c.version, groups.c.doc)
-                                  .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id))
+            g_rows = conn.execute(
+                sa.select(groups.c.id, groups.c.version, groups.c.doc)
+                .where(groups.c.set_id == set_id)
+                .order_by(groups.c.position, groups.c.id)
+            )
             found = [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows]
             rows = sorted(conn.execute(q), key=lambda r: (r.position, r.id))
             return info, found, [(r.id, r.version) for r in rows]
@@ -855,11 +1011,13 @@ class Store:
     def docs(self, set_id: int, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """id -> (version, JSON doc) of those of *ids* that are still in the set."""
         out: dict[int, tuple[int, str]] = {}
-        a = annotations.c
+        a = annotations_t.c
         with self._read() as conn:
             for start in range(0, len(ids), 500):
-                chunk = list(ids[start:start + 500])
-                for r in conn.execute(sa.select(a.id, a.version, a.doc).where(a.set_id == set_id, a.id.in_(chunk))):
+                chunk = list(ids[start : start + 500])
+                for r in conn.execute(
+                    sa.select(a.id, a.version, a.doc).where(a.set_id == set_id, a.id.in_(chunk))
+                ):
                     out[r.id] = (r.version, r.doc)
         return out
 
@@ -875,16 +1033,22 @@ class Store:
 
     @staticmethod
     def _annotation(conn: Connection, set_id: int, annotation_id: int) -> AnnotationRecord:
-        row = conn.execute(sa.select(annotations.c.version, annotations.c.doc)
-                           .where(annotations.c.id == annotation_id, annotations.c.set_id == set_id)).first()
+        row = conn.execute(
+            sa.select(annotations_t.c.version, annotations_t.c.doc).where(
+                annotations_t.c.id == annotation_id, annotations_t.c.set_id == set_id
+            )
+        ).first()
         if row is None:
             raise NotFoundError("no such annotation in this set")
         return AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc))
 
     @staticmethod
     def _group(conn: Connection, set_id: int, group_id: int) -> GroupRecord:
-        row = conn.execute(sa.select(groups.c.version, groups.c.doc)
-                           .where(groups.c.id == group_id, groups.c.set_id == set_id)).first()
+        row = conn.execute(
+            sa.select(groups.c.version, groups.c.doc).where(
+                groups.c.id == group_id, groups.c.set_id == set_id
+            )
+        ).first()
         if row is None:
             raise NotFoundError("no such group in this set")
         return GroupRecord(group_id, row.version, group_from_doc(row.doc))
@@ -894,8 +1058,12 @@ class Store:
     def history(self, set_id: int, limit: int = 100, before: int | None = None) -> list[ChangeInfo]:
         """The set's changes, newest first (*before*: only versions below it)."""
         c = changes.c
-        q = sa.select(c.version, c.at, c.who, c.kind, c.message, c.n_created, c.n_updated, c.n_deleted) \
-            .where(c.set_id == set_id).order_by(c.version.desc()).limit(max(1, min(limit, 1000)))
+        q = (
+            sa.select(c.version, c.at, c.who, c.kind, c.message, c.n_created, c.n_updated, c.n_deleted)
+            .where(c.set_id == set_id)
+            .order_by(c.version.desc())
+            .limit(max(1, min(limit, 1000)))
+        )
         if before is not None:
             q = q.where(c.version < before)
         with self._read() as conn:
@@ -907,21 +1075,34 @@ class Store:
         c = changes.c
         with self._read() as conn:
             self._info(conn, set_id)
-            row = conn.execute(sa.select(c.id, c.version, c.at, c.who, c.kind, c.message, c.n_created,
-                                         c.n_updated, c.n_deleted)
-                               .where(c.set_id == set_id, c.version == version)).first()
+            row = conn.execute(
+                sa.select(
+                    c.id, c.version, c.at, c.who, c.kind, c.message, c.n_created, c.n_updated, c.n_deleted
+                ).where(c.set_id == set_id, c.version == version)
+            ).first()
             if row is None:
                 raise NotFoundError(f"version {version} does not exist")
-            items = conn.execute(sa.select(change_items.c.obj_kind, change_items.c.obj_id, change_items.c.before,
-                                           change_items.c.after)
-                                 .where(change_items.c.change_id == row.id).order_by(change_items.c.id))
+            items = conn.execute(
+                sa.select(
+                    change_items.c.obj_kind,
+                    change_items.c.obj_id,
+                    change_items.c.before,
+                    change_items.c.after,
+                )
+                .where(change_items.c.change_id == row.id)
+                .order_by(change_items.c.id)
+            )
             return ChangeInfo(*row[1:]), [self._item(k, i, b, a) for k, i, b, a in items]
 
     @staticmethod
     def _item(kind: str, obj_id: int, before: str | None, after: str | None) -> ChangeItem:
         load: Callable[[str], Annotation | Group] = annotation_from_doc if kind == "a" else group_from_doc
-        return ChangeItem("annotation" if kind == "a" else "group", obj_id,
-                          load(before) if before is not None else None, load(after) if after is not None else None)
+        return ChangeItem(
+            "annotation" if kind == "a" else "group",
+            obj_id,
+            load(before) if before is not None else None,
+            load(after) if after is not None else None,
+        )
 
     def diff(self, set_id: int, from_version: int, to_version: int | None = None) -> Diff:
         """What differs between two versions (to_version None: the current one)."""
@@ -950,8 +1131,14 @@ class Store:
         if vertices > self.max_vertices:
             raise InputTooLargeError(f"{vertices} vertices is over the limit of {self.max_vertices} per set")
 
-    def replace(self, set_id: int, aset: AnnotationSet, who: str = ANONYMOUS, if_version: int | None = None,
-                message: str = "") -> WriteResult:
+    def replace(
+        self,
+        set_id: int,
+        aset: AnnotationSet,
+        who: str = ANONYMOUS,
+        if_version: int | None = None,
+        message: str = "",
+    ) -> WriteResult:
         """Make the set's content *aset* as one change.
 
         Annotations are matched to the current ones by list position and groups by name, so an
@@ -962,15 +1149,34 @@ class Store:
         """
         self._check_content(aset)
         who = clean_who(who)
-        return self._write_change(set_id, if_version, lambda conn, info: self._replace_ops(
-            conn, set_id, aset, who, "replace", message or "replaced the set", info))
+        return self._write_change(
+            set_id,
+            if_version,
+            lambda conn, info: self._replace_ops(
+                conn, set_id, aset, who, "replace", message or "replaced the set", info
+            ),
+        )
 
-    def _replace_ops(self, conn: Connection, set_id: int, aset: AnnotationSet, who: str, kind: str,
-                     message: str, info: SetInfo | None, allow_empty: bool = False) -> ChangeInfo | None:
+    def _replace_ops(
+        self,
+        conn: Connection,
+        set_id: int,
+        aset: AnnotationSet,
+        who: str,
+        kind: str,
+        message: str,
+        info: SetInfo | None,
+        allow_empty: bool = False,
+    ) -> ChangeInfo | None:
         info = info or self._info(conn, set_id, lock=True)
         ops: list[_Op] = []
-        current_g = list(conn.execute(sa.select(groups.c.id, groups.c.position, groups.c.doc)
-                                      .where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)))
+        current_g = list(
+            conn.execute(
+                sa.select(groups.c.id, groups.c.position, groups.c.doc)
+                .where(groups.c.set_id == set_id)
+                .order_by(groups.c.position, groups.c.id)
+            )
+        )
         by_name = {json.loads(r.doc)["name"]: r for r in current_g}
         wanted = set()
         for position, g in enumerate(aset.groups):
@@ -981,28 +1187,39 @@ class Store:
                 ops.append(_Op("g", None, None, doc, position))
             elif old.doc != doc or old.position != position:
                 ops.append(_Op("g", old.id, old.doc, doc, position))
-        ops += [_Op("g", r.id, r.doc, None, None) for r in current_g if json.loads(r.doc)["name"] not in wanted]
+        ops += [
+            _Op("g", r.id, r.doc, None, None) for r in current_g if json.loads(r.doc)["name"] not in wanted
+        ]
 
-        current_a = list(conn.execute(sa.select(annotations.c.id, annotations.c.position, annotations.c.n_points,
-                                                annotations.c.doc)
-                                      .where(annotations.c.set_id == set_id)
-                                      .order_by(annotations.c.position, annotations.c.id)))
+        current_a = list(
+            conn.execute(
+                sa.select(
+                    annotations_t.c.id,
+                    annotations_t.c.position,
+                    annotations_t.c.n_points,
+                    annotations_t.c.doc,
+                )
+                .where(annotations_t.c.set_id == set_id)
+                .order_by(annotations_t.c.position, annotations_t.c.id)
+            )
+        )
         top = max((r.position for r in current_a), default=-1)
         for index, a in enumerate(aset.annotations):
             if index < len(current_a):
-                old = current_a[index]
+                prev = current_a[index]
                 doc = annotation_doc(a)
-                if doc != old.doc:
-                    op = _annotation_op(old.id, old.doc, a, old.position, old.n_points)
+                if doc != prev.doc:
+                    op = _annotation_op(prev.id, prev.doc, a, prev.position, prev.n_points)
                     ops.append(op)
             else:
                 top += 1
                 ops.append(_annotation_op(None, None, a, top))
-        ops += [_Op("a", r.id, r.doc, None, None, r.n_points) for r in current_a[len(aset.annotations):]]
+        ops += [_Op("a", r.id, r.doc, None, None, r.n_points) for r in current_a[len(aset.annotations) :]]
         return self._commit(conn, info, ops, who, kind, message, allow_empty=allow_empty)
 
-    def _write_change(self, set_id: int, if_version: int | None,
-                      body: Callable[[Connection, SetInfo], ChangeInfo | None]) -> WriteResult:
+    def _write_change(
+        self, set_id: int, if_version: int | None, body: Callable[[Connection, SetInfo], ChangeInfo | None]
+    ) -> WriteResult:
         """Run *body* in a write transaction holding the set's lock, after importing a changed sidecar;
         write the sidecar back (before committing) when that is on."""
         with self._write() as conn:
@@ -1011,15 +1228,24 @@ class Store:
                 info = self._info(conn, set_id)
             if if_version is not None and if_version != info.version:
                 raise PreconditionFailedError(
-                    f"the set changed: version {info.version}, not {if_version}", current=info.version)
+                    f"the set changed: version {info.version}, not {if_version}", current=info.version
+                )
             change = body(conn, info)  # _commit keeps *info* up to date: no re-read inside the lock
             sidecar_error = self._write_back(conn, set_id) if change is not None else None
             if change is not None and self.sidecar_writeback and info.sidecar_path is not None:
                 info.sidecar_error = sidecar_error  # what _write_back recorded
             return WriteResult(info, change, sidecar_error=sidecar_error)
 
-    def _commit(self, conn: Connection, info: SetInfo, ops: Sequence[_Op], who: str, kind: str, message: str,
-                allow_empty: bool = False) -> ChangeInfo | None:
+    def _commit(
+        self,
+        conn: Connection,
+        info: SetInfo,
+        ops: Sequence[_Op],
+        who: str,
+        kind: str,
+        message: str,
+        allow_empty: bool = False,
+    ) -> ChangeInfo | None:
         """Append one change with *ops* and apply them to the live tables; None when nothing changed."""
         if not ops and not allow_empty:
             return None
@@ -1028,20 +1254,45 @@ class Store:
         created = sum(1 for o in ops if o.before is None)
         deleted = sum(1 for o in ops if o.after is None)
         updated = len(ops) - created - deleted
-        values: dict[str, Any] = dict(set_id=info.id, version=version, at=now, who=who, kind=kind,
-                                      message=message, n_created=created, n_updated=updated, n_deleted=deleted)
+        values: dict[str, Any] = dict(
+            set_id=info.id,
+            version=version,
+            at=now,
+            who=who,
+            kind=kind,
+            message=message,
+            n_created=created,
+            n_updated=updated,
+            n_deleted=deleted,
+        )
         uid = self._user_id(conn, who)
         if uid is not None:
             values["user_id"] = uid
-        change_id = conn.execute(changes.insert().values(**values)).inserted_primary_key[0]
+        change_id = conn.execute(changes.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]
 
         new_a = [o for o in ops if o.kind == "a" and o.before is None and o.obj_id is None]
         if new_a:
-            rows = [dict(set_id=info.id, position=o.position, version=version, n_points=o.points_after,
-                         min_x=o.bbox[0], min_y=o.bbox[1], max_x=o.bbox[2], max_y=o.bbox[3], doc=o.after)
-                    for o in new_a]
-            ids = conn.execute(annotations.insert().returning(annotations.c.id, sort_by_parameter_order=True),
-                               rows).scalars().all()
+            rows = [
+                dict(
+                    set_id=info.id,
+                    position=o.position,
+                    version=version,
+                    n_points=o.points_after,
+                    min_x=o.bbox[0],
+                    min_y=o.bbox[1],
+                    max_x=o.bbox[2],
+                    max_y=o.bbox[3],
+                    doc=o.after,
+                )
+                for o in new_a
+            ]
+            ids = (
+                conn.execute(
+                    annotations_t.insert().returning(annotations_t.c.id, sort_by_parameter_order=True), rows
+                )
+                .scalars()
+                .all()
+            )
             for o, i in zip(new_a, ids, strict=True):
                 o.obj_id = i
         inserted = {id(o) for o in new_a}
@@ -1053,15 +1304,34 @@ class Store:
             else:
                 self._apply_group(conn, info.id, o, version)
         if ops:
-            conn.execute(change_items.insert(), [
-                dict(change_id=change_id, obj_kind=o.kind, obj_id=o.obj_id, position=o.position, before=o.before,
-                     after=o.after) for o in ops])
-        n_delta = sum(1 for o in ops if o.kind == "a" and o.before is None) - \
-            sum(1 for o in ops if o.kind == "a" and o.after is None)
+            conn.execute(
+                change_items.insert(),
+                [
+                    dict(
+                        change_id=change_id,
+                        obj_kind=o.kind,
+                        obj_id=o.obj_id,
+                        position=o.position,
+                        before=o.before,
+                        after=o.after,
+                    )
+                    for o in ops
+                ],
+            )
+        n_delta = sum(1 for o in ops if o.kind == "a" and o.before is None) - sum(
+            1 for o in ops if o.kind == "a" and o.after is None
+        )
         v_delta = sum(o.points_after - o.points_before for o in ops if o.kind == "a")
-        conn.execute(sets.update().where(sets.c.id == info.id).values(
-            version=version, updated_at=now, annotation_count=sets.c.annotation_count + n_delta,
-            vertex_count=sets.c.vertex_count + v_delta))
+        conn.execute(
+            sets.update()
+            .where(sets.c.id == info.id)
+            .values(
+                version=version,
+                updated_at=now,
+                annotation_count=sets.c.annotation_count + n_delta,
+                vertex_count=sets.c.vertex_count + v_delta,
+            )
+        )
         info.version, info.updated_at = version, now
         info.annotation_count += n_delta
         info.vertex_count += v_delta
@@ -1070,44 +1340,63 @@ class Store:
     @staticmethod
     def _apply_annotation(conn: Connection, set_id: int, o: _Op, version: int) -> None:
         if o.after is None:
-            conn.execute(annotations.delete().where(annotations.c.id == o.obj_id))
+            conn.execute(annotations_t.delete().where(annotations_t.c.id == o.obj_id))
             return
-        values = dict(position=o.position, version=version, n_points=o.points_after, min_x=o.bbox[0],
-                      min_y=o.bbox[1], max_x=o.bbox[2], max_y=o.bbox[3], doc=o.after)
+        values = dict(
+            position=o.position,
+            version=version,
+            n_points=o.points_after,
+            min_x=o.bbox[0],
+            min_y=o.bbox[1],
+            max_x=o.bbox[2],
+            max_y=o.bbox[3],
+            doc=o.after,
+        )
         if o.before is None:
-            exists = conn.execute(sa.select(annotations.c.id).where(annotations.c.id == o.obj_id)).first()
+            exists = conn.execute(sa.select(annotations_t.c.id).where(annotations_t.c.id == o.obj_id)).first()
             if exists is None:  # a restore re-creating a deleted annotation under its old id
-                conn.execute(annotations.insert().values(id=o.obj_id, set_id=set_id, **values))
+                conn.execute(annotations_t.insert().values(id=o.obj_id, set_id=set_id, **values))
             return
-        conn.execute(annotations.update().where(annotations.c.id == o.obj_id).values(**values))
+        conn.execute(annotations_t.update().where(annotations_t.c.id == o.obj_id).values(**values))
 
     @staticmethod
     def _apply_group(conn: Connection, set_id: int, o: _Op, version: int) -> None:
         if o.after is None:
             conn.execute(groups.delete().where(groups.c.id == o.obj_id))
         elif o.before is None and o.obj_id is None:
-            o.obj_id = conn.execute(groups.insert().values(set_id=set_id, position=o.position, version=version,
-                                                           doc=o.after)).inserted_primary_key[0]
+            o.obj_id = conn.execute(
+                groups.insert().values(set_id=set_id, position=o.position, version=version, doc=o.after)
+            ).inserted_primary_key[0]  # type: ignore[index]
         elif o.before is None:
-            conn.execute(groups.insert().values(id=o.obj_id, set_id=set_id, position=o.position,
-                                                version=version, doc=o.after))
+            conn.execute(
+                groups.insert().values(
+                    id=o.obj_id, set_id=set_id, position=o.position, version=version, doc=o.after
+                )
+            )
         else:
-            conn.execute(groups.update().where(groups.c.id == o.obj_id).values(
-                position=o.position, version=version, doc=o.after))
+            conn.execute(
+                groups.update()
+                .where(groups.c.id == o.obj_id)
+                .values(position=o.position, version=version, doc=o.after)
+            )
 
     # -- single annotations --------------------------------------------------------------------------
 
     def _group_names(self, conn: Connection, set_id: int) -> list[Group]:
-        rows = conn.execute(sa.select(groups.c.doc).where(groups.c.set_id == set_id)
-                            .order_by(groups.c.position, groups.c.id))
+        rows = conn.execute(
+            sa.select(groups.c.doc).where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)
+        )
         return [group_from_doc(r.doc) for r in rows]
 
-    def _check_annotation(self, conn: Connection, set_id: int, a: Annotation, info: SetInfo,
-                          points_before: int = 0) -> None:
+    def _check_annotation(
+        self, conn: Connection, set_id: int, a: Annotation, info: SetInfo, points_before: int = 0
+    ) -> None:
         # Validate against the set's groups only (the rest of the set is already valid); an
         # ungrouped annotation needs none of them.
         groups_needed = a.group is not None and isinstance(a.group, str)
-        AnnotationSet(annotations=[a], groups=self._group_names(conn, set_id) if groups_needed else []).validate()
+        AnnotationSet(
+            annotations=[a], groups=self._group_names(conn, set_id) if groups_needed else []
+        ).validate()
         total = info.vertex_count - points_before + len(a.coordinates)
         if total > self.max_vertices:
             raise InputTooLargeError(f"{total} vertices is over the limit of {self.max_vertices} per set")
@@ -1115,28 +1404,36 @@ class Store:
     @staticmethod
     def _checked_annotation(conn: Connection, set_id: int, annotation_id: int, if_version: int | None) -> Any:
         """The annotation's row, after checking that *if_version* (when given) is its version."""
-        a = annotations.c
-        row = conn.execute(sa.select(a.version, a.position, a.n_points, a.doc)
-                           .where(a.id == annotation_id, a.set_id == set_id)).first()
+        a = annotations_t.c
+        row = conn.execute(
+            sa.select(a.version, a.position, a.n_points, a.doc).where(
+                a.id == annotation_id, a.set_id == set_id
+            )
+        ).first()
         if row is None:
             raise NotFoundError("no such annotation in this set")
         if if_version is not None and if_version != row.version:
             raise PreconditionFailedError(
                 f"the annotation changed: version {row.version}, not {if_version}",
-                current=AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc)))
+                current=AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc)),
+            )
         return row
 
     @staticmethod
     def _checked_group(conn: Connection, set_id: int, group_id: int, if_version: int | None) -> Any:
         """The group's row, after checking that *if_version* (when given) is its version."""
-        row = conn.execute(sa.select(groups.c.version, groups.c.position, groups.c.doc)
-                           .where(groups.c.id == group_id, groups.c.set_id == set_id)).first()
+        row = conn.execute(
+            sa.select(groups.c.version, groups.c.position, groups.c.doc).where(
+                groups.c.id == group_id, groups.c.set_id == set_id
+            )
+        ).first()
         if row is None:
             raise NotFoundError("no such group in this set")
         if if_version is not None and if_version != row.version:
             raise PreconditionFailedError(
                 f"the group changed: version {row.version}, not {if_version}",
-                current=GroupRecord(group_id, row.version, group_from_doc(row.doc)))
+                current=GroupRecord(group_id, row.version, group_from_doc(row.doc)),
+            )
         return row
 
     def create_annotation(self, set_id: int, a: Annotation, who: str = ANONYMOUS) -> WriteResult:
@@ -1146,8 +1443,9 @@ class Store:
 
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             self._check_annotation(conn, set_id, a, info)
-            top = conn.execute(sa.select(sa.func.max(annotations.c.position))
-                               .where(annotations.c.set_id == set_id)).scalar()
+            top = conn.execute(
+                sa.select(sa.func.max(annotations_t.c.position)).where(annotations_t.c.set_id == set_id)
+            ).scalar()
             op = _annotation_op(None, None, a, (top if top is not None else -1) + 1)
             change = self._commit(conn, info, [op], who, "create", f"created annotation {a.name!r}")
             assert op.obj_id is not None
@@ -1158,8 +1456,14 @@ class Store:
         result.annotation = AnnotationRecord(created[0], result.info.version, a)
         return result
 
-    def update_annotation(self, set_id: int, annotation_id: int, a: Annotation, who: str = ANONYMOUS,
-                          if_version: int | None = None) -> WriteResult:
+    def update_annotation(
+        self,
+        set_id: int,
+        annotation_id: int,
+        a: Annotation,
+        who: str = ANONYMOUS,
+        if_version: int | None = None,
+    ) -> WriteResult:
         """Replace one annotation; *if_version* is the annotation's version the client edited.
 
         :raises PreconditionFailedError: with the current annotation, when *if_version* is stale.
@@ -1178,11 +1482,14 @@ class Store:
         unchanged: list[int] = []
         result = self._write_change(set_id, None, body)
         stored = annotation_from_doc(annotation_doc(a))  # as a read would return it
-        result.annotation = AnnotationRecord(annotation_id, unchanged[0] if unchanged else result.info.version, stored)
+        result.annotation = AnnotationRecord(
+            annotation_id, unchanged[0] if unchanged else result.info.version, stored
+        )
         return result
 
-    def delete_annotation(self, set_id: int, annotation_id: int, who: str = ANONYMOUS,
-                          if_version: int | None = None) -> WriteResult:
+    def delete_annotation(
+        self, set_id: int, annotation_id: int, who: str = ANONYMOUS, if_version: int | None = None
+    ) -> WriteResult:
         """Delete one annotation (kept in the history).
 
         :raises PreconditionFailedError: with the current annotation, when *if_version* is stale.
@@ -1192,8 +1499,14 @@ class Store:
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             row = self._checked_annotation(conn, set_id, annotation_id, if_version)
             name = json.loads(row.doc)["name"]
-            return self._commit(conn, info, [_Op("a", annotation_id, row.doc, None, None, row.n_points)],
-                                who, "delete", f"deleted annotation {name!r}")
+            return self._commit(
+                conn,
+                info,
+                [_Op("a", annotation_id, row.doc, None, None, row.n_points)],
+                who,
+                "delete",
+                f"deleted annotation {name!r}",
+            )
 
         return self._write_change(set_id, None, body)
 
@@ -1206,7 +1519,9 @@ class Store:
 
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             AnnotationSet(groups=[*self._group_names(conn, set_id), g]).validate()
-            top = conn.execute(sa.select(sa.func.max(groups.c.position)).where(groups.c.set_id == set_id)).scalar()
+            top = conn.execute(
+                sa.select(sa.func.max(groups.c.position)).where(groups.c.set_id == set_id)
+            ).scalar()
             op = _Op("g", None, None, group_doc(g), (top if top is not None else -1) + 1)
             change = self._commit(conn, info, [op], who, "create", f"created group {g.name!r}")
             assert op.obj_id is not None
@@ -1217,8 +1532,9 @@ class Store:
         result.group = GroupRecord(made[0], result.info.version, g)
         return result
 
-    def update_group(self, set_id: int, group_id: int, g: Group, who: str = ANONYMOUS,
-                     if_version: int | None = None) -> WriteResult:
+    def update_group(
+        self, set_id: int, group_id: int, g: Group, who: str = ANONYMOUS, if_version: int | None = None
+    ) -> WriteResult:
         """Replace one group. A new name is carried to its annotations and child groups, in the
         same change (ASAP links them by name)."""
         who = clean_who(who)
@@ -1226,8 +1542,13 @@ class Store:
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             row = self._checked_group(conn, set_id, group_id, if_version)
             old_name = json.loads(row.doc)["name"]
-            others = list(conn.execute(sa.select(groups.c.id, groups.c.position, groups.c.doc)
-                                       .where(groups.c.set_id == set_id, groups.c.id != group_id)))
+            others = list(
+                conn.execute(
+                    sa.select(groups.c.id, groups.c.position, groups.c.doc).where(
+                        groups.c.set_id == set_id, groups.c.id != group_id
+                    )
+                )
+            )
             ops = []
             new_groups = [g]
             for other in others:
@@ -1241,9 +1562,14 @@ class Store:
             if doc != row.doc:
                 ops.insert(0, _Op("g", group_id, row.doc, doc, row.position))
             if g.name != old_name:
-                members = conn.execute(sa.select(annotations.c.id, annotations.c.position, annotations.c.n_points,
-                                                 annotations.c.doc)
-                                       .where(annotations.c.set_id == set_id))
+                members = conn.execute(
+                    sa.select(
+                        annotations_t.c.id,
+                        annotations_t.c.position,
+                        annotations_t.c.n_points,
+                        annotations_t.c.doc,
+                    ).where(annotations_t.c.set_id == set_id)
+                )
                 for m in members:
                     a = annotation_from_doc(m.doc)
                     if a.group == old_name:
@@ -1256,35 +1582,53 @@ class Store:
             result.group = self._group(conn, set_id, group_id)
         return result
 
-    def delete_group(self, set_id: int, group_id: int, who: str = ANONYMOUS,
-                     if_version: int | None = None) -> WriteResult:
+    def delete_group(
+        self, set_id: int, group_id: int, who: str = ANONYMOUS, if_version: int | None = None
+    ) -> WriteResult:
         """Delete an empty group. :raises ConflictError: it still has annotations or child groups."""
         who = clean_who(who)
 
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             row = self._checked_group(conn, set_id, group_id, if_version)
             name = json.loads(row.doc)["name"]
-            members = sum(1 for (d,) in conn.execute(sa.select(annotations.c.doc).where(annotations.c.set_id == set_id))
-                          if json.loads(d)["group"] == name)
+            members = sum(
+                1
+                for (d,) in conn.execute(
+                    sa.select(annotations_t.c.doc).where(annotations_t.c.set_id == set_id)
+                )
+                if json.loads(d)["group"] == name
+            )
             children = sum(1 for g in self._group_names(conn, set_id) if g.parent == name)
             if members or children:
-                raise ConflictError(f"group {name!r} is not empty: {members} annotations, {children} child groups",
-                                    [f"move or delete the {members} annotations and {children} child groups first"])
-            return self._commit(conn, info, [_Op("g", group_id, row.doc, None, None)], who, "delete",
-                                f"deleted group {name!r}")
+                raise ConflictError(
+                    f"group {name!r} is not empty: {members} annotations, {children} child groups",
+                    [f"move or delete the {members} annotations and {children} child groups first"],
+                )
+            return self._commit(
+                conn,
+                info,
+                [_Op("g", group_id, row.doc, None, None)],
+                who,
+                "delete",
+                f"deleted group {name!r}",
+            )
 
         return self._write_change(set_id, None, body)
 
     # -- restore -----------------------------------------------------------------------------------
 
-    def restore(self, set_id: int, version: int, who: str = ANONYMOUS, if_version: int | None = None) -> WriteResult:
+    def restore(
+        self, set_id: int, version: int, who: str = ANONYMOUS, if_version: int | None = None
+    ) -> WriteResult:
         """Make the set's content what it was at *version*, as a new change (ids are kept, so deleted
         objects come back under their old ids)."""
         who = clean_who(who)
 
         def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
             if not 0 <= version <= info.version:
-                raise NotFoundError(f"version {version} does not exist (the set is at version {info.version})")
+                raise NotFoundError(
+                    f"version {version} does not exist (the set is at version {info.version})"
+                )
             target = self._replay(conn, set_id, version)
             now = self._replay(conn, set_id, info.version)
             ops: list[_Op] = []
@@ -1300,7 +1644,9 @@ class Store:
                     a = annotation_from_doc(after)
                     op.points_after, op.bbox = len(a.coordinates), _bbox(a)
                 ops.append(op)
-            return self._commit(conn, info, ops, who, "restore", f"restored version {version}", allow_empty=True)
+            return self._commit(
+                conn, info, ops, who, "restore", f"restored version {version}", allow_empty=True
+            )
 
         return self._write_change(set_id, if_version, body)
 
@@ -1309,8 +1655,11 @@ class Store:
     def sync_sidecar(self, set_id: int) -> None:
         """Import the set's sidecar XML as a new change if it changed on disk since we last saw it."""
         with self._read() as conn:
-            row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size)
-                               .where(sets.c.id == set_id)).first()
+            row = conn.execute(
+                sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size).where(
+                    sets.c.id == set_id
+                )
+            ).first()
         if row is None or row.sidecar_path is None:
             return
         sig = _signature(Path(row.sidecar_path))
@@ -1321,9 +1670,15 @@ class Store:
             self._sync_sidecar_locked(conn, self._info(conn, set_id, lock=True))
 
     def _sync_sidecar_locked(self, conn: Connection, info: SetInfo) -> ChangeInfo | None:
-        row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size,
-                                     sets.c.sidecar_sha256, sets.c.sidecar_error)
-                           .where(sets.c.id == info.id)).first()
+        row = conn.execute(
+            sa.select(
+                sets.c.sidecar_path,
+                sets.c.sidecar_mtime_ns,
+                sets.c.sidecar_size,
+                sets.c.sidecar_sha256,
+                sets.c.sidecar_error,
+            ).where(sets.c.id == info.id)
+        ).first()
         if row is None or row.sidecar_path is None:
             return None
         path = Path(row.sidecar_path)
@@ -1340,21 +1695,33 @@ class Store:
                 conn.execute(sets.update().where(sets.c.id == info.id).values(sidecar_error=error))
             return None
         digest = hashlib.sha256(data).hexdigest()
-        conn.execute(sets.update().where(sets.c.id == info.id).values(
-            sidecar_mtime_ns=sig[0], sidecar_size=sig[1], sidecar_sha256=digest, sidecar_error=None))
+        conn.execute(
+            sets.update()
+            .where(sets.c.id == info.id)
+            .values(sidecar_mtime_ns=sig[0], sidecar_size=sig[1], sidecar_sha256=digest, sidecar_error=None)
+        )
         if digest == row.sidecar_sha256:
             return None  # touched, not changed
-        return self._replace_ops(conn, info.id, aset, SIDECAR_USER, "sidecar-import",
-                                 f"imported {path.name} (changed on disk)", info)
+        return self._replace_ops(
+            conn,
+            info.id,
+            aset,
+            SIDECAR_USER,
+            "sidecar-import",
+            f"imported {path.name} (changed on disk)",
+            info,
+        )
 
     def _write_back(self, conn: Connection, set_id: int) -> str | None:
         """Write the set's state to its sidecar (inside the transaction, before commit); the error
         text when that fails (the change is kept in the store regardless)."""
         if not self.sidecar_writeback:
             return None
-        row = conn.execute(sa.select(sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size,
-                                     sets.c.sidecar_error)
-                           .where(sets.c.id == set_id)).first()
+        row = conn.execute(
+            sa.select(
+                sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size, sets.c.sidecar_error
+            ).where(sets.c.id == set_id)
+        ).first()
         if row is None or row.sidecar_path is None:
             return None
         path = Path(row.sidecar_path)
@@ -1365,12 +1732,18 @@ class Store:
             return row.sidecar_error or f"{path.name} changed on disk; not overwritten"
         from viewer.annotations.asap import write_asap
 
-        g_rows = conn.execute(sa.select(groups.c.doc).where(groups.c.set_id == set_id)
-                              .order_by(groups.c.position, groups.c.id))
-        a_rows = conn.execute(sa.select(annotations.c.doc).where(annotations.c.set_id == set_id)
-                              .order_by(annotations.c.position, annotations.c.id))
-        aset = AnnotationSet(groups=[group_from_doc(r.doc) for r in g_rows],
-                             annotations=[annotation_from_doc(r.doc) for r in a_rows])
+        g_rows = conn.execute(
+            sa.select(groups.c.doc).where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)
+        )
+        a_rows = conn.execute(
+            sa.select(annotations_t.c.doc)
+            .where(annotations_t.c.set_id == set_id)
+            .order_by(annotations_t.c.position, annotations_t.c.id)
+        )
+        aset = AnnotationSet(
+            groups=[group_from_doc(r.doc) for r in g_rows],
+            annotations=[annotation_from_doc(r.doc) for r in a_rows],
+        )
         data = write_asap(aset)
         try:
             new_sig = atomic_write(path, data)
@@ -1379,9 +1752,16 @@ class Store:
             log.error("sidecar write-back failed: %s", error)
             conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
             return error
-        conn.execute(sets.update().where(sets.c.id == set_id).values(
-            sidecar_mtime_ns=new_sig[0], sidecar_size=new_sig[1],
-            sidecar_sha256=hashlib.sha256(data).hexdigest(), sidecar_error=None))
+        conn.execute(
+            sets.update()
+            .where(sets.c.id == set_id)
+            .values(
+                sidecar_mtime_ns=new_sig[0],
+                sidecar_size=new_sig[1],
+                sidecar_sha256=hashlib.sha256(data).hexdigest(),
+                sidecar_error=None,
+            )
+        )
         return None
 
 
@@ -1390,7 +1770,24 @@ class StoreUnavailableError(ViewerError):
 
 
 __all__ = [
-    "ANONYMOUS", "AnnotationRecord", "ChangeInfo", "ChangeItem", "Diff", "GroupRecord", "SCHEMA_VERSION",
-    "SetInfo", "SetState", "Store", "StoreUnavailableError", "WriteResult", "annotation_doc",
-    "annotation_from_doc", "atomic_write", "clean_who", "database_url", "name_from_file", "group_doc", "group_from_doc",
+    "ANONYMOUS",
+    "AnnotationRecord",
+    "ChangeInfo",
+    "ChangeItem",
+    "Diff",
+    "GroupRecord",
+    "SCHEMA_VERSION",
+    "SetInfo",
+    "SetState",
+    "Store",
+    "StoreUnavailableError",
+    "WriteResult",
+    "annotation_doc",
+    "annotation_from_doc",
+    "atomic_write",
+    "clean_who",
+    "database_url",
+    "name_from_file",
+    "group_doc",
+    "group_from_doc",
 ]

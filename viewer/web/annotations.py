@@ -91,7 +91,7 @@ def _stale(exc: PreconditionFailedError) -> Response:
 
 def _who(body: Any = None) -> str:
     if isinstance(body, dict) and isinstance(body.get("user"), str):
-        return body["user"]
+        return str(body["user"])
     return request.headers.get("X-User", "")
 
 
@@ -176,8 +176,14 @@ def _parse_document(data: bytes, kind: str) -> AnnotationSet:
 
 def _group_json(rec: GroupRecord) -> dict[str, Any]:
     g = rec.group
-    return {"id": rec.id, "version": rec.version, "name": g.name, "parent": g.parent, "color": g.color,
-            "attributes": g.attributes}
+    return {
+        "id": rec.id,
+        "version": rec.version,
+        "name": g.name,
+        "parent": g.parent,
+        "color": g.color,
+        "attributes": g.attributes,
+    }
 
 
 def _group_from_json(body: Any, where: str = "group") -> Group:
@@ -198,7 +204,7 @@ def _group_from_json(body: Any, where: str = "group") -> Group:
         problems.append(f"{where}: attributes must be an object of strings")
     if problems:
         raise ValidationError(f"invalid {where}: {problems[0]}", problems)
-    return Group(name=name, parent=parent, color=color, attributes=dict(attributes))
+    return Group(name=str(name), parent=parent, color=color, attributes=dict(attributes))
 
 
 def _feature(obj_id: int, version: int, a: Annotation, groups: list[Group] | None = None) -> dict[str, Any]:
@@ -218,7 +224,8 @@ def _annotation_from_feature(body: Any) -> Annotation:
 
     if not isinstance(body, dict):
         raise ValidationError("an annotation must be a GeoJSON Feature object", ["body: not an object"])
-    return _guarded(feature_to_annotation, body)
+    annotation: Annotation = _guarded(feature_to_annotation, body)
+    return annotation
 
 
 def _guarded(parse: Callable[[Any], Any], doc: Any) -> Any:
@@ -228,7 +235,9 @@ def _guarded(parse: Callable[[Any], Any], doc: Any) -> Any:
     except ViewerError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
-        raise AnnotationFormatError("not GeoJSON this server can read", [f"{type(exc).__name__}: {exc}"]) from None
+        raise AnnotationFormatError(
+            "not GeoJSON this server can read", [f"{type(exc).__name__}: {exc}"]
+        ) from None
 
 
 def _check_envelope(doc: Any) -> None:
@@ -237,19 +246,27 @@ def _check_envelope(doc: Any) -> None:
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         items = doc.get("features")
         if not isinstance(items, list):
-            raise AnnotationFormatError("a FeatureCollection needs a features array", ["$.features: not an array"])
+            raise AnnotationFormatError(
+                "a FeatureCollection needs a features array", ["$.features: not an array"]
+            )
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
         items = [doc]
     elif isinstance(doc, list):
         items = doc
     else:
-        raise AnnotationFormatError("expected a GeoJSON FeatureCollection, a Feature or an array of Features",
-                                    ["$: not a FeatureCollection, Feature or array"])
-    problems = [f"$.features[{i}]: not a Feature object" for i, item in enumerate(items)
-                if not (isinstance(item, dict) and item.get("type") == "Feature")]
+        raise AnnotationFormatError(
+            "expected a GeoJSON FeatureCollection, a Feature or an array of Features",
+            ["$: not a FeatureCollection, Feature or array"],
+        )
+    problems = [
+        f"$.features[{i}]: not a Feature object"
+        for i, item in enumerate(items)
+        if not (isinstance(item, dict) and item.get("type") == "Feature")
+    ]
     if problems:
-        raise AnnotationFormatError(f"invalid GeoJSON: {len(problems)} problems; first: {problems[0]}",
-                                    problems[:50])
+        raise AnnotationFormatError(
+            f"invalid GeoJSON: {len(problems)} problems; first: {problems[0]}", problems[:50]
+        )
 
 
 def _collection_to_model(doc: Any) -> AnnotationSet:
@@ -295,10 +312,17 @@ def set_urls(set_id: int) -> dict[str, str]:
 
 def _set_json(info: SetInfo) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": info.id, "slide": info.slide_key, "name": info.name, "version": info.version,
-        "annotation_count": info.annotation_count, "vertex_count": info.vertex_count,
-        "created_at": info.created_at, "created_by": info.created_by, "updated_at": info.updated_at,
-        "sidecar": None, "urls": set_urls(info.id),
+        "id": info.id,
+        "slide": info.slide_key,
+        "name": info.name,
+        "version": info.version,
+        "annotation_count": info.annotation_count,
+        "vertex_count": info.vertex_count,
+        "created_at": info.created_at,
+        "created_by": info.created_by,
+        "updated_at": info.updated_at,
+        "sidecar": None,
+        "urls": set_urls(info.id),
     }
     if info.sidecar_path:
         body["sidecar"] = {"file": Path(info.sidecar_path).name, "error": info.sidecar_error}
@@ -307,8 +331,13 @@ def _set_json(info: SetInfo) -> dict[str, Any]:
 
 def _change_json(set_id: int, change: ChangeInfo) -> dict[str, Any]:
     return {
-        "version": change.version, "at": change.at, "who": change.who, "kind": change.kind,
-        "message": change.message, "created": change.created, "updated": change.updated,
+        "version": change.version,
+        "at": change.at,
+        "who": change.who,
+        "kind": change.kind,
+        "message": change.message,
+        "created": change.created,
+        "updated": change.updated,
         "deleted": change.deleted,
         "urls": {
             "change": url_for("annotations.change", set_id=set_id, version=change.version),
@@ -322,8 +351,9 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _write_response(result: WriteResult, body: dict[str, Any], status: int = 200,
-                    etag: int | None = None) -> Response:
+def _write_response(
+    result: WriteResult, body: dict[str, Any], status: int = 200, etag: int | None = None
+) -> Response:
     body["set_version"] = result.info.version
     body["change"] = _change_json(result.info.id, result.change) if result.change else None
     if result.sidecar_error:
@@ -384,8 +414,10 @@ def slide_sets(slide_id: str) -> Response:
         "slide": slide_id,
         "sets": [_set_json(info) for info in store.list_sets(slide)],
         "sidecar_error": store.slide_error(slide),
-        "urls": {"create": url_for("annotations.slide_sets", slide_id=slide_id),
-                 "asap_xml": url_for("annotations.slide_xml", slide_id=slide_id)},
+        "urls": {
+            "create": url_for("annotations.slide_sets", slide_id=slide_id),
+            "asap_xml": url_for("annotations.slide_xml", slide_id=slide_id),
+        },
     }
     return jsonify(body)
 
@@ -487,7 +519,9 @@ class _FeatureCache:
                 out.append(found)
             return out
 
-    def claim(self, keys: list[_Key]) -> tuple[list[str | None], list[int], list[tuple[int, threading.Event]]]:
+    def claim(
+        self, keys: list[_Key]
+    ) -> tuple[list[str | None], list[int], list[tuple[int, threading.Event]]]:
         """Cached texts of *keys* (None where absent), the indices this caller must encode (claimed
         now), and (index, event) for those another request is encoding (wait, then get_many)."""
         with self._lock:
@@ -548,8 +582,12 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
-    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[0] > values[2] \
-            or values[1] > values[3]:
+    if (
+        len(values) != 4
+        or not all(math.isfinite(v) for v in values)
+        or values[0] > values[2]
+        or values[1] > values[3]
+    ):
         raise InvalidInputError("bbox must be x0,y0,x1,y1 in slide px with x0 <= x1 and y0 <= y1")
     return (values[0], values[1], values[2], values[3])
 
@@ -611,16 +649,26 @@ def get_set(set_id: int) -> Response:
         if parts[index] is None:  # the other request failed: do it here
             obj_id, v, a = rows[index]
             if a is None:
-                found = store.docs(set_id, [obj_id]).get(obj_id)
-                if found is None:
+                doc_row = store.docs(set_id, [obj_id]).get(obj_id)
+                if doc_row is None:
                     continue
-                v, a = found[0], annotation_from_doc(found[1])
+                v, a = doc_row[0], annotation_from_doc(doc_row[1])
             parts[index] = _encode_feature(obj_id, v, a, tolerance, group_models)
     from viewer.annotations.geojson import GROUPS_MEMBER, group_to_json
 
-    head = {"type": "FeatureCollection", **_set_json(info), "version": at,
-            "groups": [_group_json(g) for g in group_recs], GROUPS_MEMBER: [group_to_json(g) for g in group_models]}
-    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(p for p in parts if p) + "]}"
+    head = {
+        "type": "FeatureCollection",
+        **_set_json(info),
+        "version": at,
+        "groups": [_group_json(g) for g in group_recs],
+        GROUPS_MEMBER: [group_to_json(g) for g in group_models],
+    }
+    text = (
+        json.dumps(head, separators=(",", ":"))[:-1]
+        + ',"features":['
+        + ",".join(p for p in parts if p)
+        + "]}"
+    )
     response = Response(text, mimetype="application/geo+json")
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
@@ -711,11 +759,13 @@ def annotation(set_id: int, annotation_id: int) -> Response:
 def update_annotation(set_id: int, annotation_id: int) -> Response:
     """Replace one annotation; ``If-Match`` names the version edited (412 with ``current`` if stale)."""
     body = _object_body()
-    result = _store().update_annotation(set_id, annotation_id, _annotation_from_feature(body), _who(body),
-                                        if_version=_if_match())
+    result = _store().update_annotation(
+        set_id, annotation_id, _annotation_from_feature(body), _who(body), if_version=_if_match()
+    )
     assert result.annotation is not None
-    return _write_response(result, {"annotation": _record_feature(result.annotation)},
-                           etag=result.annotation.version)
+    return _write_response(
+        result, {"annotation": _record_feature(result.annotation)}, etag=result.annotation.version
+    )
 
 
 @bp.delete("/sets/<int:set_id>/annotations/<int:annotation_id>")
@@ -753,7 +803,9 @@ def group(set_id: int, group_id: int) -> Response:
 def update_group(set_id: int, group_id: int) -> Response:
     """Replace one group (a rename carries over to its annotations and child groups)."""
     body = _object_body()
-    result = _store().update_group(set_id, group_id, _group_from_json(body), _who(body), if_version=_if_match())
+    result = _store().update_group(
+        set_id, group_id, _group_from_json(body), _who(body), if_version=_if_match()
+    )
     assert result.group is not None
     return _write_response(result, {"group": _group_json(result.group)}, etag=result.group.version)
 
@@ -793,8 +845,14 @@ def diff(set_id: int) -> Response:
     if start is None:
         raise InvalidInputError("from (a version) is required")
     result = _store().diff(set_id, start, _int_arg("to"))
-    return jsonify({"set": set_id, "from": result.from_version, "to": result.to_version,
-                    "items": [_item_json(i) for i in result.items]})
+    return jsonify(
+        {
+            "set": set_id,
+            "from": result.from_version,
+            "to": result.to_version,
+            "items": [_item_json(i) for i in result.items],
+        }
+    )
 
 
 @bp.post("/sets/<int:set_id>/restore")
@@ -865,8 +923,6 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
-
-
 # --------------------------------------------------------------------------------------------------
 # OpenAPI description of these routes (merged into /api/openapi.json by viewer/web/openapi.py)
 
@@ -887,21 +943,45 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 _SET_ID = {"name": "set_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
-_SLIDE_ID = {"name": "slide_id", "in": "path", "required": True, "schema": {"type": "string"},
-             "description": "Slide id: its path relative to the slide directory."}
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": 'The ETag of the version the client edited, e.g. "12" (absent or *: unconditional).'}
-_X_USER = {"name": "X-User", "in": "header", "required": False, "schema": {"type": "string"},
-           "description": "Who makes the change (recorded in the history); default anonymous."}
-_VERSION = {"name": "version", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
-            "description": "A past version of the set (default: the current one)."}
-_DOC_BODY = {"required": True, "content": {
-    "application/geo+json": {"schema": _ref("FeatureCollection")},
-    "application/json": {"schema": _ref("FeatureCollection")},
-    "application/xml": {"schema": {"type": "string"}},
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
-                                                                                  "format": "binary"}}}},
-}}
+_SLIDE_ID = {
+    "name": "slide_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Slide id: its path relative to the slide directory.",
+}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": 'The ETag of the version the client edited, e.g. "12" (absent or *: unconditional).',
+}
+_X_USER = {
+    "name": "X-User",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Who makes the change (recorded in the history); default anonymous.",
+}
+_VERSION = {
+    "name": "version",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "A past version of the set (default: the current one).",
+}
+_DOC_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/geo+json": {"schema": _ref("FeatureCollection")},
+        "application/json": {"schema": _ref("FeatureCollection")},
+        "application/xml": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        },
+    },
+}
 _WRITE_CODES = (400, 404, 409, 412, 413, 422)
 
 
@@ -913,144 +993,364 @@ def openapi_paths() -> dict[str, Any]:
     xml = {"description": "ASAP XML", "content": {"application/xml": {"schema": {"type": "string"}}}}
     return {
         "/api/annotations/{slide_id}": {
-            "get": {"summary": "The annotation sets (layers) of a slide; first use imports its ASAP sidecar",
-                    "operationId": "listSets", "parameters": [_SLIDE_ID],
-                    "responses": {"200": _json(_ref("SetList")), **_errors(400, 404, 422)}},
-            "post": {"summary": "Create a set: empty ({\"name\"}) or from an uploaded ASAP XML / GeoJSON",
-                     "operationId": "createSet",
-                     "parameters": [_SLIDE_ID, {"name": "name", "in": "query", "schema": {"type": "string"}},
-                                    _X_USER],
-                     "requestBody": {"required": False, "content": {
-                         **_DOC_BODY["content"],
-                         "application/json": {"schema": {"type": "object", "properties": {
-                             "name": {"type": "string"}, "user": {"type": "string"}}}}}},
-                     "responses": {"201": _json(_ref("SetWrite"), "created"), **_errors(*_WRITE_CODES)}},
+            "get": {
+                "summary": "The annotation sets (layers) of a slide; first use imports its ASAP sidecar",
+                "operationId": "listSets",
+                "parameters": [_SLIDE_ID],
+                "responses": {"200": _json(_ref("SetList")), **_errors(400, 404, 422)},
+            },
+            "post": {
+                "summary": 'Create a set: empty ({"name"}) or from an uploaded ASAP XML / GeoJSON',
+                "operationId": "createSet",
+                "parameters": [
+                    _SLIDE_ID,
+                    {"name": "name", "in": "query", "schema": {"type": "string"}},
+                    _X_USER,
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        **_DOC_BODY["content"],
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"name": {"type": "string"}, "user": {"type": "string"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {"201": _json(_ref("SetWrite"), "created"), **_errors(*_WRITE_CODES)},
+            },
         },
         "/api/annotations-xml/{slide_id}": {
-            "get": {"summary": "The slide's first set as ASAP XML (empty document if it has none)",
-                    "operationId": "getSlideXml", "parameters": [_SLIDE_ID],
-                    "responses": {"200": xml, **_errors(400, 404, 422)}},
-            "put": {"summary": "Replace the slide's first set (created if missing) by an ASAP XML body",
-                    "operationId": "putSlideXml", "parameters": [_SLIDE_ID, _IF_MATCH, _X_USER],
-                    "requestBody": _DOC_BODY, "responses": {"200": write, **_errors(*_WRITE_CODES)}},
+            "get": {
+                "summary": "The slide's first set as ASAP XML (empty document if it has none)",
+                "operationId": "getSlideXml",
+                "parameters": [_SLIDE_ID],
+                "responses": {"200": xml, **_errors(400, 404, 422)},
+            },
+            "put": {
+                "summary": "Replace the slide's first set (created if missing) by an ASAP XML body",
+                "operationId": "putSlideXml",
+                "parameters": [_SLIDE_ID, _IF_MATCH, _X_USER],
+                "requestBody": _DOC_BODY,
+                "responses": {"200": write, **_errors(*_WRITE_CODES)},
+            },
         },
         "/api/sets/{set_id}": {
-            "get": {"summary": "The set as a GeoJSON FeatureCollection in slide space, with groups; ETag = version",
-                    "operationId": "getSet",
-                    "parameters": [_SET_ID, _VERSION,
-                                   {"name": "bbox", "in": "query", "schema": {"type": "string"},
-                                    "description": "x0,y0,x1,y1 in slide px: only annotations meeting it"},
-                                   {"name": "simplify", "in": "query", "schema": {"type": "number", "minimum": 0},
-                                    "description": "Douglas-Peucker tolerance in slide px (for the zoom)"}],
-                    "responses": {"200": {"description": "FeatureCollection", "content": {
-                        "application/geo+json": {"schema": _ref("FeatureCollection")}}},
-                        "304": {"description": "Not modified"}, **_errors(400, 404)}},
-            "put": {"summary": "Replace the whole set (GeoJSON or ASAP XML body); If-Match: the set's ETag",
-                    "operationId": "replaceSet", "parameters": [_SET_ID, _IF_MATCH, _X_USER],
-                    "requestBody": _DOC_BODY, "responses": {"200": write, **_errors(*_WRITE_CODES)}},
-            "patch": {"summary": "Rename the set", "operationId": "renameSet", "parameters": [_SET_ID, _X_USER],
-                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                          "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
-                      "responses": {"200": _json({"type": "object", "required": ["set"],
-                                                  "properties": {"set": _ref("Set")}}),
-                                    **_errors(400, 404, 409, 413, 422)}},
+            "get": {
+                "summary": "The set as GeoJSON in slide space, with its groups (ETag: the version)",
+                "operationId": "getSet",
+                "parameters": [
+                    _SET_ID,
+                    _VERSION,
+                    {
+                        "name": "bbox",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "x0,y0,x1,y1 in slide px: only annotations meeting it",
+                    },
+                    {
+                        "name": "simplify",
+                        "in": "query",
+                        "schema": {"type": "number", "minimum": 0},
+                        "description": "Douglas-Peucker tolerance in slide px (for the zoom)",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "FeatureCollection",
+                        "content": {"application/geo+json": {"schema": _ref("FeatureCollection")}},
+                    },
+                    "304": {"description": "Not modified"},
+                    **_errors(400, 404),
+                },
+            },
+            "put": {
+                "summary": "Replace the whole set (GeoJSON or ASAP XML body); If-Match: the set's ETag",
+                "operationId": "replaceSet",
+                "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                "requestBody": _DOC_BODY,
+                "responses": {"200": write, **_errors(*_WRITE_CODES)},
+            },
+            "patch": {
+                "summary": "Rename the set",
+                "operationId": "renameSet",
+                "parameters": [_SET_ID, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"type": "object", "required": ["set"], "properties": {"set": _ref("Set")}}),
+                    **_errors(400, 404, 409, 413, 422),
+                },
+            },
         },
         "/api/sets/{set_id}/asap.xml": {
-            "get": {"summary": "The set (or ?version=) as ASAP XML", "operationId": "getSetXml",
-                    "parameters": [_SET_ID, _VERSION], "responses": {"200": xml, **_errors(400, 404)}},
-            "put": {"summary": "Replace the whole set by ASAP XML; If-Match: the set's ETag",
-                    "operationId": "replaceSetXml", "parameters": [_SET_ID, _IF_MATCH, _X_USER],
-                    "requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}},
-                    "responses": {"200": write, **_errors(*_WRITE_CODES)}},
+            "get": {
+                "summary": "The set (or ?version=) as ASAP XML",
+                "operationId": "getSetXml",
+                "parameters": [_SET_ID, _VERSION],
+                "responses": {"200": xml, **_errors(400, 404)},
+            },
+            "put": {
+                "summary": "Replace the whole set by ASAP XML; If-Match: the set's ETag",
+                "operationId": "replaceSetXml",
+                "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/xml": {"schema": {"type": "string"}}},
+                },
+                "responses": {"200": write, **_errors(*_WRITE_CODES)},
+            },
         },
         "/api/sets/{set_id}/annotations": {
-            "post": {"summary": "Add one annotation (a GeoJSON Feature in slide space)",
-                     "operationId": "createAnnotation", "parameters": [_SET_ID, _X_USER],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Feature")}}},
-                     "responses": {"201": _json(_ref("AnnotationWrite"), "created"), **_errors(*_WRITE_CODES)}},
+            "post": {
+                "summary": "Add one annotation (a GeoJSON Feature in slide space)",
+                "operationId": "createAnnotation",
+                "parameters": [_SET_ID, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("Feature")}},
+                },
+                "responses": {"201": _json(_ref("AnnotationWrite"), "created"), **_errors(*_WRITE_CODES)},
+            },
         },
         "/api/sets/{set_id}/annotations/{annotation_id}": {
-            "parameters": [_SET_ID, {"name": "annotation_id", "in": "path", "required": True,
-                                     "schema": {"type": "integer", "minimum": 0}}],
-            "get": {"summary": "One annotation; ETag = its own version", "operationId": "getAnnotation",
-                    "responses": {"200": _json(_ref("Feature")), **_errors(404)}},
-            "put": {"summary": "Replace one annotation; If-Match: its version (412 with current if stale)",
-                    "operationId": "updateAnnotation", "parameters": [_IF_MATCH, _X_USER],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Feature")}}},
-                    "responses": {"200": ann_write, **_errors(*_WRITE_CODES)}},
-            "delete": {"summary": "Delete one annotation (kept in the history)", "operationId": "deleteAnnotation",
-                       "parameters": [_IF_MATCH, _X_USER],
-                       "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)}},
+            "parameters": [
+                _SET_ID,
+                {
+                    "name": "annotation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            "get": {
+                "summary": "One annotation; ETag = its own version",
+                "operationId": "getAnnotation",
+                "responses": {"200": _json(_ref("Feature")), **_errors(404)},
+            },
+            "put": {
+                "summary": "Replace one annotation; If-Match: its version (412 with current if stale)",
+                "operationId": "updateAnnotation",
+                "parameters": [_IF_MATCH, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("Feature")}},
+                },
+                "responses": {"200": ann_write, **_errors(*_WRITE_CODES)},
+            },
+            "delete": {
+                "summary": "Delete one annotation (kept in the history)",
+                "operationId": "deleteAnnotation",
+                "parameters": [_IF_MATCH, _X_USER],
+                "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)},
+            },
         },
         "/api/sets/{set_id}/groups": {
-            "post": {"summary": "Add one group", "operationId": "createGroup", "parameters": [_SET_ID, _X_USER],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupIn")}}},
-                     "responses": {"201": _json(_ref("GroupWrite"), "created"), **_errors(*_WRITE_CODES)}},
+            "post": {
+                "summary": "Add one group",
+                "operationId": "createGroup",
+                "parameters": [_SET_ID, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("GroupIn")}},
+                },
+                "responses": {"201": _json(_ref("GroupWrite"), "created"), **_errors(*_WRITE_CODES)},
+            },
         },
         "/api/sets/{set_id}/groups/{group_id}": {
-            "parameters": [_SET_ID, {"name": "group_id", "in": "path", "required": True,
-                                     "schema": {"type": "integer", "minimum": 0}}],
-            "get": {"summary": "One group; ETag = its own version", "operationId": "getGroup",
-                    "responses": {"200": _json(_ref("Group")), **_errors(404)}},
-            "put": {"summary": "Replace one group (a rename carries to its members); If-Match: its version",
-                    "operationId": "updateGroup", "parameters": [_IF_MATCH, _X_USER],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GroupIn")}}},
-                    "responses": {"200": group_write, **_errors(*_WRITE_CODES)}},
-            "delete": {"summary": "Delete an empty group (409 otherwise)", "operationId": "deleteGroup",
-                       "parameters": [_IF_MATCH, _X_USER],
-                       "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)}},
+            "parameters": [
+                _SET_ID,
+                {
+                    "name": "group_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            "get": {
+                "summary": "One group; ETag = its own version",
+                "operationId": "getGroup",
+                "responses": {"200": _json(_ref("Group")), **_errors(404)},
+            },
+            "put": {
+                "summary": "Replace one group (a rename carries to its members); If-Match: its version",
+                "operationId": "updateGroup",
+                "parameters": [_IF_MATCH, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("GroupIn")}},
+                },
+                "responses": {"200": group_write, **_errors(*_WRITE_CODES)},
+            },
+            "delete": {
+                "summary": "Delete an empty group (409 otherwise)",
+                "operationId": "deleteGroup",
+                "parameters": [_IF_MATCH, _X_USER],
+                "responses": {"200": _json(_ref("DeleteWrite")), **_errors(400, 404, 409, 412)},
+            },
         },
         "/api/sets/{set_id}/history": {
-            "get": {"summary": "The set's changes, newest first", "operationId": "getHistory",
-                    "parameters": [_SET_ID,
-                                   {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                               "maximum": 1000}},
-                                   {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-                    "responses": {"200": _json({"type": "object", "required": ["set", "changes"], "properties": {
-                        "set": {"type": "integer"}, "changes": {"type": "array", "items": _ref("Change")}}}),
-                        **_errors(400, 404)}},
+            "get": {
+                "summary": "The set's changes, newest first",
+                "operationId": "getHistory",
+                "parameters": [
+                    _SET_ID,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["set", "changes"],
+                            "properties": {
+                                "set": {"type": "integer"},
+                                "changes": {"type": "array", "items": _ref("Change")},
+                            },
+                        }
+                    ),
+                    **_errors(400, 404),
+                },
+            },
         },
         "/api/sets/{set_id}/history/{version}": {
-            "get": {"summary": "One change with each object before and after it", "operationId": "getChange",
-                    "parameters": [_SET_ID, {"name": "version", "in": "path", "required": True,
-                                             "schema": {"type": "integer", "minimum": 0}}],
-                    "responses": {"200": _json({"allOf": [_ref("Change"), {"type": "object", "required": ["items"],
-                                                "properties": {"items": {"type": "array",
-                                                                         "items": _ref("ChangeItem")}}}]}),
-                                  **_errors(404)}},
+            "get": {
+                "summary": "One change with each object before and after it",
+                "operationId": "getChange",
+                "parameters": [
+                    _SET_ID,
+                    {
+                        "name": "version",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "allOf": [
+                                _ref("Change"),
+                                {
+                                    "type": "object",
+                                    "required": ["items"],
+                                    "properties": {"items": {"type": "array", "items": _ref("ChangeItem")}},
+                                },
+                            ]
+                        }
+                    ),
+                    **_errors(404),
+                },
+            },
         },
         "/api/sets/{set_id}/diff": {
-            "get": {"summary": "Objects added, removed and changed between two versions", "operationId": "getDiff",
-                    "parameters": [_SET_ID,
-                                   {"name": "from", "in": "query", "required": True,
-                                    "schema": {"type": "integer", "minimum": 0}},
-                                   {"name": "to", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-                    "responses": {"200": _json({"type": "object", "required": ["from", "to", "items"], "properties": {
-                        "set": {"type": "integer"}, "from": {"type": "integer"}, "to": {"type": "integer"},
-                        "items": {"type": "array", "items": _ref("ChangeItem")}}}), **_errors(400, 404)}},
+            "get": {
+                "summary": "Objects added, removed and changed between two versions",
+                "operationId": "getDiff",
+                "parameters": [
+                    _SET_ID,
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    {"name": "to", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["from", "to", "items"],
+                            "properties": {
+                                "set": {"type": "integer"},
+                                "from": {"type": "integer"},
+                                "to": {"type": "integer"},
+                                "items": {"type": "array", "items": _ref("ChangeItem")},
+                            },
+                        }
+                    ),
+                    **_errors(400, 404),
+                },
+            },
         },
         "/api/sets/{set_id}/restore": {
-            "post": {"summary": "Restore an earlier version, as a new change", "operationId": "restoreSet",
-                     "parameters": [_SET_ID, _IF_MATCH, _X_USER],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                         "type": "object", "required": ["version"],
-                         "properties": {"version": {"type": "integer", "minimum": 0}, "user": {"type": "string"}}}}}},
-                     "responses": {"200": write, **_errors(400, 404, 409, 412, 413)}},
+            "post": {
+                "summary": "Restore an earlier version, as a new change",
+                "operationId": "restoreSet",
+                "parameters": [_SET_ID, _IF_MATCH, _X_USER],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["version"],
+                                "properties": {
+                                    "version": {"type": "integer", "minimum": 0},
+                                    "user": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": write, **_errors(400, 404, 409, 412, 413)},
+            },
         },
         "/api/sets/{set_id}/export": {
-            "get": {"summary": "Download as ASAP XML, GeoJSON or a mask TIFF", "operationId": "exportSet",
-                    "parameters": [_SET_ID, _VERSION,
-                                   {"name": "format", "in": "query",
-                                    "schema": {"type": "string", "enum": ["asap", "geojson", "mask"]}},
-                                   {"name": "labels", "in": "query", "schema": {"type": "string"},
-                                    "description": "mask: NAME=LABEL,... (group names)"},
-                                   {"name": "order", "in": "query", "schema": {"type": "string"},
-                                    "description": "mask: NAME,NAME,... (later overwrites)"},
-                                   {"name": "downsample", "in": "query",
-                                    "schema": {"type": "integer", "minimum": 1, "maximum": 4096}}],
-                    "responses": {"200": {"description": "the file", "content": {
-                        "application/xml": {}, "application/geo+json": {}, "image/tiff": {}}},
-                        **_errors(400, 404, 413, 422)}},
+            "get": {
+                "summary": "Download as ASAP XML, GeoJSON or a mask TIFF",
+                "operationId": "exportSet",
+                "parameters": [
+                    _SET_ID,
+                    _VERSION,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["asap", "geojson", "mask"]},
+                    },
+                    {
+                        "name": "labels",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "mask: NAME=LABEL,... (group names)",
+                    },
+                    {
+                        "name": "order",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "mask: NAME,NAME,... (later overwrites)",
+                    },
+                    {
+                        "name": "downsample",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the file",
+                        "content": {"application/xml": {}, "application/geo+json": {}, "image/tiff": {}},
+                    },
+                    **_errors(400, 404, 413, 422),
+                },
+            },
         },
     }
 
@@ -1061,58 +1361,157 @@ def openapi_schemas() -> dict[str, Any]:
     nullable_string = {"type": ["string", "null"]}
     change_urls = {"type": "object", "properties": {k: string for k in ("change", "state", "asap_xml")}}
     return {
-        "PreconditionFailed": {"allOf": [_ref("Error"), {"type": "object", "required": ["current"],
-                                                         "properties": {"current": {}}}]},
+        "PreconditionFailed": {
+            "allOf": [
+                _ref("Error"),
+                {"type": "object", "required": ["current"], "properties": {"current": {}}},
+            ]
+        },
         "Set": {
             "type": "object",
             "required": ["id", "slide", "name", "version", "annotation_count", "vertex_count", "urls"],
             "properties": {
-                "id": integer, "slide": string, "name": string, "version": integer,
-                "annotation_count": integer, "vertex_count": integer, "created_at": string,
-                "created_by": string, "updated_at": string,
-                "sidecar": {"type": ["object", "null"], "properties": {"file": string, "error": nullable_string}},
-                "urls": {"type": "object", "required": ["self", "asap_xml", "annotations", "groups", "history",
-                                                        "diff", "restore", "export"],
-                         "additionalProperties": string},
+                "id": integer,
+                "slide": string,
+                "name": string,
+                "version": integer,
+                "annotation_count": integer,
+                "vertex_count": integer,
+                "created_at": string,
+                "created_by": string,
+                "updated_at": string,
+                "sidecar": {
+                    "type": ["object", "null"],
+                    "properties": {"file": string, "error": nullable_string},
+                },
+                "urls": {
+                    "type": "object",
+                    "required": [
+                        "self",
+                        "asap_xml",
+                        "annotations",
+                        "groups",
+                        "history",
+                        "diff",
+                        "restore",
+                        "export",
+                    ],
+                    "additionalProperties": string,
+                },
             },
         },
-        "SetList": {"type": "object", "required": ["slide", "sets", "urls"], "properties": {
-            "slide": string, "sets": {"type": "array", "items": _ref("Set")}, "sidecar_error": nullable_string,
-            "urls": {"type": "object", "additionalProperties": string}}},
+        "SetList": {
+            "type": "object",
+            "required": ["slide", "sets", "urls"],
+            "properties": {
+                "slide": string,
+                "sets": {"type": "array", "items": _ref("Set")},
+                "sidecar_error": nullable_string,
+                "urls": {"type": "object", "additionalProperties": string},
+            },
+        },
         "Feature": {
-            "type": "object", "required": ["type", "geometry", "properties"],
+            "type": "object",
+            "required": ["type", "geometry", "properties"],
             "description": "A GeoJSON Feature in slide space; properties.asap = {type, group, color}; "
-                           "id and properties.version are set by the server.",
-            "properties": {"type": {"const": "Feature"}, "id": {}, "geometry": {"type": ["object", "null"]},
-                           "properties": {"type": ["object", "null"]}},
+            "id and properties.version are set by the server.",
+            "properties": {
+                "type": {"const": "Feature"},
+                "id": {},
+                "geometry": {"type": ["object", "null"]},
+                "properties": {"type": ["object", "null"]},
+            },
         },
         "FeatureCollection": {
-            "type": "object", "required": ["type", "features"],
-            "properties": {"type": {"const": "FeatureCollection"},
-                           "features": {"type": "array", "items": _ref("Feature")},
-                           "version": integer, "groups": {"type": "array", "items": _ref("Group")},
-                           "asapGroups": {"type": "array", "items": _ref("GroupIn")}},
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"const": "FeatureCollection"},
+                "features": {"type": "array", "items": _ref("Feature")},
+                "version": integer,
+                "groups": {"type": "array", "items": _ref("Group")},
+                "asapGroups": {"type": "array", "items": _ref("GroupIn")},
+            },
         },
-        "GroupIn": {"type": "object", "required": ["name"], "properties": {
-            "name": string, "parent": nullable_string, "color": string,
-            "attributes": {"type": "object", "additionalProperties": string}}},
-        "Group": {"allOf": [_ref("GroupIn"), {"type": "object", "required": ["id", "version"], "properties": {
-            "id": integer, "version": {"type": ["integer", "null"]}}}]},
-        "Change": {"type": "object", "required": ["version", "at", "who", "kind", "message", "urls"], "properties": {
-            "version": integer, "at": string, "who": string, "kind": string, "message": string,
-            "created": integer, "updated": integer, "deleted": integer, "urls": change_urls}},
-        "ChangeItem": {"type": "object", "required": ["kind", "id", "before", "after"], "properties": {
-            "kind": {"enum": ["annotation", "group"]}, "id": integer,
-            "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}}},
-        "Write": {"type": "object", "required": ["set_version", "change"], "properties": {
-            "set_version": integer, "change": {"oneOf": [_ref("Change"), {"type": "null"}]},
-            "sidecar_error": {"type": "string", "description": "the change is kept; the XML file could not follow"}}},
-        "SetWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["set"],
-                                               "properties": {"set": _ref("Set")}}]},
-        "AnnotationWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["annotation"],
-                                                      "properties": {"annotation": _ref("Feature")}}]},
-        "GroupWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["group"],
-                                                 "properties": {"group": _ref("Group")}}]},
-        "DeleteWrite": {"allOf": [_ref("Write"), {"type": "object", "required": ["deleted"],
-                                                  "properties": {"deleted": integer}}]},
+        "GroupIn": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": string,
+                "parent": nullable_string,
+                "color": string,
+                "attributes": {"type": "object", "additionalProperties": string},
+            },
+        },
+        "Group": {
+            "allOf": [
+                _ref("GroupIn"),
+                {
+                    "type": "object",
+                    "required": ["id", "version"],
+                    "properties": {"id": integer, "version": {"type": ["integer", "null"]}},
+                },
+            ]
+        },
+        "Change": {
+            "type": "object",
+            "required": ["version", "at", "who", "kind", "message", "urls"],
+            "properties": {
+                "version": integer,
+                "at": string,
+                "who": string,
+                "kind": string,
+                "message": string,
+                "created": integer,
+                "updated": integer,
+                "deleted": integer,
+                "urls": change_urls,
+            },
+        },
+        "ChangeItem": {
+            "type": "object",
+            "required": ["kind", "id", "before", "after"],
+            "properties": {
+                "kind": {"enum": ["annotation", "group"]},
+                "id": integer,
+                "before": {"type": ["object", "null"]},
+                "after": {"type": ["object", "null"]},
+            },
+        },
+        "Write": {
+            "type": "object",
+            "required": ["set_version", "change"],
+            "properties": {
+                "set_version": integer,
+                "change": {"oneOf": [_ref("Change"), {"type": "null"}]},
+                "sidecar_error": {
+                    "type": "string",
+                    "description": "the change is kept; the XML file could not follow",
+                },
+            },
+        },
+        "SetWrite": {
+            "allOf": [
+                _ref("Write"),
+                {"type": "object", "required": ["set"], "properties": {"set": _ref("Set")}},
+            ]
+        },
+        "AnnotationWrite": {
+            "allOf": [
+                _ref("Write"),
+                {"type": "object", "required": ["annotation"], "properties": {"annotation": _ref("Feature")}},
+            ]
+        },
+        "GroupWrite": {
+            "allOf": [
+                _ref("Write"),
+                {"type": "object", "required": ["group"], "properties": {"group": _ref("Group")}},
+            ]
+        },
+        "DeleteWrite": {
+            "allOf": [
+                _ref("Write"),
+                {"type": "object", "required": ["deleted"], "properties": {"deleted": integer}},
+            ]
+        },
     }
