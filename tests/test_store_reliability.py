@@ -275,19 +275,22 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
     body = write_asap(new_set)
     with serve(slides, tmp_path / "data", database, workers=1, writeback=True) as server:
         s = first_set(server)
-        start = time.monotonic()
-        r = requests.put(
-            server.url + s["urls"]["asap_xml"],
-            data=write_asap(old_set),
-            headers={"Content-Type": "application/xml"},
-            timeout=120,
-        )
-        assert r.status_code == 200
-        save_s = time.monotonic() - start
+        timings = []
+        for doc in (new_set, old_set):  # two real saves, to learn how long one takes
+            start = time.monotonic()
+            r = requests.put(
+                server.url + s["urls"]["asap_xml"],
+                data=write_asap(doc),
+                headers={"Content-Type": "application/xml"},
+                timeout=120,
+            )
+            assert r.status_code == 200 and r.json()["change"] is not None
+            timings.append(time.monotonic() - start)
+        save_s = min(timings)
         outcomes = set()
         for attempt in range(4):
-            target = new_set if attempt % 2 == 0 else old_set
-            data = body if target is new_set else write_asap(old_set)
+            # Always a real change: the other content than what is on disk now.
+            data = body if read_asap(xml_path) == old_set else write_asap(old_set)
             done: list[requests.Response | BaseException] = []
 
             def save(data: bytes = data, done: list[requests.Response | BaseException] = done) -> None:
@@ -305,7 +308,7 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
 
             thread = threading.Thread(target=save)
             thread.start()
-            time.sleep(save_s * (0.2 + 0.25 * attempt))
+            time.sleep(save_s * (0.1 + 0.25 * attempt))  # from early in the request to the commit
             for pid in server.workers():
                 os.kill(pid, signal.SIGKILL)
             thread.join(120)

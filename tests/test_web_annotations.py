@@ -362,3 +362,20 @@ def test_demo_sidecar_is_imported_like_any_other(tmp_path: Path) -> None:
     assert client.get(s["urls"]["asap_xml"]).data == (slides / f"{DEMO_STEM}.xml").read_bytes()
     app.extensions["wsi_viewer"].store.close()
     app.extensions["wsi_viewer"].slides.close()
+
+
+def test_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / SLIDE_ID)
+    app = create_app(
+        {
+            "SLIDE_DIR": str(slides),
+            "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE": "postgresql://nobody:nothing@127.0.0.1:1/none?connect_timeout=2",
+        }
+    )
+    r = app.test_client().get(f"/api/annotations/{SLIDE_ID}")
+    assert r.status_code == 503 and r.get_json()["error"] == "the annotation database is unavailable"
+    assert r.headers["Retry-After"]
+    app.extensions["wsi_viewer"].slides.close()

@@ -70,6 +70,7 @@ ANONYMOUS = "anonymous"
 #: ``who`` of changes imported from a sidecar file edited on disk.
 SIDECAR_USER = "sidecar"
 SQLITE_FILE_NAME = "annotations.sqlite3"
+_UNAVAILABLE = "the annotation database is unavailable"
 _MAX_NAME = 200
 
 # --------------------------------------------------------------------------------------------------
@@ -656,9 +657,13 @@ class Store:
         try:
             conn = self.engine.connect()
         except sa.exc.OperationalError as exc:
-            raise StoreUnavailableError("the annotation database is unavailable", [str(exc.orig)]) from None
+            raise StoreUnavailableError(_UNAVAILABLE, [str(exc.orig)]) from None
         with conn:
-            yield conn
+            try:
+                yield conn
+            except sa.exc.OperationalError as exc:
+                # Server gone, connection dropped, or SQLite still locked after the busy timeout.
+                raise StoreUnavailableError(_UNAVAILABLE, [str(exc.orig)]) from None
 
     def migrate(self, target_version: int | None = None) -> int:
         """Apply pending migrations (under a lock, so concurrent workers apply each once)."""
