@@ -378,7 +378,8 @@ def _nuclei_layer(rng: np.random.Generator, size: int, count: int, radius: tuple
         shade = int(rng.uniform(170, 255))
         _draw_wrapped(draw, size, _nucleus(rng, x, y, r * e, r / e, rng.uniform(0, math.pi), wobble), shade)
         drawn += 1
-    return np.asarray(layer.filter(ImageFilter.GaussianBlur(blur)), np.float32) / 255
+    # one box pass softens the polygons' jagged edges about as well as a Gaussian, for a third of the time
+    return np.asarray(layer.filter(ImageFilter.BoxBlur(blur)), np.float32) / 255
 
 
 def _mix(image: np.ndarray, colour: tuple[float, float, float], weight: np.ndarray) -> np.ndarray:
@@ -422,13 +423,13 @@ def _bank_stroma(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _bank_tumour(rng: np.random.Generator, size: int) -> np.ndarray:
     """Metastatic carcinoma: sheets of large pleomorphic pale nuclei with nucleoli, pink cytoplasm."""
-    tone = _periodic_noise(rng, size, 16, 2)
+    tone = _periodic_noise(rng, size, 32, 2)
     base = _mix(np.full((size, size, 3), (226, 168, 204), np.float32), (206, 130, 182),
                 np.clip(0.5 + tone * 0.5, 0, 1))
-    nests = np.clip(0.6 + 0.8 * _periodic_noise(rng, size, 8, 2), 0.05, 1)
+    nests = np.clip(0.6 + 0.8 * _periodic_noise(rng, size, 16, 2), 0.05, 1)
     nuclei = _nuclei_layer(rng, size, int(size * size / 4200), (16.0, 26.0), (1.0, 1.5), 0.18, nests, 1.4)
-    rims = np.clip(nuclei - np.asarray(Image.fromarray((nuclei * 255).astype(np.uint8))
-                                       .filter(ImageFilter.MinFilter(5)), np.float32) / 255, 0, 1)
+    # nuclear membranes: where the blurred coverage crosses ~0.3 (interiors are >= 0.67)
+    rims = np.clip(1 - np.abs(nuclei - 0.3) * 4, 0, 1)
     image = _mix(base, (128, 86, 168), np.clip(nuclei * 0.85, 0, 1))
     image = _mix(image, (70, 40, 118), rims * 0.9)
     nucleoli = _nuclei_layer(rng, size, int(size * size / 9000), (2.5, 4.0), (1.0, 1.2), 0.1, nuclei, 0.7)
