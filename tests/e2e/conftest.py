@@ -131,7 +131,7 @@ def wait_first_viewport(page: Page, pane: str = "[data-pane]") -> float:
 
 def wait_fully_loaded(page: Page, pane: str = "[data-pane]") -> None:
     """Wait until the current view has all its tiles (after a zoom or pan settled)."""
-    page.wait_for_timeout(150)  # let the animation start, so "fully loaded" refers to the new view
+    settled_query(page)  # the animation is over (the URL follows it), so this is the new view
     page.wait_for_function(
         "(pane) => document.querySelector(pane).dataset.fullyLoaded === 'true'", arg=pane, timeout=30000,
     )

@@ -56,7 +56,7 @@ def test_different_slides_keep_their_own_scale(page: Page, server: Server) -> No
     right_before = float(page.locator(f"{RIGHT} [data-mag-readout]").get_attribute("data-zoom") or "0")
     page.hover(LEFT)
     page.keyboard.press("+")
-    page.wait_for_timeout(900)
+    settled_query(page)
     left_after = float(page.locator(f"{LEFT} [data-mag-readout]").get_attribute("data-zoom") or "0")
     right_after = float(page.locator(f"{RIGHT} [data-mag-readout]").get_attribute("data-zoom") or "0")
     # linked zoom keeps the ratio between the two views

@@ -75,7 +75,7 @@ def test_magnification_buttons_change_readout_and_tile_level(page: Page, server:
     expect(page.locator("[data-mag-readout]")).to_have_text("40×")
     page.keyboard.press("+")
     page.keyboard.press("+")
-    page.wait_for_timeout(800)
+    settled_query(page)
     zoom = float(page.locator("[data-mag-readout]").get_attribute("data-zoom") or "nan")
     assert 1.99 <= zoom <= 2 + 1e-6  # capped at 2 screen px per slide px: 40.1x on this 20.04x slide
     assert _readout(page) == "40.1×"
