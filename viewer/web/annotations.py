@@ -52,7 +52,8 @@ bp = Blueprint("annotations", __name__, url_prefix="/api")
 
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPES = ("application/json", "application/geo+json")
-_SIMPLIFY_TYPES = frozenset({"Polygon", "Spline"})
+_SIMPLIFY_TYPES = frozenset({"Polygon", "Spline"})  # outlines: Douglas-Peucker
+_DECIMATE_TYPES = _SIMPLIFY_TYPES | {"PointSet"}  # points closer than a screen pixel merge
 _MAX_INT = 2**31 - 1
 
 
@@ -602,11 +603,34 @@ def _bbox_arg() -> tuple[float, float, float, float] | None:
     return (values[0], values[1], values[2], values[3])
 
 
-def _encode_feature(obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group]) -> str:
-    if tolerance > 0 and a.type in _SIMPLIFY_TYPES and len(a.coordinates) > 8:
-        from viewer.annotations.geometry import simplify
+def _decimate(coords: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
+    """Drop vertices closer than *step* (slide px) to the last one kept; keep at least 3.
 
-        a.coordinates = simplify(a.coordinates, tolerance, closed=True)
+    A cheap first pass before Douglas-Peucker: at a coarse zoom most vertices of a traced outline
+    are within a screen pixel of their neighbours, and shapely's topology-preserving simplification
+    costs per input vertex.
+    """
+    out = [coords[0]]
+    lx, ly = coords[0]
+    limit = step * step
+    for x, y in coords[1:]:
+        if (x - lx) ** 2 + (y - ly) ** 2 >= limit:
+            out.append((x, y))
+            lx, ly = x, y
+    if len(out) < 3:
+        n = len(coords)
+        out = [coords[0], coords[n // 3], coords[2 * n // 3]]
+    return out
+
+
+def _encode_feature(obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group]) -> str:
+    """One Feature as JSON text, simplified to *tolerance* slide px (0: exact) for display."""
+    if tolerance > 0 and a.type in _DECIMATE_TYPES and len(a.coordinates) > 8:
+        a.coordinates = _decimate(a.coordinates, tolerance / 2)
+        if a.type in _SIMPLIFY_TYPES and len(a.coordinates) > 8:
+            from viewer.annotations.geometry import simplify
+
+            a.coordinates = simplify(a.coordinates, tolerance, closed=True)
     return json.dumps(_feature(obj_id, version, a, groups), separators=(",", ":"), allow_nan=False)
 
 
