@@ -22,6 +22,7 @@ thread-safe (gunicorn's threaded workers share them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -93,7 +94,13 @@ class TileOptions:
 
     def fingerprint(self) -> str:
         """A short string that changes whenever the tiles these options produce would change."""
-        return hashlib.sha1(repr(asdict(self)).encode()).hexdigest()[:12]
+        return _options_fingerprint(self)
+
+
+@functools.lru_cache(maxsize=16)
+def _options_fingerprint(options: TileOptions) -> str:
+    # every tile request's ETag includes it: hash the options once, not per request
+    return hashlib.sha1(repr(asdict(options)).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -507,13 +514,14 @@ class SlideLibrary:
         raw = f"{slide_id}\0{info.size}\0{info.mtime_ns}\0{self.options.fingerprint()}\0{level}/{col}_{row}.{fmt}"
         return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
 
-    def tile(self, slide_id: str, level: int, col: int, row: int, fmt: TileFormat) -> Tile:
-        """One Deep Zoom tile, encoded.
+    def tile(self, slide_id: str, level: int, col: int, row: int, fmt: TileFormat, *, etag: str | None = None) -> Tile:
+        """One Deep Zoom tile, encoded. *etag*: the tile's :meth:`tile_etag`, when the caller has it.
 
         :raises TileNotFoundError: level/col/row outside the grid.
         :raises SlideUnreadableError: the slide cannot be read (its handle is dropped).
         """
-        etag = self.tile_etag(slide_id, level, col, row, fmt)
+        if etag is None:
+            etag = self.tile_etag(slide_id, level, col, row, fmt)
         cached = self._tiles.get(etag)
         if cached is not None:
             return cached
@@ -814,33 +822,56 @@ class SlideHandle:
         out_size = _thumbnail_size(l_size, z_size)
         return source.resize(out_size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
-    def _level_image(self, level: int) -> Image.Image | None:
-        """The whole Deep Zoom *level*, built once, when it is derived and 2x+ smaller than its source."""
-        image = self._level_images.get(level)
-        if image is not None:
-            return image
+    def _whole_level_scale(self, level: int) -> float | None:
+        """Source px per *level* px when the level is built whole (derived, 2x+ smaller than its source)."""
         slide_level, reduction = self._derived_plan[level]
-        l_z = self.dz._l_z_downsamples[level]  # noqa: SLF001 - source px per level px, before reduction
-        scale = l_z / reduction
+        l_z = self.dz._l_z_downsamples[level]  # noqa: SLF001 - slide-level px per level px
         # Only whole-pixel mappings: with a fractional downsample the generator's tiles each start at
         # their own sub-pixel offset, which one resampling of the whole level would not reproduce.
-        if scale < 2 or not float(l_z).is_integer() or not float(self.osr.level_downsamples[slide_level]).is_integer():
+        if l_z / reduction < 2 or not float(l_z).is_integer() \
+                or not float(self.osr.level_downsamples[slide_level]).is_integer():
             return None
-        source = self._source_level(slide_level, reduction)
-        with self._derived_lock:
-            image = self._level_images.get(level)
-            if image is None:
-                image = self._build_level(level, source, scale)
-                self._level_images[level] = image
-        return image
+        return l_z / reduction
 
-    def _build_level(self, level: int, source: Image.Image, scale: float) -> Image.Image:
+    def _level_image(self, level: int) -> Image.Image | None:
+        """The whole Deep Zoom *level*, when :meth:`_whole_level_scale` allows it.
+
+        The first request builds every such level of the same source at once, so that only one tile
+        ever waits: the source is box-halved step by step and each level is resampled from the
+        halving just above it (what Image.thumbnail's reducing_gap does, without a pass over the
+        whole source per level).
+        """
+        image = self._level_images.get(level)
+        if image is not None or self._whole_level_scale(level) is None:
+            return image
+        key = self._derived_plan[level]
+        source = self._source_level(*key)
+        with self._derived_lock:
+            if level not in self._level_images:
+                levels = {lv: self._whole_level_scale(lv) for lv, planned in self._derived_plan.items()
+                          if planned == key}
+                halvings = {1: source}
+                for lv, scale in sorted(levels.items(), key=lambda item: item[1] or 0):
+                    if scale is None or lv in self._level_images:
+                        continue
+                    factor = 1
+                    while factor * 4 <= scale:  # leave a factor of 2 to 4 to Lanczos
+                        if factor * 2 not in halvings:
+                            halvings[factor * 2] = halvings[factor].reduce(2)
+                        factor *= 2
+                    self._level_images[lv] = self._build_level(lv, source, scale, halvings[factor], factor)
+            return self._level_images[level]
+
+    def _build_level(self, level: int, source: Image.Image, scale: float, halved: Image.Image,
+                     factor: int) -> Image.Image:
         """Deep Zoom *level* resampled from *source* (*scale* source px per level px) as the generator would.
 
         The generator maps every tile's region at *scale*, except the last column and row of tiles,
         which it stretches over what is left of the source; so the level is built in up to four
         pieces, each with its own mapping, and each with Image.thumbnail's resampling (a box
-        reduction, then Lanczos).
+        reduction, then Lanczos). The interior piece starts from *halved* (*source* box-reduced by
+        *factor*), the same box reduction done once; the edge pieces, with their uneven stretch and
+        the source's partial last pixels, start from *source* itself.
         """
         width, height = self.dz.level_dimensions[level]
         cols, rows = self.dz.level_tiles[level]
@@ -858,8 +889,13 @@ class SlideHandle:
             for y0, y1 in ((0, y_split), (y_split, height)):
                 if x1 <= x0 or y1 <= y0:
                     continue
-                box = (x0 * scale, y0 * scale, min(source.width, x1 * scale), min(source.height, y1 * scale))
-                piece = source.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+                if x1 == x_split and y1 == y_split:
+                    base, base_scale = halved, scale / factor
+                else:
+                    base, base_scale = source, scale
+                box = (x0 * base_scale, y0 * base_scale,
+                       min(base.width, x1 * base_scale), min(base.height, y1 * base_scale))
+                piece = base.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
                 image.paste(piece, (x0, y0))
         return image
 

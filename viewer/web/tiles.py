@@ -32,7 +32,7 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     if request.if_none_match.contains(etag.strip('"')):
         response = Response(status=304)
     else:
-        found = library.tile(slide_id, level, col, row, fmt)  # type: ignore[arg-type]
+        found = library.tile(slide_id, level, col, row, fmt, etag=etag)  # type: ignore[arg-type]
         response = Response(found.data, mimetype=found.media_type)
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = TILE_CACHE_CONTROL
