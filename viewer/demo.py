@@ -274,7 +274,6 @@ def build_scene(width: int, height: int, seed: int = 0) -> Scene:
     tissue = np.full((fh, fw), -far, np.float32)
     tumour = np.full((fh, fw), -far, np.float32)
     follicle = np.full((fh, fw), -far, np.float32)
-    folded = np.zeros((fh, fw), np.float32)
 
     def window(blob: Blob) -> tuple[slice, slice]:
         x0, y0, x1, y1 = blob.bbox()
