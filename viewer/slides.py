@@ -757,24 +757,23 @@ class SlideHandle:
             raise TileNotFoundError(f"no tile {col}_{row} at level {level}: the grid is {cols}x{rows}")
         if fmt == "jpeg":
             data = self._stored_tile(level, col, row)
-            if data is not None:
+            if isinstance(data, bytes):
                 return data
+            if data is not None:
+                return self._encode(data, fmt)
         if level in self._derived_plan:
             image = self._derived_tile(level, col, row)
         else:
             image = dz.get_tile(level, (col, row))
         return self._encode(image, fmt)
 
-    def _stored_tile(self, level: int, col: int, row: int) -> bytes | None:
+    def _stored_tile(self, level: int, col: int, row: int) -> bytes | Image.Image | None:
+        """The stored JPEG of a tile of a stored level, or for an edge tile its decoded, cropped pixels."""
         directory = self._stored_by_dz_level.get(level)
         if directory is None:
             return None
-        cols, rows = self.dz.level_tiles[level]
         size = self.geometry.tile_size
         z_width, z_height = self.dz.level_dimensions[level]
-        # Edge tiles are padded in the file but cropped in Deep Zoom: decode those.
-        if (col + 1) * size > z_width or (row + 1) * size > z_height:
-            return None
         offset, count = directory.tile_extent(col, row)
         if count <= 0 or count > 64 << 20:
             return None
@@ -782,7 +781,17 @@ class SlideHandle:
             raw = os.pread(f.fileno(), count, offset)
         if len(raw) != count:
             raise openslide.OpenSlideError("truncated tile data")
-        return assemble_jpeg(directory, raw)
+        data = assemble_jpeg(directory, raw)
+        content = (min(size, z_width - col * size), min(size, z_height - row * size))
+        if data is None or content == (size, size):
+            return data
+        # Edge tiles are padded in the file but cropped in Deep Zoom: decode (libjpeg-turbo, as
+        # OpenSlide does) and crop, rather than a region read through OpenSlide.
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.convert("RGB").crop((0, 0, *content))
+        except (OSError, ValueError):
+            return None
 
     def _derived_tile(self, level: int, col: int, row: int) -> Image.Image:
         """The generator's tile, replayed on the cached source level instead of a slide read.
