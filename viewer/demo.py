@@ -68,6 +68,7 @@ BACKGROUND = (243, 242, 245)
 # never wraps: tile origins are multiples of the tile size). The non-periodic fields that mix the
 # banks keep the repetition from showing.
 _PERIOD = 2048
+_MIN_VISIBLE_PERIOD = 128
 _EDGE_NOISE_PX = 48.0  # amplitude of the ragged tissue edge, level-0 px
 _CAPSULE_PX = 260.0  # width of the fibrous rim along section borders, level-0 px
 _MANTLE_PX = 160.0  # width of the dark mantle zone around a follicle, level-0 px
@@ -436,12 +437,19 @@ def _bank_tumour(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _pyramid(image: np.ndarray, levels: int, tile: int) -> list[np.ndarray]:
-    """Halvings of a periodic image; levels smaller than a tile are repeated up to the tile size."""
+    """Halvings of a periodic image; levels smaller than a tile are repeated up to the tile size.
+
+    Levels whose period is under :data:`_MIN_VISIBLE_PERIOD` px become their mean colour: repeated
+    that small, any remaining variation would show as a regular grid when zoomed out.
+    """
     out = []
     current = Image.fromarray(image)
     for _ in range(levels):
         array = np.asarray(current)
-        if array.shape[0] < tile:
+        if array.shape[0] < _MIN_VISIBLE_PERIOD:
+            mean = array.reshape(-1, *array.shape[2:]).mean(axis=0)
+            array = np.full((tile, tile, *array.shape[2:]), mean, np.float32).astype(array.dtype)
+        elif array.shape[0] < tile:
             reps = -(-tile // array.shape[0])
             array = np.tile(array, (reps, reps) + (1,) * (array.ndim - 2))[:tile, :tile]
         out.append(np.ascontiguousarray(array))
@@ -500,9 +508,13 @@ class _Renderer:
             return np.clip(weight * 255 + 0.5, 0, 255).astype(np.uint8)
 
         # (mask field, what the tile moves towards: a texture bank or a colour), in drawing order
+        stain = _smooth_noise(np.random.default_rng([sc.seed, 19]), sc.tissue.shape,
+                              cells=max(4, sc.tissue.shape[1] // 6))
+        mottle = np.clip(stain * 0.5 + 0.5, 0, 1) * 0.14  # uneven staining and cell density
         centre = np.clip(sc.follicle / _MANTLE_PX + 0.5, 0, 1) * 0.45
         mantle = np.clip(1 - np.abs(sc.follicle + _MANTLE_PX) / _MANTLE_PX, 0, 1) * 0.22
         self.layers: list[tuple[np.ndarray, str | tuple[int, int, int]]] = [
+            (u8(mottle), _MANTLE),
             (u8(centre), _GERMINAL_CENTRE),  # germinal centres: paler
             (u8(mantle), _MANTLE),  # mantle zones around them: denser, darker
             (u8(sc.stroma), "stroma"),
