@@ -45,6 +45,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -588,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     args.servers = [s for s in args.servers.split(",") if s]
     if unknown := set(args.servers) - set(SERVERS):
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    # a plain SIGTERM still stops the servers (the context managers' finally blocks run)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = os.getloadavg()
     cells = {} if args.only_small else part1(args)
     small = None if args.skip_small else part2(args)
