@@ -281,3 +281,19 @@ def test_pyramid_sizes_halve_until_under_the_minimum() -> None:
     assert pyramid_sizes(61440, 40960) == [(61440 >> k, 40960 >> k) for k in range(7)]
     assert pyramid_sizes(1001, 999, 256) == [(1001, 999), (501, 500), (251, 250)]
     assert pyramid_sizes(100, 50, 256) == [(100, 50)]
+
+
+def test_resolution_of_levels_with_non_integer_downsamples(tmp_path: Path) -> None:
+    # 1001 / 501 is not a "nice" number: the rational must still fit TIFF's 32-bit fields
+    sizes = [(1001, 999), (501, 500), (251, 250)]
+    pixels = [np.full((h, w), 9, np.uint8) for w, h in sizes]
+    path = tmp_path / "odd.tif"
+    write_pyramid_tiff(path, sizes, 256, lambda level: _tiles(pixels[level], 256, "deflate"),
+                       samples_per_pixel=1, photometric="minisblack", compression="deflate", mpp=(0.243, 0.243))
+    with tifffile.TiffFile(path) as tif:
+        for page, (w, h) in zip(tif.pages, sizes, strict=True):
+            numerator, denominator = page.tags["XResolution"].value
+            assert numerator / denominator == pytest.approx(10_000 / (0.243 * 1001 / w), rel=1e-6)
+    with openslide.OpenSlide(path) as slide:
+        assert float(slide.properties["openslide.mpp-x"]) == pytest.approx(0.243)
+        assert slide.level_dimensions == tuple(sizes)
