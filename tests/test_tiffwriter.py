@@ -289,7 +289,8 @@ def test_resolution_of_levels_with_non_integer_downsamples(tmp_path: Path) -> No
     pixels = [np.full((h, w), 9, np.uint8) for w, h in sizes]
     path = tmp_path / "odd.tif"
     write_pyramid_tiff(path, sizes, 256, lambda level: _tiles(pixels[level], 256, "deflate"),
-                       samples_per_pixel=1, photometric="minisblack", compression="deflate", mpp=(0.243, 0.243))
+                       samples_per_pixel=1, photometric="minisblack", compression="deflate",
+                       mpp=(0.243, 0.243))
     with tifffile.TiffFile(path) as tif:
         for page, (w, h) in zip(tif.pages, sizes, strict=True):
             numerator, denominator = page.tags["XResolution"].value
