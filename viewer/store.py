@@ -42,6 +42,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -598,6 +599,9 @@ class Store:
         self.max_vertices = max_vertices
         self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes)
         self.engine = self._make_engine(url)
+        # Pooled connections are closed when the store goes away, even unclosed (sqlite3 and psycopg
+        # warn about connections left to the garbage collector).
+        self._finalizer = weakref.finalize(self, self.engine.dispose)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.schema_version = self.migrate(target_version)
         self._user_ids: dict[str, int] = {}
@@ -688,7 +692,7 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection."""
-        self.engine.dispose()
+        self._finalizer()
 
     def _user_id(self, conn: Connection, who: str) -> int | None:
         if self.schema_version < 2:
