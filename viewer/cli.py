@@ -157,7 +157,8 @@ def _add_convert(subparsers: Any) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from viewer.annotations.asap import write_asap, write_atomic
+    from viewer.annotations.asap import write_asap
+    from viewer.atomicfile import write_atomic
 
     out_format = _annotation_format(args.output)
     _annotation_format(args.input, reading=True)  # refuse an unknown input type before any work

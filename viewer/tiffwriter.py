@@ -17,14 +17,14 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from viewer.atomicfile import atomic_write
 
 __all__ = ["write_pyramid_tiff", "encode_tile", "split_jpeg_tables", "abbreviate_jpeg", "jpeg_tables",
            "pyramid_sizes"]
@@ -101,49 +101,21 @@ def write_pyramid_tiff(
     if mpp is not None and not (mpp[0] > 0 and mpp[1] > 0):
         raise ValueError(f"mpp must be positive, got {mpp}")
 
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the slide from other users of the server
-        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            writer = _Writer(f, bigtiff)
-            for level, (width, height) in enumerate(level_sizes):
-                writer.write_level(
-                    level, width, height, tile_size, tiles(level),
-                    samples_per_pixel=samples_per_pixel,
-                    photometric=_PHOTOMETRICS[photometric],
-                    compression=_COMPRESSIONS[compression],
-                    resolution=None if mpp is None else (
-                        _pixels_per_cm(mpp[0], level_sizes[0][0] / width),
-                        _pixels_per_cm(mpp[1], level_sizes[0][1] / height),
-                    ),
-                    description=description if level == 0 else None,
-                    jpeg_tables=jpeg_tables,
-                )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(target.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable; not every platform lets a directory be opened.
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    with atomic_write(path, buffering=1 << 20) as f:
+        writer = _Writer(f, bigtiff)
+        for level, (width, height) in enumerate(level_sizes):
+            writer.write_level(
+                level, width, height, tile_size, tiles(level),
+                samples_per_pixel=samples_per_pixel,
+                photometric=_PHOTOMETRICS[photometric],
+                compression=_COMPRESSIONS[compression],
+                resolution=None if mpp is None else (
+                    _pixels_per_cm(mpp[0], level_sizes[0][0] / width),
+                    _pixels_per_cm(mpp[1], level_sizes[0][1] / height),
+                ),
+                description=description if level == 0 else None,
+                jpeg_tables=jpeg_tables,
+            )
 
 
 def _pixels_per_cm(mpp: float, downsample: float) -> Fraction:

@@ -36,8 +36,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
-import tempfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +53,7 @@ from viewer.annotations.model import (
     AnnotationSet,
     Group,
 )
+from viewer.atomicfile import write_atomic
 from viewer.config import SETTINGS
 from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError
 
@@ -607,51 +606,4 @@ def save_asap(aset: AnnotationSet, path: str | os.PathLike[str]) -> None:
     write_atomic(path, data)
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (os.umask is not thread-safe)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace *path* with *data* atomically: readers see the old or the new file, never a part."""
-    target = Path(path)
-    directory = target.parent
-    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600; give it the replaced file's mode, or what open() would give.
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except OSError:
-            mode = 0o666 & ~_umask()
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-__all__ = ["read_asap", "write_asap", "save_asap", "write_atomic", "read_limited", "DEFAULT_MAX_BYTES"]
+__all__ = ["read_asap", "write_asap", "save_asap", "read_limited", "DEFAULT_MAX_BYTES"]
