@@ -278,6 +278,8 @@ class SetInfo:
     updated_at: str
     sidecar_path: str | None = None
     sidecar_error: str | None = None
+    #: (mtime_ns, size) of the sidecar as last read or written (to notice edits on disk).
+    sidecar_signature: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -855,7 +857,22 @@ class Store:
             updated_at=row.updated_at,
             sidecar_path=row.sidecar_path,
             sidecar_error=row.sidecar_error,
+            sidecar_signature=(row.sidecar_mtime_ns, row.sidecar_size) if row.sidecar_path else None,
         )
+
+    @contextmanager
+    def _read_set(self, set_id: int) -> Iterator[tuple[Connection, SetInfo]]:
+        """A read transaction and the set's info, after importing its sidecar if that changed on
+        disk (checked with one stat, inside the same transaction when it did not)."""
+        with self._read() as conn:
+            info = self._info(conn, set_id)
+            sig = _signature(Path(info.sidecar_path)) if info.sidecar_path else None
+            if sig is None or sig == info.sidecar_signature:
+                yield conn, info
+                return
+        self.sync_sidecar(set_id)
+        with self._read() as conn:
+            yield conn, self._info(conn, set_id)
 
     def list_sets(self, slide_id: int) -> list[SetInfo]:
         """Every set of a slide, oldest first."""
@@ -897,9 +914,8 @@ class Store:
 
     def set_info(self, set_id: int) -> SetInfo:
         """A set's metadata (after importing its sidecar if that changed on disk)."""
-        self.sync_sidecar(set_id)
-        with self._read() as conn:
-            return self._info(conn, set_id)
+        with self._read_set(set_id) as (_conn, info):
+            return info
 
     def rename_set(self, set_id: int, name: str, who: str = ANONYMOUS) -> SetInfo:
         """Give a set another name (kept in the history as a change without objects)."""
@@ -929,9 +945,7 @@ class Store:
 
         :raises NotFoundError: no such set, or a version it never had.
         """
-        self.sync_sidecar(set_id)
-        with self._read() as conn:
-            info = self._info(conn, set_id)
+        with self._read_set(set_id) as (conn, info):
             if version is None or version == info.version:
                 g_rows = conn.execute(
                     sa.select(groups.c.id, groups.c.version, groups.c.doc)
@@ -1001,13 +1015,11 @@ class Store:
         the documents they do not have cached with :meth:`docs`.
         """
         x0, y0, x1, y1 = bbox
-        self.sync_sidecar(set_id)
         a = annotations_t.c
         q = sa.select(a.id, a.version, a.position).where(
             a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0
         )
-        with self._read() as conn:
-            info = self._info(conn, set_id)
+        with self._read_set(set_id) as (conn, info):
             g_rows = conn.execute(
                 sa.select(groups.c.id, groups.c.version, groups.c.doc)
                 .where(groups.c.set_id == set_id)
