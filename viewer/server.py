@@ -52,7 +52,11 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             self.cfg.set("proc_name", "wsi-viewer")
 
         def load(self) -> Any:
-            return create_app(settings, config_file)
+            from viewer.web.tiles import serve_cached_tiles_directly
+
+            app = create_app(settings, config_file)
+            serve_cached_tiles_directly(app)
+            return app
 
     print(f"wsi-viewer: serving on http://{settings['HOST']}:{settings['PORT']}/", file=sys.stderr, flush=True)
     _Gunicorn().run()

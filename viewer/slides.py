@@ -514,7 +514,13 @@ class SlideLibrary:
         raw = f"{slide_id}\0{info.size}\0{info.mtime_ns}\0{self.options.fingerprint()}\0{level}/{col}_{row}.{fmt}"
         return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
 
-    def tile(self, slide_id: str, level: int, col: int, row: int, fmt: TileFormat, *, etag: str | None = None) -> Tile:
+    def cached_tile(self, etag: str) -> Tile | None:
+        """The tile with this :meth:`tile_etag` if it is in the tile cache, else None (never reads)."""
+        found: Tile | None = self._tiles.get(etag)
+        return found
+
+    def tile(self, slide_id: str, level: int, col: int, row: int, fmt: TileFormat, *,
+             etag: str | None = None) -> Tile:
         """One Deep Zoom tile, encoded. *etag*: the tile's :meth:`tile_etag`, when the caller has it.
 
         :raises TileNotFoundError: level/col/row outside the grid.
@@ -887,8 +893,8 @@ class SlideHandle:
         if (cols, rows) == (1, 1):
             # one tile: the generator shrinks the whole source into it, keeping the aspect ratio
             (_, _, l_size), z_size = self.dz._get_tile_info(level, (0, 0))  # noqa: SLF001
-            return source.resize(_thumbnail_size(l_size, z_size), Image.Resampling.LANCZOS,
-                                 box=(0, 0, min(source.width, width * scale), min(source.height, height * scale)),
+            box = (0, 0, min(source.width, width * scale), min(source.height, height * scale))
+            return source.resize(_thumbnail_size(l_size, z_size), Image.Resampling.LANCZOS, box=box,
                                  reducing_gap=2.0)
         size, overlap = self.geometry.tile_size, self.geometry.overlap
         x_split = max(0, (cols - 1) * size - overlap)

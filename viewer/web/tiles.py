@@ -6,8 +6,13 @@ strong ETag and a long ``Cache-Control``; a conditional request is answered 304 
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from flask import Blueprint, Flask, Response, request
+
+from viewer.errors import ViewerError
 from viewer.web.services import services
 
 bp = Blueprint("tiles", __name__)
@@ -37,3 +42,42 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = TILE_CACHE_CONTROL
     return response
+
+
+# The tile route's URL, as Werkzeug matches it (``<path:...>`` is ``[^/].*?``; ``int`` is digits).
+_TILE_PATH = re.compile(r"/deepzoom/(?P<id>[^/].*?)_files/(?P<level>[0-9]+)/(?P<col>[0-9]+)_(?P<row>[0-9]+)"
+                        r"\.(?P<fmt>jpeg|png)")
+
+
+def serve_cached_tiles_directly(app: Flask) -> None:
+    """Answer a plain GET of a tile that is in the tile cache without Flask's request machinery.
+
+    A viewer revisiting a region asks for hundreds of cached tiles; for those the request context,
+    URL routing and Response object cost more than the lookup. The answer is the tile route's own
+    (same body and headers). Everything else -- a cache miss, a conditional request, any error --
+    goes to the Flask app unchanged. Wraps ``app.wsgi_app`` (the server installs it).
+    """
+    flask_wsgi = app.wsgi_app
+    found_services = app.extensions["wsi_viewer"]
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ:
+            path = environ.get("PATH_INFO", "")
+            match = _TILE_PATH.fullmatch(path) if path.isascii() else None
+            if match is not None:
+                library = found_services.slides
+                level, col, row = int(match["level"]), int(match["col"]), int(match["row"])
+                try:
+                    etag = library.tile_etag(match["id"], level, col, row, match["fmt"])
+                except ViewerError:
+                    etag = None
+                cached = library.cached_tile(etag) if etag else None
+                if cached is not None:
+                    start_response("200 OK", [
+                        ("Content-Type", cached.media_type), ("Content-Length", str(len(cached.data))),
+                        ("ETag", etag), ("Cache-Control", TILE_CACHE_CONTROL),
+                    ])
+                    return [cached.data]
+        return flask_wsgi(environ, start_response)
+
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
