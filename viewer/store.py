@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -463,37 +462,14 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def atomic_write(path: Path, data: bytes) -> tuple[int, int]:
-    """Replace *path* by *data* atomically: temp file in the same directory, fsync, rename, fsync dir.
+def _write_sidecar(path: Path, data: bytes) -> tuple[int, int]:
+    """Replace *path* by *data* atomically (:mod:`viewer.atomicfile`: temp file in the same
+    directory, fsync, rename, fsync of the directory; the file keeps its permissions), so readers
+    see the old file or the new one, complete, whatever happens to this process. Returns the new
+    file's (mtime_ns, size)."""
+    from viewer.atomicfile import write_atomic
 
-    Readers see the old file or the new one, complete, whatever happens to this process.
-    Returns the new file's (mtime_ns, size).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        except OSError:
-            pass  # new file: keep the umask's mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
+    write_atomic(path, data)
     st = path.stat()
     return (st.st_mtime_ns, st.st_size)
 
@@ -1767,7 +1743,7 @@ class Store:
         )
         data = write_asap(aset)
         try:
-            new_sig = atomic_write(path, data)
+            new_sig = _write_sidecar(path, data)
         except OSError as exc:
             error = f"could not write {path}: {exc.strerror or exc}"
             log.error("sidecar write-back failed: %s", error)
@@ -1805,8 +1781,7 @@ __all__ = [
     "WriteResult",
     "annotation_doc",
     "annotation_from_doc",
-    "atomic_write",
-    "clean_who",
+        "clean_who",
     "database_url",
     "name_from_file",
     "group_doc",
