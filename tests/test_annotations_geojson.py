@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests._asap_helpers import STEMS, real_file
 from viewer.annotations import geojson as gj
@@ -315,3 +317,25 @@ def test_colour_parsing_follows_qcolor() -> None:
     assert gj.parse_color("#12345") is None and gj.parse_color("nonsense") is None
     assert gj.class_color("g", "nonsense") == gj.class_color("g", "nonsense")
     assert len(gj.class_color("g", "nonsense")) == 3
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=8)
+    | st.sampled_from(["Feature", "FeatureCollection", "Polygon", "Point", "LineString", "MultiPolygon",
+                       "GeometryCollection", "type", "geometry", "coordinates", "features", "properties"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["type", "geometry", "coordinates", "features", "properties",
+                                       "classification", "name", "color", "asap", "geometries", "objectType"]),
+                      children, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(document=_json)
+def test_any_json_reads_or_fails_cleanly(document: object) -> None:
+    """Hostile or nonsensical JSON never escapes as anything but AnnotationFormatError."""
+    try:
+        gj.from_geojson(document if isinstance(document, (dict, list)) else json.dumps(document))
+    except AnnotationFormatError:
+        pass

@@ -15,6 +15,7 @@ HTTP status in one table, and the CLI prints the message and exits with status 2
     ├── InputTooLargeError           413: over a size limit
     ├── SlideUnreadableError         422: the file exists but OpenSlide cannot read it
     ├── ForbiddenError               403: a setting forbids this (e.g. associated images off)
+    ├── UnavailableError             503: a backing service (the database) is down or busy; retry
     └── ConflictError                409: the thing changed since the client read it
         └── PreconditionFailedError  412: If-Match names a stale version; .current holds the latest
 """
@@ -76,6 +77,10 @@ class SlideUnreadableError(ViewerError):
 
 class ForbiddenError(ViewerError):
     """A setting forbids this request."""
+
+
+class UnavailableError(ViewerError):
+    """A backing service (the annotation database) cannot be reached or is busy; the client may retry."""
 
 
 class ConflictError(ViewerError):

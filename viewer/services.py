@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cached_property
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from viewer.slides import SlideLibrary, TileOptions
 
 if TYPE_CHECKING:
     from viewer.store import Store
+
+
+_T = TypeVar("_T")
+
+
+class _service(Generic[_T]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """Like ``functools.cached_property``, but built once even when threads ask at the same time
+    (gunicorn's threaded workers would otherwise open two slide libraries or two stores)."""
+
+    def __init__(self, build: Callable[[Any], _T]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, owner: Any, cls: type | None = None) -> _T:
+        if owner is None:
+            return self  # type: ignore[return-value]
+        cache = owner.__dict__
+        if self._name not in cache:
+            with owner._build_lock:  # noqa: SLF001
+                if self._name not in cache:
+                    cache[self._name] = self._build(owner)
+        value: _T = cache[self._name]
+        return value
 
 
 class Services:
@@ -19,8 +43,9 @@ class Services:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
         self.data_dir = Path(self.settings["DATA_DIR"])
+        self._build_lock = threading.RLock()  # re-entrant: the slide library needs slide_root
 
-    @cached_property
+    @_service
     def slide_root(self) -> Path:
         """SLIDE_DIR, or the demo directory in the data dir (see ``viewer.demo``)."""
         if self.settings["SLIDE_DIR"]:
@@ -29,7 +54,7 @@ class Services:
 
         return demo_dir(self.data_dir)
 
-    @cached_property
+    @_service
     def tile_options(self) -> TileOptions:
         """Tile settings as the slide library takes them."""
         s = self.settings
@@ -39,7 +64,7 @@ class Services:
             color_management=s["COLOR_MANAGEMENT"], derived_level_max_mpx=s["DERIVED_LEVEL_MAX_MPX"],
         )
 
-    @cached_property
+    @_service
     def slides(self) -> SlideLibrary:
         """The slide library (scans lazily on first use)."""
         s = self.settings
@@ -51,7 +76,7 @@ class Services:
             tile_cache_bytes=s["TILE_CACHE_MB"] << 20,
         )
 
-    @cached_property
+    @_service
     def store(self) -> Store:
         """The annotation store (DATABASE, or SQLite in the data dir); opened, and migrated, on first use."""
         from viewer.store import Store, database_url

@@ -59,6 +59,7 @@ from viewer.errors import (
     InputTooLargeError,
     NotFoundError,
     PreconditionFailedError,
+    UnavailableError,
     ValidationError,
     ViewerError,
 )
@@ -1762,8 +1763,8 @@ class Store:
         return None
 
 
-class StoreUnavailableError(ViewerError):
-    """The database cannot be reached (a PostgreSQL server down)."""
+class StoreUnavailableError(UnavailableError):
+    """The database cannot be reached (a PostgreSQL server down) or stays locked."""
 
 
 __all__ = [

@@ -309,6 +309,9 @@ class _Importer:
         if not isinstance(node, dict):
             return  # QuPath skips any other JSON value
         kind = node.get("type")
+        if kind is not None and not isinstance(kind, str):
+            self.problem(where, f"'type' must be a string, got {type(kind).__name__}")
+            return
         if kind == "FeatureCollection":
             features = node.get("features")
             if not isinstance(features, list):
@@ -387,7 +390,7 @@ class _Importer:
                 if isinstance(part, dict)
                 for piece in self.pieces(part, f"{where}.geometries[{index}]", depth + 1)
             ]
-        if kind not in _GEOMETRY_TYPES:
+        if not isinstance(kind, str) or kind not in _GEOMETRY_TYPES:
             self.problem(where, f"unknown geometry type {kind!r}")
             return []
         coords = geometry.get("coordinates")
@@ -513,7 +516,7 @@ class _Importer:
         if isinstance(asap, dict) and len(pieces) == 1:
             # Our own export: the ASAP fields are authoritative; the geometry gives the points.
             kind = asap.get("type")
-            if kind not in ANNOTATION_TYPES:
+            if not isinstance(kind, str) or kind not in ANNOTATION_TYPES:
                 self.problem(f"{where}.properties.asap.type", f"unknown ASAP type {kind!r}")
                 return
             asap_group = asap.get("group")

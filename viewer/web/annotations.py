@@ -41,7 +41,6 @@ from viewer.store import (
     GroupRecord,
     SetInfo,
     Store,
-    StoreUnavailableError,
     WriteResult,
     annotation_from_doc,
     name_from_file,
@@ -71,15 +70,6 @@ def _ids_in_range() -> None:
 
 def _store() -> Store:
     return services().store
-
-
-@bp.app_errorhandler(StoreUnavailableError)
-def _unavailable(exc: StoreUnavailableError) -> Response:
-    """503 in the one error shape: the database is down or busy; the client may retry."""
-    response = jsonify({"error": exc.message, "status": 503, "details": exc.details})
-    response.status_code = 503
-    response.headers["Retry-After"] = "5"
-    return response
 
 
 @bp.errorhandler(PreconditionFailedError)

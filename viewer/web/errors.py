@@ -19,6 +19,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ViewerError], int], ...] = (
     (errors.ConflictError, 409),
     (errors.NotFoundError, 404),
     (errors.ForbiddenError, 403),
+    (errors.UnavailableError, 503),
     (errors.InputTooLargeError, 413),
     (errors.SlideUnreadableError, 422),
     (errors.ValidationError, 422),
@@ -58,6 +59,8 @@ def register(app: Flask) -> None:
     def _domain_error(exc: errors.ViewerError) -> Response:
         status = status_for(exc)
         response = error_response(exc.message, status, exc.details)
+        if status == 503:
+            response.headers["Retry-After"] = "5"
         current = getattr(exc, "current", None)
         if status == 412 and current is not None and response.is_json:
             payload = response.get_json()
