@@ -75,10 +75,11 @@ def main() -> int:
                   "(ms after navigation)")
             for slide in SLIDES:
                 cold, warm, dom = [], [], []
-                for run in range(args.runs):
+                for _ in range(args.runs):
                     data_dir = Path(tempfile.mkdtemp(dir=tmp)) / "data"  # cold: nothing cached
                     data_dir.mkdir()
-                    with running_server(str(slide_dir), "--workers", "1", data_dir=data_dir) as url:
+                    with running_server(str(slide_dir), "--workers", "1", data_dir=data_dir) as running:
+                        url = running.url
                         first, d = measure(browser, f"{url}/view/{slide}")
                         cold.append(first)
                         dom.append(d)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -21,31 +22,61 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Server:
+    """A running ``wsi-viewer serve``: its base URL, the gunicorn master process and its log."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def workers(self) -> list[int]:
+        """Pids of the gunicorn workers (children of the master, which is our subprocess)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    found.append(int(entry.name))
+        return found
+
+
 @contextmanager
 def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
-                   env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``wsi-viewer serve ARGS --port P --data-dir D``; yield its base URL; SIGTERM it after."""
+                   env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run ``wsi-viewer serve ARGS --port P --data-dir D``; yield it once it answers; SIGTERM it after.
+
+    The developer's own WSI_VIEWER_* settings are not passed on (test settings are), so tests see
+    only the settings they give in *args* and *env*.
+    """
     port = free_port()
-    command = [sys.executable, "-m", "viewer.cli", "serve", *args, "--port", str(port), "--data-dir", str(data_dir)]
-    log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    command = [sys.executable, "-m", "viewer.cli", "serve", *args,
+               "--port", str(port), "--data-dir", str(data_dir)]
+    log_path = data_dir.parent / f"server-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("WSI_VIEWER_") or k.startswith("WSI_VIEWER_TEST_")}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**clean, **(env or {})},
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}: "
-                                   + (data_dir.parent / f"server-{port}.log").read_text(errors="replace"))
+                raise RuntimeError(f"server exited with {process.returncode}:\n"
+                                   + log_path.read_text(errors="replace"))
             try:
-                if requests.get(base + "/api/slides", timeout=5).status_code == 200:
+                if requests.get(base + "/api/openapi.json", timeout=5).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("server did not start")
+                raise TimeoutError("server did not start:\n" + log_path.read_text(errors="replace"))
             time.sleep(0.2)
-        yield base
+        yield Server(base, process, log_path)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

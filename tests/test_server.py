@@ -27,8 +27,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> str:
     shutil.copy(root / "aperio" / "small.svs", outside / "secret.svs")
     (root / "escape.svs").symlink_to(outside / "secret.svs")
     data = tmp_path_factory.mktemp("data")
-    with running_server(str(root), "--workers", "2", data_dir=data) as base:
-        yield base
+    with running_server(str(root), "--workers", "2", data_dir=data) as running:
+        yield running.url
 
 
 def raw_get(base: str, path: str) -> tuple[int, bytes]:
@@ -91,7 +91,8 @@ def test_settings_from_environment_and_config_file(tmp_path: Path) -> None:
     config.write_text('tile_format = "png"\nserve_associated_images = true\n')
     env = {"WSI_VIEWER_TILE_SIZE": "128", "WSI_VIEWER_TILE_OVERLAP": "2"}
     with running_server(str(root), "--config", str(config), "--workers", "1", data_dir=tmp_path / "d",
-                        env=env) as base:
+                        env=env) as running:
+        base = running.url
         dzi = requests.get(base + "/deepzoom/s.svs.dzi", timeout=30).text
         assert 'Format="png"' in dzi and 'TileSize="128"' in dzi and 'Overlap="2"' in dzi
         entry = requests.get(base + "/api/slides", timeout=30).json()["slides"][0]

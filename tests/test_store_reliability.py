@@ -7,20 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests._server import Server, running_server
 from tests._store_helpers import ENGINES, database_setting
 from viewer.annotations.asap import read_asap, write_asap
 
@@ -29,84 +26,15 @@ SLIDE = DATA / "slides" / "aperio" / "CMU-1-Small-Region.svs"
 REAL = DATA / "asap" / "real"
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def workers(self) -> list[int]:
-        """Pids of the gunicorn workers (children of the master, which is our subprocess)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                    found.append(int(entry.name))
-        return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve(
     slides: Path, data: Path, database: str, workers: int = 2, writeback: bool = False
 ) -> Iterator[Server]:
-    port = _free_port()
-    log = data.parent / f"server-{port}.log"
-    args = [
-        sys.executable,
-        "-m",
-        "viewer.cli",
-        "serve",
-        str(slides),
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-        "--workers",
-        str(workers),
-        "--threads",
-        "8",
-        "--database",
-        database,
-    ]
+    args = [str(slides), "--workers", str(workers), "--threads", "8", "--database", database]
     if writeback:
         args.append("--sidecar-writeback")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("WSI_VIEWER_") or k.endswith("_TEST_DATABASE_URL")
-    }
-    with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(server.url + "/api/openapi.json", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.2)
+    with running_server(*args, data_dir=data) as server:
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(params=ENGINES)

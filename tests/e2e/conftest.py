@@ -66,8 +66,8 @@ def server(e2e_slide_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     truth = json.loads((e2e_slide_dir / "bounds" / "mirax-2region.json").read_text())
     with running_server(
         str(e2e_slide_dir), "--workers", "1", "--serve-associated-images", data_dir=data_dir,
-    ) as url:
-        yield Server(url=url, slide_dir=e2e_slide_dir, truth=truth)
+    ) as running:
+        yield Server(url=running.url, slide_dir=e2e_slide_dir, truth=truth)
 
 
 @pytest.fixture(scope="session")
