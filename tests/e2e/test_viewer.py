@@ -3,11 +3,14 @@ scale bar, cursor coordinates on a slide with a bounds offset, keyboard, info pa
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
 from tests.e2e._pixels import canvas_stats, find_colour
@@ -236,6 +239,10 @@ def test_screenshot_downloads_the_view_as_png(page: Page, server: Server) -> Non
     assert download.suggested_filename.startswith("CMU-1-Small-Region_x1000_y1200_10x")
     data = Path(download.path()).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+    with Image.open(io.BytesIO(data)) as shot:  # the picture is the slide as shown, not a blank canvas
+        pixels = np.asarray(shot.convert("RGB"), dtype=np.float64)
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+    assert pixels.std() > 20 and (pixels[..., 0] - pixels[..., 1] > 30).mean() > 0.05  # pink tissue
 
 
 def test_flip_and_free_rotation(page: Page, server: Server) -> None:
@@ -252,3 +259,13 @@ def test_flip_and_free_rotation(page: Page, server: Server) -> None:
     page.locator("[data-osd] [role=application]").focus()  # keys typed into the slider belong to the slider
     page.keyboard.press("]")
     page.wait_for_function("() => new URLSearchParams(location.search).get('r') === '38'")
+
+
+def test_fullscreen_button_and_key(page: Page, server: Server) -> None:
+    page.goto(view_url(server, CMU))
+    wait_first_viewport(page)
+    page.click("button[data-action='fullscreen']")
+    page.wait_for_function("() => document.fullscreenElement !== null")
+    page.locator("[data-osd] [role=application]").focus()
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
