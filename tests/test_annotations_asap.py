@@ -288,6 +288,27 @@ def test_number_forms_asap_accepts() -> None:
     assert any("decimal comma" in w for w in warnings)
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["12.5", "-0", "1e3", "1E+05", "+.5", "-7.", " 2 ", "0x10", "10,5", "1_0", "1__0", "nan", "-inf",
+     "Infinity", "1e39", "-3.5e38", "1e-50", "", " ", "1.5.2", "--1", "1e", "0001", "123456789012345678901",
+     "\u0661"],
+)
+def test_every_number_form_reads_the_same_in_a_canonical_block(value: str) -> None:
+    # The block is in ASAP's own layout, so the fast decoder sees it; whatever it makes of the
+    # number must be what the element-by-element reference makes of it (value, or error message).
+    lines = "".join(f'\n\t\t\t\t<Coordinate Order="{i}" X="{x}" Y="{i}" />'
+                    for i, x in enumerate(["1", value, "3"]))
+    data = doc(f'\n\t\t<Annotation Name="a" Type="Polygon" PartOfGroup="None" Color="#F4FA58">'
+               f"\n\t\t\t<Coordinates>{lines}\n\t\t\t</Coordinates>\n\t\t</Annotation>")
+    try:
+        expected = slow(data)
+    except AnnotationFormatError as error:
+        assert rejected(data).message == error.message
+    else:
+        assert read_asap(data) == expected
+
+
 def test_latin1_declared_encoding() -> None:
     data = '<?xml version="1.0" encoding="ISO-8859-1"?>\n<ASAP_Annotations><Annotations>' \
            '<Annotation Name="Läsion" PartOfGroup="None"><Coordinates>\n' \

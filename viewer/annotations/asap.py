@@ -26,7 +26,7 @@ Reading policy (ASAP's own behaviour in brackets):
   nesting deeper than libxml2's default limit (256), and files over ``max_bytes``.
 
 Speed: a ``<Coordinates>`` block written in ASAP's own layout is decoded straight from the bytes
-(split on quotes, C-level float conversion) and replaced by a marker before lxml parses the rest;
+(split on quotes, one C loop converting the numbers) and replaced by a marker before lxml parses the rest;
 any block that is not exactly canonical goes through the element-by-element path, which is the
 reference and gives the precise errors. Both paths give equal models.
 """
@@ -43,6 +43,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import fastnumbers
+import numpy as np
 from lxml import etree
 
 from viewer.annotations.model import (
@@ -145,7 +147,7 @@ def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
     """The points of a canonical <Coordinates> body, or None to let the element path decide."""
     parts = block.split(b'"')
     n, rest = divmod(len(parts) - 1, 6)
-    if rest or n == 0 or b"_" in block:  # float() accepts "1_0", C strtod does not
+    if rest or n == 0:
         return None
     # list.count is a C loop of cheap bytes comparisons; sets would hash a million items.
     if parts[2::6].count(b" X=") != n or parts[4::6].count(b" Y=") != n:
@@ -161,15 +163,30 @@ def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
         return None
     if parts[1::6] != _canonical_orders(n):
         return None
-    try:
-        # float32 like ASAP; float() on the exact attribute text equals C strtod for these forms.
-        xs = array("f", map(float, parts[3::6]))
-        ys = array("f", map(float, parts[5::6]))
-    except ValueError:
+    xs = _float32_values(parts[3::6])
+    ys = _float32_values(parts[5::6])
+    if xs is None or ys is None:
         return None
-    if not (math.isfinite(math.fsum(xs)) and math.isfinite(math.fsum(ys))):
+    return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def _float32_values(texts: list[bytes]) -> np.ndarray | None:
+    """The attribute texts as float32, like ASAP (C strtod, then float); None if any is not a finite
+    decimal the element path would read the same way.
+
+    fastnumbers converts in one C loop, correctly rounded like strtod and float(), about 5x faster
+    than ``map(float, ...)``, which was most of the time of a large file. It accepts exactly what
+    float() accepts on bytes except ``_`` digit separators (refused, as strtod refuses them).
+    """
+    try:
+        doubles = fastnumbers.try_array(texts, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is checked just below
+        values = doubles.astype(np.float32)
+    if not np.isfinite(values).all():
         return None  # nan, inf or float32 overflow: the element path reports it with its line
-    return list(zip(xs, ys, strict=True))  # iterating an array yields Python floats
+    return values
 
 
 def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
