@@ -984,7 +984,7 @@ class Store:
 
     def query(
         self, set_id: int, bbox: tuple[float, float, float, float]
-    ) -> tuple[SetInfo, list[GroupRecord], list[tuple[int, int]]]:
+    ) -> tuple[SetInfo, list[GroupRecord], Sequence[Sequence[int]]]:
         """The set, its groups and (id, version) of the annotations whose bounding box meets *bbox*
         (slide space: x0, y0, x1, y1), in set order, from one snapshot.
 
@@ -993,8 +993,12 @@ class Store:
         """
         x0, y0, x1, y1 = bbox
         a = annotations_t.c
-        q = sa.select(a.id, a.version, a.position).where(
-            a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0
+        # Sorted by the database (C, from the covering index's columns), fetched in one call: per-row
+        # Python work was most of the cost of a zoomed-out view of thousands of annotations.
+        q = (
+            sa.select(a.id, a.version)
+            .where(a.set_id == set_id, a.min_x <= x1, a.max_x >= x0, a.min_y <= y1, a.max_y >= y0)
+            .order_by(a.position, a.id)
         )
         with self._read_set(set_id) as (conn, info):
             g_rows = conn.execute(
@@ -1003,8 +1007,7 @@ class Store:
                 .order_by(groups.c.position, groups.c.id)
             )
             found = [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows]
-            rows = sorted(conn.execute(q), key=lambda r: (r.position, r.id))
-            return info, found, [(r.id, r.version) for r in rows]
+            return info, found, conn.execute(q).all()  # rows unpack as (id, version) tuples
 
     def docs(self, set_id: int, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """id -> (version, JSON doc) of those of *ids* that are still in the set."""

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import tempfile
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -526,19 +528,19 @@ class _FeatureCache:
         """Cached texts of *keys* (None where absent), the indices this caller must encode (claimed
         now), and (index, event) for those another request is encoding (wait, then get_many)."""
         with self._lock:
-            out: list[str | None] = []
+            # C-level passes over the hits (a zoomed-out view is thousands of cached features); only
+            # misses take the Python loop.
+            out: list[str | None] = list(map(self._items.get, keys))
+            deque(map(self._items.move_to_end, compress(keys, out)), maxlen=0)  # LRU: hits are recent
             mine: list[int] = []
             theirs: list[tuple[int, threading.Event]] = []
-            for index, key in enumerate(keys):
-                found = self._items.get(key)
-                if found is not None:
-                    self._items.move_to_end(key)
-                elif key in self._pending:
+            for index in compress(range(len(out)), map(operator.not_, out)):
+                key = keys[index]
+                if key in self._pending:
                     theirs.append((index, self._pending[key]))
                 else:
                     self._pending[key] = threading.Event()
                     mine.append(index)
-                out.append(found)
             return out, mine, theirs
 
     def release(self, keys: list[_Key], texts: list[str | None]) -> None:

@@ -5,6 +5,8 @@ Every URL a client needs is in each slide's ``urls``; clients never build URLs b
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -129,7 +131,13 @@ def _image_response(data: bytes, media_type: str, etag: str) -> Response:
     return response
 
 
+@functools.cache
+def _openapi_text() -> str:
+    # The document is fixed for the life of the process: built and serialised once, not per request.
+    return json.dumps(openapi_document(), separators=(",", ":"))
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3 description of this API."""
-    return jsonify(openapi_document())
+    return Response(_openapi_text(), mimetype="application/json")
