@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,14 +146,52 @@ def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None
     plan = " ".join(
         row[-1]
         for row in con.execute(
-            "EXPLAIN QUERY PLAN SELECT id, version, position FROM annotations "
+            "EXPLAIN QUERY PLAN SELECT id, version FROM annotations "
             "WHERE set_id = ? AND min_x <= ? "
-            "AND max_x >= ? AND min_y <= ? AND max_y >= ?",
+            "AND max_x >= ? AND min_y <= ? AND max_y >= ? ORDER BY position, id",
             (set_id, 10, 0, 10, 0),
         )
     )
     con.close()
     assert "USING COVERING INDEX ix_annotations_viewport" in plan and "SCAN annotations" not in plan
+
+
+def test_sqlite_writers_queue_across_processes(tmp_path: Path) -> None:
+    # Another worker process holding the writers' lock makes a write here wait (no polling sleeps,
+    # no error), and the write goes through as soon as that process lets go.
+    s = Store(database_url("", tmp_path))
+    set_id = new_set(s)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys\n"
+         "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\n"
+         "sys.stdin.readline()\n",
+         str(tmp_path / "annotations.sqlite3.writers")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        done: list[int] = []
+        writer = threading.Thread(
+            target=lambda: done.append(s.create_annotation(set_id, square(0, 0)).info.version)
+        )
+        writer.start()
+        writer.join(1.0)
+        assert writer.is_alive() and done == []  # queued behind the other process
+        assert s.state(set_id).version == 1  # readers are not held up
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        writer.join(30)
+        assert done == [2]
+    finally:
+        holder.kill()
+        holder.wait(30)
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
+        s.close()
 
 
 def test_group_rename_follows_members_and_nonempty_group_cannot_go(store: Store) -> None:

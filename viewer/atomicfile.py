@@ -15,8 +15,8 @@ import fcntl
 import glob
 import os
 import stat
-import time
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

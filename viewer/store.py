@@ -35,15 +35,17 @@ upgrading keeps every row.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -503,6 +505,52 @@ def _points_of(doc: str | None) -> int:
     return len(json.loads(doc)["coordinates"])
 
 
+class _WriterQueue:
+    """SQLite writers of this database, one at a time, in the order they came.
+
+    SQLite lets one writer in and has the others poll with growing sleeps (up to 100 ms), so under
+    concurrent saves a writer can wait far longer than the writes ahead of it take. Here writers
+    queue on a lock that wakes the next one as soon as the previous commits: a thread lock within
+    the process, and an ``flock`` on a file beside the database across worker processes (the
+    kernel drops it if a process dies). SQLite's own locking still guards against anyone else.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._path = database.with_name(database.name + ".writers")
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    if self._fd is None:
+                        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if self._depth == 1:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            finally:
+                self._depth -= 1
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _close_store(engine: Engine, writers: _WriterQueue | None) -> None:
+    engine.dispose()
+    if writers is not None:
+        writers.close()
+
+
 class _Sidecar:
     """Locating and parsing the ASAP XML that belongs to a slide."""
 
@@ -578,10 +626,11 @@ class Store:
         self.max_vertices = max_vertices
         self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes)
         self.engine = self._make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._writers = _WriterQueue(Path(url[len("sqlite:///") :])) if self.is_sqlite else None
         # Pooled connections are closed when the store goes away, even unclosed (sqlite3 and psycopg
         # warn about connections left to the garbage collector).
-        self._finalizer = weakref.finalize(self, self.engine.dispose)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._finalizer = weakref.finalize(self, _close_store, self.engine, self._writers)
         self.schema_version = self.migrate(target_version)
         self._user_ids: dict[str, int] = {}
 
@@ -630,7 +679,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._connect() as conn:
+        with self._writers.turn() if self._writers else nullcontext(), self._connect() as conn:
             conn.execution_options(wsi_write=True)
             with conn.begin():
                 yield conn
