@@ -358,23 +358,27 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", default=["bbox", "update"], help="operations whose label contains one of these"
     )
+    parser.add_argument("--engines", default="sqlite,postgresql", help="comma-separated subset")
     parser.add_argument("--pg-url", default=os.environ.get("WSI_VIEWER_TEST_DATABASE_URL", ""))
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="wsi-bench-store-") as tmp:
         sqlite_dir = Path(tmp) / "sqlite"
         sqlite_dir.mkdir()
-        bench_engine(
-            "SQLite (WAL)",
-            f"sqlite:///{sqlite_dir / 'bench.sqlite3'}",
-            sqlite_dir,
-            args.clients,
-            args.seconds,
-            args.workers,
-            args.period,
-            args.only,
-        )
-        if args.pg_url:
+        if "sqlite" in args.engines:
+            bench_engine(
+                "SQLite (WAL)",
+                f"sqlite:///{sqlite_dir / 'bench.sqlite3'}",
+                sqlite_dir,
+                args.clients,
+                args.seconds,
+                args.workers,
+                args.period,
+                args.only,
+            )
+        if "postgresql" not in args.engines:
+            pass
+        elif args.pg_url:
             import psycopg
 
             schema = "bench_" + uuid.uuid4().hex[:12]
