@@ -52,10 +52,10 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             self.cfg.set("proc_name", "wsi-viewer")
 
         def load(self) -> Any:
-            from viewer.web.tiles import serve_cached_tiles_directly
+            from viewer.web.tiles import serve_tiles_directly
 
             app = create_app(settings, config_file)
-            serve_cached_tiles_directly(app)
+            serve_tiles_directly(app)
             return app
 
     print(f"wsi-viewer: serving on http://{settings['HOST']}:{settings['PORT']}/", file=sys.stderr, flush=True)

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
-from viewer.errors import ViewerError
 from viewer.web.services import services
 
 bp = Blueprint("tiles", __name__)
@@ -49,13 +48,16 @@ _TILE_PATH = re.compile(r"/deepzoom/(?P<id>[^/].*?)_files/(?P<level>[0-9]+)/(?P<
                         r"\.(?P<fmt>jpeg|png)")
 
 
-def serve_cached_tiles_directly(app: Flask) -> None:
-    """Answer a plain GET of a tile that is in the tile cache without Flask's request machinery.
+def serve_tiles_directly(app: Flask) -> None:
+    """Answer a plain GET of a tile without Flask's request machinery.
 
-    A viewer revisiting a region asks for hundreds of cached tiles; for those the request context,
-    URL routing and Response object cost more than the lookup. The answer is the tile route's own
-    (same body and headers). Everything else -- a cache miss, a conditional request, any error --
-    goes to the Flask app unchanged. Wraps ``app.wsgi_app`` (the server installs it).
+    A viewer asks for hundreds of tiles per view; for a cached or stored tile the request context,
+    URL routing and Response object cost as much as the tile itself (a new connection may reach a
+    worker whose cache is cold, so misses take this path too). The answer is the tile route's own
+    (same body and headers, from the same :meth:`SlideLibrary.tile`). Everything else -- a
+    conditional request, any error, other URLs -- goes to the Flask app unchanged, which answers it
+    (errors included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server
+    installs it).
     """
     flask_wsgi = app.wsgi_app
     found_services = app.extensions["wsi_viewer"]
@@ -66,18 +68,19 @@ def serve_cached_tiles_directly(app: Flask) -> None:
             match = _TILE_PATH.fullmatch(path) if path.isascii() else None
             if match is not None:
                 library = found_services.slides
+                slide_id, fmt = match["id"], match["fmt"]
                 level, col, row = int(match["level"]), int(match["col"]), int(match["row"])
                 try:
-                    etag = library.tile_etag(match["id"], level, col, row, match["fmt"])
-                except ViewerError:
-                    etag = None
-                cached = library.cached_tile(etag) if etag else None
-                if cached is not None:
+                    etag = library.tile_etag(slide_id, level, col, row, fmt)
+                    found = library.tile(slide_id, level, col, row, fmt, etag=etag)
+                except Exception:  # noqa: BLE001 - Flask's route meets it again and answers it
+                    found = None
+                if found is not None:
                     start_response("200 OK", [
-                        ("Content-Type", cached.media_type), ("Content-Length", str(len(cached.data))),
+                        ("Content-Type", found.media_type), ("Content-Length", str(len(found.data))),
                         ("ETag", etag), ("Cache-Control", TILE_CACHE_CONTROL),
                     ])
-                    return [cached.data]
+                    return [found.data]
         return flask_wsgi(environ, start_response)
 
     app.wsgi_app = wsgi  # type: ignore[method-assign]
