@@ -49,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COLOR_MANAGEMENT", bool, True, "Convert slides that carry an ICC profile to sRGB."),
     Setting("SLIDE_CACHE_SIZE", int, 32, "Open slide handles kept per worker (LRU)."),
     Setting("TILE_CACHE_MB", int, 256, "Encoded tiles kept in memory per worker, in MiB (LRU by bytes)."),
+    Setting("RENDERED_TILE_CACHE_MB", int, 1024, "Rendered tiles (edge tiles, missing levels, PNG) kept on "
+            "disk in DATA_DIR and shared by every worker, in MiB (oldest first out); 0: none."),
     Setting("DERIVED_LEVEL_MAX_MPX", int, 16, "Largest pyramid level, in megapixels, built in memory for a slide "
             "that lacks low-resolution levels (e.g. a single-level SVS)."),
     Setting("SERVE_ASSOCIATED_IMAGES", bool, False, "Serve associated images (label, macro). Off by default: "
@@ -151,6 +153,9 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
     for name in ("WORKERS", "THREADS", "SLIDE_CACHE_SIZE", "THUMBNAIL_MAX", "MAX_UPLOAD_MB"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
+    if values["RENDERED_TILE_CACHE_MB"] < 0:
+        value = values["RENDERED_TILE_CACHE_MB"]
+        problems.append(f"RENDERED_TILE_CACHE_MB must be 0 (none) or more, got {value}")
     if problems:
         raise ConfigError("; ".join(problems), details=problems)
 

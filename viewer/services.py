@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from viewer.slides import SlideLibrary, TileOptions
+from viewer.tilecache import DiskTileCache
 
 if TYPE_CHECKING:
     from viewer.store import Store
@@ -74,6 +75,11 @@ class Services:
             options=self.tile_options,
             handle_cache_size=s["SLIDE_CACHE_SIZE"],
             tile_cache_bytes=s["TILE_CACHE_MB"] << 20,
+            rendered_tiles=(
+                DiskTileCache(self.data_dir / "cache" / "tiles", s["RENDERED_TILE_CACHE_MB"] << 20)
+                if s["RENDERED_TILE_CACHE_MB"] > 0
+                else None
+            ),
         )
 
     @_service

@@ -57,6 +57,7 @@ from viewer.tiffreader import (
     assemble_jpeg,
     read_tiled_directories,
 )
+from viewer.tilecache import DiskTileCache
 
 TileFormat = Literal["jpeg", "png"]
 
@@ -339,7 +340,9 @@ class SlideLibrary:
         options: TileOptions | None = None,
         handle_cache_size: int = 32,
         tile_cache_bytes: int = 256 << 20,
+        rendered_tiles: DiskTileCache | None = None,
     ) -> None:
+        """:param rendered_tiles: where rendered tiles are shared with the other workers (None: not)."""
         self.root = Path(root).resolve()
         self.options = options or TileOptions()
         self._cache_file = Path(cache_file) if cache_file else None
@@ -349,6 +352,7 @@ class SlideLibrary:
         self._scan_lock = threading.Lock()
         self._handles = _LRU(max(1, handle_cache_size), on_evict=lambda h: h.close())
         self._tiles = _LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
+        self._rendered = rendered_tiles
         self._open_lock = threading.Lock()
         self._disk_cache = self._load_disk_cache()
 
@@ -531,12 +535,17 @@ class SlideLibrary:
         cached = self._tiles.get(etag)
         if cached is not None:
             return cached
-        handle = self.handle(slide_id)
-        try:
-            data = handle.tile(level, col, row, fmt)
-        except openslide.OpenSlideError as exc:
-            self._drop(slide_id)
-            raise SlideUnreadableError(f"slide {slide_id!r}: {_describe_open_error(exc)}") from None
+        key = etag.strip('"')
+        data = self._rendered.get(key) if self._rendered is not None else None
+        if data is None:
+            handle = self.handle(slide_id)
+            try:
+                data, stored = handle.tile(level, col, row, fmt)
+            except openslide.OpenSlideError as exc:
+                self._drop(slide_id)
+                raise SlideUnreadableError(f"slide {slide_id!r}: {_describe_open_error(exc)}") from None
+            if not stored and self._rendered is not None:
+                self._rendered.put(key, data)
         tile = Tile(data, _MEDIA_TYPES[fmt], etag)
         self._tiles.put(etag, tile)
         return tile
@@ -753,8 +762,9 @@ class SlideHandle:
 
     # -- tiles ---------------------------------------------------------------------------------------
 
-    def tile(self, level: int, col: int, row: int, fmt: TileFormat) -> bytes:
-        """The encoded Deep Zoom tile (level, col, row)."""
+    def tile(self, level: int, col: int, row: int, fmt: TileFormat) -> tuple[bytes, bool]:
+        """The encoded Deep Zoom tile (level, col, row), and whether it is a stored JPEG sent as it is
+        (cheap to read again) rather than rendered (decoded and encoded)."""
         dz = self.dz
         if not 0 <= level < dz.level_count:
             raise TileNotFoundError(f"no level {level}: this slide has levels 0-{dz.level_count - 1}")
@@ -764,14 +774,14 @@ class SlideHandle:
         if fmt == "jpeg":
             data = self._stored_tile(level, col, row)
             if isinstance(data, bytes):
-                return data
+                return data, True
             if data is not None:
-                return self._encode(data, fmt)
+                return self._encode(data, fmt), False
         if level in self._derived_plan:
             image = self._derived_tile(level, col, row)
         else:
             image = dz.get_tile(level, (col, row))
-        return self._encode(image, fmt)
+        return self._encode(image, fmt), False
 
     def _stored_tile(self, level: int, col: int, row: int) -> bytes | Image.Image | None:
         """The stored JPEG of a tile of a stored level, or for an edge tile its decoded, cropped pixels."""
