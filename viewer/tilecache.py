@@ -39,6 +39,7 @@ class DiskTileCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._written_since_check = max_bytes  # check the directory's size on the first write
+        self._trimming = False
 
     def _path(self, key: str) -> Path:
         if not key or not all(c in "0123456789abcdef" for c in key):
@@ -79,11 +80,20 @@ class DiskTileCache:
             return
         with self._lock:
             self._written_since_check += len(data) + _HEADER
-            due = self._written_since_check >= self.max_bytes // 8
+            due = self._written_since_check >= self.max_bytes // 8 and not self._trimming
             if due:
                 self._written_since_check = 0
+                self._trimming = True
         if due:
+            # Listing a large cache takes a while: not on the request that happened to cross the mark.
+            threading.Thread(target=self._trim_in_background, name="tile-cache-trim", daemon=True).start()
+
+    def _trim_in_background(self) -> None:
+        try:
             self.trim()
+        finally:
+            with self._lock:
+                self._trimming = False
 
     def trim(self) -> int:
         """Remove the oldest files until the directory holds at most 80% of *max_bytes*, and any
