@@ -112,30 +112,40 @@ def test_history_replay_diff_and_restore(store: Store) -> None:
 
 
 def test_viewport_query_returns_exactly_what_meets_the_box(store: Store) -> None:
+    # Each version is answered by the database first, then from the in-memory index built on the
+    # second query of that version; both must give exactly what a brute-force check gives, in set
+    # order, with current versions, also right after an edit (a new version).
     shapes = [
         square(x * 100, y * 100, 30 + (x * y) % 50, name=f"{x},{y}") for x in range(30) for y in range(30)
     ]
     set_id = new_set(store, AnnotationSet(shapes))
-    for box in [
-        (0, 0, 10, 10),
-        (95, 95, 105, 105),
-        (1234.5, 567, 2000, 1400),
-        (-50, -50, -1, -1),
-        (0, 0, 1e6, 1e6),
-    ]:
-        x0, y0, x1, y1 = box
-        expected = [
-            a.name
-            for a in shapes
-            if min(p[0] for p in a.coordinates) <= x1
-            and max(p[0] for p in a.coordinates) >= x0
-            and min(p[1] for p in a.coordinates) <= y1
-            and max(p[1] for p in a.coordinates) >= y0
-        ]
-        _info, _groups, rows = store.query(set_id, box)
-        docs = store.docs(set_id, [i for i, _v in rows])
-        assert [annotation_from_doc(docs[i][1]).name for i, _v in rows] == expected
-        assert all(docs[i][0] == v for i, v in rows)
+    boxes = [
+        (0, 0, 10, 10), (95, 95, 105, 105), (1234.5, 567, 2000, 1400), (-50, -50, -1, -1), (0, 0, 1e6, 1e6)
+    ]
+
+    def check_all_boxes() -> None:
+        for box in boxes:
+            x0, y0, x1, y1 = box
+            expected = [
+                a.name
+                for a in shapes
+                if min(p[0] for p in a.coordinates) <= x1
+                and max(p[0] for p in a.coordinates) >= x0
+                and min(p[1] for p in a.coordinates) <= y1
+                and max(p[1] for p in a.coordinates) >= y0
+            ]
+            _info, _groups, rows = store.query(set_id, box)
+            docs = store.docs(set_id, [i for i, _v in rows])
+            assert [annotation_from_doc(docs[i][1]).name for i, _v in rows] == expected, box
+            assert all(docs[i][0] == v for i, v in rows)
+
+    check_all_boxes()
+    assert store._indexes[set_id][1] is not None  # the later queries of this version used the index
+    moved = store.state(set_id).annotations[0]
+    shapes[0] = square(1500, 900, 40, name=moved.annotation.name)
+    store.update_annotation(set_id, moved.id, shapes[0])
+    check_all_boxes()
+    assert store._indexes[set_id][0] == store.set_info(set_id).version
 
 
 def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None:

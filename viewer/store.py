@@ -51,6 +51,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -505,6 +506,32 @@ def _points_of(doc: str | None) -> int:
     return len(json.loads(doc)["coordinates"])
 
 
+#: Sets up to this many annotations get an in-memory viewport index per version (see Store.query).
+VIEWPORT_INDEX_MAX = 200_000
+
+
+class _ViewportIndex:
+    """One version of a set's annotation bounding boxes, in set order, for viewport queries.
+
+    A zoomed-out view meets thousands of annotations; the database's range scan, sort and one row
+    object per result cost several ms, here one vectorised comparison.
+    """
+
+    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        self.versions = np.array([r[1] for r in rows], dtype=np.int64)
+        boxes = np.array([r[2:6] for r in rows], dtype=np.float64).reshape(len(rows), 4)
+        # NULL bounds (no coordinates) become nan, which no comparison meets: as in SQL.
+        self.min_x, self.max_x, self.min_y, self.max_y = boxes.T
+
+    def query(self, bbox: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = bbox
+        hit = np.flatnonzero(
+            (self.min_x <= x1) & (self.max_x >= x0) & (self.min_y <= y1) & (self.max_y >= y0)
+        )
+        return list(zip(self.ids[hit].tolist(), self.versions[hit].tolist(), strict=True))
+
+
 class _WriterQueue:
     """SQLite writers of this database, one at a time, in the order they came.
 
@@ -633,6 +660,9 @@ class Store:
         self._finalizer = weakref.finalize(self, _close_store, self.engine, self._writers)
         self.schema_version = self.migrate(target_version)
         self._user_ids: dict[str, int] = {}
+        # set id -> (version, its viewport index or None when only queried once); insertion order
+        self._indexes: dict[int, tuple[int, _ViewportIndex | None]] = {}
+        self._indexes_lock = threading.Lock()
 
     # -- engine, transactions, migrations ------------------------------------------------------------
 
@@ -1056,7 +1086,42 @@ class Store:
                 .order_by(groups.c.position, groups.c.id)
             )
             found = [GroupRecord(r.id, r.version, group_from_doc(r.doc)) for r in g_rows]
+            index = self._viewport_index(conn, info)
+            if index is not None:
+                return info, found, index.query(bbox)
             return info, found, conn.execute(q).all()  # rows unpack as (id, version) tuples
+
+    def _viewport_index(self, conn: Connection, info: SetInfo) -> _ViewportIndex | None:
+        """This version of the set's bounding boxes in memory, or None: the database answers.
+
+        Built on the second query of a version (a version being edited may never get one), for sets
+        of at most VIEWPORT_INDEX_MAX annotations, from this transaction's snapshot.
+        """
+        if info.annotation_count > VIEWPORT_INDEX_MAX:
+            return None
+        with self._indexes_lock:
+            seen = self._indexes.get(info.id)
+            if seen is not None and seen[0] == info.version:
+                if seen[1] is not None:
+                    return seen[1]
+            else:
+                self._indexes[info.id] = (info.version, None)  # first query of this version
+                return None
+        a = annotations_t.c
+        # The set's version is read by the same statement as the rows: one snapshot, on PostgreSQL too.
+        version = sa.select(sets.c.version).where(sets.c.id == info.id).scalar_subquery()
+        rows = conn.execute(
+            sa.select(a.id, a.version, a.min_x, a.max_x, a.min_y, a.max_y, version.label("set_version"))
+            .where(a.set_id == info.id)
+            .order_by(a.position, a.id)
+        ).all()
+        built_at = rows[0].set_version if rows else info.version
+        index = _ViewportIndex(rows)
+        with self._indexes_lock:
+            self._indexes[info.id] = (built_at, index)
+            while len(self._indexes) > 64:  # the sets people are looking at now
+                self._indexes.pop(next(iter(self._indexes)))
+        return index if built_at == info.version else None
 
     def docs(self, set_id: int, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """id -> (version, JSON doc) of those of *ids* that are still in the set."""
