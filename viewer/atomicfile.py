@@ -95,7 +95,10 @@ def atomic_write(path: str | os.PathLike[str], buffering: int = -1) -> Iterator[
     remove_leftovers(target)
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: marks it as being written
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: marks it as being written
+        except OSError:
+            pass  # a file system without locks (some network mounts): only the age rule protects it
         try:
             mode = stat.S_IMODE(os.stat(target).st_mode)
         except OSError:
