@@ -13,6 +13,7 @@ WEB_LAYER = {"app.py", "cli.py", "server.py", "__main__.py", "wsgi.py"}
 OWNERS = {
     "openslide": {"slides.py"},
     "lxml": {"annotations/asap.py"},
+    "fastnumbers": {"annotations/asap.py"},
     "shapely": {"annotations/geometry.py"},
     "sqlalchemy": {"store.py"},
     "alembic": {"store.py"},
