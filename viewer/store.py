@@ -36,6 +36,7 @@ upgrading keeps every row.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -49,7 +50,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -285,6 +286,22 @@ class SetInfo:
     sidecar_signature: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
 
+class _AnnotationRow(NamedTuple):
+    version: int
+    position: int
+    n_points: int
+    doc: str
+
+
+@dataclass
+class _Prefetched:
+    """What a write's lock statement read besides the set (see ``Store._locked_read``)."""
+
+    annotation_read: bool = False  # the annotation was asked for: *annotation* None means it is absent
+    annotation: _AnnotationRow | None = None
+    groups: list[Group] | None = None  # None: not read
+
+
 @dataclass
 class SetState:
     """The content of a set at one version (list order = ASAP file order)."""
@@ -392,7 +409,10 @@ def annotation_from_doc(text: str) -> Annotation:
 
 def group_from_doc(text: str) -> Group:
     """Inverse of :func:`group_doc`."""
-    d = json.loads(text)
+    return _group_from_dict(json.loads(text))
+
+
+def _group_from_dict(d: dict[str, Any]) -> Group:
     return Group(name=d["name"], parent=d["parent"], color=d["color"], attributes=d["attributes"])
 
 
@@ -572,6 +592,79 @@ class _WriterQueue:
                 self._fd = None
 
 
+# Statements of every write, built once (building one per call cost more than running it); the
+# columns set by the two updates are the keys of the parameters they are given.
+_INSERT_CHANGE = changes.insert()
+_UPDATE_ANNOTATION = annotations_t.update().where(annotations_t.c.id == sa.bindparam("b_id"))
+_UPDATE_SET_COUNTS = (
+    sets.update()
+    .where(sets.c.id == sa.bindparam("b_set"))
+    .values(
+        annotation_count=sets.c.annotation_count + sa.bindparam("b_n_delta", type_=sa.Integer),
+        vertex_count=sets.c.vertex_count + sa.bindparam("b_v_delta", type_=sa.BigInteger),
+    )
+)
+
+
+@functools.cache
+def _set_read_statement(lock: bool, annotation: bool, with_groups: bool, recheck: bool) -> sa.Select[Any]:
+    """The statement of ``Store._locked_read`` (built once: building it cost more than running it)."""
+    set_id = sa.bindparam("b_set", type_=sa.Integer)
+    columns: list[Any] = [sets, slides.c.key]
+    if recheck:
+        # PostgreSQL, READ COMMITTED: when the lock was waited for, the set's row is the newest
+        # version but every other row comes from the statement's snapshot, taken before the
+        # previous writer committed. The set's version in that snapshot tells whether it did.
+        in_snapshot = sets.alias("in_snapshot")
+        columns.append(
+            sa.select(in_snapshot.c.version)
+            .where(in_snapshot.c.id == set_id)
+            .scalar_subquery()
+            .label("snapshot_version")
+        )
+    joined = sets.join(slides, sets.c.slide_id == slides.c.id)
+    if annotation:
+        a = annotations_t.c
+        columns += [a.id.label("a_id"), a.version.label("a_version"), a.position.label("a_position")]
+        columns += [a.n_points.label("a_n_points"), a.doc.label("a_doc")]
+        on = (a.id == sa.bindparam("b_annotation", type_=sa.Integer)) & (a.set_id == sets.c.id)
+        joined = joined.outerjoin(annotations_t, on)
+    if with_groups:
+        # Each group as the JSON text [position, id, document], joined with commas: inside
+        # brackets, one JSON list (aggregates have no portable order: sorted after reading).
+        g = groups.c
+        item = sa.literal("[") + sa.cast(g.position, sa.String) + "," + sa.cast(g.id, sa.String)
+        docs = sa.func.aggregate_strings(item + "," + g.doc + "]", ",")
+        columns.append(sa.select(docs).where(g.set_id == sets.c.id).scalar_subquery().label("g_docs"))
+    q = sa.select(*columns).select_from(joined).where(sets.c.id == set_id)
+    return q.with_for_update(of=sets) if lock else q
+
+
+def _ping_idle_connections(engine: Engine, idle_after: float) -> None:
+    """Check a pooled connection before use only when it sat idle for *idle_after* seconds.
+
+    A server restart or a proxy's idle timeout drops connections; SQLAlchemy's ``pool_pre_ping``
+    finds them with a round trip on every checkout, which under a write load was a tenth of a
+    worker's time. A connection used moments ago is not checked: if the server dropped it since,
+    that one request fails as unavailable (503) and SQLAlchemy replaces the whole pool."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # None: connected just now (info ends with it)
+        if idle_since is None or time.monotonic() - idle_since < idle_after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_conn, None):
+                raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool connects again
+            raise
+
+
 def _close_store(engine: Engine, writers: _WriterQueue | None) -> None:
     engine.dispose()
     if writers is not None:
@@ -641,18 +734,21 @@ class Store:
         max_vertices: int = 5_000_000,
         max_sidecar_bytes: int | None = 256 << 20,
         target_version: int | None = None,
+        ping_idle_after: float = 10.0,
     ) -> None:
         """Open (creating and upgrading the schema when needed) the database at *url*.
 
         :param url: a SQLAlchemy URL from :func:`database_url`.
         :param target_version: migrate only up to this schema version (tests of upgrades).
+        :param ping_idle_after: a pooled PostgreSQL connection idle for longer (s) is checked before
+            use, and replaced if the server dropped it.
         """
         self.url = url
         self.sidecar_import = sidecar_import
         self.sidecar_writeback = sidecar_writeback
         self.max_vertices = max_vertices
         self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes)
-        self.engine = self._make_engine(url)
+        self.engine = self._make_engine(url, ping_idle_after)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._writers = _WriterQueue(Path(url[len("sqlite:///") :])) if self.is_sqlite else None
         # Pooled connections are closed when the store goes away, even unclosed (sqlite3 and psycopg
@@ -667,7 +763,7 @@ class Store:
     # -- engine, transactions, migrations ------------------------------------------------------------
 
     @staticmethod
-    def _make_engine(url: str) -> Engine:
+    def _make_engine(url: str, ping_idle_after: float) -> Engine:
         if url.startswith("sqlite:///"):
             path = Path(url[len("sqlite:///") :])
             try:
@@ -699,7 +795,9 @@ class Store:
 
             return engine
         if url.startswith("postgresql+psycopg://"):
-            return sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_size=8, max_overflow=16)
+            _ping_idle_connections(engine, ping_idle_after)
+            return engine
         raise ConfigError("unsupported database URL")
 
     @contextmanager
@@ -891,17 +989,29 @@ class Store:
             raise ConflictError(f"this slide already has a set named {name!r}") from None
 
     def _info(self, conn: Connection, set_id: int, lock: bool = False) -> SetInfo:
-        q = (
-            sa.select(sets, slides.c.key)
-            .select_from(sets.join(slides, sets.c.slide_id == slides.c.id))
-            .where(sets.c.id == set_id)
-        )
-        if lock and not self.is_sqlite:
-            q = q.with_for_update(of=sets)
-        row = conn.execute(q).first()
+        return self._locked_read(conn, set_id, lock)[0]
+
+    def _locked_read(
+        self,
+        conn: Connection,
+        set_id: int,
+        lock: bool,
+        annotation_id: int | None = None,
+        with_groups: bool = False,
+    ) -> tuple[SetInfo, _Prefetched]:
+        """The set's info, read with its lock when *lock*; in the same statement, when asked, one
+        annotation's row and the set's group documents (one round trip fewer for each while the
+        set is locked: writers of one set queue on that lock)."""
+        lock = lock and not self.is_sqlite  # SQLite: writers are serialised at BEGIN IMMEDIATE
+        recheck = lock and (annotation_id is not None or with_groups)
+        q = _set_read_statement(lock, annotation_id is not None, with_groups, recheck)
+        row = conn.execute(q, {"b_set": set_id, "b_annotation": annotation_id}).first()
         if row is None:
             raise NotFoundError("no such annotation set")
-        return SetInfo(
+        if recheck and row.snapshot_version != row.version:
+            # Read again, now that the lock is held: a new statement sees every committed change.
+            return self._locked_read(conn, set_id, False, annotation_id, with_groups)
+        info = SetInfo(
             id=row.id,
             slide_key=row.key,
             name=row.name,
@@ -915,6 +1025,15 @@ class Store:
             sidecar_error=row.sidecar_error,
             sidecar_signature=(row.sidecar_mtime_ns, row.sidecar_size) if row.sidecar_path else None,
         )
+        pre = _Prefetched()
+        if annotation_id is not None:
+            pre.annotation_read = True
+            if row.a_id is not None:
+                pre.annotation = _AnnotationRow(row.a_version, row.a_position, row.a_n_points, row.a_doc)
+        if with_groups:
+            items = sorted(json.loads(f"[{row.g_docs or ''}]"), key=lambda item: (item[0], item[1]))
+            pre.groups = [_group_from_dict(d) for _position, _id, d in items]
+        return info, pre
 
     @contextmanager
     def _read_set(self, set_id: int) -> Iterator[tuple[Connection, SetInfo]]:
@@ -1267,7 +1386,7 @@ class Store:
         return self._write_change(
             set_id,
             if_version,
-            lambda conn, info: self._replace_ops(
+            lambda conn, info, _pre: self._replace_ops(
                 conn, set_id, aset, who, "replace", message or "replaced the set", info
             ),
         )
@@ -1333,19 +1452,25 @@ class Store:
         return self._commit(conn, info, ops, who, kind, message, allow_empty=allow_empty)
 
     def _write_change(
-        self, set_id: int, if_version: int | None, body: Callable[[Connection, SetInfo], ChangeInfo | None]
+        self,
+        set_id: int,
+        if_version: int | None,
+        body: Callable[[Connection, SetInfo, _Prefetched], ChangeInfo | None],
+        annotation_id: int | None = None,
+        with_groups: bool = False,
     ) -> WriteResult:
         """Run *body* in a write transaction holding the set's lock, after importing a changed sidecar;
-        write the sidecar back (before committing) when that is on."""
+        write the sidecar back (before committing) when that is on. *body* gets what the lock
+        statement read of *annotation_id* and the groups (when asked)."""
         with self._write() as conn:
-            info = self._info(conn, set_id, lock=True)
+            info, pre = self._locked_read(conn, set_id, True, annotation_id, with_groups)
             if info.sidecar_path is not None and self._sync_sidecar_locked(conn, info) is not None:
-                info = self._info(conn, set_id)
+                info, pre = self._info(conn, set_id), _Prefetched()  # the import changed what was read
             if if_version is not None and if_version != info.version:
                 raise PreconditionFailedError(
                     f"the set changed: version {info.version}, not {if_version}", current=info.version
                 )
-            change = body(conn, info)  # _commit keeps *info* up to date: no re-read inside the lock
+            change = body(conn, info, pre)  # _commit keeps *info* up to date: no re-read inside the lock
             sidecar_error = self._write_back(conn, set_id) if change is not None else None
             if change is not None and self.sidecar_writeback and info.sidecar_path is not None:
                 info.sidecar_error = sidecar_error  # what _write_back recorded
@@ -1383,7 +1508,7 @@ class Store:
         uid = self._user_id(conn, who)
         if uid is not None:
             values["user_id"] = uid
-        change_id = conn.execute(changes.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        change_id = conn.execute(_INSERT_CHANGE, values).inserted_primary_key[0]  # type: ignore[index]
 
         new_a = [o for o in ops if o.kind == "a" and o.before is None and o.obj_id is None]
         if new_a:
@@ -1438,14 +1563,8 @@ class Store:
         )
         v_delta = sum(o.points_after - o.points_before for o in ops if o.kind == "a")
         conn.execute(
-            sets.update()
-            .where(sets.c.id == info.id)
-            .values(
-                version=version,
-                updated_at=now,
-                annotation_count=sets.c.annotation_count + n_delta,
-                vertex_count=sets.c.vertex_count + v_delta,
-            )
+            _UPDATE_SET_COUNTS,
+            dict(b_set=info.id, version=version, updated_at=now, b_n_delta=n_delta, b_v_delta=v_delta),
         )
         info.version, info.updated_at = version, now
         info.annotation_count += n_delta
@@ -1472,7 +1591,7 @@ class Store:
             if exists is None:  # a restore re-creating a deleted annotation under its old id
                 conn.execute(annotations_t.insert().values(id=o.obj_id, set_id=set_id, **values))
             return
-        conn.execute(annotations_t.update().where(annotations_t.c.id == o.obj_id).values(**values))
+        conn.execute(_UPDATE_ANNOTATION, {"b_id": o.obj_id, **values})
 
     @staticmethod
     def _apply_group(conn: Connection, set_id: int, o: _Op, version: int) -> None:
@@ -1497,34 +1616,50 @@ class Store:
 
     # -- single annotations --------------------------------------------------------------------------
 
-    def _group_names(self, conn: Connection, set_id: int) -> list[Group]:
+    def _group_names(self, conn: Connection, set_id: int, pre: _Prefetched | None = None) -> list[Group]:
+        if pre is not None and pre.groups is not None:
+            return pre.groups
         rows = conn.execute(
             sa.select(groups.c.doc).where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)
         )
         return [group_from_doc(r.doc) for r in rows]
 
+    @staticmethod
+    def _needs_groups(a: Annotation) -> bool:
+        # Validation checks an annotation against the set's groups only when it names one.
+        return a.group is not None and isinstance(a.group, str)
+
     def _check_annotation(
-        self, conn: Connection, set_id: int, a: Annotation, info: SetInfo, points_before: int = 0
+        self,
+        conn: Connection,
+        set_id: int,
+        a: Annotation,
+        info: SetInfo,
+        pre: _Prefetched,
+        points_before: int = 0,
     ) -> None:
-        # Validate against the set's groups only (the rest of the set is already valid); an
-        # ungrouped annotation needs none of them.
-        groups_needed = a.group is not None and isinstance(a.group, str)
+        # Validate against the set's groups only (the rest of the set is already valid).
         AnnotationSet(
-            annotations=[a], groups=self._group_names(conn, set_id) if groups_needed else []
+            annotations=[a], groups=self._group_names(conn, set_id, pre) if self._needs_groups(a) else []
         ).validate()
         total = info.vertex_count - points_before + len(a.coordinates)
         if total > self.max_vertices:
             raise InputTooLargeError(f"{total} vertices is over the limit of {self.max_vertices} per set")
 
     @staticmethod
-    def _checked_annotation(conn: Connection, set_id: int, annotation_id: int, if_version: int | None) -> Any:
+    def _checked_annotation(
+        conn: Connection, set_id: int, annotation_id: int, if_version: int | None, pre: _Prefetched
+    ) -> Any:
         """The annotation's row, after checking that *if_version* (when given) is its version."""
         a = annotations_t.c
-        row = conn.execute(
-            sa.select(a.version, a.position, a.n_points, a.doc).where(
-                a.id == annotation_id, a.set_id == set_id
-            )
-        ).first()
+        if pre.annotation_read:
+            row: Any = pre.annotation
+        else:
+            row = conn.execute(
+                sa.select(a.version, a.position, a.n_points, a.doc).where(
+                    a.id == annotation_id, a.set_id == set_id
+                )
+            ).first()
         if row is None:
             raise NotFoundError("no such annotation in this set")
         if if_version is not None and if_version != row.version:
@@ -1556,8 +1691,8 @@ class Store:
         who = clean_who(who)
         created: list[int] = []
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
-            self._check_annotation(conn, set_id, a, info)
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
+            self._check_annotation(conn, set_id, a, info, pre)
             top = conn.execute(
                 sa.select(sa.func.max(annotations_t.c.position)).where(annotations_t.c.set_id == set_id)
             ).scalar()
@@ -1567,7 +1702,7 @@ class Store:
             created.append(op.obj_id)
             return change
 
-        result = self._write_change(set_id, None, body)
+        result = self._write_change(set_id, None, body, with_groups=self._needs_groups(a))
         result.annotation = AnnotationRecord(created[0], result.info.version, a)
         return result
 
@@ -1585,9 +1720,9 @@ class Store:
         """
         who = clean_who(who)
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
-            row = self._checked_annotation(conn, set_id, annotation_id, if_version)
-            self._check_annotation(conn, set_id, a, info, row.n_points)
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
+            row = self._checked_annotation(conn, set_id, annotation_id, if_version, pre)
+            self._check_annotation(conn, set_id, a, info, pre, row.n_points)
             op = _annotation_op(annotation_id, row.doc, a, row.position, row.n_points)
             if op.after == row.doc:
                 unchanged.append(row.version)
@@ -1595,7 +1730,7 @@ class Store:
             return self._commit(conn, info, [op], who, "update", f"updated annotation {a.name!r}")
 
         unchanged: list[int] = []
-        result = self._write_change(set_id, None, body)
+        result = self._write_change(set_id, None, body, annotation_id, self._needs_groups(a))
         stored = annotation_from_doc(annotation_doc(a))  # as a read would return it
         result.annotation = AnnotationRecord(
             annotation_id, unchanged[0] if unchanged else result.info.version, stored
@@ -1611,8 +1746,8 @@ class Store:
         """
         who = clean_who(who)
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
-            row = self._checked_annotation(conn, set_id, annotation_id, if_version)
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
+            row = self._checked_annotation(conn, set_id, annotation_id, if_version, pre)
             name = json.loads(row.doc)["name"]
             return self._commit(
                 conn,
@@ -1623,7 +1758,7 @@ class Store:
                 f"deleted annotation {name!r}",
             )
 
-        return self._write_change(set_id, None, body)
+        return self._write_change(set_id, None, body, annotation_id)
 
     # -- single groups -------------------------------------------------------------------------------
 
@@ -1632,7 +1767,7 @@ class Store:
         who = clean_who(who)
         made: list[int] = []
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
             AnnotationSet(groups=[*self._group_names(conn, set_id), g]).validate()
             top = conn.execute(
                 sa.select(sa.func.max(groups.c.position)).where(groups.c.set_id == set_id)
@@ -1654,7 +1789,7 @@ class Store:
         same change (ASAP links them by name)."""
         who = clean_who(who)
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
             row = self._checked_group(conn, set_id, group_id, if_version)
             old_name = json.loads(row.doc)["name"]
             others = list(
@@ -1703,7 +1838,7 @@ class Store:
         """Delete an empty group. :raises ConflictError: it still has annotations or child groups."""
         who = clean_who(who)
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
             row = self._checked_group(conn, set_id, group_id, if_version)
             name = json.loads(row.doc)["name"]
             members = sum(
@@ -1739,7 +1874,7 @@ class Store:
         objects come back under their old ids)."""
         who = clean_who(who)
 
-        def body(conn: Connection, info: SetInfo) -> ChangeInfo | None:
+        def body(conn: Connection, info: SetInfo, pre: _Prefetched) -> ChangeInfo | None:
             if not 0 <= version <= info.version:
                 raise NotFoundError(
                     f"version {version} does not exist (the set is at version {info.version})"
