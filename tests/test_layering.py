@@ -17,6 +17,7 @@ OWNERS = {
     "shapely": {"annotations/geometry.py"},
     "sqlalchemy": {"store.py"},
     "alembic": {"store.py"},
+    "gunicorn": {"server.py", "gthread_worker.py"},
 }
 
 

@@ -7,6 +7,8 @@ import http.client
 import io
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -113,3 +115,59 @@ def test_bad_settings_exit_with_a_message(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, env={**os.environ, "WSI_VIEWER_PORT": "eighty"},
     )
     assert result.returncode == 2 and "WSI_VIEWER_PORT" in result.stderr
+
+
+def test_one_connection_serves_request_after_request(server: str) -> None:
+    # The worker keeps a busy connection on its thread (viewer.gthread_worker): a run of requests,
+    # pipelined ones included, is answered in order on the one connection.
+    parts = urlsplit(server)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.connect()
+    sock = conn.sock
+    tiles = [f"/deepzoom/{CMU}_files/12/{c}_{r}.jpeg" for c in range(4) for r in range(4)]
+    bodies = []
+    for path in tiles * 3:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 200 and response.getheader("Connection", "").lower() != "close"
+        bodies.append(response.read())
+    assert conn.sock is sock and bodies[: len(tiles)] == bodies[len(tiles) : 2 * len(tiles)]
+    # Two requests in one write: the second is already read when the first is answered.
+    pipelined = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in tiles[:2])
+    sock.sendall(pipelined)
+
+    class SharedReader(io.BufferedReader):  # one buffer for both responses, which each close it
+        def close(self) -> None:
+            pass
+
+    class Socket:
+        reader = SharedReader(socket.SocketIO(sock, "rb"))
+
+        def makefile(self, *_args: object) -> SharedReader:
+            return self.reader
+
+    for expected in bodies[:2]:
+        response = http.client.HTTPResponse(Socket())  # type: ignore[arg-type]
+        response.begin()
+        assert response.status == 200 and response.read() == expected
+    conn.close()
+
+
+def test_an_idle_kept_alive_connection_does_not_hold_the_only_thread(tmp_path: Path) -> None:
+    root = tmp_path / "slides"
+    shutil.copytree(Path(__file__).parent / "data" / "slides" / "aperio", root)
+    with running_server(str(root), "--workers", "1", "--threads", "1", data_dir=tmp_path / "d") as running:
+        parts = urlsplit(running.url)
+        idle = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        idle.request("GET", "/api/slides")
+        assert idle.getresponse().read()  # answered, and left open (keep-alive), sending nothing
+        other = requests.Session()
+        start = time.monotonic()
+        for _ in range(20):
+            assert other.get(running.url + "/api/openapi.json", timeout=30).status_code == 200
+        # Held, the thread would answer the other client only after gunicorn's keep-alive timeout
+        # (2 s) closed the idle connection.
+        assert time.monotonic() - start < 1.5
+        idle.request("GET", "/api/slides")  # still open and served
+        assert idle.getresponse().status == 200
+        idle.close()

@@ -1,4 +1,5 @@
-"""Run the app: gunicorn with threaded workers, or Flask's debug server with ``--debug``."""
+"""Run the app: gunicorn with threaded workers (:mod:`viewer.gthread_worker`), or Flask's debug
+server with ``--debug``."""
 
 from __future__ import annotations
 
@@ -40,12 +41,14 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
 
     from gunicorn.app.base import BaseApplication
 
+    from viewer.gthread_worker import KeepAliveThreadWorker
+
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings['HOST']}:{settings['PORT']}")
             self.cfg.set("workers", max(1, settings["WORKERS"]))
             self.cfg.set("threads", max(1, settings["THREADS"]))
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", KeepAliveThreadWorker)
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
