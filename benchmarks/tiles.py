@@ -6,8 +6,9 @@ Needs the ``bench`` extra (``pip install -e '.[bench]'``: large-image-source-tif
 Part 1 -- a generated 100,000 x 80,000 px JPEG-tiled pyramidal TIFF (512 px tiles; generated once
 into ``--bench-dir`` with :func:`viewer.demo.generate_slide`, reused afterwards), served by
 
-* ``ours``: ``wsi-viewer serve`` (gunicorn gthread, default tile geometry: the stored 512 px tiles,
-  overlap 0, stored JPEG bytes sent as they are, tile cache per worker);
+* ``ours``: ``wsi-viewer serve`` (gunicorn, its gthread worker keeping busy connections on their
+  thread: ``viewer/gthread_worker.py``; default tile geometry: the stored 512 px tiles, overlap 0,
+  stored JPEG bytes sent as they are, tile cache per worker);
 * ``deepzoom``: ``benchmarks/peers/deepzoom_example.py``, what openslide-python's deepzoom example
   server does -- ``DeepZoomGenerator.get_tile`` plus a JPEG encode per request, an LRU of open
   slides, the example's defaults (254 px tiles, overlap 1, quality 75);
@@ -587,7 +588,8 @@ def report(cells: dict[tuple[str, int, str], Cell], small: dict[str, Any] | None
     print(f"# {os.cpu_count()} CPUs; load average before {load_before[0]:.2f} {load_before[1]:.2f} "
           f"{load_before[2]:.2f}, after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a shared machine: "
           "figures are medians over repeats)")
-    print(f"# gunicorn gthread, {args.workers} workers x {args.threads} threads each; "
+    print(f"# gunicorn, {args.workers} workers x {args.threads} threads each (peers: gthread; ours: "
+          "viewer.gthread_worker); "
           f"{args.repeats} repeats; viewport {VIEWPORT[0]}x{VIEWPORT[1]}, {args.pan_steps} pan steps")
     failures = 0
     if cells:
