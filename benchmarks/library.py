@@ -55,8 +55,10 @@ def main() -> None:
     cold, warm, again = first_s * 1000, statistics.median(restarted) * 1000, statistics.median(rescans) * 1000
     print(f"{args.slides} slides in 10 folders")
     print(f"first scan (opens every slide)      {cold:9.1f} ms")
-    print(f"new library from the metadata cache {warm:9.1f} ms  median of {args.repeats}  ({cold / warm:5.1f}x faster)")
-    print(f"rescan by a running library         {again:9.1f} ms  median of {args.repeats}  ({cold / again:5.1f}x faster)")
+    print(f"new library from the metadata cache {warm:9.1f} ms  median of {args.repeats}  "
+          f"({cold / warm:5.1f}x faster)")
+    print(f"rescan by a running library         {again:9.1f} ms  median of {args.repeats}  "
+          f"({cold / again:5.1f}x faster)")
 
 
 if __name__ == "__main__":

@@ -325,7 +325,8 @@ _json = st.recursive(
                        "GeometryCollection", "type", "geometry", "coordinates", "features", "properties"]),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(["type", "geometry", "coordinates", "features", "properties",
-                                       "classification", "name", "color", "asap", "geometries", "objectType"]),
+                                       "classification", "name", "color", "asap", "geometries",
+                                       "objectType"]),
                       children, max_size=5),
     max_leaves=25,
 )

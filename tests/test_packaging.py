@@ -27,7 +27,8 @@ def test_wheel_contains_static_and_templates_and_serves_from_them(tmp_path: Path
 
     # Install the wheel alone into a target dir and run it from elsewhere (dependencies from this env).
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                    str(wheel)],
                    check=True, timeout=600, capture_output=True)
     code = (
         "import viewer.app, pathlib, sys\n"

@@ -292,7 +292,7 @@ def test_resolution_of_levels_with_non_integer_downsamples(tmp_path: Path) -> No
                        samples_per_pixel=1, photometric="minisblack", compression="deflate",
                        mpp=(0.243, 0.243))
     with tifffile.TiffFile(path) as tif:
-        for page, (w, h) in zip(tif.pages, sizes, strict=True):
+        for page, (w, _h) in zip(tif.pages, sizes, strict=True):
             numerator, denominator = page.tags["XResolution"].value
             assert numerator / denominator == pytest.approx(10_000 / (0.243 * 1001 / w), rel=1e-6)
     with openslide.OpenSlide(path) as slide:

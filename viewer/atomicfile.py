@@ -60,7 +60,7 @@ def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
     :returns: the files removed.
     """
     target = Path(path)
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
     except OSError:

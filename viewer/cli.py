@@ -420,7 +420,9 @@ def _mask(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="wsi-viewer", description="Whole-slide image viewer and annotations.")
+    parser = argparse.ArgumentParser(
+        prog="wsi-viewer", description="Whole-slide image viewer and annotations."
+    )
     parser.add_argument("--version", action="version", version=f"wsi-viewer {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(subparsers)

@@ -32,7 +32,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("SLIDE_DIR", str, "", "Directory scanned recursively for slides. Empty: serve the built-in demo."),
+    Setting("SLIDE_DIR", str, "", "Directory scanned recursively for slides. "
+            "Empty: serve the built-in demo."),
     Setting("DATA_DIR", str, "", "Writable directory for the demo slide, caches and the annotation database. "
             "Empty: ~/.local/share/wsi-viewer (or $XDG_DATA_HOME/wsi-viewer)."),
     Setting("HOST", str, "127.0.0.1", "Address `wsi-viewer serve` binds to."),
@@ -41,7 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THREADS", int, 8, "Threads per gunicorn worker (tile reads release the GIL)."),
     Setting("DEBUG", bool, False, "Run Flask's development server with the debugger instead of gunicorn."),
     Setting("TILE_SIZE", int, 0, "Deep Zoom tile size in px. 0: per slide, the slide's own stored tile size "
-            "with overlap 0 when it is a JPEG-tiled TIFF (stored tiles are then sent as they are), else 254."),
+            "with overlap 0 when it is a JPEG-tiled TIFF (stored tiles are then sent as they are), "
+            "else 254."),
     Setting("TILE_OVERLAP", int, -1, "Deep Zoom tile overlap in px. -1: 0 with stored-tile size, else 1."),
     Setting("TILE_FORMAT", str, "jpeg", "Format of decoded tiles: jpeg or png."),
     Setting("TILE_QUALITY", int, 80, "JPEG quality of re-encoded tiles (1-100)."),
@@ -51,7 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TILE_CACHE_MB", int, 256, "Encoded tiles kept in memory per worker, in MiB (LRU by bytes)."),
     Setting("RENDERED_TILE_CACHE_MB", int, 1024, "Rendered tiles (edge tiles, missing levels, PNG) kept on "
             "disk in DATA_DIR and shared by every worker, in MiB (oldest first out); 0: none."),
-    Setting("DERIVED_LEVEL_MAX_MPX", int, 16, "Largest pyramid level, in megapixels, built in memory for a slide "
+    Setting("DERIVED_LEVEL_MAX_MPX", int, 16, "Largest pyramid level, in megapixels, built in memory "
+            "for a slide "
             "that lacks low-resolution levels (e.g. a single-level SVS)."),
     Setting("SERVE_ASSOCIATED_IMAGES", bool, False, "Serve associated images (label, macro). Off by default: "
             "a slide label can carry a patient name."),

@@ -163,7 +163,9 @@ class Blob:
         """Approximately the distance to the outline in level-0 px, positive inside."""
         u, v = self._local(x, y)
         d = np.hypot(u, v)
-        return (self._radius(np.arctan2(v, u)) - d) * min(self.elongation, 1 / self.elongation)
+        squeeze = min(self.elongation, 1 / self.elongation)
+        distance: np.ndarray = (self._radius(np.arctan2(v, u)) - d) * squeeze
+        return distance
 
     def outline(self, n: int = 96, start: float = 0.0, stop: float = 2 * math.pi,
                 scale: float = 1.0) -> list[tuple[float, float]]:
@@ -541,7 +543,7 @@ class _Renderer:
         """True when the tile shows no tissue at all (decided on the low-resolution field)."""
         box, _size = self._box(level, col, row)
         reach = _EDGE_NOISE_PX + 2 * 2**level + FIELD_DOWNSAMPLE  # farthest tissue can show beyond the field
-        return float(self._crop(self.scene.tissue, box).max()) < -reach
+        return bool(float(self._crop(self.scene.tissue, box).max()) < -reach)
 
     def _box(self, level: int, col: int, row: int) -> tuple[_Box, tuple[int, int]]:
         """The tile's level-0 box (x0, y0, x1, y1) and its size (w, h) inside the level."""

@@ -61,6 +61,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             serve_tiles_directly(app)
             return app
 
-    print(f"wsi-viewer: serving on http://{settings['HOST']}:{settings['PORT']}/", file=sys.stderr, flush=True)
+    url = f"http://{settings['HOST']}:{settings['PORT']}/"
+    print(f"wsi-viewer: serving on {url}", file=sys.stderr, flush=True)
     _Gunicorn().run()
     return 0

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import openslide
 from openslide.deepzoom import DeepZoomGenerator
@@ -191,19 +191,23 @@ class Tile:
 # Small thread-safe LRU caches
 
 
-class _LRU:
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _LRU(Generic[_K, _V]):
     """A thread-safe LRU bounded by the total ``weight`` of its values."""
 
-    def __init__(self, max_weight: int, weigh: Callable[[Any], int] = lambda _v: 1,
-                 on_evict: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, max_weight: int, weigh: Callable[[_V], int] = lambda _v: 1,
+                 on_evict: Callable[[_V], None] | None = None) -> None:
         self._max = max_weight
         self._weigh = weigh
         self._on_evict = on_evict
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[_K, tuple[_V, int]] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Any) -> Any:
+    def get(self, key: _K) -> _V | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -211,7 +215,7 @@ class _LRU:
             self._items.move_to_end(key)
             return item[0]
 
-    def put(self, key: Any, value: Any) -> None:
+    def put(self, key: _K, value: _V) -> None:
         weight = self._weigh(value)
         if weight > self._max:
             return
@@ -232,7 +236,7 @@ class _LRU:
                 if value_out is not value:
                     self._on_evict(value_out)
 
-    def pop(self, key: Any) -> Any:
+    def pop(self, key: _K) -> _V | None:
         with self._lock:
             item = self._items.pop(key, None)
             if item is None:
@@ -350,8 +354,10 @@ class SlideLibrary:
         self._infos: dict[str, SlideInfo] = {}
         self._scanned_at = -math.inf
         self._scan_lock = threading.Lock()
-        self._handles = _LRU(max(1, handle_cache_size), on_evict=lambda h: h.close())
-        self._tiles = _LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
+        self._handles: _LRU[tuple[str, int, int], SlideHandle] = _LRU(
+            max(1, handle_cache_size), on_evict=lambda h: h.close()
+        )
+        self._tiles: _LRU[str, Tile] = _LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
         self._rendered = rendered_tiles
         self._open_lock = threading.Lock()
         self._disk_cache = self._load_disk_cache()
@@ -387,7 +393,8 @@ class SlideLibrary:
                 # series from any of its files, so open the first that is a WSI instance.
                 rel_dir = here.relative_to(root).as_posix()
                 first = here / dicom[0]
-                chosen = next((here / n for n in dicom if openslide.OpenSlide.detect_format(str(here / n))), first)
+                readable = (here / n for n in dicom if openslide.OpenSlide.detect_format(str(here / n)))
+                chosen = next(readable, first)
                 yield _Entry(rel_dir if rel_dir != "." else dicom[0], chosen, chosen)
 
     def _inside_root(self, path: Path) -> bool:
@@ -447,7 +454,8 @@ class SlideLibrary:
                    "slides": {k: v.to_json() for k, v in self._disk_cache.items()}}
         try:
             self._cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._cache_file.with_name(f".{self._cache_file.name}.{os.getpid()}.{threading.get_ident()}")
+            owner = f"{os.getpid()}.{threading.get_ident()}"
+            tmp = self._cache_file.with_name(f".{self._cache_file.name}.{owner}")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             os.replace(tmp, self._cache_file)
         except OSError:
@@ -515,7 +523,8 @@ class SlideLibrary:
     def tile_etag(self, slide_id: str, level: int, col: int, row: int, fmt: str) -> str:
         """The strong ETag of a tile, computed without reading it (for conditional requests)."""
         info = self.info(slide_id)
-        raw = f"{slide_id}\0{info.size}\0{info.mtime_ns}\0{self.options.fingerprint()}\0{level}/{col}_{row}.{fmt}"
+        options = self.options.fingerprint()
+        raw = f"{slide_id}\0{info.size}\0{info.mtime_ns}\0{options}\0{level}/{col}_{row}.{fmt}"
         return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
 
     def cached_tile(self, etag: str) -> Tile | None:
@@ -613,6 +622,12 @@ def _plausible_id(slide_id: str) -> bool:
 # One open slide
 
 
+def _to_srgb(image: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.Image:
+    converted = ImageCms.applyTransform(image, transform)
+    assert converted is not None  # None only when converting in place
+    return converted
+
+
 def _thumbnail_size(src: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     """The size ``PIL.Image.thumbnail(box)`` gives an image of size *src* (aspect preserved)."""
     width, height = src
@@ -691,7 +706,7 @@ class SlideHandle:
             return None
         try:
             intent = ImageCms.getDefaultIntent(profile)
-            return ImageCms.buildTransform(profile, _SRGB_PROFILE, "RGB", "RGB", intent, 0)
+            return ImageCms.buildTransform(profile, _SRGB_PROFILE, "RGB", "RGB", ImageCms.Intent(intent))
         except (ImageCms.PyCMSError, OSError):
             return None  # an unusable profile: show the pixels as they are
 
@@ -731,7 +746,8 @@ class SlideHandle:
         by_size = {(d.width, d.height): d for d in stored.values() if d.tile_width == self.geometry.tile_size}
         result = {}
         for dz_level in range(dz.level_count):
-            directory = by_size.get(tuple(dz.level_dimensions[dz_level]))
+            width, height = dz.level_dimensions[dz_level]
+            directory = by_size.get((width, height))
             if directory is not None:
                 result[dz_level] = directory
         return result
@@ -903,7 +919,9 @@ class SlideHandle:
         if (cols, rows) == (1, 1):
             # one tile: the generator shrinks the whole source into it, keeping the aspect ratio
             (_, _, l_size), z_size = self.dz._get_tile_info(level, (0, 0))  # noqa: SLF001
-            box = (0, 0, min(source.width, width * scale), min(source.height, height * scale))
+            box: tuple[float, float, float, float] = (
+                0, 0, min(source.width, width * scale), min(source.height, height * scale)
+            )
             return source.resize(_thumbnail_size(l_size, z_size), Image.Resampling.LANCZOS, box=box,
                                  reducing_gap=2.0)
         size, overlap = self.geometry.tile_size, self.geometry.overlap
@@ -963,7 +981,7 @@ class SlideHandle:
 
     def _encode(self, image: Image.Image, fmt: TileFormat) -> bytes:
         if self._transform is not None:
-            image = ImageCms.applyTransform(image, self._transform)
+            image = _to_srgb(image, self._transform)
         buf = io.BytesIO()
         if fmt == "png":
             image.save(buf, "PNG", compress_level=1)
@@ -996,7 +1014,7 @@ class SlideHandle:
             image.paste(region, mask=region)
         image.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
         if self._transform is not None:
-            image = ImageCms.applyTransform(image, self._transform)
+            image = _to_srgb(image, self._transform)
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=85)
         return buf.getvalue()

@@ -20,6 +20,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 from fractions import Fraction
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -130,7 +131,7 @@ def _pixels_per_cm(mpp: float, downsample: float) -> Fraction:
 class _Writer:
     """Writes levels one after the other; tracks the file position and the last next-IFD pointer."""
 
-    def __init__(self, f: io.BufferedWriter, bigtiff: bool) -> None:
+    def __init__(self, f: BinaryIO, bigtiff: bool) -> None:
         self.f = f
         self.bigtiff = bigtiff
         if bigtiff:

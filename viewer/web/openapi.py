@@ -68,7 +68,9 @@ _SLIDE_INFO = {
         {
             "type": "object",
             "properties": {
-                "level_dimensions": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+                "level_dimensions": {
+                    "type": "array", "items": {"type": "array", "items": {"type": "integer"}}
+                },
                 "level_downsamples": {"type": "array", "items": {"type": "number"}},
                 "quickhash": {"type": ["string", "null"]},
                 "properties": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -96,18 +98,22 @@ def openapi_document() -> dict[str, Any]:
     """The whole document (a fresh dict each call; other blueprints may add paths)."""
     from viewer.web.annotations import openapi_paths, openapi_schemas
 
-    image = {"content": {"image/jpeg": {}, "image/png": {}}}
-    document = {
+    image: dict[str, Any] = {"content": {"image/jpeg": {}, "image/png": {}}}
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "WSI Viewer API", "version": __version__},
         "paths": {
             "/api/slides": {"get": {
                 "summary": "List every slide under the slide directory",
                 "operationId": "listSlides",
-                "responses": {"200": {"description": "The slides", "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["slides"],
-                    "properties": {"slides": {"type": "array", "items": {"$ref": "#/components/schemas/Slide"}}},
-                }}}}},
+                "responses": {"200": {"description": "The slides", "content": {"application/json": {
+                    "schema": {
+                        "type": "object", "required": ["slides"],
+                        "properties": {
+                            "slides": {"type": "array", "items": {"$ref": "#/components/schemas/Slide"}}
+                        },
+                    },
+                }}}},
             }},
             "/api/slides/{slide_id}": {"get": {
                 "summary": "One slide with every OpenSlide property and its Deep Zoom geometry",

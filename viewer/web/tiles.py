@@ -1,4 +1,5 @@
-"""Deep Zoom descriptors and tiles: ``/deepzoom/<id>.dzi`` and ``/deepzoom/<id>_files/<level>/<col>_<row>.<fmt>``.
+"""Deep Zoom descriptors and tiles: ``/deepzoom/<id>.dzi`` and
+``/deepzoom/<id>_files/<level>/<col>_<row>.<fmt>``.
 
 OpenSeadragon derives tile URLs from the ``.dzi`` URL, so both live under one prefix. Tiles carry a
 strong ETag and a long ``Cache-Control``; a conditional request is answered 304 without reading.
