@@ -398,7 +398,7 @@ def test_billion_laughs_and_quadratic_blowup() -> None:
     _assert_fast_rejection(laughs.encode(), "DOCTYPE declarations are not allowed")
     quadratic = f'<!DOCTYPE r [<!ENTITY a "{"x" * 100_000}">]>\n<ASAP_Annotations><Annotations>' \
                 f'<Annotation Name="{"&a;" * 10_000}" PartOfGroup="None"/></Annotations></ASAP_Annotations>'
-    _assert_fast_rejection(quadratic.encode(), "line 1: DOCTYPE")
+    _assert_fast_rejection(quadratic.encode(), "DOCTYPE declarations are not allowed")
 
 
 def test_external_entities_and_dtds_are_never_resolved(tmp_path: Path) -> None:
@@ -425,7 +425,7 @@ def test_external_entities_and_dtds_are_never_resolved(tmp_path: Path) -> None:
         b'<ASAP_Annotations><Annotations><Annotation Name="&xxe;" PartOfGroup="None"/></Annotations>'
         b"</ASAP_Annotations>", "Entity 'xxe' not defined")
     assert "TOP-SECRET" not in message
-    # a DOCTYPE the byte scan cannot see (UTF-16) is still refused after parsing
+    # a DOCTYPE in UTF-16 is refused like any other
     utf16 = '<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE x [<!ENTITY a "b">]>\n<ASAP_Annotations/>'
     _assert_fast_rejection(utf16.encode("utf-16"), "DOCTYPE declarations are not allowed")
 

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "viewer"
 WEB_LAYER = {"app.py", "cli.py", "server.py", "__main__.py", "wsgi.py"}
 OWNERS = {
     "openslide": {"slides.py"},
-    "lxml": {"annotations/asap.py"},
+    "lxml": {"annotations/xmlsafe.py"},
     "fastnumbers": {"annotations/asap.py"},
     "shapely": {"annotations/geometry.py"},
     "sqlalchemy": {"store.py"},

@@ -1,4 +1,4 @@
-"""ASAP annotation XML: read and write it exactly as ASAP does (the only lxml importer).
+"""ASAP annotation XML: read and write it exactly as ASAP does (parsed by :mod:`.xmlsafe`).
 
 The format is ASAP's ``XmlRepository`` (see ``ASAP_FORMAT.md``). Coordinates are slide space
 (level-0 px). ASAP holds them as C ``float``: the reader rounds every value through float32 and the
@@ -22,8 +22,9 @@ Reading policy (ASAP's own behaviour in brackets):
   duplicate group names [ambiguous], a missing or non-numeric ``X``/``Y`` and nan/inf [read as 0
   or kept];
 * rejected outright: non-XML and truncated files [ASAP loads what it parsed], any other root
-  element [empty list], any DOCTYPE (so no entity or DTD is ever expanded, resolved or fetched),
-  nesting deeper than libxml2's default limit (256), and files over ``max_bytes``.
+  element [empty list], any DOCTYPE (:mod:`.xmlsafe`: no entity, DTD or other file is ever
+  expanded, opened or fetched, and the error is the same whatever the DOCTYPE names), nesting
+  deeper than libxml2's default limit (256), and files over ``max_bytes``.
 
 Speed: a ``<Coordinates>`` block written in ASAP's own layout is decoded straight from the bytes
 (split on quotes, one C loop converting the numbers) and replaced by a marker before lxml parses the rest;
@@ -36,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +47,6 @@ from typing import Any
 
 import fastnumbers
 import numpy as np
-from lxml import etree
 
 from viewer.annotations.model import (
     ANNOTATION_TYPES,
@@ -55,6 +56,7 @@ from viewer.annotations.model import (
     AnnotationSet,
     Group,
 )
+from viewer.annotations.xmlsafe import is_element, local_name, parse_untrusted
 from viewer.atomicfile import write_atomic
 from viewer.config import SETTINGS
 from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError
@@ -105,16 +107,34 @@ def read_limited(source: bytes | str | os.PathLike[str], limit: int) -> bytes:
         return data
     path = Path(source)
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputTooLargeError(f"{path}: {size:,} bytes, over the annotation file limit of {limit:,}")
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        # O_NONBLOCK: a FIFO or device under the name must not hang the reader; only files are read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such file") from None
     except OSError as exc:
         raise AnnotationFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > limit:  # grew while we read it, or not a regular file
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise AnnotationFormatError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise InputTooLargeError(
+                f"{path}: {st.st_size:,} bytes, over the annotation file limit of {limit:,}"
+            )
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise AnnotationFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew while we read it
         raise InputTooLargeError(f"{path}: over the annotation file limit of {limit:,} bytes")
     return data
 
@@ -132,7 +152,6 @@ _MIDDLE_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*<Coordinate Order=\Z")
 _LAST_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*\Z")
 _MARKER = b"_wsi_viewer_fast_block"
 _MARKER_TAG = _MARKER.decode()
-_ELEMENT_START = re.compile(rb"<[A-Za-z_\x80-\xff]")
 _ORDER_CACHE: list[bytes] = []
 
 
@@ -220,18 +239,6 @@ def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
     return b"".join(pieces), blocks
 
 
-def _parser() -> etree.XMLParser:
-    # Nothing is resolved, loaded or fetched; huge_tree=False keeps libxml2's depth/size limits.
-    return etree.XMLParser(
-        resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True, huge_tree=False,
-        remove_comments=True, remove_pis=True, collect_ids=False, recover=False,
-    )
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
 # ASCII only, like C's strtod/strtol: Python's \d and float() would also take other scripts' digits.
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z", re.ASCII)
 _COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z", re.ASCII)
@@ -265,35 +272,15 @@ class _Reader:
     def run(self) -> AnnotationSet:
         if _BLANK.match(self.data):
             raise AnnotationFormatError("empty file: not ASAP annotation XML")
-        # Fail fast on a DOCTYPE in the prolog (before the first element); the parser below never
-        # resolves anything anyway, and a DOCTYPE it does see is refused after parsing.
-        first_element = _ELEMENT_START.search(self.data)
-        prolog_end = first_element.start() if first_element else len(self.data)
-        for token in (b"<!DOCTYPE", b"<!ENTITY"):
-            found = self.data.find(token, 0, prolog_end)
-            if found >= 0:
-                raise AnnotationFormatError(
-                    f"line {_line_of(self.data, found)}: {token[2:].decode()} declarations are not "
-                    "allowed in annotation XML (entities and DTDs are never expanded or fetched)"
-                )
         text = self.data
         if self.fast:
             text, self.blocks = _skeleton(self.data)
-        try:
-            root = etree.fromstring(text, _parser())
-        except etree.XMLSyntaxError as exc:
-            # libxml2's message already ends in ", line N, column M"
-            raise AnnotationFormatError(f"not well-formed XML: {exc.msg}", details=[exc.msg]) from None
-        except ValueError as exc:  # e.g. an encoding declaration lxml cannot honour
-            raise AnnotationFormatError(f"cannot parse annotation XML: {exc}") from None
-        tree = root.getroottree()
-        if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-            raise AnnotationFormatError("DOCTYPE declarations are not allowed in annotation XML")
+        root = parse_untrusted(text)  # refuses DOCTYPEs; loads, fetches and expands nothing
         if isinstance(root.tag, str) and root.tag.startswith("{") and root.prefix is None:
             # pugixml ignores xmlns, so ASAP reads a default-namespaced file by its plain names.
             for element in root.iter():
                 if isinstance(element.tag, str) and element.prefix is None:
-                    element.tag = etree.QName(element).localname
+                    element.tag = local_name(element)
         aset = self._document(root)
         if self.forged or len(self.used_blocks) != len(self.blocks):
             # A canonical-looking block sat where no annotation reads it (a comment, CDATA, an
@@ -537,13 +524,13 @@ class _Reader:
 def _elements(node: Any) -> Iterator[Any]:
     """Child elements only (comments and PIs are removed by the parser; entity refs skipped)."""
     for child in node:
-        if isinstance(child.tag, str):
+        if is_element(child):
             yield child
 
 
 def _tag(element: Any) -> str:
     """The tag as written in the file (prefix:name), without lxml's {namespace} form."""
-    local = str(etree.QName(element).localname)
+    local = local_name(element)
     return f"{element.prefix}:{local}" if element.prefix else local
 
 
