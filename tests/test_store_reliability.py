@@ -101,7 +101,8 @@ def test_two_writers_from_one_version_one_gets_412_nothing_lost(tmp_path: Path, 
                 server.url + s["urls"]["asap_xml"],
                 data=write_asap(docs[i]),
                 timeout=60,
-                headers={"If-Match": etag, "Content-Type": "application/xml", "X-User": f"u{i}"},
+                headers={"If-Match": etag, "Content-Type": "application/xml", "X-User": f"u{i}",
+                         "X-Requested-With": "tests"},
             )
 
         with ThreadPoolExecutor(2) as pool:
@@ -210,7 +211,7 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
             r = requests.put(
                 server.url + s["urls"]["asap_xml"],
                 data=write_asap(doc),
-                headers={"Content-Type": "application/xml"},
+                headers={"Content-Type": "application/xml", "X-Requested-With": "tests"},
                 timeout=120,
             )
             assert r.status_code == 200 and r.json()["change"] is not None
@@ -229,7 +230,7 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
                             server.url + s["urls"]["asap_xml"],
                             data=data,
                             timeout=120,
-                            headers={"Content-Type": "application/xml"},
+                            headers={"Content-Type": "application/xml", "X-Requested-With": "tests"},
                         )
                     )
                 except requests.RequestException as exc:

@@ -22,6 +22,10 @@ from viewer.app import create_app
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "asap" / "real"
 SLIDE_ID = "CMU-1-Small-Region.svs"
+#: What a legitimate client adds to an XML or multipart upload: a page of this server sends its own
+#: Origin (the test client's host is localhost), curl and scripts an X-Requested-With header.
+BROWSER = {"Origin": "http://localhost"}
+SCRIPT = {"X-Requested-With": "tests"}
 
 
 @pytest.fixture(params=ENGINES)
@@ -124,7 +128,7 @@ def test_asap_xml_put_and_get(client: FlaskClient) -> None:
         slide["urls"]["annotations_xml"],
         data=data,
         content_type="application/xml",
-        headers={"If-Match": etag},
+        headers={"If-Match": etag, **BROWSER},
     )
     assert r.status_code == 200
     assert client.get(slide["urls"]["annotations_xml"]).data == data
@@ -132,6 +136,7 @@ def test_asap_xml_put_and_get(client: FlaskClient) -> None:
         slide["urls"]["annotations_xml"],
         data=b"<ASAP_Annotations><Annotations><Annotation",
         content_type="application/xml",
+        headers=SCRIPT,
     )
     assert bad.status_code in (400, 422) and bad.get_json()["details"]
 
@@ -285,6 +290,7 @@ def test_export_formats_and_upload_import(client: FlaskClient) -> None:
         slide["urls"]["annotations"],
         data={"file": (io.BytesIO((REAL / "tumor_031.xml").read_bytes()), "tumor_031.xml")},
         content_type="multipart/form-data",
+        headers=SCRIPT,
     )
     assert upload.status_code == 201
     new = upload.get_json()["set"]
@@ -294,6 +300,7 @@ def test_export_formats_and_upload_import(client: FlaskClient) -> None:
         slide["urls"]["annotations"],
         data={"file": (io.BytesIO(b"<x/>"), "tumor_031.xml")},
         content_type="multipart/form-data",
+        headers=BROWSER,
     )
     assert again.status_code in (400, 409, 422)
     geojson = client.post(
@@ -325,8 +332,8 @@ def test_validation_lists_every_problem_and_limits_hold(make_client: Any) -> Non
         (b"[1,2]", "application/json"),
         (b"\xff\xfe", "text/xml"),
     ]:
-        r = client.put(s["urls"]["self"], data=body, content_type=ctype)
-        assert 400 <= r.status_code < 500 and set(r.get_json()) >= {"error", "status", "details"}
+        r = client.put(s["urls"]["self"], data=body, content_type=ctype, headers=SCRIPT)
+        assert r.status_code in (400, 422) and set(r.get_json()) >= {"error", "status", "details"}
     assert client.put(s["urls"]["self"], json=bad, headers={"If-Match": "garbage"}).status_code == 400
     assert client.get("/api/sets/99999").status_code == 404
     assert client.get("/api/sets/99999999999999999999999").status_code == 404

@@ -38,6 +38,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Empty: ~/.local/share/wsi-viewer (or $XDG_DATA_HOME/wsi-viewer)."),
     Setting("HOST", str, "127.0.0.1", "Address `wsi-viewer serve` binds to."),
     Setting("PORT", int, 8000, "Port `wsi-viewer serve` binds to."),
+    Setting("ALLOWED_HOSTS", str, "", "Comma-separated host names (optionally name:port) the server answers "
+            "to besides localhost, 127.0.0.1, [::1] and a specific HOST; other Host headers get 421 "
+            "(DNS rebinding). * accepts any (only behind a proxy that checks it)."),
+    Setting("ALLOWED_ORIGINS", str, "", "Comma-separated origins (https://name[:port]) besides the server's "
+            "own whose pages may write (POST/PUT/PATCH/DELETE); writes from other origins get 403."),
     Setting("WORKERS", int, 2, "Gunicorn worker processes."),
     Setting("THREADS", int, 8, "Threads per gunicorn worker (tile reads release the GIL)."),
     Setting("DEBUG", bool, False, "Run Flask's development server with the debugger instead of gunicorn."),

@@ -356,9 +356,10 @@ class _Importer:
         ):
             self.problem(where, f"a position must be [x, y] numbers, got {json.dumps(value)[:60]}")
             return None
-        x, y = float(value[0]) + self.offset[0], float(value[1]) + self.offset[1]
+        raw_x, raw_y = _as_float(value[0]), _as_float(value[1])
+        x, y = raw_x + self.offset[0], raw_y + self.offset[1]
         if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > FLOAT32_MAX:
-            self.problem(where, f"coordinates must be finite numbers, got {value[:2]}")
+            self.problem(where, f"coordinates must be finite numbers, got {[raw_x, raw_y]}")
             return None
         return (x, y)
 
@@ -606,7 +607,7 @@ def _load(data: bytes | str | dict[str, Any] | list[Any], max_bytes: int | None)
         except zlib.error as exc:
             raise AnnotationFormatError(f"not a valid gzip file: {exc}") from None
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return parse_json(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise AnnotationFormatError(f"GeoJSON is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -615,6 +616,37 @@ def _load(data: bytes | str | dict[str, Any] | list[Any], max_bytes: int | None)
         ) from None
     except RecursionError:
         raise AnnotationFormatError("JSON nested too deeply") from None
+
+
+def _as_float(value: float) -> float:
+    """A JSON number as a float; an integer beyond float range (1 and 400 zeros) is +-inf, as
+    ``1e400`` is, where ``float()`` raises ``OverflowError``."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON as :func:`json.loads` reads it, except that an integer longer than Python converts
+    (``sys.get_int_max_str_digits()``, 4300 digits) reads as the float it is (inf) instead of
+    raising a bare ``ValueError``: the readers then report it where it is, like ``1e400``.
+
+    :raises json.JSONDecodeError: not JSON. :raises RecursionError: nested too deeply.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # only int() of a digit string over the limit raises a plain ValueError
+        return json.loads(text, parse_int=_int_or_float)
+
+
+def _int_or_float(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:
+        return float(digits)  # beyond the int() digit limit: far beyond float range, so +-inf
 
 
 def _gunzip_limited(data: bytes, limit: int) -> bytes:

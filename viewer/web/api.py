@@ -15,6 +15,7 @@ from viewer.errors import InvalidInputError
 from viewer.slides import SlideInfo
 from viewer.web.annotations import annotation_counts, slide_annotation_urls
 from viewer.web.openapi import openapi_document
+from viewer.web.security import ascii_int
 from viewer.web.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -106,10 +107,10 @@ def thumbnail(slide_id: str) -> Response:
     """A JPEG thumbnail; ``?max=<px>`` bounds its longer side (up to THUMBNAIL_MAX)."""
     svc = services()
     limit = svc.settings["THUMBNAIL_MAX"]
-    raw = request.args.get("max", "256")
-    if not raw.isdigit() or not 1 <= int(raw) <= limit:
-        raise InvalidInputError(f"max must be an integer from 1 to {limit}")
-    found = svc.slides.thumbnail(slide_id, int(raw))
+    max_px = ascii_int(request.args.get("max", "256"))
+    if max_px is None or not 1 <= max_px <= limit:
+        raise InvalidInputError(f"max must be an integer from 1 to {limit} (ASCII digits)")
+    found = svc.slides.thumbnail(slide_id, max_px)
     return _image_response(found.data, found.media_type, found.etag)
 
 
@@ -122,6 +123,8 @@ def associated_image(slide_id: str, name: str) -> Response:
 
 
 def _image_response(data: bytes, media_type: str, etag: str) -> Response:
+    # The image is in hand, so the address was valid (unknown or unreadable slides raised): only
+    # now may a conditional request get its 304.
     if request.if_none_match.contains(etag.strip('"')):
         response = Response(status=304)
     else:

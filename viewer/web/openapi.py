@@ -13,7 +13,8 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {304: "Not modified", 400: "Bad request", 403: "Forbidden", 404: "Not found",
-            409: "Conflict", 412: "Precondition failed", 413: "Too large", 422: "Unprocessable"}
+            409: "Conflict", 412: "Precondition failed", 413: "Too large", 415: "Unsupported body type",
+            421: "Host not served here", 422: "Unprocessable"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
             for c in codes}
 
@@ -168,4 +169,29 @@ def openapi_document() -> dict[str, Any]:
     }
     document["paths"].update(openapi_paths())
     document["components"]["schemas"].update(openapi_schemas())
+    _add_refusals(document["paths"])
     return document
+
+
+_WRITES = ("post", "put", "patch", "delete")
+_UPLOAD_TYPES = ("application/xml", "text/xml", "multipart/form-data")
+_X_REQUESTED_WITH = {
+    "name": "X-Requested-With", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "Any value; an XML or multipart upload needs it unless the page's own Origin is sent.",
+}
+
+
+def _add_refusals(paths: dict[str, Any]) -> None:
+    """What viewer/web/security.py answers before any route: 421 for a Host this server does not
+    answer to, on every operation; 403 (foreign Origin, reserved author, upload without
+    X-Requested-With) and 415 (a body not declared JSON, XML or multipart) on every write."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            codes = (403, 415, 421) if method in _WRITES else (421,)
+            for code, response in _errors(*codes).items():
+                operation["responses"].setdefault(code, response)
+            content = operation.get("requestBody", {}).get("content", {})
+            if method in _WRITES and any(kind in content for kind in _UPLOAD_TYPES):
+                operation["parameters"] = [*operation.get("parameters", []), _X_REQUESTED_WITH]

@@ -2,7 +2,8 @@
 ``/deepzoom/<id>_files/<level>/<col>_<row>.<fmt>``.
 
 OpenSeadragon derives tile URLs from the ``.dzi`` URL, so both live under one prefix. Tiles carry a
-strong ETag and a long ``Cache-Control``; a conditional request is answered 304 without reading.
+strong ETag and a long ``Cache-Control``; a conditional request for a tile of the grid of a readable
+slide is answered 304 without reading it (any other address gets its 404 or 422 first).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 
+from viewer.errors import TileNotFoundError
+from viewer.slides import DeepZoomGeometry, SlideLibrary
+from viewer.web.security import SECURITY_HEADERS, policy
 from viewer.web.services import services
 
 bp = Blueprint("tiles", __name__)
@@ -34,7 +38,9 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     """One tile. Level/col/row outside the grid is a 404 (the domain raises TileNotFoundError)."""
     library = services().slides
     etag = library.tile_etag(slide_id, level, col, row, fmt)
-    if request.if_none_match.contains(etag.strip('"')):
+    if request.if_none_match and _check_tile_address(library, slide_id, level, col, row) and (
+        request.if_none_match.contains(etag.strip('"'))
+    ):
         response = Response(status=304)
     else:
         found = library.tile(slide_id, level, col, row, fmt, etag=etag)  # type: ignore[arg-type]
@@ -44,9 +50,34 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     return response
 
 
-# The tile route's URL, as Werkzeug matches it (``<path:...>`` is ``[^/].*?``; ``int`` is digits).
-_TILE_PATH = re.compile(r"/deepzoom/(?P<id>[^/].*?)_files/(?P<level>[0-9]+)/(?P<col>[0-9]+)_(?P<row>[0-9]+)"
-                        r"\.(?P<fmt>jpeg|png)")
+def _check_tile_address(library: SlideLibrary, slide_id: str, level: int, col: int, row: int) -> bool:
+    """True if (level, col, row) is a tile of a readable slide; raises what the tile read would
+    (SlideNotFoundError, SlideUnreadableError, TileNotFoundError) otherwise, without reading it."""
+    geometry = library.geometry(slide_id)
+    cols, rows = tile_grid(geometry, level)
+    if not (0 <= col < cols and 0 <= row < rows):
+        raise TileNotFoundError(f"no tile {col}_{row} at level {level}: the grid is {cols}x{rows}")
+    return True
+
+
+def tile_grid(geometry: DeepZoomGeometry, level: int) -> tuple[int, int]:
+    """(columns, rows) of Deep Zoom *level*, laid out as ``DeepZoomGenerator`` does: the last level
+    is the image, each one before it half the size (rounded up, at least 1 px).
+
+    :raises TileNotFoundError: no such level.
+    """
+    if not 0 <= level < geometry.level_count:
+        raise TileNotFoundError(f"no level {level}: this slide has levels 0-{geometry.level_count - 1}")
+    width, height = geometry.width, geometry.height
+    for _ in range(geometry.level_count - 1 - level):
+        width, height = max(1, -(-width // 2)), max(1, -(-height // 2))
+    return -(-width // geometry.tile_size), -(-height // geometry.tile_size)
+
+
+# The tile route's URL, as Werkzeug matches it (``<path:...>`` is ``[^/].*?``; ``int`` is ASCII
+# digits; longer numbers than a grid ever has go to the route, which answers 404).
+_TILE_PATH = re.compile(r"/deepzoom/(?P<id>[^/].*?)_files/(?P<level>[0-9]{1,9})/(?P<col>[0-9]{1,9})_"
+                        r"(?P<row>[0-9]{1,9})\.(?P<fmt>jpeg|png)")
 
 
 def serve_tiles_directly(app: Flask) -> None:
@@ -55,19 +86,22 @@ def serve_tiles_directly(app: Flask) -> None:
     A viewer asks for hundreds of tiles per view; for a cached or stored tile the request context,
     URL routing and Response object cost as much as the tile itself (a new connection may reach a
     worker whose cache is cold, so misses take this path too). The answer is the tile route's own
-    (same body and headers, from the same :meth:`SlideLibrary.tile`). Everything else -- a
-    conditional request, any error, other URLs -- goes to the Flask app unchanged, which answers it
-    (errors included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server
-    installs it).
+    (same body and headers, from the same :meth:`SlideLibrary.tile`, and the security headers of
+    every response). Everything else -- a Host this server does not answer to, a conditional
+    request, any error, other URLs -- goes to the Flask app unchanged, which answers it (errors
+    included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server installs it).
     """
     flask_wsgi = app.wsgi_app
     found_services = app.extensions["wsi_viewer"]
+    hosts = policy(app)
+    usual_hosts, allows_host = hosts.exact_hosts, hosts.allows_host  # usually one frozenset lookup
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ:
             path = environ.get("PATH_INFO", "")
             match = _TILE_PATH.fullmatch(path) if path.isascii() else None
-            if match is not None:
+            host = environ.get("HTTP_HOST")
+            if match is not None and (host in usual_hosts or allows_host(host)):
                 library = found_services.slides
                 slide_id, fmt = match["id"], match["fmt"]
                 level, col, row = int(match["level"]), int(match["col"]), int(match["row"])
@@ -79,7 +113,7 @@ def serve_tiles_directly(app: Flask) -> None:
                 if found is not None:
                     start_response("200 OK", [
                         ("Content-Type", found.media_type), ("Content-Length", str(len(found.data))),
-                        ("ETag", etag), ("Cache-Control", TILE_CACHE_CONTROL),
+                        ("ETag", etag), ("Cache-Control", TILE_CACHE_CONTROL), *SECURITY_HEADERS,
                     ])
                     return [found.data]
         return flask_wsgi(environ, start_response)
