@@ -133,7 +133,7 @@ def test_one_connection_serves_request_after_request(server: str) -> None:
         bodies.append(response.read())
     assert conn.sock is sock and bodies[: len(tiles)] == bodies[len(tiles) : 2 * len(tiles)]
     # Two requests in one write: the second is already read when the first is answered.
-    pipelined = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in tiles[:2])
+    pipelined = b"".join(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % p.encode() for p in tiles[:2])
     sock.sendall(pipelined)
 
     class SharedReader(io.BufferedReader):  # one buffer for both responses, which each close it

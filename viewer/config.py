@@ -65,6 +65,12 @@ SETTINGS: tuple[Setting, ...] = (
             "a slide label can carry a patient name."),
     Setting("THUMBNAIL_MAX", int, 1024, "Largest thumbnail edge a client may request, in px."),
     Setting("MAX_UPLOAD_MB", int, 64, "Largest request body accepted (annotation uploads), in MiB."),
+    Setting("HEADER_TIMEOUT", int, 10, "Seconds a connection has to send a whole request head (request "
+            "line and header fields), from its start or from its first byte after a keep-alive pause; "
+            "later: 408 and closed."),
+    Setting("BODY_IDLE_TIMEOUT", int, 30, "Longest pause, in seconds, while a client sends a request body "
+            "or takes a response; longer: 408 (body) or closed."),
+    Setting("BODY_TIMEOUT", int, 300, "Seconds a whole request body may take to arrive; longer: 408."),
     Setting("ANNOTATION_MAX_MB", int, 256, "Largest annotation file accepted, MiB."),
     Setting("DATABASE", str, "", "Annotation store: empty for SQLite (WAL) in DATA_DIR, or a "
             "postgresql://USER:PASSWORD@HOST/DB URL shared by several workers and hosts."),
@@ -158,7 +164,8 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         problems.append(f"TILE_SIZE must be 0 (automatic) or 1-4096, got {values['TILE_SIZE']}")
     if values["TILE_OVERLAP"] < -1 or values["TILE_OVERLAP"] > 64:
         problems.append(f"TILE_OVERLAP must be -1 (automatic) or 0-64, got {values['TILE_OVERLAP']}")
-    for name in ("WORKERS", "THREADS", "SLIDE_CACHE_SIZE", "THUMBNAIL_MAX", "MAX_UPLOAD_MB"):
+    for name in ("WORKERS", "THREADS", "SLIDE_CACHE_SIZE", "THUMBNAIL_MAX", "MAX_UPLOAD_MB",
+                 "HEADER_TIMEOUT", "BODY_IDLE_TIMEOUT", "BODY_TIMEOUT"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
     if values["RENDERED_TILE_CACHE_MB"] < 0:

@@ -36,6 +36,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
 
     if settings["DEBUG"]:
         app = create_app(settings, config_file)
+        _guard_bodies(app, settings)
         app.run(host=settings["HOST"], port=settings["PORT"], debug=True, threaded=True)
         return 0
 
@@ -43,12 +44,17 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
 
     from viewer.gthread_worker import KeepAliveThreadWorker
 
+    raise_open_file_limit()
+    worker_class = KeepAliveThreadWorker.configured(
+        header_timeout=settings["HEADER_TIMEOUT"], io_timeout=settings["BODY_IDLE_TIMEOUT"],
+        body_timeout=settings["BODY_TIMEOUT"])
+
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings['HOST']}:{settings['PORT']}")
             self.cfg.set("workers", max(1, settings["WORKERS"]))
             self.cfg.set("threads", max(1, settings["THREADS"]))
-            self.cfg.set("worker_class", KeepAliveThreadWorker)
+            self.cfg.set("worker_class", worker_class)
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
@@ -58,6 +64,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             from viewer.web.tiles import serve_tiles_directly
 
             app = create_app(settings, config_file)
+            _guard_bodies(app, settings)  # inside the tile fast path: tiles have no body
             serve_tiles_directly(app)
             return app
 
@@ -65,3 +72,39 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
     print(f"wsi-viewer: serving on {url}", file=sys.stderr, flush=True)
     _Gunicorn().run()
     return 0
+
+
+def _guard_bodies(app: Any, settings: Mapping[str, Any]) -> None:
+    from viewer.web.transport import guard_request_bodies
+
+    app.wsgi_app = guard_request_bodies(app.wsgi_app, max_body_bytes=settings["MAX_UPLOAD_MB"] << 20)
+
+
+#: Open files a worker may need: its connections (gunicorn accepts up to 1,000 per worker), slide
+#: handles, cache files and the database.
+WANTED_OPEN_FILES = 4096
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit when it is below
+    :data:`WANTED_OPEN_FILES` (workers inherit it); returns the soft limit now in force.
+
+    Many distributions start processes with a soft limit of 1,024: a few hundred idle connections
+    would then make ``accept`` fail with EMFILE while the hard limit allows far more.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < WANTED_OPEN_FILES and (
+        hard == resource.RLIM_INFINITY or hard > soft
+    ):
+        target = max(WANTED_OPEN_FILES, soft) if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            print(f"wsi-viewer: cannot raise the open-file limit from {soft}: {exc}", file=sys.stderr)
+    if soft != resource.RLIM_INFINITY and soft < WANTED_OPEN_FILES:
+        print(f"wsi-viewer: only {soft} open files allowed (ulimit -n); under many connections "
+              f"accept may fail", file=sys.stderr, flush=True)
+    return int(soft)
