@@ -103,6 +103,7 @@ def test_cross_site_form_posts_are_refused_and_change_nothing(client: FlaskClien
              "Content-Type: application/json")
     _refused(client.post(create, data={"name": "x"}, content_type="application/x-www-form-urlencoded"), 415)
     _refused(client.post(create, data=b'{"name": "x"}'), 415)  # fetch() of a Blob: no Content-Type
+    _refused(client.post(create), 403, "X-Requested-With")  # no body (a POST that starts something)
     _refused(client.post(create, data=upload, content_type="multipart/form-data"), 403, "X-Requested-With")
     _refused(client.put(s["urls"]["asap_xml"], data=XML, content_type="application/xml"), 403,
              "X-Requested-With")
@@ -120,6 +121,8 @@ def test_same_origin_and_allowed_writes_go_through(make_app: Callable[..., Flask
     for name, origin in (("tool", "https://TOOLS.lab.example"), ("ip", "http://10.0.0.5:8080"),
                          ("tls", "https://localhost")):
         assert client.post(create, json={"name": name}, headers={"Origin": origin}).status_code == 201
+    assert client.post(create, headers=SAME).status_code == 201  # no body: the page's fetch(url, POST)
+    assert client.post(create, headers={"X-Requested-With": "curl"}).status_code == 201  # curl -X POST
     for headers, name in (({"X-Requested-With": "curl"}, "a.xml"), (SAME, "b.xml")):
         up = client.post(create, data={"file": (io.BytesIO(XML), name)}, content_type="multipart/form-data",
                          headers=headers)
@@ -130,7 +133,7 @@ def test_same_origin_and_allowed_writes_go_through(make_app: Callable[..., Flask
     assert client.get(s["urls"]["asap_xml"]).data == XML
     restored = client.post(s["urls"]["restore"], json={"version": 1}, headers=SAME)
     assert restored.status_code == 200 and restored.get_json()["change"]["kind"] == "restore"
-    assert len(_state(client)) == 8
+    assert len(_state(client)) == 10
     # other sites are still refused when some are allowed
     evil = {"Origin": "https://tools.lab.example.evil"}
     _refused(client.post(create, json={"name": "x"}, headers=evil), 403)

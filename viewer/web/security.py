@@ -12,9 +12,10 @@ the user's only protection; these checks keep it whole:
   ``ALLOWED_ORIGINS`` is ``403``. A body must be declared as JSON (``application/json`` or
   ``application/geo+json``), which no cross-site form can send without a CORS preflight that this
   server never grants; other bodies are ``415``. Uploads (``application/xml``, ``text/xml``,
-  ``multipart/form-data``; a form can send the last without a preflight) also need the page's own
-  ``Origin`` or an ``X-Requested-With`` header, which only a same-origin script or a non-browser
-  client (curl) can add: ``403`` otherwise. DELETE carries no body and always needs a preflight.
+  ``multipart/form-data``; a form can send the last without a preflight) and writes without a body
+  also need the page's own ``Origin`` or an ``X-Requested-With`` header, which only a same-origin
+  script or a non-browser client (curl) can add: ``403`` otherwise. DELETE carries no body and
+  always needs a preflight.
 * **Authors**: ``X-User`` (and a JSON body's ``user``) may not claim the reserved author of changes
   read from sidecar files (:data:`viewer.store.SIDECAR_USER`): ``403``.
 * **Numbers in URLs and headers** are ASCII digits: ``str.isdigit``, ``int`` and Werkzeug's ``int``
@@ -244,11 +245,16 @@ def _check_request() -> None:
     mimetype = request.mimetype
     if mimetype in JSON_TYPES:
         return
-    if mimetype in UPLOAD_TYPES:
+    # No body at all (a POST that starts something): a cross-site fetch can send that without a
+    # preflight too, so it needs the same proof as an upload.
+    chunked = "HTTP_TRANSFER_ENCODING" in request.environ
+    bodyless = not mimetype and not request.content_length and not chunked
+    if mimetype in UPLOAD_TYPES or bodyless:
         if origin is None and PREFLIGHT_HEADER not in request.headers:
+            what = f"an upload of {mimetype}" if mimetype else "a write without a body"
             raise Forbidden(
-                f"an upload of {mimetype} needs an {PREFLIGHT_HEADER} header (any value, e.g. "
-                f"'{PREFLIGHT_HEADER}: curl'), which no cross-site form can send"
+                f"{what} needs an {PREFLIGHT_HEADER} header (any value, e.g. "
+                f"'{PREFLIGHT_HEADER}: curl'), which no cross-site form can send, or a JSON body"
             )
         return
     raise UnsupportedMediaType(
