@@ -28,12 +28,13 @@ REAL = DATA / "asap" / "real"
 
 @contextmanager
 def serve(
-    slides: Path, data: Path, database: str, workers: int = 2, writeback: bool = False
+    slides: Path, data: Path, database: str, workers: int = 2, writeback: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     args = [str(slides), "--workers", str(workers), "--threads", "8", "--database", database]
     if writeback:
         args.append("--sidecar-writeback")
-    with running_server(*args, data_dir=data) as server:
+    with running_server(*args, data_dir=data, env=env) as server:
         yield server
 
 
@@ -256,6 +257,7 @@ def test_sigkill_during_save_leaves_store_and_sidecar_consistent(tmp_path: Path,
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
             assert read_asap(got.content) == on_disk
+            assert sorted(slides.glob(".*.tmp")) == []  # a write killed half-way left no temporary file
             outcomes.add("killed" if isinstance(done[0], BaseException) else "finished")
             history = requests.get(
                 server.url + s["urls"]["history"], params={"limit": 1000}, timeout=30
@@ -282,13 +284,89 @@ def test_unwritable_sidecar_is_a_clear_error_and_the_change_is_kept(tmp_path: Pa
                 timeout=30,
             )
             assert r.status_code == 201
-            assert "could not write" in r.json()["sidecar_error"]
-            assert "could not write" in r.headers["X-Sidecar-Error"]
+            # what failed, named relative to the slide directory: never the server's absolute path
+            reason = "File name too long" if os.geteuid() == 0 else "Permission denied"
+            expected = f"could not write {stem}.xml: {reason}"
+            assert r.json()["sidecar_error"] == expected
+            assert r.headers["X-Sidecar-Error"] == expected
             history = requests.get(server.url + s["urls"]["history"], timeout=30).json()["changes"]
             assert history[0]["who"] == "alice" and history[0]["kind"] == "create"
             state = requests.get(server.url + s["urls"]["self"], timeout=30).json()
             assert state["features"][-1]["properties"]["name"] == "kept"
-            assert "could not write" in state["sidecar"]["error"]
+            assert state["sidecar"]["error"] == expected
+            assert first_set(server)["sidecar"]["error"] == expected  # and every later listing
             assert xml_path.read_bytes() == original
     finally:
         slides.chmod(0o755)
+
+
+def test_sigkill_between_sidecar_rename_and_commit_keeps_the_author(tmp_path: Path, database: str) -> None:
+    """The worker dies after the sidecar holds alice's change and before the database commits it:
+    the next access imports the file as alice's change (not an anonymous edit on disk), nothing is
+    lost, the file and the store agree, and the new worker's start removed an abandoned temporary
+    file beside the sidecar."""
+    slides = slide_dir(tmp_path, "tumor_111.xml")
+    xml_path = slides / "CMU-1-Small-Region.xml"
+    paused = tmp_path / "paused-after-rename"
+    env = {"WSI_VIEWER_TEST_PAUSE_AFTER_SIDECAR_RENAME": str(paused)}
+    with serve(slides, tmp_path / "data", database, workers=1, writeback=True, env=env) as server:
+        s = first_set(server)
+        assert requests.get(server.url + s["urls"]["self"], timeout=30).status_code == 200
+        abandoned = slides / ".CMU-1-Small-Region.xml.k1ll3d.tmp"  # a write killed long ago
+        abandoned.write_bytes(b"x" * 100_000)
+        os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+        done: list[requests.Response | BaseException] = []
+
+        def save() -> None:
+            try:
+                done.append(requests.post(
+                    server.url + s["urls"]["annotations"], json=square(7, 7, "by alice"),
+                    headers={"X-User": "alice"}, timeout=120,
+                ))
+            except requests.RequestException as exc:
+                done.append(exc)
+
+        thread = threading.Thread(target=save)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not paused.exists():
+            assert time.monotonic() < deadline, "the save never reached the rename"
+            time.sleep(0.05)
+        assert read_asap(xml_path).annotations[-1].name == "by alice"  # renamed, not committed
+        for pid in server.workers():
+            os.kill(pid, signal.SIGKILL)
+        thread.join(120)
+        assert isinstance(done[0], BaseException)  # the client never got an answer
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                got = requests.get(server.url + s["urls"]["asap_xml"], timeout=60)
+                if got.status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert read_asap(got.content) == read_asap(xml_path)
+        history = requests.get(server.url + s["urls"]["history"], timeout=30).json()["changes"]
+        assert [(c["who"], c["kind"]) for c in history] == [("alice", "create"), ("sidecar", "import")]
+        assert [c["version"] for c in history] == [2, 1]
+        state = requests.get(server.url + s["urls"]["self"], timeout=30).json()
+        assert [f["properties"]["name"] for f in state["features"]][-1] == "by alice"
+        assert len(state["features"]) == len(read_asap(REAL / "tumor_111.xml").annotations) + 1
+
+        # Later writes work as usual; the file and the store agree after each.
+        r = requests.post(server.url + s["urls"]["annotations"], json=square(9, 9, "by bob"),
+                          headers={"X-User": "bob"}, timeout=60)
+        assert r.status_code == 201 and "sidecar_error" not in r.json()
+        got = requests.get(server.url + s["urls"]["asap_xml"], timeout=30)
+        assert read_asap(got.content) == read_asap(xml_path)
+        assert read_asap(xml_path).annotations[-1].name == "by bob"
+        history = requests.get(server.url + s["urls"]["history"], timeout=30).json()["changes"]
+        assert [c["who"] for c in history] == ["bob", "alice", "sidecar"]
+        deadline = time.monotonic() + 30
+        while abandoned.exists():  # swept when the replacement worker opened the store
+            assert time.monotonic() < deadline, "the abandoned temporary file is still there"
+            time.sleep(0.1)
+        assert sorted(p.name for p in slides.iterdir() if p.name.startswith(".")) == []

@@ -94,6 +94,7 @@ class Services:
         return Store(
             database_url(s["DATABASE"], self.data_dir),
             annotation_dir=annotation_dir,
+            slide_root=self.slide_root,  # sidecars leaving it (and ANNOTATION_DIR) are ignored
             sidecar_import=s["SIDECAR_IMPORT"],
             sidecar_writeback=s["SIDECAR_WRITEBACK"],
             max_vertices=s["MAX_SET_VERTICES"],

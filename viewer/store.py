@@ -23,11 +23,14 @@ while a stale ``if_version`` gets :class:`~viewer.errors.PreconditionFailedError
 object.
 
 ASAP sidecars: on first use of a slide, ``<stem>.xml`` beside it (or in the annotation directory)
-becomes the first change of a set bound to that file. Whenever the file changed on disk since we
-last read or wrote it, it is imported as a new change. With write-back on, every change rewrites
-the file atomically (temp file, fsync, rename) *before* the database commit, so a crash leaves
-either the old file (and no change) or the new file, which the next access re-imports if the
-commit was lost.
+becomes the first change of a set bound to that file; a sidecar whose real path leaves the slide
+root and the annotation directory (a symlink, or a linked folder) is ignored, then and later.
+Whenever the file changed on disk since we last read or wrote it, it is imported as a new change.
+With write-back on, every change rewrites the file atomically (temp file, fsync, rename) *before*
+the database commit, with a record of the change (author, version, digest) beside the file until
+the commit, so a crash leaves either the old file (and no change) or the new file, which the next
+access re-imports as that author's change if the commit was lost. Each store start sweeps the
+folders of known sidecars for what killed writers left there.
 
 Schema versions are migrations in :data:`_MIGRATIONS`, applied in order under a lock at start-up;
 upgrading keeps every row.
@@ -35,6 +38,7 @@ upgrading keeps every row.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
@@ -42,6 +46,7 @@ import json
 import logging
 import os
 import re
+import stat
 import threading
 import time
 import weakref
@@ -49,7 +54,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,6 +63,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.errors import (
+    AnnotationFormatError,
     ConfigError,
     ConflictError,
     InputTooLargeError,
@@ -672,17 +678,65 @@ def _close_store(engine: Engine, writers: _WriterQueue | None) -> None:
 
 
 class _Sidecar:
-    """Locating and parsing the ASAP XML that belongs to a slide."""
+    """Locating, containing and reading the ASAP XML that belongs to a slide.
 
-    def __init__(self, annotation_dir: str | os.PathLike[str] | None, max_bytes: int | None) -> None:
-        self.annotation_dir = Path(annotation_dir) if annotation_dir else None
+    Sidecars follow the slides' containment rule: a ``<stem>.xml`` (or a folder on its way) that is
+    a symlink whose target leaves the slide root, or the annotation directory (an allowed root of
+    its own), is ignored, at the first import and at every later read and write-back. A set keeps
+    the path as found (a link's own name, not its target's); reads and writes go to the file it
+    resolves to. Errors name files relative to the slide root or the annotation directory, never by
+    their absolute server path.
+    """
+
+    def __init__(
+        self,
+        annotation_dir: str | os.PathLike[str] | None,
+        max_bytes: int | None,
+        slide_root: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.annotation_dir = Path(annotation_dir).absolute() if annotation_dir else None
         self.max_bytes = max_bytes
+        self.slide_root = Path(slide_root).absolute() if slide_root else None
+        self._real_roots = [r.resolve() for r in (self.slide_root, self.annotation_dir) if r is not None]
+        # as configured and as resolved (a slide's path may come either way)
+        self._display_roots = [
+            (form, label)
+            for root, label in ((self.slide_root, ""), (self.annotation_dir, "<ANNOTATION_DIR>/"))
+            if root is not None
+            for form in (root, root.resolve())
+        ]
+
+    @staticmethod
+    def _derived_root(slide_key: str, slide_path: Path) -> Path:
+        """The slide root implied by a slide's key (its path under the root) and its path."""
+        parts = PurePosixPath(slide_key).parts
+        if parts and len(slide_path.parts) > len(parts) and slide_path.parts[-len(parts):] == parts:
+            return slide_path.parents[len(parts) - 1]
+        return slide_path.parent
+
+    def _roots_for(self, fallback_root: Path) -> list[Path]:
+        if self.slide_root is not None:
+            return self._real_roots
+        real = [fallback_root.resolve()]
+        if self.annotation_dir is not None:
+            real.append(self.annotation_dir.resolve())
+        return real
+
+    @staticmethod
+    def _inside(path: Path, real_roots: list[Path]) -> Path | None:
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return real if any(real == r or r in real.parents for r in real_roots) else None
 
     def find(self, slide_key: str, slide_path: Path | None) -> Path | None:
         """``<stem>.xml`` next to the slide, in the annotation directory (mirroring the slide's folder,
-        or flat), or in ``../annotations/`` beside an ``images/`` folder (the CAMELYON layout)."""
+        or flat), or in ``../annotations/`` beside an ``images/`` folder (the CAMELYON layout): the
+        first regular file among them whose real path stays inside an allowed root, as found."""
         if slide_path is None:
             return None
+        slide_path = slide_path.absolute()
         stem = slide_path.stem if slide_path.suffix else slide_path.name
         candidates = [slide_path.with_name(stem + ".xml")]
         if self.annotation_dir is not None:
@@ -693,25 +747,90 @@ class _Sidecar:
             ]
         if slide_path.parent.name == "images":
             candidates.append(slide_path.parent.parent / "annotations" / (stem + ".xml"))
+        roots = self._roots_for(self._derived_root(slide_key, slide_path))
         for candidate in candidates:
             if candidate.is_file():
-                return candidate.resolve()
+                if self._inside(candidate, roots) is not None:
+                    return candidate
+                log.warning("sidecar %s leads outside the slide directory: ignored", candidate)
         return None
 
-    def read(self, path: Path) -> tuple[AnnotationSet, bytes, tuple[int, int]]:
-        """Parse the file; returns the set, its bytes and its (mtime_ns, size) when read.
+    def real_path(self, path: Path) -> Path | None:
+        """The file a set's sidecar *path* resolves to now, if that is still inside an allowed root
+        (the slide root, or without one the sidecar's own folder; the annotation directory)."""
+        return self._inside(path, self._roots_for(path.parent))
+
+    def display(self, path: Path) -> str:
+        """*path* for messages: relative to the slide root or the annotation directory."""
+        for root, label in self._display_roots:
+            try:
+                return label + path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return path.name
+
+    def read(self, real: Path) -> tuple[AnnotationSet, bytes, tuple[int, int]]:
+        """Parse the file at *real* (a :meth:`real_path`); returns the set, its bytes and its
+        (mtime_ns, size) when read. Messages carry no path.
 
         :raises AnnotationFormatError, ValidationError, InputTooLargeError, OSError
         """
         from viewer.annotations.asap import read_asap
 
-        before = _signature(path)
-        data = path.read_bytes()
+        # No link is followed (real has none) and a FIFO or device is refused, not waited on.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise AnnotationFormatError("not a regular file")
+            if self.max_bytes is not None and st.st_size > self.max_bytes:
+                raise InputTooLargeError(f"larger than {self.max_bytes} bytes")
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read() if self.max_bytes is None else handle.read(self.max_bytes + 1)
+        finally:
+            os.close(fd)
         if self.max_bytes is not None and len(data) > self.max_bytes:
-            raise InputTooLargeError(f"{path.name} is larger than {self.max_bytes} bytes")
+            raise InputTooLargeError(f"larger than {self.max_bytes} bytes")
         aset = read_asap(data, max_bytes=self.max_bytes)
-        sig = before if before is not None and before[1] == len(data) else (0, len(data))
+        sig = (st.st_mtime_ns, st.st_size) if st.st_size == len(data) else (0, len(data))
         return aset, data, sig
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a sidecar could not be read or written, without the absolute path an OSError carries."""
+    if isinstance(exc, ViewerError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
+#: Beside a sidecar while its write-back is not committed: who wrote it and what it should become.
+_PENDING_SUFFIX = ".pending-change.json"
+
+
+def _pending_path(real: Path) -> Path:
+    return real.with_name(f".{real.name}{_PENDING_SUFFIX}")
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+#: Test hook (tests/test_store_reliability.py), read once at import: the first sidecar write-back
+#: of a server creates this file after its rename and then waits, before the commit, to be killed.
+_PAUSE_AFTER_SIDECAR_RENAME = os.environ.get("WSI_VIEWER_TEST_PAUSE_AFTER_SIDECAR_RENAME")
+
+
+def _pause_for_test(marker: str) -> None:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return  # one pause per test run: the worker that replaces the killed one writes normally
+    time.sleep(600)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -729,6 +848,7 @@ class Store:
         url: str,
         *,
         annotation_dir: str | os.PathLike[str] | None = None,
+        slide_root: str | os.PathLike[str] | None = None,
         sidecar_import: bool = True,
         sidecar_writeback: bool = False,
         max_vertices: int = 5_000_000,
@@ -739,6 +859,9 @@ class Store:
         """Open (creating and upgrading the schema when needed) the database at *url*.
 
         :param url: a SQLAlchemy URL from :func:`database_url`.
+        :param slide_root: the slide directory: sidecars whose real path leaves it (and the
+            *annotation_dir*) are ignored. None: the root implied by each slide's key and path at
+            first use, and a sidecar's own folder later.
         :param target_version: migrate only up to this schema version (tests of upgrades).
         :param ping_idle_after: a pooled PostgreSQL connection idle for longer (s) is checked before
             use, and replaced if the server dropped it.
@@ -747,7 +870,7 @@ class Store:
         self.sidecar_import = sidecar_import
         self.sidecar_writeback = sidecar_writeback
         self.max_vertices = max_vertices
-        self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes)
+        self._sidecar = _Sidecar(annotation_dir, max_sidecar_bytes, slide_root)
         self.engine = self._make_engine(url, ping_idle_after)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._writers = _WriterQueue(Path(url[len("sqlite:///") :])) if self.is_sqlite else None
@@ -759,6 +882,12 @@ class Store:
         # set id -> (version, its viewport index or None when only queried once); insertion order
         self._indexes: dict[int, tuple[int, _ViewportIndex | None]] = {}
         self._indexes_lock = threading.Lock()
+        # Leftovers of writers killed mid-write, swept once per start: the sidecars are read here
+        # (one query, on the connection the migration used), their folders listed in the background.
+        self._sweeper = threading.Thread(
+            target=self._sweep_quietly, args=(self._sidecar_rows(),), name="sidecar-sweep", daemon=True
+        )
+        self._sweeper.start()
 
     # -- engine, transactions, migrations ------------------------------------------------------------
 
@@ -848,6 +977,7 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection."""
+        self._sweeper.join(5.0)  # a start-up sweep still listing folders
         self._finalizer()
 
     def _user_id(self, conn: Connection, who: str) -> int | None:
@@ -894,12 +1024,15 @@ class Store:
         parsed: tuple[AnnotationSet, bytes, tuple[int, int]] | None = None
         error: str | None = None
         if sidecar is not None:
+            real = self._sidecar.real_path(sidecar)  # None: changed since find() looked
             try:
-                parsed = self._sidecar.read(sidecar)
+                if real is None:
+                    raise FileNotFoundError(errno.ENOENT, "no longer a file inside the slide directory")
+                parsed = self._sidecar.read(real)
                 parsed[0].validate()
             except (ViewerError, OSError) as exc:
                 parsed = None
-                error = f"{sidecar.name}: {exc.message if isinstance(exc, ViewerError) else exc}"
+                error = f"{self._sidecar.display(sidecar)}: {_reason(exc)}"
                 log.warning("sidecar %s not imported: %s", sidecar, error)
         for attempt in range(3):
             try:
@@ -1462,6 +1595,7 @@ class Store:
         """Run *body* in a write transaction holding the set's lock, after importing a changed sidecar;
         write the sidecar back (before committing) when that is on. *body* gets what the lock
         statement read of *annotation_id* and the groups (when asked)."""
+        pending: Path | None = None
         with self._write() as conn:
             info, pre = self._locked_read(conn, set_id, True, annotation_id, with_groups)
             if info.sidecar_path is not None and self._sync_sidecar_locked(conn, info) is not None:
@@ -1471,10 +1605,13 @@ class Store:
                     f"the set changed: version {info.version}, not {if_version}", current=info.version
                 )
             change = body(conn, info, pre)  # _commit keeps *info* up to date: no re-read inside the lock
-            sidecar_error = self._write_back(conn, set_id) if change is not None else None
+            sidecar_error, pending = self._write_back(conn, set_id, change) if change else (None, None)
             if change is not None and self.sidecar_writeback and info.sidecar_path is not None:
                 info.sidecar_error = sidecar_error  # what _write_back recorded
-            return WriteResult(info, change, sidecar_error=sidecar_error)
+            result = WriteResult(info, change, sidecar_error=sidecar_error)
+        if pending is not None:  # committed: the record of who wrote the sidecar has done its job
+            _unlink_quietly(pending)
+        return result
 
     def _commit(
         self,
@@ -1935,12 +2072,15 @@ class Store:
         sig = _signature(path)
         if sig is None or sig == (row.sidecar_mtime_ns, row.sidecar_size):
             return None  # a deleted sidecar leaves the store as it is
+        shown = self._sidecar.display(path)
+        real = self._sidecar.real_path(path)
         try:
-            aset, data, sig = self._sidecar.read(path)
+            if real is None:
+                raise FileNotFoundError(errno.ENOENT, "no longer a file inside the slide directory")
+            aset, data, sig = self._sidecar.read(real)
             aset.validate()
         except (ViewerError, OSError) as exc:
-            message = exc.message if isinstance(exc, ViewerError) else str(exc)
-            error = f"{path.name} changed on disk but cannot be imported: {message}"
+            error = f"{shown} changed on disk but cannot be imported: {_reason(exc)}"
             if row.sidecar_error != error:
                 conn.execute(sets.update().where(sets.c.id == info.id).values(sidecar_error=error))
             return None
@@ -1952,34 +2092,66 @@ class Store:
         )
         if digest == row.sidecar_sha256:
             return None  # touched, not changed
-        return self._replace_ops(
-            conn,
-            info.id,
-            aset,
-            SIDECAR_USER,
-            "sidecar-import",
-            f"imported {path.name} (changed on disk)",
-            info,
-        )
+        who, kind, message = SIDECAR_USER, "sidecar-import", f"imported {shown} (changed on disk)"
+        pending = self._pending_change(real, info, digest)
+        if pending is not None:
+            # Our own write-back, whose process died between the rename and the commit: the change
+            # is its author's, as it would have been committed.
+            who, kind = pending["who"], pending["kind"]
+            message = f"{pending['message']} (recovered from {shown} after an interrupted save)"
+        return self._replace_ops(conn, info.id, aset, who, kind, message, info)
 
-    def _write_back(self, conn: Connection, set_id: int) -> str | None:
-        """Write the set's state to its sidecar (inside the transaction, before commit); the error
-        text when that fails (the change is kept in the store regardless)."""
-        if not self.sidecar_writeback:
+    @staticmethod
+    def _pending_change(real: Path, info: SetInfo, digest: str) -> dict[str, Any] | None:
+        """The record a write-back left beside *real* before its rename, if it describes exactly
+        this content as the set's next version (so neither a stale record nor an edit on disk
+        since is ever attributed to it)."""
+        try:
+            record = json.loads(_pending_path(real).read_bytes())
+        except (OSError, ValueError):
             return None
+        if not isinstance(record, dict):
+            return None
+        fields = (record.get("set"), record.get("version"), record.get("sha256"))
+        if fields != (info.id, info.version + 1, digest):
+            return None
+        if not all(isinstance(record.get(k), str) for k in ("who", "kind", "message")):
+            return None
+        return record
+
+    def _write_back(
+        self, conn: Connection, set_id: int, change: ChangeInfo
+    ) -> tuple[str | None, Path | None]:
+        """Write the set's state to its sidecar (inside the transaction, before commit).
+
+        Before the rename a record of the change (author, kind, set version, digest of the new
+        file) goes beside the file, so that if this process dies before the commit, the re-import
+        of the file at the next access is the author's change, not an anonymous edit on disk.
+
+        :returns: the error text when writing failed (the change is kept in the store regardless),
+            and the record to remove once the transaction has committed.
+        """
+        if not self.sidecar_writeback:
+            return None, None
         row = conn.execute(
             sa.select(
                 sets.c.sidecar_path, sets.c.sidecar_mtime_ns, sets.c.sidecar_size, sets.c.sidecar_error
             ).where(sets.c.id == set_id)
         ).first()
         if row is None or row.sidecar_path is None:
-            return None
+            return None, None
         path = Path(row.sidecar_path)
+        shown = self._sidecar.display(path)
         sig = _signature(path)
         if sig is not None and sig != (row.sidecar_mtime_ns, row.sidecar_size):
             # Changed on disk and not importable (else the sync before this change imported it):
             # never overwrite a file we did not write.
-            return row.sidecar_error or f"{path.name} changed on disk; not overwritten"
+            return row.sidecar_error or f"{shown} changed on disk; not overwritten", None
+        real = self._sidecar.real_path(path)
+        if real is None:
+            error = f"could not write {shown}: no longer a file inside the slide directory"
+            conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
+            return error, None
         from viewer.annotations.asap import write_asap
 
         g_rows = conn.execute(
@@ -1995,24 +2167,89 @@ class Store:
             annotations=[annotation_from_doc(r.doc) for r in a_rows],
         )
         data = write_asap(aset)
+        digest = hashlib.sha256(data).hexdigest()
+        pending = _pending_path(real)
+        record = {
+            "set": set_id, "version": change.version, "sha256": digest,
+            "who": change.who, "kind": change.kind, "message": change.message, "at": change.at,
+        }
         try:
-            new_sig = _write_sidecar(path, data)
+            from viewer.atomicfile import write_atomic
+
+            # The sidecar's own rename just below fsyncs the folder, making this name durable too.
+            write_atomic(pending, json.dumps(record).encode(), sync_directory=False)
+            new_sig = _write_sidecar(real, data)
         except OSError as exc:
-            error = f"could not write {path}: {exc.strerror or exc}"
+            _unlink_quietly(pending)
+            error = f"could not write {shown}: {_reason(exc)}"
             log.error("sidecar write-back failed: %s", error)
             conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
-            return error
+            return error, None
+        if _PAUSE_AFTER_SIDECAR_RENAME is not None:
+            _pause_for_test(_PAUSE_AFTER_SIDECAR_RENAME)
         conn.execute(
             sets.update()
             .where(sets.c.id == set_id)
             .values(
                 sidecar_mtime_ns=new_sig[0],
                 sidecar_size=new_sig[1],
-                sidecar_sha256=hashlib.sha256(data).hexdigest(),
+                sidecar_sha256=digest,
                 sidecar_error=None,
             )
         )
-        return None
+        return None, pending
+
+    def sweep_sidecar_leftovers(self) -> list[Path]:
+        """Remove what writers killed mid-write left beside the sidecars of every set: temporary
+        files nobody holds any more and over a minute old (:mod:`viewer.atomicfile`), and records of
+        write-backs whose change was committed (or superseded) after all. Runs at start-up.
+
+        One listing per folder that holds a sidecar: a bounded list from the database, not a walk
+        of the slide tree.
+
+        :returns: the files removed.
+        """
+        return self._sweep_folders(self._sidecar_rows())
+
+    def _sidecar_rows(self) -> list[tuple[int, int, str]]:
+        """(set id, version, sidecar path) of every set bound to a sidecar."""
+        with self._read() as conn:
+            query = sa.select(sets.c.id, sets.c.version, sets.c.sidecar_path).where(
+                sets.c.sidecar_path.is_not(None)
+            )
+            return [(int(r.id), int(r.version), str(r.sidecar_path)) for r in conn.execute(query)]
+
+    def _sweep_folders(self, rows: list[tuple[int, int, str]]) -> list[Path]:
+        from viewer.atomicfile import remove_leftovers_in
+
+        by_folder: dict[Path, dict[str, list[tuple[int, int]]]] = {}
+        for set_id, version, sidecar_path in rows:
+            real = self._sidecar.real_path(Path(sidecar_path))
+            if real is not None:
+                by_folder.setdefault(real.parent, {}).setdefault(real.name, []).append((set_id, version))
+        removed: list[Path] = []
+        for folder, names in by_folder.items():
+            removed += remove_leftovers_in(folder, names)
+            for name, owners in names.items():
+                pending = _pending_path(folder / name)
+                try:
+                    record = json.loads(pending.read_bytes())
+                    stale = any(record["set"] == set_id and record["version"] <= version
+                                for set_id, version in owners)
+                except (OSError, ValueError, TypeError, KeyError):
+                    continue
+                if stale:
+                    _unlink_quietly(pending)
+                    removed.append(pending)
+        if removed:
+            log.info("removed %d leftovers of interrupted sidecar writes", len(removed))
+        return removed
+
+    def _sweep_quietly(self, rows: list[tuple[int, int, str]]) -> None:
+        try:
+            self._sweep_folders(rows)
+        except Exception:  # noqa: BLE001 - housekeeping must never take the store down
+            log.warning("sidecar leftover sweep did not finish", exc_info=True)
 
 
 class StoreUnavailableError(UnavailableError):
