@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests._server import running_server
 from tests._store_helpers import ENGINES, database_setting
 from viewer.annotations.asap import read_asap, write_asap
 from viewer.annotations.model import Annotation
@@ -23,6 +26,7 @@ from viewer.atomicfile import LEFTOVER_MIN_AGE_S
 from viewer.store import Store, database_url
 
 REAL = Path(__file__).parent / "data" / "asap" / "real"
+SLIDE = Path(__file__).parent / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
 
 
 @pytest.fixture(params=ENGINES)
@@ -251,3 +255,44 @@ def test_a_killed_write_back_leaves_no_temporary_file(db: str, tmp_path: Path) -
     assert sorted(p.name for p in sidecar.parent.iterdir() if p.name.endswith(".tmp")) == []
     assert len(before) > 1_000_000
     assert write_asap(read_asap(before)) == before
+
+
+def test_through_a_server_a_link_out_of_the_root_is_not_imported_nor_written(tmp_path: Path) -> None:
+    """The attack as reported, against a real server with write-back on: a sidecar symlink to a file
+    outside the slide directory is neither imported nor rewritten; a link inside it is imported under
+    its own name, and write-back goes through it."""
+    slides = tmp_path / "slides"
+    (slides / "shared").mkdir(parents=True)
+    shutil.copy(SLIDE, slides / "outside-link.svs")
+    shutil.copy(SLIDE, slides / "inside-link.svs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.xml"
+    secret.write_bytes((REAL / "tumor_111.xml").read_bytes())
+    (slides / "outside-link.xml").symlink_to(secret)
+    (slides / "shared" / "reader-2.xml").write_bytes((REAL / "tumor_031.xml").read_bytes())
+    (slides / "inside-link.xml").symlink_to(Path("shared") / "reader-2.xml")
+    before = secret.read_bytes()
+    with running_server(str(slides), "--workers", "1", "--threads", "4", "--sidecar-writeback",
+                        data_dir=tmp_path / "data") as server:
+        listed = {s["id"]: s for s in requests.get(server.url + "/api/slides", timeout=60).json()["slides"]}
+        out = requests.get(server.url + listed["outside-link.svs"]["urls"]["annotations"], timeout=30).json()
+        assert out["sets"] == [] and out["sidecar_error"] is None
+        assert listed["outside-link.svs"]["annotation_count"] == 0
+        put = requests.put(server.url + listed["outside-link.svs"]["urls"]["annotations_xml"],
+                           data=write_asap(read_asap(REAL / "tumor_031.xml")),
+                           headers={"Content-Type": "application/xml", "X-Requested-With": "wsi-viewer-test"},
+                           timeout=30)
+        assert put.status_code == 200 and put.json()["set"]["sidecar"] is None
+        assert secret.read_bytes() == before
+
+        (inside,) = requests.get(server.url + listed["inside-link.svs"]["urls"]["annotations"],
+                                 timeout=30).json()["sets"]
+        assert inside["name"] == "inside-link.xml" and inside["sidecar"]["file"] == "inside-link.xml"
+        feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]},
+                   "properties": {"name": "through the link"}}
+        created = requests.post(server.url + inside["urls"]["annotations"], json=feature, timeout=30)
+        assert created.status_code == 201 and "sidecar_error" not in created.json()
+        assert (slides / "inside-link.xml").is_symlink()
+        assert read_asap(slides / "shared" / "reader-2.xml").annotations[-1].name == "through the link"
+    assert secret.read_bytes() == before
