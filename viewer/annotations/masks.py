@@ -14,10 +14,12 @@ ASAP's rules (``annotation/AnnotationToMask.cpp``, ASAP_FORMAT.md §6), all repr
   winding rule, where ``isLeft`` is evaluated in float32 and truncated to ``int`` (x86
   ``cvttss2si``: a cross product ≥ 2³¹ becomes ``INT_MIN``). Every type is filled as a ring.
 
-Instead of ASAP's per-pixel loop the rasteriser works per scanline: for each edge crossing a row,
-the float32 ``isLeft`` is monotone in x, so the columns where the edge counts form one or two
-intervals whose ends are found by a vectorised binary search on the *exact* float32 predicate. The
-winding number is then a running sum of ±1 steps — the same pixels, at numpy speed.
+Instead of ASAP's per-pixel loop, :mod:`viewer.annotations.mask_raster` sweeps each ring down the
+rows: an edge's first counting column is a monotone step function of the row, so it is described
+by its runs (one for a steep edge, whatever its height) whose corners a 2-D prefix sum turns into
+winding numbers — the same pixels, found with ASAP's exact float32 predicate, in time that grows
+with the edges and the pixels rather than edges × rows. Pyramid levels below the first are taken
+from the level above (every other pixel: the same level-0 points), not rasterised again.
 
 Coordinates are slide space (level-0 px). A window at downsample *d* samples level-0 point
 ``(floor(c·d), floor(r·d))`` for its pixel (c, r): ASAP's nearest-neighbour pyramid for d = 2^k.
@@ -25,23 +27,24 @@ Coordinates are slide space (level-0 px). A window at downsample *d* samples lev
 
 from __future__ import annotations
 
+import io
 import math
-import operator
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from viewer.annotations.geometry import is_clockwise
-from viewer.annotations.model import AnnotationSet
+from viewer.annotations.mask_raster import MAX_CELLS, RingRaster
+from viewer.annotations.model import Annotation, AnnotationSet
 from viewer.errors import InvalidInputError
 
 #: Tile edge of the mask TIFF (ASAP writes 512-px tiles too).
 TILE_SIZE = 512
 _INT_OVERFLOW = np.float32(2.0**31)  # float32 values ≥ this convert to INT_MIN on x86
-_ONE = np.float32(1.0)
-_MAX_CELLS = 1 << 22  # winding-number cells per rasterising chunk (16 MiB of int32)
 _FLT_MIN = float(np.finfo(np.float32).tiny)  # ASAP's bbox max corner starts here, not at -FLT_MAX
 
 Progress = Callable[[int, int], None]
@@ -95,6 +98,36 @@ class MaskPlan:
     int_limit: np.float32 = _INT_OVERFLOW
 
 
+def _painted(
+    aset: AnnotationSet, labels: dict[str, int] | None, order: Sequence[str] | None
+) -> Iterator[tuple[Annotation, int]]:
+    """The annotations ASAP paints, in painting order, with their labels."""
+    labels = dict(labels or {})
+    has_groups = bool(aset.groups)
+    annotations = list(aset.annotations)
+    if order and labels:
+        annotations = [
+            a
+            for name in order
+            for a in aset.annotations
+            if (a.group == name if has_groups else a.name == name)
+        ]
+    for a in annotations:
+        if labels and has_groups and a.group is None:
+            continue
+        if labels:
+            yield a, labels.get(a.group if has_groups else a.name, 0)  # type: ignore[arg-type]
+        else:
+            yield a, 1
+
+
+def mask_vertex_count(
+    aset: AnnotationSet, labels: dict[str, int] | None = None, order: Sequence[str] | None = None
+) -> int:
+    """Vertices of the annotations the mask paints (what its cost grows with, times the rows)."""
+    return sum(len(a.coordinates) for a, _label in _painted(aset, labels, order))
+
+
 def plan_mask(
     aset: AnnotationSet,
     labels: dict[str, int] | None = None,
@@ -108,29 +141,11 @@ def plan_mask(
     of 2³¹ or more turns into INT_MIN, which fills or clears stray areas of shapes larger than about
     30,000 px with few vertices, e.g. huge rectangles). False gives the mathematically clean mask.
     """
-    labels = dict(labels or {})
-    has_groups = bool(aset.groups)
-    annotations = list(aset.annotations)
-    ordered = bool(order) and bool(labels)
-    if ordered:
-        assert order is not None
-        annotations = [
-            a
-            for name in order
-            for a in aset.annotations
-            if (a.group == name if has_groups else a.name == name)
-        ]
     plan = MaskPlan(
         ordered=bool(order),  # ASAP overwrites whenever an order is given
         int_limit=_INT_OVERFLOW if asap_int_overflow else np.float32(np.inf),
     )
-    for a in annotations:
-        if labels and has_groups and a.group is None:
-            continue
-        if labels:
-            label = labels.get(a.group if has_groups else a.name, 0)  # type: ignore[arg-type]
-        else:
-            label = 1
+    for a, label in _painted(aset, labels, order):
         pts = np.asarray(a.coordinates, dtype=np.float32).reshape(-1, 2)
         if len(pts) == 0:
             continue
@@ -157,99 +172,40 @@ def _sample_positions(start: int, count: int, downsample: float) -> np.ndarray:
     return np.floor(idx * downsample).astype(np.int64)
 
 
-def _first_crossing(
-    a_b: np.ndarray,
-    x0: np.ndarray,
-    dyp: np.ndarray,
-    cols: np.ndarray,
-    compare: Callable[[np.ndarray, np.float32], np.ndarray],
-    threshold: np.float32,
-) -> np.ndarray:
-    """Per crossing i, the first column k with ``compare(isLeft(i, k), threshold)`` (len(cols) if none).
-
-    ASAP's ``isLeft`` before its int conversion, in float32 (note its y-down sign):
-    ``fl(fl(x1-x0) * fl(y0-py) - fl(fl(px-x0) * fl(y0-y1)))`` = ``a_b - fl(cols[k] - x0) * dyp``.
-    It is monotone in k, so the predicate is False ... False True ... True and a vectorised binary
-    search over the columns finds its first True exactly.
-    """
-    n = len(a_b)
-    left = np.zeros(n, dtype=np.int64)
-    right = np.full(n, len(cols), dtype=np.int64)
-    which = np.arange(n)
-    while True:
-        active = which[left < right]
-        if not len(active):
-            return left
-        mid = (left[active] + right[active]) // 2
-        ok = compare(a_b[active] - (cols[mid] - x0[active]) * dyp[active], threshold)
-        right[active[ok]] = mid[ok]
-        left[active[~ok]] = mid[~ok] + 1
-
-
-def _paint(
-    out: np.ndarray, ring: _Ring, xs: np.ndarray, ys: np.ndarray, ordered: bool, int_limit: np.float32
-) -> None:
-    """Composite one ring into *out* (rows = *ys*, columns = *xs*, level-0 sample coordinates)."""
-    min_x, min_y, max_x, max_y = ring.bbox
-    # Strict bounding box (ASAP: x > bbox.min && x < bbox.max), as column / row index ranges.
-    c_lo, c_hi = int(np.searchsorted(xs, min_x, "right")), int(np.searchsorted(xs, max_x, "left"))
-    r_lo, r_hi = int(np.searchsorted(ys, min_y, "right")), int(np.searchsorted(ys, max_y, "left"))
-    if c_lo >= c_hi or r_lo >= r_hi:
-        return
-    cols = xs[c_lo:c_hi].astype(np.float32)
-    ncols = c_hi - c_lo
-    rows_per_chunk = max(1, _MAX_CELLS // (ncols + 1))
-    up = ring.y1 > ring.y0
-    down = ring.y1 < ring.y0
-    # The rows each edge crosses: upward y0 <= y < y1, downward y1 <= y < y0.
-    lo_y = np.where(up, ring.y0, ring.y1)
-    hi_y = np.where(up, ring.y1, ring.y0)
-    moving = up | down
-    for r0 in range(r_lo, r_hi, rows_per_chunk):
-        r1 = min(r_hi, r0 + rows_per_chunk)
-        row_y = ys[r0:r1]
-        ja = np.searchsorted(row_y, lo_y, "left")
-        jb = np.searchsorted(row_y, hi_y, "left")
-        counts = np.where(moving, jb - ja, 0)
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        edge = np.repeat(np.arange(len(counts)), counts)
-        row = ja[edge] + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))
-        py = row_y[row].astype(np.float32)
-        ex0, dyp = ring.x0[edge], ring.dyp[edge]
-        a_b = ring.dx[edge] * (ring.y0[edge] - py)  # fl(fl(x1-x0) * fl(y0-py)), fixed along the row
-        steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
-        iu = np.flatnonzero(up[edge])
-        if len(iu):
-            # Upward (y0 <= y < y1): +1 where 1 <= isLeft < 2^31; isLeft grows with x.
-            args = (a_b[iu], ex0[iu], dyp[iu], cols)
-            start = _first_crossing(*args, operator.ge, _ONE)
-            end = _first_crossing(*args, operator.ge, int_limit)
-            steps.append((row[iu], start, end, 1))
-        idn = np.flatnonzero(~up[edge])
-        if len(idn):
-            # Downward: -1 where isLeft >= 2^31 (INT_MIN) or isLeft <= -1; isLeft falls with x.
-            args = (a_b[idn], ex0[idn], dyp[idn], cols)
-            end = _first_crossing(*args, operator.lt, int_limit)
-            start = _first_crossing(*args, operator.le, -_ONE)
-            steps.append((row[idn], np.zeros(len(idn), np.int64), end, -1))
-            steps.append((row[idn], start, np.full(len(idn), ncols, np.int64), -1))
-        width = ncols + 1
-        diff = np.zeros((r1 - r0) * width, dtype=np.int32)
-        for srow, s, e, sign in steps:
-            keep = s < e
-            base = srow[keep] * width
-            np.add.at(diff, base + s[keep], sign)
-            np.add.at(diff, base + e[keep], -sign)
-        inside = np.cumsum(diff.reshape(r1 - r0, width), axis=1, dtype=np.int32)[:, :ncols] != 0
-        target = out[r0:r1, c_lo:c_hi]
-        label = ring.label
-        if ordered:
-            target[inside] = label & 0xFF
-        elif label > 0:
-            # ASAP: pixel = in*label > pixel ? in*label : pixel, compared as int, stored as uchar.
-            target[inside & (target.astype(np.int64) < label)] = label & 0xFF
+def _band_rows(plan: MaskPlan, xs: np.ndarray, ys: np.ndarray, band_rows: int) -> Iterator[np.ndarray]:
+    """The mask over the sample grid (level-0 columns *xs*, rows *ys*), as consecutive uint8 bands
+    of *band_rows* rows (the last may be shorter). Each ring is swept once, top to bottom, while
+    the bands that meet its bounding box are composited in painting order."""
+    windows = np.array(
+        [RingRaster.window(ring.bbox, xs, ys) for ring in plan.rings], dtype=np.int64
+    ).reshape(-1, 4)
+    c_lo, c_hi, r_lo, r_hi = windows.T
+    present = (c_lo < c_hi) & (r_lo < r_hi)
+    sweeps: dict[int, RingRaster] = {}
+    for band_y in range(0, len(ys), band_rows):
+        band_end = min(len(ys), band_y + band_rows)
+        out = np.zeros((band_end - band_y, len(xs)), dtype=np.uint8)
+        for index in np.flatnonzero(present & (r_lo < band_end) & (r_hi > band_y)).tolist():
+            ring = plan.rings[index]
+            sweep = sweeps.get(index)
+            if sweep is None:  # the edge table of a ring is built when the sweep reaches it
+                sweep = sweeps[index] = RingRaster(
+                    ring.x0, ring.y0, ring.y1, ring.dx, ring.dyp, ring.bbox, xs, ys, plan.int_limit
+                )
+            first, last = max(band_y, int(r_lo[index])), min(band_end, int(r_hi[index]))
+            step = max(1, MAX_CELLS // (sweep.ncols + 1))
+            for row in range(first, last, step):
+                count = min(step, last - row)
+                inside = sweep.rows(count)
+                target = out[row - band_y : row - band_y + count, sweep.c_lo : sweep.c_hi]
+                if plan.ordered:
+                    target[inside] = ring.label & 0xFF
+                elif ring.label > 0:
+                    # ASAP: pixel = in*label > pixel ? in*label : pixel, compared as int, stored as uchar.
+                    target[inside & (target.astype(np.int64) < ring.label)] = ring.label & 0xFF
+            if last >= int(r_hi[index]):
+                del sweeps[index]  # done with this ring: free its run corners
+        yield out
 
 
 def rasterize_plan(
@@ -263,15 +219,9 @@ def rasterize_plan(
         raise InvalidInputError(f"mask window must have a positive size, got {width}x{height}")
     if not downsample > 0 or not math.isfinite(downsample):
         raise InvalidInputError(f"downsample must be a positive number, got {downsample!r}")
-    out = np.zeros((height, width), dtype=np.uint8)
     xs = _sample_positions(x0, width, downsample)
     ys = _sample_positions(y0, height, downsample)
-    for ring in plan.rings:
-        min_x, min_y, max_x, max_y = ring.bbox
-        if max_x <= xs[0] or min_x >= xs[-1] or max_y <= ys[0] or min_y >= ys[-1]:
-            continue
-        _paint(out, ring, xs, ys, plan.ordered, plan.int_limit)
-    return out
+    return next(_band_rows(plan, xs, ys, height))
 
 
 def rasterize_window(
@@ -357,6 +307,69 @@ def mask_level_sizes(width: int, height: int, tile_size: int = TILE_SIZE) -> lis
     return sizes
 
 
+class _LowerLevels:
+    """Levels 1, 2, ... of the mask pyramid, each taken from the level above as every other pixel of
+    every other row. That is exactly what rasterising it afresh would give: its pixel c samples
+    level-0 point floor(c·2d), the level above's pixel 2c samples floor(2c·d), and doubling is
+    exact in binary floating point. Tiles are encoded as the bands arrive, while level 0 is being
+    rasterised, and wait in an unnamed temporary file (*spool*) until the TIFF writer reaches their
+    level; memory stays at one band per level."""
+
+    _KEEP_IN_MEMORY = 1024  # encoded tiles up to this size (the all-0 tile...) are not spooled
+
+    def __init__(
+        self,
+        sizes: list[tuple[int, int]],
+        tile_size: int,
+        encode: Callable[[np.ndarray], bytes],
+        spool: BinaryIO,
+        on_band: Callable[[], None],
+    ) -> None:
+        self.sizes, self.tile_size, self.encode = sizes, tile_size, encode
+        self.spool, self.on_band = spool, on_band
+        self.pending: list[list[np.ndarray]] = [[] for _ in sizes]  # rows not yet in a band
+        self.received = [0] * len(sizes)
+        self.stored: list[list[bytes | tuple[int, int]]] = [[] for _ in sizes]
+
+    def feed(self, level: int, rows: np.ndarray) -> None:
+        """The next rows of *level* (full width, top to bottom)."""
+        if level >= len(self.sizes):
+            return
+        self.pending[level].append(rows)
+        self.received[level] += len(rows)
+        waiting = sum(len(r) for r in self.pending[level])
+        level_h = self.sizes[level][1]
+        while waiting >= self.tile_size or (waiting and self.received[level] == level_h):
+            parts = self.pending[level]
+            block = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            band, rest = block[: self.tile_size], block[self.tile_size :]
+            self.pending[level] = [rest] if len(rest) else []
+            waiting = len(rest)
+            self._band(level, band)
+
+    def _band(self, level: int, band: np.ndarray) -> None:
+        for tx in range(0, band.shape[1], self.tile_size):
+            data = self.encode(band[:, tx : tx + self.tile_size])
+            if len(data) <= self._KEEP_IN_MEMORY:
+                self.stored[level].append(data)
+            else:
+                offset = self.spool.seek(0, io.SEEK_END)
+                self.spool.write(data)
+                self.stored[level].append((offset, len(data)))
+        self.on_band()
+        self.feed(level + 1, band[::2, ::2])
+
+    def tiles(self, level: int) -> Iterator[bytes]:
+        """The encoded tiles of *level* (>= 1), once level 0 has been rasterised."""
+        for item in self.stored[level]:
+            if isinstance(item, bytes):
+                yield item
+            else:
+                self.spool.seek(item[0])
+                yield self.spool.read(item[1])
+        self.stored[level] = []
+
+
 def write_mask_tiff(
     aset: AnnotationSet,
     out_path: str | Path,
@@ -369,14 +382,18 @@ def write_mask_tiff(
     mpp: tuple[float, float] | None = None,
     tile_size: int = TILE_SIZE,
     asap_int_overflow: bool = True,
+    *,
+    progress_in_rows: bool = False,
 ) -> None:
     """Write ASAP's mask of *aset* as a tiled, pyramidal, deflate-compressed uint8 TIFF, atomically.
 
     (*width*, *height*) is the output size in pixels at *level_downsample* (the slide's level-0
     size for 1.0). Lower levels sample the same level-0 points at twice the downsample each
-    (nearest neighbour, as ASAP). Rows are rasterised in bands of one tile row, so memory stays
-    around ``width × tile_size`` bytes whatever the height. *progress(done, total)* is called after
-    each band. *mpp* is µm per level-0 pixel of the slide.
+    (nearest neighbour, as ASAP), so they are taken from the level above (see :class:`_LowerLevels`).
+    Rows are rasterised in bands of one tile row, so memory stays around a few ``width × tile_size``
+    bytes whatever the height. *progress(done, total)* is called after each band of every level
+    (all during level 0's pass), or with *progress_in_rows* after each level-0 band with the
+    level-0 rows done and *height*. *mpp* is µm per level-0 pixel of the slide.
     """
     from viewer.tiffwriter import encode_tile, write_pyramid_tiff
 
@@ -394,31 +411,43 @@ def write_mask_tiff(
             return uniform_tiles[low]
         return encode_tile(tile, "deflate", tile_size=tile_size, pad_value=0)
 
-    def tiles(level: int) -> Iterator[bytes]:
+    def band_done() -> None:
         nonlocal done
-        level_w, level_h = sizes[level]
-        downsample = level_downsample * (2**level)
-        for band_y in range(0, level_h, tile_size):
-            band_h = min(tile_size, level_h - band_y)
-            band = rasterize_plan(plan, 0, band_y, level_w, band_h, downsample)
-            for tx in range(0, level_w, tile_size):
-                yield encode(band[:, tx : tx + tile_size])
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        done += 1
+        if progress is not None and not progress_in_rows:
+            progress(done, total)
 
+    xs = _sample_positions(0, width, level_downsample)
+    ys = _sample_positions(0, height, level_downsample)
     level_mpp = None if mpp is None else (mpp[0] * level_downsample, mpp[1] * level_downsample)
-    write_pyramid_tiff(
-        out_path,
-        sizes,
-        tile_size,
-        tiles,
-        samples_per_pixel=1,
-        photometric="minisblack",
-        compression="deflate",
-        mpp=level_mpp,
-        description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
-    )
+    with tempfile.TemporaryFile(dir=Path(out_path).parent, prefix=".mask-levels-") as spool:
+        lower = _LowerLevels(sizes, tile_size, encode, spool, band_done)
+
+        def tiles(level: int) -> Iterator[bytes]:
+            if level:
+                yield from lower.tiles(level)
+                return
+            rows_done = 0
+            for band in _band_rows(plan, xs, ys, tile_size):
+                for tx in range(0, width, tile_size):
+                    yield encode(band[:, tx : tx + tile_size])
+                band_done()
+                lower.feed(1, band[::2, ::2])
+                rows_done += len(band)
+                if progress is not None and progress_in_rows:
+                    progress(rows_done, height)
+
+        write_pyramid_tiff(
+            out_path,
+            sizes,
+            tile_size,
+            tiles,
+            samples_per_pixel=1,
+            photometric="minisblack",
+            compression="deflate",
+            mpp=level_mpp,
+            description="wsi-viewer annotation mask (ASAP AnnotationToMask rules)",
+        )
 
 
 def reference_window(plan: MaskPlan, x0: int, y0: int, width: int, height: int) -> np.ndarray:
