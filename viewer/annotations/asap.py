@@ -30,6 +30,12 @@ Speed: a ``<Coordinates>`` block written in ASAP's own layout is decoded straigh
 (split on quotes, one C loop converting the numbers) and replaced by a marker before lxml parses the rest;
 any block that is not exactly canonical goes through the element-by-element path, which is the
 reference and gives the precise errors. Both paths give equal models.
+
+Comments: ASAP has none. An annotation's :attr:`~viewer.annotations.model.Annotation.comment` is
+written as one extra attribute, ``Comment``, after ASAP's four (``Name Type PartOfGroup Color
+Comment``) and only when it is not empty. ASAP's reader looks attributes up by name and ignores the
+others, so ASAP still opens the file (and drops the comment if it saves it again); ASAP's own
+attributes keep ASAP's order and place, so a file without comments is still byte for byte ASAP's.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ from viewer.atomicfile import write_atomic
 from viewer.config import SETTINGS
 from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError
 
+#: The extra ``<Annotation>`` attribute holding a comment (absent when the comment is empty).
+COMMENT_ATTRIBUTE = "Comment"
 #: Default size limit: the ANNOTATION_MAX_MB setting's default, in bytes.
 DEFAULT_MAX_BYTES = next(s.default for s in SETTINGS if s.name == "ANNOTATION_MAX_MB") * 1024 * 1024
 
@@ -421,6 +429,7 @@ class _Reader:
                     group=group,
                     color=element.get("Color") or DEFAULT_ANNOTATION_COLOR,
                     coordinates=coordinates,
+                    comment=element.get(COMMENT_ATTRIBUTE, ""),
                 )
             )
         return annotations
@@ -565,9 +574,11 @@ def write_asap(aset: AnnotationSet) -> bytes:
         out.append("\t<Annotations>\n")
         for a in aset.annotations:
             group = NO_GROUP if a.group is None else a.group
+            # The comment goes last, so ASAP's own four attributes stay where ASAP writes them.
+            comment = f' {COMMENT_ATTRIBUTE}="{_attr(a.comment)}"' if a.comment else ""
             out.append(
                 f'\t\t<Annotation Name="{_attr(a.name)}" Type="{a.type}" PartOfGroup="{_attr(group)}" '
-                f'Color="{_attr(a.color)}">\n'
+                f'Color="{_attr(a.color)}"{comment}>\n'
             )
             if a.coordinates:
                 out.append("\t\t\t<Coordinates>\n")
@@ -610,4 +621,4 @@ def save_asap(aset: AnnotationSet, path: str | os.PathLike[str]) -> None:
     write_atomic(path, data)
 
 
-__all__ = ["read_asap", "write_asap", "save_asap", "read_limited", "DEFAULT_MAX_BYTES"]
+__all__ = ["read_asap", "write_asap", "save_asap", "read_limited", "DEFAULT_MAX_BYTES", "COMMENT_ATTRIBUTE"]

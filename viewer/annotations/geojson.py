@@ -19,6 +19,9 @@ Mapping to ASAP's model (:mod:`viewer.annotations.model`):
 * detections, cells and tiles import as annotations too (``nucleusGeometry`` is not kept);
   ``measurements`` and other QuPath-only members are dropped.
 
+An annotation's comment is QuPath's description: ``properties.metadata.ANNOTATION_DESCRIPTION``,
+where QuPath 0.5+ writes and reads it (``PathAnnotationObject.setDescription``), both ways.
+
 Our own export adds ``properties.asap = {type, group, color}`` per feature and a foreign member
 ``asapGroups`` (name, parent, colour, attributes) on the collection, which QuPath ignores. With
 them ``from_geojson(to_geojson(s)) == s`` exactly: this is also the JSON the browser gets.
@@ -58,6 +61,9 @@ Point = tuple[float, float]
 GROUPS_MEMBER = "asapGroups"
 #: Property holding the ASAP fields of one feature.
 ASAP_PROPERTY = "asap"
+#: QuPath keeps an annotation's description in its metadata under this key (written as
+#: ``properties.metadata``), which is where our comment goes.
+DESCRIPTION_KEY = "ANNOTATION_DESCRIPTION"
 #: Suffix of the group that receives a class's polygon holes.
 HOLES_SUFFIX = " (holes)"
 _MAX_DEPTH = 64
@@ -237,6 +243,8 @@ def annotation_to_feature(
             "name": a.group,
             "color": class_color(a.group, group.color if group else DEFAULT_GROUP_COLOR),
         }
+    if a.comment:
+        properties["metadata"] = {DESCRIPTION_KEY: a.comment}
     properties[ASAP_PROPERTY] = {"type": a.type, "group": a.group, "color": a.color}
     feature: dict[str, Any] = {"type": "Feature"}
     if feature_id is not None:
@@ -513,6 +521,10 @@ class _Importer:
             color = _hex((own[0] & 255, own[1] & 255, own[2] & 255))
         cls = self.classification(props.get("classification"), f"{where}.properties.classification")
         group = self.group(*cls) if cls else None
+        metadata = props.get("metadata")
+        comment = metadata.get(DESCRIPTION_KEY) if isinstance(metadata, dict) else None
+        if not isinstance(comment, str):
+            comment = ""
 
         if isinstance(asap, dict) and len(pieces) == 1:
             # Our own export: the ASAP fields are authoritative; the geometry gives the points.
@@ -533,7 +545,8 @@ class _Importer:
                 points = self.positions(feature["geometry"]["coordinates"], where) or []
             self.annotations.append(
                 Annotation(
-                    name, kind, asap_group, asap_color if isinstance(asap_color, str) else color, points
+                    name, kind, asap_group, asap_color if isinstance(asap_color, str) else color, points,
+                    comment,
                 )
             )
             return
@@ -555,7 +568,9 @@ class _Importer:
                 part_name = name if shells == 1 else f"{name} ({shell_number})"
             if kind == "Rectangle":
                 points = _asap_rectangle(points)
-            self.annotations.append(Annotation(part_name, kind, part_group, color, points))
+            # The description is the object's; its holes are cut-outs of it, not objects of their own.
+            part_comment = "" if hole else comment
+            self.annotations.append(Annotation(part_name, kind, part_group, color, points, part_comment))
 
 
 _GEOMETRY_TYPES = frozenset(

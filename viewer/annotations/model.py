@@ -51,13 +51,18 @@ class Group:
 
 @dataclass
 class Annotation:
-    """One ASAP annotation; ``coordinates`` are (x, y) in slide space (level-0 px), in ``Order``."""
+    """One ASAP annotation; ``coordinates`` are (x, y) in slide space (level-0 px), in ``Order``.
+
+    ``comment`` is free text (ImageScope ``Text``, NDPA ``details``, QuPath's description); ASAP
+    itself has none, so it is last and defaults to empty: every ASAP file reads with ``""``.
+    """
 
     name: str
     type: str = "Polygon"
     group: str | None = None
     color: str = DEFAULT_ANNOTATION_COLOR
     coordinates: list[tuple[float, float]] = field(default_factory=list)
+    comment: str = ""
 
 
 @dataclass
@@ -215,7 +220,9 @@ def _problems(aset: AnnotationSet, check_coordinates: bool) -> Iterator[str]:
 
     for index, annotation in enumerate(aset.annotations):
         label = f"annotation {index} ({annotation.name!r})"
-        yield from _text_problems(label, name=annotation.name, color=annotation.color)
+        yield from _text_problems(
+            label, name=annotation.name, color=annotation.color, comment=annotation.comment
+        )
         if annotation.type not in ANNOTATION_TYPES:
             yield f"{label}: type {annotation.type!r} is not one of {', '.join(ANNOTATION_TYPES)}"
         if annotation.group is not None:
