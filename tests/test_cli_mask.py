@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +189,56 @@ def test_console_script_runs_and_keeps_existing_output_on_failure(tmp_path: Path
     assert "no group is called 'nothing'" in failed.stderr
     assert out.read_bytes() == written  # an existing file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]
+
+
+def _read_all(fd: int, deadline: float) -> bytes:
+    """Everything a pseudo-terminal's master side receives until the child closes it."""
+    chunks = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_progress_bar_is_redrawn_in_place_on_a_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "m.tif"
+    master, slave = pty.openpty()
+    command = [sys.executable, "-m", "viewer.cli", "mask", str(CMU), str(SAMPLE_XML), "-o", str(out)]
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    try:
+        raw = _read_all(master, time.monotonic() + 60)
+    finally:
+        os.close(master)
+    assert child.stdout is not None
+    with child.stdout:
+        assert "2220x2967" in child.stdout.read().decode()
+    assert child.wait(timeout=60) == 0
+    text = raw.decode().replace("\r\n", "\n")  # the terminal turns \n into \r\n
+    frames = text.split("\r")[1:]
+    assert len(frames) >= 2, text  # the first state and the last, at least, each over the one before
+    bar = r"\[[#.]{30}\] +\d+%  [\d,]+/2,967 rows  "
+    for frame in frames[:-1]:
+        assert re.fullmatch(bar + r"ETA (\d+:\d\d|--:--)\x1b\[K", frame), frame
+    assert re.fullmatch(r"\[#{30}\] 100%  2,967/2,967 rows  done in \d+:\d\d\x1b\[K\n", frames[-1])
+    assert int(tifffile.imread(out).max()) == 1
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
+    result = _console(str(CMU), str(SAMPLE_XML), "-o", str(tmp_path / "m.tif"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    line_format = r"\d+%  [\d,]+/2,967 rows  (ETA \d+:\d\d|done in \d+:\d\d)"
+    assert all(re.fullmatch(line_format, line) for line in lines), lines
+    assert lines[-1].startswith("100%  2,967/2,967 rows  done in ")
+    percents = [int(line.split("%")[0]) for line in lines]
+    assert percents == sorted(set(percents)) and len(lines) <= 11  # one line per tenth at most

@@ -37,12 +37,13 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["wsi_viewer"] = Services(merged)
 
-    from viewer.web import annotations, api, errors, pages, security, tiles
+    from viewer.web import annotations, api, errors, jobs, pages, security, tiles
 
     errors.register(app)
     security.register(app)  # before the blueprints: it replaces the int URL converter
     app.register_blueprint(api.bp)
     app.register_blueprint(annotations.bp)
+    app.register_blueprint(jobs.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(pages.bp)
     return app

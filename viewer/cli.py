@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -360,21 +361,60 @@ def _add_mask(subparsers: Any) -> None:
                         "order, later ones overwrite (needs --labels)")
     parser.add_argument("--level", type=int, default=0, metavar="N", help="write at the slide's level N "
                         "(default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="do not show progress (a bar with "
+                        "percent, rows and ETA on a terminal, a line per tenth otherwise)")
     parser.set_defaults(handler=_mask)
 
 
-def _progress_bar(stream: Any) -> Callable[[int, int], None]:
-    def draw(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}% "
-                     f"({done}/{total} bands)")
-        if done >= total:
-            stream.write("\n")
-        stream.flush()
+def _clock_text(seconds: float) -> str:
+    """1:05, 12:00, 1:02:03 (h:mm:ss once past an hour)."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
-    return draw
+
+class _ProgressBar:
+    """Progress of a long command on *stream* (stderr). On a terminal, a bar redrawn in place with
+    percent, rows and ETA (at most ten times a second, and always the last state); elsewhere (a log,
+    a pipe) a plain line at every tenth of the work."""
+
+    def __init__(self, stream: Any, unit: str = "rows", clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.unit, self.clock = stream, unit, clock
+        isatty = getattr(stream, "isatty", None)
+        self.tty = bool(isatty()) if callable(isatty) else False
+        self.started = clock()
+        self.last_draw = -1.0
+        self.last_tenth = -1
+
+    def _eta(self, now: float, done: int, total: int) -> str:
+        elapsed = now - self.started
+        if done >= total:
+            return f"done in {_clock_text(elapsed)}"
+        if done <= 0:
+            return "ETA --:--"
+        return f"ETA {_clock_text(elapsed * (total - done) / done)}"
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        fraction = min(1.0, done / total) if total > 0 else 1.0
+        finished = done >= total
+        text = f"{int(100 * fraction):3d}%  {done:,}/{total:,} {self.unit}  {self._eta(now, done, total)}"
+        if self.tty:
+            if not finished and self.last_draw >= 0 and now - self.last_draw < 0.1:
+                return
+            self.last_draw = now
+            filled = int(30 * fraction)
+            # \r: back to the line start; ESC[K: erase what a longer previous frame left
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}]"
+            self.stream.write(f"\r{bar} {text}\x1b[K" + ("\n" if finished else ""))
+        else:
+            tenth = int(10 * fraction)
+            if tenth <= self.last_tenth:
+                return
+            self.last_tenth = tenth
+            self.stream.write(text.strip() + "\n")
+        self.stream.flush()
 
 
 def _mask(args: argparse.Namespace) -> int:
@@ -407,10 +447,10 @@ def _mask(args: argparse.Namespace) -> int:
     check_mask_request(aset, labels, order)
     _print_warnings("mask", warnings)
     mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
-    progress = None if args.no_progress else _progress_bar(sys.stderr)
+    progress = None if args.no_progress else _ProgressBar(sys.stderr)
     try:
         write_mask_tiff(aset, out, width, height, labels, order, level_downsample=downsample,
-                        progress=progress, mpp=mpp)
+                        progress=progress, mpp=mpp, progress_in_rows=True)
     except OSError as exc:
         raise InvalidInputError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     print(f"{args.output}: {width}x{height} px mask of {len(aset.annotations)} annotations "

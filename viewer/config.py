@@ -81,6 +81,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIDECAR_WRITEBACK", bool, False, "Write a set imported from a sidecar back to that XML after "
             "every change (atomically), so desktop ASAP sees browser edits."),
     Setting("MAX_SET_VERTICES", int, 5_000_000, "Most vertices one annotation set may hold."),
+    Setting("MASK_JOBS", int, 1, "Mask export jobs that run at once on this host (each uses one core); "
+            "the others wait in a queue."),
+    Setting("MASK_JOB_QUEUE", int, 8, "Most mask export jobs waiting or running on this host; one more "
+            "gets 503 (retry later)."),
+    Setting("MASK_JOB_ABANDON_S", int, 60, "A mask export job nobody polled for this many seconds is "
+            "cancelled."),
+    Setting("MASK_JOB_RETENTION_S", int, 600, "Seconds a finished job (done, failed or cancelled) and its "
+            "result are kept, then deleted."),
+    Setting("MASK_MAX_COST", int, 20_000_000_000, "Largest mask export, as vertices painted x output rows; "
+            "more gets 413 (a CAMELYON16 outline of 45,000 vertices at level 0: 10^10)."),
+    Setting("MASK_DIRECT_MAX_COST", int, 100_000_000, "Largest mask a GET answers during the request, as "
+            "vertices x output rows + output pixels; a larger one gets 409 and needs a job (POST). "
+            "0: masks are always jobs."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -168,6 +181,13 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
                  "HEADER_TIMEOUT", "BODY_IDLE_TIMEOUT", "BODY_TIMEOUT"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
+    for name in ("MASK_JOBS", "MASK_JOB_QUEUE", "MASK_JOB_ABANDON_S", "MASK_JOB_RETENTION_S",
+                 "MASK_MAX_COST"):
+        if values[name] < 1:
+            problems.append(f"{name} must be at least 1, got {values[name]}")
+    if values["MASK_DIRECT_MAX_COST"] < 0:
+        value = values["MASK_DIRECT_MAX_COST"]
+        problems.append(f"MASK_DIRECT_MAX_COST must be 0 (always a job) or more, got {value}")
     if values["RENDERED_TILE_CACHE_MB"] < 0:
         value = values["RENDERED_TILE_CACHE_MB"]
         problems.append(f"RENDERED_TILE_CACHE_MB must be 0 (none) or more, got {value}")

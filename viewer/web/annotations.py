@@ -20,6 +20,7 @@ import tempfile
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.errors import (
     AnnotationFormatError,
+    ConflictError,
     InputTooLargeError,
     InvalidInputError,
     NotFoundError,
@@ -42,6 +44,7 @@ from viewer.store import (
     ChangeItem,
     GroupRecord,
     SetInfo,
+    SetState,
     Store,
     WriteResult,
     annotation_from_doc,
@@ -907,16 +910,23 @@ def restore(set_id: int) -> Response:
 # Export
 
 
-@bp.get("/sets/<int:set_id>/export")
-def export(set_id: int) -> Response:
-    """Download the set (``?version=``) as ``format=asap`` (XML), ``geojson`` or ``mask`` (a tiled
-    uint8 TIFF at the slide's size / ``downsample``; ``labels=NAME=N,...``, ``order=NAME,...``)."""
-    fmt = request.args.get("format", "asap")
-    store = _store()
-    state = store.state(set_id, _int_arg("version"))
+def _export_name(state: SetState) -> str:
+    """Download name stem of a set's exports: ``<slide stem>-<set name>-v<version>``, tamed."""
     stem = Path(state.info.slide_key).stem or "slide"
     filename = f"{stem}-{state.info.name}-v{state.version}"
-    filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+
+
+@bp.get("/sets/<int:set_id>/export")
+def export(set_id: int) -> Response:
+    """Download the set (``?version=``) as ``format=asap`` (XML), ``geojson`` or a small ``mask``
+    (a tiled uint8 TIFF at the slide's size / ``downsample``; ``labels=NAME=N,...``,
+    ``order=NAME,...``). A mask over ``MASK_DIRECT_MAX_COST`` is a job: POST the same URL."""
+    fmt = request.args.get("format", "asap")
+    if fmt not in ("asap", "geojson", "mask"):
+        raise InvalidInputError("format must be asap, geojson or mask")
+    state = _store().state(set_id, _int_arg("version"))
+    filename = _export_name(state)
     if fmt == "asap":
         from viewer.annotations.asap import write_asap
 
@@ -927,31 +937,99 @@ def export(set_id: int) -> Response:
 
         data = json.dumps(to_geojson(state.to_model())).encode()
         return _download(data, "application/geo+json", filename + ".geojson")
-    if fmt == "mask":
-        return _mask(state.to_model(), state.info.slide_key, filename)
-    raise InvalidInputError("format must be asap, geojson or mask")
+    return _mask(_mask_request(state))
 
 
-def _mask(aset: AnnotationSet, slide_key: str, filename: str) -> Response:
-    from viewer.annotations.masks import check_mask_request, parse_labels, write_mask_tiff
+@bp.post("/sets/<int:set_id>/export")
+def export_job(set_id: int) -> Response:
+    """Start a mask export job (``format=mask``, the GET's parameters): ``202`` with the job and its
+    ``Location``; poll it, then download ``urls.result`` (the TIFF a GET would give)."""
+    from viewer.web.jobs import job_manager, job_response
 
-    info = services().slides.info(slide_key)
+    if request.args.get("format") != "mask":
+        raise InvalidInputError("only masks are export jobs: POST with format=mask (GET the asap and "
+                                "geojson formats, which are answered at once)")
+    state = _store().state(set_id, _int_arg("version"))
+    mask = _mask_request(state)
+    view = job_manager().submit(
+        "mask",
+        {"width": mask.width, "height": mask.height, "downsample": float(mask.downsample),
+         "labels": mask.labels, "order": mask.order, "mpp": mask.mpp},
+        mask.aset,
+        mask.filename,
+        meta={"set": set_id, "version": state.version, "format": "mask", "downsample": mask.downsample,
+              "width": mask.width, "height": mask.height},
+        total=mask.height,
+        result_type="image/tiff",
+    )
+    return job_response(view, 202)
+
+
+@dataclass
+class _MaskRequest:
+    """A validated mask export: what to paint, at which size, and what it costs."""
+
+    aset: AnnotationSet
+    labels: dict[str, int] | None
+    order: list[str] | None
+    downsample: int
+    width: int  # output px (at downsample)
+    height: int
+    mpp: tuple[float, float] | None
+    filename: str
+    vertices: int  # of the painted annotations
+    cost: int  # vertices x output rows
+
+
+def _mask_request(state: SetState) -> _MaskRequest:
+    """Read and check the mask parameters; refuse a mask that costs more than ``MASK_MAX_COST``."""
+    from viewer.annotations.masks import check_mask_request, mask_vertex_count, parse_labels
+
+    info = services().slides.info(state.info.slide_key)
     if info.error or not info.width:
         raise InvalidInputError("the slide cannot be read, so its size for the mask is unknown")
     downsample = _int_arg("downsample", 1, 1, 4096)
     assert downsample is not None
     labels = parse_labels(request.args["labels"]) if request.args.get("labels") else None
     order = [n for n in request.args.get("order", "").split(",") if n] or None
+    aset = state.to_model()
     check_mask_request(aset, labels, order)
     width, height = -(-info.width // downsample), -(-info.height // downsample)
     if width * height > 1 << 36:
         raise InputTooLargeError("mask too large: use downsample")
+    vertices = mask_vertex_count(aset, labels, order)
+    cost, limit = vertices * height, services().settings["MASK_MAX_COST"]
+    if cost > limit:
+        raise InputTooLargeError(
+            f"mask too costly: {vertices:,} vertices x {height:,} output rows = {cost:,}, over "
+            f"MASK_MAX_COST ({limit:,}); use a larger downsample or fewer annotations (labels)",
+            details=[{"vertices": vertices, "rows": height, "cost": cost, "limit": limit}],
+        )
+    mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
+    return _MaskRequest(aset, labels, order, downsample, width, height, mpp,
+                        _export_name(state) + "-mask.tif", vertices, cost)
+
+
+def _mask(mask: _MaskRequest) -> Response:
+    """A small mask, answered in the request; a larger one is refused with 409 (it needs a job)."""
+    from viewer.annotations.masks import write_mask_tiff
+
+    work, limit = mask.cost + mask.width * mask.height, services().settings["MASK_DIRECT_MAX_COST"]
+    if work > limit:
+        raise ConflictError(
+            f"this mask is too large to make during the request ({mask.vertices:,} vertices x "
+            f"{mask.height:,} rows + {mask.width * mask.height:,} pixels = {work:,}, over "
+            f"MASK_DIRECT_MAX_COST ({limit:,})): POST the same URL to start an export job, poll "
+            "its urls.self and download its urls.result",
+            details=[{"vertices": mask.vertices, "rows": mask.height, "pixels": mask.width * mask.height,
+                      "cost": work, "limit": limit, "method": "POST"}],
+        )
     with tempfile.TemporaryDirectory(prefix="wsi-mask-") as tmp:
         out = Path(tmp) / "mask.tif"
-        mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
-        write_mask_tiff(aset, out, width, height, labels, order, level_downsample=float(downsample), mpp=mpp)
+        write_mask_tiff(mask.aset, out, mask.width, mask.height, mask.labels, mask.order,
+                        level_downsample=float(mask.downsample), mpp=mask.mpp)
         data = out.read_bytes()
-    return _download(data, "image/tiff", filename + "-mask.tif")
+    return _download(data, "image/tiff", mask.filename)
 
 
 def _download(data: bytes, mimetype: str, filename: str) -> Response:
@@ -1352,44 +1430,63 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/api/sets/{set_id}/export": {
             "get": {
-                "summary": "Download as ASAP XML, GeoJSON or a mask TIFF",
+                "summary": "Download as ASAP XML, GeoJSON or a small mask TIFF (a larger mask is a job)",
+                "description": "format=mask is answered here only up to MASK_DIRECT_MAX_COST (vertices x "
+                "output rows + output pixels); above it the answer is 409 with the numbers, and the mask "
+                "is made by POSTing the same URL (a job). Above MASK_MAX_COST (vertices x output rows): 413.",
                 "operationId": "exportSet",
-                "parameters": [
-                    _SET_ID,
-                    _VERSION,
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["asap", "geojson", "mask"]},
-                    },
-                    {
-                        "name": "labels",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "mask: NAME=LABEL,... (group names)",
-                    },
-                    {
-                        "name": "order",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": "mask: NAME,NAME,... (later overwrites)",
-                    },
-                    {
-                        "name": "downsample",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
-                    },
-                ],
+                "parameters": [_SET_ID, _VERSION, *_MASK_PARAMETERS],
                 "responses": {
                     "200": {
                         "description": "the file",
                         "content": {"application/xml": {}, "application/geo+json": {}, "image/tiff": {}},
                     },
-                    **_errors(400, 404, 413, 422),
+                    **_errors(400, 404, 409, 413, 422),
+                },
+            },
+            "post": {
+                "summary": "Start a mask export job (format=mask, the GET's parameters)",
+                "description": "Answers 202 with the job (see getJob) and its Location; poll urls.self "
+                "(a job nobody polls for MASK_JOB_ABANDON_S is cancelled) and download urls.result once "
+                "state is done: the bytes a GET would give. At most MASK_JOBS run at once per host, the "
+                "others wait (queue_position); 503 when MASK_JOB_QUEUE jobs are already waiting or "
+                "running; 413 above MASK_MAX_COST (vertices x output rows).",
+                "operationId": "startExportJob",
+                "parameters": [_SET_ID, _VERSION, *_MASK_PARAMETERS],
+                "responses": {
+                    "202": _json(_ref("Job"), "the job, queued"),
+                    **_errors(400, 404, 413, 422, 503),
                 },
             },
         },
     }
+
+
+_MASK_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "format",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["asap", "geojson", "mask"]},
+        "description": "GET: default asap; POST: must be mask",
+    },
+    {
+        "name": "labels",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "mask: NAME=LABEL,... (group names)",
+    },
+    {
+        "name": "order",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "mask: NAME,NAME,... (later overwrites)",
+    },
+    {
+        "name": "downsample",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 4096},
+    },
+]
 
 
 def openapi_schemas() -> dict[str, Any]:

@@ -169,6 +169,10 @@ def openapi_document() -> dict[str, Any]:
     }
     document["paths"].update(openapi_paths())
     document["components"]["schemas"].update(openapi_schemas())
+    from viewer.web import jobs
+
+    document["paths"].update(jobs.openapi_paths())
+    document["components"]["schemas"].update(jobs.openapi_schemas())
     _add_refusals(document["paths"])
     return document
 

@@ -1,0 +1,208 @@
+"""Jobs over HTTP: poll, download the result, cancel (``viewer.jobs`` does the work).
+
+A job is created by the route that owns the work (``POST /api/sets/<id>/export?format=mask``), which
+answers ``202`` with ``Location`` and the job below. Then ``GET urls.self`` shows its progress (and
+keeps it alive: a job nobody polls for ``MASK_JOB_ABANDON_S`` is cancelled), ``GET urls.result``
+downloads the result once ``state`` is ``done``, ``POST urls.cancel`` cancels it and ``DELETE
+urls.self`` cancels it and forgets it with its result. A job id is random and unguessable; it is
+the only handle on the job.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, send_file, url_for
+
+from viewer.jobs import FINISHED, JobLimits, JobManager, JobView
+from viewer.web.services import services
+
+bp = Blueprint("jobs", __name__, url_prefix="/api")
+
+_EXTENSION = "wsi_viewer_jobs"
+_build_lock = threading.Lock()
+#: seconds a client should wait before its next poll of an unfinished job
+POLL_AFTER_S = 1
+
+
+def job_manager() -> JobManager:
+    """The app's job manager (one per worker process; every worker of a host shares the jobs)."""
+    manager: JobManager | None = current_app.extensions.get(_EXTENSION)
+    if manager is None:
+        with _build_lock:
+            manager = current_app.extensions.get(_EXTENSION)
+            if manager is None:
+                s = services().settings
+                limits = JobLimits(
+                    running=s["MASK_JOBS"], queued=s["MASK_JOB_QUEUE"],
+                    abandon_s=float(s["MASK_JOB_ABANDON_S"]), retention_s=float(s["MASK_JOB_RETENTION_S"]),
+                )
+                manager = JobManager(services().data_dir / "jobs", limits)
+                current_app.extensions[_EXTENSION] = manager
+    return manager
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def job_json(view: JobView) -> dict[str, Any]:
+    """A job as the API shows it."""
+    return {
+        "id": view.id,
+        "kind": view.kind,
+        "state": view.state,
+        "percent": view.percent,
+        "rows_done": view.done,
+        "rows_total": view.total,
+        "eta_seconds": view.eta_s,
+        "queue_position": view.queue_position,
+        "error": view.error,
+        "created_at": _iso(view.created_at),
+        "started_at": _iso(view.started_at),
+        "finished_at": _iso(view.finished_at),
+        "expires_at": _iso(view.expires_at),
+        "filename": view.result_name,
+        **view.meta,
+        "urls": {
+            "self": url_for("jobs.get_job", job_id=view.id),
+            "result": url_for("jobs.job_result", job_id=view.id),
+            "cancel": url_for("jobs.cancel_job", job_id=view.id),
+        },
+    }
+
+
+def job_response(view: JobView, status: int = 200) -> Response:
+    """The job as JSON, never cached, with a ``Retry-After`` hint while it is unfinished."""
+    response = jsonify(job_json(view))
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    if view.state not in FINISHED:
+        response.headers["Retry-After"] = str(POLL_AFTER_S)
+    if status == 202:
+        response.headers["Location"] = url_for("jobs.get_job", job_id=view.id)
+    return response
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    """The job's state and progress (each poll keeps it from being abandoned)."""
+    return job_response(job_manager().poll(job_id))
+
+
+@bp.get("/jobs/<job_id>/result")
+def job_result(job_id: str) -> Response:
+    """The result file of a finished job (409 while it is not done)."""
+    path, view = job_manager().result(job_id)
+    response = send_file(path, mimetype=view.result_type, conditional=False, etag=False, max_age=0)
+    response.headers["Content-Disposition"] = f'attachment; filename="{view.result_name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    """Cancel a waiting or running job; a finished job is shown as it is."""
+    return job_response(job_manager().cancel(job_id))
+
+
+@bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> Response:
+    """Cancel the job if it is unfinished, and delete it with its result."""
+    job_manager().delete(job_id)
+    return Response(status=204)
+
+
+# --------------------------------------------------------------------------------------------------
+# OpenAPI description of these routes (merged into /api/openapi.json by viewer/web/openapi.py)
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_JOB = {"$ref": "#/components/schemas/Job"}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_JOB_ID = {
+    "name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+    "description": "The job's id, from the Location of the request that created it.",
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The paths of the job API."""
+    return {
+        "/api/jobs/{job_id}": {
+            "get": {
+                "summary": "A job's state and progress; poll it (each poll keeps the job alive)",
+                "operationId": "getJob",
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json(_JOB, "the job"), "404": _json(_ERROR, "no such job")},
+            },
+            "delete": {
+                "summary": "Cancel the job if unfinished, and delete it with its result",
+                "operationId": "deleteJob",
+                "parameters": [_JOB_ID],
+                "responses": {"204": {"description": "deleted"}, "404": _json(_ERROR, "no such job")},
+            },
+        },
+        "/api/jobs/{job_id}/result": {
+            "get": {
+                "summary": "Download the result of a finished job",
+                "operationId": "getJobResult",
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": {"description": "the result file", "content": {"image/tiff": {}}},
+                    "404": _json(_ERROR, "no such job"),
+                    "409": _json(_ERROR, "the job is not done (details: its state and error)"),
+                },
+            },
+        },
+        "/api/jobs/{job_id}/cancel": {
+            "post": {
+                "summary": "Cancel a waiting or running job (it stops within a second)",
+                "operationId": "cancelJob",
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json(_JOB, "the job, cancelled unless it had finished"),
+                              "404": _json(_ERROR, "no such job")},
+            },
+        },
+    }
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas of the job API."""
+    string, nullable_string = {"type": "string"}, {"type": ["string", "null"]}
+    return {
+        "Job": {
+            "type": "object",
+            "required": ["id", "kind", "state", "percent", "rows_done", "rows_total", "eta_seconds",
+                         "queue_position", "error", "created_at", "filename", "urls"],
+            "properties": {
+                "id": string,
+                "kind": {"enum": ["mask"]},
+                "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+                "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                "rows_done": {"type": "integer", "description": "level-0 rows of the mask written"},
+                "rows_total": {"type": "integer", "description": "level-0 rows of the mask"},
+                "eta_seconds": {"type": ["number", "null"], "description": "at the rate so far"},
+                "queue_position": {"type": ["integer", "null"],
+                                   "description": "1: next to start (queued jobs only)"},
+                "error": {**nullable_string, "description": "why it failed or was cancelled"},
+                "created_at": string,
+                "started_at": nullable_string,
+                "finished_at": nullable_string,
+                "expires_at": {**nullable_string, "description": "when the job and its result are deleted"},
+                "filename": {**string, "description": "the result's download name"},
+                "urls": {
+                    "type": "object",
+                    "required": ["self", "result", "cancel"],
+                    "properties": {"self": string, "result": string, "cancel": string},
+                },
+            },
+        },
+    }
