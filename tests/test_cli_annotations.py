@@ -232,3 +232,132 @@ def test_info_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["info", str(real_file("tumor_111")), "--mpp", "0.5", "--slide", str(CMU)])
     assert caught.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageScope XML and NDPA
+
+
+IMAGESCOPE = Path(__file__).parent / "data" / "imagescope"
+
+
+def assert_same_set(got: AnnotationSet, want: AnnotationSet, tolerance: float) -> None:
+    """Equal sets, coordinates within *tolerance* px (ASAP XML keeps float32)."""
+    assert got.groups == want.groups
+    assert [(a.name, a.type, a.group, a.color, a.comment) for a in got.annotations] == [
+        (a.name, a.type, a.group, a.color, a.comment) for a in want.annotations]
+    for a, b in zip(got.annotations, want.annotations, strict=True):
+        assert len(a.coordinates) == len(b.coordinates)
+        assert all(abs(x - bx) <= tolerance and abs(y - by) <= tolerance
+                   for (x, y), (bx, by) in zip(a.coordinates, b.coordinates, strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in IMAGESCOPE.glob("*.xml")))
+def test_convert_imagescope_to_every_format_and_back(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from viewer.annotations.imagescope import read_imagescope
+
+    source = IMAGESCOPE / name
+    original = read_imagescope(source)
+    asap, geojson, back = tmp_path / "a.xml", tmp_path / "a.geojson", tmp_path / "back.xml"
+    status, out, err = run(["convert", str(source), str(asap)], capsys)  # told apart by its root element
+    assert status == 0 and err == ""
+    assert f"{len(original.annotations)} annotation" in out
+    assert_same_set(read_asap(asap), original, 0.01)
+    assert run(["convert", str(asap), str(geojson)], capsys)[0] == 0
+    assert run(["convert", str(geojson), str(back), "--to", "imagescope"], capsys)[0] == 0
+    again = read_imagescope(back)
+    if name.startswith("ssrtask"):  # the eSlide variant gains ImageScope's default attributes
+        again.groups = original.groups
+    assert_same_set(again, original, 0.01)
+    status, out, _ = run(["info", str(source), "--json"], capsys)
+    report = json.loads(out)
+    assert status == 0 and report["annotations"] == len(original.annotations)
+    assert [g["name"] for g in report["groups"]] == [g.name for g in original.groups]
+
+
+def test_convert_names_formats_with_from_and_to(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from viewer.annotations.imagescope import read_imagescope
+
+    renamed = tmp_path / "layers.txt"
+    renamed.write_bytes((IMAGESCOPE / "onesixth_test_alltypes.xml").read_bytes())
+    out = tmp_path / "out.dat"
+    argv = ["convert", str(renamed), str(out), "--from", "imagescope", "--to", "imagescope"]
+    assert run(argv, capsys)[0] == 0
+    assert out.read_bytes().startswith(b'<Annotations MicronsPerPixel="0">\n\t<Annotation Id="1"')
+    assert read_imagescope(out) == read_imagescope(renamed)
+    # ImageScope's MicronsPerPixel and micron measures from the slide
+    scoped = tmp_path / "scoped.xml"
+    argv = ["convert", str(real_file("tumor_111")), str(scoped), "--to", "imagescope", "--slide", str(CMU)]
+    assert run(argv, capsys)[0] == 0
+    assert scoped.read_bytes().startswith(b'<Annotations MicronsPerPixel="0.499000">')
+    # an ASAP file read as ImageScope is refused, with no output
+    argv = ["convert", str(real_file("tumor_111")), str(tmp_path / "x.xml"), "--from", "imagescope"]
+    status, _, err = run(argv, capsys)
+    assert_one_line_error(status, err, "convert", "not an ImageScope annotation file")
+    # and an ImageScope file named as ASAP is read as ASAP, which refuses it
+    sixth = IMAGESCOPE / "onesixth_test_alltypes.xml"
+    argv = ["convert", str(sixth), str(tmp_path / "x.xml"), "--from", "asap"]
+    status, _, err = run(argv, capsys)
+    assert_one_line_error(status, err, "convert", "looks like Aperio ImageScope XML")
+    assert not (tmp_path / "x.xml").exists()
+
+
+def test_convert_ndpa_needs_a_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_annotations_ndpa import GENERATED, SHAPES, make_ndpi
+
+    ndpa = tmp_path / "slide.ndpi.ndpa"
+    ndpa.write_bytes(GENERATED)
+    out = tmp_path / "out.xml"
+    status, stdout, err = run(["convert", str(ndpa), str(out)], capsys)
+    assert_one_line_error(status, err, "convert", "pass --slide SLIDE (the NDPI), or --offset-nm DX DY")
+    assert stdout == "" and not out.exists()
+    status, _, err = run(["convert", str(ndpa), str(out), "--offset-nm", "0", "0", "--mpp", "0.25"], capsys)
+    assert_one_line_error(status, err, "convert", "(missing: --size)")
+    status, _, err = run(["convert", str(ndpa), str(out), "--slide", str(CMU)], capsys)  # an SVS: no offsets
+    assert_one_line_error(status, err, "convert", "CMU-1-Small-Region.svs: the slide has no hamamatsu.X")
+    assert not out.exists()
+    # explicit frame, then the same frame from a generated NDPI
+    explicit = ["--offset-nm", "1234567", "-7654321", "--mpp", "0.4529", "0.4531", "--size", "1200", "800"]
+    assert run(["convert", str(ndpa), str(out), *explicit], capsys)[0] == 0
+    slide = make_ndpi(tmp_path / "slide.ndpi", 1200, 800, mpp=(0.4529, 0.4531), offset_nm=(1234567, -7654321))
+    from_slide = tmp_path / "from_slide.xml"
+    assert run(["convert", str(ndpa), str(from_slide), "--slide", str(slide)], capsys)[0] == 0
+    assert from_slide.read_bytes() == out.read_bytes()
+    first, (x_nm, y_nm) = read_asap(out).annotations[2].coordinates[0], SHAPES[0][0]
+    assert first == pytest.approx(((x_nm - 1234567) / 452.9 + 600, (y_nm + 7654321) / 453.1 + 400), abs=0.5)
+    # and back to NDPA through the same frame; info reads it
+    again = tmp_path / "again.ndpa"
+    assert run(["convert", str(out), str(again), "--slide", str(slide)], capsys)[0] == 0
+    status, report, _ = run(["info", str(again), "--slide", str(slide), "--json"], capsys)
+    assert status == 0 and json.loads(report)["types"] == {"Dot": 1, "Measurement": 2, "Polygon": 4,
+                                                           "Rectangle": 1}
+    status, _, err = run(["info", str(again)], capsys)
+    assert_one_line_error(status, err, "info", "NDPA positions are nanometres from the slide centre")
+    # an NDPA file saved as .xml is known by its root element
+    renamed = tmp_path / "ndpa.xml"
+    renamed.write_bytes(GENERATED)
+    assert run(["info", str(renamed), "--mpp", "0.4529", "--offset-nm", "0", "0", "--size", "10", "10"],
+               capsys)[0] == 0
+
+
+def test_comments_travel_through_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_annotations_imagescope import GENERATED
+
+    source = tmp_path / "scope.xml"
+    source.write_text(GENERATED)
+    asap, geojson, ndpa, back = (tmp_path / n for n in ("a.xml", "a.geojson", "a.ndpa", "b.xml"))
+    frame = ["--offset-nm", "0", "0", "--mpp", "0.25", "--size", "4000", "4000"]
+    assert run(["convert", str(source), str(asap)], capsys)[0] == 0
+    assert b'Comment="needs review &amp; a second look&#10;(line 2)"' in asap.read_bytes()
+    assert run(["convert", str(asap), str(geojson)], capsys)[0] == 0
+    features = json.loads(geojson.read_text(encoding="utf-8"))["features"]
+    comment = "needs review & a second look\n(line 2)"
+    assert features[0]["properties"]["metadata"] == {"ANNOTATION_DESCRIPTION": comment}
+    assert run(["convert", str(geojson), str(ndpa), *frame], capsys)[0] == 0
+    assert b"<details>needs review &amp; a second look\n(line 2)</details>" in ndpa.read_bytes()
+    assert run(["convert", str(ndpa), str(back), *frame], capsys)[0] == 0
+    assert [a.comment for a in read_asap(back).annotations][:1] == ["needs review & a second look\n(line 2)"]
+    status, out, _ = run(["info", str(asap), "--annotations"], capsys)
+    assert status == 0 and "comment 'needs review & a second look\\n(line 2)'" in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -75,21 +76,58 @@ def _serve(args: argparse.Namespace) -> int:
 
 # -- annotation commands: convert, info ------------------------------------------------------------
 
-_ANNOTATION_FORMATS = {".xml": "xml", ".geojson": "geojson", ".json": "geojson"}
+#: The annotation formats, by the names ``--from``/``--to`` take.
+ANNOTATION_FORMATS = ("asap", "geojson", "imagescope", "ndpa")
+# Output formats by extension; reading, .xml is ASAP or ImageScope by its root element.
+_EXTENSIONS = {".xml": "asap", ".geojson": "geojson", ".json": "geojson", ".ndpa": "ndpa"}
+_NDPA_FRAME_HELP = (
+    "NDPA positions are nanometres from the slide centre, so they need the slide's frame: pass "
+    "--slide SLIDE (the NDPI), or --offset-nm DX DY with --mpp X [Y] and --size W H"
+)
+_ROOT = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*<([A-Za-z_][\w.:-]*)", re.S)
+
+if TYPE_CHECKING:
+    from viewer.annotations.ndpa import NdpaFrame
+
+    FrameSource = NdpaFrame | Callable[[], NdpaFrame] | None
 
 
 def _annotation_format(path: str, *, reading: bool = False) -> str:
-    """``xml`` or ``geojson``, from the file name's extension (``.geojson.gz`` too when *reading*)."""
+    """``asap``, ``geojson`` or ``ndpa`` from the file name's extension (``.geojson.gz`` too when
+    *reading*; a read .xml may still turn out to be ImageScope, see :func:`_xml_format`)."""
     name = Path(path)
     if reading and name.suffix.lower() == ".gz":  # QuPath 0.4+ writes .geojson.gz
         name = name.with_suffix("")
     suffix = name.suffix.lower()
     try:
-        return _ANNOTATION_FORMATS[suffix]
+        return _EXTENSIONS[suffix]
     except KeyError:
         raise InvalidInputError(
-            f"{path}: unknown annotation format {suffix or '(no extension)'!r}; use .xml, .geojson or .json"
+            f"{path}: unknown annotation format {suffix or '(no extension)'!r}; use .xml (ASAP or "
+            "ImageScope), .geojson, .json or .ndpa, or name the format with --from/--to"
         ) from None
+
+
+def _xml_format(data: bytes) -> str:
+    """``asap``, ``imagescope`` or ``ndpa`` from the root element of an XML file (ASAP and ImageScope
+    share the .xml extension). Anything else is left to the ASAP reader, which says what it found."""
+    head, codec = data[:65536], None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16"
+    elif head[:1] == b"\x00":
+        codec = "utf-16-be"
+    elif head[1:2] == b"\x00":
+        codec = "utf-16-le"
+    if codec:  # a UTF-16 file: look at its text (rare enough to decode whole)
+        data = data.decode(codec, errors="ignore").encode("utf-8")
+        head = data[:65536]
+    match = _ROOT.match(head.removeprefix(b"\xef\xbb\xbf"))
+    root = match.group(1).split(b":")[-1] if match else b""
+    if root == b"annotations":
+        return "ndpa"
+    if root == b"Annotations" and (b"<Regions" in data or b"PartOfGroup" not in data):
+        return "imagescope"  # an ASAP bare <Annotations> list always has PartOfGroup
+    return "asap"
 
 
 def _geojson_module() -> Any:
@@ -101,25 +139,79 @@ def _geojson_module() -> Any:
 
 
 def _load_annotations(
-    path: str, warnings: list[str], offset: tuple[float, float] = (0.0, 0.0)
+    path: str,
+    warnings: list[str],
+    offset: tuple[float, float] = (0.0, 0.0),
+    *,
+    fmt: str | None = None,
+    ndpa_frame: FrameSource = None,
 ) -> AnnotationSet:
-    """Read an ASAP XML or GeoJSON file (by extension) into the model, in slide space.
+    """Read an annotation file into the model, in slide space: ASAP XML, ImageScope XML, GeoJSON or
+    NDPA, by *fmt* or else by extension (and, for .xml, by the root element).
 
-    *offset* is the GeoJSON file's origin in slide space (``slide = file + offset``).
+    *offset* is the GeoJSON file's origin in slide space (``slide = file + offset``); *ndpa_frame*
+    places an NDPA file (a callable is called only when the file is NDPA).
     """
     from viewer.annotations.asap import read_asap, read_limited
 
     limit = int(load_settings()["ANNOTATION_MAX_MB"]) * 1024 * 1024
     try:
-        if _annotation_format(path, reading=True) == "xml":
-            return read_asap(path, max_bytes=limit, warnings=warnings)
+        named = fmt
+        fmt = fmt or _annotation_format(path, reading=True)
         data = read_limited(path, limit)
+        if named is None and fmt == "asap":  # .xml: ASAP, ImageScope or NDPA, by the root element
+            fmt = _xml_format(data)
+        if fmt == "asap":
+            return read_asap(data, max_bytes=limit, warnings=warnings)
+        if fmt == "imagescope":
+            from viewer.annotations.imagescope import read_imagescope
+
+            return read_imagescope(data, max_bytes=limit, warnings=warnings)
+        if fmt == "ndpa":
+            from viewer.annotations.ndpa import read_ndpa
+
+            if ndpa_frame is None:
+                raise InvalidInputError(_NDPA_FRAME_HELP)
+            frame = ndpa_frame() if callable(ndpa_frame) else ndpa_frame
+            return read_ndpa(data, frame, max_bytes=limit, warnings=warnings)
         aset: AnnotationSet = _geojson_module().from_geojson(data, offset=offset, max_bytes=limit)
         return aset
     except ViewerError as exc:
         if not exc.message.startswith(path):
             exc.message = f"{path}: {exc.message}"
         raise
+
+
+def _mpp_pair(value: float | Sequence[float] | None, option: str = "--mpp") -> tuple[float, float] | None:
+    """(mpp_x, mpp_y) from ``--mpp X`` or ``--mpp X Y``; None when not given."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, (int, float)) else list(value)
+    if not 1 <= len(values) <= 2 or not all(v > 0 and v < float("inf") for v in values):
+        raise InvalidInputError(f"{option} takes one or two positive numbers (x, y), got {values}")
+    return (values[0], values[-1])
+
+
+def _ndpa_frame(args: argparse.Namespace, slide: Any) -> NdpaFrame:
+    """The NDPA frame from ``--slide`` (*slide*, its info) or from ``--offset-nm``, ``--mpp``, ``--size``."""
+    from viewer.annotations.ndpa import NdpaFrame
+
+    explicit = {"--offset-nm": args.offset_nm, "--mpp": args.mpp, "--size": args.size}
+    if slide is not None:
+        try:
+            return NdpaFrame.from_slide(slide)
+        except ViewerError as exc:
+            exc.message = f"{args.slide}: {exc.message}"
+            raise
+    missing = [option for option, value in explicit.items() if value is None]
+    if missing:
+        raise InvalidInputError(f"{_NDPA_FRAME_HELP} (missing: {', '.join(missing)})")
+    mpp = _mpp_pair(args.mpp)
+    assert mpp is not None
+    width, height = args.size
+    if width <= 0 or height <= 0:
+        raise InvalidInputError(f"--size takes the level-0 width and height in px, got {width} {height}")
+    return NdpaFrame(args.offset_nm[0], args.offset_nm[1], mpp[0], mpp[1], width, height)
 
 
 def _print_warnings(command: str, warnings: list[str], limit: int = 10) -> None:
@@ -129,16 +221,38 @@ def _print_warnings(command: str, warnings: list[str], limit: int = 10) -> None:
         print(f"wsi-viewer {command}: warning: ... and {len(warnings) - limit} more", file=sys.stderr)
 
 
+def _add_frame_options(parser: Any, *, mpp: bool) -> None:
+    """``--offset-nm`` and ``--size`` (and ``--mpp X [Y]`` when *mpp*): an NDPA frame without its slide."""
+    parser.add_argument(
+        "--offset-nm", nargs=2, type=float, metavar=("DX", "DY"),
+        help="NDPA frame without a slide: the NDPI's hamamatsu.XOffsetFromSlideCentre and "
+        "YOffsetFromSlideCentre (nm); needs --mpp and --size too",
+    )
+    if mpp:
+        parser.add_argument(
+            "--mpp", nargs="+", type=float, metavar=("X", "Y"),
+            help="microns per level-0 pixel, x [and y]: the NDPA frame's pixel size, and ImageScope's "
+            "MicronsPerPixel (default: the slide's, with --slide)",
+        )
+    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"),
+                        help="NDPA frame without a slide: the slide's level-0 width and height (px)")
+
+
 def _add_convert(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "convert",
-        help="convert annotations between ASAP XML and GeoJSON",
-        description="Convert IN to OUT, formats chosen by extension (.xml = ASAP XML, .geojson/.json = "
-        "GeoJSON). XML to XML rewrites the file exactly as ASAP would save it. OUT is written "
-        "atomically: on any error nothing is left behind and an existing OUT is untouched.",
+        help="convert annotations between ASAP XML, GeoJSON, ImageScope XML and NDPA",
+        description="Convert IN to OUT. Formats come from --from/--to, or from the extension: .xml is "
+        "ASAP XML (reading: ASAP or Aperio ImageScope XML, told apart by the root element; writing "
+        "ImageScope needs --to imagescope), .geojson/.json GeoJSON, .ndpa Hamamatsu NDPA (which needs "
+        "--slide, or --offset-nm, --mpp and --size). XML to XML rewrites the file exactly as ASAP would "
+        "save it. OUT is written atomically: on any error nothing is left behind and an existing OUT is "
+        "untouched.",
     )
-    parser.add_argument("input", metavar="IN", help="ASAP XML or GeoJSON file")
-    parser.add_argument("output", metavar="OUT", help="file to write (.xml, .geojson or .json)")
+    parser.add_argument("input", metavar="IN", help="ASAP XML, ImageScope XML, GeoJSON or NDPA file")
+    parser.add_argument("output", metavar="OUT", help="file to write (.xml, .geojson, .json or .ndpa)")
+    parser.add_argument("--from", dest="from_format", choices=ANNOTATION_FORMATS, help="format of IN")
+    parser.add_argument("--to", dest="to_format", choices=ANNOTATION_FORMATS, help="format of OUT")
     frame = parser.add_mutually_exclusive_group()
     frame.add_argument(
         "--offset", nargs=2, type=float, metavar=("DX", "DY"),
@@ -146,9 +260,11 @@ def _add_convert(subparsers: Any) -> None:
         "added when reading it (default 0 0)",
     )
     frame.add_argument(
-        "--slide", metavar="SLIDE", help="take the GeoJSON frame origin from this slide as QuPath does "
-        "(its openslide.bounds-x/-y; 0 0 for slides without bounds)",
+        "--slide", metavar="SLIDE", help="the slide: GeoJSON frame origin as QuPath takes it (its "
+        "openslide.bounds-x/-y; 0 0 for slides without bounds), the NDPA frame (an NDPI's offsets, "
+        "pixel size and size) and ImageScope's MicronsPerPixel",
     )
+    _add_frame_options(parser, mpp=True)
     parser.add_argument(
         "--qupath", action="store_true",
         help="write GeoJSON numbers and ring orientation as QuPath exports them (drops the ASAP extras "
@@ -161,17 +277,39 @@ def _convert(args: argparse.Namespace) -> int:
     from viewer.annotations.asap import write_asap
     from viewer.atomicfile import write_atomic
 
-    out_format = _annotation_format(args.output)
-    _annotation_format(args.input, reading=True)  # refuse an unknown input type before any work
+    out_format = args.to_format or _annotation_format(args.output)
+    if args.from_format is None:
+        _annotation_format(args.input, reading=True)  # refuse an unknown input type before any work
+    if args.slide is not None and (args.offset_nm is not None or args.size is not None):
+        raise InvalidInputError("--slide gives the NDPA frame: do not also pass --offset-nm or --size")
+    mpp = _mpp_pair(args.mpp)
+    slide = _slide_info(args.slide) if args.slide is not None else None
     offset: tuple[float, float] = (0.0, 0.0)
     if args.offset is not None:
         offset = (args.offset[0], args.offset[1])
-    elif args.slide is not None:
-        offset = _geojson_module().qupath_offset(_slide_info(args.slide))
+    elif slide is not None:
+        offset = _geojson_module().qupath_offset(slide)
+    frames: list[NdpaFrame] = []
+
+    def frame() -> NdpaFrame:  # made once, and only when NDPA is read or written
+        if not frames:
+            frames.append(_ndpa_frame(args, slide))
+        return frames[0]
+
     warnings: list[str] = []
-    aset = _load_annotations(args.input, warnings, offset)
-    if out_format == "xml":
+    aset = _load_annotations(args.input, warnings, offset, fmt=args.from_format, ndpa_frame=frame)
+    if out_format == "asap":
         data = write_asap(aset)
+    elif out_format == "imagescope":
+        from viewer.annotations.imagescope import write_imagescope
+
+        if mpp is None and slide is not None and slide.mpp_x:
+            mpp = (float(slide.mpp_x), float(slide.mpp_y or slide.mpp_x))
+        data = write_imagescope(aset, mpp=mpp[0] if mpp else None, warnings=warnings)
+    elif out_format == "ndpa":
+        from viewer.annotations.ndpa import write_ndpa
+
+        data = write_ndpa(aset, frame(), warnings=warnings)
     else:
         aset.validate()
         geojson = _geojson_module()
@@ -193,12 +331,16 @@ def _add_info(subparsers: Any) -> None:
         "info",
         help="summarise an annotation file: counts, groups, areas, CAMELYON categories",
         description="Print counts, groups, ASAP's areas and, when the pixel size is known, areas in "
-        "um2/mm2 and CAMELYON metastasis categories (by longest diameter) of an ASAP XML or GeoJSON file.",
+        "um2/mm2 and CAMELYON metastasis categories (by longest diameter) of an ASAP XML, ImageScope "
+        "XML, GeoJSON or NDPA file (NDPA needs --slide, or --offset-nm, --mpp and --size).",
     )
-    parser.add_argument("file", metavar="XML", help="ASAP XML (or GeoJSON) annotation file")
+    parser.add_argument("file", metavar="FILE", help="ASAP XML, ImageScope XML, GeoJSON or NDPA file")
+    parser.add_argument("--from", dest="from_format", choices=ANNOTATION_FORMATS, help="format of FILE")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--mpp", type=float, metavar="X", help="microns per pixel (level 0, square pixels)")
-    scale.add_argument("--slide", metavar="SLIDE", help="slide file to read microns per pixel from")
+    scale.add_argument("--slide", metavar="SLIDE", help="slide file to read microns per pixel (and the "
+                       "NDPA frame) from")
+    _add_frame_options(parser, mpp=False)
     parser.add_argument("--annotations", action="store_true", help="also list every annotation")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=_info)
@@ -269,6 +411,8 @@ def annotation_report(aset: AnnotationSet, mpp: tuple[float, float] | None) -> d
             "name": a.name, "type": a.type, "group": a.group, "color": a.color,
             "points": len(a.coordinates), "area_px2": geometry.asap_area(a.coordinates),
         }
+        if a.comment:
+            item["comment"] = a.comment
         if mpp:
             item["area_um2"] = item["area_px2"] * um2_per_px2
             if id(a) in tumour:
@@ -296,7 +440,6 @@ def _area_text(px2: float, um2: float | None) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     warnings: list[str] = []
-    aset = _load_annotations(args.file, warnings)
     mpp: tuple[float, float] | None = None
     if args.mpp is not None:
         if not (args.mpp > 0 and args.mpp < float("inf")):
@@ -304,6 +447,10 @@ def _info(args: argparse.Namespace) -> int:
         mpp = (args.mpp, args.mpp)
     elif args.slide:
         mpp = _slide_mpp(args.slide)
+    aset = _load_annotations(
+        args.file, warnings, fmt=args.from_format,
+        ndpa_frame=lambda: _ndpa_frame(args, _slide_info(args.slide) if args.slide else None),
+    )
     report = annotation_report(aset, mpp)
     _print_warnings("info", warnings)
     if args.json:
@@ -334,6 +481,8 @@ def _info(args: argparse.Namespace) -> int:
             if "category" in a:
                 extra = f", longest diameter {a['longest_diameter_um']:.6g} um ({a['category']})"
             group = "ungrouped" if a["group"] is None else f"group {a['group']!r}"
+            if "comment" in a:
+                extra += f", comment {a['comment']!r}"
             print(f"  [{i}] {a['name']!r} {a['type']} ({group}, {a['color']}): "
                   f"{_plural(a['points'], 'point')}, "
                   f"area {_area_text(a['area_px2'], a.get('area_um2'))}{extra}")
