@@ -556,3 +556,19 @@ def test_malformed_sidecar_edit_is_never_overwritten(db: str, tmp_path: Path) ->
         assert xml.read_bytes() == b"<ASAP_Annotations><Annotations><Annotation Name="
     finally:
         store.close()
+
+
+def test_comments_are_kept_through_writes_history_and_restore(store: Store) -> None:
+    commented = Annotation("c", "Dot", None, "#F4FA58", [(5.0, 5.0)], comment="check\nmargin")
+    set_id = new_set(store, AnnotationSet([commented, square(0, 0)]))
+    first = store.state(set_id).annotations[0]
+    assert first.annotation.comment == "check\nmargin"
+    edited = Annotation("c", "Dot", None, "#F4FA58", [(5.0, 5.0)], comment="margin clear")
+    v_edit = store.update_annotation(set_id, first.id, edited, "bob").info.version
+    items = store.change(set_id, v_edit)[1]
+    assert [(i.before.comment, i.after.comment) for i in items] == [("check\nmargin", "margin clear")]
+    store.restore(set_id, v_edit - 1, "bob")
+    assert store.state(set_id).annotations[0].annotation.comment == "check\nmargin"
+    # An annotation without a comment is stored exactly as before comments existed.
+    assert "comment" not in annotation_doc(square(0, 0))
+    assert annotation_from_doc(annotation_doc(commented)) == commented

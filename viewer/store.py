@@ -374,17 +374,16 @@ class Diff:
 
 def annotation_doc(a: Annotation) -> str:
     """The JSON text stored for an annotation (coordinates as floats, so 1 and 1.0 compare equal)."""
-    return json.dumps(
-        {
-            "name": a.name,
-            "type": a.type,
-            "group": a.group,
-            "color": a.color,
-            "coordinates": [[float(x), float(y)] for x, y in a.coordinates],
-        },
-        separators=(",", ":"),
-        allow_nan=False,
-    )
+    doc: dict[str, Any] = {
+        "name": a.name,
+        "type": a.type,
+        "group": a.group,
+        "color": a.color,
+        "coordinates": [[float(x), float(y)] for x, y in a.coordinates],
+    }
+    if a.comment:  # absent when empty: documents stored before comments existed stay byte-identical
+        doc["comment"] = a.comment
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False)
 
 
 def group_doc(g: Group) -> str:
@@ -410,6 +409,7 @@ def annotation_from_doc(text: str) -> Annotation:
         group=d["group"],
         color=d["color"],
         coordinates=[(x, y) for x, y in d["coordinates"]],
+        comment=d.get("comment", ""),
     )
 
 
