@@ -6,6 +6,7 @@
 import {
   bindHelpAndKeys, bindToolbar, readData, renderInfoPanel, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
+import { bindExportPanel } from "./export-panel.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { decodeViewState } from "./url-state.js";
 
@@ -15,6 +16,7 @@ function initialize() {
   const toolbar = app.querySelector("[data-toolbar]");
   const panel = app.querySelector("[data-info-panel]");
   const viewer = new SlideViewer(app.querySelector("[data-pane]"), slide);
+  bindExportPanel(app, slide);
   const active = () => viewer;
   const writeUrl = urlWriter(() => [["", viewer]]);
 
