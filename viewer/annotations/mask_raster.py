@@ -11,12 +11,18 @@ and every float32 rounding is monotone. So g is a monotone step function of the 
 value at most once per sampled column the edge passes: a steep edge crossing 2,000 rows but no
 sampled column is one run, not 2,000 crossings.
 
-Each ring is therefore described by the corners of its runs in a 2-D difference array (+σ at
-(first row, column) of a run, -σ at (row after it, column)). Sweeping the rows top to bottom with a
-running sum per column, then a prefix sum along each row, gives every pixel's winding number. An
-edge is traced per row or per column boundary, whichever it crosses fewer of, and each boundary is
-found with the exact float32 predicate (a float64 estimate checked on both sides, a binary search
-where rounding makes the estimate miss), so the pixels are exactly the first rasteriser's.
+The sweep goes down the rows a step at a time (a band of the TIFF, or fewer rows for a wide ring,
+so that one int32 cell per pixel of the step stays within :data:`MAX_CELLS`). In each step, the
+edges meeting its rows (an edge table sorted by first row) are described by the corners of their
+runs in a 2-D difference array: +σ at (first row, column) of a run, -σ at (row after it, column).
+A prefix sum down the rows, then along each row, gives every pixel's winding number. An edge is
+traced per row or per column boundary, whichever it crosses fewer of in the step, and each
+boundary is found with the exact float32 predicate (a float64 estimate checked on both sides, a
+binary search where rounding makes the estimate miss), so the pixels are exactly the first
+rasteriser's. The work is the pixels, plus a few evaluations per edge and step, plus the edges'
+boundary length in output pixels (min of rows and columns crossed): a fine outline or a comb of
+steep edges costs little more than its vertices; only many long edges crossing each other's
+columns (a random star) cost in proportion to their length.
 
 Coordinates: ``xs``/``ys`` are the level-0 integer sample positions of the output columns and rows;
 indices below are local to a ring's strict bounding box on that grid.
@@ -255,7 +261,7 @@ class RingRaster:
         g_last = self._first_col(edges, jb - 1, compare, threshold)
         spread = np.abs(g_last - g_first)  # column boundaries g crosses
         height = jb - ja  # rows the edge counts on
-        per_row = (spread > 0) & (height <= 2 * spread)
+        per_row = (spread > 0) & (height <= spread)
         traced = ~per_row
         # Edges with g constant (spread 0: one run) and steep edges (few boundaries for their rows).
         i = np.flatnonzero(traced)
