@@ -183,41 +183,46 @@ class JobManager:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         self.sweep()
-        with self._submit_lock():
-            active = [v for v in self._views() if v.state not in FINISHED]
-            if len(active) >= self.limits.queued:
-                raise UnavailableError(
-                    f"{len(active)} jobs are already waiting or running on this server (at most "
-                    f"{self.limits.queued}); try again when one has finished",
-                    details=[{"jobs": len(active), "limit": self.limits.queued}],
-                )
-            job_id = secrets.token_hex(_ID_LENGTH // 2)
-            staging = self.root / f".{job_id}.new"
-            staging.mkdir()
-            now = time.time()
-            spec = {
-                "id": job_id, "kind": kind, "params": params, "result_name": result_name,
-            "result_type": result_type,
-                "meta": meta or {}, "created_at": now, "seq": time.time_ns(),
-                "abandon_s": self.limits.abandon_s, "slots": self.limits.running,
-            }
+        job_id = secrets.token_hex(_ID_LENGTH // 2)
+        staging = self.root / f".{job_id}.new"  # invisible to readers until renamed
+        staging.mkdir()
+        try:
             with open(staging / "input.pickle", "wb") as f:
                 pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-            _write_json(staging / "job.json", spec)
-            _write_json(staging / "status.json", {"state": QUEUED, "done": 0, "total": total})
-            (staging / "polled").touch()
-            # The runner's lock is taken before the job is visible, and handed to the runner
-            # (an inherited descriptor shares the lock), so no reader ever sees it free while
-            # the runner lives.
-            lock_fd = os.open(staging / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                job_dir = self.root / job_id
-                os.rename(staging, job_dir)
-                self._start_runner(job_dir, lock_fd)
-            finally:
-                os.close(lock_fd)
+            with self._submit_lock():
+                active = [v for v in self._views() if v.state not in FINISHED]
+                if len(active) >= self.limits.queued:
+                    raise UnavailableError(
+                        f"{len(active)} jobs are already waiting or running on this server (at most "
+                        f"{self.limits.queued}); try again when one has finished",
+                        details=[{"jobs": len(active), "limit": self.limits.queued}],
+                    )
+                self._publish(staging, job_id, {
+                    "id": job_id, "kind": kind, "params": params, "result_name": result_name,
+                    "result_type": result_type, "meta": meta or {}, "created_at": time.time(),
+                    "seq": time.time_ns(), "abandon_s": self.limits.abandon_s, "slots": self.limits.running,
+                }, total)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         return self.get(job_id)
+
+    def _publish(self, staging: Path, job_id: str, spec: dict[str, Any], total: int) -> None:
+        """Make the staged job visible as ``<id>/`` and start its runner."""
+        _write_json(staging / "job.json", spec)
+        _write_json(staging / "status.json", {"state": QUEUED, "done": 0, "total": total})
+        (staging / "polled").touch()
+        # The runner's lock is taken before the job is visible, and handed to the runner (an
+        # inherited descriptor shares the lock), so no reader ever sees it free while the runner
+        # lives.
+        lock_fd = os.open(staging / "run.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            job_dir = self.root / job_id
+            os.rename(staging, job_dir)
+            self._start_runner(job_dir, lock_fd)
+        finally:
+            os.close(lock_fd)
 
     def _start_runner(self, job_dir: Path, lock_fd: int) -> None:
         package_root = str(Path(__file__).resolve().parent.parent)
