@@ -218,6 +218,10 @@ def test_parse_labels_and_request_checks() -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_labels("x=1,y,z=300,w=q")
     assert len(info.value.details) == 3
+    # Labels are ASCII digits: "١" (Arabic-Indic one) and "²" are not numbers, whatever int() says.
+    with pytest.raises(InvalidInputError) as info:
+        parse_labels("tumor=\u0661,normal=\u00b2")
+    assert len(info.value.details) == 2
     aset = AnnotationSet([_square("s", "tumor", 0, 0, 5)], [Group("tumor")])
     check_mask_request(aset, {"tumor": 1}, ["tumor"])
     with pytest.raises(InvalidInputError, match="no group is called 'metastases'"):

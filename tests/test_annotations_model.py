@@ -167,6 +167,14 @@ def test_integer_coordinates_and_large_sets_validate() -> None:
     ]
 
 
+def test_an_integer_too_large_for_a_float_is_a_problem_not_a_crash() -> None:
+    aset = AnnotationSet([Annotation("huge", coordinates=[(10**400, 0), (1.0, 2.0)])])  # type: ignore[list-item]
+    assert aset.problems() == [
+        "annotation 0 ('huge'): coordinate 0 must be finite and within float32 range, "
+        f"got ({10**400!r}, 0)"
+    ]
+
+
 def test_empty_colour_is_refused() -> None:
     # ASAP reads Color="" as its default, so an empty colour could not survive a round-trip
     problems = AnnotationSet([Annotation("a", color="")], [Group("g", color="")]).problems()

@@ -438,7 +438,10 @@ class _Reader:
         children = list(_elements(node))
         if self.blocks and len(children) == 1 and children[0].tag == _MARKER_TAG:
             index = children[0].get("n", "")
-            if index.isdigit() and int(index) < len(self.blocks) and int(index) not in self.used_blocks:
+            if (
+                index.isascii() and index.isdigit()
+                and int(index) < len(self.blocks) and int(index) not in self.used_blocks
+            ):
                 self.used_blocks.add(int(index))
                 return self.blocks[int(index)]
             self.forged = True

@@ -257,11 +257,12 @@ def parse_labels(text: str) -> dict[str, int]:
         if not sep or not name:
             problems.append(f"{item!r} is not NAME=LABEL")
             continue
-        try:
-            label = int(value)
-        except ValueError:
+        value = value.strip()
+        # ASCII digits only: int() would also read "١" (Arabic-Indic) as 1 and fail on "²".
+        if not (value.isascii() and value.isdigit()):
             problems.append(f"label of {name!r} is not an integer: {value!r}")
             continue
+        label = int(value)
         if not 0 <= label <= 255:
             problems.append(f"label of {name!r} must be 0..255, got {label}")
             continue

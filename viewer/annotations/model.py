@@ -137,6 +137,14 @@ def _text_problem(label: str, what: str, value: object) -> str | None:
     return None
 
 
+def _finite_float32(value: float) -> bool:
+    """Finite and within float32 range; an int too large for a float (10**400) is neither."""
+    try:
+        return math.isfinite(value) and abs(value) <= FLOAT32_MAX
+    except OverflowError:
+        return False
+
+
 def _coordinate_problems(label: str, coordinates: object) -> Iterator[str]:
     if not isinstance(coordinates, list):
         yield f"{label}: coordinates must be a list of (x, y) pairs, got {type(coordinates).__name__}"
@@ -158,7 +166,7 @@ def _coordinate_problems(label: str, coordinates: object) -> Iterator[str]:
             problem = f"must be an (x, y) tuple, got {point!r}"
         elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point):
             problem = f"must hold two numbers, got {point!r}"
-        elif not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in point):
+        elif not all(_finite_float32(v) for v in point):
             problem = f"must be finite and within float32 range, got {point!r}"
         if problem:
             reported += 1
