@@ -30,11 +30,10 @@ import math
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 import openslide
 from openslide.deepzoom import DeepZoomGenerator
@@ -48,6 +47,7 @@ from viewer.errors import (
     SlideUnreadableError,
     TileNotFoundError,
 )
+from viewer.lru import LRU
 from viewer.tiffreader import (
     COMPRESSION_JPEG,
     PHOTOMETRIC_RGB,
@@ -188,79 +188,6 @@ class Tile:
 
 
 # --------------------------------------------------------------------------------------------------
-# Small thread-safe LRU caches
-
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class _LRU(Generic[_K, _V]):
-    """A thread-safe LRU bounded by the total ``weight`` of its values."""
-
-    def __init__(self, max_weight: int, weigh: Callable[[_V], int] = lambda _v: 1,
-                 on_evict: Callable[[_V], None] | None = None) -> None:
-        self._max = max_weight
-        self._weigh = weigh
-        self._on_evict = on_evict
-        self._items: OrderedDict[_K, tuple[_V, int]] = OrderedDict()
-        self._weight = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: _K) -> _V | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            self._items.move_to_end(key)
-            return item[0]
-
-    def put(self, key: _K, value: _V) -> None:
-        weight = self._weigh(value)
-        if weight > self._max:
-            return
-        evicted = []
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._weight -= old[1]
-                evicted.append(old[0])
-            self._items[key] = (value, weight)
-            self._weight += weight
-            while self._weight > self._max and self._items:
-                _, (value_out, weight_out) = self._items.popitem(last=False)
-                self._weight -= weight_out
-                evicted.append(value_out)
-        if self._on_evict:
-            for value_out in evicted:
-                if value_out is not value:
-                    self._on_evict(value_out)
-
-    def pop(self, key: _K) -> _V | None:
-        with self._lock:
-            item = self._items.pop(key, None)
-            if item is None:
-                return None
-            self._weight -= item[1]
-        if self._on_evict:
-            self._on_evict(item[0])
-        return item[0]
-
-    def clear(self) -> None:
-        with self._lock:
-            items = list(self._items.values())
-            self._items.clear()
-            self._weight = 0
-        if self._on_evict:
-            for value, _ in items:
-                self._on_evict(value)
-
-    @property
-    def weight(self) -> int:
-        return self._weight
-
-
-# --------------------------------------------------------------------------------------------------
 # Library: scan, lookup, metadata cache
 
 
@@ -354,10 +281,10 @@ class SlideLibrary:
         self._infos: dict[str, SlideInfo] = {}
         self._scanned_at = -math.inf
         self._scan_lock = threading.Lock()
-        self._handles: _LRU[tuple[str, int, int], SlideHandle] = _LRU(
+        self._handles: LRU[tuple[str, int, int], SlideHandle] = LRU(
             max(1, handle_cache_size), on_evict=lambda h: h.close()
         )
-        self._tiles: _LRU[str, Tile] = _LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
+        self._tiles: LRU[str, Tile] = LRU(max(0, tile_cache_bytes), weigh=lambda t: len(t.data) + 200)
         self._rendered = rendered_tiles
         self._open_lock = threading.Lock()
         self._disk_cache = self._load_disk_cache()
