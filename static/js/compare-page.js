@@ -5,6 +5,7 @@
  */
 
 import { listSlides } from "./api.js";
+import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import {
   bindHelpAndKeys, bindToolbar, readData, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
@@ -21,6 +22,11 @@ function initialize() {
     l: new SlideViewer(panes[0], readData(app, "left")),
     r: new SlideViewer(panes[1], readData(app, "right")),
   };
+  if (annotationsWanted(location.search)) {
+    for (const viewer of Object.values(views)) {
+      viewer.pane.wsi = { viewer, annotations: new AnnotationOverlay(viewer) };
+    }
+  }
   const params = new URLSearchParams(location.search);
   let locked = params.get("lock") !== "0";
   let activeKey = "l";

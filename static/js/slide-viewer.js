@@ -12,6 +12,13 @@
  *
  * Events (CustomEvent on the instance): "open", "view-change" (every frame), "view-settled"
  * (after animations), "first-viewport" ({detail: {ms}} once every tile of the first view is drawn).
+ *
+ * Layers: the slide's own TiledImage is `slideImage` (named, not "world item 0"), so other tiled
+ * images (heatmaps) may join the world without touching the first-viewport logic or the zoom
+ * maths. Overlays drawn on their own canvas (annotations, issue 12; heatmaps, 14; the editor, 13)
+ * are layers: `addLayer(layer)` gives `layer.attach(stage)` the viewer's one overlay stage
+ * (`layers/stage.js`: one WebGL2 canvas, or Canvas 2D without WebGL2, made on first use);
+ * `removeLayer(layer)` calls `layer.detach()`. `layers` lists them in drawing order.
  */
 
 import { chooseScaleBar, formatSlidePoint, imageToSlide, slideToImage, unflipElementX, validMpp } from "./coords.js";
@@ -19,6 +26,7 @@ import {
   MAGNIFICATIONS, MAX_OVERZOOM, formatMagnification, formatZoomPercent, isReachable,
   magnificationToZoom, matchingMagnification, nativeMagnification, zoomToMagnification,
 } from "./magnification.js";
+import { OverlayStage, webglDisabledBy } from "./layers/stage.js";
 import { normalizeRotation } from "./url-state.js";
 
 /* global OpenSeadragon */
@@ -67,6 +75,9 @@ export class SlideViewer extends EventTarget {
     this.mppY = validMpp(slide.mpp_y) ?? this.mppX;
     this.native = nativeMagnification(this.mppX, slide.objective_power);
     this.pointer = null; // last pointer position in element CSS px
+    this.slideImage = null; // the slide's TiledImage, once OpenSeadragon has added it
+    this.layers = [];
+    this.stage = null;
     this.startedAt = performance.now();
     this.firstViewportMs = null;
     this.hooks = {
@@ -142,6 +153,10 @@ export class SlideViewer extends EventTarget {
     });
     this.osd.addHandler("resize", () => this.updateReadouts());
     this.osd.world.addHandler("add-item", (event) => {
+      if (this.slideImage !== null) {
+        return; // another layer's tiled image: the readouts and first viewport are the slide's
+      }
+      this.slideImage = event.item; // the constructor opens the slide before anything else
       event.item.addHandler("fully-loaded-change", (e) => {
         if (e.fullyLoaded && this.firstViewportMs === null) {
           this.firstViewportMs = performance.now();
@@ -162,9 +177,41 @@ export class SlideViewer extends EventTarget {
     });
   }
 
-  /** @returns {any} the first (slide) TiledImage, or null before "open" */
+  /** @returns {any} the slide's TiledImage, or null before "open" */
   get image() {
-    return this.osd.world.getItemCount() ? this.osd.world.getItemAt(0) : null;
+    return this.slideImage;
+  }
+
+  /**
+   * The overlay stage of this viewer (one canvas over the tiles), made on first use.
+   * @returns {OverlayStage}
+   */
+  overlayStage() {
+    if (!this.stage) {
+      this.stage = new OverlayStage(this, { forceCanvas: webglDisabledBy(location.search) });
+    }
+    return this.stage;
+  }
+
+  /**
+   * Add an overlay layer on top of the others: `layer.attach(stage)` is called.
+   * @param {{attach: (stage: OverlayStage) => void, detach: () => void}} layer
+   */
+  addLayer(layer) {
+    this.layers.push(layer);
+    layer.attach(this.overlayStage());
+  }
+
+  /**
+   * Remove an overlay layer: `layer.detach()` is called.
+   * @param {{detach: () => void}} layer
+   */
+  removeLayer(layer) {
+    const index = this.layers.indexOf(layer);
+    if (index >= 0) {
+      this.layers.splice(index, 1);
+      layer.detach();
+    }
   }
 
   /** @returns {boolean} whether the slide has opened */

@@ -7,6 +7,7 @@ import {
   bindHelpAndKeys, bindToolbar, readData, renderInfoPanel, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
 import { bindExportPanel } from "./export-panel.js";
+import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { decodeViewState } from "./url-state.js";
 
@@ -16,6 +17,10 @@ function initialize() {
   const toolbar = app.querySelector("[data-toolbar]");
   const panel = app.querySelector("[data-info-panel]");
   const viewer = new SlideViewer(app.querySelector("[data-pane]"), slide);
+  // every annotation set of the slide, drawn over it (fetched while the first tiles load)
+  const annotations = annotationsWanted(location.search) ? new AnnotationOverlay(viewer) : null;
+  // a handle for the layers panel, tests and benchmarks: the pane knows what it shows
+  viewer.pane.wsi = { viewer, annotations };
   bindExportPanel(app, slide);
   const active = () => viewer;
   const writeUrl = urlWriter(() => [["", viewer]]);

@@ -1,0 +1,173 @@
+/**
+ * The overlay stage of one SlideViewer: ONE canvas over OpenSeadragon's (WebGL2, or Canvas 2D
+ * when WebGL2 is missing or `?gl=0` forces it), plus a small 2D canvas for text labels, redrawn
+ * in lock-step with OpenSeadragon (its `update-viewport` event, raised right after each drawn
+ * frame) and on demand (`requestDraw`, one animation frame later) when only the overlays changed.
+ *
+ * Each frame it computes, in double precision, the affine map slide px → device px of the
+ * canvas through the slide's own TiledImage (`viewer.slideImage`, rotation included), the bounds
+ * offset (`image_to_slide`) and the horizontal flip (OpenSeadragon mirrors its drawing but not its
+ * pixel maths), and hands it to every layer in order: `layer.draw(frame)`.
+ *
+ * A frame: `{mode: "webgl2"|"canvas2d", gl|ctx, labels (2D context), slideToDevice,
+ * deviceToSlide, slideToElement, elementToSlide, zoom (CSS px per slide px), width, height
+ * (device px), cssWidth, cssHeight, dpr, rotation, flip, time}`.
+ */
+
+import { affineFromBasis, compose, invertAffine } from "./view.js";
+
+/* global OpenSeadragon */
+
+/**
+ * Whether the page asks for the 2D fallback (`?gl=0`), e.g. to test it.
+ * @param {string} search location.search
+ * @returns {boolean}
+ */
+export function webglDisabledBy(search) {
+  return new URLSearchParams(search).get("gl") === "0";
+}
+
+export class OverlayStage {
+  /**
+   * @param {import("../slide-viewer.js").SlideViewer} viewer
+   * @param {{forceCanvas?: boolean}} [options]
+   */
+  constructor(viewer, options = {}) {
+    this.viewer = viewer;
+    this.layers = [];
+    const host = viewer.osd.canvas; // OpenSeadragon's canvas container (holds the tiles' canvas)
+    const make = (name) => {
+      const c = document.createElement("canvas");
+      c.className = `overlay-canvas overlay-${name}`;
+      c.dataset.overlay = name;
+      c.setAttribute("aria-hidden", "true");
+      host.append(c);
+      return c;
+    };
+    this.canvas = make("annotations");
+    this.gl = options.forceCanvas ? null : this.canvas.getContext("webgl2", {
+      alpha: true, premultipliedAlpha: true, antialias: true, preserveDrawingBuffer: false, depth: false, stencil: false,
+    });
+    this.ctx = this.gl ? null : this.canvas.getContext("2d");
+    this.mode = this.gl ? "webgl2" : "canvas2d";
+    this.canvas.dataset.mode = this.mode;
+    viewer.pane.dataset.overlayMode = this.mode;
+    this.labelCanvas = make("labels");
+    this.labels = this.labelCanvas.getContext("2d");
+    this.labelsDrawn = false;
+    this.pending = 0;
+    this.frames = 0;
+    this.lastDrawMs = 0;
+    this.onViewport = () => this.draw();
+    viewer.osd.addHandler("update-viewport", this.onViewport);
+    if (this.gl) {
+      this.canvas.addEventListener("webglcontextlost", (event) => event.preventDefault());
+    }
+  }
+
+  /** Add a layer on top of the others. */
+  add(layer) {
+    this.layers.push(layer);
+    this.requestDraw();
+  }
+
+  /** Remove a layer. */
+  remove(layer) {
+    this.layers = this.layers.filter((l) => l !== layer);
+    this.requestDraw();
+  }
+
+  /** Draw once at the next animation frame (overlay-only changes: styles, new geometry). */
+  requestDraw() {
+    if (!this.pending) {
+      this.pending = requestAnimationFrame(() => {
+        this.pending = 0;
+        this.draw();
+      });
+    }
+  }
+
+  /** Remove the canvases and stop listening. */
+  destroy() {
+    this.viewer.osd.removeHandler("update-viewport", this.onViewport);
+    this.canvas.remove();
+    this.labelCanvas.remove();
+  }
+
+  /**
+   * The current frame's transforms, or null before the slide is open.
+   * @returns {object|null}
+   */
+  frame() {
+    const viewer = this.viewer;
+    const image = viewer.slideImage;
+    if (!image) {
+      return null;
+    }
+    const el = viewer.osd.canvas;
+    const cssWidth = el.clientWidth;
+    const cssHeight = el.clientHeight;
+    const dpr = window.devicePixelRatio || 1;
+    const t = viewer.transform;
+    const scale = t.scale || 1;
+    // slide -> image (bounds offset), image -> element (OpenSeadragon, rotation), then the flip
+    const slideToImage = { a: 1 / scale, b: 0, c: 0, d: 1 / scale, e: -t.offset_x / scale, f: -t.offset_y / scale };
+    const span = Math.max(image.source.dimensions.x, 1); // a long baseline keeps the basis exact
+    const p = (x, y) => image.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+    const o = p(0, 0);
+    const ex = p(span, 0);
+    const ey = p(0, span);
+    const imageToElement = affineFromBasis(
+      o, { x: o.x + (ex.x - o.x) / span, y: o.y + (ex.y - o.y) / span },
+      { x: o.x + (ey.x - o.x) / span, y: o.y + (ey.y - o.y) / span },
+    );
+    const flip = viewer.osd.viewport.getFlip();
+    const flipX = flip ? { a: -1, b: 0, c: 0, d: 1, e: cssWidth, f: 0 } : { a: 1, b: 0, c: 0, d: 1, e: 0, f: 0 };
+    const slideToElement = compose(flipX, compose(imageToElement, slideToImage));
+    const slideToDevice = compose({ a: dpr, b: 0, c: 0, d: dpr, e: 0, f: 0 }, slideToElement);
+    return {
+      mode: this.mode, gl: this.gl, ctx: this.ctx, labels: this.labels,
+      slideToElement, elementToSlide: invertAffine(slideToElement),
+      slideToDevice, deviceToSlide: invertAffine(slideToDevice),
+      zoom: Math.sqrt(Math.abs(slideToElement.a * slideToElement.d - slideToElement.b * slideToElement.c)),
+      cssWidth, cssHeight, dpr, width: Math.round(cssWidth * dpr), height: Math.round(cssHeight * dpr),
+      rotation: viewer.osd.viewport.getRotation(true), flip, time: performance.now(),
+    };
+  }
+
+  /** Draw every layer now. */
+  draw() {
+    const f = this.frame();
+    if (!f || !f.elementToSlide) {
+      return;
+    }
+    const started = performance.now();
+    for (const c of [this.canvas, this.labelCanvas]) {
+      if (c.width !== f.width || c.height !== f.height) {
+        c.width = f.width;
+        c.height = f.height;
+      }
+    }
+    if (this.gl) {
+      const gl = this.gl;
+      gl.viewport(0, 0, f.width, f.height);
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT);
+    } else {
+      this.ctx.setTransform(1, 0, 0, 1, 0, 0);
+      this.ctx.clearRect(0, 0, f.width, f.height);
+    }
+    if (this.labelsDrawn) {
+      this.labels.setTransform(1, 0, 0, 1, 0, 0);
+      this.labels.clearRect(0, 0, f.width, f.height);
+      this.labelsDrawn = false;
+    }
+    for (const layer of this.layers) {
+      if (layer.draw(f)) {
+        this.labelsDrawn = true;
+      }
+    }
+    this.frames += 1;
+    this.lastDrawMs = performance.now() - started;
+  }
+}
