@@ -181,7 +181,8 @@ def asap_generated(args: argparse.Namespace) -> None:
 
 def _mask_window_section(label: str, aset: AnnotationSet, window: tuple[int, int, int, int],
                          labels: dict[str, int] | None, order: list[str] | None, repeat: int) -> None:
-    from viewer.annotations.masks import plan_mask, rasterize_plan, reference_window
+    from tests._mask_reference import reference_window
+    from viewer.annotations.masks import plan_mask, rasterize_plan
 
     x0, y0, width, height = window
     plan = plan_mask(aset, labels, order)

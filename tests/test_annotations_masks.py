@@ -1,8 +1,8 @@
 """Training masks: ASAP's AnnotationToMask reproduced pixel for pixel, and the mask TIFF.
 
 Goldens: tests/data/asap-masks (windows written by ASAP's own AnnotationToMask, see SOURCES.md) over
-the real files in tests/data/asap/real. Random shapes are checked against ``reference_window``, the
-literal per-pixel transcription of ASAP's loop.
+the real files in tests/data/asap/real. Random shapes are checked against ``reference_window``
+(tests/_mask_reference.py), the literal per-pixel transcription of ASAP's loop.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import openslide
 import pytest
 import tifffile
 
+from tests._mask_reference import reference_window
 from viewer.annotations.asap import read_asap
 from viewer.annotations.geometry import asap_area
 from viewer.annotations.masks import (
@@ -25,7 +26,6 @@ from viewer.annotations.masks import (
     plan_mask,
     rasterize_plan,
     rasterize_window,
-    reference_window,
     write_mask_tiff,
 )
 from viewer.annotations.model import Annotation, AnnotationSet, Group

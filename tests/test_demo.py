@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from viewer import demo
 from viewer.annotations.asap import read_asap
-from viewer.tiffreader import COMPRESSION_JPEG, PHOTOMETRIC_YCBCR, read_tiled_directories
+from viewer.slides.tiffreader import COMPRESSION_JPEG, PHOTOMETRIC_YCBCR, read_tiled_directories
 
 SMALL = (6000, 4500)  # five sections on two rows, four levels
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openslide
@@ -22,8 +26,9 @@ from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image, ImageCms
 
 from viewer.errors import SlideNotFoundError, SlideUnreadableError, TileNotFoundError
-from viewer.slides import SlideLibrary, TileOptions
-from viewer.tiffreader import assemble_jpeg, read_tiled_directories
+from viewer.slides import DeepZoomInternalsError, SlideLibrary, TileOptions
+from viewer.slides.deepzoom import TESTED_OPENSLIDE_PYTHON, generator_internals
+from viewer.slides.tiffreader import assemble_jpeg, read_tiled_directories
 
 FIXTURE_IDS = [
     "aperio/CMU-1-Small-Region.svs",
@@ -73,8 +78,8 @@ def assert_tiles_match(library: SlideLibrary, slide_id: str, limit_bounds: bool 
     checked = 0
     for level, col, row in sample_addresses(dz):
         ref = dz.get_tile(level, (col, row))
-        if handle._transform is not None:  # noqa: SLF001 - the slide's own ICC -> sRGB transform
-            ref = ImageCms.applyTransform(ref, handle._transform)  # noqa: SLF001
+        if handle.srgb_transform is not None:  # the slide's own ICC -> sRGB transform
+            ref = ImageCms.applyTransform(ref, handle.srgb_transform)
         ours = decode(library.tile(slide_id, level, col, row, "png").data)
         assert mad(ours, np.asarray(ref, dtype=np.float64)) < 2, (slide_id, level, col, row)
         checked += 1
@@ -364,3 +369,132 @@ def test_thumbnail_fits_and_matches_slide(library: SlideLibrary) -> None:
     ref = osr.get_thumbnail(thumb.size).convert("RGB").resize(thumb.size)
     osr.close()
     assert mad(np.asarray(thumb.convert("RGB"), dtype=np.float64), np.asarray(ref, dtype=np.float64)) < 6
+
+
+# --------------------------------------------------------------------------------------------------
+# DeepZoomGenerator's private numbers, read in one place (viewer/slides/deepzoom.py)
+
+
+def assert_internals_mean_what_the_generator_does(
+    osr: openslide.OpenSlide, tile_size: int, overlap: int, limit_bounds: bool
+) -> None:
+    """The private numbers equal what DeepZoomGenerator's algorithm defines them as, from the slide's
+    public properties, and its private tile method answers what its public ones do."""
+    dz = DeepZoomGenerator(osr, tile_size, overlap, limit_bounds=limit_bounds)
+    internals = generator_internals(dz, osr.level_count)
+    release = f"openslide-python {openslide.__version__}: DeepZoomGenerator"
+    n = dz.level_count
+    for dz_level in range(n):
+        l0_z_downsample = 2 ** (n - 1 - dz_level)
+        slide_level = osr.get_best_level_for_downsample(l0_z_downsample)
+        assert internals.slide_from_dz_level[dz_level] == slide_level, f"{release}._slide_from_dz_level"
+        assert internals.l_z_downsamples[dz_level] == pytest.approx(
+            l0_z_downsample / osr.level_downsamples[slide_level], rel=1e-12), f"{release}._l_z_downsamples"
+        cols, rows = dz.level_tiles[dz_level]
+        for address in {(0, 0), (cols - 1, rows - 1), (cols // 2, rows // 2)}:
+            assert internals.tile_info(dz_level, address) == (
+                dz.get_tile_coordinates(dz_level, address), dz.get_tile_dimensions(dz_level, address)
+            ), f"{release}._get_tile_info"
+    props = osr.properties
+    scale = (1.0, 1.0)
+    if limit_bounds:
+        scale = (int(props.get(openslide.PROPERTY_NAME_BOUNDS_WIDTH, osr.dimensions[0])) / osr.dimensions[0],
+                 int(props.get(openslide.PROPERTY_NAME_BOUNDS_HEIGHT, osr.dimensions[1])) / osr.dimensions[1])
+    assert internals.l_dimensions == tuple(
+        (math.ceil(w * scale[0]), math.ceil(h * scale[1])) for w, h in osr.level_dimensions
+    ), f"{release}._l_dimensions"
+
+
+@pytest.mark.parametrize("slide_id", FIXTURE_IDS)
+@pytest.mark.parametrize(("tile_size", "overlap", "limit_bounds"), [(254, 1, True), (256, 0, False)])
+def test_generator_internals_on_fixture_slides(
+    library: SlideLibrary, slide_id: str, tile_size: int, overlap: int, limit_bounds: bool
+) -> None:
+    osr = library.handle(slide_id).osr
+    assert_internals_mean_what_the_generator_does(osr, tile_size, overlap, limit_bounds)
+
+
+@pytest.mark.parametrize("name", ["leica-1region", "leica-2region", "mirax-2region", "sparse-tiles"])
+def test_generator_internals_on_slides_with_bounds(bounds_slides: dict, name: str) -> None:
+    root, truth = bounds_slides[name]
+    osr = openslide.OpenSlide(str(root / truth["file"]))
+    try:
+        assert openslide.PROPERTY_NAME_BOUNDS_WIDTH in osr.properties
+        assert_internals_mean_what_the_generator_does(osr, 254, 1, limit_bounds=True)
+    finally:
+        osr.close()
+
+
+class _RenamedTileInfo(DeepZoomGenerator):
+    """A release that renamed ``_get_tile_info`` (to ``_tile_info``), its callers with it."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "_get_tile_info":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+    def _tile_info(self, level: int, address: tuple[int, int]) -> Any:
+        return DeepZoomGenerator._get_tile_info(self, level, address)
+
+    def get_tile_coordinates(self, level: int, address: tuple[int, int]) -> Any:
+        return self._tile_info(level, address)[0]
+
+    def get_tile_dimensions(self, level: int, address: tuple[int, int]) -> Any:
+        return self._tile_info(level, address)[1]
+
+
+class _InvertedDownsamples(DeepZoomGenerator):
+    """A release that keeps Deep Zoom px per slide-level px under the old name (same tiles)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._l_z_downsamples = tuple(1 / d for d in self._l_z_downsamples)
+
+    def _l_from_z(self, dz_level: int, z: int) -> float:
+        return z / self._l_z_downsamples[dz_level]
+
+
+def _without(attribute: str) -> Callable[[DeepZoomGenerator], None]:
+    return lambda dz: delattr(dz, attribute)
+
+
+def _one_level_fewer(dz: DeepZoomGenerator) -> None:
+    dz._slide_from_dz_level = dz._slide_from_dz_level[1:]  # noqa: SLF001
+
+
+@pytest.mark.parametrize(("generator", "change", "attribute"), [
+    (DeepZoomGenerator, _without("_l_z_downsamples"), "_l_z_downsamples"),
+    (DeepZoomGenerator, _without("_slide_from_dz_level"), "_slide_from_dz_level"),
+    (DeepZoomGenerator, _without("_l_dimensions"), "_l_dimensions"),
+    (DeepZoomGenerator, _one_level_fewer, "_slide_from_dz_level"),
+    (_InvertedDownsamples, None, "_l_z_downsamples"),
+    (_RenamedTileInfo, None, "_get_tile_info"),
+])
+def test_a_changed_generator_fails_loudly(
+    library: SlideLibrary, generator: type[DeepZoomGenerator],
+    change: Callable[[DeepZoomGenerator], None] | None, attribute: str,
+) -> None:
+    """What a release that renames or redefines an attribute would do: refused at open, with a
+    message naming the attribute and the installed version (a single-level slide, so that every
+    zoomed-out level reads its region at a downsample other than 1)."""
+    osr = library.handle("aperio/CMU-1-Small-Region.svs").osr
+    dz = generator(osr, 254, 1)
+    assert dz.get_tile_coordinates(dz.level_count - 2, (0, 0))[2] == (510, 510)  # tiles as before
+    if change is not None:
+        change(dz)
+    with pytest.raises(DeepZoomInternalsError) as excinfo:
+        generator_internals(dz, osr.level_count)
+    message = str(excinfo.value)
+    assert f"DeepZoomGenerator.{attribute} " in message, message
+    assert f"openslide-python {openslide.__version__}:" in message, message
+
+
+def test_openslide_python_is_bounded_to_the_tested_release() -> None:
+    """pyproject.toml admits only the openslide-python releases deepzoom.py reads, and they are the
+    installed one: raising the bound means re-reading the generator (and this suite running on it)."""
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    (spec,) = re.findall(r'"openslide-python([^"]*)"', pyproject)
+    major, minor = (int(part) for part in TESTED_OPENSLIDE_PYTHON.split("."))
+    assert sorted(part.strip() for part in spec.split(",")) == sorted(
+        [f">={major}.{minor}", f"<{major}.{minor + 1}"]), spec
+    assert openslide.__version__.split(".")[:2] == [str(major), str(minor)]

@@ -17,7 +17,7 @@ import tifffile
 from _slide_helpers import make_test_slide, slide_levels
 from PIL import Image
 
-from viewer.tiffreader import assemble_jpeg, read_tiled_directories
+from viewer.slides.tiffreader import assemble_jpeg, read_tiled_directories
 from viewer.tiffwriter import (
     abbreviate_jpeg,
     encode_tile,

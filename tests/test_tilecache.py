@@ -1,4 +1,4 @@
-"""viewer/tilecache.py: rendered tiles shared on disk by every worker (two SlideLibrary objects over
+"""viewer/slides/tilecache.py: rendered tiles shared on disk by every worker (two SlideLibrary objects over
 one data directory stand for two worker processes), stored tiles never copied, damaged files read
 as misses, and the directory kept under its bound."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests._slide_helpers import make_test_slide
 from viewer.slides import SlideLibrary
-from viewer.tilecache import DiskTileCache
+from viewer.slides.tilecache import DiskTileCache
 
 
 def library(root: Path, cache_dir: Path, max_bytes: int = 64 << 20) -> SlideLibrary:

@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from viewer.slides import SlideLibrary, TileOptions
-from viewer.tilecache import DiskTileCache
+from viewer.slides import DiskTileCache, SlideLibrary, TileOptions
 
 if TYPE_CHECKING:
     from viewer.store import Store

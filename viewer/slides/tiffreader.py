@@ -1,6 +1,6 @@
 """Just enough of a TIFF/BigTIFF reader to find the stored JPEG tiles of a pyramid level.
 
-``viewer.slides`` uses it to send a stored tile's bytes without decoding them when a Deep Zoom tile
+``viewer.slides.stored`` uses it to send a stored tile's bytes without decoding them when a Deep Zoom tile
 maps 1:1 onto it. OpenSlide stays the reader of pixels; this module only reads IFDs and tile offsets.
 """
 
