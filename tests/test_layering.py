@@ -19,8 +19,8 @@ OWNERS = {
     "lxml": {"annotations/xmlsafe.py"},
     "fastnumbers": {"annotations/asap.py"},
     "shapely": {"annotations/geometry.py"},
-    "sqlalchemy": {"store.py"},
-    "alembic": {"store.py"},
+    "sqlalchemy": {"store/"},
+    "alembic": {"store/"},
     "gunicorn": {"server.py", "gthread_worker.py"},
 }
 

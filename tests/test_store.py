@@ -153,12 +153,14 @@ def test_viewport_query_returns_exactly_what_meets_the_box(store: Store) -> None
             assert all(docs[i][0] == v for i, v in rows)
 
     check_all_boxes()
-    assert store._indexes[set_id][1] is not None  # the later queries of this version used the index
+    cached = store._viewport.cache.get(set_id)
+    assert cached is not None and cached[1] is not None  # the later queries of this version used the index
     moved = store.state(set_id).annotations[0]
     shapes[0] = square(1500, 900, 40, name=moved.annotation.name)
     store.update_annotation(set_id, moved.id, shapes[0])
     check_all_boxes()
-    assert store._indexes[set_id][0] == store.set_info(set_id).version
+    cached = store._viewport.cache.get(set_id)
+    assert cached is not None and cached[0] == store.set_info(set_id).version
 
 
 def test_viewport_query_is_an_index_range_scan_on_sqlite(tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""The model ↔ JSON codec: the documents the tables and the history store for annotations and
+groups (byte-stable: a document written once compares equal to the same object written again)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from viewer.annotations.model import Annotation, Group
+
+#: An annotation's bounding box in slide space (min_x, min_y, max_x, max_y); all None without points.
+BBox = tuple[float, float, float, float] | tuple[None, None, None, None]
+
+
+def annotation_doc(a: Annotation) -> str:
+    """The JSON text stored for an annotation (coordinates as floats, so 1 and 1.0 compare equal)."""
+    doc: dict[str, Any] = {
+        "name": a.name,
+        "type": a.type,
+        "group": a.group,
+        "color": a.color,
+        "coordinates": [[float(x), float(y)] for x, y in a.coordinates],
+    }
+    if a.comment:  # absent when empty: documents stored before comments existed stay byte-identical
+        doc["comment"] = a.comment
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False)
+
+
+def group_doc(g: Group) -> str:
+    """The JSON text stored for a group."""
+    return json.dumps(
+        {
+            "name": g.name,
+            "parent": g.parent,
+            "color": g.color,
+            "attributes": dict(sorted(g.attributes.items())),
+        },
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+
+
+def annotation_from_doc(text: str) -> Annotation:
+    """Inverse of :func:`annotation_doc`."""
+    d = json.loads(text)
+    return Annotation(
+        name=d["name"],
+        type=d["type"],
+        group=d["group"],
+        color=d["color"],
+        coordinates=[(x, y) for x, y in d["coordinates"]],
+        comment=d.get("comment", ""),
+    )
+
+
+def group_from_doc(text: str) -> Group:
+    """Inverse of :func:`group_doc`."""
+    return group_from_dict(json.loads(text))
+
+
+def group_from_dict(d: dict[str, Any]) -> Group:
+    """A group from its parsed document."""
+    return Group(name=d["name"], parent=d["parent"], color=d["color"], attributes=d["attributes"])
+
+
+def doc_name(doc: str) -> str:
+    """The ``name`` of an annotation or group document."""
+    name: str = json.loads(doc)["name"]
+    return name
+
+
+def points_of(doc: str | None) -> int:
+    """The number of vertices of an annotation document (0 for None)."""
+    if doc is None:
+        return 0
+    return len(json.loads(doc)["coordinates"])
+
+
+def bbox(a: Annotation) -> BBox:
+    """The annotation's bounding box in slide space."""
+    if not a.coordinates:
+        return (None, None, None, None)
+    xs = [p[0] for p in a.coordinates]
+    ys = [p[1] for p in a.coordinates]
+    return (float(min(xs)), float(min(ys)), float(max(xs)), float(max(ys)))
