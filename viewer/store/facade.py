@@ -20,10 +20,10 @@ from sqlalchemy.engine import Connection, Engine
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.errors import ConflictError, InputTooLargeError, NotFoundError, PreconditionFailedError
 from viewer.preconditions import Precondition, VersionMatch, as_match
-from viewer.store import edits, history, migrate
+from viewer.store import edits, history, known_slides, migrate
 from viewer.store.documents import annotation_from_doc, group_from_doc
 from viewer.store.engine import Database
-from viewer.store.names import ANONYMOUS, check_set_name, clean_who, now
+from viewer.store.names import ANONYMOUS, check_set_name, clean_who
 from viewer.store.records import (
     AnnotationRecord,
     ChangeInfo,
@@ -34,7 +34,7 @@ from viewer.store.records import (
     SetState,
     WriteResult,
 )
-from viewer.store.schema import annotations_t, groups, sets, slides
+from viewer.store.schema import annotations_t, groups, sets
 from viewer.store.sidecar_files import SidecarFiles, signature, unlink_quietly
 from viewer.store.sidecar_sync import SidecarSync
 from viewer.store.viewport import ViewportIndexes
@@ -151,37 +151,21 @@ class Store:
         in *known_keys* (it was renamed or moved), takes its annotations along.
         """
         with self._db.read() as conn:
-            row = conn.execute(sa.select(slides.c.id, slides.c.quickhash).where(slides.c.key == key)).first()
+            row = known_slides.by_key(conn, key)
         if row is not None:
             if quickhash and row.quickhash != quickhash:
                 with self._db.write() as conn:
-                    conn.execute(slides.update().where(slides.c.id == row.id).values(quickhash=quickhash))
+                    known_slides.set_quickhash(conn, row.id, quickhash)
             return int(row.id)
         found = self._sidecars.read_for_import(key, path)
         for attempt in range(3):
             try:
                 with self._db.write() as conn:
-                    existing = conn.execute(sa.select(slides.c.id).where(slides.c.key == key)).scalar()
-                    if existing is not None:
-                        return int(existing)
-                    if quickhash and known_keys is not None:
-                        known = set(known_keys)
-                        for moved in conn.execute(
-                            sa.select(slides.c.id, slides.c.key)
-                            .where(slides.c.quickhash == quickhash)
-                            .order_by(slides.c.id)
-                        ):
-                            if moved.key not in known:
-                                conn.execute(slides.update().where(slides.c.id == moved.id).values(key=key))
-                                return int(moved.id)
-                    slide_id = int(
-                        conn.execute(
-                            slides.insert().values(
-                                key=key, quickhash=quickhash, created_at=now(), sidecar_error=found[2]
-                            )
-                        ).inserted_primary_key[0]  # type: ignore[index]
+                    slide_id, created = known_slides.find_or_insert(
+                        conn, key, quickhash, known_keys, found[2]
                     )
-                    self._sidecars.import_first(conn, slide_id, found)
+                    if created:
+                        self._sidecars.import_first(conn, slide_id, found)
                     return slide_id
             except sa.exc.IntegrityError:
                 if attempt == 2:
@@ -192,20 +176,12 @@ class Store:
     def slide_error(self, slide_id: int) -> str | None:
         """Why the slide's sidecar was not imported at first use, if it was not."""
         with self._db.read() as conn:
-            return conn.execute(sa.select(slides.c.sidecar_error).where(slides.c.id == slide_id)).scalar()
+            return known_slides.sidecar_error(conn, slide_id)
 
     def annotation_counts(self, keys: Iterable[str]) -> dict[str, int]:
         """Annotations over every set of each slide in *keys* (slides never used are absent)."""
-        wanted = set(keys)
-        if not wanted:
-            return {}
-        q = (
-            sa.select(slides.c.key, sa.func.coalesce(sa.func.sum(sets.c.annotation_count), 0))
-            .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
-            .group_by(slides.c.key)
-        )
         with self._db.read() as conn:
-            return {k: int(n) for k, n in conn.execute(q) if k in wanted}
+            return known_slides.annotation_counts(conn, keys)
 
     # -- sets --------------------------------------------------------------------------------------
 
@@ -301,10 +277,7 @@ class Store:
         self._check_content(aset)
         who, match = clean_who(who), as_match(if_version)
         with self._db.write() as conn:
-            # Locks the slide row (PostgreSQL): a first save that waited sees the set just made.
-            locked = sa.select(slides.c.id).where(slides.c.id == slide_id)
-            if conn.execute(locked if self.is_sqlite else locked.with_for_update()).first() is None:
-                raise NotFoundError("no such slide in the annotation store")
+            known_slides.lock(conn, slide_id, self.is_sqlite)  # a first save that waited sees the set made
             set_id = conn.execute(_FIRST_SET, {"b_slide": slide_id}).scalar()
             if set_id is None:
                 if match is not None and not match.matches(0):

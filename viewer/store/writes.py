@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.errors import ConflictError, NotFoundError, PreconditionFailedError
 from viewer.preconditions import VersionMatch
+from viewer.store import known_slides
 from viewer.store.documents import BBox, annotation_doc, bbox, group_doc, group_from_dict, group_from_doc
 from viewer.store.names import now
 from viewer.store.records import ChangeInfo, SetInfo
@@ -217,9 +218,7 @@ class Writer:
 
         :raises NotFoundError: no such slide. :raises ConflictError: the name is taken.
         """
-        locked = sa.select(slides.c.id).where(slides.c.id == slide_id)
-        if conn.execute(locked if self.is_sqlite else locked.with_for_update()).first() is None:
-            raise NotFoundError("no such slide in the annotation store")
+        known_slides.lock(conn, slide_id, self.is_sqlite)
         stamp = now()
         try:
             with conn.begin_nested():
