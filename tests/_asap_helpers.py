@@ -10,6 +10,9 @@ ASAP_DATA = Path(__file__).parent / "data" / "asap"
 REAL = ASAP_DATA / "real"
 ORACLE = ASAP_DATA / "oracle"
 STEMS = sorted(p.stem for p in REAL.glob("*.xml"))
+#: Files made from real ones to show one ASAP behaviour each, with ASAP's own outputs (derived/SOURCES.md).
+DERIVED = ASAP_DATA / "derived"
+DERIVED_ORACLE = DERIVED / "oracle"
 
 _FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 
@@ -38,10 +41,22 @@ class Loaded:
     header: dict[str, str] = field(default_factory=dict)
 
 
-def load_txt(stem: str) -> Loaded:
-    """Parse ``oracle/<stem>/load.txt`` (values stay strings; quoted ones are unquoted)."""
+def derived_file(stem: str) -> Path:
+    """The derived fixture ``derived/<stem>.xml``."""
+    return DERIVED / f"{stem}.xml"
+
+
+def derived_saved_bytes(stem: str) -> bytes:
+    """The bytes ASAP writes on saving what it loaded from ``derived/<stem>.xml`` (stored only where
+    they differ from the input)."""
+    saved = DERIVED_ORACLE / stem / "saved.xml"
+    return (saved if saved.exists() else derived_file(stem)).read_bytes()
+
+
+def load_txt(stem: str, oracle: Path = ORACLE) -> Loaded:
+    """Parse ``<oracle>/<stem>/load.txt`` (values stay strings; quoted ones are unquoted)."""
     loaded = Loaded()
-    for line in (ORACLE / stem / "load.txt").read_text(encoding="utf-8").splitlines():
+    for line in (oracle / stem / "load.txt").read_text(encoding="utf-8").splitlines():
         if line.startswith(("G[", "A[")):
             item = {k: v[1:-1] if v.startswith('"') else v for k, v in _FIELD.findall(line)}
             (loaded.groups if line[0] == "G" else loaded.annotations).append(item)

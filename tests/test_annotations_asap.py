@@ -12,9 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests._asap_helpers import STEMS, load_txt, real_file, saved_bytes
+from tests._asap_helpers import (
+    DERIVED_ORACLE,
+    STEMS,
+    derived_file,
+    derived_saved_bytes,
+    load_txt,
+    real_file,
+    saved_bytes,
+)
 from viewer.annotations import geometry
-from viewer.annotations.asap import _Reader, read_asap, save_asap, write_asap
+from viewer.annotations.asap import _Reader, _skeleton, read_asap, save_asap, write_asap
 from viewer.annotations.model import ANNOTATION_TYPES, Annotation, AnnotationSet, Group
 from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError, ValidationError
 
@@ -51,9 +59,19 @@ def pt(order: int | None, x: str, y: str) -> str:
     return f'<Coordinate {order_part}X="{x}" Y="{y}" />'
 
 
-def slow(data: bytes) -> AnnotationSet:
+def slow(data: bytes, warnings: list[str] | None = None) -> AnnotationSet:
     """The element-by-element reference path (no fast decoding of canonical blocks)."""
-    return _Reader(data, fast=False, warnings=[]).run()
+    return _Reader(data, fast=False, warnings=[] if warnings is None else warnings).run()
+
+
+def both_paths(data: bytes) -> tuple[AnnotationSet, list[str]]:
+    """The set and warnings of the fast reader, after checking the careful path gives the same."""
+    fast_warnings: list[str] = []
+    slow_warnings: list[str] = []
+    aset = read_asap(data, warnings=fast_warnings)
+    assert slow(data, slow_warnings) == aset
+    assert slow_warnings == fast_warnings
+    return aset, fast_warnings
 
 
 def rejected(data: bytes) -> AnnotationFormatError:
@@ -356,15 +374,20 @@ def test_bad_coordinates(coords: str, needle: str) -> None:
     assert error.message.startswith("invalid ASAP annotation XML") and "line 5" in error.message
 
 
-def test_group_cycles_and_duplicates() -> None:
+def test_group_cycles() -> None:
     groups = ('\n<Group Name="self" PartOfGroup="self"/>\n<Group Name="a" PartOfGroup="b"/>'
               '\n<Group Name="b" PartOfGroup="a"/>\n<Group Name="a" PartOfGroup="None"/>')
     error = rejected(doc("", groups))
     details = "\n".join(error.details)
     assert "'self' (line 5) -> 'self' (line 5)" in details
-    assert "<Group Name='a'> repeats the group name of line 6" in details
+    # ASAP gives both groups "a" the parent "b", and "b" belongs to the last "a": still a cycle
+    assert "'a' (line 8) -> 'b' (line 7) -> 'a' (line 8)" in details
+    assert len(error.details) == 2  # a repeated name is no problem (see the twin tests)
     cycle = rejected(doc("", '\n<Group Name="a" PartOfGroup="b"/>\n<Group Name="b" PartOfGroup="a"/>'))
     assert "groups form a parent cycle: 'a' (line 5) -> 'b' (line 6) -> 'a' (line 5)" in cycle.message
+    # the first twin names its own name as parent: ASAP makes the last twin its own parent
+    twin = rejected(doc("", '\n<Group Name="t" PartOfGroup="t"/>\n<Group Name="t" PartOfGroup="None"/>'))
+    assert "groups form a parent cycle: 't' (line 6) -> 't' (line 6)" in twin.message
 
 
 def test_every_problem_is_reported() -> None:
@@ -621,3 +644,158 @@ def test_warnings_are_appended_once_even_when_the_reader_starts_over() -> None:
 def test_an_unreadable_coordinate_is_reported_alone() -> None:
     error = rejected(doc(ann(pt(0, "x", "1") + pt(1, "1", "1"))))
     assert error.details == ["line 3: <Coordinate X='x'> is not a number"]  # no knock-on Order error
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups sharing a name and text inside <Coordinates>, against ASAP's own outputs (derived/)
+
+
+def _last_index(aset: AnnotationSet, name: str | None) -> int:
+    """The list index of the group *name* binds to (the last of that name), -1 for None."""
+    return -1 if name is None else max(i for i, g in enumerate(aset.groups) if g.name == name)
+
+
+def _member_points(aset: AnnotationSet, group: Group) -> int:
+    if not aset.binds(group):
+        return 0
+    return sum(len(a.coordinates) for a in aset.members(group.name)) + sum(
+        _member_points(aset, child) for child in aset.children(group.name))
+
+
+@pytest.mark.parametrize("stem", ["tumor_111_twin_groups", "twin_group_parents"])
+def test_twin_groups_read_and_write_as_asap_does(stem: str) -> None:
+    data = derived_file(stem).read_bytes()
+    aset, warnings = both_paths(data)
+    loaded = load_txt(stem, DERIVED_ORACLE)
+    assert loaded.header["load_ok"] == "1" and len(aset.groups) == len(loaded.groups)
+    for group, expected in zip(aset.groups, loaded.groups, strict=True):
+        assert (group.name, group.color) == (expected["name"], expected["color"])
+        assert _last_index(aset, group.parent) == int(expected["parent_index"])
+        assert _member_points(aset, group) == int(expected["member_points"])
+        assert f"{geometry.asap_group_area(aset, group):.9g}" == expected["area"]
+    for annotation, expected in zip(aset.annotations, loaded.annotations, strict=True):
+        assert _last_index(aset, annotation.group) == int(expected["group_index"])
+    assert write_asap(aset) == derived_saved_bytes(stem)  # ASAP's own save, byte for byte
+    assert read_asap(write_asap(aset)) == aset
+
+
+def test_a_real_file_with_twin_groups_reads_with_one_warning_and_round_trips() -> None:
+    data = derived_file("tumor_111_twin_groups").read_bytes()
+    aset, warnings = both_paths(data)
+    assert warnings == [
+        "line 367: <Group Name='tissue'> repeats the group name of line 358; both are kept, and every "
+        "annotation and child group naming 'tissue' belongs to this later one, as in ASAP"
+    ]
+    assert write_asap(aset) == data
+    first, last = aset.groups[0], aset.groups[3]
+    assert (first.color, last.color, last.attributes) == ("#64FE2E", "#ff0000", {"reviewed": "yes"})
+    tissue = [a for a in aset.annotations if a.group == "tissue"]
+    assert len(tissue) == 7 and all(aset.group_by_name(a.group) is last for a in tissue)
+    background = aset.annotations[5]
+    assert background.group == "background" and aset.ancestors("background") == ["tissue"]
+    # drawn in the colour of the top-most ancestor the binding leads to: the last twin's
+    assert {aset.display_color(a) for a in [*tissue, background]} == {"#ff0000"}
+    assert geometry.asap_group_area(aset, first) == 0.0
+    assert geometry.asap_group_area(aset, "tissue") == geometry.asap_group_area(aset, last) > 0
+
+
+def test_twins_declaring_different_parents_get_asaps_one_parent_per_name() -> None:
+    aset, warnings = both_paths(derived_file("twin_group_parents").read_bytes())
+    assert [(g.name, g.parent) for g in aset.groups] == [
+        ("P", None), ("Q", None), ("t", "P"), ("t", "P"), ("u", "Q"), ("u", "Q")]
+    assert len(warnings) == 4
+    assert "line 30: group 't' declares PartOfGroup='None', but ASAP gives every group named 't' the last " \
+           "parent declared for that name, 'P' (line 27)" in warnings
+    assert any(w.startswith("line 33: group 'u' declares PartOfGroup='P'") and "'Q' (line 36)" in w
+               for w in warnings)
+    # once read, the twins agree on their parent: the set means in ASAP what it means here
+    assert [w for w in aset.warnings() if "differs" in w] == [] and len(aset.warnings()) == 2
+
+
+def test_a_twin_naming_an_undeclared_parent_is_made_top_level_once() -> None:
+    groups = '\n<Group Name="t" PartOfGroup="ghost"/>\n<Group Name="t" PartOfGroup="None"/>'
+    aset, warnings = both_paths(doc(ann(pt(0, "1", "1"), group="t"), groups))
+    assert [g.parent for g in aset.groups] == [None, None]
+    assert sum("undeclared parent 'ghost'" in w and w.startswith("line 5:") for w in warnings) == 1
+
+
+def test_text_inside_coordinates_is_warned_with_its_line_on_both_paths() -> None:
+    data = derived_file("tumor_111_stray_text").read_bytes()
+    blocks = _skeleton(data)[1]
+    assert len(blocks) == 8  # the 8 blocks without text take the fast path, the other 2 the careful one
+    aset, warnings = both_paths(data)
+    assert warnings == [
+        "line 7: text 'stray text' inside <Coordinates> of 'Annotation 0' is ignored; ASAP reads it as a "
+        "point at (0, 0) with Order 0, so ASAP's point 0 is (0, 0) instead of the <Coordinate> of line 6",
+        "line 31: text 'note' inside <Coordinates> of 'Annotation 1' is ignored; ASAP reads it as a point "
+        "at (0, 0) with Order 0, which the <Coordinate> of line 32 then overwrites, so it changes nothing "
+        "in ASAP",
+    ]
+    original = real_file("tumor_111").read_bytes()
+    assert aset == read_asap(original) and write_asap(aset) == original  # we keep the points
+    # ...and ASAP does what the warnings say: its point 0 of Annotation 0 became (0, 0), Annotation 1
+    # is unchanged
+    loaded, real = load_txt("tumor_111_stray_text", DERIVED_ORACLE), load_txt("tumor_111")
+    assert loaded.annotations[0]["first"] == "0,0" != real.annotations[0]["first"]
+    assert loaded.annotations[1] == {**real.annotations[1], "group_index": "0"}
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "expected"),
+    [
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Coordinate Order="1" X="3" Y="4" />\nafter all\n',
+         "line 6: text 'after all' inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at "
+         "(0, 0) with Order 0, so ASAP's point 0 is (0, 0) instead of the <Coordinate> of line 4"),
+        ("\n\nonly text\n",
+         "line 5: text 'only text' inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at "
+         "(0, 0) with Order 0, outside its 0-point list (an out-of-bounds write: undefined behaviour)"),
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Coordinate\n Order="1"\n X="3" Y="4"\n />  odd &amp; '
+         "ends <![CDATA[ with cdata ]]>\n",
+         "line 8: text 'odd & ends with cdata' inside <Coordinates> of 'a' is ignored; ASAP reads it as a "
+         "point at (0, 0) with Order 0, so ASAP's point 0 is (0, 0) instead of the <Coordinate> of line 4"),
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Junk Order="1" X="5.5" Y="-6" />'
+         '\n<Coordinate Order="1" X="3" Y="4" />\n<Junk Order=" 1" X="7" />\n',
+         "line 7: <Junk> inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at (7, 0) with "
+         "Order 1, so ASAP's point 1 is (7, 0) instead of the <Coordinate> of line 6"),
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Junk Order="1" X="5.5" Y="-6" />'
+         '\n<Coordinate Order="1" X="3" Y="4" />\n',
+         "line 5: <Junk> inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at (5.5, -6) with "
+         "Order 1, which the <Coordinate> of line 6 then overwrites, so it changes nothing in ASAP"),
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Junk X="9" />\n\n  last word\n',
+         "line 5: <Junk> inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at (9, 0) with "
+         "Order 0, which line 7 then overwrites (see that line)"),
+        ('\n<Coordinate Order="0" X="1" Y="2" />\n<Extra Order="0x7"/>\n',
+         "line 5: <Extra> inside <Coordinates> of 'a' is ignored; ASAP reads it as a point at (0, 0) with "
+         "Order 7, outside its 1-point list (an out-of-bounds write: undefined behaviour)"),
+    ],
+)
+def test_what_asap_makes_of_stray_content_in_coordinates(coordinates: str, expected: str) -> None:
+    data = doc(ann(coordinates))
+    aset, warnings = both_paths(data)
+    assert expected in warnings
+    # the stray content is ignored: the points are those of the <Coordinate> elements
+    coordinate_elements = coordinates.count("<Coordinate")
+    assert aset.annotations[0].coordinates == [(1.0, 2.0), (3.0, 4.0)][:coordinate_elements]
+
+
+def test_whitespace_comments_and_pis_inside_coordinates_are_not_stray() -> None:
+    # pugixml drops whitespace-only text, comments and PIs (parse_default), so ASAP sees no extra child
+    coordinates = '\n\t <!-- note -->\r\n<Coordinate Order="0" X="1" Y="2" /><?pi x?>\n\t\n'
+    _aset, warnings = both_paths(doc(ann(coordinates)))
+    assert warnings == []
+
+
+def test_many_stray_children_are_summarised_in_linear_time() -> None:
+    # 40,000 text runs and foreign elements in one block: five warnings and a count, quickly
+    body = "".join(f'<Coordinate Order="{i}" X="{i}" Y="1" />t<Junk/>' for i in range(20_000))
+    started = time.perf_counter()
+    aset, warnings = both_paths(doc(ann(body)))
+    assert time.perf_counter() - started < 15  # both paths (about 3 s); quadratic work takes minutes
+    assert len(aset.annotations[0].coordinates) == 20_000
+    assert len(warnings) == 6
+    assert warnings[-1] == (
+        "line 3: 39995 more text or foreign elements inside <Coordinates> of 'a', ignored; ASAP stores each "
+        "as a point too"
+    )
+    # every one writes slot 0: the last (a <Junk/>) is what ASAP keeps there
+    assert warnings[0].endswith("which line 3 then overwrites (see that line)")

@@ -288,3 +288,22 @@ def test_mask_tiff_at_a_level_and_atomic_on_failure(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_mask_tiff(aset, failed, 1200, 1200, progress=explode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["level.tif"]
+
+
+def test_twin_groups_label_members_by_their_group_name_as_asap() -> None:
+    # tumor_111 with a second group "tissue" (members belong to it, as in ASAP) and "background" moved
+    # under it: AnnotationToMask looks labels up by the direct group's name, so the mask is
+    # tumor_111's, pixel for pixel; the first twin has no member to paint.
+    twins = read_asap(DATA / "asap" / "derived" / "tumor_111_twin_groups.xml")
+    plain = read_asap(REAL / "tumor_111.xml")
+    assert [g.name for g in twins.groups] == ["tissue", "artifact", "background", "tissue"]
+    labels = {"tissue": 1, "artifact": 2, "background": 3}
+    for order in (None, ["background", "tissue", "artifact"]):
+        # a downsampled window over the whole slide: every annotation is painted
+        got = rasterize_window(twins, 0, 0, 400, 900, labels, order, downsample=256)
+        assert np.array_equal(got, rasterize_window(plain, 0, 0, 400, 900, labels, order, downsample=256))
+        assert set(np.unique(got)) == {0, 1, 2, 3}
+    only_tissue = rasterize_window(twins, 0, 0, 400, 900, {"tissue": 7}, downsample=256)
+    tissue_area = sum(asap_area(a.coordinates) for a in twins.annotations if a.group == "tissue")
+    assert set(np.unique(only_tissue)) == {0, 7}
+    assert abs(int((only_tissue == 7).sum()) * 256**2 / tissue_area - 1) < 0.1

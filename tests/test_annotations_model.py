@@ -103,8 +103,6 @@ def test_validation_reports_every_problem_at_once() -> None:
             Annotation("ctrl\x01", color="#fff"),
         ],
         groups=[
-            Group("dup"),
-            Group("dup"),
             Group("orphan", parent="gone"),
             Group("self", parent="self"),
             Group("ping", parent="pong"),
@@ -119,14 +117,13 @@ def test_validation_reports_every_problem_at_once() -> None:
     assert isinstance(error, InvalidInputError)
     details = "\n".join(error.details)
     expected = [
-        "group 1 ('dup'): duplicate group name, first used by group 0",
-        "group 2 ('orphan'): parent group 'gone' does not exist",
+        "group 0 ('orphan'): parent group 'gone' does not exist",
         "'self' -> 'self'",
         "'ping' -> 'pong' -> 'ping'",
         "attribute key '1st' is not an XML name",
         "attribute key 'has space' is not an XML name",
         "attribute 'ok' value contains character U+0007",
-        "group 7 ('sentinel child'): parent 'None' cannot be referenced",
+        "group 5 ('sentinel child'): parent 'None' cannot be referenced",
         "annotation 0 ('bad type'): type 'polygon' is not one of",
         "annotation 1 ('lost'): group 'nowhere' does not exist",
         "annotation 2 ('none group'): group 'None' cannot be referenced",
@@ -140,7 +137,8 @@ def test_validation_reports_every_problem_at_once() -> None:
     for text in expected:
         assert text in details
     assert len(error.details) == len(expected)
-    assert error.message.startswith(f"invalid annotation set: {len(expected)} problems; first: group 1")
+    assert error.message.startswith(f"invalid annotation set: {len(expected)} problems; first: group 4 (")
+    assert aset.warnings() == []
 
 
 def test_problems_can_skip_coordinates() -> None:
@@ -182,3 +180,71 @@ def test_empty_colour_is_refused() -> None:
         "group 0 ('g'): color must not be empty (ASAP reads an empty Color as #F4FA58)",
         "annotation 0 ('a'): color must not be empty (ASAP reads an empty Color as #F4FA58)",
     ]
+
+
+def _twins() -> AnnotationSet:
+    """Two groups called "twin" under "top"; members and a child group name "twin"."""
+    return AnnotationSet(
+        annotations=[
+            Annotation("member", group="twin", color="#010101"),
+            Annotation("deeper", group="child"),
+            Annotation("loose", color="#020202"),
+        ],
+        groups=[
+            Group("top", color="#0000ff"),
+            Group("twin", parent="top", color="#111111"),
+            Group("child", parent="twin", color="#333333"),
+            Group("twin", parent="top", color="#222222", attributes={"k": "v"}),
+        ],
+    )
+
+
+def test_groups_sharing_a_name_are_valid_with_a_warning() -> None:
+    aset = _twins()
+    aset.validate()  # ASAP reads, keeps and writes both: not a problem any more
+    assert aset.problems() == []
+    assert aset.warnings() == [
+        "group 3 ('twin'): same name as group 1; annotations and child groups naming 'twin' belong to "
+        "the last group of that name (group 3), as in ASAP"
+    ]
+
+
+def test_members_and_child_groups_bind_to_the_last_group_of_a_name() -> None:
+    aset = _twins()
+    first, last = aset.groups[1], aset.groups[3]
+    assert aset.group_by_name("twin") is last
+    assert not aset.binds(first) and aset.binds(last) and aset.binds(aset.groups[0])
+    assert [a.name for a in aset.members("twin")] == ["member"]
+    assert [g.name for g in aset.children("twin")] == ["child"]
+    assert aset.ancestors("child") == ["twin", "top"]
+    # the colour ASAP draws in: the top-most ancestor group's, through the binding
+    assert [aset.display_color(a) for a in aset.annotations] == ["#0000ff", "#0000ff", "#020202"]
+    top_level = AnnotationSet(
+        [Annotation("m", group="twin")], [Group("twin", color="#111111"), Group("twin", color="#222222")]
+    )
+    assert top_level.display_color(top_level.annotations[0]) == "#222222"  # the last twin's, not the first's
+
+
+def test_twins_with_different_parents_are_warned() -> None:
+    # ASAP gives every group of a name the parent declared last under it (twin_group_parents.xml)
+    aset = AnnotationSet(
+        groups=[Group("P"), Group("Q"), Group("t", parent="P"), Group("t"), Group("u", parent="P"),
+                Group("u", parent="Q")],
+    )
+    assert aset.problems() == []
+    warnings = aset.warnings()
+    assert len(warnings) == 4
+    assert "group 3 ('t'): parent None differs from 'P', which ASAP gives every group named 't'" \
+        in warnings[1]
+    assert "group 4 ('u'): parent 'P' differs from 'Q'" in warnings[2]
+
+
+def test_rules_that_stay_errors_with_shared_names() -> None:
+    aset = AnnotationSet(
+        annotations=[Annotation("lost", group="ghost")],
+        groups=[Group("twin"), Group("twin", parent="twin"), Group("x", parent="nowhere")],
+    )
+    problems = "\n".join(aset.problems())
+    assert "parent groups form a cycle 'twin' -> 'twin'" in problems  # the last twin is its own parent
+    assert "group 2 ('x'): parent group 'nowhere' does not exist" in problems
+    assert "annotation 0 ('lost'): group 'ghost' does not exist" in problems

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import tifffile
 
-from tests._asap_helpers import load_txt, real_file, saved_bytes
+from tests._asap_helpers import DERIVED_ORACLE, derived_file, load_txt, real_file, saved_bytes
 from viewer.annotations.asap import read_asap, write_asap
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.cli import main
@@ -361,3 +362,78 @@ def test_comments_travel_through_every_format(tmp_path: Path, capsys: pytest.Cap
     assert [a.comment for a in read_asap(back).annotations][:1] == ["needs review & a second look\n(line 2)"]
     status, out, _ = run(["info", str(asap), "--annotations"], capsys)
     assert status == 0 and "comment 'needs review & a second look\\n(line 2)'" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# What ASAP accepts with a surprise: warnings on stderr, and the command still succeeds
+
+_TWIN_WARNING = ("warning: line 367: <Group Name='tissue'> repeats the group name of line 358; both are "
+                 "kept, and every annotation and child group naming 'tissue' belongs to this later one")
+
+
+def test_convert_twin_groups_warns_and_keeps_both_through_every_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = derived_file("tumor_111_twin_groups")
+    xml, geojson, back = tmp_path / "out.xml", tmp_path / "twins.geojson", tmp_path / "back.xml"
+    status, out, err = run(["convert", str(source), str(xml)], capsys)
+    assert status == 0 and err.splitlines() == [f"wsi-viewer convert: {_TWIN_WARNING}, as in ASAP"]
+    assert xml.read_bytes() == source.read_bytes() and "10 annotations, 4 groups" in out
+    assert run(["convert", str(source), str(geojson)], capsys)[0] == 0
+    document = json.loads(geojson.read_text(encoding="utf-8"))
+    assert [g["name"] for g in document["asapGroups"]] == ["tissue", "artifact", "background", "tissue"]
+    tissue = [f for f in document["features"] if f["properties"]["asap"]["group"] == "tissue"]
+    # the class colour of a member is its group's, the last "tissue" (#ff0000), not the first's
+    assert len(tissue) == 7 and all(f["properties"]["classification"]["color"] == [255, 0, 0] for f in tissue)
+    status, _, err = run(["convert", str(geojson), str(back)], capsys)
+    assert status == 0 and back.read_bytes() == source.read_bytes()
+    assert err.splitlines() == [
+        "wsi-viewer convert: warning: group 3 ('tissue'): same name as group 0; annotations and child groups "
+        "naming 'tissue' belong to the last group of that name (group 3), as in ASAP"
+    ]
+
+
+def test_info_reports_each_twin_as_asap_binds_it(capsys: pytest.CaptureFixture[str]) -> None:
+    stem = "tumor_111_twin_groups"
+    status, out, err = run(["info", str(derived_file(stem)), "--json"], capsys)
+    assert status == 0 and err.splitlines() == [f"wsi-viewer info: {_TWIN_WARNING}, as in ASAP"]
+    report = json.loads(out)
+    loaded = load_txt(stem, DERIVED_ORACLE)
+    assert [g["name"] for g in report["groups"]] == [g["name"] for g in loaded.groups]
+    assert [f"{g['area_px2']:.9g}" for g in report["groups"]] == [g["area"] for g in loaded.groups]
+    assert [g["vertices"] for g in report["groups"]] == [int(g["member_points"]) for g in loaded.groups]
+    assert [g["annotations"] for g in report["groups"]] == [0, 2, 1, 7]
+    status, out, _ = run(["info", str(derived_file(stem))], capsys)
+    assert status == 0
+    assert "group 'tissue' (#64FE2E, top level): 0 annotations, 0 vertices, area 0 px2" in out
+    assert "group 'background' (#64FE2E, in 'tissue'): 1 annotation, 57 vertices" in out
+
+
+def test_stray_coordinates_text_is_a_warning_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.xml"
+    status, _, err = run(["convert", str(derived_file("tumor_111_stray_text")), str(out)], capsys)
+    assert status == 0 and out.read_bytes() == real_file("tumor_111").read_bytes()
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("wsi-viewer convert: warning: line 7: text 'stray text' inside <Coordinates> "
+                               "of 'Annotation 0' is ignored; ASAP reads it as a point at (0, 0)")
+    assert lines[1].startswith("wsi-viewer convert: warning: line 31: text 'note' inside <Coordinates>")
+
+
+def test_mask_prints_the_warnings_and_succeeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    twins = tmp_path / "twins.xml"
+    twins.write_bytes(write_asap(AnnotationSet(
+        [_square("in twin", "twin", 100, 100, 50)], [Group("twin", color="#111111"), Group("twin")])))
+    out = tmp_path / "mask.tif"
+    status, stdout, err = run(
+        ["mask", str(CMU), str(twins), "-o", str(out), "--labels", "twin=9", "--no-progress"], capsys)
+    assert status == 0 and out.exists() and "mask of 1 annotations" in stdout
+    assert err.splitlines() == [
+        "wsi-viewer mask: warning: line 17: <Group Name='twin'> repeats the group name of line 14; both are "
+        "kept, and every annotation and child group naming 'twin' belongs to this later one, as in ASAP"
+    ]
+    with tifffile.TiffFile(out) as tiff:
+        level0 = tiff.pages[0].asarray()
+    assert int((level0 == 9).sum()) == 49 * 49  # the member is painted with its group name's label

@@ -174,7 +174,9 @@ def _load_annotations(
                 raise InvalidInputError(_NDPA_FRAME_HELP)
             frame = ndpa_frame() if callable(ndpa_frame) else ndpa_frame
             return read_ndpa(data, frame, max_bytes=limit, warnings=warnings)
-        aset: AnnotationSet = _geojson_module().from_geojson(data, offset=offset, max_bytes=limit)
+        aset: AnnotationSet = _geojson_module().from_geojson(
+            data, offset=offset, max_bytes=limit, warnings=warnings
+        )
         return aset
     except ViewerError as exc:
         if not exc.message.startswith(path):
@@ -385,16 +387,20 @@ def annotation_report(aset: AnnotationSet, mpp: tuple[float, float] | None) -> d
     def recursive_vertices(name: str, seen: frozenset[str]) -> int:
         total = sum(len(a.coordinates) for a in aset.members(name))
         for child in aset.children(name):
-            if child.name not in seen:
+            if aset.binds(child) and child.name not in seen:
                 total += recursive_vertices(child.name, seen | {child.name})
         return total
 
     for group in aset.groups:
-        area = geometry.asap_group_area(aset, group.name)
+        # Members and child groups belong to the last group of a name (ASAP's binding): an
+        # earlier group sharing the name reports none.
+        bound = aset.binds(group)
+        area = geometry.asap_group_area(aset, group)
         entry = {
             "name": group.name, "parent": group.parent, "color": group.color,
-            "attributes": group.attributes, "annotations": len(aset.members(group.name)),
-            "vertices": recursive_vertices(group.name, frozenset({group.name})), "area_px2": area,
+            "attributes": group.attributes, "annotations": len(aset.members(group.name)) if bound else 0,
+            "vertices": recursive_vertices(group.name, frozenset({group.name})) if bound else 0,
+            "area_px2": area,
         }
         if um2_per_px2:
             entry["area_um2"] = area * um2_per_px2

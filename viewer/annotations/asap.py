@@ -13,14 +13,18 @@ Reading policy (ASAP's own behaviour in brackets):
   (``#F4FA58``), CRLF, a BOM or another declared encoding, a default ``xmlns``, comments and
   processing instructions; also hex (``0x10``) and exponent numbers, as C's ``strtod``;
 * ``X="10,5"`` with no dot is read as 10.5, as written by ASAP in a comma locale [ASAP reads 10];
-* non-``Coordinate`` children of ``<Coordinates>`` are ignored [ASAP writes (0, 0) into slot Order];
+* groups sharing a name are all kept, in order, with a warning; annotations and child groups
+  naming it belong to the last one, and every group of the name gets the parent declared last
+  [ASAP the same];
+* text and non-``Coordinate`` elements inside ``<Coordinates>`` are ignored with a warning that
+  says what ASAP makes of them [it stores each as a point at slot ``Order`` (0 when absent), X and
+  Y 0 when absent: text turns ASAP's point 0 into (0, 0) unless a later ``Order="0"`` overwrites it];
 * a group ``Color`` left empty reads as ``#F4FA58``, ASAP's object default, not the GUI's group
   colour ``#64FE2E``; the model forbids empty colours so that every set round-trips;
 * rejected with the element and line, where ASAP rejects, crashes or silently loses data: an
   annotation in an undeclared group [load fails], ``Order`` out of range [out-of-bounds write],
   duplicate or partly missing ``Order`` [points become (0, 0)], group cycles [stack overflow],
-  duplicate group names [ambiguous], a missing or non-numeric ``X``/``Y`` and nan/inf [read as 0
-  or kept];
+  a missing or non-numeric ``X``/``Y`` and nan/inf [read as 0 or kept];
 * rejected outright: non-XML and truncated files [ASAP loads what it parsed], any other root
   element [empty list], any DOCTYPE (:mod:`.xmlsafe`: no entity, DTD or other file is ever
   expanded, opened or fetched, and the error is the same whatever the DOCTYPE names), nesting
@@ -73,6 +77,7 @@ COMMENT_ATTRIBUTE = "Comment"
 DEFAULT_MAX_BYTES = next(s.default for s in SETTINGS if s.name == "ANNOTATION_MAX_MB") * 1024 * 1024
 
 _MAX_LISTED = 20  # problems listed in an error's details; the message says how many there are
+_MAX_STRAYS_LISTED = 5  # stray children of one <Coordinates> warned about one by one
 
 # ---------------------------------------------------------------------------------------------
 # Reading
@@ -336,26 +341,39 @@ class _Reader:
         return aset
 
     def _groups(self, node: Any) -> tuple[list[Group], dict[str, int]]:
+        """The groups in list order, and the line of the group each name binds to (the last)."""
         groups: list[Group] = []
         lines: dict[str, int] = {}
         if node is None:
             return groups, lines
-        raw_parents: list[str | None] = []
+        group_lines: list[int] = []
+        first_lines: dict[str, int] = {}
+        # ASAP keeps one parent per *name* (groupToParent[name]): the last PartOfGroup other than
+        # "None" declared by a group of that name; every group of the name gets it.
+        declared: dict[str, tuple[str, int]] = {}
+        raw_parents: list[str] = []
         for element in _elements(node):
             name = element.get("Name", "")
             line = element.sourceline
-            if name in lines:
-                self._problem(
-                    line, f"<{_tag(element)} Name={name!r}> repeats the group name of line {lines[name]}"
+            if name in first_lines:
+                self.warnings.append(
+                    f"line {line}: <{_tag(element)} Name={name!r}> repeats the group name of line "
+                    f"{first_lines[name]}; both are kept, and every annotation and child group naming "
+                    f"{name!r} belongs to this later one, as in ASAP"
                 )
+            else:
+                first_lines[name] = line
             lines[name] = line
+            group_lines.append(line)
             attributes: dict[str, str] = {}
             holder = element.find("Attributes")
             if holder is not None:
                 for item in _elements(holder):
                     attributes.update(item.attrib)  # every attribute of every child, later wins
             parent = element.get("PartOfGroup", "")
-            raw_parents.append(None if parent == NO_GROUP else parent)
+            raw_parents.append(parent)
+            if parent != NO_GROUP:
+                declared[name] = (parent, line)
             groups.append(
                 Group(
                     name=name,
@@ -364,14 +382,23 @@ class _Reader:
                     attributes=dict(sorted(attributes.items())),
                 )
             )
-        for group, parent in zip(groups, raw_parents, strict=True):
-            if parent is None:
+        undeclared: set[str] = set()
+        for group, line, raw in zip(groups, group_lines, raw_parents, strict=True):
+            if group.name not in declared:
                 continue
+            parent, parent_line = declared[group.name]
+            if raw != parent:
+                self.warnings.append(
+                    f"line {line}: group {group.name!r} declares PartOfGroup={raw!r}, but ASAP gives every "
+                    f"group named {group.name!r} the last parent declared for that name, {parent!r} "
+                    f"(line {parent_line})"
+                )
             if parent in lines:
                 group.parent = parent
-            else:  # ASAP ignores an unknown parent: the group becomes top-level
+            elif group.name not in undeclared:  # ASAP ignores an unknown parent: top-level
+                undeclared.add(group.name)
                 self.warnings.append(
-                    f"line {lines[group.name]}: group {group.name!r} names undeclared parent {parent!r}; "
+                    f"line {parent_line}: group {group.name!r} names undeclared parent {parent!r}; "
                     "made top-level as ASAP does"
                 )
         self._check_cycles(groups, lines)
@@ -447,7 +474,10 @@ class _Reader:
             self.forged = True
             return []
         points: list[_Point] = []
-        elements = [e for e in children if e.tag == "Coordinate"]  # foreign elements: ignored
+        elements = [e for e in children if e.tag == "Coordinate"]
+        texts = node.xpath("text()[normalize-space()]")  # XML whitespace, as pugixml's; in C
+        if texts or len(elements) != len(children):
+            self._warn_strays(node, owner, texts, len(elements))
         for element in elements:
             point = self._point(element)
             if point is not None:
@@ -486,6 +516,67 @@ class _Reader:
             self.warnings.append(f"line {node.sourceline}: Coordinates of {owner!r} not in Order; sorted")
             points.sort(key=lambda p: p.order or 0)
         return [(p.x, p.y) for p in points]
+
+    def _warn_strays(self, node: Any, owner: str, texts: list[Any], slots: int) -> None:
+        """Warn about the text and non-<Coordinate> elements inside *node* (we ignore them), saying
+        what ASAP makes of each (the first few of a block, then how many more).
+
+        ASAP's loop (``XmlRepository::loadFromRepo``) sizes the point list by the <Coordinate>
+        children (*slots*) but visits **every** child node, text included, and stores each at slot
+        ``Order`` (``as_int``: 0 when absent) as (``X``, ``Y``) (``as_double``: 0 when absent): the
+        last child writing a slot wins, and a slot outside the list is an out-of-bounds write.
+        """
+        tail_of = {text.getparent(): text for text in texts if text.is_tail}
+        # (slot, node, text) in document order: node is a <Coordinate> or foreign element with
+        # text None, or, for a text, the element it follows (its tail) or *node* (its first text).
+        writes: list[tuple[int, Any, str | None]] = [(0, node, text) for text in texts if text.is_text]
+        for child in _elements(node):
+            writes.append((_c_int(child.get("Order")), child, None))
+            if child in tail_of:
+                writes.append((0, child, tail_of[child]))
+        last_write = {slot: index for index, (slot, _node, _text) in enumerate(writes)}  # slot holders
+
+        def line_of(child: Any, text: str | None) -> int:
+            if text is None:
+                return int(child.sourceline)
+            return _text_line(node.sourceline if child is node else _end_line(child), text)
+
+        coordinate_line: dict[int, int] = {}  # the latest <Coordinate> seen for each slot: its line
+        strays = 0
+        for index, (slot, child, text) in enumerate(writes):
+            if text is None and child.tag == "Coordinate":
+                coordinate_line[slot] = child.sourceline
+                continue
+            strays += 1
+            if strays > _MAX_STRAYS_LISTED:
+                continue
+            line = line_of(child, text)  # only the few listed are described: worth the time
+            if text is None:
+                what, x, y = f"<{_tag(child)}>", _c_float32(child.get("X")), _c_float32(child.get("Y"))
+            else:
+                what, x, y = f"text {_snippet(text)!r}", 0.0, 0.0
+            if not 0 <= slot < slots:
+                effect = f"outside its {slots}-point list (an out-of-bounds write: undefined behaviour)"
+            elif last_write[slot] > index:
+                _slot, holder, holder_text = writes[last_write[slot]]
+                if holder_text is None and holder.tag == "Coordinate":
+                    effect = (f"which the <Coordinate> of line {holder.sourceline} then overwrites, so it "
+                              "changes nothing in ASAP")
+                else:  # another stray child has the last word there
+                    effect = f"which line {line_of(holder, holder_text)} then overwrites (see that line)"
+            else:
+                instead = f" instead of the <Coordinate> of line {coordinate_line[slot]}" if (
+                    slot in coordinate_line) else ""
+                effect = f"so ASAP's point {slot} is ({x:g}, {y:g}){instead}"
+            self.warnings.append(
+                f"line {line}: {what} inside <Coordinates> of {owner!r} is ignored; ASAP reads it as a "
+                f"point at ({x:g}, {y:g}) with Order {slot}, {effect}"
+            )
+        if strays > _MAX_STRAYS_LISTED:
+            self.warnings.append(
+                f"line {node.sourceline}: {strays - _MAX_STRAYS_LISTED} more text or foreign elements "
+                f"inside <Coordinates> of {owner!r}, ignored; ASAP stores each as a point too"
+            )
 
     def _point(self, element: Any) -> _Point | None:
         line = element.sourceline
@@ -531,6 +622,46 @@ class _Reader:
             self._problem(line, f"<Coordinate {axis}={text!r}> is not a finite float32 number")
             return None
         return value
+
+
+_C_INT = re.compile(r"[ \t\r\n]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|([0-9]+))")
+_C_FLOAT = re.compile(r"[ \t\r\n]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _c_int(text: str | None) -> int:
+    """pugixml's ``as_int``: the leading decimal or 0x-hex integer, clamped to int; 0 if none."""
+    if text is not None and text.isascii() and text.isdigit() and len(text) < 10:
+        return int(text)  # the usual Order="12"
+    match = _C_INT.match(text or "")
+    if match is None:
+        return 0
+    value = int(match.group(2), 16) if match.group(2) else int(match.group(3))
+    return max(-(2**31), min(2**31 - 1, -value if match.group(1) == "-" else value))
+
+
+def _c_float32(text: str | None) -> float:
+    """The leading decimal number of *text* (C ``strtod``'s prefix), as float32; 0 if none."""
+    match = _C_FLOAT.match(text or "")
+    with np.errstate(over="ignore"):  # beyond float32: inf, as C's float conversion gives
+        return float(np.float32(float(match.group()) if match else 0.0))
+
+
+def _end_line(element: Any) -> int:
+    """The line *element* ends on (lxml's sourceline is where its start tag ends)."""
+    children = list(_elements(element))
+    if children:
+        return _end_line(children[-1]) + (children[-1].tail or "").count("\n")
+    return int(element.sourceline) + (element.text or "").count("\n")
+
+
+def _text_line(start_line: int, text: str) -> int:
+    """The line of the first non-blank character of *text*, which starts on *start_line*."""
+    return start_line + text[: len(text) - len(text.lstrip(" \t\r\n"))].count("\n")
+
+
+def _snippet(text: str, limit: int = 40) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."
 
 
 def _elements(node: Any) -> Iterator[Any]:

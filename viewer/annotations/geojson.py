@@ -295,7 +295,8 @@ class _Importer:
         self.offset = offset
         self.problems: list[str] = []
         self.annotations: list[Annotation] = []
-        self.groups: dict[str, Group] = {}
+        self.groups: dict[str, Group] = {}  # name -> the group it binds to (the last of that name)
+        self.group_list: list[Group] = []  # every group in order, names shared or not (ASAP's list)
         self.objects = 0  # features (and bare geometries) seen, for default names
 
     def problem(self, where: str, text: str) -> None:
@@ -452,8 +453,13 @@ class _Importer:
 
     def group(self, name: str, color: str | None, parent: str | None = None) -> str:
         if name not in self.groups:
-            self.groups[name] = Group(name, parent=parent, color=color or DEFAULT_GROUP_COLOR)
+            self.add_group(Group(name, parent=parent, color=color or DEFAULT_GROUP_COLOR))
         return name
+
+    def add_group(self, group: Group) -> None:
+        """Append *group*; its name now binds to it (the last group of a name, as in ASAP)."""
+        self.group_list.append(group)
+        self.groups[group.name] = group
 
     def classification(self, value: Any, where: str) -> tuple[str, str | None] | None:
         """(class name, '#rrggbb' or None) of a QuPath classification in any of its forms."""
@@ -691,8 +697,8 @@ def _import(document: Any, offset: Offset) -> _Importer:
                     where, "parent must be a string or null, color a string, attributes an object of strings"
                 )
                 continue
-            importer.groups[item["name"]] = Group(
-                item["name"], parent, color, {str(k): str(v) for k, v in attributes.items()}
+            importer.add_group(  # groups sharing a name are all kept, as ASAP keeps them
+                Group(item["name"], parent, color, {str(k): str(v) for k, v in attributes.items()})
             )
     importer.walk(document, "$")
     return importer
@@ -703,21 +709,26 @@ def from_geojson(
     *,
     offset: Offset = (0.0, 0.0),
     max_bytes: int | None = None,
+    warnings: list[str] | None = None,
 ) -> AnnotationSet:
     """An :class:`AnnotationSet` from GeoJSON of any QuPath generation; ``slide = file + offset``.
 
+    :param warnings: if given, receives the set's :meth:`~AnnotationSet.warnings` (e.g. groups
+        sharing a name in ``asapGroups``: all are kept, members belong to the last).
     :raises AnnotationFormatError: listing every problem found (bad JSON, bad positions, unknown
         geometry types, names XML cannot carry ...).
     :raises InputTooLargeError: over *max_bytes* (also after gunzip).
     """
     importer = _import(_load(data, max_bytes), offset)
-    aset = AnnotationSet(importer.annotations, list(importer.groups.values()))
+    aset = AnnotationSet(importer.annotations, importer.group_list)
     problems = importer.problems + aset.problems(check_coordinates=False)
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
         raise AnnotationFormatError(
             f"invalid GeoJSON: {len(problems)} {noun}; first: {problems[0]}", details=problems
         )
+    if warnings is not None:
+        warnings.extend(aset.warnings())
     return aset
 
 

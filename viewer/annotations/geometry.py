@@ -26,7 +26,7 @@ import shapely
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from viewer.annotations.model import Annotation, AnnotationSet
+from viewer.annotations.model import Annotation, AnnotationSet, Group
 
 #: A coordinate list (x, y) in slide space, or an (n, 2) array of them.
 Coords = Sequence[tuple[float, float]] | np.ndarray
@@ -75,22 +75,30 @@ def _sequential_sum(terms: np.ndarray) -> float:
     return total
 
 
-def asap_group_area(aset: AnnotationSet, name: str) -> float:
+def asap_group_area(aset: AnnotationSet, group: str | Group) -> float:
     """ASAP's group area in px²: a float32 running sum over sub-groups (recursively), then members.
 
-    A group that is its own ancestor (invalid) contributes nothing on the second visit.
+    *group* is one of ``aset.groups`` or a name, meaning the group that name binds to (the last of
+    that name). An earlier group sharing its name with a later one has no members and no
+    sub-groups, so its area is 0, as in ASAP. A group that is its own ancestor (invalid)
+    contributes nothing on the second visit.
     """
+    bound = {id(g) for g in {g.name: g for g in aset.groups}.values()}
 
-    def area(group: str, seen: frozenset[str]) -> np.float32:
+    def area(name: str, seen: frozenset[str]) -> np.float32:
         total = np.float32(0.0)
-        for child in aset.children(group):
-            if child.name not in seen:
+        for child in aset.children(name):
+            if id(child) in bound and child.name not in seen:
                 total = np.float32(total + area(child.name, seen | {child.name}))
-        for member in aset.members(group):
+        for member in aset.members(name):
             total = np.float32(total + np.float32(asap_area(member.coordinates)))
         return total
 
-    return float(area(name, frozenset({name})))
+    if isinstance(group, Group):
+        if id(group) not in bound:
+            return 0.0
+        group = group.name
+    return float(area(group, frozenset({group})))
 
 
 def is_clockwise(coords: Coords) -> bool:

@@ -7,7 +7,14 @@ expressed by :attr:`Group.parent`, a group *name*, as in ASAP's ``PartOfGroup``.
 are stored verbatim (ASAP never normalises them).
 
 Equality is plain dataclass equality, so ``read(write(s)) == s`` is a meaningful round-trip test.
-:meth:`AnnotationSet.validate` checks the rules a writer relies on and reports every problem at once.
+:meth:`AnnotationSet.validate` checks the rules a writer relies on and reports every problem at once;
+:meth:`AnnotationSet.warnings` lists what ASAP accepts but may surprise a user.
+
+**Binding.** Members and child groups name their group, and a name may be shared by several groups
+(ASAP keeps both of two ``<Group Name="twin">``). As in ASAP's reader, a name always means the
+**last** group of that name in the list: it holds every annotation and child group naming it, gives
+their colour and parent chain, and the earlier groups of that name hold nothing
+(:meth:`AnnotationSet.binds`).
 """
 
 from __future__ import annotations
@@ -73,20 +80,39 @@ class AnnotationSet:
     groups: list[Group] = field(default_factory=list)
 
     def group_by_name(self, name: str) -> Group | None:
-        """The group called *name*, or None. With duplicate names (invalid) the last one, as ASAP."""
+        """The group a member naming *name* belongs to: the last group of that name, or None."""
         found = None
         for group in self.groups:
             if group.name == name:
                 found = group
         return found
 
+    def binds(self, group: Group) -> bool:
+        """Whether *group* (one of :attr:`groups`) is the one its name binds to: the last of that
+        name. An earlier group sharing the name has no members and no child groups."""
+        return self.group_by_name(group.name) is group
+
     def children(self, name: str | None) -> list[Group]:
-        """The groups whose parent is *name* (None: the top-level groups), in list order."""
+        """The groups whose parent is *name* (None: the top-level groups), in list order; they are
+        children of the last group called *name*."""
         return [g for g in self.groups if g.parent == name]
 
     def members(self, name: str | None) -> list[Annotation]:
-        """The annotations directly in group *name* (None: the ungrouped ones), in list order."""
+        """The annotations directly in group *name* (None: the ungrouped ones), in list order; they
+        are members of the last group called *name*."""
         return [a for a in self.annotations if a.group == name]
+
+    def display_color(self, annotation: Annotation) -> str:
+        """The colour ASAP draws *annotation* in: its top-most ancestor group's colour when grouped
+        (through the groups its names bind to), else its own (``QtAnnotation.cpp``)."""
+        if annotation.group is None:
+            return annotation.color
+        top = self.group_by_name(annotation.group)
+        if top is None:
+            return annotation.color
+        for name in self.ancestors(annotation.group):
+            top = self.group_by_name(name) or top
+        return top.color
 
     def ancestors(self, name: str) -> list[str]:
         """Names of *name*'s parent, grandparent, ... up to a top-level group (stops on a cycle)."""
@@ -108,6 +134,16 @@ class AnnotationSet:
         *check_coordinates* False skips the per-vertex checks (for readers that already made them).
         """
         return list(_problems(self, check_coordinates))
+
+    def warnings(self) -> list[str]:
+        """What is valid (ASAP reads and writes it) but may not mean what a user thinks, as lines.
+
+        Groups sharing a name: every member and child group naming it belongs to the last one. And
+        since ASAP's reader gives all groups of one name the parent declared last (the last one that
+        declares a parent), a group of a shared name whose parent differs is reported too: ASAP
+        would read it back in that other parent.
+        """
+        return list(_warnings(self))
 
     def validate(self, *, check_coordinates: bool = True) -> None:
         """Raise :class:`~viewer.errors.ValidationError` listing every problem, or return None."""
@@ -177,16 +213,13 @@ def _coordinate_problems(label: str, coordinates: object) -> Iterator[str]:
 
 
 def _problems(aset: AnnotationSet, check_coordinates: bool) -> Iterator[str]:
-    names: dict[str, int] = {}
+    names: dict[str, int] = {}  # name -> index of the group it binds to (the last of the name)
     for index, group in enumerate(aset.groups):
         label = f"group {index} ({group.name!r})"
         yield from _text_problems(label, name=group.name, color=group.color)
         if not isinstance(group.name, str):
             continue
-        if group.name in names:
-            yield f"{label}: duplicate group name, first used by group {names[group.name]}"
-        else:
-            names[group.name] = index
+        names[group.name] = index  # a shared name is a warning (see _warnings), not a problem
         if group.parent is not None:
             problem = _text_problem(label, "parent", group.parent)
             if problem:
@@ -240,3 +273,31 @@ def _problems(aset: AnnotationSet, check_coordinates: bool) -> Iterator[str]:
                 yield f"{label}: group {annotation.group!r} does not exist"
         if check_coordinates:
             yield from _coordinate_problems(label, annotation.coordinates)
+
+
+def _warnings(aset: AnnotationSet) -> Iterator[str]:
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    declared: dict[str, str] = {}  # name -> the parent ASAP gives every group of that name
+    for index, group in enumerate(aset.groups):
+        if not isinstance(group.name, str):
+            continue
+        first.setdefault(group.name, index)
+        last[group.name] = index
+        if isinstance(group.parent, str):
+            declared[group.name] = group.parent
+    for index, group in enumerate(aset.groups):
+        if not isinstance(group.name, str) or first[group.name] == last[group.name]:
+            continue
+        label = f"group {index} ({group.name!r})"
+        if index != first[group.name]:
+            yield (
+                f"{label}: same name as group {first[group.name]}; annotations and child groups naming "
+                f"{group.name!r} belong to the last group of that name (group {last[group.name]}), as in ASAP"
+            )
+        parent = declared.get(group.name)
+        if group.parent != parent:
+            yield (
+                f"{label}: parent {group.parent!r} differs from {parent!r}, which ASAP gives every group "
+                f"named {group.name!r} (the parent declared last), so ASAP would read it back in {parent!r}"
+            )
