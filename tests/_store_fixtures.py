@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 #: The tables of the schema and their primary keys (row order of the table hashes).
@@ -125,3 +126,42 @@ def summarize_set(store: Any, info: Any) -> dict[str, Any]:
         "versions": versions,
         "queries": queries,
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# The fixtures themselves (tests/data/store)
+
+FIXTURES = Path(__file__).parent / "data" / "store"
+#: The schema name the PostgreSQL dump was taken in (replaced when it is loaded).
+DUMP_SCHEMA = "wsi_store_fixture"
+#: Tables of the bookkeeping of schema versions, not of the store's content.
+BOOKKEEPING = {"alembic_version", "wsi_schema_version"}
+
+
+def expected() -> dict[str, Any]:
+    """``expected.json``: what the code that wrote each fixture read back from it."""
+    loaded: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def schema_of(engine: Any) -> dict[str, Any]:
+    """The reflected structure of every table but the version bookkeeping: columns in order (name,
+    type, nullable), primary key, indexes, unique constraints and foreign keys."""
+    import sqlalchemy as sa
+
+    out: dict[str, Any] = {}
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for table in sorted(set(inspector.get_table_names()) - BOOKKEEPING):
+            out[table] = {
+                "columns": [[c["name"], str(c["type"]), c["nullable"]] for c in inspector.get_columns(table)],
+                "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "indexes": sorted([i["name"], i["column_names"], bool(i["unique"])]
+                                  for i in inspector.get_indexes(table)),
+                "unique": sorted(
+                    [u["name"] or "", u["column_names"]] for u in inspector.get_unique_constraints(table)
+                ),
+                "foreign_keys": sorted([f["name"] or "", f["constrained_columns"], f["referred_table"],
+                                        f["referred_columns"]] for f in inspector.get_foreign_keys(table)),
+            }
+    return out

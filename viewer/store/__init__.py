@@ -46,6 +46,7 @@ from viewer.store.migrate import (
     database_status,
     offline_sql,
     upgrade_database,
+    upgrade_script,
 )
 from viewer.store.names import ANONYMOUS, SIDECAR_USER, clean_who, name_from_file
 from viewer.store.records import (
@@ -89,4 +90,5 @@ __all__ = [
     "offline_sql",
     "shown_url",
     "upgrade_database",
+    "upgrade_script",
 ]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from viewer.errors import ConfigError
 from viewer.store.engine import Database, StoreUnavailableError, sqlite_path
 
 if TYPE_CHECKING:
@@ -69,13 +70,10 @@ class SchemaStatus:
             return f"no schema yet (empty database); the newest revision is {HEAD}"
         if not self.known:
             return f"revision {self.revision}, unknown to this wsi-viewer (it knows up to {HEAD})"
-        head = " (head)" if self.revision == HEAD else f"; the newest revision is {HEAD}"
+        text = f"revision {self.revision}"
         if self.legacy:
-            return (
-                f"revision {self.revision}{head}: schema version {self.version} of the in-house "
-                "runner (wsi_schema_version), stamped for Alembic at the next upgrade"
-            )
-        return f"revision {self.revision}{head}"
+            text += f" (schema version {self.version} of the in-house runner, not yet stamped for Alembic)"
+        return text + (" (head)" if self.revision == HEAD else f"; the newest is {HEAD}")
 
 
 def revision_of(version: int) -> str:
@@ -159,8 +157,8 @@ def offline_sql(url: str, from_revision: str | None) -> str:
     On PostgreSQL the script takes the upgrade lock first, and refuses to run (raises) on a database
     at another revision; from a revision it also stamps a database the in-house runner wrote.
     """
-    if from_revision is not None:
-        _refuse_unknown(SchemaStatus(from_revision))
+    if from_revision is not None and not SchemaStatus(from_revision).known:
+        raise ConfigError(f"no schema revision {from_revision!r}: they are 0001 to {HEAD}, or base (empty)")
     dialect = sa.make_url(url).get_backend_name()
     preamble: list[str] = []
     if dialect == "postgresql":
@@ -235,3 +233,20 @@ def upgrade_database(url: str) -> tuple[SchemaStatus | None, SchemaStatus]:
         return before, current(db)
     finally:
         db.close()
+
+
+def upgrade_script(url: str, from_revision: str | None = None) -> str:
+    """The SQL script that brings the database at *url* to the newest revision, without running it.
+
+    :param from_revision: the revision the database is at (``base``: an empty database); None:
+        read from the database (which is not changed).
+    """
+    if from_revision is None:
+        status = database_status(url)
+        if status is not None and status.revision == HEAD and not status.legacy:
+            return f"-- the database is at revision {HEAD}, the newest: nothing to do\n"
+        _refuse_unknown(status or SchemaStatus(None))
+        from_revision = status.revision if status is not None else None
+    start = None if from_revision in (None, "base") else from_revision
+    shown = "an empty database" if start is None else f"revision {start}"
+    return f"-- wsi-viewer db upgrade --sql: from {shown} to revision {HEAD}\n" + offline_sql(url, start)
