@@ -87,6 +87,22 @@ def _checked_group(conn: Connection, set_id: int, group_id: int, match: VersionM
     return row
 
 
+def read_annotation(conn: Connection, set_id: int, annotation_id: int) -> AnnotationRecord:
+    """One current annotation of the set. :raises NotFoundError:"""
+    row = conn.execute(_ANNOTATION, {"b_id": annotation_id, "b_set": set_id}).first()
+    if row is None:
+        raise NotFoundError("no such annotation in this set")
+    return AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc))
+
+
+def read_group(conn: Connection, set_id: int, group_id: int) -> GroupRecord:
+    """One current group of the set. :raises NotFoundError:"""
+    row = conn.execute(_GROUP, {"b_id": group_id, "b_set": set_id}).first()
+    if row is None:
+        raise NotFoundError("no such group in this set")
+    return GroupRecord(group_id, row.version, group_from_doc(row.doc))
+
+
 def _next_position(conn: Connection, statement: sa.Select[Any], set_id: int) -> int:
     top = conn.execute(statement, {"b_set": set_id}).scalar()
     return (top if top is not None else -1) + 1

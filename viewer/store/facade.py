@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from viewer.annotations.model import Annotation, AnnotationSet, Group
-from viewer.errors import ConflictError, InputTooLargeError, NotFoundError, PreconditionFailedError
+from viewer.errors import ConflictError, InputTooLargeError, PreconditionFailedError
 from viewer.preconditions import Precondition, VersionMatch, as_match
 from viewer.store import edits, history, known_slides, migrate
 from viewer.store.documents import annotation_from_doc, group_from_doc
@@ -366,26 +366,12 @@ class Store:
     def annotation(self, set_id: int, annotation_id: int) -> AnnotationRecord:
         """One current annotation. :raises NotFoundError:"""
         with self._db.read() as conn:
-            row = conn.execute(
-                sa.select(annotations_t.c.version, annotations_t.c.doc).where(
-                    annotations_t.c.id == annotation_id, annotations_t.c.set_id == set_id
-                )
-            ).first()
-        if row is None:
-            raise NotFoundError("no such annotation in this set")
-        return AnnotationRecord(annotation_id, row.version, annotation_from_doc(row.doc))
+            return edits.read_annotation(conn, set_id, annotation_id)
 
     def group(self, set_id: int, group_id: int) -> GroupRecord:
         """One current group. :raises NotFoundError:"""
         with self._db.read() as conn:
-            row = conn.execute(
-                sa.select(groups.c.version, groups.c.doc).where(
-                    groups.c.id == group_id, groups.c.set_id == set_id
-                )
-            ).first()
-        if row is None:
-            raise NotFoundError("no such group in this set")
-        return GroupRecord(group_id, row.version, group_from_doc(row.doc))
+            return edits.read_group(conn, set_id, group_id)
 
     # -- history -----------------------------------------------------------------------------------
 

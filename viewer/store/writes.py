@@ -345,20 +345,7 @@ class Writer:
 
         new_a = [o for o in ops if o.kind == "a" and o.before is None and o.obj_id is None]
         if new_a:
-            rows = [
-                dict(
-                    set_id=info.id,
-                    position=o.position,
-                    version=version,
-                    n_points=o.points_after,
-                    min_x=o.bbox[0],
-                    min_y=o.bbox[1],
-                    max_x=o.bbox[2],
-                    max_y=o.bbox[3],
-                    doc=o.after,
-                )
-                for o in new_a
-            ]
+            rows = [{"set_id": info.id, **_annotation_values(o, version)} for o in new_a]
             ids = conn.execute(_INSERT_ANNOTATIONS, rows).scalars().all()
             for o, i in zip(new_a, ids, strict=True):
                 o.obj_id = i
@@ -399,20 +386,25 @@ class Writer:
         return ChangeInfo(version, stamp, who, kind, message, created, updated, deleted)
 
 
+def _annotation_values(o: Op, version: int) -> dict[str, Any]:
+    """The columns of an annotation's row after *o* (a create or an update) at *version*."""
+    return {
+        "position": o.position,
+        "version": version,
+        "n_points": o.points_after,
+        "min_x": o.bbox[0],
+        "min_y": o.bbox[1],
+        "max_x": o.bbox[2],
+        "max_y": o.bbox[3],
+        "doc": o.after,
+    }
+
+
 def _apply_annotation(conn: Connection, set_id: int, o: Op, version: int) -> None:
     if o.after is None:
         conn.execute(annotations_t.delete().where(annotations_t.c.id == o.obj_id))
         return
-    values = dict(
-        position=o.position,
-        version=version,
-        n_points=o.points_after,
-        min_x=o.bbox[0],
-        min_y=o.bbox[1],
-        max_x=o.bbox[2],
-        max_y=o.bbox[3],
-        doc=o.after,
-    )
+    values = _annotation_values(o, version)
     if o.before is None:
         exists = conn.execute(sa.select(annotations_t.c.id).where(annotations_t.c.id == o.obj_id)).first()
         if exists is None:  # a restore re-creating a deleted annotation under its old id
