@@ -386,3 +386,44 @@ def test_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
     assert r.status_code == 503 and r.get_json()["error"] == "the annotation database is unavailable"
     assert r.headers["Retry-After"]
     app.extensions["wsi_viewer"].slides.close()
+
+
+WARNED_XML = b'''<?xml version="1.0"?>
+<ASAP_Annotations>
+<Annotations>
+<Annotation Name="a" Type="Polygon" PartOfGroup="twin" Color="#F4FA58"><Coordinates>
+<Coordinate Order="0" X="10,5" Y="10"/><Coordinate Order="2" X="20" Y="20"/>
+<Coordinate Order="1" X="20" Y="10"/>
+</Coordinates></Annotation>
+</Annotations>
+<AnnotationGroups>
+<Group Name="twin" PartOfGroup="None" Color="#64FE2E"><Attributes/></Group>
+<Group Name="twin" PartOfGroup="None" Color="#FF0000"><Attributes/></Group>
+</AnnotationGroups>
+</ASAP_Annotations>
+'''
+
+
+def test_uploads_and_replaces_answer_with_their_readers_warnings(client: FlaskClient) -> None:
+    """What the ASAP reader tolerates (a decimal comma, coordinates out of Order, two groups of one
+    name) is accepted, and the write's answer lists it, one line each, as the reader says it."""
+    expected: list[str] = []
+    read_asap(WARNED_XML, warnings=expected)
+    assert len(expected) >= 3 and any("twin" in w for w in expected)
+    slide = the_slide(client)
+    upload = client.post(slide["urls"]["annotations"] + "?name=warned", data=WARNED_XML,
+                         content_type="application/xml", headers=SCRIPT)
+    assert upload.status_code == 201 and upload.get_json()["warnings"] == expected
+    new = upload.get_json()["set"]
+    assert [g["name"] for g in client.get(new["urls"]["self"]).get_json()["groups"]] == ["twin", "twin"]
+    for url in (new["urls"]["asap_xml"], new["urls"]["self"], slide["urls"]["annotations_xml"]):
+        replaced = client.put(url, data=WARNED_XML, content_type="application/xml", headers=SCRIPT)
+        assert replaced.status_code == 200, (url, replaced.get_json())
+        assert replaced.get_json()["warnings"] == expected, url
+    # GeoJSON: the model's own warnings (groups sharing a name) come back the same way
+    geojson = client.get(new["urls"]["export"], query_string={"format": "geojson"}).data
+    from_json = client.put(new["urls"]["self"], data=geojson, content_type="application/geo+json")
+    assert from_json.status_code == 200 and any("twin" in w for w in from_json.get_json()["warnings"])
+    clean = client.put(new["urls"]["self"], data=(REAL / "tumor_031.xml").read_bytes(),
+                       content_type="application/xml", headers=SCRIPT)
+    assert clean.status_code == 200 and clean.get_json()["warnings"] == []

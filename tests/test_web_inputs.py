@@ -117,12 +117,9 @@ def test_non_ascii_digits_in_paths_are_404(client: FlaskClient, path: str) -> No
         assert client.get(ascii_path).status_code == 200, ascii_path  # the ASCII twin exists
 
 
-@pytest.mark.parametrize("if_match", ['"²"', '"١"', "²", 'W/"١٢"', '"1 "', '"-1"'])
-def test_non_ascii_if_match_is_400_and_changes_nothing(client: FlaskClient, if_match: str) -> None:
-    s = _set(client)
-    version = s["version"]
+def _if_match_attempts(client: FlaskClient, s: dict[str, Any], if_match: str) -> list[Any]:
     first = client.get(s["urls"]["self"]).get_json()["features"][0]
-    attempts = [
+    return [
         client.put(s["urls"]["self"], json={"type": "FeatureCollection", "features": []},
                    headers={"If-Match": if_match}),
         client.delete(f"{s['urls']['annotations']}/{first['id']}", headers={"If-Match": if_match}),
@@ -130,13 +127,34 @@ def test_non_ascii_if_match_is_400_and_changes_nothing(client: FlaskClient, if_m
         client.put(f"{s['urls']['annotations']}/{first['id']}", data=_square(),
                    content_type="application/json", headers={"If-Match": if_match}),
     ]
-    for response in attempts:
-        assert response.status_code == 400, response.request.method
+
+
+@pytest.mark.parametrize("if_match", ["²", '"1 "', "1", '"1', "W/1", "*, \"1\"", "", '"1" "2"'])
+def test_malformed_if_match_is_400_and_changes_nothing(client: FlaskClient, if_match: str) -> None:
+    """Not an entity-tag list (RFC 9110 §8.8.3: a quoted string without spaces, optionally W/)."""
+    s = _set(client)
+    version = s["version"]
+    for response in _if_match_attempts(client, s, if_match):
+        assert response.status_code == 400, (response.request.method, if_match)
         assert "If-Match" in response.get_json()["error"]
     assert _set(client)["version"] == version
     # the ASCII ETag of the same version is taken
     assert client.post(s["urls"]["restore"], json={"version": 0},
                        headers={"If-Match": f'"{version}"'}).status_code == 200
+
+
+@pytest.mark.parametrize("if_match", ['"²"', '"١"', 'W/"١٢"', '"-1"', '"01x"', 'W/"1"'])
+def test_well_formed_tags_that_are_no_version_are_412_and_change_nothing(
+    client: FlaskClient, if_match: str
+) -> None:
+    """Any character from 0x80 up is obs-text, so these are entity tags, just not versions (and a
+    weak tag never matches): a precondition that fails, with the current state."""
+    s = _set(client)
+    version = s["version"]
+    for response in _if_match_attempts(client, s, if_match):
+        assert response.status_code == 412, (response.request.method, if_match)
+        assert response.get_json()["current"] is not None and response.headers["ETag"]
+    assert _set(client)["version"] == version
 
 
 @pytest.mark.parametrize("number", [HUGE, "-" + HUGE, ENORMOUS, "1e400"])
@@ -213,8 +231,13 @@ def test_real_server_refuses_non_ascii_numbers(server: Server) -> None:
             assert response.json()["status"] == status
     for method, url, body in [("PUT", s["urls"]["self"], {"type": "FeatureCollection", "features": []}),
                               ("POST", s["urls"]["restore"], {"version": 0})]:
-        response = session.request(method, server.url + url, json=body, headers={"If-Match": '"²"'},
-                                   timeout=30)
+        # "²" on the wire is two obs-text bytes: an entity tag that is no version (412), while
+        # the same digit unquoted is no entity tag at all (400)
+        response = session.request(method, server.url + url, json=body,
+                                   headers={"If-Match": '"²"'.encode()}, timeout=30)
+        assert response.status_code == 412 and response.json()["current"] == version
+        response = session.request(method, server.url + url, json=body,
+                                   headers={"If-Match": "²".encode()}, timeout=30)
         assert response.status_code == 400 and "If-Match" in response.json()["error"]
     put = session.put(server.url + s["urls"]["self"], headers={"Content-Type": "application/json"},
                       data='{"type":"FeatureCollection","features":[' + _square(HUGE) + "]}", timeout=30)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from viewer.slides import DiskTileCache, SlideLibrary, TileOptions
 
 if TYPE_CHECKING:
+    from viewer.annotations.display import FeatureCache
+    from viewer.slide_annotations import SlideAnnotations
     from viewer.store import Store
 
 
@@ -99,3 +101,17 @@ class Services:
             max_vertices=s["MAX_SET_VERTICES"],
             max_sidecar_bytes=s["ANNOTATION_MAX_MB"] << 20,
         )
+
+    @_service
+    def slide_annotations(self) -> SlideAnnotations:
+        """The binding of library slides to their annotation sets (opens the store on first use)."""
+        from viewer.slide_annotations import SlideAnnotations
+
+        return SlideAnnotations(self.slides, self.store)
+
+    @_service
+    def feature_cache(self) -> FeatureCache:
+        """Encoded annotation features of viewport queries, by zoom (see ``viewer.annotations.display``)."""
+        from viewer.annotations.display import FeatureCache
+
+        return FeatureCache()

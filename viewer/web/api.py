@@ -5,18 +5,17 @@ Every URL a client needs is in each slide's ``urls``; clients never build URLs b
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, url_for
 
-from viewer.errors import InvalidInputError
 from viewer.slides import SlideInfo
-from viewer.web.annotations import annotation_counts, slide_annotation_urls
-from viewer.web.openapi import openapi_document
-from viewer.web.security import ascii_int
+from viewer.web import schemas
+from viewer.web.conditional import is_fresh, not_modified
+from viewer.web.openapi import Reply, describe, json_reply, openapi_text
+from viewer.web.params import IF_NONE_MATCH, IntQuery
 from viewer.web.services import services
+from viewer.web.sets import slide_annotation_urls
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -40,7 +39,7 @@ def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
 def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[str, Any]:
     """The listing entry of one slide (*annotation_count*: over all its sets; looked up when None)."""
     if annotation_count is None:
-        annotation_count = annotation_counts([info.id]).get(info.id, 0)
+        annotation_count = services().slide_annotations.counts([info.id]).get(info.id, 0)
     bounds = info.bounds
     entry: dict[str, Any] = {
         "id": info.id,
@@ -67,14 +66,18 @@ def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[
 
 
 @bp.get("/slides")
+@describe("List every slide under the slide directory", operation_id="listSlides",
+          responses={200: json_reply(schemas.SlideList, "The slides")})
 def list_slides() -> Response:
     """Every slide under the slide root, unreadable ones with an ``error``."""
     infos = services().slides.scan()
-    counts = annotation_counts([info.id for info in infos])
+    counts = services().slide_annotations.counts([info.id for info in infos])
     return jsonify({"slides": [slide_summary(info, counts.get(info.id, 0)) for info in infos]})
 
 
 @bp.get("/slides/<path:slide_id>")
+@describe("One slide with every OpenSlide property and its Deep Zoom geometry", operation_id="getSlide",
+          responses={200: json_reply(schemas.SlideDetail, "The slide")}, errors=(404, 422))
 def slide_info(slide_id: str) -> Response:
     """One slide: the listing fields plus every OpenSlide property and the Deep Zoom geometry."""
     return jsonify(slide_detail(slide_id))
@@ -102,19 +105,28 @@ def slide_detail(slide_id: str) -> dict[str, Any]:
     return body
 
 
+_MAX = IntQuery("max", "Longest side, px (at most THUMBNAIL_MAX).", low=1, high=1 << 16, default=256)
+_IMAGE = Reply("the image", {"image/jpeg": bytes, "image/png": bytes})
+
+
 @bp.get("/thumbnail/<path:slide_id>")
+@describe("JPEG thumbnail of the slide (its bounds region when tiles are limited to bounds)",
+          operation_id="getThumbnail", parameters=(_MAX, IF_NONE_MATCH), responses={200: _IMAGE},
+          errors=(400, 404, 422))
 def thumbnail(slide_id: str) -> Response:
     """A JPEG thumbnail; ``?max=<px>`` bounds its longer side (up to THUMBNAIL_MAX)."""
     svc = services()
     limit = svc.settings["THUMBNAIL_MAX"]
-    max_px = ascii_int(request.args.get("max", "256"))
-    if max_px is None or not 1 <= max_px <= limit:
-        raise InvalidInputError(f"max must be an integer from 1 to {limit} (ASCII digits)")
+    max_px = IntQuery(_MAX.name, _MAX.description, low=1, high=limit, default=256).get()
+    assert max_px is not None
     found = svc.slides.thumbnail(slide_id, max_px)
     return _image_response(found.data, found.media_type, found.etag)
 
 
 @bp.get("/associated/<name>/<path:slide_id>")
+@describe("Associated image (label, macro) as PNG; only when SERVE_ASSOCIATED_IMAGES is on",
+          operation_id="getAssociatedImage", parameters=(IF_NONE_MATCH,), responses={200: _IMAGE},
+          errors=(403, 404, 422))
 def associated_image(slide_id: str, name: str) -> Response:
     """An associated image (label, macro) as PNG, when SERVE_ASSOCIATED_IMAGES is on (403 otherwise)."""
     svc = services()
@@ -125,22 +137,20 @@ def associated_image(slide_id: str, name: str) -> Response:
 def _image_response(data: bytes, media_type: str, etag: str) -> Response:
     # The image is in hand, so the address was valid (unknown or unreadable slides raised): only
     # now may a conditional request get its 304.
-    if request.if_none_match.contains(etag.strip('"')):
-        response = Response(status=304)
-    else:
-        response = Response(data, mimetype=media_type)
+    if is_fresh(etag):
+        return not_modified(etag, _IMAGE_CACHE)
+    response = Response(data, mimetype=media_type)
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Cache-Control"] = _IMAGE_CACHE
     return response
 
 
-@functools.cache
-def _openapi_text() -> str:
-    # The document is fixed for the life of the process: built and serialised once, not per request.
-    return json.dumps(openapi_document(), separators=(",", ":"))
+_IMAGE_CACHE = "public, max-age=3600"
 
 
 @bp.get("/openapi.json")
+@describe("This document", operation_id="getOpenApi",
+          responses={200: Reply("OpenAPI 3.1", {"application/json": None})})
 def openapi() -> Response:
-    """The OpenAPI 3 description of this API."""
-    return Response(_openapi_text(), mimetype="application/json")
+    """The OpenAPI 3 description of this API (built once per process)."""
+    return Response(openapi_text(current_app), mimetype="application/json")

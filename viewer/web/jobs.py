@@ -17,6 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, send_file, url_for
 
 from viewer.jobs import FINISHED, JobLimits, JobManager, JobView
+from viewer.web import schemas
+from viewer.web.openapi import Reply, describe, json_reply
 from viewer.web.services import services
 
 bp = Blueprint("jobs", __name__, url_prefix="/api")
@@ -88,13 +90,21 @@ def job_response(view: JobView, status: int = 200) -> Response:
     return response
 
 
+_JOB = json_reply(schemas.Job, "the job")
+
+
 @bp.get("/jobs/<job_id>")
+@describe("A job's state and progress; poll it (each poll keeps the job alive)", responses={200: _JOB},
+          errors=(404,))
 def get_job(job_id: str) -> Response:
     """The job's state and progress (each poll keeps it from being abandoned)."""
     return job_response(job_manager().poll(job_id))
 
 
 @bp.get("/jobs/<job_id>/result")
+@describe("Download the result of a finished job (409 while it is not done: details give its state)",
+          operation_id="getJobResult", responses={200: Reply("the result file", {"image/tiff": bytes})},
+          errors=(404, 409))
 def job_result(job_id: str) -> Response:
     """The result file of a finished job (409 while it is not done)."""
     path, view = job_manager().result(job_id)
@@ -105,104 +115,18 @@ def job_result(job_id: str) -> Response:
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@describe("Cancel a waiting or running job (it stops within a second)",
+          responses={200: json_reply(schemas.Job, "the job, cancelled unless it had finished")},
+          errors=(404,))
 def cancel_job(job_id: str) -> Response:
     """Cancel a waiting or running job; a finished job is shown as it is."""
     return job_response(job_manager().cancel(job_id))
 
 
 @bp.delete("/jobs/<job_id>")
+@describe("Cancel the job if unfinished, and delete it with its result",
+          responses={204: Reply("deleted")}, errors=(404,))
 def delete_job(job_id: str) -> Response:
     """Cancel the job if it is unfinished, and delete it with its result."""
     job_manager().delete(job_id)
     return Response(status=204)
-
-
-# --------------------------------------------------------------------------------------------------
-# OpenAPI description of these routes (merged into /api/openapi.json by viewer/web/openapi.py)
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_JOB = {"$ref": "#/components/schemas/Job"}
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_JOB_ID = {
-    "name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
-    "description": "The job's id, from the Location of the request that created it.",
-}
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The paths of the job API."""
-    return {
-        "/api/jobs/{job_id}": {
-            "get": {
-                "summary": "A job's state and progress; poll it (each poll keeps the job alive)",
-                "operationId": "getJob",
-                "parameters": [_JOB_ID],
-                "responses": {"200": _json(_JOB, "the job"), "404": _json(_ERROR, "no such job")},
-            },
-            "delete": {
-                "summary": "Cancel the job if unfinished, and delete it with its result",
-                "operationId": "deleteJob",
-                "parameters": [_JOB_ID],
-                "responses": {"204": {"description": "deleted"}, "404": _json(_ERROR, "no such job")},
-            },
-        },
-        "/api/jobs/{job_id}/result": {
-            "get": {
-                "summary": "Download the result of a finished job",
-                "operationId": "getJobResult",
-                "parameters": [_JOB_ID],
-                "responses": {
-                    "200": {"description": "the result file", "content": {"image/tiff": {}}},
-                    "404": _json(_ERROR, "no such job"),
-                    "409": _json(_ERROR, "the job is not done (details: its state and error)"),
-                },
-            },
-        },
-        "/api/jobs/{job_id}/cancel": {
-            "post": {
-                "summary": "Cancel a waiting or running job (it stops within a second)",
-                "operationId": "cancelJob",
-                "parameters": [_JOB_ID],
-                "responses": {"200": _json(_JOB, "the job, cancelled unless it had finished"),
-                              "404": _json(_ERROR, "no such job")},
-            },
-        },
-    }
-
-
-def openapi_schemas() -> dict[str, Any]:
-    """The component schemas of the job API."""
-    string, nullable_string = {"type": "string"}, {"type": ["string", "null"]}
-    return {
-        "Job": {
-            "type": "object",
-            "required": ["id", "kind", "state", "percent", "rows_done", "rows_total", "eta_seconds",
-                         "queue_position", "error", "created_at", "filename", "urls"],
-            "properties": {
-                "id": string,
-                "kind": {"enum": ["mask"]},
-                "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
-                "percent": {"type": "number", "minimum": 0, "maximum": 100},
-                "rows_done": {"type": "integer", "description": "level-0 rows of the mask written"},
-                "rows_total": {"type": "integer", "description": "level-0 rows of the mask"},
-                "eta_seconds": {"type": ["number", "null"], "description": "at the rate so far"},
-                "queue_position": {"type": ["integer", "null"],
-                                   "description": "1: next to start (queued jobs only)"},
-                "error": {**nullable_string, "description": "why it failed or was cancelled"},
-                "created_at": string,
-                "started_at": nullable_string,
-                "finished_at": nullable_string,
-                "expires_at": {**nullable_string, "description": "when the job and its result are deleted"},
-                "filename": {**string, "description": "the result's download name"},
-                "urls": {
-                    "type": "object",
-                    "required": ["self", "result", "cancel"],
-                    "properties": {"self": string, "result": string, "cancel": string},
-                },
-            },
-        },
-    }

@@ -1,201 +1,258 @@
-"""The OpenAPI 3.1 document served at ``/api/openapi.json``. Keep it in step with the routes:
-``tests/test_web_api.py`` checks that every API route is described here.
+"""The OpenAPI 3.1 document served at ``/api/openapi.json``, generated from the app's route table.
+
+Each API view carries an :class:`Operation` (the :func:`describe` decorator): its summary, query
+and header parameters (``viewer/web/params.py``: the same objects parse the request), its body and
+its answers as types of ``viewer/web/schemas.py``, and the errors it raises. The document walks
+``app.url_map``: every route under ``/api/`` and ``/deepzoom/`` appears with each of its methods,
+its path parameters (from the URL converters), and the answers every request can get before any
+route runs (``viewer/web/security.py``: 421 for a Host this server does not answer to; 403 and 415
+for writes). Parameters imply their answers: ``If-Match`` a 400 for a malformed header and a 412
+with the current state, ``If-None-Match`` a 304. A route without a description is listed as
+``x-undocumented`` (``tests/test_web_api.py`` fails on it). The document is built once per app.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask
 
 from viewer import __version__
+from viewer.web import schemas
+from viewer.web.params import IF_MATCH, IF_NONE_MATCH, Header, Parameter
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+log = logging.getLogger(__name__)
 
-
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {304: "Not modified", 400: "Bad request", 403: "Forbidden", 404: "Not found",
-            409: "Conflict", 412: "Precondition failed", 413: "Too large", 415: "Unsupported body type",
-            421: "Host not served here", 422: "Unprocessable"}
-    return {str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
-            for c in codes}
-
-
-_SLIDE_ID = {
-    "name": "slide_id", "in": "path", "required": True,
-    "description": "Slide id: its path relative to the slide directory, POSIX separators.",
-    "schema": {"type": "string"},
+_F = TypeVar("_F", bound=Callable[..., Any])
+_ATTRIBUTE = "openapi_operation"
+_EXTENSION = "wsi_viewer_openapi"
+API_PREFIXES = ("/api/", "/deepzoom/")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Body types that need an ``X-Requested-With`` header (or the page's own Origin) to be written.
+_UPLOAD_TYPES = ("application/xml", "text/xml", "multipart/form-data")
+_X_REQUESTED_WITH = Header(
+    "X-Requested-With",
+    "Any value; an XML or multipart upload, or a write without a body, needs it unless the "
+    "page's own Origin is sent.",
+)
+_STATUS_TEXT = {
+    304: "Not modified: the client's copy (If-None-Match) is current",
+    400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+    412: "Precondition failed: If-Match named no current version; current holds the latest",
+    413: "Too large", 415: "Unsupported body type", 421: "Host not served here",
+    422: "Unprocessable", 503: "Unavailable: retry later",
 }
-
-_NUM = {"type": ["number", "null"]}
-
-_SLIDE = {
-    "type": "object",
-    "required": ["id", "name", "folder", "width", "height", "level_count", "bounds", "associated", "urls"],
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "folder": {"type": "string"},
-        "width": {"type": "integer", "description": "level-0 width, px"},
-        "height": {"type": "integer", "description": "level-0 height, px"},
-        "level_count": {"type": "integer"},
-        "mpp_x": _NUM,
-        "mpp_y": _NUM,
-        "objective_power": _NUM,
-        "vendor": {"type": ["string", "null"]},
-        "bounds": {
-            "type": "object", "description": "scanned region in slide space (level-0 px)",
-            "properties": {k: {"type": "integer"} for k in ("x", "y", "width", "height")},
-        },
-        "associated": {"type": "array", "items": {"type": "string"}},
-        "annotation_count": {"type": "integer", "description": "annotations over all the slide's sets"},
-        "error": {"type": "string", "description": "present when OpenSlide cannot read the file"},
-        "urls": {
-            "type": "object", "required": ["dzi", "thumbnail", "viewer", "info"],
-            "properties": {
-                "dzi": {"type": "string"}, "thumbnail": {"type": "string"},
-                "viewer": {"type": "string"}, "info": {"type": "string"},
-                "associated": {"type": "object", "additionalProperties": {"type": "string"}},
-                "annotations": {"type": "string", "description": "the slide's annotation sets (JSON)"},
-                "annotations_xml": {"type": "string", "description": "GET / PUT the first set as ASAP XML"},
-            },
-            "additionalProperties": True,
-        },
-    },
-    "additionalProperties": True,
+_PATH_PARAMETERS = {
+    "slide_id": "Slide id: its path relative to the slide directory, POSIX separators.",
+    "set_id": "An annotation set's id.",
+    "annotation_id": "An annotation's id within the set.",
+    "group_id": "A group's id within the set.",
+    "version": "A version of the set (a change of its history).",
+    "job_id": "The job's id, from the Location of the request that created it.",
+    "name": "The associated image's name (label, macro, ...).",
+    "level": "Deep Zoom level.",
+    "col": "Tile column.",
+    "row": "Tile row.",
+    "fmt": "Tile format.",
 }
-
-_SLIDE_INFO = {
-    "allOf": [
-        {"$ref": "#/components/schemas/Slide"},
-        {
-            "type": "object",
-            "properties": {
-                "level_dimensions": {
-                    "type": "array", "items": {"type": "array", "items": {"type": "integer"}}
-                },
-                "level_downsamples": {"type": "array", "items": {"type": "number"}},
-                "quickhash": {"type": ["string", "null"]},
-                "properties": {"type": "object", "additionalProperties": {"type": "string"}},
-                "deepzoom": {
-                    "type": "object",
-                    "properties": {
-                        "tile_size": {"type": "integer"}, "overlap": {"type": "integer"},
-                        "format": {"type": "string"}, "width": {"type": "integer"},
-                        "height": {"type": "integer"}, "level_count": {"type": "integer"},
-                    },
-                },
-                "image_to_slide": {
-                    "type": "object",
-                    "description": "slide = image + offset: OpenSeadragon image px to level-0 slide px",
-                    "properties": {"offset_x": {"type": "integer"}, "offset_y": {"type": "integer"},
-                                   "scale": {"type": "number"}},
-                },
-            },
-        },
-    ]
-}
+_RULE_PART = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole document (a fresh dict each call; other blueprints may add paths)."""
-    from viewer.web.annotations import openapi_paths, openapi_schemas
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer: a description and its media types (each with a type of
+    ``viewer.web.schemas``, ``str``/``bytes``, or None for "any")."""
 
-    image: dict[str, Any] = {"content": {"image/jpeg": {}, "image/png": {}}}
-    document: dict[str, Any] = {
+    description: str
+    content: Mapping[str, Any] = field(default_factory=dict)
+    location: bool = False  # the answer names what it created in Location
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body: media type -> type."""
+
+    content: Mapping[str, Any]
+    required: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The description of one route's method."""
+
+    summary: str
+    description: str = ""
+    operation_id: str | None = None
+    parameters: tuple[Parameter, ...] = ()
+    body: Body | None = None
+    responses: Mapping[int, Reply] = field(default_factory=lambda: {200: Reply("OK")})
+    errors: tuple[int, ...] = ()
+
+
+def json_reply(schema: Any, description: str = "OK", *, location: bool = False,
+               media_type: str = "application/json") -> Reply:
+    """An answer of one JSON type."""
+    return Reply(description, {media_type: schema}, location)
+
+
+def describe(
+    summary: str,
+    *,
+    description: str = "",
+    operation_id: str | None = None,
+    parameters: tuple[Parameter, ...] = (),
+    body: Body | None = None,
+    responses: Mapping[int, Reply] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[_F], _F]:
+    """Attach the OpenAPI description of a view (put it below the route decorator)."""
+    operation = Operation(
+        summary, description, operation_id, parameters, body,
+        responses if responses is not None else {200: Reply("OK")}, errors,
+    )
+
+    def attach(view: _F) -> _F:
+        setattr(view, _ATTRIBUTE, operation)
+        return view
+
+    return attach
+
+
+def openapi_text(app: Flask) -> str:
+    """The document as JSON text, built once per app (the routes are fixed once it serves)."""
+    found: str | None = app.extensions.get(_EXTENSION)
+    if found is None:
+        found = json.dumps(openapi_document(app), separators=(",", ":"))
+        app.extensions[_EXTENSION] = found
+    return found
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """The whole document of *app* (a fresh dict each call)."""
+    routes = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        path, path_parameters = _path_of(rule.rule)
+        if not path.startswith(API_PREFIXES):
+            continue
+        view = app.view_functions.get(rule.endpoint)
+        operation: Operation | None = getattr(view, _ATTRIBUTE, None)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append((path, method, path_parameters, operation, rule.endpoint))
+    types = _types_of([r[3] for r in routes if r[3] is not None])
+    refs, definitions = schemas.json_schemas(types)
+    schema_of = {id(t): ref for t, ref in zip(types, refs, strict=True)}
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, path_parameters, operation, endpoint in routes:
+        if operation is None:
+            log.warning("route %s %s (%s) has no OpenAPI description", method, path, endpoint)
+            built: dict[str, Any] = {
+                "summary": "undocumented", "x-undocumented": True,
+                "parameters": path_parameters, "responses": {"default": {"description": "undocumented"}},
+            }
+        else:
+            built = _operation(operation, method, endpoint, path_parameters, schema_of)
+        paths.setdefault(path, {})[method.lower()] = built
+    return {
         "openapi": "3.1.0",
         "info": {"title": "WSI Viewer API", "version": __version__},
-        "paths": {
-            "/api/slides": {"get": {
-                "summary": "List every slide under the slide directory",
-                "operationId": "listSlides",
-                "responses": {"200": {"description": "The slides", "content": {"application/json": {
-                    "schema": {
-                        "type": "object", "required": ["slides"],
-                        "properties": {
-                            "slides": {"type": "array", "items": {"$ref": "#/components/schemas/Slide"}}
-                        },
-                    },
-                }}}},
-            }},
-            "/api/slides/{slide_id}": {"get": {
-                "summary": "One slide with every OpenSlide property and its Deep Zoom geometry",
-                "operationId": "getSlide",
-                "parameters": [_SLIDE_ID],
-                "responses": {"200": {"description": "The slide", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/SlideInfo"}}}}, **_errors(404, 422)},
-            }},
-            "/api/thumbnail/{slide_id}": {"get": {
-                "summary": "JPEG thumbnail of the slide (its bounds region when tiles are limited to bounds)",
-                "operationId": "getThumbnail",
-                "parameters": [_SLIDE_ID, {"name": "max", "in": "query", "schema": {
-                    "type": "integer", "minimum": 1}, "description": "longest side, px (default 256)"}],
-                "responses": {"200": {"description": "JPEG", **image}, **_errors(304, 400, 404, 422)},
-            }},
-            "/api/associated/{name}/{slide_id}": {"get": {
-                "summary": "Associated image (label, macro) as PNG; only when SERVE_ASSOCIATED_IMAGES is on",
-                "operationId": "getAssociatedImage",
-                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
-                               _SLIDE_ID],
-                "responses": {"200": {"description": "PNG", **image}, **_errors(304, 403, 404, 422)},
-            }},
-            "/deepzoom/{slide_id}.dzi": {"get": {
-                "summary": "Deep Zoom descriptor (OpenSeadragon derives tile URLs from it)",
-                "operationId": "getDzi",
-                "parameters": [_SLIDE_ID],
-                "responses": {"200": {"description": "DZI XML", "content": {"application/xml": {}}},
-                              **_errors(404, 422)},
-            }},
-            "/deepzoom/{slide_id}_files/{level}/{col}_{row}.{fmt}": {"get": {
-                "summary": "One Deep Zoom tile; strong ETag, 304 on If-None-Match",
-                "operationId": "getTile",
-                "parameters": [
-                    _SLIDE_ID,
-                    *({"name": n, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
-                      for n in ("level", "col", "row")),
-                    {"name": "fmt", "in": "path", "required": True,
-                     "schema": {"type": "string", "enum": ["jpeg", "png"]}},
-                ],
-                "responses": {"200": {"description": "tile", **image}, **_errors(304, 404, 422)},
-            }},
-        },
-        "components": {"schemas": {
-            "Error": {
-                "type": "object", "required": ["error", "status", "details"],
-                "properties": {"error": {"type": "string"}, "status": {"type": "integer"},
-                               "details": {"type": "array"}},
-            },
-            "Slide": _SLIDE,
-            "SlideInfo": _SLIDE_INFO,
-        }},
+        "paths": paths,
+        "components": {"schemas": definitions},
     }
-    document["paths"].update(openapi_paths())
-    document["components"]["schemas"].update(openapi_schemas())
-    from viewer.web import jobs
-
-    document["paths"].update(jobs.openapi_paths())
-    document["components"]["schemas"].update(jobs.openapi_schemas())
-    _add_refusals(document["paths"])
-    return document
 
 
-_WRITES = ("post", "put", "patch", "delete")
-_UPLOAD_TYPES = ("application/xml", "text/xml", "multipart/form-data")
-_X_REQUESTED_WITH = {
-    "name": "X-Requested-With", "in": "header", "required": False, "schema": {"type": "string"},
-    "description": "Any value; an XML or multipart upload needs it unless the page's own Origin is sent.",
-}
+def _path_of(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    """The OpenAPI path of a Werkzeug rule and its path parameters (schemas from the converters)."""
+    parameters = []
+    for match in _RULE_PART.finditer(rule):
+        converter, name = match["converter"] or "default", match["name"]
+        schema: dict[str, Any] = {"type": "string"}
+        if converter == "int":  # ASCII digits (viewer/web/security.py replaces the converter)
+            schema = {"type": "integer", "minimum": 0}
+        elif converter == "any":
+            schema = {"type": "string", "enum": [a.strip(" '\"") for a in (match["args"] or "").split(",")]}
+        parameters.append({
+            "name": name, "in": "path", "required": True,
+            "description": _PATH_PARAMETERS.get(name, name), "schema": schema,
+        })
+    return _RULE_PART.sub(lambda m: "{" + m["name"] + "}", rule), parameters
 
 
-def _add_refusals(paths: dict[str, Any]) -> None:
-    """What viewer/web/security.py answers before any route: 421 for a Host this server does not
-    answer to, on every operation; 403 (foreign Origin, reserved author, upload without
-    X-Requested-With) and 415 (a body not declared JSON, XML or multipart) on every write."""
-    for operations in paths.values():
-        for method, operation in operations.items():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            codes = (403, 415, 421) if method in _WRITES else (421,)
-            for code, response in _errors(*codes).items():
-                operation["responses"].setdefault(code, response)
-            content = operation.get("requestBody", {}).get("content", {})
-            if method in _WRITES and any(kind in content for kind in _UPLOAD_TYPES):
-                operation["parameters"] = [*operation.get("parameters", []), _X_REQUESTED_WITH]
+def _types_of(operations: list[Operation]) -> list[Any]:
+    """Every type the operations name, once each, the error shapes first."""
+    found: list[Any] = [schemas.Error, schemas.PreconditionFailed]
+    seen = {id(t) for t in found}
+    for operation in operations:
+        contents = [r.content for r in operation.responses.values()]
+        if operation.body is not None:
+            contents.append(operation.body.content)
+        for content in contents:
+            for schema in content.values():
+                if schema is not None and id(schema) not in seen:
+                    seen.add(id(schema))
+                    found.append(schema)
+    return found
+
+
+def _operation(operation: Operation, method: str, endpoint: str, path_parameters: list[dict[str, Any]],
+               schema_of: dict[int, Any]) -> dict[str, Any]:
+    def content(types: Mapping[str, Any]) -> dict[str, Any]:
+        return {media: ({"schema": schema_of[id(t)]} if t is not None else {}) for media, t in types.items()}
+
+    parameters = list(operation.parameters)
+    conditional = IF_MATCH in parameters or IF_NONE_MATCH in parameters
+    errors = set(operation.errors) | {421}
+    if method in WRITE_METHODS:
+        errors |= {403, 415}
+        body_types = operation.body.content if operation.body is not None else {}
+        if any(kind in body_types for kind in _UPLOAD_TYPES) or (not body_types and method != "DELETE"):
+            parameters.append(_X_REQUESTED_WITH)
+    if IF_MATCH in parameters:
+        errors |= {400, 412}
+    responses: dict[str, Any] = {}
+    for status, reply in sorted(operation.responses.items()):
+        answer: dict[str, Any] = {"description": reply.description}
+        if reply.content:
+            answer["content"] = content(reply.content)
+        headers = {}
+        if conditional and status < 300:
+            headers["ETag"] = {"description": "the version shown or written", "schema": {"type": "string"}}
+        if reply.location:
+            headers["Location"] = {"description": "what was created", "schema": {"type": "string"}}
+        if headers:
+            answer["headers"] = headers
+        responses[str(status)] = answer
+    if IF_NONE_MATCH in parameters:
+        responses.setdefault("304", {"description": _STATUS_TEXT[304]})
+    for status in sorted(errors):
+        shape = schemas.PreconditionFailed if status == 412 else schemas.Error
+        responses.setdefault(str(status), {
+            "description": _STATUS_TEXT.get(status, "error"),
+            "content": {"application/json": {"schema": schema_of[id(shape)]}},
+        })
+    built: dict[str, Any] = {
+        "summary": operation.summary,
+        "operationId": operation.operation_id or _camel(endpoint.rsplit(".", 1)[-1]),
+        "parameters": path_parameters + [p.openapi() for p in parameters],
+        "responses": responses,
+    }
+    if operation.description:
+        built["description"] = operation.description
+    if operation.body is not None:
+        body: dict[str, Any] = {
+            "required": operation.body.required, "content": content(operation.body.content)
+        }
+        if operation.body.description:
+            body["description"] = operation.body.description
+        built["requestBody"] = body
+    return built
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

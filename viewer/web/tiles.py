@@ -2,8 +2,9 @@
 ``/deepzoom/<id>_files/<level>/<col>_<row>.<fmt>``.
 
 OpenSeadragon derives tile URLs from the ``.dzi`` URL, so both live under one prefix. Tiles carry a
-strong ETag and a long ``Cache-Control``; a conditional request for a tile of the grid of a readable
-slide is answered 304 without reading it (any other address gets its 404 or 422 first).
+strong ETag and a long ``Cache-Control``; a conditional request (``If-None-Match``, weak comparison,
+``viewer/web/conditional.py``) for a tile of the grid of a readable slide is answered 304 without
+reading it (any other address gets its 404 or 422 first).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response
 
 from viewer.errors import TileNotFoundError
 from viewer.slides import DeepZoomGeometry, SlideLibrary
+from viewer.web.conditional import is_fresh, not_modified
+from viewer.web.openapi import Reply, describe
+from viewer.web.params import IF_NONE_MATCH
 from viewer.web.security import SECURITY_HEADERS, policy
 from viewer.web.services import services
 
@@ -25,6 +29,8 @@ TILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 @bp.get("/deepzoom/<path:slide_id>.dzi")
+@describe("Deep Zoom descriptor (OpenSeadragon derives tile URLs from it)", operation_id="getDzi",
+          responses={200: Reply("DZI XML", {"application/xml": str})}, errors=(404, 422))
 def dzi(slide_id: str) -> Response:
     """The Deep Zoom descriptor of a slide."""
     geometry = services().slides.geometry(slide_id)
@@ -34,17 +40,17 @@ def dzi(slide_id: str) -> Response:
 
 
 @bp.get("/deepzoom/<path:slide_id>_files/<int:level>/<int:col>_<int:row>.<any(jpeg, png):fmt>")
+@describe("One Deep Zoom tile; strong ETag, 304 on If-None-Match", operation_id="getTile",
+          parameters=(IF_NONE_MATCH,),
+          responses={200: Reply("tile", {"image/jpeg": bytes, "image/png": bytes})}, errors=(404, 422))
 def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     """One tile. Level/col/row outside the grid is a 404 (the domain raises TileNotFoundError)."""
     library = services().slides
     etag = library.tile_etag(slide_id, level, col, row, fmt)
-    if request.if_none_match and _check_tile_address(library, slide_id, level, col, row) and (
-        request.if_none_match.contains(etag.strip('"'))
-    ):
-        response = Response(status=304)
-    else:
-        found = library.tile(slide_id, level, col, row, fmt, etag=etag)  # type: ignore[arg-type]
-        response = Response(found.data, mimetype=found.media_type)
+    if is_fresh(etag) and _check_tile_address(library, slide_id, level, col, row):
+        return not_modified(etag, TILE_CACHE_CONTROL)
+    found = library.tile(slide_id, level, col, row, fmt, etag=etag)  # type: ignore[arg-type]
+    response = Response(found.data, mimetype=found.media_type)
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = TILE_CACHE_CONTROL
     return response

@@ -1,0 +1,186 @@
+"""Level of detail for viewport queries: what a set's annotations look like at one zoom, as the
+JSON text of GeoJSON Features (slide space), cached. No Flask here.
+
+A viewport query names a tolerance in slide px (about one screen pixel at the zoom). At a coarse
+zoom most vertices of a traced outline fall within a screen pixel of their neighbours: they are
+decimated first (cheap), then outlines are simplified by Douglas-Peucker at that tolerance
+(shapely, topology-preserving). Tolerances are rounded down to powers of two so nearby zooms share
+results.
+
+Encoded features are cached by (store, group colours, annotation id, version, tolerance) in one
+:class:`viewer.lru.LRU` bounded by bytes, so panning a 10^6-vertex set costs an index scan and a
+join of cached strings. Concurrent requests for one view encode each feature once: a request
+*claims* the features nobody has cached or is encoding, and waits for those another request has
+claimed (:class:`FeatureCache`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import threading
+from collections.abc import Callable, Sequence
+from itertools import compress
+from typing import Any
+
+from viewer.annotations.model import Annotation, Group
+from viewer.lru import LRU
+
+SIMPLIFY_TYPES = frozenset({"Polygon", "Spline"})  # outlines: Douglas-Peucker
+DECIMATE_TYPES = SIMPLIFY_TYPES | {"PointSet"}  # points closer than a screen pixel merge
+_MIN_VERTICES = 8  # shapes this small are sent as they are
+#: Longest a request waits for a feature another request is encoding, seconds.
+WAIT_FOR_OTHERS_S = 60.0
+
+#: (store identity, group colours, annotation id, annotation version, tolerance in slide px)
+FeatureKey = tuple[int, int, int, int, float]
+#: Yields (version, annotation) of stored annotations by id (those deleted since are absent).
+FetchAnnotations = Callable[[list[int]], dict[int, tuple[int, Annotation]]]
+
+
+def zoom_tolerance(px: float) -> float:
+    """A requested tolerance in slide px rounded down to a power of two (below 0.5: 0, exact)."""
+    if px < 0.5:
+        return 0.0
+    return float(2 ** math.floor(math.log2(px)))
+
+
+def decimate(coords: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
+    """Drop vertices closer than *step* (slide px) to the last one kept; keep at least 3.
+
+    A cheap first pass before Douglas-Peucker: shapely's topology-preserving simplification costs
+    per input vertex.
+    """
+    out = [coords[0]]
+    lx, ly = coords[0]
+    limit = step * step
+    for x, y in coords[1:]:
+        if (x - lx) ** 2 + (y - ly) ** 2 >= limit:
+            out.append((x, y))
+            lx, ly = x, y
+    if len(out) < 3:
+        n = len(coords)
+        out = [coords[0], coords[n // 3], coords[2 * n // 3]]
+    return out
+
+
+def feature(obj_id: int, version: int, a: Annotation, groups: list[Group] | None = None) -> dict[str, Any]:
+    """One annotation as the API's GeoJSON Feature (slide space) with its id and its own version;
+    *groups* give the class colours."""
+    from viewer.annotations.geojson import annotation_to_feature
+
+    found = annotation_to_feature(a, groups)
+    found["id"] = obj_id
+    found.setdefault("properties", {})
+    found["properties"]["version"] = version
+    return found
+
+
+def encode_feature(obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group]) -> str:
+    """One Feature as JSON text, simplified to *tolerance* slide px (0: exact) for display.
+    *a*'s coordinates are replaced (callers pass an annotation read for this purpose)."""
+    if tolerance > 0 and a.type in DECIMATE_TYPES and len(a.coordinates) > _MIN_VERTICES:
+        a.coordinates = decimate(a.coordinates, tolerance / 2)
+        if a.type in SIMPLIFY_TYPES and len(a.coordinates) > _MIN_VERTICES:
+            from viewer.annotations.geometry import simplify
+
+            a.coordinates = simplify(a.coordinates, tolerance, closed=True)
+    return json.dumps(feature(obj_id, version, a, groups), separators=(",", ":"), allow_nan=False)
+
+
+class FeatureCache:
+    """Encoded features by :data:`FeatureKey`, with a claim so one view is encoded once.
+
+    :meth:`claim` returns what is cached, the keys the caller must now encode, and the keys another
+    caller is encoding (wait on their events, then :meth:`get_many`); :meth:`release` stores what
+    the caller encoded (None: it failed) and wakes whoever waits.
+    """
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.texts: LRU[FeatureKey, str] = LRU(max_bytes, weigh=len)
+        self._pending: dict[FeatureKey, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[FeatureKey]) -> list[str | None]:
+        """The cached texts of *keys* (None where absent)."""
+        return self.texts.get_many(keys)
+
+    def claim(
+        self, keys: list[FeatureKey]
+    ) -> tuple[list[str | None], list[int], list[tuple[int, threading.Event]]]:
+        """Cached texts of *keys* (None where absent), the indices this caller must encode (claimed
+        now), and (index, event) for those another caller is encoding."""
+        out = self.texts.get_many(keys)
+        mine: list[int] = []
+        theirs: list[tuple[int, threading.Event]] = []
+        with self._lock:
+            # Only the misses take a Python loop (a zoomed-out view is thousands of cached features).
+            for index in compress(range(len(out)), map(operator.not_, out)):
+                key = keys[index]
+                event = self._pending.get(key)
+                if event is not None:
+                    theirs.append((index, event))
+                else:
+                    self._pending[key] = threading.Event()
+                    mine.append(index)
+        return out, mine, theirs
+
+    def release(self, keys: list[FeatureKey], texts: list[str | None]) -> None:
+        """Store what was encoded for claimed *keys* (None: failed) and wake whoever waits."""
+        for key, text in zip(keys, texts, strict=True):
+            if text is not None:
+                self.texts.put(key, text)
+        with self._lock:
+            for key in keys:
+                event = self._pending.pop(key, None)
+                if event is not None:
+                    event.set()
+
+    def clear(self) -> None:
+        """Forget every cached text (claims in progress are kept)."""
+        self.texts.clear()
+
+
+def display_features(
+    cache: FeatureCache,
+    store_key: int,
+    groups: list[Group],
+    rows: Sequence[tuple[int, int, Annotation | None]],
+    tolerance: float,
+    fetch: FetchAnnotations,
+) -> list[str]:
+    """The Feature texts of *rows* (annotation id, version, the annotation or None when only the
+    index was read) at *tolerance* slide px, in order; annotations deleted since are left out.
+
+    Only annotations nobody has cached or is encoding are read (``fetch``), parsed and simplified:
+    panning re-uses the rest, and concurrent requests for one view encode each feature once.
+    """
+    # Features carry their class colour: a cached feature is valid for these groups only.
+    colours = hash(tuple((g.name, g.color) for g in groups))
+    keys: list[FeatureKey] = [(store_key, colours, obj_id, v, tolerance) for obj_id, v, _a in rows]
+    parts, mine, theirs = cache.claim(keys)
+    try:
+        wanted = [rows[i][0] for i in mine if rows[i][2] is None]
+        fetched = fetch(wanted) if wanted else {}
+        for index in mine:
+            obj_id, version, a = rows[index]
+            if a is None:
+                if obj_id not in fetched:
+                    continue  # deleted since the query
+                version, a = fetched[obj_id]
+            parts[index] = encode_feature(obj_id, version, a, tolerance, groups)
+    finally:
+        cache.release([keys[i] for i in mine], [parts[i] for i in mine])
+    for index, event in theirs:
+        event.wait(WAIT_FOR_OTHERS_S)
+        parts[index] = cache.get_many([keys[index]])[0]
+        if parts[index] is None:  # the other request failed: do it here
+            obj_id, version, a = rows[index]
+            if a is None:
+                found = fetch([obj_id]).get(obj_id)
+                if found is None:
+                    continue
+                version, a = found
+            parts[index] = encode_feature(obj_id, version, a, tolerance, groups)
+    return [p for p in parts if p]
