@@ -13,8 +13,7 @@ from alembic import context
 from viewer.store.schema import metadata
 
 config = context.config
-connection = config.attributes.get("connection")
-if connection is None:
+if context.is_offline_mode():
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=metadata,
@@ -23,6 +22,9 @@ if connection is None:
         transactional_ddl=True,  # SQLite too: the script is one transaction, as a run is
     )
 else:
+    connection = config.attributes.get("connection")
+    if connection is None:  # e.g. the alembic command itself: it would upgrade without the lock
+        raise RuntimeError("upgrade the store with `wsi-viewer db upgrade` (or a server start), not alembic")
     context.configure(connection=connection, target_metadata=metadata)
 with context.begin_transaction():
     for statement in config.attributes.get("preamble", ()):
