@@ -1,12 +1,15 @@
 """A real ``wsi-viewer serve`` process under gunicorn: listing, tiles, raw path tricks over the
-socket, a corrupt slide next to good ones, settings from the environment and a config file."""
+socket, a corrupt slide next to good ones, settings from the environment and a config file, and
+the first start without a slide directory (the demo generated in the background)."""
 
 from __future__ import annotations
 
 import http.client
 import io
 import os
+import re
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -16,6 +19,9 @@ import pytest
 import requests
 from _server import running_server
 from PIL import Image
+from pydantic import TypeAdapter
+
+from viewer.web.schemas import PreparingSlide
 
 CMU = "aperio/CMU-1-Small-Region.svs"
 
@@ -171,3 +177,154 @@ def test_an_idle_kept_alive_connection_does_not_hold_the_only_thread(tmp_path: P
         idle.request("GET", "/api/slides")  # still open and served
         assert idle.getresponse().status == 200
         idle.close()
+
+
+# -- the first start: the demo generated in the background -------------------------------------------
+
+DEMO_ID = "tumor_demo.tif"
+#: A small demo keeps these tests quick (its texture banks still take ~5 s, ~15 s on a busy machine).
+DEMO_ENV = {"WSI_VIEWER_TEST_DEMO_SIZE": "4096x3072"}
+
+
+def _demo_entry(base: str) -> tuple[dict, float]:
+    """The demo's listing entry and how long the listing took, s."""
+    started = time.monotonic()
+    response = requests.get(base + "/api/slides", timeout=30)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    (entry,) = [s for s in response.json()["slides"] if s["id"] == DEMO_ID]
+    return entry, elapsed
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is *pid*."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append((int(entry.name), cmdline))
+    return found
+
+
+def _module_imports(module: str, seen: set[str] | None = None) -> set[str]:
+    """Every browser module *module* imports, directly or not."""
+    seen = set() if seen is None else seen
+    source = (Path(__file__).parent.parent / "static" / "js" / module).read_text()
+    for name in re.findall(r'from "\./([\w-]+\.js)"', source):
+        if name not in seen:
+            seen.add(name)
+            _module_imports(name, seen)
+    return seen
+
+
+def _wait_ready(base: str, timeout: float = 240) -> tuple[dict, list[dict]]:
+    """Poll the listing until the demo is an ordinary slide; returns it and every entry seen before."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry, _ = _demo_entry(base)
+        if "status" not in entry:
+            return entry, seen
+        assert entry["status"] == "preparing", entry
+        seen.append(entry)
+        time.sleep(0.2)
+    raise TimeoutError(f"the demo was not ready in {timeout} s; last: {seen[-1] if seen else None}")
+
+
+@pytest.mark.timeout(300)
+def test_first_start_answers_at_once_while_the_demo_is_generated(tmp_path: Path) -> None:
+    home = tmp_path / "home"  # gunicorn's control socket would go to ~/.gunicorn/
+    home.mkdir()
+    env = {**DEMO_ENV, "HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    data = tmp_path / "data"
+    launched = time.monotonic()
+    with running_server("--workers", "2", data_dir=data, env=env) as running:
+        base = running.url
+        first_answer_s = time.monotonic() - launched
+        entry, listing_s = _demo_entry(base)
+        page = requests.get(base + "/", timeout=30)
+        assert page.status_code == 200 and "data-library" in page.text
+        # answered while the demo is generated, each request within a second
+        assert entry["status"] == "preparing" and listing_s < 1, (entry, listing_s)
+        assert page.elapsed.total_seconds() < 1
+        assert first_answer_s < 15, first_answer_s  # the interpreter and gunicorn start, no generation
+        assert entry["progress"]["percent"] < 100
+        assert (entry["width"], entry["height"], entry["level_count"]) == (4096, 3072, 4)
+        assert set(entry["urls"]) == {"viewer"}  # nothing to fetch but the page
+        # nothing half-written is served meanwhile; the viewer page shows the progress
+        assert requests.get(base + f"/deepzoom/{DEMO_ID}.dzi", timeout=30).status_code == 404
+        assert requests.get(base + f"/api/slides/{DEMO_ID}", timeout=30).status_code == 404
+        viewer = requests.get(base + entry["urls"]["viewer"], headers={"Accept": "text/html"}, timeout=30)
+        assert viewer.status_code == 200 and "data-preparing-page" in viewer.text
+        assert "data-viewer-app" not in viewer.text
+        preloaded = set(re.findall(r'rel="modulepreload" href="/static/js/([\w-]+\.js)"', viewer.text))
+        assert preloaded == _module_imports("library-preparing.js")
+        # the entry is what the OpenAPI document says a slide being prepared is
+        TypeAdapter(PreparingSlide).validate_python(entry, strict=True)
+
+        slide, seen = _wait_ready(base)
+        percents = [e["progress"]["percent"] for e in [entry, *seen]]
+        assert percents == sorted(percents) and percents[-1] > percents[0]
+        stages = list(dict.fromkeys(e["progress"]["stage"] for e in [entry, *seen]))
+        assert stages == [s for s in ("starting", "sidecars", "textures", "tiles") if s in stages]
+        assert "textures" in stages
+        # ready: an ordinary slide, with its annotations, tiles and viewer
+        assert slide["vendor"] == "generic-tiff" and (slide["width"], slide["height"]) == (4096, 3072)
+        assert slide["annotation_count"] == 14
+        assert requests.get(base + slide["urls"]["dzi"], timeout=30).status_code == 200
+        tile = requests.get(base + f"/deepzoom/{DEMO_ID}_files/12/3_2.jpeg", timeout=30)
+        assert tile.status_code == 200 and Image.open(io.BytesIO(tile.content)).size == (512, 512)
+        viewer = requests.get(base + slide["urls"]["viewer"], headers={"Accept": "text/html"}, timeout=30)
+        assert "data-viewer-app" in viewer.text and "data-preparing-page" not in viewer.text
+        progress = (data / "demo" / "progress.json").read_text()
+        assert '"state": "done"' in progress
+    log = running.log.read_text()
+    assert log.count("wsi-viewer: generating the demo slide (4096 x 3072 px)") == 1
+    assert re.search(r"^  level 0 of 4: 48 tiles in \d+\.\d s", log, re.M)
+    assert list(home.iterdir()) == []  # nothing written to the home directory (no ~/.gunicorn/)
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_generator_serves_nothing_and_two_restarted_servers_generate_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server("--workers", "1", data_dir=data, env=DEMO_ENV) as running:
+        ((generator, command),) = [c for c in _children(running.process.pid) if "viewer.demo" in c[1]]
+        assert "--lock-fd" in command  # the server took the lock and handed it on
+        deadline = time.monotonic() + 120
+        while _demo_entry(running.url)[0]["progress"]["stage"] in ("starting", "sidecars"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.kill(generator, signal.SIGKILL)  # a crash, mid-way
+        deadline = time.monotonic() + 20  # its encoders notice within a second and release the lock
+        while (entry := _demo_entry(running.url)[0])["status"] == "preparing":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert entry["status"] == "failed" and "restart" in entry["error"]
+        assert not (data / "demo" / DEMO_ID).exists()
+        hidden = [p.name for p in (data / "demo").iterdir() if p.name.startswith(".")]
+        assert hidden == [".demo.lock"]  # no temporary file of the slide
+        assert requests.get(running.url + f"/deepzoom/{DEMO_ID}.dzi", timeout=30).status_code == 404
+        library = requests.get(running.url + "/", timeout=30)
+        assert library.status_code == 200
+    # Two servers on the same data directory: one generates, the other waits, both serve the slide.
+    with running_server("--workers", "1", data_dir=data, env=DEMO_ENV) as one, \
+            running_server("--workers", "1", data_dir=data, env=DEMO_ENV) as two:
+        for server in (one, two):
+            entry, listing_s = _demo_entry(server.url)
+            assert entry["status"] == "preparing" and listing_s < 1
+        first, _ = _wait_ready(one.url)
+        second, _ = _wait_ready(two.url)
+        assert first["annotation_count"] == second["annotation_count"] == 14
+        for server in (one, two):
+            assert requests.get(server.url + first["urls"]["dzi"], timeout=30).status_code == 200
+        made = (data / "demo" / DEMO_ID).stat()
+    logs = [server.log.read_text() for server in (one, two)]
+    assert sum(log.count("wsi-viewer: generating the demo slide") for log in logs) == 1, logs
+    assert sum(log.count("wsi-viewer: demo slide ready") for log in logs) == 1
+    stat = (data / "demo" / DEMO_ID).stat()
+    assert (stat.st_ino, stat.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)

@@ -14,17 +14,18 @@ from viewer.config import default_data_dir
 def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> int:
     """Serve until interrupted; returns the exit status.
 
-    With no SLIDE_DIR the demo slide is generated first (once) into the data directory, in this
-    process, so that workers start with it in place.
+    With no SLIDE_DIR the demo slide is generated (once) into the data directory by a child
+    process started here, and the server answers meanwhile: the library lists the demo as being
+    prepared, with the generator's progress (:mod:`viewer.demo.background`).
     """
     settings = dict(settings)
     if not settings["DATA_DIR"]:
         settings["DATA_DIR"] = str(default_data_dir())
     Path(settings["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     if not settings["SLIDE_DIR"]:
-        from viewer.demo import ensure_demo
+        from viewer.demo import start_demo_generation
 
-        ensure_demo(Path(settings["DATA_DIR"]), progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        start_demo_generation(Path(settings["DATA_DIR"]))
     else:
         slide_dir = Path(settings["SLIDE_DIR"])
         if not slide_dir.is_dir():
@@ -59,6 +60,10 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
             self.cfg.set("proc_name", "wsi-viewer")
+            # gunicorn >= 25.1 opens a control socket (for gunicornc) in $XDG_RUNTIME_DIR or
+            # ~/.gunicorn/; nothing here uses it, and the server keeps its files in DATA_DIR.
+            if "control_socket_disable" in self.cfg.settings:  # older releases have none
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             from viewer.web.tiles import serve_tiles_directly

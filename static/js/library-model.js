@@ -1,6 +1,6 @@
 /**
  * Pure logic of the slide library page (no DOM): filter, sort, group and format slide entries
- * of GET /api/slides.
+ * of GET /api/slides (slides being prepared included).
  */
 
 import { formatLength, trimNumber, validMpp } from "./coords.js";
@@ -149,4 +149,24 @@ export function formatResolution(slide) {
     return `${mag} (nominal, no mpp)`;
   }
   return `${mag} · ${trimNumber(mpp, mpp >= 10 ? 1 : 3)} µm/px`;
+}
+
+/**
+ * Whether a listing entry is a slide not ready yet (the built-in demo while it is generated, or
+ * after its generation failed): it has no tiles to open.
+ * @param {object} slide
+ * @returns {boolean}
+ */
+export function isPending(slide) {
+  return slide.status === "preparing" || slide.status === "failed";
+}
+
+/**
+ * A key that changes when the listing needs a new table (a slide added, removed, or one that
+ * became ready), and not when only the progress of a slide being prepared moved.
+ * @param {object[]} slides
+ * @returns {string}
+ */
+export function listingShape(slides) {
+  return slides.map((s) => `${s.id}\u0000${s.status ?? "ready"}`).sort().join("\u0001");
 }

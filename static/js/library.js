@@ -1,13 +1,17 @@
 /**
  * Entry module of the library page (/): every slide with a thumbnail, filtered, sorted and
  * grouped in the browser. Stays quick with thousands of slides: rows are rendered a page at a
- * time (PAGE_SIZE), thumbnails load lazily, and filter/sort state lives in the URL.
+ * time (PAGE_SIZE), thumbnails load lazily, and filter/sort state lives in the URL. While a slide
+ * is being prepared (the built-in demo on a first start) its row shows the server's progress,
+ * asked for again every POLL_MS, and becomes an ordinary row, in place, once the slide is ready.
  */
 
 import { listSlides } from "./api.js";
 import {
-  filterSlides, formatDimensions, formatPhysicalSize, formatResolution, groupByFolder, sortSlides,
+  filterSlides, formatDimensions, formatPhysicalSize, formatResolution, groupByFolder, isPending, listingShape,
+  sortSlides,
 } from "./library-model.js";
+import { POLL_MS, progressElement, updateProgress } from "./library-progress.js";
 
 const PAGE_SIZE = 200;
 const THUMB_PX = 96;
@@ -50,6 +54,9 @@ function writeState(state) {
  * @returns {HTMLTableRowElement}
  */
 function slideRow(slide, showAnnotations, picked) {
+  if (isPending(slide)) {
+    return pendingRow(slide, showAnnotations);
+  }
   const tr = document.createElement("tr");
   tr.dataset.slideId = slide.id;
   tr.className = slide.error ? "slide-row broken" : "slide-row";
@@ -135,6 +142,51 @@ function slideRow(slide, showAnnotations, picked) {
     const count = document.createElement("td");
     count.className = "num";
     count.textContent = !slide.error && typeof slide.annotation_count === "number" ? String(slide.annotation_count) : "–";
+    tr.append(count);
+  }
+  return tr;
+}
+
+/**
+ * The row of a slide being prepared: its name, facts known in advance, and the progress bar; no
+ * link, thumbnail or checkbox until it is ready.
+ * @param {object} slide
+ * @param {boolean} showAnnotations
+ * @returns {HTMLTableRowElement}
+ */
+function pendingRow(slide, showAnnotations) {
+  const tr = document.createElement("tr");
+  tr.dataset.slideId = slide.id;
+  tr.dataset.status = slide.status;
+  tr.className = slide.status === "failed" ? "slide-row broken" : "slide-row preparing";
+  const cell = (className = "") => {
+    const td = document.createElement("td");
+    td.className = className;
+    return td;
+  };
+  const thumb = cell("col-thumb");
+  const frame = document.createElement("div");
+  frame.className = "thumb no-thumb";
+  frame.textContent = slide.status === "failed" ? "!" : "…";
+  thumb.append(frame);
+  const name = cell("col-name");
+  const label = document.createElement("span");
+  label.className = "slide-name";
+  label.textContent = slide.name;
+  const note = document.createElement("span");
+  note.className = "slide-path";
+  note.textContent = slide.status === "failed" ? "not available" : "being prepared";
+  name.append(label, note, progressElement(slide));
+  const dims = cell("col-dims");
+  dims.textContent = formatDimensions(slide);
+  const res = cell();
+  res.textContent = formatResolution(slide);
+  const vendor = cell();
+  vendor.textContent = "–";
+  tr.append(cell("col-pick"), thumb, name, dims, res, vendor);
+  if (showAnnotations) {
+    const count = cell("num");
+    count.textContent = "–";
     tr.append(count);
   }
   return tr;
@@ -305,11 +357,39 @@ function initialize() {
     }
   });
 
+  // While a slide is being prepared, ask again: only its progress moved -> update its bar in
+  // place (focus, scroll and ticks stay); a slide became ready (or came, or went) -> a new table.
+  const refresh = () => {
+    listSlides(config.slides)
+      .then((list) => {
+        if (listingShape(list) !== listingShape(slides)) {
+          slides = list;
+          render();
+        } else {
+          slides = list;
+          for (const slide of list.filter(isPending)) {
+            const row = table.querySelector(`tr[data-slide-id="${CSS.escape(slide.id)}"] [data-progress]`);
+            if (row) {
+              updateProgress(row, slide);
+            }
+          }
+        }
+        watch();
+      })
+      .catch(() => setTimeout(refresh, 4 * POLL_MS)); // a server restarting: keep the table, retry
+  };
+  const watch = () => {
+    if (slides.some((s) => s.status === "preparing")) {
+      setTimeout(refresh, POLL_MS);
+    }
+  };
+
   listSlides(config.slides)
     .then((list) => {
       slides = list;
       root.dataset.loaded = "true";
       render();
+      watch();
     })
     .catch((err) => {
       status.textContent = `Could not load the slides: ${err.message}`;

@@ -1,7 +1,8 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
-  filterSlides, formatDimensions, formatPhysicalSize, formatResolution, groupByFolder, sortSlides,
+  filterSlides, formatDimensions, formatPhysicalSize, formatResolution, groupByFolder, isPending, listingShape,
+  sortSlides,
 } from "../../static/js/library-model.js";
 
 const slides = [
@@ -40,4 +41,32 @@ test("formatting", () => {
   assert.equal(formatResolution(slides[0]), "40× · 0.25 µm/px");
   assert.equal(formatResolution(slides[2]), "40× (nominal, no mpp)");
   assert.equal(formatResolution(slides[3]), "unknown");
+});
+
+const preparing = {
+  id: "tumor_demo.tif", name: "tumor_demo.tif", folder: "", width: 61440, height: 40960, mpp_x: 0.243, mpp_y: 0.243,
+  vendor: null, status: "preparing", urls: { viewer: "/view/tumor_demo.tif" },
+  progress: { stage: "tiles", message: "writing level 0 of 7 (61,440 × 40,960 px): 3,200 of 9,600 tiles", percent: 41.5, eta_seconds: 75 },
+};
+
+test("a slide being prepared or failed is pending; a ready or unreadable one is not", () => {
+  assert.equal(isPending(preparing), true);
+  assert.equal(isPending({ ...preparing, status: "failed", error: "stopped" }), true);
+  assert.equal(isPending(slides[0]), false);
+  assert.equal(isPending(slides[3]), false); // unreadable: listed with its error, not pending
+});
+
+test("the listing's shape changes when a slide becomes ready, not when its progress moves", () => {
+  const before = listingShape([...slides, preparing]);
+  const moved = { ...preparing, progress: { ...preparing.progress, percent: 80 } };
+  assert.equal(listingShape([moved, ...slides]), before); // order and progress do not count
+  const { status: _status, progress: _progress, ...ready } = preparing;
+  assert.notEqual(listingShape([...slides, ready]), before);
+  assert.notEqual(listingShape(slides), before);
+});
+
+test("a slide being prepared sorts and filters by what is known of it", () => {
+  assert.deepEqual(sortSlides([...slides, preparing], "size", "desc").map((s) => s.id)[0], "tumor_demo.tif");
+  assert.deepEqual(filterSlides([...slides, preparing], "tumor").map((s) => s.id), ["tumor_demo.tif"]);
+  assert.equal(formatDimensions(preparing), "61,440 × 40,960 px");
 });

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, url_for
 from viewer.slides import SlideInfo
 from viewer.web import schemas
 from viewer.web.conditional import is_fresh, not_modified
+from viewer.web.demo import library_slides, preparing_entry
 from viewer.web.openapi import Reply, describe, json_reply, openapi_text
 from viewer.web.params import IF_NONE_MATCH, IntQuery
 from viewer.web.services import services
@@ -69,10 +70,16 @@ def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[
 @describe("List every slide under the slide directory", operation_id="listSlides",
           responses={200: json_reply(schemas.SlideList, "The slides")})
 def list_slides() -> Response:
-    """Every slide under the slide root, unreadable ones with an ``error``."""
-    infos = services().slides.scan()
-    counts = services().slide_annotations.counts([info.id for info in infos])
-    return jsonify({"slides": [slide_summary(info, counts.get(info.id, 0)) for info in infos]})
+    """Every slide under the slide root, unreadable ones with an ``error``; the demo slide while it
+    is generated with its ``status`` and ``progress`` (viewer.web.demo)."""
+    infos = library_slides()
+    # no slide yet (the demo being generated): the answer must not wait for the store to open
+    counts = services().slide_annotations.counts([info.id for info in infos]) if infos else {}
+    slides = [slide_summary(info, counts.get(info.id, 0)) for info in infos]
+    preparing = preparing_entry()
+    if preparing is not None:
+        slides.append(preparing)
+    return jsonify({"slides": slides})
 
 
 @bp.get("/slides/<path:slide_id>")

@@ -14,8 +14,10 @@ from flask import Blueprint, render_template, request, url_for
 
 from viewer.errors import InvalidInputError, SlideUnreadableError
 from viewer.web.api import slide_detail
+from viewer.web.demo import list_demo_when_ready, preparing_slide
 
 bp = Blueprint("pages", __name__)
+bp.before_app_request(list_demo_when_ready)  # tiles, info and pages of the demo the moment it is written
 
 #: The vendored OpenSeadragon build the viewer pages load (static/vendor/README.md).
 OPENSEADRAGON = "vendor/openseadragon-5.0.1/openseadragon.min.js"
@@ -47,7 +49,14 @@ def index() -> str:
 
 @bp.get("/view/<path:slide_id>")
 def viewer(slide_id: str) -> str:
-    """The viewer page of one slide; the view (centre, zoom, rotation) lives in the query string."""
+    """The viewer page of one slide; the view (centre, zoom, rotation) lives in the query string.
+
+    The demo slide while it is generated gets the page's preparing state: the generator's
+    progress, until the slide is ready and the page loads again by itself.
+    """
+    preparing = preparing_slide(slide_id)
+    if preparing is not None:
+        return render_template("viewer.html", slide=preparing, preparing=True, page_config=_page_config())
     slide = _viewable(slide_id)
     return render_template(
         "viewer.html", slide=slide, page_config=_page_config(), openseadragon=OPENSEADRAGON,
