@@ -96,6 +96,7 @@ def run_generator(data_dir: Path, width: int, height: int, lock_fd: int | None =
     missing with progress to the progress file and the console; returns the exit status."""
     parent = os.getppid()
     directory = demo_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
 
     def check_parent() -> None:
         if os.getppid() != parent:

@@ -262,7 +262,7 @@ class ConsoleProgress:
         filled = round(self._BAR * progress.percent / 100)
         left = "" if progress.eta_seconds is None or final else f" · {_duration(progress.eta_seconds)} left"
         bar = "#" * filled + "." * (self._BAR - filled)
-        text = f"  [{bar}] {progress.percent:5.1f}%  {progress.message}{left}"
+        text = f"  [{bar}] {progress.percent:5.1f}%{left} · {progress.message}"  # time left before it is cut
         width = _terminal_width(self._stream)
         self._stream.write("\r\x1b[K" + text[: width - 1] + ("\n" if final else ""))
         self._stream.flush()
@@ -270,6 +270,7 @@ class ConsoleProgress:
 
 def _terminal_width(stream: TextIO) -> int:
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (OSError, ValueError, AttributeError):
         return 100
+    return columns if columns > 0 else 100  # a pseudo-terminal without a size says 0
