@@ -49,3 +49,18 @@ def client(make_app: object, slide_dir: Path) -> FlaskClient:
     """A test client of an app serving the fixture slides."""
     app = make_app(SLIDE_DIR=str(slide_dir))  # type: ignore[operator]
     return app.test_client()
+
+
+#: Test files that drive a headless Chromium or run the demo generator's encoder processes: each
+#: keeps both cores busy, and a browser starved of CPU by another such test misses its timeouts
+#: (a 2-core machine). They share one xdist group, so they run one at a time on one worker while
+#: the other worker takes the rest of the suite (tests/run-all.sh passes --dist loadgroup).
+_ONE_AT_A_TIME = ("tests/e2e/", "tests/test_demo.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root).as_posix()
+        if rel.startswith(_ONE_AT_A_TIME):
+            item.add_marker(pytest.mark.xdist_group("cpu-heavy"))

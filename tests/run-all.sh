@@ -68,4 +68,4 @@ PYTHON=${PYTHON:-python3}
 # --- run -----------------------------------------------------------------------------------------
 export WSI_VIEWER_TEST_CHROMIUM=${WSI_VIEWER_TEST_CHROMIUM:-$(command -v chromium)}
 node --test tests/js/
-.venv/bin/python -m pytest -n 2 "$@"
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -4,6 +4,7 @@ and a mask made by a server job whose progress bar runs to done, then downloads 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,27 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import CMU, Console, Server, view_url
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def polygon_set(server: Server) -> Iterator[Callable[[str, int], dict]]:
+    """Makes sets with :func:`_polygon_set`; empties them after the test. The server is shared by
+    every browser test, and a 10^5-vertex star left on the CMU slide would be drawn by each later
+    viewer test on that slide."""
+    made: list[dict] = []
+
+    def make(name: str, vertices: int) -> dict:
+        made.append(_polygon_set(server, name, vertices))
+        return made[-1]
+
+    yield make
+    for aset in made:
+        current = requests.get(f"{server.url}{aset['urls']['self']}", timeout=60)
+        emptied = requests.put(
+            f"{server.url}{aset['urls']['self']}", json={"type": "FeatureCollection", "features": []},
+            headers={"If-Match": current.headers["ETag"]}, timeout=60,
+        )
+        assert emptied.status_code == 200, emptied.text
 
 
 def _polygon_set(server: Server, name: str, vertices: int) -> dict:
@@ -37,8 +59,10 @@ def _polygon_set(server: Server, name: str, vertices: int) -> dict:
     return body
 
 
-def test_mask_export_shows_progress_and_downloads_the_tiff(page: Page, server: Server) -> None:
-    aset = _polygon_set(server, "export e2e", 60_000)
+def test_mask_export_shows_progress_and_downloads_the_tiff(
+    page: Page, server: Server, polygon_set: Callable[[str, int], dict],
+) -> None:
+    aset = polygon_set("export e2e", 60_000)
     posts: list[dict] = []
     page.on("request", lambda r: posts.append({"url": r.url, "headers": r.headers, "body": r.post_data})
             if r.method == "POST" else None)
@@ -88,8 +112,10 @@ def test_mask_export_shows_progress_and_downloads_the_tiff(page: Page, server: S
     assert "downsample=1" in start["url"] and "labels=tumour%3D5" in start["url"]
 
 
-def test_cancel_and_errors_are_shown_in_the_panel(page: Page, server: Server, console: Console) -> None:
-    aset = _polygon_set(server, "export cancel", 120_000)
+def test_cancel_and_errors_are_shown_in_the_panel(
+    page: Page, server: Server, console: Console, polygon_set: Callable[[str, int], dict],
+) -> None:
+    aset = polygon_set("export cancel", 120_000)
     page.goto(view_url(server, CMU))
     page.locator("[data-export-toggle]").click()
     section = page.locator(f'[data-export-set="{aset["id"]}"]')

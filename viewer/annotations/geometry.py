@@ -435,22 +435,34 @@ def flatten_spline(
 
 
 def simplify(coords: Coords, tolerance_px: float, closed: bool = True) -> list[tuple[float, float]]:
-    """Douglas-Peucker simplification to *tolerance_px* (px), keeping the ring simple.
+    """Douglas-Peucker simplification to *tolerance_px* (px), keeping the ring simple where that is
+    affordable.
 
-    A closed ring stays open-stored (no repeated first point) and keeps at least 3 points.
+    A closed ring stays open-stored (no repeated first point) and keeps at least 3 points. Plain
+    Douglas-Peucker comes first; only when it makes the outline cross itself, and the outline is
+    small, is GEOS's topology-preserving simplifier used: that one costs seconds to a minute on a
+    jagged 10^5-vertex outline (a 120,000-vertex star at 1 px: 47 s against 0.08 s, the same vertex
+    count out), and the only caller draws the result, where a crossing within the tolerance is
+    under a screen pixel.
     """
     arr = _array(coords)
     if tolerance_px <= 0 or len(arr) < 3:
         return [(float(x), float(y)) for x, y in arr]
-    if closed:
-        line = LineString(np.vstack([arr, arr[:1]]))
+    line = LineString(np.vstack([arr, arr[:1]])) if closed else LineString(arr)
+    simple = shapely.simplify(line, tolerance_px, preserve_topology=False)
+    if len(arr) <= _TOPOLOGY_PRESERVING_MAX_VERTICES and not simple.is_simple and line.is_simple:
         simple = shapely.simplify(line, tolerance_px, preserve_topology=True)
-        out = np.asarray(simple.coords)[:-1]
+    out = np.asarray(simple.coords)
+    if closed:
+        out = out[:-1]
         if len(out) < 3:  # collapsed: keep the original rather than a degenerate shape
             return [(float(x), float(y)) for x, y in arr]
-    else:
-        out = np.asarray(shapely.simplify(LineString(arr), tolerance_px, preserve_topology=True).coords)
     return [(float(x), float(y)) for x, y in out]
+
+
+#: Outlines up to this many vertices that plain Douglas-Peucker would make cross themselves are
+#: simplified topology-preserving instead (tens of milliseconds at this size).
+_TOPOLOGY_PRESERVING_MAX_VERTICES = 20_000
 
 
 # --------------------------------------------------------------------------------------------------
