@@ -3,7 +3,7 @@ its vertex limit) and against the object's own version, inside the write that ho
 
 Each function runs in the body of ``Store._write_change`` and returns the change it committed
 (None: nothing changed). A group's new name is carried to its annotations and child groups in the
-same change (ASAP links them by name).
+same change (ASAP links them by name, to the last group of a shared name).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from viewer.annotations.model import Annotation, AnnotationSet, Group
-from viewer.errors import ConflictError, InputTooLargeError, NotFoundError
+from viewer.errors import ConflictError, InputTooLargeError, NotFoundError, ValidationError
 from viewer.preconditions import VersionMatch
 from viewer.store.documents import annotation_doc, annotation_from_doc, doc_name, group_doc, group_from_doc
 from viewer.store.records import AnnotationRecord, ChangeInfo, GroupRecord, SetInfo
@@ -32,6 +32,11 @@ _GROUP = sa.select(_g.version, _g.position, _g.doc).where(
 )
 _MEMBERS = sa.select(_a.id, _a.position, _a.n_points, _a.doc).where(_a.set_id == sa.bindparam("b_set"))
 _TOP_ANNOTATION = sa.select(sa.func.max(_a.position)).where(_a.set_id == sa.bindparam("b_set"))
+_GROUP_ROWS = (
+    sa.select(_g.id, _g.position, _g.doc)
+    .where(_g.set_id == sa.bindparam("b_set"))
+    .order_by(_g.position, _g.id)
+)
 _TOP_GROUP = sa.select(sa.func.max(_g.position)).where(_g.set_id == sa.bindparam("b_set"))
 
 
@@ -161,11 +166,34 @@ def delete_annotation(
 # -- groups ----------------------------------------------------------------------------------------
 
 
+def _group_rows(conn: Connection, set_id: int) -> list[Any]:
+    """(id, position, doc) of the set's groups, in list order."""
+    return list(conn.execute(_GROUP_ROWS, {"b_set": set_id}))
+
+
+def _binds(rows: list[Any], group_id: int, name: str) -> bool:
+    """Whether group *group_id* (one of *rows*, named *name*) is the last group of its name: the
+    one members and child groups naming it belong to (see :mod:`viewer.annotations.model`)."""
+    order = [(r.position, r.id) for r in rows if doc_name(r.doc) == name]
+    mine = next((r.position, r.id) for r in rows if r.id == group_id)
+    return mine == max(order)
+
+
 def create_group(
     w: Writer, conn: Connection, info: SetInfo, g: Group, who: str
 ) -> tuple[ChangeInfo | None, int]:
-    """Add *g* at the end of the set's group list; the change and the new group's id."""
-    AnnotationSet(groups=[*w.group_list(conn, info.id), g]).validate()
+    """Add *g* at the end of the set's group list; the change and the new group's id.
+
+    :raises ConflictError: the set has a group of that name (the new one, last of the name, would
+        silently take over every member and child group of the old one).
+    """
+    existing = [group_from_doc(r.doc) for r in _group_rows(conn, info.id)]
+    if any(e.name == g.name for e in existing):
+        raise ConflictError(
+            f"this set already has a group named {g.name!r}",
+            [f"a second group named {g.name!r} would take over its annotations and child groups"],
+        )
+    AnnotationSet(groups=[*existing, g]).validate()
     op = Op("g", None, None, group_doc(g), _next_position(conn, _TOP_GROUP, info.id))
     change = w.commit(conn, info, [op], who, "create", f"created group {g.name!r}")
     assert op.obj_id is not None
@@ -175,17 +203,43 @@ def create_group(
 def update_group(
     w: Writer, conn: Connection, info: SetInfo, group_id: int, g: Group, who: str, match: VersionMatch | None
 ) -> ChangeInfo | None:
-    """Replace one group; a new name follows to its members and child groups in the same change."""
+    """Replace one group. A new name follows to the members and child groups of the old one in the
+    same change when this group is the one they belong to (the last of its name); renaming an
+    earlier group of a shared name moves nothing.
+
+    :raises ConflictError: the new name is another group's.
+    :raises ValidationError: a parent that the other groups of the shared name do not have (ASAP
+        gives every group of a name one parent), or a set that would break the model's rules.
+    """
     row = _checked_group(conn, info.id, group_id, match)
-    old_name = doc_name(row.doc)
-    others = conn.execute(
-        sa.select(_g.id, _g.position, _g.doc).where(_g.set_id == info.id, _g.id != group_id)
-    ).all()
+    old = group_from_doc(row.doc)
+    rows = _group_rows(conn, info.id)
+    renamed = g.name != old.name
+    others = [r for r in rows if r.id != group_id]
+    if renamed and any(doc_name(r.doc) == g.name for r in others):
+        raise ConflictError(
+            f"this set already has a group named {g.name!r}",
+            [f"a second group named {g.name!r} would take over its annotations and child groups"],
+        )
+    if not renamed and g.parent != old.parent:
+        twins = [group_from_doc(r.doc) for r in others if doc_name(r.doc) == old.name]
+        differ = [t.parent for t in twins if t.parent != g.parent]
+        if differ:
+            raise ValidationError(
+                f"group {old.name!r} shares its name with {len(twins)} other groups: its parent "
+                f"can change only to one they all have",
+                [f"other groups named {old.name!r} have parent {differ[0]!r}, not {g.parent!r}; ASAP "
+                 "gives every group of one name the same parent"],
+            )
+    follows = renamed and _binds(rows, group_id, old.name)
     ops = []
-    new_groups = [g]
-    for other in others:
+    new_groups = []
+    for other in rows:
+        if other.id == group_id:
+            new_groups.append(g)
+            continue
         og = group_from_doc(other.doc)
-        if g.name != old_name and og.parent == old_name:
+        if follows and og.parent == old.name:
             og.parent = g.name
             ops.append(Op("g", other.id, other.doc, group_doc(og), other.position))
         new_groups.append(og)
@@ -193,10 +247,10 @@ def update_group(
     doc = group_doc(g)
     if doc != row.doc:
         ops.insert(0, Op("g", group_id, row.doc, doc, row.position))
-    if g.name != old_name:
+    if follows:
         for m in conn.execute(_MEMBERS, {"b_set": info.id}):
             a = annotation_from_doc(m.doc)
-            if a.group == old_name:
+            if a.group == old.name:
                 a.group = g.name
                 ops.append(annotation_op(m.id, m.doc, a, m.position, m.n_points))
     return w.commit(conn, info, ops, who, "update", f"updated group {g.name!r}")
@@ -205,20 +259,25 @@ def update_group(
 def delete_group(
     w: Writer, conn: Connection, info: SetInfo, group_id: int, who: str, match: VersionMatch | None
 ) -> ChangeInfo | None:
-    """Delete an empty group. :raises ConflictError: it still has annotations or child groups."""
+    """Delete a group that holds nothing: an earlier group of a shared name always (members and
+    child groups belong to the last one), else one without annotations and child groups.
+
+    :raises ConflictError: it still has annotations or child groups."""
     row = _checked_group(conn, info.id, group_id, match)
     name = doc_name(row.doc)
-    members = sum(
-        1
-        for (d,) in conn.execute(sa.select(_a.doc).where(_a.set_id == info.id))
-        if json.loads(d)["group"] == name
-    )
-    children = sum(1 for grp in w.group_list(conn, info.id) if grp.parent == name)
-    if members or children:
-        raise ConflictError(
-            f"group {name!r} is not empty: {members} annotations, {children} child groups",
-            [f"move or delete the {members} annotations and {children} child groups first"],
+    rows = _group_rows(conn, info.id)
+    if _binds(rows, group_id, name):
+        members = sum(
+            1
+            for (d,) in conn.execute(sa.select(_a.doc).where(_a.set_id == info.id))
+            if json.loads(d)["group"] == name
         )
+        children = sum(1 for r in rows if r.id != group_id and group_from_doc(r.doc).parent == name)
+        if members or children:
+            raise ConflictError(
+                f"group {name!r} is not empty: {members} annotations, {children} child groups",
+                [f"move or delete the {members} annotations and {children} child groups first"],
+            )
     op = Op("g", group_id, row.doc, None, None)
     return w.commit(conn, info, [op], who, "delete", f"deleted group {name!r}")
 

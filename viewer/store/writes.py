@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -273,26 +274,29 @@ class Writer:
     ) -> ChangeInfo | None:
         """Make the set's content *aset* as one change.
 
-        Annotations are matched to the current ones by list position and groups by name, so an
-        object that did not change keeps its id and version (a re-save from ASAP that edits one
-        polygon is a change of that polygon only).
+        Annotations are matched to the current ones by list position and groups by name and
+        occurrence (the k-th group named N is the k-th current group named N: groups sharing a name
+        are kept in order, see :mod:`viewer.annotations.model`), so an object that did not change
+        keeps its id and version (a re-save from ASAP that edits one polygon is a change of that
+        polygon only).
         """
         info = info or self.info(conn, set_id, lock=True)
         ops: list[Op] = []
         current_g = list(conn.execute(_CURRENT_GROUPS, {"b_set": set_id}))
-        by_name = {json.loads(r.doc)["name"]: r for r in current_g}
-        wanted = set()
-        for position, g in enumerate(aset.groups):
+        names_now = _occurrences(json.loads(r.doc)["name"] for r in current_g)
+        by_occurrence = dict(zip(names_now, current_g, strict=True))
+        kept: set[int] = set()
+        wanted = _occurrences(g.name for g in aset.groups)
+        for position, (key, g) in enumerate(zip(wanted, aset.groups, strict=True)):
             doc = group_doc(g)
-            wanted.add(g.name)
-            old = by_name.get(g.name)
+            old = by_occurrence.get(key)
             if old is None:
                 ops.append(Op("g", None, None, doc, position))
-            elif old.doc != doc or old.position != position:
+                continue
+            kept.add(old.id)
+            if old.doc != doc or old.position != position:
                 ops.append(Op("g", old.id, old.doc, doc, position))
-        ops += [
-            Op("g", r.id, r.doc, None, None) for r in current_g if json.loads(r.doc)["name"] not in wanted
-        ]
+        ops += [Op("g", r.id, r.doc, None, None) for r in current_g if r.id not in kept]
 
         current_a = list(conn.execute(_CURRENT_ANNOTATIONS, {"b_set": set_id}))
         top = max((r.position for r in current_a), default=-1)
@@ -384,6 +388,16 @@ class Writer:
         info.annotation_count += n_delta
         info.vertex_count += v_delta
         return ChangeInfo(version, stamp, who, kind, message, created, updated, deleted)
+
+
+def _occurrences(names: Iterable[str]) -> list[tuple[str, int]]:
+    """(name, k) of each name in turn: its k-th occurrence (from 0)."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for name in names:
+        keys.append((name, seen[name]))
+        seen[name] += 1
+    return keys
 
 
 def _annotation_values(o: Op, version: int) -> dict[str, Any]:

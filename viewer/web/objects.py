@@ -94,7 +94,8 @@ def delete_annotation(set_id: int, annotation_id: int) -> Response:
 
 
 @bp.post("/sets/<int:set_id>/groups")
-@describe("Add one group", parameters=(X_USER,), body=_GROUP,
+@describe("Add one group (409 when the set has a group of that name: the new one would take over "
+          "its members)", parameters=(X_USER,), body=_GROUP,
           responses={201: json_reply(schemas.GroupWrite, "created", location=True)}, errors=_WRITE_ERRORS)
 def create_group(set_id: int) -> Response:
     """Add one group: ``{"name", "parent", "color", "attributes"}``."""
@@ -120,6 +121,9 @@ def group(set_id: int, group_id: int) -> Response:
 
 @bp.put("/sets/<int:set_id>/groups/<int:group_id>")
 @describe("Replace one group (a rename carries over to its members); If-Match: its version",
+          description="Of groups sharing a name, members and child groups belong to the last one "
+          "(as in ASAP): renaming it carries them along, renaming an earlier one moves nothing. A name "
+          "another group has is 409; a parent the other groups of a shared name do not have is 422.",
           parameters=(IF_MATCH, X_USER), body=_GROUP, responses={200: json_reply(schemas.GroupWrite)},
           errors=_WRITE_ERRORS)
 def update_group(set_id: int, group_id: int) -> Response:
@@ -135,7 +139,8 @@ def update_group(set_id: int, group_id: int) -> Response:
 
 
 @bp.delete("/sets/<int:set_id>/groups/<int:group_id>")
-@describe("Delete an empty group (409 while it has annotations or child groups)",
+@describe("Delete an empty group (409 while it has annotations or child groups; an earlier group "
+          "of a shared name holds none)",
           parameters=(IF_MATCH, X_USER), responses={200: json_reply(schemas.DeleteWrite)},
           errors=(400, 404, 409, 503))
 def delete_group(set_id: int, group_id: int) -> Response:
