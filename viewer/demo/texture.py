@@ -181,10 +181,28 @@ def build_banks(seed: int, levels: int, tile: int,
                 progress: Callable[[float], None] | None = None) -> TextureBanks:
     """The banks of *seed* for a pyramid of *levels* levels of *tile* px tiles (~5 s, ~0.1 GB).
 
-    *progress* gets the fraction built (0-1) after each bank.
+    *progress* gets the fraction built (0-1) after each bank. The level-0 images of the last seed
+    are kept (one seed, ~0.1 GB): a process that generates several slides of one seed (the demo's
+    generator child, the tests) builds them once. The server itself never calls this.
     """
-    rng = np.random.default_rng([seed, 11])
     said = progress or (lambda _fraction: None)
+    edge, lymphoid, stroma, tumour = _level0_banks(seed, said)
+    said(1.0)
+    return TextureBanks(lymphoid=_pyramid(lymphoid, levels, tile), stroma=_pyramid(stroma, levels, tile),
+                        tumour=_pyramid(tumour, levels, tile), edge=_pyramid(edge, levels, tile))
+
+
+#: edge noise, lymphoid, stroma, tumour
+_Level0Banks = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_LEVEL0_BANKS: dict[int, _Level0Banks] = {}
+
+
+def _level0_banks(seed: int, said: Callable[[float], None]) -> _Level0Banks:
+    """The edge noise and the lymphoid, stroma and tumour images of *seed* at level 0 (cached)."""
+    found = _LEVEL0_BANKS.get(seed)
+    if found is not None:
+        return found
+    rng = np.random.default_rng([seed, 11])
 
     def u8(a: np.ndarray) -> np.ndarray:
         return np.clip(a + 0.5, 0, 255).astype(np.uint8)
@@ -192,10 +210,13 @@ def build_banks(seed: int, levels: int, tile: int,
     # The banks draw from one generator in this order; the fractions are their measured shares of the time.
     edge = np.clip(_periodic_noise(rng, TEXTURE_PERIOD, 48, 2), -1.4, 1.4) * np.float32(EDGE_NOISE_PX / 1.4)
     said(0.16)
-    lymphoid = _pyramid(u8(_bank_lymphoid(rng, TEXTURE_PERIOD)), levels, tile)
+    lymphoid = u8(_bank_lymphoid(rng, TEXTURE_PERIOD))
     said(0.48)
-    stroma = _pyramid(u8(_bank_stroma(rng, TEXTURE_PERIOD)), levels, tile)
+    stroma = u8(_bank_stroma(rng, TEXTURE_PERIOD))
     said(0.65)
-    tumour = _pyramid(u8(_bank_tumour(rng, TEXTURE_PERIOD)), levels, tile)
-    said(1.0)
-    return TextureBanks(lymphoid=lymphoid, stroma=stroma, tumour=tumour, edge=_pyramid(edge, levels, tile))
+    tumour = u8(_bank_tumour(rng, TEXTURE_PERIOD))
+    for array in (edge, lymphoid, stroma, tumour):
+        array.flags.writeable = False  # shared by every later call
+    _LEVEL0_BANKS.clear()
+    _LEVEL0_BANKS[seed] = (edge, lymphoid, stroma, tumour)
+    return edge, lymphoid, stroma, tumour
