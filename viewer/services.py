@@ -11,6 +11,7 @@ from viewer.slides import DiskTileCache, SlideLibrary, TileOptions
 
 if TYPE_CHECKING:
     from viewer.annotations.display import FeatureCache
+    from viewer.annotations.summary import SummaryCache
     from viewer.slide_annotations import SlideAnnotations
     from viewer.store import Store
 
@@ -115,3 +116,10 @@ class Services:
         from viewer.annotations.display import FeatureCache
 
         return FeatureCache()
+
+    @_service
+    def summary_cache(self) -> SummaryCache:
+        """Set summaries for the layers panel, by set version (see ``viewer.annotations.summary``)."""
+        from viewer.annotations.summary import SummaryCache
+
+        return SummaryCache()

@@ -150,6 +150,7 @@ class SetUrls(TypedDict):
 
 class Sidecar(TypedDict):
     """The ASAP XML file beside the slide that this set follows."""
+    summary: str
 
     file: Annotated[str, Field(description="its name (never its server path)")]
     error: Annotated[str | None, Field(description="why it was last not read or written")]
@@ -208,6 +209,37 @@ class ChangeUrls(TypedDict):
     change: str
     state: str
     asap_xml: str
+
+
+class AnnotationSummary(TypedDict):
+    """One annotation of a set's summary: what the layers panel lists, measured by the geometry
+    module as ``wsi-viewer info`` measures it (µm values null when the slide has no mpp)."""
+
+    id: int
+    version: int
+    name: str
+    type: str
+    group: str | None
+    color: str
+    comment: Annotated[str | None, Field(description="the annotation's comment, if any")]
+    points: int
+    bbox: Annotated[list[float], Field(description="x0, y0, x1, y1 in slide px")]
+    area_px2: Annotated[float | None, Field(description="ASAP's area (area types only)")]
+    area_um2: float | None
+    length_px: Annotated[float | None, Field(description="a Measurement's length")]
+    length_um: float | None
+    max_diameter_um: Annotated[float | None, Field(description="longest diameter of a tumour annotation")]
+    camelyon: Annotated[Literal["itc", "micro", "macro"] | None,
+                        Field(description="CAMELYON class by longest diameter: macro > 2 mm, micro > 0.2 mm")]
+
+
+class SetSummary(TypedDict):
+    """Every annotation of a set (at its current version), measured."""
+
+    set: int
+    version: int
+    mpp: Annotated[list[float] | None, Field(description="µm per slide px (x, y), null when unknown")]
+    annotations: list[AnnotationSummary]
 
 
 class Change(TypedDict):

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from viewer.annotations.display import display_features, zoom_tolerance
 from viewer.annotations.model import Annotation, AnnotationSet
-from viewer.errors import InvalidInputError, ValidationError
+from viewer.errors import InvalidInputError, SlideNotFoundError, ValidationError
 from viewer.slide_annotations import FIRST_SET_NAME
 from viewer.store import WriteResult, annotation_from_doc, name_from_file
 from viewer.web import schemas
@@ -46,6 +46,18 @@ _DOCUMENT = Body({
     "multipart/form-data": schemas.Upload,
 })
 _WRITE_ERRORS = (400, 404, 409, 413, 422, 503)
+#: A box holding every annotation (slide px): the summary lists the whole set.
+_EVERYWHERE = (-1e18, -1e18, 1e18, 1e18)
+_FORMATS = (
+    "An XML body (application/xml, or a multipart file named .xml or .ndpa) is ASAP XML, Aperio "
+    "ImageScope XML or Hamamatsu NDPA, told apart by its root element (<ASAP_Annotations>, "
+    "<Annotations> of layers with <Regions>, <annotations>). NDPA positions are nanometres from "
+    "the slide centre: they are placed with the slide's hamamatsu.XOffsetFromSlideCentre / "
+    "YOffsetFromSlideCentre, openslide.mpp-x / -y and size, and a slide without them is 422 naming "
+    "what is missing. The answer's warnings list what the reader tolerated. A region's ImageScope "
+    "Text, an NDPA viewstate's details and the ASAP Comment attribute become the annotation's "
+    "comment (GeoJSON: properties.metadata.ANNOTATION_DESCRIPTION)."
+)
 
 
 def slide_annotation_urls(slide_id: str) -> dict[str, str]:
@@ -226,6 +238,49 @@ def get_set(set_id: int) -> Response:
 
 def _xml_response(set_id: int) -> Response:
     from viewer.annotations.asap import write_asap
+@bp.get("/sets/<int:set_id>/summary")
+@describe(
+    "Every annotation of the set, measured (name, type, group, bbox, area, length, longest "
+    "diameter, CAMELYON class), for the viewer's layers panel (ETag: the set's version)",
+    operation_id="getSetSummary",
+    parameters=(IF_NONE_MATCH,),
+    responses={200: json_reply(schemas.SetSummary)},
+    errors=(400, 404, 503),
+)
+def set_summary(set_id: int) -> Response:
+    """Every annotation's measures at the current version; 304 while the version is unchanged
+    (reading the set's info first also imports a sidecar edited on disk)."""
+    svc = services()
+    store = svc.store
+    info = store.set_info(set_id)
+    etag = etag_of(info.version)
+    if is_fresh(etag):
+        return not_modified(etag, PRIVATE)
+    try:
+        slide = svc.slides.info(info.slide_key)
+    except SlideNotFoundError:  # the slide file is gone: its annotations are still measured in px
+        slide = None
+    mpp = (float(slide.mpp_x), float(slide.mpp_y or slide.mpp_x)) if slide and slide.mpp_x else None
+    key = (id(store), set_id, info.version, mpp)
+    data = svc.summary_cache.cached(key)
+    if data is None:
+        # (id, version) of every annotation from the bounding-box index, documents only for the
+        # annotations not measured before: after one edit of a large set, one is read and measured
+        info, _groups, listing = store.query(set_id, _EVERYWHERE)
+        head = {"set": set_id, "version": info.version, "mpp": list(mpp) if mpp else None}
+
+        def fetch(ids: list[int]) -> dict[int, tuple[int, Annotation]]:
+            return {i: (v, annotation_from_doc(doc)) for i, (v, doc) in store.docs(set_id, ids).items()}
+
+        key = (id(store), set_id, info.version, mpp)
+        data = svc.summary_cache.encode(key, head, listing, fetch)
+        etag = etag_of(info.version)
+    response = Response(data, mimetype="application/json")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = PRIVATE
+    return response
+
+
 
     store = services().store
     version = VERSION.get()

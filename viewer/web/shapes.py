@@ -62,6 +62,7 @@ def set_urls(set_id: int) -> schemas.SetUrls:
         "diff": url_for("annotations.history.diff", set_id=set_id),
         "restore": url_for("annotations.history.restore", set_id=set_id),
         "export": url_for("annotations.export.export", set_id=set_id),
+        "summary": url_for("annotations.sets.set_summary", set_id=set_id),
     }
 
 
@@ -69,7 +70,11 @@ def set_json(info: SetInfo) -> schemas.Set:
     """A set without its content."""
     sidecar: schemas.Sidecar | None = None
     if info.sidecar_path:
-        sidecar = {"file": Path(info.sidecar_path).name, "error": info.sidecar_error}
+        sidecar = {
+            "file": Path(info.sidecar_path).name,
+            "error": info.sidecar_error,
+            "warnings": info.sidecar_warnings,
+        }
     return {
         "id": info.id,
         "slide": info.slide_key,

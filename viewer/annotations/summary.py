@@ -1,0 +1,159 @@
+"""The summary of an annotation set for the viewer's layers panel: one small record per annotation
+(name, type, group, comment, bounding box, ASAP's area, measurement length, longest diameter and
+CAMELYON category), every number computed by :mod:`viewer.annotations.geometry` exactly as
+``wsi-viewer info`` computes it. No Flask here.
+
+The panel lists every annotation of a set, not only those of the tiles the layer has loaded, so
+it asks for this once per set version. Records are cached per (store, annotation id, annotation
+version, pixel size) in one :class:`viewer.lru.LRU`: after one edit of a 10^6-vertex set only the
+edited annotation is measured again; the encoded answer of a whole (set, version) is cached too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import shapely
+
+from viewer.annotations import geometry
+from viewer.annotations.geometry import Coords
+from viewer.annotations.model import Annotation
+from viewer.lru import LRU
+
+#: (store identity, annotation id, annotation version, (mpp_x, mpp_y) or None)
+RecordKey = tuple[int, int, int, tuple[float, float] | None]
+#: (store identity, set id, set version, (mpp_x, mpp_y) or None)
+SetKey = tuple[int, int, int, tuple[float, float] | None]
+
+
+def asap_area_fast(coords: Coords) -> float:
+    """:func:`geometry.asap_area`, bit for bit, without a Python loop: the same float32 terms, and
+    ``np.cumsum`` is a left-to-right double sum like ASAP's loop (numpy's ``sum`` is pairwise)."""
+    pts = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
+    if len(pts) == 0:
+        return 0.0
+    prev = np.roll(pts, 1, axis=0)
+    terms = (prev[:, 0] + pts[:, 0]) * (prev[:, 1] - pts[:, 1])
+    total = float(np.cumsum(terms.astype(np.float64))[-1])
+    return float(np.float32(abs(total * 0.5)))
+
+
+def longest_diameters_um(shapes: Sequence[Coords], mpp: tuple[float, float]) -> list[float]:
+    """:func:`geometry.longest_diameter` (µm) of many point lists at once, bit for bit: the same
+    scaled points, their convex hulls made by GEOS in one vectorised call, and the largest
+    ``dx*dx + dy*dy`` over pairs of hull vertices (what the geometry module's sum over the last
+    axis computes), on contiguous arrays."""
+    out = [0.0] * len(shapes)
+    todo = [i for i, c in enumerate(shapes) if len(c) >= 2]
+    if not todo:
+        return out
+    scale = np.array([mpp[0], mpp[1]])
+    arrays = [np.asarray(shapes[i], dtype=np.float64).reshape(-1, 2) * scale for i in todo]
+    sizes = np.array([len(a) for a in arrays])
+    points = np.concatenate(arrays)
+    hulls = shapely.convex_hull(shapely.multipoints(points, indices=np.repeat(np.arange(len(todo)), sizes)))
+    coords, owner = shapely.get_coordinates(hulls, return_index=True)
+    bounds = np.searchsorted(owner, np.arange(len(todo) + 1))
+    for k, i in enumerate(todo):
+        hull = coords[bounds[k] : bounds[k + 1]]
+        x, y = hull[:, 0], hull[:, 1]
+        best = 0.0
+        for start in range(0, len(hull), 1024):
+            dx = x[start : start + 1024, None] - x[None, :]
+            dy = y[start : start + 1024, None] - y[None, :]
+            best = max(best, float((dx * dx + dy * dy).max()))
+        out[i] = math.sqrt(best)
+    return out
+
+
+def annotation_summaries(
+    rows: Sequence[tuple[int, int, Annotation]], mpp: tuple[float, float] | None
+) -> list[dict[str, Any]]:
+    """The records of (annotation id, annotation version, annotation) rows, in order.
+
+    ``area_px2``/``area_um2``: ASAP's area (as :func:`geometry.asap_area`), for area types only;
+    ``length_px``/``length_um``: a Measurement's first-to-last distance (x spacing, as ASAP);
+    ``max_diameter_um`` and ``camelyon`` (``itc``/``micro``/``macro``) for the annotations
+    ``wsi-viewer info`` counts as tumour (:func:`geometry.tumour_annotations`' rule), when the
+    pixel size *mpp* (µm per slide px, x and y) is known.
+    """
+    records = []
+    tumour: list[int] = []
+    for annotation_id, version, a in rows:
+        coords = a.coordinates
+        is_area = a.type in geometry.AREA_TYPES
+        area_px2 = asap_area_fast(coords) if is_area else None
+        length_px = geometry.measurement_length(coords) if a.type == "Measurement" else None
+        length_um = geometry.measurement_length_um(coords, mpp[0]) if length_px is not None and mpp else None
+        records.append({
+            "id": annotation_id,
+            "version": version,
+            "name": a.name,
+            "type": a.type,
+            "group": a.group,
+            "color": a.color,
+            "comment": a.comment or None,
+            "points": len(coords),
+            "bbox": list(geometry.bounding_box(coords)),
+            "area_px2": area_px2,
+            "area_um2": area_px2 * (mpp[0] * mpp[1]) if area_px2 is not None and mpp else None,
+            "length_px": length_px,
+            "length_um": length_um,
+            "max_diameter_um": None,
+            "camelyon": None,
+        })
+        if is_area and len(coords) >= 2 and a.group not in geometry.NON_TUMOUR_GROUPS:
+            tumour.append(len(records) - 1)
+    if mpp and tumour:
+        diameters = longest_diameters_um([rows[i][2].coordinates for i in tumour], mpp)
+        for i, diameter in zip(tumour, diameters, strict=True):
+            records[i]["max_diameter_um"] = diameter
+            records[i]["camelyon"] = geometry.metastasis_category(diameter)
+    return records
+
+
+class SummaryCache:
+    """Encoded set summaries by set version, built from per-annotation records cached by version."""
+
+    def __init__(self, max_bytes: int = 64 << 20, max_records: int = 2_000_000) -> None:
+        self._records: LRU[RecordKey, dict[str, Any]] = LRU(max_records)
+        self._sets: LRU[SetKey, bytes] = LRU(max_bytes, weigh=len)
+
+    def cached(self, key: SetKey) -> bytes | None:
+        """The encoded summary of a (store, set, version, mpp), if made before."""
+        return self._sets.get(key)
+
+    def encode(
+        self,
+        key: SetKey,
+        head: dict[str, Any],
+        listing: Sequence[Sequence[int]],
+        fetch: Callable[[list[int]], dict[int, tuple[int, Annotation]]],
+    ) -> bytes:
+        """``{**head, "annotations": [records in set order]}`` as JSON bytes, cached under *key*.
+
+        *listing* is (annotation id, annotation version) of the set at the key's version, in set
+        order; *fetch* reads the annotations whose records are not cached (id -> (version,
+        annotation); one changed since is measured at the version it has now, and that record is
+        still right for the id and version it names).
+        """
+        store_id, _set_id, _version, mpp = key
+        rkeys: list[RecordKey] = [(store_id, int(i), int(v), mpp) for i, v in listing]
+        found = self._records.get_many(rkeys)
+        missing = [k[1] for k, r in zip(rkeys, found, strict=True) if r is None]
+        if missing:
+            fetched = fetch(missing)
+            measured = {}
+            for record in annotation_summaries([(i, *fetched[i]) for i in missing if i in fetched], mpp):
+                self._records.put((store_id, record["id"], record["version"], mpp), record)
+                measured[record["id"]] = record
+            found = [r if r is not None else measured.get(k[1]) for k, r in zip(rkeys, found, strict=True)]
+        records = [r for r in found if r is not None]
+        body = json.dumps({**head, "annotations": records}, separators=(",", ":"), ensure_ascii=False)
+        data = body.encode()
+        self._sets.put(key, data)
+        return data
