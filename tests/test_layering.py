@@ -13,7 +13,8 @@ from pathlib import Path
 from viewer.slides import SLIDE_EXTENSIONS
 
 PACKAGE = Path(__file__).parent.parent / "viewer"
-WEB_LAYER = {"app.py", "cli.py", "server.py", "__main__.py", "wsgi.py"}
+WEB_LAYER = {"app.py", "server.py", "__main__.py", "wsgi.py"}
+WEB_PACKAGES = ("web/", "cli/")  # every module of these packages
 OWNERS = {
     "openslide": {"slides/"},  # a name ending in "/" owns every module of that package
     "lxml": {"annotations/xmlsafe.py"},
@@ -43,7 +44,7 @@ def modules() -> list[tuple[str, set[str]]]:
 
 def test_domain_modules_do_not_import_flask() -> None:
     for rel, names in modules():
-        if rel.startswith("web/") or rel in WEB_LAYER:
+        if rel.startswith(WEB_PACKAGES) or rel in WEB_LAYER:
             continue
         assert not names & {"flask", "werkzeug"}, rel
 
@@ -102,7 +103,7 @@ def importable_modules() -> tuple[list[str], list[str]]:
         if not all((PACKAGE.joinpath(*parts[:i]) / "__init__.py").exists() for i in range(len(parts))):
             continue
         name = ".".join(["viewer", *parts]).removesuffix(".__init__")
-        (web if rel.startswith("web/") or rel in WEB_LAYER else domain).append(name)
+        (web if rel.startswith(WEB_PACKAGES) or rel in WEB_LAYER else domain).append(name)
     return domain, web
 
 
