@@ -51,16 +51,14 @@ def client(make_app: object, slide_dir: Path) -> FlaskClient:
     return app.test_client()
 
 
-#: Test files that drive a headless Chromium or run the demo generator's encoder processes: each
-#: keeps both cores busy, and a browser starved of CPU by another such test misses its timeouts
-#: (a 2-core machine). They share one xdist group, so they run one at a time on one worker while
-#: the other worker takes the rest of the suite (tests/run-all.sh passes --dist loadgroup).
-_ONE_AT_A_TIME = ("tests/e2e/", "tests/test_demo.py")
+#: The browser tests share one server and one Chromium per xdist worker (session fixtures): kept
+#: in one group they run on one worker, so the suite starts one of each, while the other worker
+#: takes the rest of the suite (tests/run-all.sh passes --dist loadgroup).
+_BROWSER_TESTS = "tests/e2e/"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
     for item in items:
-        rel = Path(str(item.path)).relative_to(root).as_posix()
-        if rel.startswith(_ONE_AT_A_TIME):
-            item.add_marker(pytest.mark.xdist_group("cpu-heavy"))
+        if Path(str(item.path)).relative_to(root).as_posix().startswith(_BROWSER_TESTS):
+            item.add_marker(pytest.mark.xdist_group("browser"))
