@@ -34,8 +34,13 @@ def setup(tmp_path: Path) -> Iterator[tuple[FlaskClient, Path, Any]]:
     slides.mkdir()
     shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / SLIDE_ID)
     shutil.copy(REAL / "tumor_039.xml", slides / "CMU-1-Small-Region.xml")
-    app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"),
-                      "DATABASE": f"sqlite:///{tmp_path / 'a.db'}"})
+    app = create_app(
+        {
+            "SLIDE_DIR": str(slides),
+            "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE": f"sqlite:///{tmp_path / 'a.db'}",
+        }
+    )
     app.config["TESTING"] = True
     services = app.extensions["wsi_viewer"]
     yield app.test_client(), slides, services
@@ -45,8 +50,13 @@ def setup(tmp_path: Path) -> Iterator[tuple[FlaskClient, Path, Any]]:
 
 def info_json(xml: Path, slide: Path) -> dict[str, Any]:
     """``wsi-viewer info --json --slide`` run as the user runs it."""
-    out = subprocess.run([sys.executable, "-m", "viewer.cli", "info", str(xml), "--slide", str(slide), "--json"],
-                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    out = subprocess.run(
+        [sys.executable, "-m", "viewer.cli", "info", str(xml), "--slide", str(slide), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -69,8 +79,12 @@ def test_summary_equals_wsi_viewer_info(setup: tuple[FlaskClient, Path, Any], xm
     assert len(body["annotations"]) == len(listed) == s["annotation_count"]
     classes = 0
     for got, want in zip(body["annotations"], listed, strict=True):
-        assert (got["name"], got["type"], got["group"], got["points"]) == \
-            (want["name"], want["type"], want["group"], want["points"])
+        assert (got["name"], got["type"], got["group"], got["points"]) == (
+            want["name"],
+            want["type"],
+            want["group"],
+            want["points"],
+        )
         assert got["area_px2"] == want["area_px2"] and got["area_um2"] == want["area_um2"]
         assert got["max_diameter_um"] == want.get("longest_diameter_um")
         assert got["camelyon"] == want.get("category")
@@ -91,18 +105,28 @@ def test_summary_follows_edits_and_sidecar_changes_on_disk(setup: tuple[FlaskCli
     etag = first.headers["ETag"]
     n = len(first.get_json()["annotations"])
     # an annotation added through the API, with a comment and a measurement
-    added = client.post(s["urls"]["annotations"], headers=SCRIPT, json={
-        "type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [300, 400]]},
-        "properties": {"name": "ruler", "asap": {"type": "Measurement", "group": None, "color": "#F4FA58"},
-                       "metadata": {"ANNOTATION_DESCRIPTION": "check this"}},
-    })
+    added = client.post(
+        s["urls"]["annotations"],
+        headers=SCRIPT,
+        json={
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[0, 0], [300, 400]]},
+            "properties": {
+                "name": "ruler",
+                "asap": {"type": "Measurement", "group": None, "color": "#F4FA58"},
+                "metadata": {"ANNOTATION_DESCRIPTION": "check this"},
+            },
+        },
+    )
     assert added.status_code == 201, added.get_json()
     changed = client.get(s["urls"]["summary"], headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     ruler = changed.get_json()["annotations"][-1]
     assert len(changed.get_json()["annotations"]) == n + 1
     assert ruler["name"] == "ruler" and ruler["comment"] == "check this"
-    assert ruler["length_px"] == 500.0 and ruler["length_um"] == pytest.approx(500.0 * changed.get_json()["mpp"][0])
+    assert ruler["length_px"] == 500.0 and ruler["length_um"] == pytest.approx(
+        500.0 * changed.get_json()["mpp"][0]
+    )
     assert ruler["area_um2"] is None and ruler["camelyon"] is None
     # desktop ASAP rewrites the sidecar: the conditional GET itself notices it
     etag = changed.headers["ETag"]
@@ -117,14 +141,18 @@ def test_summary_follows_edits_and_sidecar_changes_on_disk(setup: tuple[FlaskCli
 
 
 def test_summary_of_a_million_vertices_answers_in_well_under_a_second(
-        setup: tuple[FlaskClient, Path, Any]) -> None:
+    setup: tuple[FlaskClient, Path, Any],
+) -> None:
     client, _slides, services = setup
     store = services.store
     slide_key = services.slide_annotations.open(SLIDE_ID)
     polygons = []
     for i in range(5000):  # 5,000 polygons x 200 vertices
         cx, cy = 100 + (i % 100) * 200, 100 + (i // 100) * 200
-        ring = [(cx + 80 * math.cos(k * math.tau / 200), cy + 80 * math.sin(k * math.tau / 200)) for k in range(200)]
+        ring = [
+            (cx + 80 * math.cos(k * math.tau / 200), cy + 80 * math.sin(k * math.tau / 200))
+            for k in range(200)
+        ]
         polygons.append(Annotation(f"p{i}", "Polygon", "tumor", "#F4FA58", ring))
     result = store.create_set(slide_key, "big", "tests", AnnotationSet(polygons, [Group("tumor")]))
     url = f"/api/sets/{result.info.id}/summary"
@@ -149,6 +177,8 @@ def test_summary_of_a_million_vertices_answers_in_well_under_a_second(
     assert after.status_code == 200
     again = after.get_json()["annotations"][10]
     assert again["bbox"][0] == moved["bbox"][0] + 5 and again["version"] > moved["version"]
-    print(f"summary of 10^6 vertices: first {timings[0]:.3f} s, cached {min(timings[1:]) * 1000:.1f} ms, "
-          f"after one edit {after_edit * 1000:.1f} ms")
+    print(
+        f"summary of 10^6 vertices: first {timings[0]:.3f} s, cached {min(timings[1:]) * 1000:.1f} ms, "
+        f"after one edit {after_edit * 1000:.1f} ms"
+    )
     assert min(timings[1:]) < 0.5 and after_edit < 1.0

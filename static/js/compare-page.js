@@ -109,7 +109,8 @@ function initialize() {
       showLock();
     },
   };
-  const all = bindHelpAndKeys(actions, (s) => s.action !== "info");
+  // compare mode draws the annotations but has no layers panel (nor its review keys)
+  const all = bindHelpAndKeys(actions, (s) => !["info", "layers", "review"].includes(s.action));
   bindToolbar(toolbar, active, all);
   showLock();
 

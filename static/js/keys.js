@@ -32,12 +32,17 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["p"], action: "screenshot", label: "Save the view as PNG", group: "View" },
   { keys: ["i"], action: "info", label: "Slide information panel", group: "Panels" },
   { keys: ["l"], action: "lock", label: "Lock / unlock the two views (compare)", group: "Panels" },
+  { keys: ["A"], action: "layers", label: "Annotation layers panel", group: "Annotations" },
+  { keys: ["."], action: "review", arg: 1, label: "Review: next annotation of the list", group: "Annotations" },
+  { keys: [","], action: "review", arg: -1, label: "Review: previous annotation of the list", group: "Annotations" },
   { keys: ["?"], action: "help", label: "This help", group: "Panels" },
   { keys: ["Escape"], action: "close", label: "Close help or panel", group: "Panels" },
 ]);
 
 /** How keys are written in the help ("ArrowUp" -> "↑"). */
-const KEY_NAMES = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", R: "Shift+R" };
+const KEY_NAMES = {
+  ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", R: "Shift+R", A: "Shift+A",
+};
 
 /**
  * A key as shown to the user.

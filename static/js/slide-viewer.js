@@ -347,11 +347,28 @@ export class SlideViewer extends EventTarget {
   }
 
   /**
-   * The current view as a PNG (what is on screen, at device resolution).
+   * The current view as a PNG (what is on screen, at device resolution): the tiles and, over
+   * them, the overlay stage's canvases (annotations, labels) as drawn.
    * @returns {Promise<Blob>}
    */
   screenshot() {
-    const canvas = this.osd.drawer.canvas;
+    const tiles = this.osd.drawer.canvas;
+    let canvas = tiles;
+    if (this.stage) {
+      canvas = document.createElement("canvas");
+      canvas.width = tiles.width;
+      canvas.height = tiles.height;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(tiles, 0, 0);
+      // a WebGL canvas keeps no drawing buffer after a frame is shown: draw it again and copy
+      // it in the same task
+      this.stage.draw();
+      for (const overlay of [this.stage.canvas, this.stage.labelCanvas]) {
+        if (overlay.width && overlay.height) {
+          ctx.drawImage(overlay, 0, 0, canvas.width, canvas.height);
+        }
+      }
+    }
     return new Promise((resolve, reject) => {
       canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the canvas is empty"))), "image/png");
     });

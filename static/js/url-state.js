@@ -96,3 +96,57 @@ export function sameView(a, b) {
     a.flip === b.flip
   );
 }
+
+/**
+ * @typedef {{hiddenSets: number[], hiddenGroups: Array<[number, string]>}} LayerState
+ * Which annotation sets and groups are hidden (everything else is shown).
+ */
+
+/**
+ * Write which sets and groups are hidden into URL query parameters (other parameters kept):
+ * `hide=3,5` (set ids) and one `hg=<set id>:<group name>` per hidden group; nothing when all
+ * are shown, so a plain link shows everything.
+ * @param {LayerState} state
+ * @param {URLSearchParams} [params] existing parameters (not modified)
+ * @param {string} [prefix=""]
+ * @returns {URLSearchParams}
+ */
+export function encodeLayerState(state, params = new URLSearchParams(), prefix = "") {
+  const out = new URLSearchParams(params);
+  out.delete(`${prefix}hide`);
+  out.delete(`${prefix}hg`);
+  const sets = [...new Set(state.hiddenSets.map(Number))].sort((a, b) => a - b);
+  if (sets.length) {
+    out.set(`${prefix}hide`, sets.join(","));
+  }
+  const seen = new Set();
+  for (const [setId, name] of state.hiddenGroups) {
+    const value = `${Number(setId)}:${name}`;
+    if (!seen.has(value)) {
+      seen.add(value);
+      out.append(`${prefix}hg`, value);
+    }
+  }
+  return out;
+}
+
+/**
+ * Read which sets and groups are hidden; malformed entries are ignored.
+ * @param {URLSearchParams|string} params
+ * @param {string} [prefix=""]
+ * @returns {LayerState}
+ */
+export function decodeLayerState(params, prefix = "") {
+  const p = typeof params === "string" ? new URLSearchParams(params) : params;
+  const hiddenSets = (p.get(`${prefix}hide`) ?? "").split(",")
+    .filter((s) => /^\d+$/.test(s.trim())).map((s) => Number(s));
+  const hiddenGroups = [];
+  for (const value of p.getAll(`${prefix}hg`)) {
+    const colon = value.indexOf(":");
+    const id = value.slice(0, colon);
+    if (colon > 0 && /^\d+$/.test(id)) {
+      hiddenGroups.push([Number(id), value.slice(colon + 1)]);
+    }
+  }
+  return { hiddenSets, hiddenGroups };
+}

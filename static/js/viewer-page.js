@@ -8,6 +8,7 @@ import {
 } from "./controls.js";
 import { bindExportPanel } from "./export-panel.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
+import { ChangeWatcher, LayersPanel, bindSlidePointer } from "./layers-panel.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { decodeViewState } from "./url-state.js";
 
@@ -48,10 +49,37 @@ function initialize() {
   };
   panel.querySelector("[data-close]").addEventListener("click", () => togglePanel(false));
 
+  // the layers panel: sets, groups, the list of every annotation, review; changes made elsewhere
+  const layersRoot = app.querySelector("[data-layers-panel]");
+  const layersButton = toolbar.querySelector('button[data-action="layers"]');
+  let layers = null;
+  if (annotations) {
+    layers = new LayersPanel(layersRoot, annotations, viewer);
+    viewer.pane.wsi.panel = layers;
+    layers.addEventListener("toggle", (event) => layersButton.setAttribute("aria-expanded", String(event.detail.open)));
+    layersRoot.querySelector("[data-close]").addEventListener("click", () => layers.toggle(false));
+    annotations.ready.then(() => {
+      annotations.layers.forEach((layer) => layers.attach(layer));
+      layers.render();
+      bindSlidePointer(viewer, annotations, layers);
+      viewer.pane.wsi.watcher = new ChangeWatcher(annotations, (layer) => {
+        layers.attach(layer);
+        layers.render();
+      });
+    });
+  } else {
+    layersButton.disabled = true;
+  }
+
   const actions = {
     ...viewerActions(active, app),
     info: () => togglePanel(),
-    close: () => togglePanel(false),
+    layers: () => layers?.toggle(),
+    review: (delta) => layers?.review(delta),
+    close() {
+      togglePanel(false);
+      layers?.toggle(false);
+    },
     compare() {
       const params = new URLSearchParams({ left: slide.id, right: slide.id });
       location.assign(`${readData(document.body, "config").compare}?${params}`);

@@ -26,7 +26,7 @@
  * - `hitTest({x, y} element CSS px, tolerancePx = 4)` → `{layer, annotation, distancePx}` or null:
  *   a Flatbush query on the tile under the point, then exact tests (point in rings, distance to
  *   outlines, lines and dots); lines and dots before areas, then the smallest area first
- * - `select(id|null)`, `hover(id|null)`, `setHidden(id, on)` (e.g. the editor hides the bulk copy
+ * - `select(id|null)` (one not loaded yet is highlighted when its tile arrives), `hover(id|null)`, `setHidden(id, on)` (e.g. the editor hides the bulk copy
  *   of the shape it edits and draws it in its own dynamic layer), `flyTo(id | bbox)`
  * - changes: `checkForChanges()` → Promise<boolean> (a conditional GET answered 304 while the set
  *   is unchanged), `reload()`; events (CustomEvent on the layer): `data-change` {version},
@@ -76,6 +76,7 @@ export class AnnotationLayer extends EventTarget {
     this.groupInfo = new Map(); // name -> {name, parent, color}
     this.groupState = new Map(); // name -> {visible, opacity, color (override rgb or null)}
     this.selected = null;
+    this.wantedSelection = null;
     this.hovered = null;
     this.paintedAt = null;
     this.lastDraws = [];
@@ -190,7 +191,12 @@ export class AnnotationLayer extends EventTarget {
   /** @returns {object|null} one annotation's metadata */
   annotation(id) { return this.byId.get(id) ?? null; }
 
-  select(id) { this.selected = this.#mark(this.selected, id, FLAG_SELECTED); }
+  /** Select one annotation (null: none); one not loaded yet is highlighted when it arrives. */
+  select(id) {
+    this.wantedSelection = id ?? null;
+    this.selected = this.#mark(this.selected, id, FLAG_SELECTED);
+  }
+
   hover(id) { this.hovered = this.#mark(this.hovered, id, FLAG_HOVERED); }
 
   /** Hide or show one annotation (the editor's tombstone while it edits the shape elsewhere). */
@@ -324,6 +330,9 @@ export class AnnotationLayer extends EventTarget {
       this.slots[meta.slot] = meta;
       this.byId.set(meta.id, meta);
       this.table.setSlotStyle(meta.slot, meta.style);
+      if (meta.id === this.wantedSelection && this.selected !== meta.id) {
+        this.selected = this.#mark(this.selected, meta.id, FLAG_SELECTED); // flown to from the list
+      }
     }
     for (let i = 0; i < batch.itemSlot.length; i++) {
       const meta = this.slots[batch.itemSlot[i]];
