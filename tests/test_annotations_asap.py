@@ -22,7 +22,9 @@ from tests._asap_helpers import (
     saved_bytes,
 )
 from viewer.annotations import geometry
-from viewer.annotations.asap import _Reader, _skeleton, read_asap, save_asap, write_asap
+from viewer.annotations.asap import read_asap, save_asap, write_asap
+from viewer.annotations.asap.fast_blocks import skeleton
+from viewer.annotations.asap.reader import _Reader
 from viewer.annotations.model import ANNOTATION_TYPES, Annotation, AnnotationSet, Group
 from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError, ValidationError
 
@@ -721,7 +723,7 @@ def test_a_twin_naming_an_undeclared_parent_is_made_top_level_once() -> None:
 
 def test_text_inside_coordinates_is_warned_with_its_line_on_both_paths() -> None:
     data = derived_file("tumor_111_stray_text").read_bytes()
-    blocks = _skeleton(data)[1]
+    blocks = skeleton(data)[1]
     assert len(blocks) == 8  # the 8 blocks without text take the fast path, the other 2 the careful one
     aset, warnings = both_paths(data)
     assert warnings == [

@@ -18,7 +18,7 @@ WEB_PACKAGES = ("web/", "cli/")  # every module of these packages
 OWNERS = {
     "openslide": {"slides/"},  # a name ending in "/" owns every module of that package
     "lxml": {"annotations/xmlsafe.py"},
-    "fastnumbers": {"annotations/asap.py"},
+    "fastnumbers": {"annotations/asap/fast_blocks.py"},  # the ASAP reader's fast path
     "shapely": {"annotations/geometry.py"},
     "sqlalchemy": {"store/"},
     "alembic": {"store/"},

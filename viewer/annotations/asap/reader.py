@@ -1,63 +1,21 @@
-"""ASAP annotation XML: read and write it exactly as ASAP does (parsed by :mod:`.xmlsafe`).
-
-The format is ASAP's ``XmlRepository`` (see ``ASAP_FORMAT.md``). Coordinates are slide space
-(level-0 px). ASAP holds them as C ``float``: the reader rounds every value through float32 and the
-writer prints it with C's ``%.9g``, so ``write_asap(read_asap(f))`` is byte-identical to what ASAP
-saves for the same file.
-
-Reading policy (ASAP's own behaviour in brackets):
-
-* tolerated like ASAP: missing ``Order`` (file order), unsorted ``Order`` (sorted), a group whose
-  parent is not declared (made top-level), no ``<AnnotationGroups>``, a bare ``<Annotations>`` root,
-  unknown elements and attributes, unknown ``Type`` (kept as ``"None"``), missing/empty ``Color``
-  (``#F4FA58``), CRLF, a BOM or another declared encoding, a default ``xmlns``, comments and
-  processing instructions; also hex (``0x10``) and exponent numbers, as C's ``strtod``;
-* ``X="10,5"`` with no dot is read as 10.5, as written by ASAP in a comma locale [ASAP reads 10];
-* groups sharing a name are all kept, in order, with a warning; annotations and child groups
-  naming it belong to the last one, and every group of the name gets the parent declared last
-  [ASAP the same];
-* text and non-``Coordinate`` elements inside ``<Coordinates>`` are ignored with a warning that
-  says what ASAP makes of them [it stores each as a point at slot ``Order`` (0 when absent), X and
-  Y 0 when absent: text turns ASAP's point 0 into (0, 0) unless a later ``Order="0"`` overwrites it];
-* a group ``Color`` left empty reads as ``#F4FA58``, ASAP's object default, not the GUI's group
-  colour ``#64FE2E``; the model forbids empty colours so that every set round-trips;
-* rejected with the element and line, where ASAP rejects, crashes or silently loses data: an
-  annotation in an undeclared group [load fails], ``Order`` out of range [out-of-bounds write],
-  duplicate or partly missing ``Order`` [points become (0, 0)], group cycles [stack overflow],
-  a missing or non-numeric ``X``/``Y`` and nan/inf [read as 0 or kept];
-* rejected outright: non-XML and truncated files [ASAP loads what it parsed], any other root
-  element [empty list], any DOCTYPE (:mod:`.xmlsafe`: no entity, DTD or other file is ever
-  expanded, opened or fetched, and the error is the same whatever the DOCTYPE names), nesting
-  deeper than libxml2's default limit (256), and files over ``max_bytes``.
-
-Speed: a ``<Coordinates>`` block written in ASAP's own layout is decoded straight from the bytes
-(split on quotes, one C loop converting the numbers) and replaced by a marker before lxml parses the rest;
-any block that is not exactly canonical goes through the element-by-element path, which is the
-reference and gives the precise errors. Both paths give equal models.
-
-Comments: ASAP has none. An annotation's :attr:`~viewer.annotations.model.Annotation.comment` is
-written as one extra attribute, ``Comment``, after ASAP's four (``Name Type PartOfGroup Color
-Comment``) and only when it is not empty. ASAP's reader looks attributes up by name and ignores the
-others, so ASAP still opens the file (and drops the comment if it saves it again); ASAP's own
-attributes keep ASAP's order and place, so a file without comments is still byte for byte ASAP's.
-"""
+"""Reading ASAP XML into the model: the element-by-element reader (the reference, collecting every
+problem with its line), with canonical ``<Coordinates>`` blocks taken from :mod:`.fast_blocks`.
+The reading policy is the package docstring's (:mod:`viewer.annotations.asap`)."""
 
 from __future__ import annotations
 
 import math
 import os
 import re
-import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain
-from pathlib import Path
 from typing import Any
 
-import fastnumbers
-import numpy as np
-
+from viewer.annotations.asap.fast_blocks import MARKER_TAG, skeleton
+from viewer.annotations.asap.numbers import COMMA_NUMBER, HEX_NUMBER, INT, NUMBER, c_float32, c_int
+from viewer.annotations.asap.writer import COMMENT_ATTRIBUTE
+from viewer.annotations.limits import DEFAULT_MAX_BYTES, read_limited
 from viewer.annotations.model import (
     ANNOTATION_TYPES,
     DEFAULT_ANNOTATION_COLOR,
@@ -67,20 +25,11 @@ from viewer.annotations.model import (
     Group,
 )
 from viewer.annotations.xmlsafe import is_element, local_name, parse_untrusted
-from viewer.atomicfile import write_atomic
-from viewer.config import SETTINGS
-from viewer.errors import AnnotationFormatError, InputTooLargeError, NotFoundError
-
-#: The extra ``<Annotation>`` attribute holding a comment (absent when the comment is empty).
-COMMENT_ATTRIBUTE = "Comment"
-#: Default size limit: the ANNOTATION_MAX_MB setting's default, in bytes.
-DEFAULT_MAX_BYTES = next(s.default for s in SETTINGS if s.name == "ANNOTATION_MAX_MB") * 1024 * 1024
+from viewer.errors import AnnotationFormatError
 
 _MAX_LISTED = 20  # problems listed in an error's details; the message says how many there are
 _MAX_STRAYS_LISTED = 5  # stray children of one <Coordinates> warned about one by one
-
-# ---------------------------------------------------------------------------------------------
-# Reading
+_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 
 
 def read_asap(
@@ -106,160 +55,11 @@ def read_asap(
     return aset
 
 
-def read_limited(source: bytes | str | os.PathLike[str], limit: int) -> bytes:
-    """The bytes of *source* (a path, or bytes given as they are), refusing more than *limit* bytes.
-
-    :raises InputTooLargeError: over *limit* (checked before reading a file).
-    :raises NotFoundError: no such file.
-    :raises AnnotationFormatError: the file cannot be read.
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if len(data) > limit:
-            raise InputTooLargeError(f"annotation data is {len(data):,} bytes, over the limit of {limit:,}")
-        return data
-    path = Path(source)
-    try:
-        # O_NONBLOCK: a FIFO or device under the name must not hang the reader; only files are read.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise AnnotationFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise AnnotationFormatError(f"{path}: not a regular file")
-        if st.st_size > limit:
-            raise InputTooLargeError(
-                f"{path}: {st.st_size:,} bytes, over the annotation file limit of {limit:,}"
-            )
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 24))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise AnnotationFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # grew while we read it
-        raise InputTooLargeError(f"{path}: over the annotation file limit of {limit:,} bytes")
-    return data
-
-
 def _format_error(message: str, problems: list[str]) -> AnnotationFormatError:
     listed = problems[:_MAX_LISTED]
     if len(problems) > _MAX_LISTED:
         listed.append(f"... and {len(problems) - _MAX_LISTED} more")
     return AnnotationFormatError(message, details=listed)
-
-
-# A <Coordinates> block in ASAP's own layout, split on '"': <sep0>order<X>x<Y>y<sep>order...
-_FIRST_SEP = re.compile(rb"[ \t\r\n]*<Coordinate Order=\Z")
-_MIDDLE_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*<Coordinate Order=\Z")
-_LAST_SEP = re.compile(rb"[ \t\r\n]*/>[ \t\r\n]*\Z")
-_MARKER = b"_wsi_viewer_fast_block"
-_MARKER_TAG = _MARKER.decode()
-_ORDER_CACHE: list[bytes] = []
-
-
-def _canonical_orders(n: int) -> list[bytes]:
-    """[b"0", b"1", ..., n-1], cached: comparing lists of bytes is far cheaper than int()."""
-    if len(_ORDER_CACHE) < n:
-        _ORDER_CACHE.extend(b"%d" % i for i in range(len(_ORDER_CACHE), n))
-    return _ORDER_CACHE[:n]
-
-
-def _fast_block(block: bytes) -> list[tuple[float, float]] | None:
-    """The points of a canonical <Coordinates> body, or None to let the element path decide."""
-    parts = block.split(b'"')
-    n, rest = divmod(len(parts) - 1, 6)
-    if rest or n == 0:
-        return None
-    # list.count is a C loop of cheap bytes comparisons; sets would hash a million items.
-    if parts[2::6].count(b" X=") != n or parts[4::6].count(b" Y=") != n:
-        return None
-    if not _FIRST_SEP.match(parts[0]) or not _LAST_SEP.match(parts[-1]):
-        return None
-    separators = parts[6:-1:6]
-    if separators and separators.count(separators[0]) == len(separators):
-        distinct = separators[:1]
-    else:  # mixed indentation or line ends
-        distinct = list(set(separators))
-    if not all(_MIDDLE_SEP.match(sep) for sep in distinct):
-        return None
-    if parts[1::6] != _canonical_orders(n):
-        return None
-    xs = _float32_values(parts[3::6])
-    ys = _float32_values(parts[5::6])
-    if xs is None or ys is None:
-        return None
-    return list(zip(xs.tolist(), ys.tolist(), strict=True))
-
-
-def _float32_values(texts: list[bytes]) -> np.ndarray | None:
-    """The attribute texts as float32, like ASAP (C strtod, then float); None if any is not a finite
-    decimal the element path would read the same way.
-
-    fastnumbers converts in one C loop, correctly rounded like strtod and float(), about 5x faster
-    than ``map(float, ...)``, which was most of the time of a large file. It accepts exactly what
-    float() accepts on bytes except ``_`` digit separators (refused, as strtod refuses them).
-    """
-    try:
-        doubles = fastnumbers.try_array(texts, dtype=np.float64)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is checked just below
-        values = doubles.astype(np.float32)
-    if not np.isfinite(values).all():
-        return None  # nan, inf or float32 overflow: the element path reports it with its line
-    return values
-
-
-def _skeleton(data: bytes) -> tuple[bytes, list[list[tuple[float, float]]]]:
-    """Replace canonical <Coordinates> bodies by numbered markers, keeping every line number."""
-    if _MARKER in data:  # a file that spells our marker itself is read the careful way
-        return data, []
-    pieces: list[bytes] = []
-    blocks: list[list[tuple[float, float]]] = []
-    start = 0
-    position = 0
-    while True:
-        opening = data.find(b"<Coordinates>", position)
-        if opening < 0:
-            break
-        body = opening + len(b"<Coordinates>")
-        closing = data.find(b"</Coordinates>", body)
-        if closing < 0:
-            break
-        position = closing
-        block = data[body:closing]
-        points = _fast_block(block)
-        if points is None:
-            continue
-        pieces.append(data[start:body])
-        pieces.append(b"<%s n=\"%d\"/>" % (_MARKER, len(blocks)) + b"\n" * block.count(b"\n"))
-        blocks.append(points)
-        start = closing
-    if not blocks:
-        return data, []
-    pieces.append(data[start:])
-    return b"".join(pieces), blocks
-
-
-# ASCII only, like C's strtod/strtol: Python's \d and float() would also take other scripts' digits.
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z", re.ASCII)
-_COMMA_NUMBER = re.compile(r"\s*([+-]?\d+),(\d+)((?:[eE][+-]?\d+)?)\s*\Z", re.ASCII)
-_HEX_NUMBER = re.compile(
-    r"\s*[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?\s*\Z", re.ASCII
-)
-_INT = re.compile(r"\s*\+?(\d+)\s*\Z", re.ASCII)
-_BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 
 
 @dataclass
@@ -287,7 +87,7 @@ class _Reader:
             raise AnnotationFormatError("empty file: not ASAP annotation XML")
         text = self.data
         if self.fast:
-            text, self.blocks = _skeleton(self.data)
+            text, self.blocks = skeleton(self.data)
         root = parse_untrusted(text)  # refuses DOCTYPEs; loads, fetches and expands nothing
         if isinstance(root.tag, str) and root.tag.startswith("{") and root.prefix is None:
             # pugixml ignores xmlns, so ASAP reads a default-namespaced file by its plain names.
@@ -463,7 +263,7 @@ class _Reader:
 
     def _coordinates(self, node: Any, owner: str) -> list[tuple[float, float]]:
         children = list(_elements(node))
-        if self.blocks and len(children) == 1 and children[0].tag == _MARKER_TAG:
+        if self.blocks and len(children) == 1 and children[0].tag == MARKER_TAG:
             index = children[0].get("n", "")
             if (
                 index.isascii() and index.isdigit()
@@ -531,7 +331,7 @@ class _Reader:
         # text None, or, for a text, the element it follows (its tail) or *node* (its first text).
         writes: list[tuple[int, Any, str | None]] = [(0, node, text) for text in texts if text.is_text]
         for child in _elements(node):
-            writes.append((_c_int(child.get("Order")), child, None))
+            writes.append((c_int(child.get("Order")), child, None))
             if child in tail_of:
                 writes.append((0, child, tail_of[child]))
         last_write = {slot: index for index, (slot, _node, _text) in enumerate(writes)}  # slot holders
@@ -552,7 +352,7 @@ class _Reader:
                 continue
             line = line_of(child, text)  # only the few listed are described: worth the time
             if text is None:
-                what, x, y = f"<{_tag(child)}>", _c_float32(child.get("X")), _c_float32(child.get("Y"))
+                what, x, y = f"<{_tag(child)}>", c_float32(child.get("X")), c_float32(child.get("Y"))
             else:
                 what, x, y = f"text {_snippet(text)!r}", 0.0, 0.0
             if not 0 <= slot < slots:
@@ -584,7 +384,7 @@ class _Reader:
         order: int | None = None
         ok = True
         if order_text is not None:
-            match = _INT.match(order_text)
+            match = INT.match(order_text)
             if match is None:
                 self._problem(line, f"<Coordinate Order={order_text!r}> is not a whole number")
                 ok = False
@@ -603,12 +403,12 @@ class _Reader:
             self._problem(line, f"<Coordinate> has no {axis} attribute")
             return None
         value: float | None = None
-        if _NUMBER.match(text):
+        if NUMBER.match(text):
             value = float(text)
-        elif _HEX_NUMBER.match(text):
+        elif HEX_NUMBER.match(text):
             value = float.fromhex(text.strip())
         else:
-            comma = _COMMA_NUMBER.match(text)
+            comma = COMMA_NUMBER.match(text)
             if comma:
                 value = float(f"{comma.group(1)}.{comma.group(2)}{comma.group(3)}")
                 self.warnings.append(
@@ -622,28 +422,6 @@ class _Reader:
             self._problem(line, f"<Coordinate {axis}={text!r}> is not a finite float32 number")
             return None
         return value
-
-
-_C_INT = re.compile(r"[ \t\r\n]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|([0-9]+))")
-_C_FLOAT = re.compile(r"[ \t\r\n]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _c_int(text: str | None) -> int:
-    """pugixml's ``as_int``: the leading decimal or 0x-hex integer, clamped to int; 0 if none."""
-    if text is not None and text.isascii() and text.isdigit() and len(text) < 10:
-        return int(text)  # the usual Order="12"
-    match = _C_INT.match(text or "")
-    if match is None:
-        return 0
-    value = int(match.group(2), 16) if match.group(2) else int(match.group(3))
-    return max(-(2**31), min(2**31 - 1, -value if match.group(1) == "-" else value))
-
-
-def _c_float32(text: str | None) -> float:
-    """The leading decimal number of *text* (C ``strtod``'s prefix), as float32; 0 if none."""
-    match = _C_FLOAT.match(text or "")
-    with np.errstate(over="ignore"):  # beyond float32: inf, as C's float conversion gives
-        return float(np.float32(float(match.group()) if match else 0.0))
 
 
 def _end_line(element: Any) -> int:
@@ -675,84 +453,3 @@ def _tag(element: Any) -> str:
     """The tag as written in the file (prefix:name), without lxml's {namespace} form."""
     local = local_name(element)
     return f"{element.prefix}:{local}" if element.prefix else local
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-_COORDINATE = '\t\t\t\t<Coordinate Order="%d" X="%.9g" Y="%.9g" />\n'
-# pugixml 1.13 attribute escaping: & < " and every control character as a 2-digit &#NN;.
-_ESCAPES = {ord("&"): "&amp;", ord("<"): "&lt;", ord('"'): "&quot;"}
-_ESCAPES.update({c: f"&#{c // 10}{c % 10};" for c in range(32)})
-_NEEDS_ESCAPE = re.compile('[&<"\x00-\x1f]')
-
-
-def _attr(value: str) -> str:
-    return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
-
-
-def _coordinates_xml(coordinates: list[tuple[float, float]]) -> str:
-    # Round through float32 (C float) first, then C's %.9g: ASAP's pugixml set_value(float).
-    flat = iter(array("f", chain.from_iterable(coordinates)).tolist())
-    return "".join(map(_COORDINATE.__mod__, zip(range(len(coordinates)), flat, flat, strict=False)))
-
-
-def write_asap(aset: AnnotationSet) -> bytes:
-    """The ASAP XML bytes of *aset*, exactly as ASAP's XmlRepository::save writes them.
-
-    :raises ValidationError: the set breaks a model rule (every problem listed).
-    """
-    aset.validate()
-    out: list[str] = ['<?xml version="1.0"?>\n<ASAP_Annotations>\n']
-    if aset.annotations:
-        out.append("\t<Annotations>\n")
-        for a in aset.annotations:
-            group = NO_GROUP if a.group is None else a.group
-            # The comment goes last, so ASAP's own four attributes stay where ASAP writes them.
-            comment = f' {COMMENT_ATTRIBUTE}="{_attr(a.comment)}"' if a.comment else ""
-            out.append(
-                f'\t\t<Annotation Name="{_attr(a.name)}" Type="{a.type}" PartOfGroup="{_attr(group)}" '
-                f'Color="{_attr(a.color)}"{comment}>\n'
-            )
-            if a.coordinates:
-                out.append("\t\t\t<Coordinates>\n")
-                out.append(_coordinates_xml(a.coordinates))
-                out.append("\t\t\t</Coordinates>\n")
-            else:
-                out.append("\t\t\t<Coordinates />\n")
-            out.append("\t\t</Annotation>\n")
-        out.append("\t</Annotations>\n")
-    else:
-        out.append("\t<Annotations />\n")
-    if aset.groups:
-        out.append("\t<AnnotationGroups>\n")
-        for g in aset.groups:
-            parent = NO_GROUP if g.parent is None else g.parent
-            out.append(
-                f'\t\t<Group Name="{_attr(g.name)}" PartOfGroup="{_attr(parent)}" Color="{_attr(g.color)}">\n'
-            )
-            if g.attributes:
-                out.append("\t\t\t<Attributes>\n")
-                for key in sorted(g.attributes):  # std::map order
-                    out.append(f'\t\t\t\t<Attribute {key}="{_attr(g.attributes[key])}" />\n')
-                out.append("\t\t\t</Attributes>\n")
-            else:
-                out.append("\t\t\t<Attributes />\n")
-            out.append("\t\t</Group>\n")
-        out.append("\t</AnnotationGroups>\n")
-    else:
-        out.append("\t<AnnotationGroups />\n")
-    out.append("</ASAP_Annotations>\n")
-    return "".join(out).encode("utf-8")
-
-
-def save_asap(aset: AnnotationSet, path: str | os.PathLike[str]) -> None:
-    """Write *aset* as ASAP XML to *path* atomically (temp file in the same directory, fsync, rename).
-
-    A failure leaves *path* as it was and no temporary file behind.
-    """
-    data = write_asap(aset)
-    write_atomic(path, data)
-
-
-__all__ = ["read_asap", "write_asap", "save_asap", "read_limited", "DEFAULT_MAX_BYTES", "COMMENT_ATTRIBUTE"]
