@@ -1,13 +1,13 @@
 """Request bodies of the annotation API: transport checks (size, media type, JSON), then the
-domain readers (ASAP XML, GeoJSON) or a model of ``viewer/web/schemas.py``. Every problem of a
-body is reported at once: 400 when it cannot be read, 422 when it breaks the model's rules, 413
-when it is over a limit.
+domain readers (ASAP XML, ImageScope XML, NDPA, GeoJSON) or a model of ``viewer/web/schemas.py``.
+Every problem of a body is reported at once: 400 when it cannot be read, 422 when it breaks the
+model's rules, 413 when it is over a limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import request
 
@@ -22,6 +22,9 @@ from viewer.errors import (
 from viewer.web import schemas
 from viewer.web.security import check_author
 from viewer.web.services import services
+
+if TYPE_CHECKING:
+    from viewer.annotations.ndpa import NdpaFrame
 
 XML_TYPES = ("application/xml", "text/xml")
 JSON_TYPES = ("application/json", "application/geo+json")
@@ -50,7 +53,7 @@ def document_bytes() -> tuple[bytes, str]:
         if upload is None:
             raise InvalidInputError("multipart upload needs a 'file' field")
         data = upload.read(limit + 1)
-        kind = "xml" if (upload.filename or "").lower().endswith(".xml") else ""
+        kind = "xml" if (upload.filename or "").lower().endswith((".xml", ".ndpa")) else ""
     else:
         data = request.get_data(cache=True)
         kind = "xml" if request.mimetype in XML_TYPES else "json" if request.mimetype in JSON_TYPES else ""
@@ -92,18 +95,44 @@ def object_body() -> dict[str, Any]:
     return body
 
 
-def read_document(data: bytes, kind: str) -> tuple[Any, AnnotationSet, list[str]]:
-    """An uploaded ASAP XML or GeoJSON document: (its JSON, or None for XML; the model in slide
-    space; the warnings of its reader). The store checks the model's rules (422) as it writes.
+def slide_frame(slide_key: str) -> NdpaFrame:
+    """Where NDPA nanometres land on library slide *slide_key* (its Hamamatsu offsets, pixel size
+    and size).
 
+    :raises ValidationError: the slide has no such frame (422, naming what is missing).
+    """
+    from viewer.annotations.ndpa import NdpaFrame
+
+    info = services().slides.info(slide_key)
+    try:
+        return NdpaFrame.from_slide(info)
+    except InvalidInputError as exc:
+        raise ValidationError(f"slide {slide_key!r}: {exc.message}", list(exc.details)) from None
+
+
+def read_document(
+    data: bytes, kind: str, slide_key: Callable[[], str] | None = None
+) -> tuple[Any, AnnotationSet, list[str]]:
+    """An uploaded ASAP XML, ImageScope XML, NDPA or GeoJSON document: (its JSON, or None for XML;
+    the model in slide space; the warnings of its reader). The store checks the model's rules (422)
+    as it writes. XML formats are told apart by their root element
+    (:func:`viewer.annotations.formats.xml_format`).
+
+    :param slide_key: the library slide the document is for (called for NDPA only: its frame).
     :raises InvalidInputError: unreadable (400).
+    :raises ValidationError: NDPA for a slide without the Hamamatsu frame, or for no slide (422).
     """
     warnings: list[str] = []
     doc: Any = None
     if kind == "xml":
-        from viewer.annotations.asap import read_asap
+        from viewer.annotations.formats import read_xml
 
-        aset = read_asap(data, max_bytes=_limit(), warnings=warnings)
+        def frame() -> NdpaFrame:
+            if slide_key is None:
+                raise ValidationError("an NDPA file needs its slide", ["NDPA: no slide to place it on"])
+            return slide_frame(slide_key())
+
+        _fmt, aset = read_xml(data, ndpa_frame=frame, max_bytes=_limit(), warnings=warnings)
     else:
         doc = loads(data, "the body is neither ASAP XML nor JSON")
         aset = collection_to_model(doc, warnings)
@@ -196,9 +225,9 @@ def collection_to_model(doc: Any, warnings: list[str] | None = None) -> Annotati
     return aset
 
 
-def replacement() -> tuple[AnnotationSet, list[str], str]:
-    """The body of a whole-set replace (GeoJSON or ASAP XML): the model, its reader's warnings and
-    who makes the change."""
+def replacement(slide_key: Callable[[], str] | None = None) -> tuple[AnnotationSet, list[str], str]:
+    """The body of a whole-set replace (GeoJSON, ASAP XML, ImageScope XML or NDPA placed on the
+    slide *slide_key* names): the model, its reader's warnings and who makes the change."""
     data, kind = document_bytes()
-    doc, aset, warnings = read_document(data, kind)
+    doc, aset, warnings = read_document(data, kind, slide_key)
     return aset, warnings, who(doc) if isinstance(doc, dict) and "user" in doc else who()

@@ -21,8 +21,10 @@ from viewer.web.services import services
 
 bp = Blueprint("export", __name__)
 
-FORMAT = TextQuery("format", "GET: asap (default), geojson or mask; POST: must be mask.",
-                   choices=("asap", "geojson", "mask"))
+FORMAT = TextQuery("format", "GET: asap (default), geojson, imagescope (Aperio ImageScope XML, "
+                   "MicronsPerPixel from the slide), ndpa (Hamamatsu NDPA, placed with the slide's "
+                   "frame: 422 for a slide without one) or mask; POST: must be mask.",
+                   choices=("asap", "geojson", "imagescope", "ndpa", "mask"))
 LABELS = TextQuery("labels", "mask: NAME=LABEL,... (group names)")
 ORDER = TextQuery("order", "mask: NAME,NAME,... (later overwrites)")
 DOWNSAMPLE = IntQuery("downsample", "mask: output px per level-0 px, per axis.", low=1, high=4096, default=1)
@@ -38,7 +40,7 @@ def _export_name(state: SetState) -> str:
 
 @bp.get("/sets/<int:set_id>/export")
 @describe(
-    "Download as ASAP XML, GeoJSON or a small mask TIFF (a larger mask is a job)",
+    "Download as ASAP XML, GeoJSON, ImageScope XML, NDPA or a small mask TIFF (a larger mask is a job)",
     description="format=mask is answered here only up to MASK_DIRECT_MAX_COST (vertices x output rows "
     "+ output pixels); above it the answer is 409 with the numbers, and the mask is made by POSTing "
     "the same URL (a job). Above MASK_MAX_COST (vertices x output rows): 413.",
@@ -64,6 +66,18 @@ def export(set_id: int) -> Response:
 
         data = json.dumps(to_geojson(state.to_model())).encode()
         return _download(data, "application/geo+json", filename + ".geojson")
+    if fmt == "imagescope":
+        from viewer.annotations.imagescope import write_imagescope
+
+        info = services().slides.info(state.info.slide_key)
+        data = write_imagescope(state.to_model(), mpp=info.mpp_x)
+        return _download(data, "application/xml", filename + ".xml")
+    if fmt == "ndpa":
+        from viewer.annotations.ndpa import write_ndpa
+        from viewer.web.bodies import slide_frame
+
+        data = write_ndpa(state.to_model(), slide_frame(state.info.slide_key))
+        return _download(data, "application/xml", filename + ".ndpa")
     return _mask(_mask_request(state))
 
 

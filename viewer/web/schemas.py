@@ -87,7 +87,8 @@ class RestoreRequest(_Body):
 
 
 class Upload(BaseModel):
-    """A multipart upload: the ASAP XML or GeoJSON file (its name names the new set)."""
+    """A multipart upload: the ASAP XML, ImageScope XML, NDPA (``.ndpa``) or GeoJSON file (its name
+    names the new set)."""
 
     file: bytes
 
@@ -98,7 +99,10 @@ class Upload(BaseModel):
 
 class Feature(TypedDict):
     """A GeoJSON Feature in slide space (level-0 px): one annotation. ``properties.asap`` =
-    ``{type, group, color}``; ``id`` and ``properties.version`` are set by the server."""
+    ``{type, group, color}``; ``id`` and ``properties.version`` are set by the server;
+    ``properties.name`` is the annotation's name and ``properties.metadata.ANNOTATION_DESCRIPTION``
+    its free-text comment (where QuPath keeps an object's description; absent when empty). Uploads
+    may be ImageScope XML or NDPA too (a region's ``Text``, a viewstate's ``details`` = the comment)."""
 
     type: Literal["Feature"]
     id: NotRequired[Any]

@@ -46,6 +46,16 @@ _DOCUMENT = Body({
     "multipart/form-data": schemas.Upload,
 })
 _WRITE_ERRORS = (400, 404, 409, 413, 422, 503)
+_FORMATS = (
+    "An XML body (application/xml, or a multipart file named .xml or .ndpa) is ASAP XML, Aperio "
+    "ImageScope XML or Hamamatsu NDPA, told apart by its root element (<ASAP_Annotations>, "
+    "<Annotations> of layers with <Regions>, <annotations>). NDPA positions are nanometres from "
+    "the slide centre: they are placed with the slide's hamamatsu.XOffsetFromSlideCentre / "
+    "YOffsetFromSlideCentre, openslide.mpp-x / -y and size, and a slide without them is 422 naming "
+    "what is missing. The answer's warnings list what the reader tolerated. A region's ImageScope "
+    "Text, an NDPA viewstate's details and the ASAP Comment attribute become the annotation's "
+    "comment (GeoJSON: properties.metadata.ANNOTATION_DESCRIPTION)."
+)
 #: A box holding every annotation (slide px): the summary lists the whole set.
 _EVERYWHERE = (-1e18, -1e18, 1e18, 1e18)
 _FORMATS = (
@@ -98,7 +108,9 @@ def slide_sets(slide_id: str) -> Response:
 
 @bp.post("/annotations/<path:slide_id>")
 @describe(
-    'Create a set: empty ({"name"}) or from an uploaded ASAP XML / GeoJSON document',
+    'Create a set: empty ({"name"}) or from an uploaded ASAP XML, ImageScope XML, NDPA or GeoJSON '
+    "document",
+    description=_FORMATS,
     operation_id="createSet",
     parameters=(NAME, X_USER),
     body=Body({**_DOCUMENT.content, "application/json": schemas.SetCreate}, required=False),
@@ -125,7 +137,7 @@ def create_set(slide_id: str) -> Response:
         if doc.get("type") == "FeatureCollection" or "features" in doc:
             content = collection_to_model(doc, warnings)
     else:
-        _doc, content, warnings = read_document(data, kind)
+        _doc, content, warnings = read_document(data, kind, lambda: slide_id)
     if name is None:
         file_name = upload_name()
         name = name_from_file(file_name) if file_name else f"layer {len(store.list_sets(slide)) + 1}"
@@ -175,7 +187,7 @@ def put_slide_xml(slide_id: str) -> Response:
     """Replace the slide's first set (created in one change when missing); If-Match optional."""
     precondition = if_match()
     slide = services().slide_annotations.open(slide_id)
-    aset, warnings, author = replacement()
+    aset, warnings, author = replacement(lambda: slide_id)
     result = services().store.replace_first_set(slide, aset, author, if_version=precondition,
                                                 name=FIRST_SET_NAME)
     return write_response(result, _set_write(result, warnings))
@@ -309,15 +321,15 @@ def set_xml(set_id: int) -> Response:
 
 def _replace(set_id: int) -> Response:
     precondition = if_match()
-    aset, warnings, author = replacement()
+    aset, warnings, author = replacement(lambda: services().store.set_info(set_id).slide_key)
     result = services().store.replace(set_id, aset, author, if_version=precondition)
     return write_response(result, _set_write(result, warnings))
 
 
 @bp.put("/sets/<int:set_id>")
-@describe("Replace the whole set (GeoJSON or ASAP XML body); If-Match: the set's ETag",
-          operation_id="replaceSet", parameters=(IF_MATCH, X_USER), body=_DOCUMENT,
-          responses={200: json_reply(schemas.SetWrite)}, errors=_WRITE_ERRORS)
+@describe("Replace the whole set (GeoJSON, ASAP XML, ImageScope XML or NDPA body); If-Match: the set's "
+          "ETag", description=_FORMATS, operation_id="replaceSet", parameters=(IF_MATCH, X_USER),
+          body=_DOCUMENT, responses={200: json_reply(schemas.SetWrite)}, errors=_WRITE_ERRORS)
 def put_set(set_id: int) -> Response:
     """Replace the whole set by a GeoJSON FeatureCollection or ASAP XML body (``If-Match``: its ETag)."""
     return _replace(set_id)
