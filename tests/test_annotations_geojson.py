@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tests._asap_helpers import STEMS, real_file
 from viewer.annotations import geojson as gj
 from viewer.annotations.asap import read_asap
+from viewer.annotations.geojson.writer import _signed_area2
 from viewer.annotations.model import Annotation, AnnotationSet, Group
 from viewer.errors import AnnotationFormatError, InputTooLargeError
 from viewer.slides import read_slide_info
@@ -64,7 +65,7 @@ def test_real_qupath_file_imports_and_round_trips(path: Path) -> None:
         if geometry["type"] == "Polygon" and geometry["coordinates"]:
             ring = geometry["coordinates"][0]
             assert ring[0] == ring[-1] and len(ring) >= 4
-            assert gj._signed_area2([tuple(p) for p in ring[:-1]]) <= 0  # QuPath's shell orientation
+            assert _signed_area2([tuple(p) for p in ring[:-1]]) <= 0  # QuPath's shell orientation
         for value in json.dumps(geometry["coordinates"]).replace("[", " ").replace("]", " ").split(","):
             if value.strip() and "." in value:
                 assert len(value.strip().split(".")[1]) <= 2

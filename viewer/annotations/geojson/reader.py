@@ -1,48 +1,24 @@
-"""GeoJSON: QuPath's dialects in, QuPath 0.4+ GeoJSON out, and our own lossless form.
-
-Format reference: ``QUPATH_GEOJSON.md`` (QuPath's sources, v0.2 → v0.7). Import reads all three
-generations -- 0.2 (class name in ``Feature.id``, ``colorRGB``), 0.3 (``object_type``), 0.4+
-(``objectType``, ``color: [r, g, b]``) -- as a FeatureCollection, a bare array (nested arrays too),
-a single Feature or a bare geometry. Export writes a FeatureCollection QuPath 0.4+ imports: every
-classification carries a colour (QuPath rejects the whole file otherwise).
-
-Mapping to ASAP's model (:mod:`viewer.annotations.model`):
-
-* classification → group of that name (derived classes ``A: B`` keep that name); class colour →
-  group colour; unclassified → no group. Object ``color`` → annotation colour;
-* ``Point`` → Dot; ``MultiPoint`` → PointSet; ``LineString`` of 2 points → Measurement, longer or
-  closed ones → Polygon (ASAP has no polyline); ``Polygon`` → Polygon, or Rectangle when it is an
-  axis-aligned rectangle; every part of a ``MultiPolygon``/``MultiLineString``/collection becomes
-  its own annotation;
-* polygon **holes** become Polygons in a group ``"<class> (holes)"`` (child of the class group), so
-  a mask with that group later in the order and label 0 punches them out, as CAMELYON16's ``_2``;
-* detections, cells and tiles import as annotations too (``nucleusGeometry`` is not kept);
-  ``measurements`` and other QuPath-only members are dropped.
-
-An annotation's comment is QuPath's description: ``properties.metadata.ANNOTATION_DESCRIPTION``,
-where QuPath 0.5+ writes and reads it (``PathAnnotationObject.setDescription``), both ways.
-
-Our own export adds ``properties.asap = {type, group, color}`` per feature and a foreign member
-``asapGroups`` (name, parent, colour, attributes) on the collection, which QuPath ignores. With
-them ``from_geojson(to_geojson(s)) == s`` exactly: this is also the JSON the browser gets.
-
-**Coordinate frame.** Our model is slide space (level-0 px of the full slide). QuPath crops OpenSlide
-slides to ``openslide.bounds-*``, so its coordinates are offset by (bounds-x, bounds-y) on such
-slides (MIRAX, sparse TIFF, Leica). Every function here takes the *offset* explicitly:
-``file = slide - offset`` on export, ``slide = file + offset`` on import. :func:`qupath_offset`
-gives QuPath's offset for a slide; nothing is ever shifted implicitly.
-
-No shapely here: the conversions are plain list work.
-"""
+"""GeoJSON import: every QuPath generation's dialect (and our own lossless form) into the model, every
+problem listed with its JSON path. The mapping is the package docstring's."""
 
 from __future__ import annotations
 
 import json
 import math
-import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
+from viewer.annotations.geojson.loading import load
+from viewer.annotations.geojson.qupath import (
+    ASAP_PROPERTY,
+    DESCRIPTION_KEY,
+    GROUPS_MEMBER,
+    HOLES_SUFFIX,
+    Offset,
+    Point,
+    hex_color,
+    packed_rgb,
+)
 from viewer.annotations.model import (
     ANNOTATION_TYPES,
     DEFAULT_ANNOTATION_COLOR,
@@ -52,20 +28,8 @@ from viewer.annotations.model import (
     AnnotationSet,
     Group,
 )
-from viewer.errors import AnnotationFormatError, InputTooLargeError
+from viewer.errors import AnnotationFormatError
 
-Offset = tuple[float, float]
-Point = tuple[float, float]
-
-#: Foreign member of our FeatureCollection holding the ASAP groups (QuPath ignores it).
-GROUPS_MEMBER = "asapGroups"
-#: Property holding the ASAP fields of one feature.
-ASAP_PROPERTY = "asap"
-#: QuPath keeps an annotation's description in its metadata under this key (written as
-#: ``properties.metadata``), which is where our comment goes.
-DESCRIPTION_KEY = "ANNOTATION_DESCRIPTION"
-#: Suffix of the group that receives a class's polygon holes.
-HOLES_SUFFIX = " (holes)"
 _MAX_DEPTH = 64
 _MAX_PROBLEMS = 50
 #: QuPath 0.2 wrote the Java class name as ``Feature.id``.
@@ -77,215 +41,6 @@ _LEGACY_CLASS_NAMES = {
     "TMACoreObject": "tmaCore",
     "PathRootObject": "root",
 }
-_BOUNDS_KEYS = (
-    "openslide.bounds-x",
-    "openslide.bounds-y",
-    "openslide.bounds-width",
-    "openslide.bounds-height",
-)
-# Colour names QColor accepts that are common in annotation files (the full SVG list is not needed:
-# anything else falls back to a colour derived from the name).
-_NAMED_COLORS = {
-    "black": (0, 0, 0),
-    "white": (255, 255, 255),
-    "red": (255, 0, 0),
-    "green": (0, 128, 0),
-    "lime": (0, 255, 0),
-    "blue": (0, 0, 255),
-    "yellow": (255, 255, 0),
-    "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "orange": (255, 165, 0),
-    "purple": (128, 0, 128),
-    "brown": (165, 42, 42),
-    "pink": (255, 192, 203),
-}
-
-
-# --------------------------------------------------------------------------------------------------
-# Frames and colours
-
-
-def qupath_offset(info: Any) -> Offset:
-    """QuPath's coordinate origin on a slide, in slide space: (bounds-x, bounds-y) or (0, 0).
-
-    QuPath's OpenSlide server crops to the bounds when all four ``openslide.bounds-*`` properties
-    exist and both the width and the height differ from level 0 (``OpenslideImageServer``).
-    *info* is a :class:`viewer.slides.SlideInfo` (``properties``, ``width``, ``height``).
-    """
-    props = info.properties
-    if not all(key in props for key in _BOUNDS_KEYS):
-        return (0.0, 0.0)
-    try:
-        x, y, width, height = (int(props[key]) for key in _BOUNDS_KEYS)
-    except ValueError:
-        return (0.0, 0.0)
-    if width != info.width and height != info.height:
-        return (float(x), float(y))
-    return (0.0, 0.0)
-
-
-def parse_color(text: str) -> tuple[int, int, int] | None:
-    """RGB of a colour string as Qt's ``QColor`` reads it (``#RGB``, ``#RRGGBB``, ``#AARRGGBB``,
-    ``#RRRGGGBBB``, ``#RRRRGGGGBBBB``, common names); None when Qt would not parse it."""
-    text = text.strip()
-    if text.lower() in _NAMED_COLORS:
-        return _NAMED_COLORS[text.lower()]
-    if not text.startswith("#"):
-        return None
-    digits = text[1:]
-    try:
-        int(digits, 16)
-    except ValueError:
-        return None
-    if len(digits) == 3:
-        return tuple(int(c * 2, 16) for c in digits)  # type: ignore[return-value]
-    if len(digits) == 6:
-        return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
-    if len(digits) == 8:  # AARRGGBB
-        return (int(digits[2:4], 16), int(digits[4:6], 16), int(digits[6:8], 16))
-    if len(digits) == 9:
-        return tuple(int(digits[i : i + 3], 16) * 255 // 0xFFF for i in (0, 3, 6))  # type: ignore[return-value]
-    if len(digits) == 12:
-        return tuple(int(digits[i : i + 4], 16) >> 8 for i in (0, 4, 8))  # type: ignore[return-value]
-    return None
-
-
-def class_color(name: str, color: str) -> list[int]:
-    """The ``[r, g, b]`` QuPath gets for a class: the group colour, or (unparseable colour) a
-    stable colour derived from the name, because QuPath rejects a classification without one."""
-    rgb = parse_color(color)
-    if rgb is None:
-        value = zlib.crc32(name.encode("utf-8"))
-        rgb = (64 + (value & 127), 64 + ((value >> 8) & 127), 64 + ((value >> 16) & 127))
-    return list(rgb)
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def _packed_rgb(value: int) -> tuple[int, int, int]:
-    """QuPath's packed ARGB int (usually negative): only the low 24 bits are the colour."""
-    return ((value >> 16) & 255, (value >> 8) & 255, value & 255)
-
-
-# --------------------------------------------------------------------------------------------------
-# Export
-
-
-def _groups_by_name(groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None) -> dict[str, Group]:
-    if groups is None:
-        return {}
-    if isinstance(groups, AnnotationSet):
-        groups = groups.groups
-    if isinstance(groups, Mapping):
-        return dict(groups)
-    return {g.name: g for g in groups}
-
-
-def _number(value: float, qupath: bool) -> float | int:
-    if not qupath:
-        return value
-    # QuPath writes at most 2 decimals, no trailing zeros (GeneralTools.formatNumber).
-    rounded = round(value, 2)
-    return int(rounded) if rounded == int(rounded) else rounded
-
-
-def _signed_area2(ring: list[Point]) -> float:
-    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
-
-
-def _geometry(a: Annotation, offset: Offset, qupath: bool) -> dict[str, Any]:
-    ox, oy = offset
-    pts = [[_number(x - ox, qupath), _number(y - oy, qupath)] for x, y in a.coordinates]
-    n = len(pts)
-    if a.type == "PointSet" or (a.type == "Dot" and n != 1):
-        return {"type": "MultiPoint", "coordinates": pts}
-    if n == 1:
-        return {"type": "Point", "coordinates": pts[0]}
-    if a.type == "Dot":
-        return {"type": "MultiPoint", "coordinates": pts}
-    if n == 2 or (a.type == "Measurement" and n > 2):
-        return {"type": "LineString", "coordinates": pts}
-    if n == 0:
-        if a.type == "Measurement":
-            return {"type": "LineString", "coordinates": []}
-        return {"type": "Polygon", "coordinates": []}
-    if qupath and _signed_area2([(float(p[0]), float(p[1])) for p in pts]) > 0:
-        pts = pts[::-1]  # QuPath's shells have a negative shoelace sum (y down)
-    return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
-
-
-def annotation_to_feature(
-    a: Annotation,
-    groups: Mapping[str, Group] | Iterable[Group] | AnnotationSet | None = None,
-    *,
-    offset: Offset = (0.0, 0.0),
-    qupath: bool = False,
-    feature_id: str | None = None,
-) -> dict[str, Any]:
-    """One annotation as a GeoJSON Feature; coordinates are ``slide - offset``.
-
-    *groups* supplies the class colour of ``a.group``. *qupath* rounds to QuPath's 2 decimals and
-    orients shells as QuPath does (not lossless); otherwise coordinates are exact.
-    """
-    by_name = _groups_by_name(groups)
-    properties: dict[str, Any] = {"objectType": "annotation", "name": a.name}
-    rgb = parse_color(a.color)
-    if rgb is not None:
-        properties["color"] = list(rgb)
-    if a.group is not None:
-        group = by_name.get(a.group)
-        properties["classification"] = {
-            "name": a.group,
-            "color": class_color(a.group, group.color if group else DEFAULT_GROUP_COLOR),
-        }
-    if a.comment:
-        properties["metadata"] = {DESCRIPTION_KEY: a.comment}
-    properties[ASAP_PROPERTY] = {"type": a.type, "group": a.group, "color": a.color}
-    feature: dict[str, Any] = {"type": "Feature"}
-    if feature_id is not None:
-        feature["id"] = feature_id
-    feature["geometry"] = _geometry(a, offset, qupath)
-    feature["properties"] = properties
-    return feature
-
-
-def group_to_json(group: Group) -> dict[str, Any]:
-    """One group as plain JSON (the items of ``asapGroups``)."""
-    return {
-        "name": group.name,
-        "parent": group.parent,
-        "color": group.color,
-        "attributes": dict(group.attributes),
-    }
-
-
-def to_geojson(aset: AnnotationSet, *, offset: Offset = (0.0, 0.0), qupath: bool = False) -> dict[str, Any]:
-    """A FeatureCollection of every annotation, in list order; coordinates are ``slide - offset``.
-
-    Without *qupath* it round-trips losslessly through :func:`from_geojson`. With *qupath* the
-    numbers and ring orientation follow QuPath's own export (QuPath imports both forms).
-    """
-    by_name = _groups_by_name(aset)
-    features = [annotation_to_feature(a, by_name, offset=offset, qupath=qupath) for a in aset.annotations]
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        GROUPS_MEMBER: [group_to_json(g) for g in aset.groups],
-    }
-
-
-def dumps(document: Any) -> bytes:
-    """Compact UTF-8 JSON, no trailing newline (as QuPath writes); NaN is refused."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-# --------------------------------------------------------------------------------------------------
-# Import
 
 
 class _Importer:
@@ -488,16 +243,16 @@ class _Importer:
         color = value.get("color", value.get("colorRGB"))
         rgb: tuple[int, int, int] | None = None
         if isinstance(color, int) and not isinstance(color, bool):
-            rgb = _packed_rgb(color)
+            rgb = packed_rgb(color)
         elif isinstance(color, list) and len(color) == 1 and isinstance(color[0], int):
-            rgb = _packed_rgb(color[0])
+            rgb = packed_rgb(color[0])
         elif (
             isinstance(color, list)
             and len(color) in (3, 4)
             and all(isinstance(c, int) and not isinstance(c, bool) for c in color)
         ):
             rgb = (color[0] & 255, color[1] & 255, color[2] & 255)
-        return (name, _hex(rgb) if rgb else None)
+        return (name, hex_color(rgb) if rgb else None)
 
     def add(
         self,
@@ -522,9 +277,9 @@ class _Importer:
         color = DEFAULT_ANNOTATION_COLOR
         own = props.get("color")
         if isinstance(own, int) and not isinstance(own, bool):
-            color = _hex(_packed_rgb(own))
+            color = hex_color(packed_rgb(own))
         elif isinstance(own, list) and len(own) == 3 and all(isinstance(c, int) for c in own):
-            color = _hex((own[0] & 255, own[1] & 255, own[2] & 255))
+            color = hex_color((own[0] & 255, own[1] & 255, own[2] & 255))
         cls = self.classification(props.get("classification"), f"{where}.properties.classification")
         group = self.group(*cls) if cls else None
         metadata = props.get("metadata")
@@ -613,32 +368,6 @@ def _asap_rectangle(points: list[Point]) -> list[Point]:
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
-def _load(data: bytes | str | dict[str, Any] | list[Any], max_bytes: int | None) -> Any:
-    if isinstance(data, (dict, list)):
-        return data
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if not isinstance(data, (bytes, bytearray)):
-        raise AnnotationFormatError("GeoJSON input must be bytes, text, an object or an array")
-    if max_bytes is not None and len(data) > max_bytes:
-        raise InputTooLargeError(f"GeoJSON of {len(data)} bytes is over the limit of {max_bytes}")
-    if data[:2] == b"\x1f\x8b":  # .geojson.gz, as QuPath 0.4+ writes it
-        try:
-            data = zlib.decompress(data, wbits=47) if max_bytes is None else _gunzip_limited(data, max_bytes)
-        except zlib.error as exc:
-            raise AnnotationFormatError(f"not a valid gzip file: {exc}") from None
-    try:
-        return parse_json(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise AnnotationFormatError(f"GeoJSON is not UTF-8 (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise AnnotationFormatError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise AnnotationFormatError("JSON nested too deeply") from None
-
-
 def _as_float(value: float) -> float:
     """A JSON number as a float; an integer beyond float range (1 and 400 zeros) is +-inf, as
     ``1e400`` is, where ``float()`` raises ``OverflowError``."""
@@ -646,36 +375,6 @@ def _as_float(value: float) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
-
-
-def parse_json(text: str | bytes) -> Any:
-    """JSON as :func:`json.loads` reads it, except that an integer longer than Python converts
-    (``sys.get_int_max_str_digits()``, 4300 digits) reads as the float it is (inf) instead of
-    raising a bare ``ValueError``: the readers then report it where it is, like ``1e400``.
-
-    :raises json.JSONDecodeError: not JSON. :raises RecursionError: nested too deeply.
-    """
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise
-    except ValueError:  # only int() of a digit string over the limit raises a plain ValueError
-        return json.loads(text, parse_int=_int_or_float)
-
-
-def _int_or_float(digits: str) -> int | float:
-    try:
-        return int(digits)
-    except ValueError:
-        return float(digits)  # beyond the int() digit limit: far beyond float range, so +-inf
-
-
-def _gunzip_limited(data: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits=47)
-    out = decompressor.decompress(data, limit + 1)
-    if len(out) > limit:
-        raise InputTooLargeError(f"decompressed GeoJSON is over the limit of {limit} bytes")
-    return out
 
 
 def _import(document: Any, offset: Offset) -> _Importer:
@@ -719,7 +418,7 @@ def from_geojson(
         geometry types, names XML cannot carry ...).
     :raises InputTooLargeError: over *max_bytes* (also after gunzip).
     """
-    importer = _import(_load(data, max_bytes), offset)
+    importer = _import(load(data, max_bytes), offset)
     aset = AnnotationSet(importer.annotations, importer.group_list)
     problems = importer.problems + aset.problems(check_coordinates=False)
     if problems:
