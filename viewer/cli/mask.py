@@ -7,11 +7,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer.cli.common import print_warnings, slide_info
 from viewer.cli.reading import load_annotations
-from viewer.errors import InvalidInputError
+from viewer.errors import InvalidInputError, ViewerError
+
+if TYPE_CHECKING:
+    from viewer.annotations.ndpa import NdpaFrame
 
 
 def add_mask(subparsers: Any) -> None:
@@ -25,7 +28,8 @@ def add_mask(subparsers: Any) -> None:
         "(label 0 included, which punches holes). OUT is written atomically.",
     )
     parser.add_argument("slide", metavar="SLIDE", help="slide file (gives the mask size and pixel size)")
-    parser.add_argument("annotations", metavar="XML", help="ASAP XML (or GeoJSON in slide space) file")
+    parser.add_argument("annotations", metavar="XML", help="annotation file: ASAP or ImageScope XML, "
+                        "GeoJSON in slide space, or NDPA (placed on SLIDE, its NDPI)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="mask file to write")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--labels", metavar="NAME=N,...", help="label per group name, 0..255")
@@ -91,6 +95,17 @@ class _ProgressBar:
         self.stream.flush()
 
 
+def _ndpa_frame(slide: str, info: Any) -> NdpaFrame:
+    """Where an NDPA file's nanometres land on SLIDE (which must be its NDPI)."""
+    from viewer.annotations.ndpa import NdpaFrame
+
+    try:
+        return NdpaFrame.from_slide(info)
+    except ViewerError as exc:
+        exc.message = f"{slide}: {exc.message}"
+        raise
+
+
 def _mask(args: argparse.Namespace) -> int:
     from viewer.annotations.masks import PRESETS, check_mask_request, parse_labels, write_mask_tiff
 
@@ -117,7 +132,7 @@ def _mask(args: argparse.Namespace) -> int:
     downsample = info.level_downsamples[args.level]
 
     warnings: list[str] = []
-    aset = load_annotations(args.annotations, warnings)
+    aset = load_annotations(args.annotations, warnings, ndpa_frame=lambda: _ndpa_frame(args.slide, info))
     check_mask_request(aset, labels, order)
     print_warnings("mask", warnings)
     mpp = (info.mpp_x, info.mpp_y) if info.mpp_x and info.mpp_y else None
