@@ -150,11 +150,11 @@ class SetUrls(TypedDict):
     diff: str
     restore: str
     export: str
+    summary: str
 
 
 class Sidecar(TypedDict):
     """The ASAP XML file beside the slide that this set follows."""
-    summary: str
 
     file: Annotated[str, Field(description="its name (never its server path)")]
     error: Annotated[str | None, Field(description="why it was last not read or written")]

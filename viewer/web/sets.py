@@ -46,16 +46,6 @@ _DOCUMENT = Body({
     "multipart/form-data": schemas.Upload,
 })
 _WRITE_ERRORS = (400, 404, 409, 413, 422, 503)
-_FORMATS = (
-    "An XML body (application/xml, or a multipart file named .xml or .ndpa) is ASAP XML, Aperio "
-    "ImageScope XML or Hamamatsu NDPA, told apart by its root element (<ASAP_Annotations>, "
-    "<Annotations> of layers with <Regions>, <annotations>). NDPA positions are nanometres from "
-    "the slide centre: they are placed with the slide's hamamatsu.XOffsetFromSlideCentre / "
-    "YOffsetFromSlideCentre, openslide.mpp-x / -y and size, and a slide without them is 422 naming "
-    "what is missing. The answer's warnings list what the reader tolerated. A region's ImageScope "
-    "Text, an NDPA viewstate's details and the ASAP Comment attribute become the annotation's "
-    "comment (GeoJSON: properties.metadata.ANNOTATION_DESCRIPTION)."
-)
 #: A box holding every annotation (slide px): the summary lists the whole set.
 _EVERYWHERE = (-1e18, -1e18, 1e18, 1e18)
 _FORMATS = (
@@ -248,8 +238,6 @@ def get_set(set_id: int) -> Response:
     return response
 
 
-def _xml_response(set_id: int) -> Response:
-    from viewer.annotations.asap import write_asap
 @bp.get("/sets/<int:set_id>/summary")
 @describe(
     "Every annotation of the set, measured (name, type, group, bbox, area, length, longest "
@@ -293,6 +281,8 @@ def set_summary(set_id: int) -> Response:
     return response
 
 
+def _xml_response(set_id: int) -> Response:
+    from viewer.annotations.asap import write_asap
 
     store = services().store
     version = VERSION.get()
