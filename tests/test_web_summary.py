@@ -70,6 +70,8 @@ def test_summary_equals_wsi_viewer_info(setup: tuple[FlaskClient, Path, Any], xm
     client, slides, _ = setup
     shutil.copy(REAL / xml, slides / "CMU-1-Small-Region.xml")
     s = first_set(client)
+    (slide,) = client.get("/api/slides").get_json()["slides"]
+    assert slide["set_count"] == 1 and slide["annotation_count"] == s["annotation_count"]
     r = client.get(s["urls"]["summary"])
     assert r.status_code == 200 and r.headers["ETag"] == f'"{s["version"]}"'
     body = r.get_json()

@@ -52,6 +52,10 @@ class SlideAnnotations:
             counts.update(self.store.annotation_counts(missing))
         return counts
 
+    def set_counts(self, slide_ids: Sequence[str]) -> dict[str, int]:
+        """Annotation sets per slide (call :meth:`counts` first: it opens slides never used)."""
+        return self.store.set_counts(slide_ids)
+
     def first_set(self, slide_id: str) -> SetInfo | None:
         """The set the slide's ASAP XML address reads and writes: its first one (None: it has none)."""
         return self.store.first_set(self.open(slide_id))

@@ -12,6 +12,7 @@ import {
   sortSlides,
 } from "./library-model.js";
 import { POLL_MS, progressElement, updateProgress } from "./library-progress.js";
+import { setsAndAnnotationsText } from "./layers/panel-model.js";
 
 const PAGE_SIZE = 200;
 const THUMB_PX = 96;
@@ -141,7 +142,8 @@ function slideRow(slide, showAnnotations, picked) {
   if (showAnnotations) {
     const count = document.createElement("td");
     count.className = "num";
-    count.textContent = !slide.error && typeof slide.annotation_count === "number" ? String(slide.annotation_count) : "–";
+    count.textContent = slide.error ? "–" : setsAndAnnotationsText(slide.set_count, slide.annotation_count);
+    count.dataset.annotationCount = String(slide.annotation_count ?? "");
     tr.append(count);
   }
   return tr;

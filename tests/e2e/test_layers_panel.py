@@ -137,6 +137,17 @@ def test_list_holds_every_annotation_with_measures_filter_and_sort(page: Page, p
     assert "Shift+A" in help_text and "Review: next annotation" in help_text
 
 
+def test_library_says_sets_and_annotations(page: Page, panel_server: Server) -> None:
+    listing = requests.get(f"{panel_server.url}/api/annotations/{CMU}", timeout=30).json()
+    sets = len(listing["sets"])
+    annotations = sum(s["annotation_count"] for s in listing["sets"])
+    assert (sets, annotations) == (1, 6)
+    page.goto(f"{panel_server.url}/")
+    row = page.locator(f"tr[data-slide-id='{CMU}'] td.num")
+    row.wait_for()
+    assert row.inner_text() == "1 set · 6 annotations"
+
+
 def test_review_keys_step_in_order_and_fly_to_each(page: Page, panel_server: Server) -> None:
     _open(page, panel_server)
     _open_panel(page)

@@ -115,6 +115,7 @@ def test_a_thousand_slides_are_paged_and_thumbnails_load_lazily(page: Page, serv
         entry["folder"] = f"case-{i % 20:02d}"
         entry["urls"]["thumbnail"] += f"?copy={i}"  # a distinct URL each, so the cache cannot hide a fetch
         entry["annotation_count"] = i % 7
+        entry["set_count"] = 1 + i % 2
         many.append(entry)
     thumbnails: list[str] = []
     page.on("request", lambda r: thumbnails.append(r.url) if "/api/thumbnail/" in r.url else None)
@@ -134,9 +135,10 @@ def test_a_thousand_slides_are_paged_and_thumbnails_load_lazily(page: Page, serv
     expect(page.locator("[data-pager]")).to_be_hidden()
     # the annotation count is a column, and a sort key
     expect(page.locator("[data-annotations-col]")).to_be_visible()
-    expect(page.locator("tr[data-slide-id] td.num")).to_have_text("5")  # 999 % 7
+    # sets and annotations: "2 sets · 5 annotations" (999 % 2 + 1, 999 % 7)
+    expect(page.locator("tr[data-slide-id] td.num")).to_have_text("2 sets · 5 annotations")
     page.fill("[data-filter]", "")
     page.select_option("[data-sort]", "annotations")
     page.click("[data-direction]")
-    expect(page.locator("tr[data-slide-id] td.num").first).to_have_text("6")
+    expect(page.locator("tr[data-slide-id] td.num").first).to_contain_text("· 6 annotations")
 

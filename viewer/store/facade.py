@@ -183,6 +183,11 @@ class Store:
         with self._db.read() as conn:
             return known_slides.annotation_counts(conn, keys)
 
+    def set_counts(self, keys: Iterable[str]) -> dict[str, int]:
+        """Annotation sets of each slide in *keys* (slides never used are absent)."""
+        with self._db.read() as conn:
+            return known_slides.set_counts(conn, keys)
+
     # -- sets --------------------------------------------------------------------------------------
 
     @contextmanager

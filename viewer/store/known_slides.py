@@ -26,6 +26,11 @@ _COUNTS = (
     .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
     .group_by(slides.c.key)
 )
+_SET_COUNTS = (
+    sa.select(slides.c.key, sa.func.count(sets.c.id))
+    .select_from(slides.outerjoin(sets, sets.c.slide_id == slides.c.id))
+    .group_by(slides.c.key)
+)
 
 
 def by_key(conn: Connection, key: str) -> Any:
@@ -92,3 +97,11 @@ def annotation_counts(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
     if not wanted:
         return {}
     return {k: int(n) for k, n in conn.execute(_COUNTS) if k in wanted}
+
+
+def set_counts(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """Annotation sets of each slide in *keys* (slides never used are absent)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    return {k: int(n) for k, n in conn.execute(_SET_COUNTS) if k in wanted}

@@ -37,10 +37,15 @@ def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
     return urls
 
 
-def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[str, Any]:
-    """The listing entry of one slide (*annotation_count*: over all its sets; looked up when None)."""
+def slide_summary(
+    info: SlideInfo, annotation_count: int | None = None, set_count: int | None = None
+) -> dict[str, Any]:
+    """The listing entry of one slide (*annotation_count*: over all its sets, *set_count*: its
+    sets; looked up when None)."""
     if annotation_count is None:
         annotation_count = services().slide_annotations.counts([info.id]).get(info.id, 0)
+    if set_count is None:
+        set_count = services().slide_annotations.set_counts([info.id]).get(info.id, 0)
     bounds = info.bounds
     entry: dict[str, Any] = {
         "id": info.id,
@@ -59,6 +64,7 @@ def slide_summary(info: SlideInfo, annotation_count: int | None = None) -> dict[
         ),
         "associated": info.associated,
         "annotation_count": annotation_count,
+        "set_count": set_count,
         "urls": slide_urls(info.id, info),
     }
     if info.error:
@@ -75,7 +81,8 @@ def list_slides() -> Response:
     infos = library_slides()
     # no slide yet (the demo being generated): the answer must not wait for the store to open
     counts = services().slide_annotations.counts([info.id for info in infos]) if infos else {}
-    slides = [slide_summary(info, counts.get(info.id, 0)) for info in infos]
+    sets = services().slide_annotations.set_counts([info.id for info in infos]) if infos else {}
+    slides = [slide_summary(info, counts.get(info.id, 0), sets.get(info.id, 0)) for info in infos]
     preparing = preparing_entry()
     if preparing is not None:
         slides.append(preparing)

@@ -369,6 +369,7 @@ class Slide(TypedDict):
     bounds: Bounds
     associated: list[str]
     annotation_count: Annotated[int, Field(description="annotations over all the slide's sets")]
+    set_count: Annotated[int, Field(description="the slide's annotation sets (layers)")]
     error: NotRequired[Annotated[str, Field(description="present when OpenSlide cannot read the file")]]
     urls: SlideUrls
 
