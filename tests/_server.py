@@ -71,7 +71,7 @@ def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
             try:
                 if requests.get(base + "/api/openapi.json", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow under load
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not start:\n" + log_path.read_text(errors="replace"))

@@ -33,6 +33,11 @@ PG_DUMP = next(name for name in EXPECTED["fixtures"] if name.endswith(".sql"))
 HEAD = f"{SCHEMA_VERSION:04d}"
 #: PostgreSQL only (tests/run-all.sh always sets the server's URL, as for every store test).
 PG_ONLY = [e for e in ENGINES if e == "postgresql"]
+#: What the revisions after the fixtures' newest (0003) add: members of a set's info, with the value
+#: every set of an upgraded database has, and columns per table.
+ADDED_INFO: dict[str, Any] = {"sidecar_warnings": []}  # 0004
+ADDED_COLUMNS = {"annotation_sets": ["sidecar_warnings"]}  # 0004
+STRAY_XML = Path(__file__).parent / "data" / "asap" / "derived" / "tumor_111_stray_text.xml"
 
 
 def sqlite_copy(name: str, tmp_path: Path) -> str:
@@ -72,6 +77,8 @@ def assert_content_is_what_the_old_code_read(store: Store, entry: dict[str, Any]
     got = plain(summarize(store))
     assert got["slides"] == stored["slides"]
     for mine, theirs in zip(got["sets"], stored["sets"], strict=True):
+        for member, value in ADDED_INFO.items():  # what later revisions added, as a set without it has it
+            assert mine["info"].pop(member) == value, (theirs["info"]["name"], member)
         assert mine == theirs, theirs["info"]["name"]
     assert got["annotation_counts"] == stored["annotation_counts"]
     with store.engine.connect() as conn:  # every row of every table, in the columns it had then
@@ -80,7 +87,7 @@ def assert_content_is_what_the_old_code_read(store: Store, entry: dict[str, Any]
     assert got["users"] == upgraded["users"]  # backfilled from the history when the schema had none
     assert got["users"]["changes_not_pointing_at_their_who"] == 0
     assert {t: d["columns"] for t, d in got["tables"].items()} == {
-        t: d["columns"] for t, d in upgraded["tables"].items()
+        t: sorted(d["columns"] + ADDED_COLUMNS.get(t, [])) for t, d in upgraded["tables"].items()
     }
 
 
@@ -227,7 +234,48 @@ def test_target_version_stops_early_and_later_starts_go_on(tmp_path: Path) -> No
     store = Store(url)
     try:
         users = plain(summarize(store))["users"]
-        assert users == {"names": ["user1", "user2", "user3"], "changes_not_pointing_at_their_who": 0}
+        everyone = [f"user{v}" for v in range(1, SCHEMA_VERSION + 1)]
+        assert users == {"names": everyone, "changes_not_pointing_at_their_who": 0}
+    finally:
+        store.close()
+
+
+def sqlite_columns(url: str, table: str) -> list[str]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def test_an_old_database_gains_the_sidecar_warnings_column_filled_at_the_next_import(tmp_path: Path) -> None:
+    old = sqlite_copy("sqlite-schema-3.sqlite3", tmp_path / "old")
+    assert "sidecar_warnings" not in sqlite_columns(old, "annotation_sets")
+    Store(old).close()
+    assert sqlite_columns(old, "annotation_sets")[-1] == "sidecar_warnings"
+    # a sidecar imported before the column existed: no warnings kept, until it is read again
+    root = tmp_path / "slides"
+    root.mkdir()
+    (root / "case.tif").write_bytes(b"not a slide")
+    sidecar = root / "case.xml"
+    sidecar.write_bytes(STRAY_XML.read_bytes())
+    url = f"sqlite:///{tmp_path / 'at3.sqlite3'}"
+    store = Store(url, target_version=3, slide_root=root)
+    try:
+        (info,) = store.list_sets(store.open_slide("case.tif", root / "case.tif", None))
+        assert info.sidecar_warnings == []
+        assert "sidecar_warnings" not in sqlite_columns(url, "annotation_sets")
+    finally:
+        store.close()
+    from viewer.annotations.asap import read_asap
+
+    expected_warnings: list[str] = []
+    read_asap(STRAY_XML, warnings=expected_warnings)
+    assert len(expected_warnings) == 2
+    store = Store(url, slide_root=root)
+    try:
+        assert store.set_info(info.id).sidecar_warnings == []
+        stamp = sidecar.stat().st_mtime_ns + 1_000_000_000
+        os.utime(sidecar, ns=(stamp, stamp))  # touched, not changed: read again, no new change
+        again = store.set_info(info.id)
+        assert again.sidecar_warnings == expected_warnings and again.version == info.version
     finally:
         store.close()
 
@@ -344,9 +392,10 @@ def test_a_database_newer_than_the_code_is_refused_and_left_alone(engine: str, t
         with engine_.connect() as conn:
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0009"
         engine_.dispose()
-    legacy = sqlite_copy("sqlite-schema-2.sqlite3", tmp_path)  # the old runner's table says 4
+    legacy = sqlite_copy("sqlite-schema-2.sqlite3", tmp_path)  # the old runner's table: one past ours
     with sqlite3.connect(legacy[len("sqlite:///") :]) as con:
-        con.execute("INSERT INTO wsi_schema_version VALUES (4, 'from the future', '2030-01-01T00:00:00Z')")
+        con.execute("INSERT INTO wsi_schema_version VALUES (?, 'from the future', '2030-01-01T00:00:00Z')",
+                    (SCHEMA_VERSION + 1,))
     with pytest.raises(SchemaTooNewError):
         Store(legacy)
 
@@ -446,7 +495,8 @@ def test_db_upgrade_sql_on_postgresql(
     with pg_dump_loaded() as url:  # the in-house runner's database: read, and stamped by the script
         setting = url.replace("postgresql+psycopg://", "postgresql://")
         status, script, _ = db(capsys, "upgrade", "--sql", "--database", setting)
-        assert script.startswith(f"-- wsi-viewer db upgrade --sql: from revision {HEAD} to revision {HEAD}\n")
+        # stamped at the runner's last version (0003), then upgraded by the revisions since
+        assert script.startswith(f"-- wsi-viewer db upgrade --sql: from revision 0003 to revision {HEAD}\n")
         with psycopg.connect(setting, autocommit=True) as conn:
             conn.execute(script)
         stale = db(capsys, "upgrade", "--sql", "--from", "0002", "--database", setting)[1]

@@ -230,6 +230,7 @@ def test_a_twin_sidecar_imports_and_writes_back_byte_identical(engine: str, tmp_
         try:
             slide = store.open_slide("case.tif", root / "case.tif", None)
             (info,) = store.list_sets(slide)
+            assert info.sidecar_warnings == []  # tumor_111 as CAMELYON has it: nothing tolerated
             before = store.state(info.id)
             time.sleep(0.01)
             sidecar.write_bytes(TWINS_XML.read_bytes())  # edited in ASAP: a second tissue
@@ -238,6 +239,8 @@ def test_a_twin_sidecar_imports_and_writes_back_byte_identical(engine: str, tmp_
             assert now.version == before.version + 1
             assert write_asap(now.to_model()) == TWINS_XML.read_bytes()
             assert tissue_rows(now)[0].id == tissue_rows(before)[0].id
+            (warning,) = now.info.sidecar_warnings  # kept at the re-import, as the reader said it
+            assert warning.startswith("line 367: <Group Name='tissue'> repeats the group name of line 358")
             # a change here writes the file back with both twins, in order
             artifact = next(g for g in now.groups if g.group.name == "artifact")
             store.update_group(info.id, artifact.id, dataclasses.replace(artifact.group, color="#00ff00"))
@@ -258,6 +261,7 @@ def test_a_twin_sidecar_imports_and_writes_back_byte_identical(engine: str, tmp_
         store = Store(database_url(setting, tmp_path), slide_root=root)
         try:
             (other,) = store.list_sets(store.open_slide("other.tif", root / "other.tif", None))
+            assert other.sidecar_warnings == [warning]  # and at a first import
             assert write_asap(store.state(other.id).to_model()) == TWINS_XML.read_bytes()
         finally:
             store.close()

@@ -93,3 +93,50 @@ def test_an_upload_with_twin_groups_answers_its_warnings_and_reads_back_byte_ide
     assert client.delete(url).status_code == 200
     last = f"{copy['urls']['groups']}/{groups[3]['id']}"
     assert client.delete(last).status_code == 409
+
+
+def test_the_set_listing_shows_what_the_reader_tolerated_in_the_sidecar(make_client: Any) -> None:
+    client = make_client(sidecar=STRAY_XML, SIDECAR_WRITEBACK=True)
+    expected: list[str] = []
+    read_asap(STRAY_XML, warnings=expected)
+    assert len(expected) == 2 and "line 7: text 'stray text'" in expected[0]
+    listing = client.get(the_slide(client)["urls"]["annotations"]).get_json()
+    (imported,) = listing["sets"]
+    assert imported["sidecar"] == {"file": "CMU-1-Small-Region.xml", "error": None, "warnings": expected}
+    assert client.get(imported["urls"]["self"]).get_json()["sidecar"]["warnings"] == expected
+    # written back, the file is this server's own: the stray text is gone, and so are its warnings
+    group = client.post(imported["urls"]["groups"], json={"name": "new"})
+    assert group.status_code == 201, group.get_json()
+    after = client.get(the_slide(client)["urls"]["annotations"]).get_json()["sets"][0]
+    assert after["sidecar"] == {"file": "CMU-1-Small-Region.xml", "error": None, "warnings": []}
+    # a set with no sidecar has none
+    made = client.post(the_slide(client)["urls"]["annotations"], json={"name": "mine"}).get_json()["set"]
+    assert made["sidecar"] is None
+
+
+def test_rename_set_takes_if_match(make_client: Any) -> None:
+    client = make_client()
+    slide = the_slide(client)
+    made = client.post(slide["urls"]["annotations"], json={"name": "first"})
+    assert made.status_code == 201
+    aset, etag = made.get_json()["set"], made.headers["ETag"]
+    stale = client.patch(aset["urls"]["self"], json={"name": "second"}, headers={"If-Match": '"7"'})
+    assert stale.status_code == 412 and stale.get_json()["current"] == aset["version"]
+    assert stale.headers["ETag"] == etag and stale.headers["Cache-Control"] == "private, no-cache"
+    assert client.get(aset["urls"]["self"]).get_json()["name"] == "first"  # nothing changed
+    weak = client.patch(aset["urls"]["self"], json={"name": "second"}, headers={"If-Match": f"W/{etag}"})
+    assert weak.status_code == 412
+    bad = client.patch(aset["urls"]["self"], json={"name": "second"}, headers={"If-Match": "7"})
+    assert bad.status_code == 400
+    renamed = client.patch(aset["urls"]["self"], json={"name": "second"}, headers={"If-Match": etag})
+    assert renamed.status_code == 200 and renamed.get_json()["set"]["name"] == "second"
+    assert renamed.headers["ETag"] == f'"{aset["version"] + 1}"'
+    assert renamed.headers["Cache-Control"] == "private, no-cache"
+    assert client.patch(aset["urls"]["self"], json={"name": "third"}).status_code == 200  # optional
+    other = client.post(slide["urls"]["annotations"], json={"name": "other"}).get_json()["set"]
+    taken = client.patch(other["urls"]["self"], json={"name": "third"},
+                         headers={"If-Match": f'"{other["version"]}"'})
+    assert taken.status_code == 409
+    history = client.get(aset["urls"]["history"])
+    assert [c["kind"] for c in history.get_json()["changes"]][:2] == ["rename", "rename"]
+    assert history.headers["Cache-Control"] == "private, no-cache"

@@ -309,11 +309,19 @@ class Store:
         with self._read_set(set_id) as (_conn, info):
             return info
 
-    def rename_set(self, set_id: int, name: str, who: str = ANONYMOUS) -> SetInfo:
-        """Give a set another name (kept in the history as a change without objects)."""
+    def rename_set(
+        self, set_id: int, name: str, who: str = ANONYMOUS, if_version: Precondition = None
+    ) -> SetInfo:
+        """Give a set another name (kept in the history as a change without objects).
+
+        :raises PreconditionFailedError: *if_version* does not match; ``current`` is the set's version.
+        :raises ConflictError: the slide has another set of that name.
+        """
         name = check_set_name(name)
+        match = as_match(if_version)
         with self._db.write() as conn:
             info = self._writer.info(conn, set_id, lock=True)
+            check_version(match, info.version, "set", info.version)
             try:
                 with conn.begin_nested():
                     conn.execute(sets.update().where(sets.c.id == set_id).values(name=name))

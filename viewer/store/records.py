@@ -41,6 +41,8 @@ class SetInfo:
     updated_at: str
     sidecar_path: str | None = None
     sidecar_error: str | None = None
+    #: What the ASAP reader tolerated in the sidecar as last imported (one line each).
+    sidecar_warnings: list[str] = field(default_factory=list)
     #: (mtime_ns, size) of the sidecar as last read or written (to notice edits on disk).
     sidecar_signature: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 

@@ -50,6 +50,8 @@ sets = sa.Table(
     sa.Column("sidecar_size", sa.BigInteger),
     sa.Column("sidecar_sha256", sa.String(64)),
     sa.Column("sidecar_error", sa.Text),  # last failure to read or write the sidecar, else NULL
+    # what the reader tolerated in the sidecar as last imported: a JSON array of lines (revision 0004)
+    sa.Column("sidecar_warnings", sa.Text),
     sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
 )
 

@@ -1,6 +1,7 @@
-"""ASAP sidecar files on disk: finding the one that belongs to a slide, keeping to the allowed roots,
-reading it with bounds, replacing it atomically, and the record a write-back leaves beside it until
-its change commits. No database here (:mod:`viewer.store.sidecar_sync` keeps sets and files in step).
+"""ASAP (and Hamamatsu NDPA) sidecar files on disk: finding the one that belongs to a slide,
+keeping to the allowed roots, reading it with bounds, replacing it atomically, and the record a
+write-back leaves beside it until its change commits. No database here
+(:mod:`viewer.store.sidecar_sync` keeps sets and files in step).
 """
 
 from __future__ import annotations
@@ -10,14 +11,20 @@ import os
 import stat
 import time
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from viewer.annotations.model import AnnotationSet
-from viewer.errors import AnnotationFormatError, InputTooLargeError, ViewerError
+from viewer.errors import AnnotationFormatError, InputTooLargeError, InvalidInputError, ViewerError
+
+if TYPE_CHECKING:
+    from viewer.annotations.ndpa import NdpaFrame
 
 log = logging.getLogger(__name__)
 
 #: (mtime_ns, size) of a file: how a set notices that its sidecar changed on disk.
 Signature = tuple[int, int]
+#: The extension of a Hamamatsu NDP.view sidecar, ``<slide>.ndpi.ndpa``.
+NDPA_SUFFIX = ".ndpa"
 
 
 class SidecarFiles:
@@ -112,9 +119,62 @@ class SidecarFiles:
                 continue
         return path.name
 
-    def read(self, real: Path) -> tuple[AnnotationSet, bytes, Signature]:
+    def find_ndpa(self, slide_key: str, slide_path: Path | None) -> Path | None:
+        """``<slide file name>.ndpa`` beside the slide (NDP.view's ``<slide>.ndpi.ndpa``), if it is a
+        regular file whose real path stays inside an allowed root, as found."""
+        if slide_path is None:
+            return None
+        candidate = slide_path.absolute().with_name(slide_path.name + NDPA_SUFFIX)
+        if not candidate.is_file():
+            return None
+        roots = self._roots_for(self._derived_root(slide_key, slide_path.absolute()))
+        if self._inside(candidate, roots) is None:
+            log.warning("sidecar %s leads outside the slide directory: ignored", candidate)
+            return None
+        return candidate
+
+    def ndpa_frame(self, sidecar: Path) -> NdpaFrame:
+        """Where an NDPA sidecar's nanometres land: the frame of the slide it is named after (the
+        sidecar's path as found or its real path, minus ``.ndpa``), read with OpenSlide.
+
+        :raises InvalidInputError: the slide cannot be read or has no Hamamatsu frame.
+        """
+        from viewer.annotations.ndpa import NdpaFrame
+        from viewer.slides import read_slide_info
+
+        slide = sidecar.with_name(sidecar.name.removesuffix(NDPA_SUFFIX))
+        try:
+            info = read_slide_info(slide.name, slide, slide.stat())
+        except OSError as exc:
+            raise InvalidInputError(f"its slide {slide.name} cannot be read: {exc.strerror}") from None
+        return NdpaFrame.from_slide(info)
+
+    def parse(self, real: Path, data: bytes, warnings: list[str] | None = None) -> AnnotationSet:
+        """An NDPA sidecar's *data* placed on its slide (:meth:`ndpa_frame`)."""
+        from viewer.annotations.ndpa import read_ndpa
+
+        return read_ndpa(data, self.ndpa_frame(real), max_bytes=self.max_bytes, warnings=warnings)
+
+    def serialise(self, path: Path, aset: AnnotationSet) -> bytes:
+        """The bytes a write-back of *aset* puts in the sidecar at *path*: NDPA for an ``.ndpa``
+        (placed with its slide's frame), ASAP XML otherwise.
+
+        :raises InvalidInputError: an NDPA sidecar whose slide has no frame any more.
+        """
+        if path.suffix == NDPA_SUFFIX:
+            from viewer.annotations.ndpa import write_ndpa
+
+            return write_ndpa(aset, self.ndpa_frame(path))
+        from viewer.annotations.asap import write_asap
+
+        return write_asap(aset)
+
+    def read(
+        self, real: Path, warnings: list[str] | None = None
+    ) -> tuple[AnnotationSet, bytes, Signature]:
         """Parse the file at *real* (a :meth:`real_path`); returns the set, its bytes and its
-        (mtime_ns, size) when read. Messages carry no path.
+        (mtime_ns, size) when read; *warnings* receives what the reader tolerated. Messages carry
+        no path.
 
         :raises AnnotationFormatError, ValidationError, InputTooLargeError, OSError
         """
@@ -134,7 +194,8 @@ class SidecarFiles:
             os.close(fd)
         if self.max_bytes is not None and len(data) > self.max_bytes:
             raise InputTooLargeError(f"larger than {self.max_bytes} bytes")
-        aset = read_asap(data, max_bytes=self.max_bytes)
+        aset = self.parse(real, data, warnings) if real.suffix == NDPA_SUFFIX else read_asap(
+            data, max_bytes=self.max_bytes, warnings=warnings)
         sig = (st.st_mtime_ns, st.st_size) if st.st_size == len(data) else (0, len(data))
         return aset, data, sig
 

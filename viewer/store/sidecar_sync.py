@@ -39,13 +39,13 @@ from viewer.store.sidecar_files import (
     unlink_quietly,
     write_sidecar,
 )
-from viewer.store.writes import Writer
+from viewer.store.writes import SIDECAR_WARNINGS_SINCE, Writer
 
 log = logging.getLogger(__name__)
 
-#: What :meth:`SidecarSync.read_for_import` found for a new slide: the file as found, and either
-#: its parsed content (set, bytes, signature) or why it cannot be imported.
-FirstImport = tuple[Path | None, tuple[AnnotationSet, bytes, Signature] | None, str | None]
+#: What :meth:`SidecarSync.read_for_import` found for a new slide: the file as found, either its
+#: parsed content (set, bytes, signature) or why it cannot be imported, and what its reader tolerated.
+FirstImport = tuple[Path | None, tuple[AnnotationSet, bytes, Signature] | None, str | None, list[str]]
 
 _SIDECAR_STATE = sa.select(
     sets.c.sidecar_path,
@@ -70,26 +70,29 @@ class SidecarSync:
 
     # -- first use of a slide ----------------------------------------------------------------------
 
-    def read_for_import(self, slide_key: str, slide_path: Path | None) -> FirstImport:
-        """The sidecar of a slide used for the first time, read and checked (outside any transaction)."""
-        sidecar = self.files.find(slide_key, slide_path) if self.importing else None
+    def read_for_import(self, slide_key: str, slide_path: Path | None, *, ndpa: bool = False) -> FirstImport:
+        """The sidecar of a slide used for the first time, read and checked (outside any transaction):
+        its ASAP XML, or (*ndpa*) its ``<slide>.ndpi.ndpa``, each imported as a set of its own."""
+        find = self.files.find_ndpa if ndpa else self.files.find
+        sidecar = find(slide_key, slide_path) if self.importing else None
         if sidecar is None:
-            return None, None, None
+            return None, None, None, []
         real = self.files.real_path(sidecar)  # None: changed since find() looked
+        warnings: list[str] = []
         try:
             if real is None:
                 raise FileNotFoundError(errno.ENOENT, "no longer a file inside the slide directory")
-            parsed = self.files.read(real)
+            parsed = self.files.read(real, warnings)
             parsed[0].validate()
         except (ViewerError, OSError) as exc:
             error = f"{self.files.display(sidecar)}: {reason(exc)}"
             log.warning("sidecar %s not imported: %s", sidecar, error)
-            return sidecar, None, error
-        return sidecar, parsed, None
+            return sidecar, None, error, []
+        return sidecar, parsed, None, warnings
 
     def import_first(self, conn: Connection, slide_id: int, found: FirstImport) -> None:
         """Make what :meth:`read_for_import` parsed the first set of the new slide, bound to its file."""
-        sidecar, parsed, _error = found
+        sidecar, parsed, _error, warnings = found
         if sidecar is None or parsed is None:
             return
         aset, data, sig = parsed
@@ -102,6 +105,7 @@ class SidecarSync:
                 sidecar_mtime_ns=sig[0],
                 sidecar_size=sig[1],
                 sidecar_sha256=hashlib.sha256(data).hexdigest(),
+                **self._warnings_column(warnings),
             )
         )
         self.writer.replace_ops(conn, set_id, aset, SIDECAR_USER, "import", f"imported {sidecar.name}", None)
@@ -135,7 +139,8 @@ class SidecarSync:
         try:
             if real is None:
                 raise FileNotFoundError(errno.ENOENT, "no longer a file inside the slide directory")
-            aset, data, sig = self.files.read(real)
+            warnings: list[str] = []
+            aset, data, sig = self.files.read(real, warnings)
             aset.validate()
         except (ViewerError, OSError) as exc:
             error = f"{shown} changed on disk but cannot be imported: {reason(exc)}"
@@ -146,7 +151,13 @@ class SidecarSync:
         conn.execute(
             sets.update()
             .where(sets.c.id == info.id)
-            .values(sidecar_mtime_ns=sig[0], sidecar_size=sig[1], sidecar_sha256=digest, sidecar_error=None)
+            .values(
+                sidecar_mtime_ns=sig[0],
+                sidecar_size=sig[1],
+                sidecar_sha256=digest,
+                sidecar_error=None,
+                **self._warnings_column(warnings),
+            )
         )
         if digest == row.sidecar_sha256:
             return None  # touched, not changed
@@ -158,6 +169,12 @@ class SidecarSync:
             who, kind = pending["who"], pending["kind"]
             message = f"{pending['message']} (recovered from {shown} after an interrupted save)"
         return self.writer.replace_ops(conn, info.id, aset, who, kind, message, info)
+
+    def _warnings_column(self, warnings: list[str]) -> dict[str, str | None]:
+        """The ``sidecar_warnings`` value of *warnings* (nothing before the schema had the column)."""
+        if self.writer.schema_version < SIDECAR_WARNINGS_SINCE:
+            return {}
+        return {"sidecar_warnings": json.dumps(warnings) if warnings else None}
 
     @staticmethod
     def _pending_change(real: Path, info: SetInfo, digest: str) -> dict[str, Any] | None:
@@ -206,8 +223,6 @@ class SidecarSync:
             error = f"could not write {shown}: no longer a file inside the slide directory"
             conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
             return error, None
-        from viewer.annotations.asap import write_asap
-
         g_rows = conn.execute(
             sa.select(groups.c.doc).where(groups.c.set_id == set_id).order_by(groups.c.position, groups.c.id)
         )
@@ -220,7 +235,12 @@ class SidecarSync:
             groups=[group_from_doc(r.doc) for r in g_rows],
             annotations=[annotation_from_doc(r.doc) for r in a_rows],
         )
-        data = write_asap(aset)
+        try:
+            data = self.files.serialise(path, aset)  # NDPA for an .ndpa sidecar, else ASAP XML
+        except ViewerError as exc:
+            error = f"could not write {shown}: {reason(exc)}"
+            conn.execute(sets.update().where(sets.c.id == set_id).values(sidecar_error=error))
+            return error, None
         digest = hashlib.sha256(data).hexdigest()
         pending = pending_path(real)
         record = {
@@ -254,6 +274,9 @@ class SidecarSync:
                 sidecar_size=new_sig[1],
                 sidecar_sha256=digest,
                 sidecar_error=None,
+                # the file is now this server's own: of what its reader told, only what the model
+                # says of the set itself (groups sharing a name) still holds
+                **self._warnings_column(aset.warnings()),
             )
         )
         return None, pending

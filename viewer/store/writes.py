@@ -113,11 +113,19 @@ _GROUP_DOCS = (
 _USER_ID = sa.select(users.c.id).where(users.c.name == sa.bindparam("b_name"))
 
 
+#: The schema version that added ``annotation_sets.sidecar_warnings`` (a store stopped earlier by
+#: ``target_version``, in tests of upgrades, reads without it).
+SIDECAR_WARNINGS_SINCE = 4
+
+
 @functools.cache
-def set_read_statement(lock: bool, annotation: bool, with_groups: bool, recheck: bool) -> sa.Select[Any]:
+def set_read_statement(
+    lock: bool, annotation: bool, with_groups: bool, recheck: bool, warnings: bool = True
+) -> sa.Select[Any]:
     """The statement of :func:`locked_read` (built once: building it cost more than running it)."""
     set_id = sa.bindparam("b_set", type_=sa.Integer)
-    columns: list[Any] = [sets, slides.c.key]
+    columns: list[Any] = [c for c in sets.c if warnings or c.name != "sidecar_warnings"]
+    columns.append(slides.c.key)
     if recheck:
         # PostgreSQL, READ COMMITTED: when the lock was waited for, the set's row is the newest
         # version but every other row comes from the statement's snapshot, taken before the
@@ -174,7 +182,8 @@ class Writer:
         set is locked: writers of one set queue on that lock)."""
         lock = lock and not self.is_sqlite  # SQLite: writers are serialised at BEGIN IMMEDIATE
         recheck = lock and (annotation_id is not None or with_groups)
-        q = set_read_statement(lock, annotation_id is not None, with_groups, recheck)
+        warnings = self.schema_version >= SIDECAR_WARNINGS_SINCE
+        q = set_read_statement(lock, annotation_id is not None, with_groups, recheck, warnings)
         row = conn.execute(q, {"b_set": set_id, "b_annotation": annotation_id}).first()
         if row is None:
             raise NotFoundError("no such annotation set")
@@ -193,6 +202,7 @@ class Writer:
             updated_at=row.updated_at,
             sidecar_path=row.sidecar_path,
             sidecar_error=row.sidecar_error,
+            sidecar_warnings=json.loads(row.sidecar_warnings) if warnings and row.sidecar_warnings else [],
             sidecar_signature=(row.sidecar_mtime_ns, row.sidecar_size) if row.sidecar_path else None,
         )
         pre = Prefetched()

@@ -158,6 +158,10 @@ class Sidecar(TypedDict):
 
     file: Annotated[str, Field(description="its name (never its server path)")]
     error: Annotated[str | None, Field(description="why it was last not read or written")]
+    warnings: Annotated[list[str], Field(
+        description="what the ASAP reader tolerated in it as last imported (groups sharing a name, "
+        "text inside <Coordinates>, decimal commas...), one line each; after a write-back, what "
+        "still holds of the file this server wrote")]
 
 
 class Set(TypedDict):

@@ -23,7 +23,8 @@ the user's only protection; these checks keep it whole:
   :func:`ascii_float` and the ``int`` URL converter replaced here are the only parsers.
 * **Response headers**: :data:`SECURITY_HEADERS` on every response (a CSP without
   ``unsafe-inline``: the pages have no inline script or style), ``Cache-Control: no-cache`` on API
-  JSON that sets none (it changes with every write and carries ETags; ``private`` for annotations).
+  JSON that sets none (it changes with every write and carries ETags; the annotation blueprint sets
+  ``private, no-cache`` on its own answers).
 """
 
 from __future__ import annotations
@@ -269,8 +270,8 @@ def _add_headers(response: Response) -> Response:
         if name not in headers:
             headers[name] = value
     if "Cache-Control" not in headers and request.path.startswith("/api/"):
-        # Annotations are the lab's own data: revalidated every time, and kept by no shared cache.
-        headers["Cache-Control"] = "private, no-cache" if request.blueprint == "annotations" else "no-cache"
+        # Annotation answers have set their own already ("private, no-cache": viewer/web/annotations.py).
+        headers["Cache-Control"] = "no-cache"
     return response
 
 

@@ -336,13 +336,15 @@ def put_set_xml(set_id: int) -> Response:
 
 
 @bp.patch("/sets/<int:set_id>")
-@describe("Rename the set", parameters=(X_USER,), body=Body({"application/json": schemas.SetRename}),
+@describe("Rename the set; If-Match: the set's ETag (optional; stale: 412 with its version)",
+          parameters=(IF_MATCH, X_USER), body=Body({"application/json": schemas.SetRename}),
           responses={200: json_reply(schemas.SetRenamed)}, errors=(400, 404, 409, 413, 422, 503))
 def rename_set(set_id: int) -> Response:
-    """Rename a set: ``{"name": ...}``."""
+    """Rename a set: ``{"name": ...}`` (``If-Match``: its ETag, like every other write)."""
+    precondition = if_match()
     body = object_body()
     fields: schemas.SetRename = schemas.validate_body(schemas.SetRename, body, "rename", ValidationError)
-    info = services().store.rename_set(set_id, fields.name, who(body))
+    info = services().store.rename_set(set_id, fields.name, who(body), if_version=precondition)
     answer: schemas.SetRenamed = {"set": set_json(info)}
     response = jsonify(answer)
     response.headers["ETag"] = etag_of(info.version)

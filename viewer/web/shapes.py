@@ -70,7 +70,11 @@ def set_json(info: SetInfo) -> schemas.Set:
     """A set without its content."""
     sidecar: schemas.Sidecar | None = None
     if info.sidecar_path:
-        sidecar = {"file": Path(info.sidecar_path).name, "error": info.sidecar_error}
+        sidecar = {
+            "file": Path(info.sidecar_path).name,
+            "error": info.sidecar_error,
+            "warnings": info.sidecar_warnings,
+        }
     return {
         "id": info.id,
         "slide": info.slide_key,
