@@ -158,14 +158,17 @@ class Store:
                     known_slides.set_quickhash(conn, row.id, quickhash)
             return int(row.id)
         found = self._sidecars.read_for_import(key, path)
+        found_ndpa = self._sidecars.read_for_import(key, path, ndpa=True)  # NDP.view's, a set of its own
+        errors = "; ".join(e for e in (found[2], found_ndpa[2]) if e) or None
         for attempt in range(3):
             try:
                 with self._db.write() as conn:
                     slide_id, created = known_slides.find_or_insert(
-                        conn, key, quickhash, known_keys, found[2]
+                        conn, key, quickhash, known_keys, errors
                     )
                     if created:
                         self._sidecars.import_first(conn, slide_id, found)
+                        self._sidecars.import_first(conn, slide_id, found_ndpa)
                     return slide_id
             except sa.exc.IntegrityError:
                 if attempt == 2:
