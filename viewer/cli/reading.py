@@ -4,11 +4,11 @@ root element), the size limit, and the frames GeoJSON and NDPA need (offset, NDP
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from viewer.annotations.formats import xml_format
 from viewer.config import load_settings
 from viewer.errors import InvalidInputError, ViewerError
 
@@ -23,7 +23,6 @@ _NDPA_FRAME_HELP = (
     "NDPA positions are nanometres from the slide centre, so they need the slide's frame: pass "
     "--slide SLIDE (the NDPI), or --offset-nm DX DY with --mpp X [Y] and --size W H"
 )
-_ROOT = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*<([A-Za-z_][\w.:-]*)", re.S)
 
 if TYPE_CHECKING:
     from viewer.annotations.ndpa import NdpaFrame
@@ -33,7 +32,8 @@ if TYPE_CHECKING:
 
 def annotation_format(path: str, *, reading: bool = False) -> str:
     """``asap``, ``geojson`` or ``ndpa`` from the file name's extension (``.geojson.gz`` too when
-    *reading*; a read .xml may still turn out to be ImageScope, see :func:`_xml_format`)."""
+    *reading*; a read .xml may still turn out to be ImageScope or NDPA by its root element, see
+    :func:`viewer.annotations.formats.xml_format`, which the API uses too)."""
     name = Path(path)
     if reading and name.suffix.lower() == ".gz":  # QuPath 0.4+ writes .geojson.gz
         name = name.with_suffix("")
@@ -45,28 +45,6 @@ def annotation_format(path: str, *, reading: bool = False) -> str:
             f"{path}: unknown annotation format {suffix or '(no extension)'!r}; use .xml (ASAP or "
             "ImageScope), .geojson, .json or .ndpa, or name the format with --from/--to"
         ) from None
-
-
-def _xml_format(data: bytes) -> str:
-    """``asap``, ``imagescope`` or ``ndpa`` from the root element of an XML file (ASAP and ImageScope
-    share the .xml extension). Anything else is left to the ASAP reader, which says what it found."""
-    head, codec = data[:65536], None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        codec = "utf-16"
-    elif head[:1] == b"\x00":
-        codec = "utf-16-be"
-    elif head[1:2] == b"\x00":
-        codec = "utf-16-le"
-    if codec:  # a UTF-16 file: look at its text (rare enough to decode whole)
-        data = data.decode(codec, errors="ignore").encode("utf-8")
-        head = data[:65536]
-    match = _ROOT.match(head.removeprefix(b"\xef\xbb\xbf"))
-    root = match.group(1).split(b":")[-1] if match else b""
-    if root == b"annotations":
-        return "ndpa"
-    if root == b"Annotations" and (b"<Regions" in data or b"PartOfGroup" not in data):
-        return "imagescope"  # an ASAP bare <Annotations> list always has PartOfGroup
-    return "asap"
 
 
 def geojson_module() -> Any:
@@ -99,7 +77,7 @@ def load_annotations(
         fmt = fmt or annotation_format(path, reading=True)
         data = read_limited(path, limit)
         if named is None and fmt == "asap":  # .xml: ASAP, ImageScope or NDPA, by the root element
-            fmt = _xml_format(data)
+            fmt = xml_format(data)
         if fmt == "asap":
             return read_asap(data, max_bytes=limit, warnings=warnings)
         if fmt == "imagescope":
