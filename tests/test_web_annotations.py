@@ -92,7 +92,7 @@ def test_slide_listing_counts_sidecar_annotations_and_links_them(client: FlaskCl
     assert slide["annotation_count"] == len(expected.annotations)
     listing = client.get(slide["urls"]["annotations"]).get_json()
     (s,) = listing["sets"]
-    assert s["sidecar"] == {"file": "CMU-1-Small-Region.xml", "error": None}
+    assert s["sidecar"] == {"file": "CMU-1-Small-Region.xml", "error": None, "warnings": []}
     assert s["created_by"] == "sidecar" and s["vertex_count"] == expected.vertex_count()
     xml = client.get(slide["urls"]["annotations_xml"])
     assert xml.status_code == 200 and xml.data == (REAL / "tumor_111.xml").read_bytes()
