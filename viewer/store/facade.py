@@ -540,7 +540,11 @@ class Store:
         return self._write_change(set_id, None, body, annotation_id)
 
     def create_group(self, set_id: int, g: Group, who: str = ANONYMOUS) -> WriteResult:
-        """Add one group at the end of the set's group list."""
+        """Add one group at the end of the set's group list.
+
+        :raises ConflictError: the set has a group of that name (the new one, the last of the name,
+            would take over its annotations and child groups).
+        """
         who = clean_who(who)
         made: list[int] = []
 
@@ -557,9 +561,12 @@ class Store:
         self, set_id: int, group_id: int, g: Group, who: str = ANONYMOUS, if_version: Precondition = None
     ) -> WriteResult:
         """Replace one group. A new name is carried to its annotations and child groups, in the
-        same change (ASAP links them by name).
+        same change (ASAP links them by name), when they are this group's: of groups sharing a
+        name, the last one's (:mod:`viewer.store.edits`).
 
         :raises PreconditionFailedError: with the current group, when *if_version* does not match.
+        :raises ConflictError: the new name is another group's.
+        :raises ValidationError: a parent the other groups of a shared name do not have.
         """
         who, match = clean_who(who), as_match(if_version)
 
@@ -573,7 +580,9 @@ class Store:
     def delete_group(
         self, set_id: int, group_id: int, who: str = ANONYMOUS, if_version: Precondition = None
     ) -> WriteResult:
-        """Delete an empty group. :raises ConflictError: it still has annotations or child groups."""
+        """Delete an empty group (an earlier group of a shared name always is).
+
+        :raises ConflictError: it still has annotations or child groups."""
         who, match = clean_who(who), as_match(if_version)
 
         def body(conn: Connection, info: SetInfo, _pre: Prefetched) -> ChangeInfo | None:
