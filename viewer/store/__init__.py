@@ -31,7 +31,10 @@ of one set never conflict, while a stale ``if_version`` gets
 ASAP sidecars: on first use of a slide, ``<stem>.xml`` beside it (or in the annotation directory)
 becomes the first change of a set bound to that file; whenever the file changed on disk since we
 last read or wrote it, it is imported as a new change; with write-back on, every change rewrites it
-atomically before the commit (:mod:`viewer.store.sidecar_sync`).
+atomically before the commit (:mod:`viewer.store.sidecar_sync`). What the ASAP reader tolerated in
+the file (groups sharing a name, text inside ``<Coordinates>``...) is kept as the set's
+``sidecar_warnings``. Groups sharing a name are kept in order and bind as in ASAP: members and child
+groups naming N belong to the last group named N (:mod:`viewer.store.edits`).
 """
 
 from __future__ import annotations
