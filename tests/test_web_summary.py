@@ -135,6 +135,9 @@ def test_summary_follows_edits_and_sidecar_changes_on_disk(setup: tuple[FlaskCli
     time.sleep(0.01)
     shutil.copy(REAL / "tumor_031.xml", slides / "CMU-1-Small-Region.xml")
     os.utime(slides / "CMU-1-Small-Region.xml", ns=(time.time_ns(), time.time_ns() + 10**9))
+    # the layer's own check (GET self?bbox=0,0,0,0 with If-None-Match) notices it too
+    layer_check = client.get(f"{s['urls']['self']}?bbox=0,0,0,0", headers={"If-None-Match": etag})
+    assert layer_check.status_code == 200 and layer_check.headers["ETag"] != etag
     after = client.get(s["urls"]["summary"], headers={"If-None-Match": etag})
     assert after.status_code == 200, "the sidecar edit was not picked up by the conditional GET"
     names = [a["name"] for a in after.get_json()["annotations"]]

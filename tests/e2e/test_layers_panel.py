@@ -291,3 +291,38 @@ def test_png_screenshot_includes_the_annotations(page: Page, panel_server: Serve
     with Image.open(io.BytesIO(base64.b64decode(data))) as img:
         pixels = np.asarray(img.convert("RGB"), dtype=np.int32)
     assert _mask(pixels, MAGENTA).sum() > 500 and _mask(pixels, CYAN).sum() > 20
+
+
+def test_watcher_checks_every_two_seconds_and_pauses_while_the_tab_is_hidden(
+    page: Page, panel_server: Server
+) -> None:
+    checks: list[tuple[float, str]] = []
+    page.on(
+        "request", lambda r: checks.append((time.monotonic(), r.url)) if "bbox=0,0,0,0" in r.url else None
+    )
+    _open(page, panel_server)
+    page.wait_for_timeout(4500)
+    visible = [t for t, _u in checks]
+    assert len(visible) >= 2, checks  # one conditional GET per set every 2 s
+    # what one round costs the page: the layers' conditional GETs (304) and the set list
+    ms = page.evaluate(
+        f"async () => {{ const t0 = performance.now(); await {WSI}.watcher.check(); "
+        "return performance.now() - t0; }"
+    )
+    print(f"one round of change checks in the page: {ms:.1f} ms")
+    assert ms < 2000
+    page.evaluate("""() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.wait_for_timeout(300)
+    hidden_from = time.monotonic()
+    page.wait_for_timeout(4500)
+    assert [u for t, u in checks if t > hidden_from] == [], "checks went on while the tab was hidden"
+    page.evaluate("""() => {
+      Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    shown_at = time.monotonic()
+    page.wait_for_timeout(1000)
+    assert [u for t, u in checks if t > shown_at], "no check at once when the tab was shown again"
