@@ -6,7 +6,10 @@ error, and an ``.ndpa`` link leading outside the slide directory is ignored."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -108,6 +111,22 @@ def test_ndpa_sidecars_are_imported_and_followed_but_not_written(tmp_path: Path)
         assert (slides / "scan.ndpi.ndpa").read_bytes() == edited
         assert len(features(server.url, ndpa_set)) == 3
 
+        # the API through the real server: an ImageScope upload, the NDPA set exported as NDPA
+        imagescope = (b'<Annotations MicronsPerPixel="0"><Annotation Id="1" Name="T" LineColor="255">'
+                      b'<Regions><Region Id="1" Type="1" Text="box"><Vertices><Vertex X="10" Y="20"/>'
+                      b'<Vertex X="50" Y="20"/><Vertex X="50" Y="60"/><Vertex X="10" Y="60"/></Vertices>'
+                      b"</Region></Regions></Annotation></Annotations>")
+        up = requests.post(server.url + listed["scan.ndpi"]["urls"]["annotations"], headers=SCRIPT,
+                           files={"file": ("reader 2.xml", imagescope, "application/xml")}, timeout=30)
+        assert up.status_code == 201 and up.json()["set"]["name"] == "reader 2.xml", up.text
+        (box,) = features(server.url, up.json()["set"])
+        assert box["properties"]["asap"]["type"] == "Rectangle"
+        assert box["properties"]["metadata"] == {"ANNOTATION_DESCRIPTION": "box"}
+        export = requests.get(server.url + ndpa_set["urls"]["export"] + "?format=ndpa", timeout=30)
+        assert export.status_code == 200 and export.headers["Content-Disposition"].endswith('.ndpa"')
+        assert [a.name for a in read_ndpa(export.content, FRAME).annotations] == [
+            "islet, revised", "disc", "centre pin"]
+
 
 def test_write_back_writes_ndpa_atomically(tmp_path: Path) -> None:
     slides = slides_dir(tmp_path)
@@ -144,3 +163,49 @@ def test_write_back_writes_ndpa_atomically(tmp_path: Path) -> None:
         assert len(features(server.url, ndpa_set)) == 3
         again = requests.get(server.url + ndpa_set["urls"]["history"], timeout=30).json()["changes"]
         assert len(again) == len(history)
+
+
+def test_a_write_back_killed_before_its_commit_is_its_authors_change(tmp_path: Path) -> None:
+    slides = slides_dir(tmp_path)
+    paused = tmp_path / "paused-after-rename"
+    env = {"WSI_VIEWER_TEST_PAUSE_AFTER_SIDECAR_RENAME": str(paused)}
+    with running_server(str(slides), "--workers", "1", "--threads", "4", "--sidecar-writeback",
+                        data_dir=tmp_path / "data", env=env) as server:
+        listed = {s["id"]: s for s in requests.get(server.url + "/api/slides", timeout=60).json()["slides"]}
+        _asap_set, ndpa_set = sets_of(server.url, listed["scan.ndpi"])["sets"]
+        point: dict[str, Any] = {"type": "Point", "coordinates": [600, 400]}
+        feature: dict[str, Any] = {"type": "Feature", "geometry": point, "properties": {"name": "by alice"}}
+        done: list[requests.Response | BaseException] = []
+
+        def save() -> None:
+            try:
+                done.append(requests.post(server.url + ndpa_set["urls"]["annotations"], json=feature,
+                                          headers={"X-User": "alice"}, timeout=120))
+            except requests.RequestException as exc:
+                done.append(exc)
+
+        thread = threading.Thread(target=save)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not paused.exists():
+            assert time.monotonic() < deadline, "the save never reached the rename"
+            time.sleep(0.05)
+        on_disk = read_ndpa(slides / "scan.ndpi.ndpa", FRAME)
+        assert on_disk.annotations[-1].name == "by alice"  # renamed into place, not committed
+        for pid in server.workers():
+            os.kill(pid, signal.SIGKILL)
+        thread.join(120)
+        assert isinstance(done[0], BaseException)  # the client never got an answer
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                got = requests.get(server.url + ndpa_set["urls"]["self"], timeout=60)  # reads the file
+                if got.status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert [f["properties"]["name"] for f in got.json()["features"]] == ["islet", "disc", "by alice"]
+        history = requests.get(server.url + ndpa_set["urls"]["history"], timeout=30).json()["changes"]
+        assert [(c["who"], c["kind"]) for c in history] == [("alice", "create"), ("sidecar", "import")]
