@@ -52,10 +52,12 @@ def longest_diameters_um(shapes: Sequence[Coords], mpp: tuple[float, float]) -> 
     if not todo:
         return out
     scale = np.array([mpp[0], mpp[1]])
-    arrays = [np.asarray(shapes[i], dtype=np.float64).reshape(-1, 2) * scale for i in todo]
-    sizes = np.array([len(a) for a in arrays])
-    points = np.concatenate(arrays)
-    hulls = shapely.convex_hull(shapely.multipoints(points, indices=np.repeat(np.arange(len(todo)), sizes)))
+    scaled = [np.asarray(shapes[i], dtype=np.float64).reshape(-1, 2) * scale for i in todo]
+    sizes = np.array([len(a) for a in scaled])
+    points = np.concatenate(scaled)
+    # a line string per annotation: GEOS hulls its vertices as it hulls the points of a MultiPoint,
+    # without making one Point geometry per vertex
+    hulls = shapely.convex_hull(shapely.linestrings(points, indices=np.repeat(np.arange(len(todo)), sizes)))
     coords, owner = shapely.get_coordinates(hulls, return_index=True)
     bounds = np.searchsorted(owner, np.arange(len(todo) + 1))
     for k, i in enumerate(todo):
@@ -83,8 +85,10 @@ def annotation_summaries(
     """
     records = []
     tumour: list[int] = []
+    arrays: list[np.ndarray] = []
     for annotation_id, version, a in rows:
-        coords = a.coordinates
+        coords = np.asarray(a.coordinates, dtype=np.float64).reshape(-1, 2)  # converted once
+        arrays.append(coords)
         is_area = a.type in geometry.AREA_TYPES
         area_px2 = asap_area_fast(coords) if is_area else None
         length_px = geometry.measurement_length(coords) if a.type == "Measurement" else None
@@ -109,7 +113,7 @@ def annotation_summaries(
         if is_area and len(coords) >= 2 and a.group not in geometry.NON_TUMOUR_GROUPS:
             tumour.append(len(records) - 1)
     if mpp and tumour:
-        diameters = longest_diameters_um([rows[i][2].coordinates for i in tumour], mpp)
+        diameters = longest_diameters_um([arrays[i] for i in tumour], mpp)
         for i, diameter in zip(tumour, diameters, strict=True):
             records[i]["max_diameter_um"] = diameter
             records[i]["camelyon"] = geometry.metastasis_category(diameter)
