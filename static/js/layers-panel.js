@@ -146,6 +146,10 @@ export class LayersPanel extends EventTarget {
 
   /** Fetch a set's summary and groups (the browser revalidates them: a 304 while unchanged). */
   async load(layer) {
+    if (!this.entries.has(layer.setId)) {
+      // a large set is measured once per version on the server (seconds for 10^6 vertices)
+      this.status.textContent = `Listing ${layer.set.name}…`;
+    }
     try {
       const [summary, head] = await Promise.all([
         getJson(layer.set.urls.summary), getJson(`${layer.set.urls.self}?bbox=0,0,0,0`),
