@@ -76,10 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
             "postgresql://USER:PASSWORD@HOST/DB URL shared by several workers and hosts."),
     Setting("ANNOTATION_DIR", str, "", "Extra directory searched for ASAP sidecars <stem>.xml (relative: to "
             "SLIDE_DIR), besides the slide's own directory and a CAMELYON-style ../annotations/."),
-    Setting("SIDECAR_IMPORT", bool, True, "Import a slide's ASAP XML sidecar as a set on first use, and "
-            "re-import it as a new change whenever it changes on disk."),
-    Setting("SIDECAR_WRITEBACK", bool, False, "Write a set imported from a sidecar back to that XML after "
-            "every change (atomically), so desktop ASAP sees browser edits."),
+    Setting("SIDECAR_IMPORT", bool, True, "Import a slide's ASAP XML sidecar (and a Hamamatsu "
+            "<slide>.ndpi.ndpa beside it, as a set of its own) as a set on first use, and re-import it as a "
+            "new change whenever it changes on disk."),
+    Setting("SIDECAR_WRITEBACK", bool, False, "Write a set imported from a sidecar back to that XML (an "
+            "NDPA sidecar as NDPA) after every change (atomically), so desktop ASAP sees browser edits."),
     Setting("MAX_SET_VERTICES", int, 5_000_000, "Most vertices one annotation set may hold."),
     Setting("MASK_JOBS", int, 1, "Mask export jobs that run at once on this host (each uses one core); "
             "the others wait in a queue."),
