@@ -38,6 +38,7 @@ from viewer.annotations.asap import DEFAULT_MAX_BYTES, read_limited
 from viewer.annotations.geojson import parse_color
 from viewer.annotations.imagescope import ellipse_parameters, ellipse_polygon
 from viewer.annotations.model import DEFAULT_ANNOTATION_COLOR, Annotation, AnnotationSet
+from viewer.annotations.problems import problems_error
 from viewer.annotations.xmlsafe import is_element, local_name, parse_untrusted
 from viewer.errors import AnnotationFormatError, InvalidInputError
 
@@ -48,7 +49,6 @@ X_OFFSET_PROPERTY = "hamamatsu.XOffsetFromSlideCentre"
 Y_OFFSET_PROPERTY = "hamamatsu.YOffsetFromSlideCentre"
 _UNITS_NM = {"nanometers": 1.0, "micrometers": 1000.0, "millimeters": 1_000_000.0}
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z", re.ASCII)
-_MAX_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -180,13 +180,7 @@ class _Reader:
         if not self.problems:
             self.problems.extend(aset.problems())
         if self.problems:
-            count = len(self.problems)
-            listed = self.problems[:_MAX_LISTED] + (
-                [f"... and {count - _MAX_LISTED} more"] if count > _MAX_LISTED else [])
-            noun = "problem" if count == 1 else "problems"
-            raise AnnotationFormatError(
-                f"invalid NDPA: {count} {noun}; first: {self.problems[0]}", details=listed
-            )
+            raise problems_error("NDPA", self.problems)
         return aset
 
     def number(self, element: Any, tag: str) -> float | None:

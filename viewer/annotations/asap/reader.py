@@ -24,10 +24,10 @@ from viewer.annotations.model import (
     AnnotationSet,
     Group,
 )
+from viewer.annotations.problems import problems_error
 from viewer.annotations.xmlsafe import is_element, local_name, parse_untrusted
 from viewer.errors import AnnotationFormatError
 
-_MAX_LISTED = 20  # problems listed in an error's details; the message says how many there are
 _MAX_STRAYS_LISTED = 5  # stray children of one <Coordinates> warned about one by one
 _BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 
@@ -53,13 +53,6 @@ def read_asap(
     if warnings is not None:
         warnings.extend(notes)
     return aset
-
-
-def _format_error(message: str, problems: list[str]) -> AnnotationFormatError:
-    listed = problems[:_MAX_LISTED]
-    if len(problems) > _MAX_LISTED:
-        listed.append(f"... and {len(problems) - _MAX_LISTED} more")
-    return AnnotationFormatError(message, details=listed)
 
 
 @dataclass
@@ -132,12 +125,7 @@ class _Reader:
             # Belt and braces: anything the model forbids that the checks above let through.
             self.problems.extend(aset.problems(check_coordinates=False))
         if self.problems:
-            count = len(self.problems)
-            raise _format_error(
-                f"invalid ASAP annotation XML: {count} problem{'s' if count > 1 else ''}; "
-                f"first: {self.problems[0]}",
-                self.problems,
-            )
+            raise problems_error("ASAP annotation XML", self.problems)
         return aset
 
     def _groups(self, node: Any) -> tuple[list[Group], dict[str, int]]:

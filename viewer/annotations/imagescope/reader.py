@@ -13,13 +13,13 @@ from viewer.annotations.imagescope.keys import DERIVED, INT, LAYER_KEY, REGION_K
 from viewer.annotations.imagescope.shapes import Point, colorref_to_hex, ellipse_polygon
 from viewer.annotations.limits import DEFAULT_MAX_BYTES, read_limited
 from viewer.annotations.model import DEFAULT_GROUP_COLOR, NO_GROUP, Annotation, AnnotationSet, Group
+from viewer.annotations.problems import problems_error
 from viewer.annotations.xmlsafe import is_element, local_name, parse_untrusted
 from viewer.errors import AnnotationFormatError
 
 _NUMBER_TEXT = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"
 _NUMBER = re.compile(_NUMBER_TEXT + r"\Z", re.ASCII)
 _NUMBERS = re.compile(f"{_NUMBER_TEXT}(?:\x00{_NUMBER_TEXT})*", re.ASCII)  # NUL-separated (XML has no NUL)
-_MAX_LISTED = 20
 
 
 def read_imagescope(
@@ -82,13 +82,7 @@ class _Reader:
         if not self.problems:
             self.problems.extend(aset.problems())
         if self.problems:
-            count = len(self.problems)
-            listed = self.problems[:_MAX_LISTED] + (
-                [f"... and {count - _MAX_LISTED} more"] if count > _MAX_LISTED else [])
-            noun = "problem" if count == 1 else "problems"
-            raise AnnotationFormatError(
-                f"invalid ImageScope XML: {count} {noun}; first: {self.problems[0]}", details=listed
-            )
+            raise problems_error("ImageScope XML", self.problems)
         return aset
 
     def unique_name(self, name: str, layer_id: str, line: int) -> str:
