@@ -27,9 +27,10 @@ from PIL import Image, ImageDraw
 from viewer import demo
 from viewer.annotations.asap import read_asap
 from viewer.demo.encoders import TileEncoders
-from viewer.demo.ensure import LOCK_NAME, PROGRESS_NAME, hold_lock
+from viewer.demo.ensure import LOCK_NAME, PROGRESS_NAME
 from viewer.demo.progress import ProgressFile, read_progress
 from viewer.demo.renderer import RendererSpec
+from viewer.locks import hold_lock
 from viewer.slides.tiffreader import COMPRESSION_JPEG, PHOTOMETRIC_YCBCR, read_tiled_directories
 
 SMALL = (6000, 4500)  # five sections on two rows, four levels

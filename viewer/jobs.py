@@ -39,14 +39,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from viewer.atomicfile import write_atomic
 from viewer.errors import ConflictError, NotFoundError, UnavailableError, ViewerError
+from viewer.locks import hold_lock, lock_is_held
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = frozenset({DONE, FAILED, CANCELLED})
@@ -121,21 +121,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(data).encode(), sync_directory=False)
 
 
-def _lock_is_free(path: Path) -> bool:
-    """Whether nobody holds *path*'s flock (a shared attempt does not disturb other testers)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
 def valid_job_id(job_id: str) -> bool:
     """Whether *job_id* has the shape of the ids :meth:`JobManager.submit` makes."""
     return len(job_id) == _ID_LENGTH and set(job_id) <= _ID_CHARS
@@ -157,15 +142,6 @@ class JobManager:
 
     # ----------------------------------------------------------------------------------------------
     # Submitting
-
-    @contextmanager
-    def _submit_lock(self) -> Iterator[None]:
-        fd = os.open(self.root / ".submit.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
 
     def submit(
         self, kind: str, params: dict[str, Any], payload: Any, result_name: str,
@@ -189,7 +165,7 @@ class JobManager:
         try:
             with open(staging / "input.pickle", "wb") as f:
                 pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-            with self._submit_lock():
+            with hold_lock(self.root / ".submit.lock"):
                 active = [v for v in self._views() if v.state not in FINISHED]
                 if len(active) >= self.limits.queued:
                     raise UnavailableError(
@@ -270,7 +246,7 @@ class JobManager:
             if cancel.exists():
                 state, error = CANCELLED, _read_text(cancel) or "cancelled"
                 finished_at = finished_at or _mtime(cancel)
-            elif _lock_is_free(job_dir / "run.lock"):
+            elif not lock_is_held(job_dir / "run.lock"):
                 # No runner holds the job. It writes its last status before its lock goes, so a
                 # fresh read tells a job that just ended from one whose runner died unheard.
                 status = _read_json(job_dir / "status.json") or status
@@ -416,7 +392,7 @@ def _waiting_seq(job_dir: Path) -> int | None:
     if status is None or status.get("state") != QUEUED or (job_dir / "cancel").exists():
         return None
     spec = _read_json(job_dir / "job.json")
-    if spec is None or _lock_is_free(job_dir / "run.lock"):
+    if spec is None or not lock_is_held(job_dir / "run.lock"):
         return None
     return int(spec.get("seq", 0))
 

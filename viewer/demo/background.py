@@ -29,12 +29,10 @@ from viewer.demo.ensure import (
     demo_dir,
     demo_is_complete,
     demo_slide_path,
-    hold_lock,
-    lock_is_held,
-    try_lock,
 )
 from viewer.demo.progress import ConsoleProgress, DemoProgress, ProgressFile, read_progress, write_progress
 from viewer.demo.scene import DEMO_HEIGHT, DEMO_MPP, DEMO_WIDTH
+from viewer.locks import hold_lock, lock_is_held, try_lock
 from viewer.tiffwriter import pyramid_sizes
 
 #: Test-only: a smaller demo ("WIDTHxHEIGHT" level-0 px) so that tests of the first start are quick.

@@ -9,17 +9,14 @@ nothing that looks complete: the next one writes what is missing.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from viewer.demo.progress import DemoProgress, ProgressTracker
 from viewer.demo.scene import DEMO_HEIGHT, DEMO_MPP, DEMO_SEED, DEMO_STEM, DEMO_TILE_SIZE, DEMO_WIDTH
 from viewer.demo.sidecars import write_demo_annotations, write_likelihood_map
 from viewer.demo.slide import generate_slide
+from viewer.locks import hold_lock
 from viewer.tiffwriter import pyramid_sizes
 
 #: Name of the lock file (in the demo directory) that a generator holds while it writes.
@@ -95,47 +92,3 @@ def complete_demo(data_dir: Path, progress: ProgressCallback | None = None, *, w
         tracker.failed(f"{type(exc).__name__}: {exc}")
         raise
     tracker.done()
-
-
-@contextmanager
-def hold_lock(path: Path, *, wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the exclusive lock on *path* (created if missing) for the block.
-
-    Without *wait*, block until it is free; with it, try every half second and call *wait*
-    between attempts (it may raise to give up).
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        if wait is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        else:
-            while not try_lock(fd):
-                wait()
-                time.sleep(0.5)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def try_lock(fd: int) -> bool:
-    """Take the exclusive lock of *fd* if nobody holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def lock_is_held(path: Path) -> bool:
-    """Whether some process holds the lock on *path* now (a generator is writing)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # releases the shared lock taken to look
