@@ -123,6 +123,11 @@ def test_imagescope_upload_export_and_replace(client: FlaskClient) -> None:
     assert "metadata" not in by_name["Region 2"]["properties"]  # no comment, no metadata
     assert flat(coordinates(outer)) == pytest.approx([100.5, 200.25, 700, 210, 650, 900, 120, 880], abs=0.01)
     assert by_name["Region 2"]["properties"]["asap"]["group"] == "Tumor (holes)"
+    one = client.get(f"{body['set']['urls']['annotations']}/{outer['id']}").get_json()
+    assert one["properties"]["metadata"]["ANNOTATION_DESCRIPTION"] == "grade 2 & necrosis"
+    summary = client.get(body["set"]["urls"]["summary"]).get_json()["annotations"]
+    assert [a["comment"] for a in summary][0] == "grade 2 & necrosis"
+    assert not summary[1]["comment"]  # no comment: empty or null
     # the viewport query carries the comment too (what the browser's layer reads)
     view = client.get(body["set"]["urls"]["self"] + "?bbox=0,0,800,1000&simplify=4").get_json()
     seen = {f["properties"]["name"]: f["properties"].get("metadata") for f in view["features"]}
