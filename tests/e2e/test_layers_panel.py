@@ -326,3 +326,27 @@ def test_watcher_checks_every_two_seconds_and_pauses_while_the_tab_is_hidden(
     shown_at = time.monotonic()
     page.wait_for_timeout(1000)
     assert [u for t, u in checks if t > shown_at], "no check at once when the tab was shown again"
+
+
+def test_show_only_a_nested_group_keeps_its_ancestors_on(page: Page, panel_server: Server) -> None:
+    _open(page, panel_server)
+    visible = page.evaluate(f"""() => {{
+      const layer = {WSI}.annotations.layers[0];
+      const saved = layer.groupInfo;
+      layer.groupInfo = new Map([["root", {{name: "root", parent: null, color: "#ff0000"}}],
+        ["child", {{name: "child", parent: "root", color: "#00ff00"}}],
+        ["sibling", {{name: "sibling", parent: "root", color: "#0000ff"}}],
+        ["grandchild", {{name: "grandchild", parent: "child", color: "#ffffff"}}],
+        ["other", {{name: "other", parent: null, color: "#000000"}}]]);
+      layer.showOnlyGroup("child");
+      const out = Object.fromEntries(layer.groups().map((g) => [g.name, g.visible]));
+      layer.showOnlyGroup(null);
+      const all = layer.groups().every((g) => g.visible);
+      layer.groupInfo = saved;
+      layer.groupState.clear();
+      return {{ out, all }};
+    }}""")
+    assert visible == {
+        "out": {"root": True, "child": True, "sibling": False, "grandchild": True, "other": False},
+        "all": True,
+    }

@@ -132,10 +132,12 @@ export class AnnotationLayer extends EventTarget {
     this.#restyle();
   }
 
-  /** Show one group (and its sub-groups) only; null shows every group again. */
+  /** Show one group (and its sub-groups) only; null shows every group again. Its ancestors stay
+   * on (a hidden ancestor hides its descendants), their other children go off. */
   showOnlyGroup(name) {
+    const lineage = name === null ? [] : ancestry(name, this.groupInfo);
     for (const g of this.groupInfo.keys()) {
-      this.#groupState(g).visible = name === null || ancestry(g, this.groupInfo).includes(name);
+      this.#groupState(g).visible = name === null || ancestry(g, this.groupInfo).includes(name) || lineage.includes(g);
     }
     this.#restyle();
   }
@@ -372,7 +374,8 @@ export class AnnotationLayer extends EventTarget {
     const margin = tileMargin(tile.lod);
     const tolerance = toleranceForLod(tile.lod);
     const bbox = [rect.x0 - margin, rect.y0 - margin, rect.x1 + margin, rect.y1 + margin].map((v) => Math.round(v));
-    const url = `${this.set.urls.self}?bbox=${bbox.join(",")}${tolerance ? `&simplify=${tolerance}` : ""}`;
+    // clip=1: a big outline comes cut to the tile (its whole bbox and area in properties.whole)
+    const url = `${this.set.urls.self}?bbox=${bbox.join(",")}${tolerance ? `&simplify=${tolerance}` : ""}&clip=1`;
     this.inFlight.set(tile.key, this.generation);
     this.worker.postMessage({ type: "load", key: tile.key, url, rect, margin, tolerance });
   }
