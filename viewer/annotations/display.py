@@ -7,7 +7,14 @@ decimated first (cheap), then outlines are simplified by Douglas-Peucker at that
 (shapely, topology-preserving). Tolerances are rounded down to powers of two so nearby zooms share
 results.
 
-Encoded features are cached by (store, group colours, annotation id, version, tolerance) in one
+A display tile may ask for big outlines *clipped* to its box (``clip_box``): an outline of more than
+:data:`CLIP_MIN_VERTICES` vertices that the box does not hold whole is cut to it
+(Sutherland-Hodgman), so a 120,000-vertex region seen at 40x costs the browser only the part in the
+tile (drawn whole in every tile, its long slivers took software WebGL seconds a frame). A clipped
+Feature carries the whole annotation's measures in ``properties.whole`` (``bbox``, ASAP ``area``,
+``points``): the viewer lists, hit-tests and flies to the annotation, not to the piece.
+
+Encoded features are cached by (store, group colours, annotation id, version, tolerance, clip box) in one
 :class:`viewer.lru.LRU` bounded by bytes, so panning a 10^6-vertex set costs an index scan and a
 join of cached strings. Concurrent requests for one view encode each feature once: a request
 *claims* the features nobody has cached or is encoding, and waits for those another request has
@@ -30,11 +37,18 @@ from viewer.lru import LRU
 SIMPLIFY_TYPES = frozenset({"Polygon", "Spline"})  # outlines: Douglas-Peucker
 DECIMATE_TYPES = SIMPLIFY_TYPES | {"PointSet"}  # points closer than a screen pixel merge
 _MIN_VERTICES = 8  # shapes this small are sent as they are
+#: Outlines with more vertices than this are clipped to a display tile's box (smaller ones are sent
+#: whole: their few long edges cost the renderer nothing).
+CLIP_MIN_VERTICES = 256
+CLIP_TYPES = frozenset({"Polygon"})  # a Spline's control points cannot be cut; lines are thin
+_NOTHING = " "  # the cached text of a clipped feature with nothing in the box (not valid JSON)
 #: Longest a request waits for a feature another request is encoding, seconds.
 WAIT_FOR_OTHERS_S = 60.0
 
-#: (store identity, group colours, annotation id, annotation version, tolerance in slide px)
-FeatureKey = tuple[int, int, int, int, float]
+#: Slide px x0, y0, x1, y1.
+Box = tuple[float, float, float, float]
+#: (store identity, group colours, annotation id, annotation version, tolerance in slide px, clip box)
+FeatureKey = tuple[int, int, int, int, float, Box | None]
 #: Yields (version, annotation) of stored annotations by id (those deleted since are absent).
 FetchAnnotations = Callable[[list[int]], dict[int, tuple[int, Annotation]]]
 
@@ -77,16 +91,74 @@ def feature(obj_id: int, version: int, a: Annotation, groups: list[Group] | None
     return found
 
 
-def encode_feature(obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group]) -> str:
-    """One Feature as JSON text, simplified to *tolerance* slide px (0: exact) for display.
+def encode_feature(
+    obj_id: int, version: int, a: Annotation, tolerance: float, groups: list[Group],
+    clip_box: Box | None = None,
+) -> str | None:
+    """One Feature as JSON text, simplified to *tolerance* slide px (0: exact) for display, a big
+    outline cut to *clip_box* (None: whole; the result is None when nothing of it is in the box).
     *a*'s coordinates are replaced (callers pass an annotation read for this purpose)."""
+    whole: dict[str, Any] | None = None
+    if clip_box is not None and a.type in CLIP_TYPES and len(a.coordinates) > CLIP_MIN_VERTICES:
+        from viewer.annotations.geometry import asap_area, bounding_box
+
+        bbox = bounding_box(a.coordinates)
+        if not (bbox[0] >= clip_box[0] and bbox[1] >= clip_box[1] and bbox[2] <= clip_box[2]
+                and bbox[3] <= clip_box[3]):
+            whole = {"bbox": list(bbox), "area": asap_area(a.coordinates), "points": len(a.coordinates)}
     if tolerance > 0 and a.type in DECIMATE_TYPES and len(a.coordinates) > _MIN_VERTICES:
         a.coordinates = decimate(a.coordinates, tolerance / 2)
         if a.type in SIMPLIFY_TYPES and len(a.coordinates) > _MIN_VERTICES:
             from viewer.annotations.geometry import simplify
 
             a.coordinates = simplify(a.coordinates, tolerance, closed=True)
-    return json.dumps(feature(obj_id, version, a, groups), separators=(",", ":"), allow_nan=False)
+    found = feature(obj_id, version, a, groups)
+    if whole is not None and clip_box is not None:
+        geometry = _clipped_geometry(a.coordinates, clip_box)
+        if geometry is not None:
+            if not geometry["coordinates"]:
+                return None
+            found["geometry"] = geometry
+            found["properties"]["whole"] = whole
+    return json.dumps(found, separators=(",", ":"), allow_nan=False)
+
+
+def _clipped_geometry(coords: list[tuple[float, float]], box: Box) -> dict[str, Any] | None:
+    """An outline cut to *box* as a GeoJSON Polygon (no coordinates: nothing of it in the box).
+
+    Sutherland-Hodgman, vectorised: one ring, the vertices inside unchanged (exact), the pieces of a
+    concave outline joined by zero-width runs along the box's sides. Those runs lie on the query
+    box, i.e. in the tile's margin, where the renderer draws nothing of this tile; the fill and
+    point-in-polygon tests (even-odd) are unchanged by them. shapely's ``clip_by_rect`` builds
+    proper pieces but took minutes on a 120,000-vertex star."""
+    import numpy as np
+
+    pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    sides = ((0, box[0], True), (0, box[2], False), (1, box[1], True), (1, box[3], False))
+    for axis, bound, keep_above in sides:
+        if len(pts) < 3:
+            break
+        following = np.roll(pts, -1, axis=0)
+        inside = pts[:, axis] >= bound if keep_above else pts[:, axis] <= bound
+        next_inside = np.roll(inside, -1)
+        crossing = inside != next_inside
+        delta = following[:, axis] - pts[:, axis]
+        t = np.divide(bound - pts[:, axis], delta, out=np.zeros(len(pts)), where=crossing & (delta != 0))
+        at_side = pts + t[:, None] * (following - pts)
+        at_side[:, axis] = bound
+        # per edge: in->in gives its end, in->out the crossing, out->in the crossing then the end
+        first = np.where(crossing[:, None], at_side, following)
+        candidates = np.stack([first, following], axis=1)
+        keep = np.stack([inside | next_inside, ~inside & next_inside], axis=1)
+        pts = candidates[keep]
+    if len(pts) < 3:
+        return {"type": "Polygon", "coordinates": []}
+    x, y = pts[:, 0], pts[:, 1]
+    if abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))) < 1e-9:
+        return {"type": "Polygon", "coordinates": []}  # only runs along the box's sides
+    ring = pts.tolist()
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
 
 
 class FeatureCache:
@@ -149,16 +221,19 @@ def display_features(
     rows: Sequence[tuple[int, int, Annotation | None]],
     tolerance: float,
     fetch: FetchAnnotations,
+    clip_box: Box | None = None,
 ) -> list[str]:
     """The Feature texts of *rows* (annotation id, version, the annotation or None when only the
-    index was read) at *tolerance* slide px, in order; annotations deleted since are left out.
+    index was read) at *tolerance* slide px, big outlines cut to *clip_box* (None: whole), in
+    order; annotations deleted since, and clipped ones with nothing in the box, are left out.
 
     Only annotations nobody has cached or is encoding are read (``fetch``), parsed and simplified:
     panning re-uses the rest, and concurrent requests for one view encode each feature once.
     """
     # Features carry their class colour: a cached feature is valid for these groups only.
     colours = hash(tuple((g.name, g.color) for g in groups))
-    keys: list[FeatureKey] = [(store_key, colours, obj_id, v, tolerance) for obj_id, v, _a in rows]
+    keys: list[FeatureKey] = [(store_key, colours, obj_id, v, tolerance, clip_box) for obj_id, v, _a in rows]
+    # _NOTHING marks a feature with nothing in the box (cached like the others, dropped below)
     parts, mine, theirs = cache.claim(keys)
     try:
         wanted = [rows[i][0] for i in mine if rows[i][2] is None]
@@ -169,7 +244,7 @@ def display_features(
                 if obj_id not in fetched:
                     continue  # deleted since the query
                 version, a = fetched[obj_id]
-            parts[index] = encode_feature(obj_id, version, a, tolerance, groups)
+            parts[index] = encode_feature(obj_id, version, a, tolerance, groups, clip_box) or _NOTHING
     finally:
         cache.release([keys[i] for i in mine], [parts[i] for i in mine])
     for index, event in theirs:
@@ -182,5 +257,5 @@ def display_features(
                 if found is None:
                     continue
                 version, a = found
-            parts[index] = encode_feature(obj_id, version, a, tolerance, groups)
-    return [p for p in parts if p]
+            parts[index] = encode_feature(obj_id, version, a, tolerance, groups, clip_box) or _NOTHING
+    return [p for p in parts if p and p != _NOTHING]

@@ -37,6 +37,10 @@ BBOX = BoxQuery("bbox", "x0,y0,x1,y1 in slide px: only annotations whose boundin
 SIMPLIFY = ToleranceQuery(
     "simplify", "Douglas-Peucker tolerance in slide px for the zoom (rounded down to a power of two)."
 )
+CLIP = TextQuery(
+    "clip", "1 (with bbox): outlines of more than 256 vertices cut to the bbox, for a display tile; "
+    "a cut Feature's properties.whole = {bbox, area, points} of the whole annotation.", choices=("0", "1")
+)
 NAME = TextQuery("name", "The new set's name (default: the uploaded file's, else 'layer N').")
 _XML = Reply("ASAP XML", {"application/xml": str})
 _DOCUMENT = Body({
@@ -190,7 +194,7 @@ def put_slide_xml(slide_id: str) -> Response:
 @bp.get("/sets/<int:set_id>")
 @describe(
     "The set as GeoJSON in slide space, with its groups (ETag: the version shown)",
-    parameters=(VERSION, BBOX, SIMPLIFY, IF_NONE_MATCH),
+    parameters=(VERSION, BBOX, SIMPLIFY, CLIP, IF_NONE_MATCH),
     responses={200: json_reply(schemas.SetDocument, "FeatureCollection", media_type="application/geo+json")},
     errors=(400, 404, 503),
 )
@@ -202,6 +206,9 @@ def get_set(set_id: int) -> Response:
     version = VERSION.get()
     bbox = BBOX.get()
     tolerance = zoom_tolerance(SIMPLIFY.get())
+    clip = CLIP.get() == "1"
+    if clip and bbox is None:
+        raise InvalidInputError("clip needs bbox")
     rows: list[tuple[int, int, Annotation | None]]
     if bbox is not None:
         info, group_recs, found = store.query(set_id, bbox)
@@ -221,7 +228,8 @@ def get_set(set_id: int) -> Response:
     def fetch(ids: list[int]) -> dict[int, tuple[int, Annotation]]:
         return {i: (v, annotation_from_doc(doc)) for i, (v, doc) in store.docs(set_id, ids).items()}
 
-    parts = display_features(svc.feature_cache, id(store), group_models, rows, tolerance, fetch)
+    parts = display_features(svc.feature_cache, id(store), group_models, rows, tolerance, fetch,
+                             bbox if clip else None)
     from viewer.annotations.geojson import group_to_json
 
     head: schemas.SetDocumentHead = {

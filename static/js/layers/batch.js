@@ -285,11 +285,13 @@ export function buildBatch(body, rect, margin, tolerance, registry, options = {}
         y1: points[points.length - 1][1], text });
     }
     if (fresh) {
+      // a big outline cut to the tile (`clip=1`) carries the whole annotation's measures
+      const whole = props.whole && Array.isArray(props.whole.bbox) ? props.whole : null;
       annotations.push({
         slot, id, version, name: props.name ?? "", type: asap.type ?? null, group: asap.group ?? null,
-        color: asap.color ?? null, style: st.style, bbox: [bx0, by0, bx1, by1],
-        points: end - first,
-        areaPx: shape.kind === KIND_AREA ? asapArea(shape.rings[0]) : 0,
+        color: asap.color ?? null, style: st.style, bbox: whole ? whole.bbox : [bx0, by0, bx1, by1],
+        points: whole ? whole.points : end - first,
+        areaPx: whole ? whole.area : shape.kind === KIND_AREA ? asapArea(shape.rings[0]) : 0,
         lengthPx: asap.type === "Measurement" ? measurementLength(points) : null,
       });
     }

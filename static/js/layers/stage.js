@@ -46,7 +46,8 @@ export class OverlayStage {
     };
     this.canvas = make("annotations");
     this.gl = options.forceCanvas ? null : this.canvas.getContext("webgl2", {
-      alpha: true, premultipliedAlpha: true, antialias: true, preserveDrawingBuffer: false, depth: false, stencil: false,
+      // no multisampling: with software GL (SwiftShader) it cost 2-5x per stroke pass, measured
+      alpha: true, premultipliedAlpha: true, antialias: false, preserveDrawingBuffer: false, depth: false, stencil: false,
     });
     this.ctx = this.gl ? null : this.canvas.getContext("2d");
     this.mode = this.gl ? "webgl2" : "canvas2d";
