@@ -1,8 +1,9 @@
 /**
  * WebGL2 drawing of annotation batches (`batch.js`). Geometry is uploaded once per batch;
  * a frame sets uniforms only: the batch's slide→device affine (relative to its origin, computed in
- * double on the CPU), its clip rectangle, line width and opacities. Strokes are instanced quads
- * widened to a constant screen width in the vertex shader; fills are earcut triangles; dots are
+ * double on the CPU), its clip rectangle, line width and opacities. Strokes are quads (6 vertices
+ * a segment, read from segment textures by gl_VertexID) widened to a constant screen width in the
+ * vertex shader; each draw is scissored to its tile; fills are earcut triangles; dots are
  * instanced discs. Colour and visibility come from two small textures shared by every batch of a
  * layer: per slot (annotation) flags + style index (`RGBA8UI`), per style an RGBA colour whose
  * alpha is the style's opacity (0 = hidden). Hiding a group, recolouring it or selecting an
@@ -14,6 +15,8 @@
 
 export const STATE_WIDTH = 2048;
 export const STYLE_WIDTH = 256;
+/** Width of the segment textures (segments per row). */
+export const SEG_WIDTH = 4096;
 /** Slot flags (red channel of the state texture). */
 export const FLAG_HIDDEN = 1;
 export const FLAG_SELECTED = 2;
@@ -72,13 +75,22 @@ void main() {
 }
 `;
 
+// Segments are read from textures by gl_VertexID (6 vertices, two triangles, per segment), not
+// instanced: SwiftShader runs an instanced draw instance by instance, and with 10^5 segments a
+// frame that cost seconds (measured 4-9x slower than this).
 const STROKE_VERTEX = `${COMMON}
+precision highp sampler2D;
 uniform float u_width; // device px
-in vec4 a_seg;         // x0, y0, x1, y1 relative to the batch origin
-in uint a_slot;
+uniform sampler2D u_segs;     // RGBA32F: x0, y0, x1, y1 relative to the batch origin
+uniform usampler2D u_segSlot; // R32UI: the segment's slot
 out vec2 v_rel;
 out vec4 v_color;
 void main() {
+  int seg = gl_VertexID / 6;
+  int k = gl_VertexID - seg * 6;
+  ivec2 at = ivec2(seg % ${SEG_WIDTH}, seg / ${SEG_WIDTH});
+  vec4 a_seg = texelFetch(u_segs, at, 0);
+  uint a_slot = texelFetch(u_segSlot, at, 0).r;
   vec4 c; uint f;
   lookup(a_slot, c, f);
   vec2 p0 = toPx(a_seg.xy);
@@ -89,7 +101,7 @@ void main() {
   vec2 nrm = vec2(-dir.y, dir.x);
   bool selected = (f & 2u) != 0u;
   float hw = 0.5 * u_width * (selected ? 1.6 : 1.0);
-  int id = gl_VertexID;
+  int id = k < 3 ? k : k - 2; // triangles (0, 1, 2) and (1, 2, 3) of the quad's strip order
   vec2 base = (id < 2) ? p0 - dir * hw : p1 + dir * hw; // square caps close the joins
   vec2 px = base + nrm * ((id & 1) == 0 ? -hw : hw);
   vec3 rgb = selected ? mix(c.rgb, vec3(1.0), 0.45) : ((f & 4u) != 0u ? mix(c.rgb, vec3(1.0), 0.25) : c.rgb);
@@ -243,10 +255,29 @@ export class GLRenderer {
       attrib(fill.attributes.a_slot, batch.vertSlot, 1, true, 0);
       buffer(gl.ELEMENT_ARRAY_BUFFER, batch.tris);
     }
+    handle.textures = [];
     if (handle.segCount) {
-      handle.segVao = vao();
-      attrib(stroke.attributes.a_seg, batch.segs, 4, false, 1);
-      attrib(stroke.attributes.a_slot, batch.segSlot, 1, true, 1);
+      handle.segVao = vao(); // no attributes: the vertex shader reads the textures
+      const rows = Math.ceil(handle.segCount / SEG_WIDTH);
+      const segs = new Float32Array(rows * SEG_WIDTH * 4);
+      segs.set(batch.segs);
+      const slots = new Uint32Array(rows * SEG_WIDTH);
+      slots.set(batch.segSlot);
+      const texture = (internal, format, type, data) => {
+        const t = gl.createTexture();
+        gl.bindTexture(gl.TEXTURE_2D, t);
+        gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+        gl.texImage2D(gl.TEXTURE_2D, 0, internal, SEG_WIDTH, rows, 0, format, type, data);
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+        handle.textures.push(t);
+        return t;
+      };
+      gl.activeTexture(gl.TEXTURE2);
+      handle.segTexture = texture(gl.RGBA32F, gl.RGBA, gl.FLOAT, segs);
+      gl.activeTexture(gl.TEXTURE3);
+      handle.segSlotTexture = texture(gl.R32UI, gl.RED_INTEGER, gl.UNSIGNED_INT, slots);
+      gl.activeTexture(gl.TEXTURE0);
     }
     if (handle.dotCount) {
       handle.dotVao = vao();
@@ -264,6 +295,7 @@ export class GLRenderer {
     const gl = this.gl;
     handle.vaos.forEach((v) => gl.deleteVertexArray(v));
     handle.buffers.forEach((b) => gl.deleteBuffer(b));
+    handle.textures.forEach((t) => gl.deleteTexture(t));
   }
 
   /** Upload the state and style textures where they changed. */
@@ -327,6 +359,8 @@ export class GLRenderer {
       if (u.u_fill) gl.uniform1f(u.u_fill, style.fillOpacity);
       if (u.u_width) gl.uniform1f(u.u_width, style.lineWidth * frame.dpr);
       if (u.u_radius) gl.uniform1f(u.u_radius, style.dotRadius * frame.dpr);
+      if (u.u_segs) gl.uniform1i(u.u_segs, 2);
+      if (u.u_segSlot) gl.uniform1i(u.u_segSlot, 3);
       for (const d of draws) {
         const count = d.handle[countKey];
         if (!count) {
@@ -341,14 +375,60 @@ export class GLRenderer {
           gl.uniform2f(u.u_it, im.e, im.f);
         }
         if (u.u_clip) gl.uniform4f(u.u_clip, d.clip[0], d.clip[1], d.clip[2], d.clip[3]);
+        const box = name === "dot" ? null : scissorBox(m, d.clip, frame);
+        if (box === false) {
+          continue; // the tile is out of view
+        }
+        if (box) {
+          gl.enable(gl.SCISSOR_TEST);
+          gl.scissor(box[0], box[1], box[2], box[3]);
+        } else {
+          gl.disable(gl.SCISSOR_TEST);
+        }
         gl.bindVertexArray(d.handle[vaoKey]);
         if (name === "fill") {
           gl.drawElements(gl.TRIANGLES, count, gl.UNSIGNED_INT, 0);
+        } else if (name === "stroke") {
+          gl.activeTexture(gl.TEXTURE2);
+          gl.bindTexture(gl.TEXTURE_2D, d.handle.segTexture);
+          gl.activeTexture(gl.TEXTURE3);
+          gl.bindTexture(gl.TEXTURE_2D, d.handle.segSlotTexture);
+          gl.activeTexture(gl.TEXTURE0);
+          gl.drawArrays(gl.TRIANGLES, 0, 6 * count);
         } else {
           gl.drawArraysInstanced(gl.TRIANGLE_STRIP, 0, 4, count);
         }
       }
     }
     gl.bindVertexArray(null);
+    gl.disable(gl.SCISSOR_TEST);
   }
+}
+
+/**
+ * The scissor box (GL device px, origin bottom-left: x, y, w, h) of a draw's clip rectangle: the
+ * device-space bounds of its four corners, so the rasterizer never walks a primitive's pixels
+ * outside the tile (the fragment test alone still shades them, then discards: with software GL
+ * (SwiftShader) a long sliver of a big outline, drawn once per tile, cost seconds a frame).
+ * @param {import("./view.js").Affine} m rel slide -> device px
+ * @param {number[]} clip rel slide x0, y0, x1, y1
+ * @param {{width: number, height: number}} frame device px
+ * @returns {number[]|false} false when the box is empty (nothing of the tile is in view)
+ */
+export function scissorBox(m, clip, frame) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const [x, y] of [[clip[0], clip[1]], [clip[2], clip[1]], [clip[0], clip[3]], [clip[2], clip[3]]]) {
+    const px = m.a * x + m.c * y + m.e;
+    const py = m.b * x + m.d * y + m.f;
+    x0 = Math.min(x0, px); y0 = Math.min(y0, py); x1 = Math.max(x1, px); y1 = Math.max(y1, py);
+  }
+  // one pixel of slack: the fragment test decides the border pixels exactly
+  const left = Math.max(0, Math.floor(x0) - 1);
+  const right = Math.min(frame.width, Math.ceil(x1) + 1);
+  const top = Math.max(0, Math.floor(y0) - 1);
+  const bottom = Math.min(frame.height, Math.ceil(y1) + 1);
+  if (!(right > left && bottom > top)) {
+    return false;
+  }
+  return [left, frame.height - bottom, right - left, bottom - top];
 }
