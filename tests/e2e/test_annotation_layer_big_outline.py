@@ -17,6 +17,7 @@ import io
 import math
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def star_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     with running_server(str(root), "--workers", "1", data_dir=data_dir) as running:
         asap = {"type": "Polygon", "group": "tumour", "color": "#ff0000"}
         geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
-        doc = {
+        doc: dict[str, Any] = {
             "type": "FeatureCollection", "asapGroups": [{"name": "tumour", "color": "#ff0000"}],
             "features": [{"type": "Feature", "geometry": geometry, "properties": {"asap": asap}}],
         }
