@@ -34,11 +34,12 @@ CMU = "aperio/CMU-1-Small-Region.svs"  # 2220 x 2967, 0.499 µm/px: 40x = 2 scre
 CENTRE = (1110.0, 1480.0)
 VERTICES = 100_000
 #: Longest main-thread task allowed (ms). Generous on purpose: CI is a loaded 2-core machine. Before
-#: the fix a frame of this view took 5-8 s (tasks of 5,100-8,500 ms, the view loaded after 28 s);
-#: after it, 0.5-1.8 s on a quiet machine: still far from the issue's ~200 ms target (strokes of
-#: 10^5 segments a frame cost SwiftShader ~2 us a triangle, pixels or not), so the bound is 3 s,
-#: not 1 s; lower it as frames get cheaper.
-LONG_TASK_BOUND_MS = 3000
+#: the fix a frame of this view took 5-8 s on a quiet machine (tasks of 5,100-8,500 ms, the view
+#: loaded after 28 s); after it, 0.4-0.8 s quiet and up to 3.2 s in a full CI run beside the other
+#: tests: still far from the issue's ~200 ms target (strokes of 10^5 segments a frame cost
+#: SwiftShader ~2 us a triangle, pixels or not), so the bound sits between the two; lower it as
+#: frames get cheaper.
+LONG_TASK_BOUND_MS = 4500
 LAYER = "document.querySelector('[data-pane]').wsi.annotations.layers[0]"
 
 

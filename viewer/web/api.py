@@ -78,13 +78,16 @@ def slide_summary(
 def list_slides() -> Response:
     """Every slide under the slide root, unreadable ones with an ``error``; the demo slide while it
     is generated with its ``status`` and ``progress`` (viewer.web.demo)."""
+    # The demo's state is read before the scan: read after it, a demo finished in between would be
+    # in neither (not scanned yet, no longer preparing). Finished in between the other way round,
+    # it is scanned, and the scanned entry wins.
+    preparing = preparing_entry()
     infos = library_slides()
     # no slide yet (the demo being generated): the answer must not wait for the store to open
     counts = services().slide_annotations.counts([info.id for info in infos]) if infos else {}
     sets = services().slide_annotations.set_counts([info.id for info in infos]) if infos else {}
     slides = [slide_summary(info, counts.get(info.id, 0), sets.get(info.id, 0)) for info in infos]
-    preparing = preparing_entry()
-    if preparing is not None:
+    if preparing is not None and all(info.id != preparing["id"] for info in infos):
         slides.append(preparing)
     return jsonify({"slides": slides})
 
