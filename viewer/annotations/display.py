@@ -4,8 +4,8 @@ JSON text of GeoJSON Features (slide space), cached. No Flask here.
 A viewport query names a tolerance in slide px (about one screen pixel at the zoom). At a coarse
 zoom most vertices of a traced outline fall within a screen pixel of their neighbours: they are
 decimated first (cheap), then outlines are simplified by Douglas-Peucker at that tolerance
-(shapely, topology-preserving). Tolerances are rounded down to powers of two so nearby zooms share
-results.
+(``geometry.simplify``: plain, topology-preserving only for small outlines). Tolerances are
+rounded down to powers of two so nearby zooms share results.
 
 A display tile may ask for big outlines *clipped* to its box (``clip_box``): an outline of more than
 :data:`CLIP_MIN_VERTICES` vertices that the box does not hold whole is cut to it
@@ -63,8 +63,7 @@ def zoom_tolerance(px: float) -> float:
 def decimate(coords: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
     """Drop vertices closer than *step* (slide px) to the last one kept; keep at least 3.
 
-    A cheap first pass before Douglas-Peucker: shapely's topology-preserving simplification costs
-    per input vertex.
+    A cheap first pass before Douglas-Peucker, whose cost grows with the input vertices.
     """
     out = [coords[0]]
     lx, ly = coords[0]
