@@ -3,12 +3,12 @@
 // of tests/data/brush (a 10,000-vertex blob, a 100-point wavy stroke 120 px wide across its edge).
 //
 // Run: node benchmarks/brush.mjs [--repeats 50] [--tolerance 0.25]   (a quick check: --repeats 3)
-// Printed per mode: median, p95 and max ms of one brushShape call (offset + boolean + mapping back +
-// simplification), after 5 warm-up calls; the vertex count after; the load average (the figures
-// mean little on a loaded machine).
+// Printed per mode: median, p95 and max ms of one brushShape + annotationRings call (offset + boolean
+// + mapping back + simplification + rings), after 5 warm-up calls; the vertex count after; the load
+// average (the figures mean little on a loaded machine).
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { brushShape, planPieces } from "../static/js/editor/brush.js";
+import { annotationRings, brushShape } from "../static/js/editor/brush.js";
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -26,7 +26,7 @@ console.log(`polygon ${fixture.outer.length} vertices, stroke ${fixture.stroke.l
 for (const mode of ["add", "cut"]) {
   const run = () => {
     const pieces = brushShape({ outer: fixture.outer }, fixture.stroke, fixture.width, mode, { tolerance });
-    planPieces(pieces, []);
+    annotationRings(pieces);
     return pieces;
   };
   for (let i = 0; i < 5; i++) {

@@ -4,7 +4,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import {
-  SCALE, brushShape, planPieces, shapeArea, signedArea, simplifyLine, strokeOutline,
+  SCALE, annotationRings, brushShape, bridgeHoles, shapeArea, signedArea, simplifyLine, strokeOutline,
 } from "../../static/js/editor/brush.js";
 
 const DIR = new URL("../data/brush/", import.meta.url);
@@ -89,27 +89,24 @@ test("the input ring's orientation does not matter; holes may be given either wa
   assert.equal(holes(a), 1);
 });
 
-test("planPieces: the biggest piece stays, others are new annotations, holes matched by overlap", () => {
+test("annotationRings: the biggest piece stays, the others are new annotations, holes bridged", () => {
   const square = [[0, 0], [100, 0], [100, 100], [0, 100]];
   const hole = [[40, 40], [60, 40], [60, 60], [40, 60]];
   // A cut across the square and through its hole: two pieces, the hole opened to the outside.
   const split = brushShape({ outer: square, holes: [hole] }, [[-10, 45], [110, 45]], 4, "cut");
-  const plan = planPieces(split, [hole]);
+  const rings = annotationRings(split);
   assert.equal(split.length, 2);
-  assert.deepEqual(plan.main, split[0].outer);
-  assert.deepEqual(plan.extra, [split[1].outer]);
-  assert.deepEqual(plan.holes, [{ index: 0, ring: null }], "the hole is gone: it is part of the outline now");
-  assert.deepEqual(plan.newHoles, []);
-  // An add over the hole's edge keeps a smaller hole, and a cut elsewhere makes a new one.
-  const grown = brushShape({ outer: square, holes: [hole] }, [[40, 50], [45, 50]], 6, "add");
-  const cut = brushShape({ outer: grown[0].outer, holes: grown[0].holes }, [[20, 20]], 8, "cut");
-  const plan2 = planPieces(cut, grown[0].holes);
-  assert.equal(plan2.holes.length, 1);
-  assert.ok(Math.abs(signedArea(plan2.holes[0].ring)) < 400, "the kept hole shrank");
-  assert.equal(plan2.newHoles.length, 1, "the dab at (20, 20) is a new hole");
+  assert.deepEqual(split.map((p) => p.holes.length), [0, 0], "the hole is part of the outlines now");
+  assert.deepEqual(rings.main, split[0].outer);
+  assert.deepEqual(rings.extra, [split[1].outer]);
+  assert.ok(Math.abs(signedArea(rings.main)) > Math.abs(signedArea(rings.extra[0])));
+  // A dab inside: one piece, its ring holds the hole.
+  const dabbed = annotationRings(brushShape({ outer: square }, [[20, 20]], 8, "cut", { tolerance: 0.05 }));
+  assert.equal(dabbed.extra.length, 0);
+  assert.ok(Math.abs(Math.abs(signedArea(dabbed.main)) - (10000 - Math.PI * 16)) < 0.02 * Math.PI * 16);
   // A cut that removes all of it: nothing is left, the annotation goes.
   const gone = brushShape({ outer: square }, [[50, -100], [50, 200]], 400, "cut");
-  assert.deepEqual(planPieces(gone).main, null);
+  assert.deepEqual(annotationRings(gone), { main: null, extra: [] });
 });
 
 test("a dab is a disc; an empty stroke or zero width changes nothing; bad modes are refused", () => {
@@ -121,4 +118,30 @@ test("a dab is a disc; an empty stroke or zero width changes nothing; bad modes 
   assert.equal(brushShape({ outer: square }, [[50, 50]], 0, "cut")[0].area, 10000);
   assert.throws(() => brushShape({ outer: square }, [[50, 50]], 10, "erase"), /add.*cut/);
   assert.deepEqual(simplifyLine([[0, 0], [1, 0.01], [2, 0]], 0.1), [[0, 0], [2, 0]]);
+});
+
+test("bridgeHoles: one ring whose shoelace area is the outer's minus the holes', brushable again", () => {
+  const f = fixtures.find((c) => c.name === "inside");
+  const [piece] = brushShape({ outer: f.outer }, f.stroke, f.width, "cut", { tolerance: f.tolerance });
+  assert.equal(piece.holes.length, 1);
+  const ring = bridgeHoles(piece.outer, piece.holes);
+  assert.equal(ring.length, piece.outer.length + piece.holes[0].length + 3);
+  assert.ok(Math.abs(Math.abs(signedArea(ring)) - piece.area) < 1e-6 * piece.area, "ASAP's area of the ring");
+  assert.ok(Math.abs(piece.area - f.cut.area) <= 0.01 * f.cut.area);
+  // The keyhole ring brushed again: Clipper sees the hole (non-zero), and nothing changes without a stroke.
+  const again = brushShape({ outer: ring }, [[0, 0]], 1, "cut", { tolerance: f.tolerance });
+  assert.equal(again.length, 1);
+  assert.equal(again[0].holes.length, 1, "the bridged hole is a hole again");
+  assert.ok(Math.abs(again[0].area - piece.area) < 1e-6 * piece.area);
+  // Two holes side by side (the right one bridged first) and a polygon without holes.
+  const square = [[0, 0], [100, 0], [100, 100], [0, 100]];
+  const two = brushShape({ outer: square }, [[30, 50]], 10, "cut").flatMap((p) => p.holes);
+  const both = brushShape({ outer: square }, [[30, 50], [30, 50.5]], 10, "cut")[0];
+  const withTwo = brushShape({ outer: both.outer, holes: both.holes }, [[70, 50]], 10, "cut")[0];
+  assert.equal(two.length, 1);
+  assert.equal(withTwo.holes.length, 2);
+  const ring2 = bridgeHoles(withTwo.outer, withTwo.holes);
+  assert.ok(Math.abs(Math.abs(signedArea(ring2)) - withTwo.area) < 1e-6 * withTwo.area);
+  assert.equal(brushShape({ outer: ring2 }, [[0, 0]], 1, "cut")[0].holes.length, 2);
+  assert.equal(bridgeHoles(square, []), square);
 });

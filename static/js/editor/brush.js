@@ -12,10 +12,13 @@
  * node: ~4 ms for a 100-point stroke on a 10,000-vertex polygon once warm, ~20 ms the first time
  * (JIT); `benchmarks/brush.mjs` measures it.
  *
- * Shapes: ASAP has one ring per polygon; holes in our model are separate polygons of the
- * `<group> (holes)` child group (as the GeoJSON reader stores QuPath holes). So the input is
- * `{outer, holes}` (open rings: no closing point), and the result is a list of pieces, each an outer
- * ring and its holes, biggest first. `planPieces` says which annotation each ring becomes.
+ * Shapes: ASAP has one ring per polygon (imported QuPath holes become polygons of a `<group>
+ * (holes)` group, see the GeoJSON reader). The input is `{outer, holes}` (open rings: no closing
+ * point; `holes` may be empty), the result a list of pieces, each an outer ring and its holes,
+ * biggest first. `annotationRings` says which annotation each piece becomes: the biggest keeps the
+ * annotation, the others are new ones of its group, and holes are bridged into their piece's ring
+ * (`bridgeHoles`: the non-zero fill leaves them empty and ASAP's area subtracts them), rather than
+ * new polygons in the holes group (drawn filled, the annotation's area unchanged, a group to create).
  *
  * Simplification: the stroke is simplified (Douglas-Peucker) at `tolerance` (the caller passes ~0.5
  * screen px in slide px), its round caps and joins are approximated to `tolerance`, and in the result
@@ -336,67 +339,65 @@ function normalisedPiece(shape) {
   return piece;
 }
 
-/** Bounding box [x0, y0, x1, y1] of a ring. */
-function bbox(ring) {
-  let x0 = Infinity;
-  let y0 = Infinity;
-  let x1 = -Infinity;
-  let y1 = -Infinity;
-  for (const [x, y] of ring) {
-    x0 = Math.min(x0, x);
-    y0 = Math.min(y0, y);
-    x1 = Math.max(x1, x);
-    y1 = Math.max(y1, y);
-  }
-  return [x0, y0, x1, y1];
-}
-
-/** Area of the intersection of two boxes. */
-function overlap(a, b) {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  return w > 0 && h > 0 ? w * h : 0;
+/**
+ * The rings of a brush result as our annotations (one ring each, no multipolygons):
+ * `main`, the biggest piece, stays the brushed annotation (null: the cut removed it all, delete
+ * it); each of `extra` (an add away from the polygon, a cut through it) is a new annotation of the
+ * same group. A piece's holes are bridged into its ring (`bridgeHoles`).
+ * @param {Piece[]} pieces a result of `brushShape`
+ * @returns {{main: XY[]|null, extra: XY[][]}}
+ */
+export function annotationRings(pieces) {
+  const rings = pieces.map((p) => bridgeHoles(p.outer, p.holes));
+  return { main: rings.length ? rings[0] : null, extra: rings.slice(1) };
 }
 
 /**
- * Which annotation each ring of a brush result becomes, in our one-ring-per-annotation model:
- * - the biggest piece's outer ring stays the brushed annotation (`main`; null: the cut removed it
- *   all, delete it);
- * - every other piece's outer ring is a new annotation of the same group (`extra`): we have no
- *   multipolygons, so an add away from the polygon, or a cut through it, makes more annotations;
- * - holes: each input hole (by index) is kept (`holes[i].ring`, its annotation is updated) when an
- *   output hole overlaps it (the output hole with the largest bounding-box overlap takes it), else
- *   deleted (`holes[i].ring === null`: the stroke filled it in or opened it to the outside); each
- *   output hole that took no input hole is a new annotation of the holes group (`newHoles`).
- * @param {Piece[]} pieces a result of `brushShape`
- * @param {XY[][]} [inputHoles] the holes passed to `brushShape`
- * @returns {{main: XY[]|null, extra: XY[][], holes: {index: number, ring: XY[]|null}[], newHoles: XY[][]}}
+ * One ring for a piece with holes, each hole joined to the ring by a zero-width cut ("keyhole"):
+ * from the hole's rightmost vertex along +x to the nearest edge of the ring built so far (holes
+ * taken by decreasing x, as earcut bridges them, so no bridge crosses another hole), round the
+ * hole the other way, and back. Under the non-zero rule, which ASAP's masks, our fill (earcut) and
+ * hit tests use, the hole stays empty, and the ring's shoelace area (ASAP's area) is the outer's
+ * minus the holes'. Used for our one-ring annotations instead of extra "(holes)" polygons, which
+ * would be drawn filled and leave the annotation's area unchanged.
+ * @param {XY[]} outer
+ * @param {XY[][]} holes
+ * @returns {XY[]}
  */
-export function planPieces(pieces, inputHoles = []) {
-  const outHoles = pieces.flatMap((p) => p.holes);
-  const outBoxes = outHoles.map(bbox);
-  const taken = new Array(outHoles.length).fill(false);
-  const holes = inputHoles.map((hole, index) => {
-    const box = bbox(hole);
+export function bridgeHoles(outer, holes) {
+  if (!holes.length) {
+    return outer;
+  }
+  const positive = signedArea(outer) > 0;
+  let ring = outer.slice();
+  const rightmost = (hole) => hole.reduce((best, p, i) => (p[0] > hole[best][0] ? i : best), 0);
+  const order = holes.map((hole) => ({ hole, at: rightmost(hole) }))
+    .sort((a, b) => b.hole[b.at][0] - a.hole[a.at][0]);
+  for (const { hole, at } of order) {
+    const [mx, my] = hole[at];
     let best = -1;
-    let bestOverlap = 0;
-    outBoxes.forEach((b, i) => {
-      const o = overlap(box, b);
-      if (!taken[i] && o > bestOverlap) {
-        bestOverlap = o;
+    let bestX = Infinity;
+    for (let i = 0; i < ring.length; i++) {
+      const [ax, ay] = ring[i];
+      const [bx, by] = ring[(i + 1) % ring.length];
+      if ((ay > my) === (by > my) || ay === by) {
+        continue; // the edge does not cross the horizontal line through the hole's vertex
+      }
+      const x = ax + ((my - ay) / (by - ay)) * (bx - ax);
+      if (x >= mx && x < bestX) {
+        bestX = x;
         best = i;
       }
-    });
-    if (best < 0) {
-      return { index, ring: null };
     }
-    taken[best] = true;
-    return { index, ring: outHoles[best] };
-  });
-  return {
-    main: pieces.length ? pieces[0].outer : null,
-    extra: pieces.slice(1).map((p) => p.outer),
-    holes,
-    newHoles: outHoles.filter((_, i) => !taken[i]),
-  };
+    if (best < 0) {
+      continue; // not inside the ring (cannot happen for Clipper's holes): leave it out
+    }
+    const turned = (signedArea(hole) > 0) === positive ? hole.slice().reverse() : hole;
+    const start = turned.indexOf(hole[at]);
+    const round = [...turned.slice(start), ...turned.slice(0, start), turned[start]];
+    const p = [bestX, my];
+    ring = [...ring.slice(0, best + 1), p, ...round, p, ...ring.slice(best + 1)];
+  }
+  return ring;
 }
+
