@@ -82,6 +82,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIDECAR_WRITEBACK", bool, False, "Write a set imported from a sidecar back to that XML (an "
             "NDPA sidecar as NDPA) after every change (atomically), so desktop ASAP sees browser edits."),
     Setting("MAX_SET_VERTICES", int, 5_000_000, "Most vertices one annotation set may hold."),
+    Setting("READ_ONLY", bool, False, "Serve slides and annotations but refuse every write (403): a "
+            "teaching or review server; the viewer shows no editing tools."),
+    Setting("IDEMPOTENCY_RETENTION_S", int, 7 * 86400, "Seconds the answer of a write sent with an "
+            "Idempotency-Key is kept (a replay within it is answered again, not applied again)."),
     Setting("MASK_JOBS", int, 1, "Mask export jobs that run at once on this host (each uses one core); "
             "the others wait in a queue."),
     Setting("MASK_JOB_QUEUE", int, 8, "Most mask export jobs waiting or running on this host; one more "
@@ -183,7 +187,7 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
     for name in ("MASK_JOBS", "MASK_JOB_QUEUE", "MASK_JOB_ABANDON_S", "MASK_JOB_RETENTION_S",
-                 "MASK_MAX_COST"):
+                 "MASK_MAX_COST", "IDEMPOTENCY_RETENTION_S"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
     if values["MASK_DIRECT_MAX_COST"] < 0:

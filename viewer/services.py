@@ -101,6 +101,7 @@ class Services:
             sidecar_writeback=s["SIDECAR_WRITEBACK"],
             max_vertices=s["MAX_SET_VERTICES"],
             max_sidecar_bytes=s["ANNOTATION_MAX_MB"] << 20,
+            idempotency_retention_s=s["IDEMPOTENCY_RETENTION_S"],
         )
 
     @_service

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from viewer.preconditions import Precondition, VersionMatch, as_match
 from viewer.store import edits, history, known_slides, migrate
 from viewer.store.documents import annotation_from_doc, group_from_doc
 from viewer.store.engine import Database
+from viewer.store.idempotency import IDEMPOTENCY_SINCE, Idempotent, Keeper, Replayed
 from viewer.store.names import ANONYMOUS, check_set_name, clean_who
 from viewer.store.records import (
     AnnotationRecord,
@@ -42,6 +44,10 @@ from viewer.store.writes import Prefetched, Writer, check_version
 
 #: The body of a write: given the locked set's info and what the lock statement read, its change.
 WriteBody = Callable[[Connection, SetInfo, Prefetched], ChangeInfo | None]
+#: Fills in a write's result (its object) inside the write's transaction.
+Complete = Callable[[Connection, WriteResult], None]
+#: The idempotent write (``Idempotency-Key``) the current context runs, set by :meth:`Store.idempotent`.
+_IDEMPOTENT: ContextVar[Idempotent | None] = ContextVar("wsi_idempotent", default=None)
 
 _GROUPS_NOW = (
     sa.select(groups.c.id, groups.c.version, groups.c.doc)
@@ -78,6 +84,7 @@ class Store:
         max_sidecar_bytes: int | None = 256 << 20,
         target_version: int | None = None,
         ping_idle_after: float = 10.0,
+        idempotency_retention_s: float = 7 * 86400.0,
     ) -> None:
         """Open the database at *url*, creating or upgrading its schema when needed
         (:mod:`viewer.store.migrate`).
@@ -89,6 +96,8 @@ class Store:
         :param target_version: migrate only up to this schema version (tests of upgrades).
         :param ping_idle_after: a pooled PostgreSQL connection idle for longer (s) is checked before
             use, and replaced if the server dropped it.
+        :param idempotency_retention_s: how long the answer of a write sent with an
+            ``Idempotency-Key`` is kept (:meth:`idempotent`).
         :raises migrate.SchemaTooNewError: a newer wsi-viewer wrote the database.
         """
         self.url = url
@@ -102,6 +111,7 @@ class Store:
             self._db.close()
             raise
         self._writer = Writer(self.is_sqlite, self.schema_version)
+        self._keeper = Keeper(idempotency_retention_s)
         files = SidecarFiles(annotation_dir, max_sidecar_bytes, slide_root)
         self._sidecars = SidecarSync(self._db, self._writer, files, sidecar_import, sidecar_writeback)
         self._viewport = ViewportIndexes()
@@ -135,6 +145,28 @@ class Store:
         """Close every pooled connection."""
         self._sweeper.join(5.0)  # a start-up sweep still listing folders
         self._db.close()
+
+    @contextmanager
+    def idempotent(self, job: Idempotent) -> Iterator[Idempotent]:
+        """Run the one write of the block as *job*: when its key was used, the write is skipped
+        (``job.replayed``, ``job.answer`` the stored answer); else its answer is kept with the key in
+        the write's transaction (``job.answer``). Only single-object writes (annotations, groups)
+        take part.
+
+        :raises ValidationError: the key was used by another request.
+        """
+        token = _IDEMPOTENT.set(job if self.schema_version >= IDEMPOTENCY_SINCE else None)
+        try:
+            yield job
+        except Replayed:
+            pass
+        finally:
+            _IDEMPOTENT.reset(token)
+
+    def prune_idempotency_keys(self) -> int:
+        """Delete the kept answers older than the retention now; returns how many."""
+        with self._db.write() as conn:
+            return self._keeper.prune(conn)
 
     # -- slides ----------------------------------------------------------------------------------
 
@@ -429,14 +461,21 @@ class Store:
         body: WriteBody,
         annotation_id: int | None = None,
         with_groups: bool = False,
+        complete: Complete | None = None,
     ) -> WriteResult:
         """Run *body* in a write transaction holding the set's lock, after importing a changed
         sidecar and checking *if_version* against the set's version; write the sidecar back (before
-        committing) when that is on."""
+        committing) when that is on. *complete* fills in the result's object in the transaction,
+        where the answer of an idempotent write (:meth:`idempotent`) is then kept."""
         with self._db.write() as conn:
             result, pending = self._write_change_in(
                 conn, set_id, as_match(if_version), body, annotation_id, with_groups
             )
+            if complete is not None:
+                complete(conn, result)
+            job = _IDEMPOTENT.get()
+            if job is not None:
+                self._keeper.after(conn, job, result)
         if pending is not None:  # committed: the record of who wrote the sidecar has done its job
             unlink_quietly(pending)
         return result
@@ -453,6 +492,9 @@ class Store:
         """:meth:`_write_change` inside the caller's write transaction; also returns the write-back
         record to remove once that commits."""
         info, pre = self._writer.locked_read(conn, set_id, True, annotation_id, with_groups)
+        job = _IDEMPOTENT.get()
+        if job is not None:  # under the set's lock: a request racing with the same key waits for this
+            self._keeper.before(conn, job)
         if info.sidecar_path is not None and self._sidecars.sync_locked(conn, info) is not None:
             info, pre = self._writer.info(conn, set_id), Prefetched()  # the import changed what was read
         check_version(match, info.version, "set", info.version)
@@ -495,9 +537,10 @@ class Store:
             created.append(new_id)
             return change
 
-        result = self._write_change(set_id, None, body, with_groups=edits.needs_groups(a))
-        result.annotation = AnnotationRecord(created[0], result.info.version, a)
-        return result
+        def complete(_conn: Connection, result: WriteResult) -> None:
+            result.annotation = AnnotationRecord(created[0], result.info.version, a)
+
+        return self._write_change(set_id, None, body, with_groups=edits.needs_groups(a), complete=complete)
 
     def update_annotation(
         self,
@@ -521,9 +564,10 @@ class Store:
             versions.append(version)
             return change
 
-        result = self._write_change(set_id, None, body, annotation_id, edits.needs_groups(a))
-        result.annotation = AnnotationRecord(annotation_id, versions[0], edits.stored_annotation(a))
-        return result
+        def complete(_conn: Connection, result: WriteResult) -> None:
+            result.annotation = AnnotationRecord(annotation_id, versions[0], edits.stored_annotation(a))
+
+        return self._write_change(set_id, None, body, annotation_id, edits.needs_groups(a), complete)
 
     def delete_annotation(
         self, set_id: int, annotation_id: int, who: str = ANONYMOUS, if_version: Precondition = None
@@ -553,9 +597,10 @@ class Store:
             made.append(new_id)
             return change
 
-        result = self._write_change(set_id, None, body)
-        result.group = GroupRecord(made[0], result.info.version, g)
-        return result
+        def complete(_conn: Connection, result: WriteResult) -> None:
+            result.group = GroupRecord(made[0], result.info.version, g)
+
+        return self._write_change(set_id, None, body, complete=complete)
 
     def update_group(
         self, set_id: int, group_id: int, g: Group, who: str = ANONYMOUS, if_version: Precondition = None
@@ -573,9 +618,10 @@ class Store:
         def body(conn: Connection, info: SetInfo, _pre: Prefetched) -> ChangeInfo | None:
             return edits.update_group(self._writer, conn, info, group_id, g, who, match)
 
-        result = self._write_change(set_id, None, body)
-        result.group = self.group(set_id, group_id)
-        return result
+        def complete(conn: Connection, result: WriteResult) -> None:
+            result.group = edits.read_group(conn, set_id, group_id)
+
+        return self._write_change(set_id, None, body, complete=complete)
 
     def delete_group(
         self, set_id: int, group_id: int, who: str = ANONYMOUS, if_version: Precondition = None

@@ -10,6 +10,7 @@ Data model (all coordinates in **slide space**, level-0 px)::
                                ├──< annotations         model's fields as JSON, ``version`` the
                                └──< changes ──< change_items    set version that last changed it
     users ──< changes
+    idempotency_keys                                    answers of writes sent with an Idempotency-Key
 
 Annotations carry their bounding box in indexed columns (viewport queries).
 """
@@ -132,4 +133,18 @@ change_items = sa.Table(
     sa.Column("position", sa.Integer),  # position after the change (NULL when deleted)
     sa.Column("before", sa.Text),  # JSON doc, NULL when created
     sa.Column("after", sa.Text),  # JSON doc, NULL when deleted
+)
+
+# Answers of writes sent with an Idempotency-Key, written in the write's transaction (revision 0005).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("set_id", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256 of the request
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("location", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False, index=True),
 )

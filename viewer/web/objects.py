@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 
+from viewer.store import WriteResult
 from viewer.web import schemas
 from viewer.web.bodies import annotation_from_feature, group_from_json, object_body, who
 from viewer.web.conditional import etag_of, if_match, is_fresh, not_modified
+from viewer.web.idempotency import idempotent_write
 from viewer.web.openapi import Body, describe, json_reply
-from viewer.web.params import IF_MATCH, IF_NONE_MATCH, X_USER
+from viewer.web.params import IDEMPOTENCY_KEY, IF_MATCH, IF_NONE_MATCH, X_USER
 from viewer.web.services import services
 from viewer.web.shapes import PRIVATE, group_json, record_feature, write_json, write_response
 
@@ -36,21 +38,26 @@ def _fresh_or(etag: str, body: object) -> Response:
 
 
 @bp.post("/sets/<int:set_id>/annotations")
-@describe("Add one annotation (a GeoJSON Feature in slide space)", parameters=(X_USER,), body=_FEATURE,
+@describe("Add one annotation (a GeoJSON Feature in slide space)", parameters=(X_USER, IDEMPOTENCY_KEY),
+          body=_FEATURE,
           responses={201: json_reply(schemas.AnnotationWrite, "created", location=True)},
           errors=_WRITE_ERRORS)
 def create_annotation(set_id: int) -> Response:
     """Add one annotation (a GeoJSON Feature in slide space)."""
     body = object_body()
-    result = services().store.create_annotation(set_id, annotation_from_feature(body), who(body))
-    assert result.annotation is not None
-    rec = result.annotation
-    answer: schemas.AnnotationWrite = {**write_json(result), "annotation": record_feature(rec)}
-    response = write_response(result, answer, 201, etag=rec.version)
-    response.headers["Location"] = url_for(
-        "annotations.objects.annotation", set_id=set_id, annotation_id=rec.id
-    )
-    return response
+    a, user = annotation_from_feature(body), who(body)
+
+    def respond(result: WriteResult) -> Response:
+        assert result.annotation is not None
+        rec = result.annotation
+        answer: schemas.AnnotationWrite = {**write_json(result), "annotation": record_feature(rec)}
+        response = write_response(result, answer, 201, etag=rec.version)
+        response.headers["Location"] = url_for(
+            "annotations.objects.annotation", set_id=set_id, annotation_id=rec.id
+        )
+        return response
+
+    return idempotent_write(set_id, lambda: services().store.create_annotation(set_id, a, user), respond)
 
 
 @bp.get("/sets/<int:set_id>/annotations/<int:annotation_id>")
@@ -64,50 +71,70 @@ def annotation(set_id: int, annotation_id: int) -> Response:
 
 @bp.put("/sets/<int:set_id>/annotations/<int:annotation_id>")
 @describe("Replace one annotation; If-Match: its version (412 with the current one if stale)",
-          parameters=(IF_MATCH, X_USER), body=_FEATURE, responses={200: json_reply(schemas.AnnotationWrite)},
+          parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY), body=_FEATURE,
+          responses={200: json_reply(schemas.AnnotationWrite)},
           errors=_WRITE_ERRORS)
 def update_annotation(set_id: int, annotation_id: int) -> Response:
     """Replace one annotation; ``If-Match`` names the version edited (412 with ``current`` if stale)."""
     precondition = if_match()
     body = object_body()
-    result = services().store.update_annotation(
-        set_id, annotation_id, annotation_from_feature(body), who(body), if_version=precondition
-    )
-    assert result.annotation is not None
-    answer: schemas.AnnotationWrite = {**write_json(result), "annotation": record_feature(result.annotation)}
-    return write_response(result, answer, etag=result.annotation.version)
+    a, user = annotation_from_feature(body), who(body)
+
+    def respond(result: WriteResult) -> Response:
+        assert result.annotation is not None
+        rec = result.annotation
+        answer: schemas.AnnotationWrite = {**write_json(result), "annotation": record_feature(rec)}
+        return write_response(result, answer, etag=rec.version)
+
+    return idempotent_write(set_id, lambda: services().store.update_annotation(
+        set_id, annotation_id, a, user, if_version=precondition), respond)
 
 
 @bp.delete("/sets/<int:set_id>/annotations/<int:annotation_id>")
-@describe("Delete one annotation (the history keeps it)", parameters=(IF_MATCH, X_USER),
+@describe("Delete one annotation (the history keeps it)", parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY),
           responses={200: json_reply(schemas.DeleteWrite)}, errors=(400, 404, 409, 503))
 def delete_annotation(set_id: int, annotation_id: int) -> Response:
     """Delete one annotation (the history keeps it); ``If-Match`` as for updates."""
     precondition = if_match()
-    result = services().store.delete_annotation(set_id, annotation_id, who(), if_version=precondition)
-    answer: schemas.DeleteWrite = {**write_json(result), "deleted": annotation_id}
-    return write_response(result, answer)
+    user = who()
+
+    def respond(result: WriteResult) -> Response:
+        answer: schemas.DeleteWrite = {**write_json(result), "deleted": annotation_id}
+        return write_response(result, answer)
+
+    return idempotent_write(set_id, lambda: services().store.delete_annotation(
+        set_id, annotation_id, user, if_version=precondition), respond)
 
 
 # --------------------------------------------------------------------------------------------------
 # Groups
 
 
+def _group_answer(result: WriteResult) -> Response:
+    assert result.group is not None
+    answer: schemas.GroupWrite = {**write_json(result), "group": group_json(result.group)}
+    return write_response(result, answer, etag=result.group.version)
+
+
 @bp.post("/sets/<int:set_id>/groups")
 @describe("Add one group (409 when the set has a group of that name: the new one would take over "
-          "its members)", parameters=(X_USER,), body=_GROUP,
+          "its members)", parameters=(X_USER, IDEMPOTENCY_KEY), body=_GROUP,
           responses={201: json_reply(schemas.GroupWrite, "created", location=True)}, errors=_WRITE_ERRORS)
 def create_group(set_id: int) -> Response:
     """Add one group: ``{"name", "parent", "color", "attributes"}``."""
     body = object_body()
-    result = services().store.create_group(set_id, group_from_json(body), who(body))
-    assert result.group is not None
-    answer: schemas.GroupWrite = {**write_json(result), "group": group_json(result.group)}
-    response = write_response(result, answer, 201, etag=result.group.version)
-    response.headers["Location"] = url_for(
-        "annotations.objects.group", set_id=set_id, group_id=result.group.id
-    )
-    return response
+    g, user = group_from_json(body), who(body)
+
+    def respond(result: WriteResult) -> Response:
+        assert result.group is not None
+        answer: schemas.GroupWrite = {**write_json(result), "group": group_json(result.group)}
+        response = write_response(result, answer, 201, etag=result.group.version)
+        response.headers["Location"] = url_for(
+            "annotations.objects.group", set_id=set_id, group_id=result.group.id
+        )
+        return response
+
+    return idempotent_write(set_id, lambda: services().store.create_group(set_id, g, user), respond)
 
 
 @bp.get("/sets/<int:set_id>/groups/<int:group_id>")
@@ -124,28 +151,31 @@ def group(set_id: int, group_id: int) -> Response:
           description="Of groups sharing a name, members and child groups belong to the last one "
           "(as in ASAP): renaming it carries them along, renaming an earlier one moves nothing. A name "
           "another group has is 409; a parent the other groups of a shared name do not have is 422.",
-          parameters=(IF_MATCH, X_USER), body=_GROUP, responses={200: json_reply(schemas.GroupWrite)},
+          parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY), body=_GROUP,
+          responses={200: json_reply(schemas.GroupWrite)},
           errors=_WRITE_ERRORS)
 def update_group(set_id: int, group_id: int) -> Response:
     """Replace one group (a rename carries over to its annotations and child groups)."""
     precondition = if_match()
     body = object_body()
-    result = services().store.update_group(
-        set_id, group_id, group_from_json(body), who(body), if_version=precondition
-    )
-    assert result.group is not None
-    answer: schemas.GroupWrite = {**write_json(result), "group": group_json(result.group)}
-    return write_response(result, answer, etag=result.group.version)
+    g, user = group_from_json(body), who(body)
+    return idempotent_write(set_id, lambda: services().store.update_group(
+        set_id, group_id, g, user, if_version=precondition), _group_answer)
 
 
 @bp.delete("/sets/<int:set_id>/groups/<int:group_id>")
 @describe("Delete an empty group (409 while it has annotations or child groups; an earlier group "
           "of a shared name holds none)",
-          parameters=(IF_MATCH, X_USER), responses={200: json_reply(schemas.DeleteWrite)},
+          parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY), responses={200: json_reply(schemas.DeleteWrite)},
           errors=(400, 404, 409, 503))
 def delete_group(set_id: int, group_id: int) -> Response:
     """Delete an empty group (409 while it has annotations or child groups)."""
     precondition = if_match()
-    result = services().store.delete_group(set_id, group_id, who(), if_version=precondition)
-    answer: schemas.DeleteWrite = {**write_json(result), "deleted": group_id}
-    return write_response(result, answer)
+    user = who()
+
+    def respond(result: WriteResult) -> Response:
+        answer: schemas.DeleteWrite = {**write_json(result), "deleted": group_id}
+        return write_response(result, answer)
+
+    return idempotent_write(set_id, lambda: services().store.delete_group(
+        set_id, group_id, user, if_version=precondition), respond)

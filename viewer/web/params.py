@@ -187,3 +187,10 @@ IF_NONE_MATCH = Header(
     "The ETag(s) of the client's copy (weak comparison) or *: 304 when it is current.",
 )
 X_USER = Header("X-User", "Who makes the change (recorded in the history); default anonymous.")
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "A key naming this one request (a UUID, 1-200 printable ASCII characters): sent again with the "
+    "same request, the write is not applied again and the stored answer comes back (same status, body "
+    "and ETag, plus Idempotent-Replayed: true); the same key with another request is a 422. Kept for "
+    "IDEMPOTENCY_RETENTION_S.",
+)
