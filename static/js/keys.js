@@ -4,15 +4,15 @@
  */
 
 /**
- * @typedef {{keys: string[], action: string, label: string, arg?: number, group: string}} Shortcut
+ * @typedef {{keys: string[], action: string, label: string, arg?: number|string, group: string}} Shortcut
  */
 
 /** @type {readonly Shortcut[]} The shortcuts of the viewer, in the order the help lists them. */
 export const SHORTCUTS = Object.freeze([
-  { keys: ["ArrowUp", "w"], action: "pan", arg: 0, label: "Pan up", group: "Navigate" },
-  { keys: ["ArrowDown", "s"], action: "pan", arg: 1, label: "Pan down", group: "Navigate" },
-  { keys: ["ArrowLeft", "a"], action: "pan", arg: 2, label: "Pan left", group: "Navigate" },
-  { keys: ["ArrowRight", "d"], action: "pan", arg: 3, label: "Pan right", group: "Navigate" },
+  { keys: ["ArrowUp"], action: "pan", arg: 0, label: "Pan up", group: "Navigate" },
+  { keys: ["ArrowDown"], action: "pan", arg: 1, label: "Pan down", group: "Navigate" },
+  { keys: ["ArrowLeft"], action: "pan", arg: 2, label: "Pan left", group: "Navigate" },
+  { keys: ["ArrowRight"], action: "pan", arg: 3, label: "Pan right", group: "Navigate" },
   { keys: ["+", "="], action: "zoomBy", arg: 1.5, label: "Zoom in", group: "Navigate" },
   { keys: ["-", "_"], action: "zoomBy", arg: 1 / 1.5, label: "Zoom out", group: "Navigate" },
   { keys: ["1"], action: "magnify", arg: 0, label: "1.25× objective", group: "Magnification" },
@@ -23,25 +23,44 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["6"], action: "magnify", arg: 5, label: "40× objective", group: "Magnification" },
   { keys: ["0"], action: "fit", label: "Fit the slide to the window", group: "Magnification" },
   { keys: ["n"], action: "native", label: "Native resolution (1:1)", group: "Magnification" },
-  { keys: ["r"], action: "rotateBy", arg: 90, label: "Rotate 90° clockwise", group: "View" },
-  { keys: ["R"], action: "rotateBy", arg: -90, label: "Rotate 90° anticlockwise", group: "View" },
+  { keys: ["e"], action: "rotateBy", arg: 90, label: "Rotate 90° clockwise", group: "View" },
+  { keys: ["E"], action: "rotateBy", arg: -90, label: "Rotate 90° anticlockwise", group: "View" },
   { keys: ["]"], action: "rotateBy", arg: 5, label: "Rotate 5° clockwise", group: "View" },
   { keys: ["["], action: "rotateBy", arg: -5, label: "Rotate 5° anticlockwise", group: "View" },
-  { keys: ["m"], action: "flip", label: "Mirror (flip horizontally)", group: "View" },
-  { keys: ["f"], action: "fullscreen", label: "Full screen", group: "View" },
-  { keys: ["p"], action: "screenshot", label: "Save the view as PNG", group: "View" },
-  { keys: ["i"], action: "info", label: "Slide information panel", group: "Panels" },
+  { keys: ["h"], action: "flip", label: "Mirror (flip horizontally)", group: "View" },
+  { keys: ["F"], action: "fullscreen", label: "Full screen", group: "View" },
+  { keys: ["P"], action: "screenshot", label: "Save the view as PNG", group: "View" },
+  { keys: ["I"], action: "info", label: "Slide information panel", group: "Panels" },
   { keys: ["l"], action: "lock", label: "Lock / unlock the two views (compare)", group: "Panels" },
   { keys: ["A"], action: "layers", label: "Annotation layers panel", group: "Annotations" },
   { keys: ["."], action: "review", arg: 1, label: "Review: next annotation of the list", group: "Annotations" },
   { keys: [","], action: "review", arg: -1, label: "Review: previous annotation of the list", group: "Annotations" },
+  // ASAP's tool keys (ASAP_FORMAT.md §9), plus f for freehand
+  { keys: ["x"], action: "tool", arg: "pan", label: "Pan tool (drag pans, double-click zooms)", group: "Draw" },
+  { keys: ["z"], action: "tool", arg: "zoom", label: "Zoom tool (drag up or down, click zooms in)", group: "Draw" },
+  { keys: ["d"], action: "tool", arg: "dot", label: "Dot", group: "Draw" },
+  { keys: ["r"], action: "tool", arg: "rectangle", label: "Rectangle (drag, or click two corners)", group: "Draw" },
+  { keys: ["p"], action: "tool", arg: "polygon", label: "Polygon (click vertices)", group: "Draw" },
+  { keys: ["f"], action: "tool", arg: "freehand", label: "Freehand (drag)", group: "Draw" },
+  { keys: ["s"], action: "tool", arg: "spline", label: "Spline (click control points)", group: "Draw" },
+  { keys: ["i"], action: "tool", arg: "pointset", label: "Point set (click points, Enter ends)", group: "Draw" },
+  { keys: ["m"], action: "tool", arg: "ruler", label: "Measurement ruler (two clicks)", group: "Draw" },
+  { keys: ["Ctrl+Z"], action: "undo", label: "Undo", group: "Draw" },
+  { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], action: "redo", label: "Redo", group: "Draw" },
   { keys: ["?"], action: "help", label: "This help", group: "Panels" },
-  { keys: ["Escape"], action: "close", label: "Close help or panel", group: "Panels" },
+  { keys: ["Escape"], action: "close", label: "Close help or panel (while drawing: cancel the shape)", group: "Panels" },
+  { keys: ["Enter"], action: "drawing", label: "Close the polygon, end the point set", group: "Draw" },
+  { keys: ["Backspace"], action: "drawing", label: "Remove the last point drawn", group: "Draw" },
+  { keys: ["Space"], action: "drawing", label: "Hold and drag to pan in any tool (or the middle button)", group: "Draw" },
 ]);
+
+/** Actions of the editor: a page without it (compare, read-only) leaves them out of its help. */
+export const EDITOR_ACTIONS = Object.freeze(["tool", "undo", "redo", "drawing"]);
 
 /** How keys are written in the help ("ArrowUp" -> "↑"). */
 const KEY_NAMES = {
-  ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", R: "Shift+R", A: "Shift+A",
+  ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", A: "Shift+A", E: "Shift+E",
+  F: "Shift+F", I: "Shift+I", P: "Shift+P", Enter: "Enter", Backspace: "Backspace", Space: "Space",
 };
 
 /**
@@ -50,7 +69,7 @@ const KEY_NAMES = {
  * @returns {string}
  */
 export function keyLabel(key) {
-  return KEY_NAMES[key] ?? key.toUpperCase();
+  return KEY_NAMES[key] ?? (key.includes("+") ? key : key.toUpperCase());
 }
 
 /**
@@ -70,7 +89,7 @@ export function shortcutFor(event, table = SHORTCUTS) {
  * Dispatch keydown events on `target` to `handlers[action](arg, event)`.
  * Typing in form fields is left alone.
  * @param {EventTarget} target usually `document`
- * @param {Record<string, (arg: number|undefined, event: KeyboardEvent) => void>} handlers
+ * @param {Record<string, (arg: number|string|undefined, event: KeyboardEvent) => void>} handlers
  * @returns {() => void} a function that removes the listener
  */
 export function bindShortcuts(target, handlers) {

@@ -6,15 +6,21 @@
 import {
   bindHelpAndKeys, bindToolbar, readData, renderInfoPanel, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
+import { Editor } from "./editor/editor.js";
+import { openPersist } from "./editor/persist.js";
+import { SaveQueue } from "./editor/save-queue.js";
 import { bindExportPanel } from "./export-panel.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import { ChangeWatcher, LayersPanel, bindSlidePointer } from "./layers-panel.js";
 import { SlideViewer } from "./slide-viewer.js";
+import { EDITOR_ACTIONS } from "./keys.js";
 import { decodeViewState } from "./url-state.js";
 
 function initialize() {
   const app = document.querySelector("[data-viewer-app]");
   const slide = readData(app, "slide");
+  const config = readData(document.body, "config");
+  let editor = null;
   const toolbar = app.querySelector("[data-toolbar]");
   const panel = app.querySelector("[data-info-panel]");
   const viewer = new SlideViewer(app.querySelector("[data-pane]"), slide);
@@ -58,7 +64,7 @@ function initialize() {
     viewer.pane.wsi.panel = layers;
     layers.addEventListener("toggle", (event) => layersButton.setAttribute("aria-expanded", String(event.detail.open)));
     layersRoot.querySelector("[data-close]").addEventListener("click", () => layers.toggle(false));
-    annotations.ready.then(() => {
+    annotations.ready.then(async () => {
       annotations.layers.forEach((layer) => layers.attach(layer));
       layers.render();
       bindSlidePointer(viewer, annotations, layers);
@@ -66,6 +72,17 @@ function initialize() {
         layers.attach(layer);
         layers.render();
       });
+      if (!config.readOnly) {
+        // the editor: drawing tools, undo, saving (only when the server takes writes)
+        const queue = new SaveQueue({ slideId: slide.id, storage: await openPersist("wsi-viewer-edits") });
+        await queue.open(); // replays this slide's changes stored but not confirmed (crash, closed tab)
+        editor = new Editor({ viewer, annotations, queue, panel: layers, toolbar, user: config.user ?? null });
+        viewer.pane.wsi.editor = editor;
+        editor.addEventListener("set-created", (event) => {
+          layers.attach(annotations.layer(event.detail.set.id));
+          layers.render();
+        });
+      }
     });
   } else {
     layersButton.disabled = true;
@@ -76,16 +93,17 @@ function initialize() {
     info: () => togglePanel(),
     layers: () => layers?.toggle(),
     review: (delta) => layers?.review(delta),
+    tool: (name) => editor?.setTool(name),
     close() {
       togglePanel(false);
       layers?.toggle(false);
     },
     compare() {
       const params = new URLSearchParams({ left: slide.id, right: slide.id });
-      location.assign(`${readData(document.body, "config").compare}?${params}`);
+      location.assign(`${config.compare}?${params}`);
     },
   };
-  const all = bindHelpAndKeys(actions, (s) => s.action !== "lock");
+  const all = bindHelpAndKeys(actions, (s) => s.action !== "lock" && (!config.readOnly || !EDITOR_ACTIONS.includes(s.action)));
   bindToolbar(toolbar, active, all);
   window.addEventListener("resize", () => viewer.updateReadouts());
 }

@@ -93,7 +93,7 @@ def test_url_holds_the_view_and_reload_restores_it(page: Page, server: Server) -
     page.click("button[data-mag='10']")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
-    page.keyboard.press("r")  # rotate 90°
+    page.keyboard.press("e")  # rotate 90° ("r" is the rectangle tool, as in ASAP)
     page.wait_for_function("() => new URLSearchParams(location.search).get('r') === '90'")
     before = settled_query(page)  # the URL follows 250 ms after the view settles
     assert set(before) >= {"x", "y", "z", "r"}
@@ -216,7 +216,7 @@ def test_keyboard_help_and_info_panel(page: Page, server: Server) -> None:
         expect(help_dialog).to_contain_text(text)
     page.keyboard.press("Escape")
     expect(help_dialog).to_be_hidden()
-    page.keyboard.press("i")
+    page.keyboard.press("Shift+I")  # "i" is the point-set tool, as in ASAP
     panel = page.locator("[data-info-panel]")
     expect(panel).to_be_visible()
     expect(panel).to_contain_text("openslide.mpp-x")
@@ -267,5 +267,5 @@ def test_fullscreen_button_and_key(page: Page, server: Server) -> None:
     page.click("button[data-action='fullscreen']")
     page.wait_for_function("() => document.fullscreenElement !== null")
     page.locator("[data-osd] [role=application]").focus()
-    page.keyboard.press("f")
+    page.keyboard.press("Shift+F")  # "f" is the freehand tool
     page.wait_for_function("() => document.fullscreenElement === null")

@@ -1,0 +1,631 @@
+/**
+ * The browser editor of a viewer page (issue 13): tool switching and the toolbar's tool group,
+ * pointer and keys on the pane, the editor canvas (drafts, shapes being saved or edited), the
+ * document and its undo stack, and the glue to the annotation layers, the layers panel and the
+ * save queue. Made by `viewer-page.js` only when the page is not read-only.
+ *
+ * Pointer rules: a press moving less than 4 CSS px is a click (`pt.click` on `up`), else a drag
+ * (`pt.dragging` on `move`); the middle button, space+drag and a two-finger drag pan in every
+ * tool; the wheel zooms (OpenSeadragon's). While a drawing tool is active OpenSeadragon gets no
+ * press, so its drag-to-pan and click/double-click-to-zoom are off; the pan tool (`x`) gives them
+ * back.
+ *
+ * For other modules (E1b's select and vertex editing, E3's brush, the history panel):
+ * - `editor.doc` (EditDocument), `editor.undoStack` (UndoStack), `editor.selection` (Set of localIds)
+ * - `editor.apply(op | op[], {label})` applies ops as ONE undoable action and saves each changed
+ *   entry; `editor.undo()`, `editor.redo()`
+ * - `editor.load({setId, annotationId})` → Promise<localId>: the exact annotation into the document
+ *   (the layer's bulk copy is hidden while the editor holds it); `editor.release(localId)` gives
+ *   it back to the layer once nothing of it is pending
+ * - `editor.setTool(name)`, `editor.tool` (the active tool), `editor.refresh()` (redraw shapes)
+ * - `editor.activeSetId()`, `editor.activeGroup()`
+ * - events: "tool" {name}, "applied" {ops, changed}, "saved" {change, annotationId, version}
+ * The pane carries `data-editor-tool` and `data-editor-pending` (changes not yet confirmed and
+ * drawn by the layer), which the end-to-end tests read.
+ */
+
+import { applyAffine } from "../layers/view.js";
+import { EditDocument, makeEntry, serverLocalId } from "./document.js";
+import { EditorCanvas } from "./editor-canvas.js";
+import { CLICK_PX, newLocalId } from "./tools/common.js";
+import { tool as toolNamed, tools } from "./tools/index.js";
+import { UndoStack } from "./undo.js";
+
+const DOUBLE_CLICK_MS = 400;
+const LAYER_WAIT_MS = 8000;
+const JSON_HEADERS = { "Content-Type": "application/json", "X-Requested-With": "wsi-viewer" };
+
+export class Editor extends EventTarget {
+  /**
+   * @param {{viewer: import("../slide-viewer.js").SlideViewer, annotations: import("../layers/annotations.js").AnnotationOverlay,
+   *          queue: import("./save-queue.js").SaveQueue, panel?: object|null, toolbar?: HTMLElement|null,
+   *          user?: string|null}} options
+   */
+  constructor({ viewer, annotations, panel = null, toolbar = null, queue = null, user = null }) {
+    super();
+    this.viewer = viewer;
+    this.annotations = annotations;
+    this.panel = panel;
+    this.user = user;
+    this.queue = queue;
+    // a change replayed from an earlier visit (crash, closed tab): its set is drawn again once saved
+    queue.addEventListener("confirmed", (event) => {
+      const change = event.detail.change;
+      if (!this.pending.has(change.localId)) {
+        this.annotations.layer(change.setId)?.checkForChanges();
+      }
+    });
+    this.doc = new EditDocument();
+    this.undoStack = new UndoStack();
+    this.selection = new Set();
+    this.canvas = new EditorCanvas();
+    viewer.addLayer(this.canvas);
+    this.pending = new Map(); // localId -> number of changes not yet drawn by the layer
+    this.hidden = new Map(); // localId -> {setId, annotationId} hidden in its layer
+    this.tool = null;
+    this.session = null;
+    this.press = null;
+    this.pan = null;
+    this.touches = new Map();
+    this.lastClick = null;
+    this.spaceHeld = false;
+    this.setPromise = null;
+    this.toolbar = toolbar;
+    this.#renderToolbar();
+    this.#bindPointer();
+    this.#bindKeys();
+    this.undoStack.addEventListener("change", () => this.#syncUndoButtons());
+    this.setTool("pan");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Tools
+
+  /** Switch tool (a draft in progress is cancelled). */
+  setTool(name) {
+    const next = toolNamed(name);
+    if (!next) {
+      return;
+    }
+    this.session?.cancel?.();
+    this.press = null;
+    this.tool = next;
+    this.session = next.start ? next.start(this.#context()) : null;
+    this.canvas.setDraft(null);
+    this.viewer.pane.dataset.editorTool = next.name;
+    this.viewer.hooks.osd.style.cursor = next.cursor ?? "";
+    for (const b of this.toolbar?.querySelectorAll("[data-tool]") ?? []) {
+      b.setAttribute("aria-pressed", String(b.dataset.tool === next.name));
+    }
+    this.dispatchEvent(new CustomEvent("tool", { detail: { name: next.name } }));
+  }
+
+  /** @returns {boolean} whether the active tool takes the pointer from OpenSeadragon */
+  get drawing() {
+    return Boolean(this.tool && !this.tool.navigates);
+  }
+
+  #context() {
+    const editor = this;
+    return {
+      doc: this.doc,
+      zoom: () => this.viewer.stage?.frame()?.zoom ?? 1,
+      mppX: this.viewer.mppX,
+      mppY: this.viewer.mppY,
+      activeSetId: () => this.activeSetId(),
+      activeGroup: () => this.activeGroup(),
+      hitTest: (pt) => {
+        const hit = this.annotations.hitTest({ x: pt.element[0], y: pt.element[1] });
+        if (!hit) {
+          return null;
+        }
+        const setId = hit.layer.setId;
+        const annotationId = hit.annotation.id;
+        return { setId, annotationId, localId: serverLocalId(setId, annotationId) };
+      },
+      load: (ref) => this.load(ref),
+      get selection() {
+        return editor.selection;
+      },
+      select: (ids) => this.select(ids),
+      newId: newLocalId,
+      readOnly: false,
+      viewer: this.viewer,
+    };
+  }
+
+  /** @returns {number|null} the set new annotations go to */
+  activeSetId() {
+    const chosen = this.panel?.activeSet?.();
+    const id = chosen && typeof chosen === "object" ? chosen.id : chosen;
+    if (id !== undefined && id !== null) {
+      return id;
+    }
+    return this.annotations.sets[0]?.id ?? null;
+  }
+
+  /** @returns {string|null} the group new annotations go to */
+  activeGroup() {
+    const setId = this.activeSetId();
+    return setId === null ? null : this.panel?.activeGroup?.(setId) ?? null;
+  }
+
+  /** Replace the selection (localIds). */
+  select(ids) {
+    this.selection = new Set(ids);
+    this.refresh();
+    this.dispatchEvent(new CustomEvent("selection", { detail: { ids: [...this.selection] } }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ops, undo, saving
+
+  /**
+   * Apply ops as one undoable action and save every entry they change.
+   * @param {object|object[]} ops
+   * @param {{label?: string}} [options]
+   * @returns {string[]} the changed localIds
+   */
+  apply(ops, { label = "" } = {}) {
+    const list = Array.isArray(ops) ? ops : [ops];
+    if (!list.length) {
+      return [];
+    }
+    const done = this.#run(list);
+    this.undoStack.push({ ops: done, label });
+    return done.flatMap((d) => d.changed);
+  }
+
+  #run(list) {
+    const done = [];
+    for (const op of list) {
+      const before = op.kind === "delete" ? this.doc.get(op.localId) : null;
+      const { inverse, changed } = this.doc.apply(op);
+      done.push({ op, inverse, changed });
+      this.#save(op, changed, before);
+    }
+    this.refresh();
+    this.dispatchEvent(new CustomEvent("applied", { detail: { ops: list, changed: done.flatMap((d) => d.changed) } }));
+    return done;
+  }
+
+  /** Undo the last action (saved like any other change). */
+  undo() {
+    const rec = this.undoStack.undo();
+    if (rec) {
+      this.#run(rec.ops.map((r) => r.inverse).reverse());
+    }
+  }
+
+  /** Redo the last undone action. */
+  redo() {
+    const rec = this.undoStack.redo();
+    if (rec) {
+      const done = this.#run(rec.ops.map((r) => r.op));
+      this.undoStack.replace(rec, done);
+    }
+  }
+
+  #save(op, changed, deleted) {
+    for (const localId of changed) {
+      const entry = this.doc.get(localId) ?? deleted;
+      if (!entry) {
+        continue;
+      }
+      const kind = op.kind === "create" ? "create" : op.kind === "delete" ? "delete" : "update";
+      if (kind === "create") {
+        entry.annotationId = null; // a new annotation on the server, also when an undo brings one back
+        entry.version = null;
+      }
+      this.#hide(entry);
+      this.pending.set(localId, (this.pending.get(localId) ?? 0) + 1);
+      this.#pendingChanged();
+      const feature = kind === "delete" ? null : structuredClone(entry.feature);
+      if (feature) {
+        delete feature.id;
+      }
+      const submit = async () => {
+        if (entry.setId === null || entry.setId === undefined) {
+          entry.setId = await this.#ensureSet();
+        }
+        return this.queue.submit({
+          id: newLocalId(), kind, setId: entry.setId, localId, annotationId: entry.annotationId,
+          baseVersion: entry.version, feature, createdAt: Date.now(),
+        });
+      };
+      submit().then((result) => {
+        if (kind !== "delete") {
+          entry.annotationId = result.annotationId;
+          entry.version = result.version;
+        }
+        this.dispatchEvent(new CustomEvent("saved", { detail: { localId, kind, ...result } }));
+        return this.#whenDrawn(entry, kind, result);
+      }).catch((err) => {
+        this.viewer.pane.dataset.editorError = err.message;
+        console.warn("editor: a change was not saved:", err.message);
+      }).finally(() => {
+        const n = (this.pending.get(localId) ?? 1) - 1;
+        if (n > 0) {
+          this.pending.set(localId, n);
+        } else {
+          this.pending.delete(localId);
+          this.#settle(localId);
+        }
+        this.#pendingChanged();
+      });
+    }
+  }
+
+  /** The set new annotations go to, created (named after the user) when the slide has none. */
+  #ensureSet() {
+    const id = this.activeSetId();
+    if (id !== null) {
+      return Promise.resolve(id);
+    }
+    this.setPromise ??= (async () => {
+      const response = await fetch(this.viewer.slide.urls.annotations, {
+        method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ name: this.user || "annotations" }),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        throw new Error(body.error ?? `creating a set: ${response.status}`);
+      }
+      this.annotations.sets.push(body.set);
+      this.annotations.add(body.set);
+      this.viewer.pane.dataset.annotationSets = String(this.annotations.sets.length);
+      this.dispatchEvent(new CustomEvent("set-created", { detail: { set: body.set } }));
+      return body.set.id;
+    })();
+    return this.setPromise.finally(() => {
+      this.setPromise = null;
+    });
+  }
+
+  /** Resolve once the set's layer draws the change (or after a while, whatever happens). */
+  async #whenDrawn(entry, kind, result) {
+    const layer = this.annotations.layer(entry.setId);
+    if (!layer) {
+      return;
+    }
+    await layer.checkForChanges();
+    const has = () => {
+      const meta = layer.annotation(result.annotationId ?? entry.annotationId);
+      return kind === "delete" ? !meta : Boolean(meta && (result.version === null || meta.version >= result.version));
+    };
+    if (has()) {
+      return;
+    }
+    await new Promise((resolve) => {
+      const done = () => {
+        layer.removeEventListener("tile", check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const check = () => has() && done();
+      const timer = setTimeout(done, LAYER_WAIT_MS);
+      layer.addEventListener("tile", check);
+    });
+  }
+
+  #hide(entry) {
+    if (entry.annotationId === null || entry.annotationId === undefined || this.hidden.has(entry.localId)) {
+      return;
+    }
+    const ref = { setId: entry.setId, annotationId: entry.annotationId };
+    this.hidden.set(entry.localId, ref);
+    this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, true);
+  }
+
+  /** Nothing of a localId is pending any more: the layer draws it, the editor's copy goes. */
+  #settle(localId) {
+    if (this.selection.has(localId) || this.session?.holds?.(localId)) {
+      this.refresh();
+      return;
+    }
+    this.release(localId);
+  }
+
+  /** Give an entry back to its layer (the editor stops drawing it). */
+  release(localId) {
+    const ref = this.hidden.get(localId);
+    if (ref) {
+      this.hidden.delete(localId);
+      this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, false);
+    }
+    if (!this.pending.has(localId)) {
+      this.doc.forget(localId);
+    }
+    this.refresh();
+  }
+
+  /**
+   * Fetch the exact annotation into the document (GET /api/sets/<s>/annotations/<a>).
+   * @param {{setId: number, annotationId: number}} ref
+   * @returns {Promise<string>} its localId
+   */
+  async load({ setId, annotationId }) {
+    const localId = serverLocalId(setId, annotationId);
+    if (this.doc.has(localId)) {
+      return localId;
+    }
+    const layer = this.annotations.layer(setId);
+    const url = `${layer?.set.urls.annotations ?? `/api/sets/${setId}/annotations`}/${annotationId}`;
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    const feature = await response.json();
+    if (!response.ok) {
+      throw new Error(feature.error ?? `loading annotation ${annotationId}: ${response.status}`);
+    }
+    if (!this.doc.has(localId)) {
+      const version = feature.properties?.version ?? null;
+      this.doc.put(makeEntry({ localId, setId, annotationId, version, feature }));
+      this.#hide(this.doc.get(localId));
+      this.refresh();
+    }
+    return localId;
+  }
+
+  /** Redraw the shapes the editor holds (pending saves, selection, what the tool edits). */
+  refresh() {
+    const shapes = [];
+    for (const entry of this.doc.entries.values()) {
+      const asap = entry.feature.properties.asap;
+      const selected = this.selection.has(entry.localId);
+      shapes.push({
+        type: asap.type, points: entry.points, color: asap.color ?? "#F4FA58",
+        style: selected ? "selected" : "saved", vertices: selected, localId: entry.localId,
+      });
+    }
+    this.canvas.setShapes(shapes);
+  }
+
+  #pendingChanged() {
+    this.viewer.pane.dataset.editorPending = String(this.pending.size);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Toolbar
+
+  #renderToolbar() {
+    const group = this.toolbar?.querySelector("[data-editor-tools]");
+    if (!group) {
+      return;
+    }
+    group.hidden = false;
+    const holder = group.querySelector("[data-tool-buttons]") ?? group;
+    holder.replaceChildren();
+    for (const t of tools()) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn icon-btn tool-btn";
+      b.dataset.tool = t.name;
+      const label = `${t.label}${t.key ? ` (${t.key.toUpperCase()})` : ""}`;
+      b.setAttribute("aria-label", t.label);
+      b.setAttribute("aria-pressed", "false");
+      b.title = label;
+      b.innerHTML = `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">${t.icon ?? ""}</svg>`;
+      b.addEventListener("click", () => this.setTool(t.name));
+      holder.append(b);
+    }
+    group.querySelector("[data-editor-undo]")?.addEventListener("click", () => this.undo());
+    group.querySelector("[data-editor-redo]")?.addEventListener("click", () => this.redo());
+    this.#syncUndoButtons();
+  }
+
+  #syncUndoButtons() {
+    const group = this.toolbar?.querySelector("[data-editor-tools]");
+    const u = group?.querySelector("[data-editor-undo]");
+    const r = group?.querySelector("[data-editor-redo]");
+    if (u) {
+      u.disabled = !this.undoStack.canUndo();
+    }
+    if (r) {
+      r.disabled = !this.undoStack.canRedo();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Pointer
+
+  #point(event, extra = {}) {
+    const el = this.viewer.osd.canvas;
+    const rect = el.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const y = event.clientY - rect.top;
+    const frame = this.viewer.stage?.frame();
+    const s = frame?.elementToSlide ? applyAffine(frame.elementToSlide, { x, y }) : { x: NaN, y: NaN };
+    return {
+      slide: [s.x, s.y], element: [x, y], button: event.button, shift: event.shiftKey, alt: event.altKey,
+      ctrl: event.ctrlKey || event.metaKey, time: event.timeStamp,
+      pressure: event.pointerType === "pen" ? event.pressure : undefined, ...extra,
+    };
+  }
+
+  #handle(result) {
+    if (!result) {
+      return;
+    }
+    if ("draft" in result) {
+      this.canvas.setDraft(result.draft);
+    }
+    if (result.ops?.length) {
+      this.apply(result.ops, { label: this.tool?.label ?? "" });
+    }
+    if (result.view) {
+      this.#zoomAt(result.view.zoomBy, result.view.at);
+    }
+    if (result.cursor !== undefined) {
+      this.viewer.hooks.osd.style.cursor = result.cursor;
+    }
+    if (result.message !== undefined) {
+      this.viewer.pane.dataset.editorMessage = result.message;
+    }
+    if (result.done && this.tool?.start) {
+      this.session = this.tool.start(this.#context()); // the tool stays, ready for the next shape
+    }
+  }
+
+  #bindPointer() {
+    const host = this.viewer.hooks.osd;
+    const stop = (event) => {
+      event.stopPropagation();
+      event.preventDefault();
+    };
+    host.addEventListener("pointerdown", (event) => {
+      if (event.pointerType === "touch") {
+        this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      }
+      const twoFingers = event.pointerType === "touch" && this.touches.size >= 2;
+      const panButton = event.button === 1 || (event.button === 0 && this.spaceHeld) || twoFingers;
+      if (!this.drawing && !(panButton && this.tool?.navigates !== true)) {
+        return; // navigation tools: OpenSeadragon's own gestures
+      }
+      stop(event);
+      host.setPointerCapture?.(event.pointerId);
+      if (panButton) {
+        this.press = null;
+        this.pan = { x: event.clientX, y: event.clientY, id: event.pointerId };
+        return;
+      }
+      if (event.button !== 0) {
+        return;
+      }
+      this.press = { x: event.clientX, y: event.clientY, id: event.pointerId, moved: false };
+      this.#handle(this.session?.down?.(this.#point(event)));
+    }, true);
+    host.addEventListener("pointermove", (event) => {
+      if (this.touches.has(event.pointerId)) {
+        this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      }
+      if (this.pan) {
+        const dx = event.clientX - this.pan.x;
+        const dy = event.clientY - this.pan.y;
+        const scale = this.touches.size >= 2 ? 1 / this.touches.size : 1;
+        this.pan.x = event.clientX;
+        this.pan.y = event.clientY;
+        this.#panBy(-dx * scale, -dy * scale);
+        if (this.touches.size >= 2) {
+          this.pan.x = event.clientX;
+        }
+        event.stopPropagation();
+        return;
+      }
+      if (!this.drawing) {
+        return;
+      }
+      if (this.press && event.pointerId === this.press.id
+          && Math.hypot(event.clientX - this.press.x, event.clientY - this.press.y) >= CLICK_PX) {
+        this.press.moved = true;
+      }
+      if (this.press && event.pointerId !== this.press.id) {
+        return;
+      }
+      this.#handle(this.session?.move?.(this.#point(event, { dragging: Boolean(this.press?.moved), pressed: Boolean(this.press) })));
+    }, true);
+    const end = (event) => {
+      this.touches.delete(event.pointerId);
+      if (this.pan) {
+        if (event.pointerId === this.pan.id || this.touches.size === 0) {
+          this.pan = null;
+        }
+        stop(event);
+        return;
+      }
+      if (!this.press || event.pointerId !== this.press.id) {
+        return;
+      }
+      stop(event);
+      const click = !this.press.moved && event.type === "pointerup";
+      this.press = null;
+      const pt = this.#point(event, { click });
+      if (event.type !== "pointerup") {
+        this.#handle(this.session?.cancel?.());
+        return;
+      }
+      this.#handle(this.session?.up?.(pt));
+      const last = this.lastClick;
+      if (click && last && pt.time - last.time < DOUBLE_CLICK_MS
+          && Math.hypot(pt.element[0] - last.element[0], pt.element[1] - last.element[1]) < CLICK_PX) {
+        this.lastClick = null;
+        this.#handle(this.session?.dblclick?.(pt));
+      } else {
+        this.lastClick = click ? pt : null;
+      }
+    };
+    host.addEventListener("pointerup", end, true);
+    host.addEventListener("pointercancel", end, true);
+    for (const type of ["click", "dblclick", "contextmenu"]) {
+      host.addEventListener(type, (event) => {
+        if (this.drawing && !(type === "contextmenu" && !this.session?.drawing)) {
+          stop(event);
+        }
+      }, true);
+    }
+  }
+
+  #zoomAt(factor, at) {
+    const viewport = this.viewer.osd.viewport;
+    // eslint-disable-next-line no-undef
+    const x = viewport.getFlip() ? this.viewer.osd.canvas.clientWidth - at[0] : at[0]; // OSD's maths ignore the flip
+    const point = viewport.pointFromPixel(new OpenSeadragon.Point(x, at[1]), true);
+    viewport.zoomBy(factor, point, true);
+    viewport.applyConstraints();
+  }
+
+  #panBy(dx, dy) {
+    const viewport = this.viewer.osd.viewport;
+    const flipDx = viewport.getFlip() ? -dx : dx;
+    // eslint-disable-next-line no-undef
+    viewport.panBy(viewport.deltaPointsFromPixels(new OpenSeadragon.Point(flipDx, dy)), true);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Keys
+
+  #bindKeys() {
+    const inField = (el) => el instanceof Element && el.closest("input, select, textarea, [contenteditable]");
+    document.addEventListener("keydown", (event) => {
+      if (inField(event.target)) {
+        return;
+      }
+      const ctrl = event.ctrlKey || event.metaKey;
+      const key = event.key;
+      if (ctrl && !event.altKey && (key === "z" || key === "Z" || key === "y" || key === "Y")) {
+        event.preventDefault();
+        event.stopPropagation();
+        if ((key === "z" && !event.shiftKey)) {
+          this.undo();
+        } else {
+          this.redo();
+        }
+        return;
+      }
+      if (key === " " && !(event.target instanceof HTMLButtonElement)) {
+        this.spaceHeld = true;
+        if (this.drawing) {
+          event.preventDefault();
+        }
+        return;
+      }
+      if (!this.session?.key || ctrl || event.altKey) {
+        return;
+      }
+      if (!["Enter", "Backspace", "Delete", "Escape"].includes(key) && !this.session.keys?.includes(key)) {
+        return;
+      }
+      const result = this.session.key({ key, shift: event.shiftKey, ctrl });
+      if (result !== undefined) {
+        event.preventDefault();
+        event.stopPropagation();
+        this.#handle(result);
+      }
+    }, true);
+    document.addEventListener("keyup", (event) => {
+      if (event.key === " ") {
+        this.spaceHeld = false;
+      }
+    });
+    window.addEventListener("blur", () => {
+      this.spaceHeld = false;
+    });
+  }
+}
