@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 
 from viewer.errors import InvalidInputError, SlideUnreadableError
 from viewer.web.api import slide_detail
@@ -32,12 +32,13 @@ def _viewable(slide_id: str) -> dict[str, Any]:
     return detail
 
 
-def _page_config() -> dict[str, str]:
-    """URLs every page's JavaScript may need."""
+def _page_config() -> dict[str, str | bool]:
+    """URLs every page's JavaScript may need, and whether the server takes writes (``READ_ONLY``)."""
     return {
         "library": url_for("pages.index"),
         "slides": url_for("api.list_slides"),
         "compare": url_for("pages.compare"),
+        "readOnly": bool(current_app.config["WSI_VIEWER"].get("READ_ONLY", False)),
     }
 
 

@@ -16,6 +16,8 @@ the user's only protection; these checks keep it whole:
   also need the page's own ``Origin`` or an ``X-Requested-With`` header, which only a same-origin
   script or a non-browser client (curl) can add: ``403`` otherwise. DELETE carries no body and
   always needs a preflight.
+* **Read-only** (``READ_ONLY``): every write is ``403`` ``{"error": "read-only: ..."}``, before any
+  other check of the write; reads are served as always.
 * **Authors**: ``X-User`` (and a JSON body's ``user``) may not claim the reserved author of changes
   read from sidecar files (:data:`viewer.store.SIDECAR_USER`): ``403``.
 * **Numbers in URLs and headers** are ASCII digits: ``str.isdigit``, ``int`` and Werkzeug's ``int``
@@ -129,6 +131,8 @@ class SecurityPolicy:
     any_port_names: frozenset[str]
     any_host: bool
     allowed_origins: frozenset[str]
+    #: ``READ_ONLY``: every write is refused (403).
+    read_only: bool = False
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SecurityPolicy:
@@ -169,7 +173,8 @@ class SecurityPolicy:
         exact.update(names)
         if port:
             exact.update(f"{name}:{port}" for name in names)
-        return cls(frozenset(exact), frozenset(names), any_host, frozenset(origins))
+        read_only = bool(settings.get("READ_ONLY", False))
+        return cls(frozenset(exact), frozenset(names), any_host, frozenset(origins), read_only)
 
     def allows_host(self, host: str | None) -> bool:
         """Whether this server answers to the ``Host`` header *host* (None: no header, which no
@@ -234,6 +239,11 @@ def _check_request() -> None:
         )
     if request.method not in WRITE_METHODS or request.routing_exception is not None:
         return  # a read, or no route (its 404 / 405 follows): nothing can be written
+    if found.read_only:
+        raise Forbidden(
+            "read-only: this server serves slides and annotations for reading only (READ_ONLY is on); "
+            "no change is accepted"
+        )
     origin = request.headers.get("Origin")
     if origin is not None and not found.allows_origin(origin, host):
         raise Forbidden(
