@@ -4,11 +4,7 @@
  * document and its undo stack, and the glue to the annotation layers, the layers panel and the
  * save queue. Made by `viewer-page.js` only when the page is not read-only.
  *
- * Pointer rules: a press moving less than 4 CSS px is a click (`pt.click` on `up`), else a drag
- * (`pt.dragging` on `move`); the middle button, space+drag and a two-finger drag pan in every
- * tool; the wheel zooms (OpenSeadragon's). While a drawing tool is active OpenSeadragon gets no
- * press, so its drag-to-pan and click/double-click-to-zoom are off; the pan tool (`x`) gives them
- * back.
+ * Pointer and keys: `editor-input.js`.
  *
  * For other modules (E1b's select and vertex editing, E3's brush, the history panel):
  * - `editor.doc` (EditDocument), `editor.undoStack` (UndoStack), `editor.selection` (Set of localIds)
@@ -27,13 +23,15 @@
 import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
-import { CLICK_PX, newLocalId } from "./tools/common.js";
+import { EditorInput } from "./editor-input.js";
+import { newLocalId } from "./tools/common.js";
 import { tool as toolNamed, tools } from "./tools/index.js";
 import { UndoStack } from "./undo.js";
 
-const DOUBLE_CLICK_MS = 400;
 const LAYER_WAIT_MS = 8000;
 const JSON_HEADERS = { "Content-Type": "application/json", "X-Requested-With": "wsi-viewer" };
+
+/* global OpenSeadragon */
 
 export class Editor extends EventTarget {
   /**
@@ -64,16 +62,10 @@ export class Editor extends EventTarget {
     this.hidden = new Map(); // localId -> {setId, annotationId} hidden in its layer
     this.tool = null;
     this.session = null;
-    this.press = null;
-    this.pan = null;
-    this.touches = new Map();
-    this.lastClick = null;
-    this.spaceHeld = false;
     this.setPromise = null;
     this.toolbar = toolbar;
     this.#renderToolbar();
-    this.#bindPointer();
-    this.#bindKeys();
+    this.input = new EditorInput(this);
     this.undoStack.addEventListener("change", () => this.#syncUndoButtons());
     this.setTool("pan");
   }
@@ -88,7 +80,9 @@ export class Editor extends EventTarget {
       return;
     }
     this.session?.cancel?.();
-    this.press = null;
+    if (this.input) {
+      this.input.press = null;
+    }
     this.tool = next;
     this.session = next.start ? next.start(this.#context()) : null;
     this.canvas.setDraft(null);
@@ -426,7 +420,8 @@ export class Editor extends EventTarget {
   // ---------------------------------------------------------------------------------------------
   // Pointer
 
-  #point(event, extra = {}) {
+  /** A pointer event as a tool's `pt`. */
+  pointOf(event, extra = {}) {
     const el = this.viewer.osd.canvas;
     const rect = el.getBoundingClientRect();
     const x = event.clientX - rect.left;
@@ -440,7 +435,8 @@ export class Editor extends EventTarget {
     };
   }
 
-  #handle(result) {
+  /** Act on a ToolResult: draft, ops (one undoable action), view, cursor, message, done. */
+  handle(result) {
     if (!result) {
       return;
     }
@@ -451,7 +447,7 @@ export class Editor extends EventTarget {
       this.apply(result.ops, { label: this.tool?.label ?? "" });
     }
     if (result.view) {
-      this.#zoomAt(result.view.zoomBy, result.view.at);
+      this.zoomAt(result.view.zoomBy, result.view.at);
     }
     if (result.cursor !== undefined) {
       this.viewer.hooks.osd.style.cursor = result.cursor;
@@ -464,168 +460,12 @@ export class Editor extends EventTarget {
     }
   }
 
-  #bindPointer() {
-    const host = this.viewer.hooks.osd;
-    const stop = (event) => {
-      event.stopPropagation();
-      event.preventDefault();
-    };
-    host.addEventListener("pointerdown", (event) => {
-      if (event.pointerType === "touch") {
-        this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
-      }
-      const twoFingers = event.pointerType === "touch" && this.touches.size >= 2;
-      const panButton = event.button === 1 || (event.button === 0 && this.spaceHeld) || twoFingers;
-      if (!this.drawing && !(panButton && this.tool?.navigates !== true)) {
-        return; // navigation tools: OpenSeadragon's own gestures
-      }
-      stop(event);
-      host.setPointerCapture?.(event.pointerId);
-      if (panButton) {
-        this.press = null;
-        this.pan = { x: event.clientX, y: event.clientY, id: event.pointerId };
-        return;
-      }
-      if (event.button !== 0) {
-        return;
-      }
-      this.press = { x: event.clientX, y: event.clientY, id: event.pointerId, moved: false };
-      this.#handle(this.session?.down?.(this.#point(event)));
-    }, true);
-    host.addEventListener("pointermove", (event) => {
-      if (this.touches.has(event.pointerId)) {
-        this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
-      }
-      if (this.pan) {
-        const dx = event.clientX - this.pan.x;
-        const dy = event.clientY - this.pan.y;
-        const scale = this.touches.size >= 2 ? 1 / this.touches.size : 1;
-        this.pan.x = event.clientX;
-        this.pan.y = event.clientY;
-        this.#panBy(-dx * scale, -dy * scale);
-        if (this.touches.size >= 2) {
-          this.pan.x = event.clientX;
-        }
-        event.stopPropagation();
-        return;
-      }
-      if (!this.drawing) {
-        return;
-      }
-      if (this.press && event.pointerId === this.press.id
-          && Math.hypot(event.clientX - this.press.x, event.clientY - this.press.y) >= CLICK_PX) {
-        this.press.moved = true;
-      }
-      if (this.press && event.pointerId !== this.press.id) {
-        return;
-      }
-      this.#handle(this.session?.move?.(this.#point(event, { dragging: Boolean(this.press?.moved), pressed: Boolean(this.press) })));
-    }, true);
-    const end = (event) => {
-      this.touches.delete(event.pointerId);
-      if (this.pan) {
-        if (event.pointerId === this.pan.id || this.touches.size === 0) {
-          this.pan = null;
-        }
-        stop(event);
-        return;
-      }
-      if (!this.press || event.pointerId !== this.press.id) {
-        return;
-      }
-      stop(event);
-      const click = !this.press.moved && event.type === "pointerup";
-      this.press = null;
-      const pt = this.#point(event, { click });
-      if (event.type !== "pointerup") {
-        this.#handle(this.session?.cancel?.());
-        return;
-      }
-      this.#handle(this.session?.up?.(pt));
-      const last = this.lastClick;
-      if (click && last && pt.time - last.time < DOUBLE_CLICK_MS
-          && Math.hypot(pt.element[0] - last.element[0], pt.element[1] - last.element[1]) < CLICK_PX) {
-        this.lastClick = null;
-        this.#handle(this.session?.dblclick?.(pt));
-      } else {
-        this.lastClick = click ? pt : null;
-      }
-    };
-    host.addEventListener("pointerup", end, true);
-    host.addEventListener("pointercancel", end, true);
-    for (const type of ["click", "dblclick", "contextmenu"]) {
-      host.addEventListener(type, (event) => {
-        if (this.drawing && !(type === "contextmenu" && !this.session?.drawing)) {
-          stop(event);
-        }
-      }, true);
-    }
-  }
-
-  #zoomAt(factor, at) {
+  /** Zoom the view by a factor about a point (CSS px of the pane). */
+  zoomAt(factor, at) {
     const viewport = this.viewer.osd.viewport;
-    // eslint-disable-next-line no-undef
     const x = viewport.getFlip() ? this.viewer.osd.canvas.clientWidth - at[0] : at[0]; // OSD's maths ignore the flip
     const point = viewport.pointFromPixel(new OpenSeadragon.Point(x, at[1]), true);
     viewport.zoomBy(factor, point, true);
     viewport.applyConstraints();
-  }
-
-  #panBy(dx, dy) {
-    const viewport = this.viewer.osd.viewport;
-    const flipDx = viewport.getFlip() ? -dx : dx;
-    // eslint-disable-next-line no-undef
-    viewport.panBy(viewport.deltaPointsFromPixels(new OpenSeadragon.Point(flipDx, dy)), true);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Keys
-
-  #bindKeys() {
-    const inField = (el) => el instanceof Element && el.closest("input, select, textarea, [contenteditable]");
-    document.addEventListener("keydown", (event) => {
-      if (inField(event.target)) {
-        return;
-      }
-      const ctrl = event.ctrlKey || event.metaKey;
-      const key = event.key;
-      if (ctrl && !event.altKey && (key === "z" || key === "Z" || key === "y" || key === "Y")) {
-        event.preventDefault();
-        event.stopPropagation();
-        if ((key === "z" && !event.shiftKey)) {
-          this.undo();
-        } else {
-          this.redo();
-        }
-        return;
-      }
-      if (key === " " && !(event.target instanceof HTMLButtonElement)) {
-        this.spaceHeld = true;
-        if (this.drawing) {
-          event.preventDefault();
-        }
-        return;
-      }
-      if (!this.session?.key || ctrl || event.altKey) {
-        return;
-      }
-      if (!["Enter", "Backspace", "Delete", "Escape"].includes(key) && !this.session.keys?.includes(key)) {
-        return;
-      }
-      const result = this.session.key({ key, shift: event.shiftKey, ctrl });
-      if (result !== undefined) {
-        event.preventDefault();
-        event.stopPropagation();
-        this.#handle(result);
-      }
-    }, true);
-    document.addEventListener("keyup", (event) => {
-      if (event.key === " ") {
-        this.spaceHeld = false;
-      }
-    });
-    window.addEventListener("blur", () => {
-      this.spaceHeld = false;
-    });
   }
 }
