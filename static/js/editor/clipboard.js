@@ -3,8 +3,9 @@
  * page, a Map-like object in tests).
  *
  * The clipboard is one JSON entry of the browser's localStorage, so it survives a reload and is
- * shared by every tab and slide of this viewer: copy on one slide, paste on another. It holds
- * GeoJSON Features in slide px (level-0 px of the slide copied from) and that slide's id.
+ * shared by every tab and slide of this viewer: copy on one slide, paste on another. It holds each
+ * annotation's flat properties ({name, type, group, color, comment}) and points (slide px, level-0
+ * px of the slide copied from), and that slide's id.
  *
  * Pasting makes `create` ops in the active set, with the active group (else the copied group when
  * the target set has a group of that name, else none). On the slide copied from, the copies are
@@ -12,47 +13,45 @@
  * coordinates, moved as a whole into the slide when they stick out and clamped to it when larger.
  */
 
+import { makeEntry, makeFeature, propertiesOf } from "./document.js";
+
 /** localStorage key of the clipboard. */
 export const CLIPBOARD_KEY = "wsi-viewer.clipboard";
 /** Most annotations one copy holds (a copy is JSON in localStorage: ~5 MB in most browsers). */
 export const MAX_COPY = 10_000;
 
-/**
- * Every position of a GeoJSON geometry mapped (a new geometry; nested coordinate arrays of any depth).
- * @param {{type: string, coordinates: any}} geometry
- * @param {(p: number[]) => number[]} fn
- */
-export function mapPositions(geometry, fn) {
-  const walk = (c) => (typeof c[0] === "number" ? fn(c) : c.map(walk));
-  return { ...geometry, coordinates: geometry.coordinates.length ? walk(geometry.coordinates) : [] };
-}
+/** @typedef {{props: {name: string, type: string, group: string|null, color: string, comment: string}, points: number[][]}} Item */
 
 /**
- * Bounding box of features' positions, `[x0, y0, x1, y1]`, or null when they have none.
- * @param {object[]} features
+ * Bounding box of items' points, `[x0, y0, x1, y1]`, or null when they have none.
+ * @param {Item[]} items
  */
-export function featuresBox(features) {
+export function itemsBox(items) {
   let x0 = Infinity;
   let y0 = Infinity;
   let x1 = -Infinity;
   let y1 = -Infinity;
-  for (const f of features) {
-    mapPositions(f.geometry, (p) => {
+  for (const { points } of items) {
+    for (const p of points) {
       x0 = Math.min(x0, p[0]);
       y0 = Math.min(y0, p[1]);
       x1 = Math.max(x1, p[0]);
       y1 = Math.max(y1, p[1]);
-      return p;
-    });
+    }
   }
   return x0 <= x1 ? [x0, y0, x1, y1] : null;
+}
+
+/** @returns {Item} what the clipboard keeps of a document entry */
+export function itemOf(entry) {
+  return { props: propertiesOf(entry.feature), points: entry.points.map((p) => [p[0], p[1]]) };
 }
 
 /**
  * Put entries on the clipboard.
  * @param {{setItem: Function}} storage
  * @param {string} slideId the slide they are on
- * @param {Array<{feature: object}>} entries the document's entries (exact geometry)
+ * @param {object[]} entries the document's entries (exact geometry)
  * @returns {number} how many were copied
  */
 export function copyEntries(storage, slideId, entries) {
@@ -62,15 +61,16 @@ export function copyEntries(storage, slideId, entries) {
   if (entries.length > MAX_COPY) {
     throw new RangeError(`at most ${MAX_COPY} annotations can be copied at once`);
   }
-  const features = entries.map((e) => ({ type: "Feature", geometry: e.feature.geometry, properties: { ...e.feature.properties } }));
-  storage.setItem(CLIPBOARD_KEY, JSON.stringify({ version: 1, slideId, features }));
-  return features.length;
+  storage.setItem(CLIPBOARD_KEY, JSON.stringify({ version: 1, slideId, items: entries.map(itemOf) }));
+  return entries.length;
 }
+
+const isPoint = (p) => Array.isArray(p) && Number.isFinite(p[0]) && Number.isFinite(p[1]);
 
 /**
  * What the clipboard holds, or null (empty, or not ours).
  * @param {{getItem: Function}} storage
- * @returns {{slideId: string, features: object[]}|null}
+ * @returns {{slideId: string, items: Item[]}|null}
  */
 export function readClipboard(storage) {
   let clip;
@@ -79,11 +79,12 @@ export function readClipboard(storage) {
   } catch {
     return null;
   }
-  if (!clip || clip.version !== 1 || typeof clip.slideId !== "string" || !Array.isArray(clip.features)) {
+  if (!clip || clip.version !== 1 || typeof clip.slideId !== "string" || !Array.isArray(clip.items)) {
     return null;
   }
-  const features = clip.features.filter((f) => f && f.geometry && Array.isArray(f.geometry.coordinates) && f.properties);
-  return features.length ? { slideId: clip.slideId, features } : null;
+  const items = clip.items.filter((it) => it && it.props && typeof it.props.type === "string" &&
+    Array.isArray(it.points) && it.points.length > 0 && it.points.every(isPoint));
+  return items.length ? { slideId: clip.slideId, items } : null;
 }
 
 /**
@@ -91,13 +92,13 @@ export function readClipboard(storage) {
  * or where it is larger than the slide: its positions are clamped then).
  */
 function shiftInto(box, width, height) {
-  const axis = (lo, hi, size) => (hi - lo > size ? -lo : lo < 0 ? -lo : hi > size ? size - hi : 0);
+  const axis = (lo, hi, size) => (hi - lo > size || lo < 0 ? -lo : hi > size ? size - hi : 0);
   return [axis(box[0], box[2], width), axis(box[1], box[3], height)];
 }
 
 /**
- * The `create` ops of placing copies of features on a slide.
- * @param {object[]} features GeoJSON Features, slide px
+ * The `create` ops of placing copies on a slide.
+ * @param {Item[]} items
  * @param {{setId: number, group?: string|null, groups?: Iterable<string>|null, offset?: [number, number],
  *   width: number, height: number, newId: () => string}} target
  *   `group` = the active group (wins when set); `groups` = the group names of the target set (a copied
@@ -105,9 +106,9 @@ function shiftInto(box, width, height) {
  *   `width`/`height` = the target slide's size, level-0 px
  * @returns {object[]} ops
  */
-export function placeOps(features, target) {
+export function placeOps(items, target) {
   const [ox, oy] = target.offset ?? [0, 0];
-  const box = featuresBox(features);
+  const box = itemsBox(items);
   const [sx, sy] = box
     ? shiftInto([box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy], target.width, target.height)
     : [0, 0];
@@ -115,18 +116,16 @@ export function placeOps(features, target) {
   const dy = oy + sy;
   const clamp = (v, size) => (v < 0 ? 0 : v > size ? size : v);
   const known = target.groups ? new Set(target.groups) : null;
-  return features.map((f) => {
-    const props = { ...f.properties };
+  return items.map(({ props, points }) => {
+    const p = { ...props };
     if (target.group) {
-      props.group = target.group;
-    } else if (known && props.group !== null && props.group !== undefined && !known.has(props.group)) {
-      props.group = null;
+      p.group = target.group;
+    } else if (known && p.group !== null && p.group !== undefined && !known.has(p.group)) {
+      p.group = null;
     }
-    const geometry = mapPositions(f.geometry, (p) => [clamp(p[0] + dx, target.width), clamp(p[1] + dy, target.height)]);
-    return {
-      kind: "create",
-      entry: { localId: target.newId(), setId: target.setId, annotationId: null, version: null, feature: { type: "Feature", geometry, properties: props } },
-    };
+    const moved = points.map((q) => [clamp(q[0] + dx, target.width), clamp(q[1] + dy, target.height)]);
+    const entry = makeEntry({ localId: target.newId(), setId: target.setId, feature: makeFeature(p, moved) });
+    return { kind: "create", entry };
   });
 }
 
@@ -142,14 +141,14 @@ export function pasteOps(storage, slideId, target) {
   if (!clip) {
     return [];
   }
-  return placeOps(clip.features, { ...target, offset: clip.slideId === slideId ? target.offset : [0, 0] });
+  return placeOps(clip.items, { ...target, offset: clip.slideId === slideId ? target.offset : [0, 0] });
 }
 
 /**
  * The ops of duplicating entries: copies in each one's own set and group, shifted by `offset`.
- * @param {Array<{setId: number, feature: object}>} entries
+ * @param {object[]} entries the document's entries
  * @param {{offset: [number, number], width: number, height: number, newId: () => string}} target
  */
 export function duplicateOps(entries, target) {
-  return entries.flatMap((e) => placeOps([e.feature], { ...target, setId: e.setId, group: null, groups: null }));
+  return entries.flatMap((e) => placeOps([itemOf(e)], { ...target, setId: e.setId, group: null, groups: null }));
 }
