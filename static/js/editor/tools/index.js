@@ -5,6 +5,7 @@
  * Other modules add theirs with `registerTool` (e.g. select, brush) before the editor is made.
  */
 
+import { brushTool } from "./brush.js";
 import { panTool, zoomTool } from "./navigate.js";
 import { polygonTool, splineTool } from "./polygon.js";
 import { dotTool, freehandTool, pointSetTool, rectangleTool, rulerTool } from "./shapes.js";
@@ -60,3 +61,4 @@ registerTool(freehandTool);
 registerTool(splineTool);
 registerTool(pointSetTool);
 registerTool(rulerTool);
+registerTool(brushTool);
