@@ -8,6 +8,7 @@
 import { brushTool } from "./brush.js";
 import { panTool, zoomTool } from "./navigate.js";
 import { polygonTool, splineTool } from "./polygon.js";
+import { selectTool } from "./select.js";
 import { dotTool, freehandTool, pointSetTool, rectangleTool, rulerTool } from "./shapes.js";
 
 /** @type {Map<string, object>} */
@@ -52,6 +53,7 @@ export function toolForKey(key) {
   return tools().find((t) => t.key === key) ?? null;
 }
 
+registerTool(selectTool);
 registerTool(panTool);
 registerTool(zoomTool);
 registerTool(dotTool);
