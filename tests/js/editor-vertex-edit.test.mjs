@@ -3,7 +3,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
-  HANDLE_SPACING_PX, HIT_RADIUS_PX, deleteVertexOp, dragRectangleCorner, insertVertexOp, isAxisAligned, pickEdge,
+  HANDLE_SPACING_PX, HIT_RADIUS_PX, deleteVertexOp, dragRectangleCorner, drawHandles, insertVertexOp, isAxisAligned, pickEdge,
   pickVertex, vertexDrag, vertexRules, visibleHandles,
 } from "../../static/js/editor/vertex-edit.js";
 
@@ -126,4 +126,19 @@ test("deleting a vertex keeps 3 for polygons and splines, 1 for point sets; othe
   assert.deepEqual(deleteVertexOp("a", "Polygon", 4, 9), { op: null, message: null }, "no such vertex");
   assert.deepEqual(vertexRules("Polygon"), { drag: true, insert: true, remove: true, minPoints: 3 });
   assert.equal(vertexRules("Measurement").insert, false);
+});
+
+test("drawHandles paints the kept handles only, the active one red, on any 2D context", () => {
+  const calls = [];
+  const g = {
+    save() {}, restore() {}, set fillStyle(v) { calls.push(["fill", v]); }, set strokeStyle(v) {}, set lineWidth(v) {},
+    fillRect(x, y, w, h) { calls.push(["rect", x, y, w, h]); }, strokeRect() {},
+  };
+  const points = circle(10_000, 20_000);
+  const frame = { slideToElement: view(0.01), cssWidth: 1000, cssHeight: 800 };
+  const n = drawHandles(g, frame, points, { active: 10 }, "#00ff00");
+  assert.equal(calls.filter((c) => c[0] === "rect").length, n);
+  assert.ok(n < 300, `${n} handles for 10,000 vertices at fit`);
+  const red = calls.findIndex((c) => c[0] === "fill" && c[1] === "#ff1744");
+  assert.deepEqual(calls[red + 1].slice(1, 3), [points[10][0] * 0.01 - 4, points[10][1] * 0.01 - 4]);
 });

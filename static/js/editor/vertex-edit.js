@@ -274,3 +274,34 @@ export function deleteVertexOp(localId, type, count, index) {
   }
   return { op: { kind: "delete-vertex", localId, index }, message: null };
 }
+
+/**
+ * Draw the handles of one shape on a Canvas 2D context set to CSS px (the editor canvas): squares
+ * of `HANDLE_RADIUS_PX` at the vertices `visibleHandles` keeps; the active vertex red, the one
+ * under the cursor white.
+ * @param {CanvasRenderingContext2D} g
+ * @param {{slideToElement: object, cssWidth: number, cssHeight: number}} frame the stage's frame
+ * @param {Array<[number, number]>} points slide px
+ * @param {{active?: number, cursor?: [number, number]|null}} state
+ * @param {string} color the shape's colour
+ * @returns {number} how many handles were drawn
+ */
+export function drawHandles(g, frame, points, state, color) {
+  const active = state.active ?? -1;
+  const m = frame.slideToElement;
+  const { indices, nearest } = visibleHandles(points, m, frame.cssWidth, frame.cssHeight, { cursor: state.cursor ?? null, active });
+  const r = HANDLE_RADIUS_PX;
+  g.save();
+  g.lineWidth = 1;
+  g.strokeStyle = "rgba(0, 0, 0, 0.8)";
+  for (const i of indices) {
+    const [x0, y0] = points[i];
+    const x = m.a * x0 + m.c * y0 + m.e;
+    const y = m.b * x0 + m.d * y0 + m.f;
+    g.fillStyle = i === active ? "#ff1744" : i === nearest ? "#ffffff" : color;
+    g.fillRect(x - r, y - r, 2 * r, 2 * r);
+    g.strokeRect(x - r, y - r, 2 * r, 2 * r);
+  }
+  g.restore();
+  return indices.length;
+}

@@ -13,7 +13,8 @@
  *
  * Selected annotations are fetched exact into the document (`ctx.load`) and drawn by the editor
  * canvas with their handles; `session.editing` tells it what to draw (live points while a vertex
- * is dragged, the active vertex, the cursor for the nearest handle).
+ * is dragged, the active vertex, the cursor for the nearest handle), `session.moving` the live
+ * offset of a selection being dragged; results carry `redraw: true` when those changed.
  *
  * Context beyond a drawing tool's (editor.js provides it): `hitTest(pt)`, `load(ref)`,
  * `selection`, `select(ids)`, `inBox(box)` → refs whose bbox lies inside a slide box, `apply(ops)`
@@ -67,6 +68,7 @@ export const selectTool = {
     let activeVertex = -1; // clicked vertex of the one selected annotation (Delete removes it)
     let cursor = null; // element px of the pointer, for the nearest handle
     let live = null; // {localId, points} while a vertex is dragged
+    let moving = null; // {localIds, dx, dy} while the selection is dragged
 
     const zoom = () => ctx.zoom();
     const radius = () => HIT_RADIUS_PX / zoom();
@@ -136,7 +138,12 @@ export const selectTool = {
         const points = live && live.localId === entry.localId ? live.points : entry.points;
         return { localId: entry.localId, points, active: press?.mode === "vertex" ? press.index : activeVertex, cursor };
       },
-      get selecting() { return press?.mode === "box"; },
+      /** While the selection is dragged: its live offset (the editor canvas draws it there). */
+      get moving() { return moving; },
+      /** Keys beyond Enter/Backspace/Delete/Escape the editor passes to this tool. */
+      keys: ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Ctrl+c", "Ctrl+v", "Ctrl+d"],
+      /** Whether the tool still draws an entry (the editor keeps it in the document). */
+      holds(localId) { return live?.localId === localId || Boolean(moving?.localIds.includes(localId)); },
       down(pt) {
         cursor = pt.element;
         if (ctx.readOnly) {
@@ -191,7 +198,7 @@ export const selectTool = {
       move(pt) {
         cursor = pt.element;
         if (!press) {
-          return { cursor: hover(pt) };
+          return { cursor: hover(pt), redraw: single() !== null }; // the handle under the cursor
         }
         const far = Math.hypot(pt.element[0] - press.start.element[0], pt.element[1] - press.start.element[1]) >= CLICK_PX;
         if (!far && !press.moved) {
@@ -203,19 +210,20 @@ export const selectTool = {
         switch (press.mode) {
           case "vertex": {
             live = { localId: single()?.localId, points: press.drag.move(pt.slide) };
-            return { draft: null, cursor: "move" };
+            return { cursor: "move", redraw: true };
           }
           case "edge": {
             const { entry, edge } = press;
             const points = entry.points.slice();
             points.splice(edge.index, 0, pt.slide);
             live = { localId: entry.localId, points };
-            return { cursor: "move" };
+            return { cursor: "move", redraw: true };
           }
           case "move": {
             press.dx = dx;
             press.dy = dy;
-            return { draft: null, translate: { localIds: selected(), dx, dy }, cursor: "move" };
+            moving = { localIds: selected(), dx, dy };
+            return { cursor: "move", redraw: true };
           }
           case "box": {
             const [x0, y0, x1, y1] = boxOf(press.start.slide, pt.slide);
@@ -230,26 +238,27 @@ export const selectTool = {
         const p = press;
         press = null;
         live = null;
+        moving = null;
         if (!p) {
           return undefined;
         }
         const click = !p.moved;
         switch (p.mode) {
           case "vertex":
-            return click ? { cursor: "move" } : { ops: p.drag.end(), cursor: "move" };
+            return click ? { cursor: "move", redraw: true } : { ops: p.drag.end(), cursor: "move", redraw: true };
           case "edge": {
             const at = click ? p.edge.at : pt.slide;
             const op = insertVertexOp(p.entry.localId, typeOf(p.entry), { index: p.edge.index, at });
             activeVertex = op ? p.edge.index : -1;
-            return op ? { ops: [op] } : undefined;
+            return op ? { ops: [op] } : { redraw: true };
           }
           case "move": {
             if (click || (!p.dx && !p.dy)) {
-              return { translate: null };
+              return { redraw: true };
             }
             const { dx, dy } = p;
             const result = whenLoaded((entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
-            return { ...result, translate: null };
+            return { ...result, redraw: true };
           }
           case "box": {
             if (click) {
@@ -338,7 +347,8 @@ export const selectTool = {
         const had = press !== null;
         press = null;
         live = null;
-        return had ? { draft: null, translate: null } : undefined;
+        moving = null;
+        return had ? { draft: null, redraw: true } : undefined;
       },
     };
     return session;
