@@ -9,6 +9,8 @@ import {
 import { Editor } from "./editor/editor.js";
 import { openPersist } from "./editor/persist.js";
 import { SaveQueue } from "./editor/save-queue.js";
+import { mountSaveStatus, showReadOnly } from "./editor/save-status.js";
+import { ConflictDialog } from "./editor/conflict-dialog.js";
 import { bindExportPanel } from "./export-panel.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import { ChangeWatcher, LayersPanel, bindSlidePointer } from "./layers-panel.js";
@@ -72,9 +74,14 @@ function initialize() {
         layers.attach(layer);
         layers.render();
       });
-      if (!config.readOnly) {
+      if (config.readOnly) {
+        showReadOnly(toolbar);
+      } else {
         // the editor: drawing tools, undo, saving (only when the server takes writes)
         const queue = new SaveQueue({ slideId: slide.id, storage: await openPersist("wsi-viewer-edits") });
+        mountSaveStatus(toolbar, queue); // "saved 12:03:14", "offline: 3 changes queued"...; beforeunload
+        viewer.pane.wsi.conflicts = new ConflictDialog({ queue, viewer }); // 412s: mine / theirs / both
+        viewer.pane.wsi.queue = queue;
         await queue.open(); // replays this slide's changes stored but not confirmed (crash, closed tab)
         editor = new Editor({ viewer, annotations, queue, panel: layers, toolbar, user: config.user ?? null });
         viewer.pane.wsi.editor = editor;
