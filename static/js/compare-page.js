@@ -1,11 +1,15 @@
 /**
  * Entry module of compare mode (/compare?left=<id>&right=<id>): two slides side by side, pan,
  * zoom and rotation synchronised while the lock is on (sync.js). The toolbar and keys act on the
- * active view (the one last pointed at or focused); the other follows when linked.
+ * active view (the one last pointed at or focused); the other follows when linked. Each pane has
+ * its own layers panel (its button in the pane's head, `Shift+A` for the active pane's); the review
+ * keys step through the active pane's list; each pane's hidden sets and groups are in the URL
+ * with its prefix (`lhide=`, `lhg=`, `rhide=`, `rhg=`).
  */
 
 import { listSlides } from "./api.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
+import { mountLayersPanel } from "./layers-panel.js";
 import {
   bindHelpAndKeys, bindToolbar, readData, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
@@ -22,10 +26,18 @@ function initialize() {
     l: new SlideViewer(panes[0], readData(app, "left")),
     r: new SlideViewer(panes[1], readData(app, "right")),
   };
-  if (annotationsWanted(location.search)) {
-    for (const viewer of Object.values(views)) {
-      viewer.pane.wsi = { viewer, annotations: new AnnotationOverlay(viewer) };
+  const panels = { l: null, r: null };
+  for (const [key, viewer] of Object.entries(views)) {
+    const side = viewer.pane.closest("[data-side]");
+    const button = side.querySelector("[data-layers-toggle]");
+    if (!annotationsWanted(location.search)) {
+      button.disabled = true;
+      continue;
     }
+    const overlay = new AnnotationOverlay(viewer);
+    viewer.pane.wsi = { viewer, annotations: overlay };
+    panels[key] = mountLayersPanel(side.querySelector("[data-layers-panel]"), overlay, viewer, { prefix: key, button });
+    button.addEventListener("click", () => panels[key].toggle());
   }
   const params = new URLSearchParams(location.search);
   let locked = params.get("lock") !== "0";
@@ -92,9 +104,11 @@ function initialize() {
       }
       writeUrl();
     });
-    viewer.pane.addEventListener("pointerdown", () => setActive(key));
-    viewer.pane.addEventListener("pointerenter", () => setActive(key));
-    viewer.pane.addEventListener("focusin", () => setActive(key));
+    // the pane and its layers panel: pointing at or typing in either makes the view active
+    const side = viewer.pane.closest("[data-side]");
+    side.addEventListener("pointerdown", () => setActive(key));
+    side.addEventListener("pointerenter", () => setActive(key));
+    side.addEventListener("focusin", () => setActive(key));
   }
 
   const actions = {
@@ -109,8 +123,10 @@ function initialize() {
       showLock();
     },
   };
-  // compare mode draws the annotations but has no layers panel (nor its review keys)
-  const all = bindHelpAndKeys(actions, (s) => !["info", "layers", "review"].includes(s.action));
+  actions.layers = () => panels[activeKey]?.toggle();
+  actions.review = (delta) => panels[activeKey]?.review(delta);
+  actions.close = () => Object.values(panels).forEach((p) => p?.toggle(false));
+  const all = bindHelpAndKeys(actions, (s) => s.action !== "info");
   bindToolbar(toolbar, active, all);
   showLock();
 
@@ -127,7 +143,7 @@ function initialize() {
         const p = new URLSearchParams(location.search);
         p.set(select.dataset.picker, select.value);
         const prefix = select.dataset.picker === "left" ? "l" : "r";
-        for (const k of ["x", "y", "z", "r", "flip"]) {
+        for (const k of ["x", "y", "z", "r", "flip", "hide", "hg"]) {
           p.delete(`${prefix}${k}`);
         }
         location.assign(`${location.pathname}?${p}`);

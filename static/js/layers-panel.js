@@ -5,49 +5,56 @@
  * comment), filterable and sortable; a click on an entry flies to it and selects it; review keys
  * (`.` and `,`) step through the list one annotation at a time. On the slide: a hover shows a
  * tooltip, a click selects (and selects the list entry). Which sets and groups are hidden is in
- * the URL (`url-state.js`). Changes made elsewhere (`ChangeWatcher`) reload a set's layer and list.
- * Nothing happens at import; `viewer-page.js` makes one.
+ * the URL (`url-state.js`; with a prefix per pane in compare mode). Changes made elsewhere
+ * (`ChangeWatcher`) reload a set's layer and list. Editing (issue 13, unless `config.readOnly`):
+ * groups and new sets (`groups-panel.js`), the active set and group the editor draws into
+ * (`panel.activeSet()`, `panel.activeGroup(setId)`; events `active-set` {setId} and
+ * `active-group` {setId, name}); each set's history with preview and restore (`history-panel.js`).
+ * Nothing happens at import; `viewer-page.js` and `compare-page.js` make them (`mountLayersPanel`).
  */
 
 import { getJson } from "./api.js";
+import { CHECK_INTERVAL_MS, ChangeWatcher } from "./change-watcher.js";
+import { GroupEditor } from "./groups-panel.js";
+import { HistoryPanel } from "./history-panel.js";
+import { el, rgb } from "./panel-dom.js";
 import { displayColor, groupTable } from "./layers/colors.js";
 import {
   CAMELYON_LABELS, SORT_KEYS, entryKey, groupCounts, groupTree, measureText, reviewStep, visibleEntries,
 } from "./layers/panel-model.js";
 import { decodeLayerState, encodeLayerState } from "./url-state.js";
 
-/** How often the watcher asks whether the slide's sets changed, ms (while the tab is visible). */
-export const CHECK_INTERVAL_MS = 2000;
+export { CHECK_INTERVAL_MS, ChangeWatcher };
+
 const LIST_LIMIT = 2000; // rows drawn at once; the filter narrows a longer list
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "dataset") {
-      Object.assign(node.dataset, v);
-    } else if (k.startsWith("aria-") || k === "role" || k === "for") {
-      node.setAttribute(k, v);
-    } else {
-      node[k] = v;
-    }
+/** Whether the page is read-only (`config.readOnly` of the body's data-config; absent: no). */
+export function pageReadOnly() {
+  try {
+    return JSON.parse(document.body.dataset.config ?? "{}").readOnly === true;
+  } catch {
+    return false;
   }
-  node.append(...children);
-  return node;
 }
-
-const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 
 export class LayersPanel extends EventTarget {
   /**
    * @param {HTMLElement} root the panel element ([data-layers-panel])
    * @param {import("./layers/annotations.js").AnnotationOverlay} overlay
    * @param {import("./slide-viewer.js").SlideViewer} viewer
+   * @param {{prefix?: string, readOnly?: boolean}} [options] prefix of the URL keys (compare
+   *   mode: "l" / "r"); readOnly hides the editing controls (default: the page's config)
    */
-  constructor(root, overlay, viewer) {
+  constructor(root, overlay, viewer, options = {}) {
     super();
     this.root = root;
     this.overlay = overlay;
     this.viewer = viewer;
+    this.prefix = options.prefix ?? "";
+    this.readOnly = options.readOnly ?? pageReadOnly();
+    this.groupRecords = new Map(); // setId -> [{id, version, name, parent, color, attributes}]
+    this.activeSetId = null; // null: the first set
+    this.activeGroups = new Map(); // setId -> group name (absent: ungrouped)
     this.entries = new Map(); // setId -> summary records (+ setId, setName)
     this.groups = new Map(); // setId -> [{name, parent, color}]
     this.versions = new Map(); // setId -> version of the list shown
@@ -55,7 +62,7 @@ export class LayersPanel extends EventTarget {
     this.sort = "order";
     this.descending = false;
     this.current = null; // entryKey of the selected / reviewed entry
-    const state = decodeLayerState(location.search);
+    const state = decodeLayerState(location.search, this.prefix);
     this.hiddenSets = new Set(state.hiddenSets);
     this.hiddenGroups = new Set(state.hiddenGroups.map(([s, g]) => `${s}:${g}`));
     this.#build();
@@ -63,6 +70,8 @@ export class LayersPanel extends EventTarget {
 
   #build() {
     const body = this.root.querySelector("[data-layers-body]");
+    this.errorBox = el("p", { className: "notice layer-error", role: "alert", hidden: true });
+    this.errorBox.dataset.layerError = "";
     this.setsBox = el("div", { className: "layer-sets", dataset: { layerSets: "" } });
     this.filter = el("input", {
       type: "search", className: "input", placeholder: "Filter: name, group, comment, class:macro…",
@@ -94,8 +103,12 @@ export class LayersPanel extends EventTarget {
         this.review(Number(b.dataset.review));
       }
     });
+    this.editor = this.readOnly ? null : new GroupEditor(this);
+    this.history = new HistoryPanel(this);
     body.append(
-      el("section", {}, el("h3", { textContent: "Sets and groups" }), this.setsBox),
+      this.errorBox,
+      el("section", {}, el("h3", { textContent: "Sets and groups" }), this.setsBox, this.editor?.newSetForm ?? ""),
+      this.history.root,
       el("section", {}, el("h3", { textContent: "Annotations" }),
         el("div", { className: "layer-tools" }, this.filter, this.sortSelect, this.orderButton),
         review, this.status, this.list),
@@ -156,6 +169,7 @@ export class LayersPanel extends EventTarget {
       ]);
       this.entries.set(layer.setId, summary.annotations.map((a) => ({ ...a, setId: layer.setId, setName: layer.set.name })));
       this.groups.set(layer.setId, head.asapGroups ?? []);
+      this.groupRecords.set(layer.setId, head.groups ?? []);
       this.versions.set(layer.setId, summary.version);
       layer.set = { ...layer.set, name: head.name ?? layer.set.name, version: summary.version };
     } catch (err) {
@@ -215,7 +229,9 @@ export class LayersPanel extends EventTarget {
       const counts = groupCounts(entries);
       const groups = this.groups.get(id) ?? [];
       const table = groupTable(groups);
+      const ed = this.editor;
       const head = el("div", { className: "layer-set-head" },
+        ed ? ed.activeSetControl(layer) : "",
         el("label", { className: "check" },
           el("input", { type: "checkbox", checked: layer.visible, dataset: { setVisible: String(id) } }),
           el("strong", { textContent: layer.set.name }),
@@ -228,19 +244,23 @@ export class LayersPanel extends EventTarget {
         const hidden = this.hiddenGroups.has(`${id}:${group.name}`);
         const color = displayColor(group.name, null, table);
         tree.append(el("li", { className: "group-row", dataset: { group: group.name, set: String(id) } },
+          ed ? ed.activeGroupControl(id, group.name) : "",
           el("label", { className: "check", style: `padding-left: ${depth * 14}px` },
             el("input", { type: "checkbox", checked: !hidden, dataset: { groupVisible: group.name, set: String(id) } }),
             el("span", { className: "swatch", style: `background: ${rgb(color)}`, "aria-hidden": "true" }),
             el("span", { className: "group-name", textContent: group.name }),
             el("span", { className: "muted", textContent: ` ${(counts.get(group.name) ?? 0).toLocaleString("en-US")}` })),
           el("button", { type: "button", className: "btn btn-small", textContent: "only", title: `Show only ${group.name}`,
-            "aria-label": `Show only the group ${group.name}`, dataset: { only: group.name, set: String(id) } })));
+            "aria-label": `Show only the group ${group.name}`, dataset: { only: group.name, set: String(id) } }),
+          ed ? ed.editGroupButton(id, group.name) : ""));
       }
-      if (counts.has(null)) {
-        tree.append(el("li", { className: "group-row muted" }, `ungrouped ${counts.get(null)}`));
+      if (counts.has(null) || ed) {
+        tree.append(el("li", { className: "group-row muted", dataset: { ungrouped: String(id) } },
+          ed ? ed.activeGroupControl(id, null) : "", `ungrouped ${counts.get(null) ?? 0}`));
       }
       const all = el("button", { type: "button", className: "btn btn-small", textContent: "show all groups", dataset: { allGroups: String(id) } });
-      boxes.push(el("div", { className: "layer-set", dataset: { layerSet: String(id) } }, head, tree, all));
+      const tools = el("div", { className: "layer-set-tools" }, all, ...(ed ? ed.setTools(id) : []), this.history.button(id));
+      boxes.push(el("div", { className: "layer-set", dataset: { layerSet: String(id) } }, head, tree, tools, ed?.form(id) ?? ""));
     }
     if (!boxes.length) {
       boxes.push(el("p", { className: "muted", textContent: "This slide has no annotation sets." }));
@@ -298,7 +318,7 @@ export class LayersPanel extends EventTarget {
   }
 
   #onSetsClick(event) {
-    const b = event.target.closest("button");
+    const b = event.target.closest("button[data-only], button[data-all-groups]");
     if (!b) {
       return;
     }
@@ -347,7 +367,7 @@ export class LayersPanel extends EventTarget {
       const [id, ...name] = k.split(":");
       return [Number(id), name.join(":")];
     });
-    const params = encodeLayerState({ hiddenSets: [...this.hiddenSets], hiddenGroups }, new URLSearchParams(location.search));
+    const params = encodeLayerState({ hiddenSets: [...this.hiddenSets], hiddenGroups }, new URLSearchParams(location.search), this.prefix);
     history.replaceState(history.state, "", `${location.pathname}?${params}${location.hash}`);
     this.render();
   }
@@ -376,6 +396,54 @@ export class LayersPanel extends EventTarget {
     const next = reviewStep(this.visible(), this.current, delta);
     if (next) {
       this.choose(next, true);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Active set and group (where the editor's new annotations go), errors, writes
+
+  /** @returns {number|null} the set new annotations go to: the one chosen, else the first */
+  activeSet() {
+    const layers = this.overlay.layers;
+    return layers.find((l) => l.setId === this.activeSetId)?.setId ?? layers[0]?.setId ?? null;
+  }
+
+  /** Choose the active set (event `active-set` {setId}). */
+  setActiveSet(setId) {
+    this.activeSetId = setId;
+    this.renderSets();
+    this.dispatchEvent(new CustomEvent("active-set", { detail: { setId } }));
+  }
+
+  /** @returns {string|null} the group of a set new annotations go to (null: ungrouped) */
+  activeGroup(setId = this.activeSet()) {
+    const name = this.activeGroups.get(setId) ?? null;
+    return name !== null && (this.groups.get(setId) ?? []).some((g) => g.name === name) ? name : null;
+  }
+
+  /** Choose a set's active group (null: ungrouped; event `active-group` {setId, name}). */
+  setActiveGroup(setId, name) {
+    if (name === null) {
+      this.activeGroups.delete(setId);
+    } else {
+      this.activeGroups.set(setId, name);
+    }
+    this.renderSets();
+    this.dispatchEvent(new CustomEvent("active-group", { detail: { setId, name } }));
+  }
+
+  /** Show an error (a write the server refused, a failed request) until the next action; "" clears. */
+  showError(message) {
+    this.errorBox.textContent = message;
+    this.errorBox.hidden = !message;
+  }
+
+  /** After a write: the layer fetches its view again and the list and groups are read again. */
+  async refresh(setId) {
+    const layer = this.overlay.layer(setId);
+    if (layer) {
+      layer.reload();
+      await this.load(layer);
     }
   }
 
@@ -456,69 +524,28 @@ export function bindSlidePointer(viewer, overlay, panel) {
 }
 
 /**
- * Changes made elsewhere: every CHECK_INTERVAL_MS while the tab is visible, one conditional GET
- * per set (the layer's `checkForChanges()`: a 304 while unchanged; a change reloads the layer and,
- * through its `data-change` event, the panel's list) and one GET of the slide's set list (new
- * sets appear). Paused while the tab is hidden; checked at once when it is shown again.
+ * A layers panel for one pane, once its overlay has its sets: visibility from the URL (keys with
+ * `prefix`), the list, hover and click on the slide, the change watcher. The pane's `wsi` gets
+ * `panel` and `watcher`.
+ * @param {HTMLElement} root the panel element
+ * @param {import("./layers/annotations.js").AnnotationOverlay} overlay
+ * @param {import("./slide-viewer.js").SlideViewer} viewer
+ * @param {{prefix?: string, button?: HTMLElement|null}} [options] the button that toggles it
+ * @returns {LayersPanel}
  */
-export class ChangeWatcher {
-  /**
-   * @param {import("./layers/annotations.js").AnnotationOverlay} overlay
-   * @param {(layer: object) => void} onNewLayer called with the layer of a set created elsewhere
-   * @param {number} [intervalMs]
-   */
-  constructor(overlay, onNewLayer, intervalMs = CHECK_INTERVAL_MS) {
-    this.overlay = overlay;
-    this.onNewLayer = onNewLayer;
-    this.intervalMs = intervalMs;
-    this.timer = 0;
-    this.running = false;
-    this.checks = 0;
-    this.onVisibility = () => {
-      if (document.visibilityState === "visible") {
-        this.#schedule(0);
-      } else {
-        clearTimeout(this.timer);
-        this.timer = 0;
-      }
-    };
-    document.addEventListener("visibilitychange", this.onVisibility);
-    this.#schedule(this.intervalMs);
-  }
-
-  #schedule(ms) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.check(), ms);
-  }
-
-  /** One round of checks (also callable by tests and scripts). */
-  async check() {
-    if (this.running || document.visibilityState === "hidden") {
-      return;
-    }
-    this.running = true;
-    try {
-      this.checks += 1;
-      await this.overlay.checkForChanges();
-      const body = await getJson(this.overlay.viewer.slide.urls.annotations);
-      for (const set of body.sets ?? []) {
-        if (!this.overlay.layer(set.id)) {
-          this.overlay.sets.push(set);
-          this.onNewLayer(this.overlay.add(set));
-        }
-      }
-    } catch {
-      // the next round tries again (a server restart, a network blip)
-    } finally {
-      this.running = false;
-      if (document.visibilityState !== "hidden") {
-        this.#schedule(this.intervalMs);
-      }
-    }
-  }
-
-  stop() {
-    clearTimeout(this.timer);
-    document.removeEventListener("visibilitychange", this.onVisibility);
-  }
+export function mountLayersPanel(root, overlay, viewer, { prefix = "", button = null } = {}) {
+  const panel = new LayersPanel(root, overlay, viewer, { prefix });
+  viewer.pane.wsi = { ...(viewer.pane.wsi ?? { viewer, annotations: overlay }), panel };
+  panel.addEventListener("toggle", (event) => button?.setAttribute("aria-expanded", String(event.detail.open)));
+  root.querySelector("[data-close]")?.addEventListener("click", () => panel.toggle(false));
+  overlay.ready.then(() => {
+    overlay.layers.forEach((layer) => panel.attach(layer));
+    panel.render();
+    bindSlidePointer(viewer, overlay, panel);
+    viewer.pane.wsi.watcher = new ChangeWatcher(overlay, (layer) => {
+      panel.attach(layer);
+      panel.render();
+    }, CHECK_INTERVAL_MS, panel);
+  });
+  return panel;
 }

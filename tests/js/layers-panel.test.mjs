@@ -109,3 +109,37 @@ test("hidden sets and groups survive the URL, beside the view, and vanish when a
   assert.equal(prefixed.toString(), "lhide=1");
   assert.deepEqual(decodeLayerState(prefixed, "r"), { hiddenSets: [], hiddenGroups: [] });
 });
+
+test("a group may be nested under any group but itself and its descendants", async () => {
+  const { parentChoices } = await import("../../static/js/layers/panel-model.js");
+  const groups = [
+    { name: "Tumor", parent: null }, { name: "Mitoses", parent: "Tumor" }, { name: "Deep", parent: "Mitoses" },
+    { name: "Normal", parent: null }, { name: "Normal", parent: null },
+  ];
+  assert.deepEqual(parentChoices(groups, "Tumor"), ["Normal"]);
+  assert.deepEqual(parentChoices(groups, "Mitoses"), ["Tumor", "Normal"]);
+  assert.deepEqual(parentChoices(groups, null), ["Tumor", "Mitoses", "Deep", "Normal"]);
+});
+
+test("a shared group name stands for its last group; members of a group to delete", async () => {
+  const { groupMembers, groupRecord } = await import("../../static/js/layers/panel-model.js");
+  const records = [{ id: 1, name: "N" }, { id: 2, name: "T" }, { id: 3, name: "N" }];
+  assert.equal(groupRecord(records, "N").id, 3);
+  assert.equal(groupRecord(records, "X"), null);
+  const groups = [{ name: "T", parent: null }, { name: "M", parent: "T" }, { name: "N", parent: null }];
+  const entries = [{ id: 1, group: "T" }, { id: 2, group: "M" }, { id: 3, group: "T" }, { id: 4, group: null }];
+  const m = groupMembers(entries, groups, "T");
+  assert.deepEqual(m.annotations.map((e) => e.id), [1, 3]);
+  assert.deepEqual(m.children, ["M"]);
+  assert.deepEqual(groupMembers(entries, groups, "N"), { annotations: [], children: [] });
+});
+
+test("a history line says version, author, UTC time, kind and counts", async () => {
+  const { historyLine, colorInputValue } = await import("../../static/js/layers/panel-model.js");
+  const line = historyLine({ version: 3, who: "ann", at: "2026-12-02T03:14:07.5+00:00", kind: "update", created: 0, updated: 1, deleted: 0, message: "" });
+  assert.equal(line, "v3 · ann · 2026-12-02 03:14:07 UTC · update · +0 ~1 −0");
+  assert.match(historyLine({ version: 1, who: "x", at: "garbage", kind: "restore", created: 1, updated: 0, deleted: 0, message: "restored v1" }),
+    /^v1 · x · garbage · restore · \+1 ~0 −0 · restored v1$/);
+  assert.equal(colorInputValue("#FF00AA"), "#ff00aa");
+  assert.equal(colorInputValue(null), "#64fe2e");
+});

@@ -35,3 +35,13 @@ test("rotation normalises and sameView ignores sub-pixel noise", () => {
   assert.ok(sameView(null, null));
   assert.ok(!sameView(a, null));
 });
+
+test("compare panes keep their hidden sets and groups apart by prefix", async () => {
+  const { decodeLayerState, encodeLayerState } = await import("../../static/js/url-state.js");
+  const left = encodeLayerState({ hiddenSets: [3], hiddenGroups: [[4, "Tumor"]] }, new URLSearchParams("lx=1&rx=2"), "l");
+  const both = encodeLayerState({ hiddenSets: [], hiddenGroups: [[7, "a:b"]] }, left, "r");
+  assert.equal(both.toString(), "lx=1&rx=2&lhide=3&lhg=4%3ATumor&rhg=7%3Aa%3Ab");
+  assert.deepEqual(decodeLayerState(both, "l"), { hiddenSets: [3], hiddenGroups: [[4, "Tumor"]] });
+  assert.deepEqual(decodeLayerState(both, "r"), { hiddenSets: [], hiddenGroups: [[7, "a:b"]] });
+  assert.deepEqual(decodeLayerState(both), { hiddenSets: [], hiddenGroups: [] });
+});

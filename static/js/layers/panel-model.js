@@ -239,3 +239,70 @@ export function setsAndAnnotationsText(sets, annotations) {
   }
   return `${plural(sets, "set")} · ${plural(annotations, "annotation")}`;
 }
+
+/**
+ * The groups a group may be nested under: every other group except its descendants (a cycle).
+ * @param {Array<{name: string, parent: string|null}>} groups
+ * @param {string|null} name the group being edited (null: a new group, which has no descendants)
+ * @returns {string[]} names, in list order, each once
+ */
+export function parentChoices(groups, name) {
+  const parentOf = new Map(groups.map((g) => [g.name, g.parent]));
+  const below = (candidate) => {
+    for (let n = candidate, i = 0; n !== null && n !== undefined && i < 100; i++) {
+      if (n === name) {
+        return true;
+      }
+      n = parentOf.get(n) ?? null;
+    }
+    return false;
+  };
+  return [...new Set(groups.map((g) => g.name))].filter((n) => name === null || !below(n));
+}
+
+/**
+ * The stored group a name stands for: of groups sharing a name, the last one (it holds the
+ * members, as in ASAP).
+ * @param {Array<{id: number, name: string}>} records `groups` of `GET set.urls.self`
+ * @param {string} name
+ * @returns {object|null}
+ */
+export function groupRecord(records, name) {
+  return records.filter((g) => g.name === name).at(-1) ?? null;
+}
+
+/**
+ * What a delete of a group would leave behind: its annotations and its child groups.
+ * @param {object[]} entries the set's summary records
+ * @param {Array<{name: string, parent: string|null}>} groups
+ * @param {string} name
+ * @returns {{annotations: object[], children: string[]}}
+ */
+export function groupMembers(entries, groups, name) {
+  return {
+    annotations: entries.filter((e) => e.group === name),
+    children: [...new Set(groups.filter((g) => g.parent === name && g.name !== name).map((g) => g.name))],
+  };
+}
+
+/**
+ * One line of a set's history: "v3 · ann · 2026-12-02 03:14:07 UTC · update · +0 ~1 −0 · message".
+ * @param {{version: number, who: string, at: string, kind: string, message: string, created: number, updated: number, deleted: number}} change
+ * @returns {string}
+ */
+export function historyLine(change) {
+  const at = new Date(change.at);
+  const when = Number.isNaN(at.getTime()) ? change.at : `${at.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+  const counts = `+${change.created} ~${change.updated} −${change.deleted}`;
+  return [`v${change.version}`, change.who, when, change.kind, counts, change.message].filter(Boolean).join(" · ");
+}
+
+/**
+ * The hex colour an `<input type="color">` takes ("#rrggbb") from an ASAP colour, and back
+ * (ASAP writes "#RRGGBB").
+ * @param {string|null|undefined} color
+ * @returns {string}
+ */
+export function colorInputValue(color) {
+  return /^#[0-9a-f]{6}$/i.test(color ?? "") ? color.toLowerCase() : "#64fe2e";
+}
