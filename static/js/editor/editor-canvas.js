@@ -4,11 +4,13 @@
  * annotation layer draws them (just saved, being edited, selected). It implements the stage's
  * layer protocol: `attach(stage)`, `detach()`, `draw(frame)`.
  *
- * `setDraft(draft|null)`, `setShapes([{type, points, color, style: "saved"|"selected"|..., vertices?}])`
+ * `setDraft(draft|null)`, `setShapes([{type, points, color, style: "saved"|"selected"|..., vertices?, handles?}])`
+ * (`handles`: `{active?, cursor?}` draws vertex-edit.js's screen-space handles)
  */
 
 import { flattenSpline } from "../layers/geometry.js";
 import { applyAffine } from "../layers/view.js";
+import { drawHandles } from "./vertex-edit.js";
 
 const DRAFT_COLOR = "#00e676";
 const LINE_PX = 2;
@@ -70,6 +72,9 @@ export class EditorCanvas {
     const toEl = (p) => applyAffine(frame.slideToElement, { x: p[0], y: p[1] });
     for (const shape of this.shapes) {
       this.#shape(ctx, toEl, shape.type, shape.points, shape.color, shape.style, true, shape.vertices);
+      if (shape.handles) {
+        drawHandles(ctx, frame, shape.points, shape.handles, shape.color); // screen-space, thinned (E1b)
+      }
     }
     if (this.draft) {
       const d = this.draft;

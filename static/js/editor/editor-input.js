@@ -6,7 +6,9 @@
  * press, click or double-click (capture-phase listeners stop them), so its drag-to-pan and
  * click-to-zoom are off; navigation tools (`navigates: true`) leave the pointer to it.
  * Keys: Ctrl+Z undo, Ctrl+Shift+Z / Ctrl+Y redo; while a shape is drawn, Enter, Backspace, Delete
- * and Escape go to the tool first (so Escape cancels the shape, not a panel).
+ * and Escape go to the tool first (so Escape cancels the shape, not a panel), and the keys its
+ * session lists in `keys` ("Ctrl+c" for Ctrl ones); an Escape the tool does not take returns to
+ * the select tool.
  */
 
 import { CLICK_PX } from "./tools/common.js";
@@ -166,17 +168,18 @@ export class EditorInput {
         }
         return;
       }
-      if (!ed.session?.key || ctrl || event.altKey) {
-        return;
-      }
-      if (!["Enter", "Backspace", "Delete", "Escape"].includes(key) && !ed.session.keys?.includes(key)) {
-        return;
-      }
-      const result = ed.session.key({ key, shift: event.shiftKey, ctrl });
+      // a tool asks for more keys in `session.keys`, Ctrl ones as "Ctrl+c" (select: copy, paste, duplicate)
+      const name = ctrl ? `Ctrl+${key.toLowerCase()}` : key;
+      const wanted = ed.session?.key && !event.altKey && (ctrl
+        ? ed.session.keys?.includes(name)
+        : ["Enter", "Backspace", "Delete", "Escape"].includes(key) || ed.session.keys?.includes(key));
+      const result = wanted ? ed.session.key({ key, shift: event.shiftKey, ctrl }) : undefined;
       if (result !== undefined) {
         event.preventDefault();
         event.stopPropagation();
         ed.handle(result);
+      } else if (key === "Escape" && !ctrl && ed.tool?.name !== "select") {
+        ed.setTool("select"); // Esc with nothing to cancel returns to the select tool (a panel still closes)
       }
     }, true);
     document.addEventListener("keyup", (event) => {

@@ -24,6 +24,7 @@ import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
 import { EditorInput } from "./editor-input.js";
+import { PropertiesPanel } from "./properties.js";
 import { newLocalId } from "./tools/common.js";
 import { tool as toolNamed, tools } from "./tools/index.js";
 import { UndoStack } from "./undo.js";
@@ -32,6 +33,15 @@ const LAYER_WAIT_MS = 8000;
 const JSON_HEADERS = { "Content-Type": "application/json", "X-Requested-With": "wsi-viewer" };
 
 /* global OpenSeadragon */
+
+/** localStorage, or null where the browser refuses it (the clipboard then has nowhere to go). */
+function safeLocalStorage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
 
 export class Editor extends EventTarget {
   /**
@@ -66,6 +76,7 @@ export class Editor extends EventTarget {
     this.toolbar = toolbar;
     this.#renderToolbar();
     this.input = new EditorInput(this);
+    this.properties = new PropertiesPanel(this); // name, group, colour of the selection (E1b)
     this.undoStack.addEventListener("change", () => this.#syncUndoButtons());
     this.setTool("pan");
   }
@@ -125,7 +136,38 @@ export class Editor extends EventTarget {
       newId: newLocalId,
       readOnly: false,
       viewer: this.viewer,
+      // for the select tool (E1b): ops made after a load, box selection, clipboard, groups
+      apply: (ops) => this.apply(ops, { label: this.tool?.label ?? "" }),
+      inBox: (box) => this.#inBox(box),
+      slide: { id: this.viewer.slide.id, width: this.viewer.slide.width, height: this.viewer.slide.height },
+      storage: safeLocalStorage(),
+      groupNames: (setId) => this.annotations.layer(setId)?.groups().map((g) => g.name) ?? [],
     };
+  }
+
+  /** Refs of the annotations (visible layers' and the document's) whose bbox lies in a slide box. */
+  #inBox([x0, y0, x1, y1]) {
+    const inside = (b) => b && b[0] >= x0 && b[1] >= y0 && b[2] <= x1 && b[3] <= y1;
+    const refs = new Map();
+    for (const layer of this.annotations.layers) {
+      if (!layer.visible) {
+        continue;
+      }
+      for (const m of layer.annotations()) {
+        const localId = serverLocalId(layer.setId, m.id);
+        if (inside(m.bbox) && !this.doc.has(localId)) {
+          refs.set(localId, { setId: layer.setId, annotationId: m.id, localId });
+        }
+      }
+    }
+    for (const e of this.doc.entries.values()) {
+      const xs = e.points.map((p) => p[0]);
+      const ys = e.points.map((p) => p[1]);
+      if (xs.length && inside([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)])) {
+        refs.set(e.localId, { setId: e.setId, annotationId: e.annotationId, localId: e.localId });
+      }
+    }
+    return [...refs.values()];
   }
 
   /** @returns {number|null} the set new annotations go to */
@@ -360,13 +402,23 @@ export class Editor extends EventTarget {
 
   /** Redraw the shapes the editor holds (pending saves, selection, what the tool edits). */
   refresh() {
+    const editing = this.session?.editing ?? null;
+    const moving = this.session?.moving ?? null;
     const shapes = [];
     for (const entry of this.doc.entries.values()) {
       const asap = entry.feature.properties.asap;
       const selected = this.selection.has(entry.localId);
+      let points = entry.points;
+      if (editing?.localId === entry.localId) {
+        points = editing.points;
+      }
+      if (moving?.localIds.includes(entry.localId)) {
+        points = points.map((p) => [p[0] + moving.dx, p[1] + moving.dy]);
+      }
       shapes.push({
-        type: asap.type, points: entry.points, color: asap.color ?? "#F4FA58",
-        style: selected ? "selected" : "saved", vertices: selected, localId: entry.localId,
+        type: asap.type, points, color: asap.color ?? "#F4FA58", style: selected ? "selected" : "saved",
+        localId: entry.localId,
+        handles: editing?.localId === entry.localId ? { active: editing.active, cursor: editing.cursor } : null,
       });
     }
     this.canvas.setShapes(shapes);
@@ -442,6 +494,9 @@ export class Editor extends EventTarget {
     }
     if ("draft" in result) {
       this.canvas.setDraft(result.draft);
+    }
+    if (result.redraw) {
+      this.refresh(); // the tool's live state changed (select: a dragged vertex or selection)
     }
     if (result.ops?.length) {
       this.apply(result.ops, { label: this.tool?.label ?? "" });
