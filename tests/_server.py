@@ -46,13 +46,15 @@ class Server:
 
 @contextmanager
 def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
-                   env: dict[str, str] | None = None) -> Iterator[Server]:
+                   env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Server]:
     """Run ``wsi-viewer serve ARGS --port P --data-dir D``; yield it once it answers; SIGTERM it after.
+    *port*: P (default a free one; a restart on the same port keeps the browser's origin, so its
+    IndexedDB).
 
     The developer's own WSI_VIEWER_* settings are not passed on (test settings are), so tests see
     only the settings they give in *args* and *env*.
     """
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "viewer.cli", "serve", *args,
                "--port", str(port), "--data-dir", str(data_dir)]
     log_path = data_dir.parent / f"server-{port}.log"
