@@ -178,8 +178,10 @@ export class EditorInput {
         event.preventDefault();
         event.stopPropagation();
         ed.handle(result);
-      } else if (key === "Escape" && !ctrl && ed.tool?.name !== "select") {
-        ed.setTool("select"); // Esc with nothing to cancel returns to the select tool (a panel still closes)
+      } else if (key === "Escape" && !ctrl && ed.drawing && ed.tool?.name !== "select") {
+        // Esc with nothing to cancel returns a drawing tool to select (a panel still closes); the
+        // navigation tools stay (Esc there closes help and panels only)
+        ed.setTool("select");
       }
     }, true);
     document.addEventListener("keyup", (event) => {
