@@ -76,6 +76,7 @@ test("Alt+drag across the polygon cuts it in two: the bigger part stays, the oth
   apply(doc, result.ops);
   const created = result.ops[1].entry;
   assert.equal(created.localId, "new-1");
+  assert.deepEqual([...ctx.selection], [localId, "new-1"], "both pieces selected");
   assert.equal(created.setId, 1);
   assert.deepEqual(propertiesOf(created.feature), {
     name: "tumour (2)", type: "Polygon", group: "Tumor", color: "#ff0000", comment: "",

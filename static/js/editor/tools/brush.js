@@ -181,7 +181,15 @@ export const brushTool = {
       };
       if (ctx.doc.has(id)) {
         const ops = make();
-        return ops ? { draft: draft(), ops, message: label(m) } : { draft: draft(), message: "brush: not an area" };
+        if (!ops) {
+          return { draft: draft(), message: "brush: not an area" };
+        }
+        const created = ops.filter((op) => op.kind === "create").map((op) => op.entry.localId);
+        if (created.length) {
+          // the pieces stay selected together (and held by the editor, so that an undo finds them)
+          ctx.select?.([id, ...created]);
+        }
+        return { draft: draft(), ops, message: label(m) };
       }
       if (pending && ctx.apply) {
         pending.then(() => {
