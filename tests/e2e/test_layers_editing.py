@@ -34,15 +34,23 @@ HEADERS = {"X-Requested-With": "tests", "X-User": "tests"}
 
 
 def _feature(ring: list[list[float]], group: str | None, name: str) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"name": name, "asap": {"type": "Polygon", "group": group, "color": "#F4FA58"}}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"name": name, "asap": {"type": "Polygon", "group": group, "color": "#F4FA58"}},
+    }
 
 
 def _new_set(server: Server, slide: str, name: str, features: list[dict[str, Any]]) -> dict[str, Any]:
-    doc = {"type": "FeatureCollection", "features": features,
-           "asapGroups": [{"name": "probe", "color": "#ff00ff"}, {"name": "target", "color": "#00ffff"}]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": features,
+        "asapGroups": [{"name": "probe", "color": "#ff00ff"}, {"name": "target", "color": "#00ffff"}],
+    }
     info = requests.get(f"{server.url}/api/slides/{slide}", timeout=30).json()
-    made = requests.post(f"{server.url}{info['urls']['annotations']}?name={name}", json=doc, headers=HEADERS, timeout=60)
+    made = requests.post(
+        f"{server.url}{info['urls']['annotations']}?name={name}", json=doc, headers=HEADERS, timeout=60
+    )
     assert made.status_code == 201, made.text
     body: dict[str, Any] = made.json()["set"]
     return body
@@ -57,7 +65,7 @@ def edit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("edit-server") / "data"
     data_dir.mkdir()
     with running_server(str(root), "--workers", "1", data_dir=data_dir) as running:
-        yield Server(url=running.url, slide_dir=root)
+        yield Server(url=running.url, slide_dir=root, truth={"data_dir": data_dir})
 
 
 def _pixels(page: Page, selector: str) -> np.ndarray:
@@ -68,7 +76,9 @@ def _pixels(page: Page, selector: str) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.int32)
 
 
-def _open(page: Page, server: Server, slide: str, query: str = "x=1110&y=1480&z=0.25", painted: bool = True) -> None:
+def _open(
+    page: Page, server: Server, slide: str, query: str = "x=1110&y=1480&z=0.25", painted: bool = True
+) -> None:
     page.goto(f"{server.url}/view/{slide}?{query}")
     wait_first_viewport(page)
     if painted:  # (a set hidden at load draws nothing, so the overlay never says it has painted)
@@ -90,15 +100,27 @@ def _groups(server: Server, aset: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_compare_panes_have_their_own_layers_panels(page: Page, edit_server: Server) -> None:
-    left = _new_set(edit_server, CMU, "left reader", [_feature(_rect(300, 300, 1900, 2600), "probe", "left big")])
-    right = _new_set(edit_server, COPY, "right reader", [
-        _feature(_rect(300, 300, 1900, 2600), "target", "right big"),
-        _feature(_rect(500, 500, 700, 700), "target", "right small")])
-    page.goto(f"{edit_server.url}/compare?left={CMU}&right={COPY}&lz=0.2&rz=0.2&lx=1110&ly=1480&rx=1110&ry=1480")
+    left = _new_set(
+        edit_server, CMU, "left reader", [_feature(_rect(300, 300, 1900, 2600), "probe", "left big")]
+    )
+    right = _new_set(
+        edit_server,
+        COPY,
+        "right reader",
+        [
+            _feature(_rect(300, 300, 1900, 2600), "target", "right big"),
+            _feature(_rect(500, 500, 700, 700), "target", "right small"),
+        ],
+    )
+    page.goto(
+        f"{edit_server.url}/compare?left={CMU}&right={COPY}&lz=0.2&rz=0.2&lx=1110&ly=1480&rx=1110&ry=1480"
+    )
     page.wait_for_selector("[data-compare-app][data-ready='true']")
     for pane in (LEFT, RIGHT):
         wait_first_viewport(page, pane)
-        page.wait_for_function("(p) => document.querySelector(p).dataset.annotationsPaintedMs", arg=pane, timeout=30000)
+        page.wait_for_function(
+            "(p) => document.querySelector(p).dataset.annotationsPaintedMs", arg=pane, timeout=30000
+        )
     page.hover(LEFT)
     page.keyboard.press("Shift+A")  # the active (left) pane's panel
     lp, rp = "[data-side='left'] [data-layers-panel]", "[data-side='right'] [data-layers-panel]"
@@ -114,7 +136,9 @@ def test_compare_panes_have_their_own_layers_panels(page: Page, edit_server: Ser
     page.uncheck(f"{lp} [data-group-visible='probe']")
     assert _mask(_pixels(page, LEFT), MAGENTA).sum() == 0
     assert _mask(_pixels(page, RIGHT), CYAN).sum() > 200
-    page.wait_for_function("(v) => new URLSearchParams(location.search).getAll('lhg').includes(v)", arg=f"{left['id']}:probe")
+    page.wait_for_function(
+        "(v) => new URLSearchParams(location.search).getAll('lhg').includes(v)", arg=f"{left['id']}:probe"
+    )
     assert "rhg" not in page.url and "hg=" not in page.url.replace("lhg=", "")
     # review keys step through the active pane's list only
     page.hover(RIGHT)
@@ -126,7 +150,9 @@ def test_compare_panes_have_their_own_layers_panels(page: Page, edit_server: Ser
     page.reload()
     page.wait_for_selector("[data-compare-app][data-ready='true']")
     for pane in (LEFT, RIGHT):
-        page.wait_for_function("(p) => document.querySelector(p).dataset.annotationsPaintedMs", arg=pane, timeout=30000)
+        page.wait_for_function(
+            "(p) => document.querySelector(p).dataset.annotationsPaintedMs", arg=pane, timeout=30000
+        )
         wait_fully_loaded(page, pane)
     states = page.evaluate("""() => [...document.querySelectorAll('[data-pane]')].map((p) =>
       Object.fromEntries(p.wsi.annotations.layers[0].groups().map((g) => [g.name, g.visible])))""")
@@ -138,28 +164,46 @@ def test_compare_panes_have_their_own_layers_panels(page: Page, edit_server: Ser
 
 
 def test_a_hidden_set_keeps_its_count_and_shows_changes_when_shown(page: Page, edit_server: Server) -> None:
-    aset = _new_set(edit_server, CMU, "hidden reader", [_feature(_rect(200, 200, 600, 600), "probe", "first")])
+    aset = _new_set(
+        edit_server, CMU, "hidden reader", [_feature(_rect(200, 200, 600, 600), "probe", "first")]
+    )
     sid = aset["id"]
     _open(page, edit_server, CMU, f"x=1110&y=1480&z=0.25&hide={sid}", painted=False)
     count = f"[data-layer-set='{sid}'] .layer-set-head .muted"
     assert page.locator(count).inner_text().strip() == "1"
-    added = requests.post(f"{edit_server.url}{aset['urls']['annotations']}", headers=HEADERS, timeout=30,
-                          json=_feature(_rect(1200, 1800, 1700, 2300), "target", "added while hidden"))
+    added = requests.post(
+        f"{edit_server.url}{aset['urls']['annotations']}",
+        headers=HEADERS,
+        timeout=30,
+        json=_feature(_rect(1200, 1800, 1700, 2300), "target", "added while hidden"),
+    )
     assert added.status_code == 201, added.text
-    page.wait_for_function("(s) => document.querySelector(s).textContent.trim() === '2'", arg=count, timeout=15000)
+    page.wait_for_function(
+        "(s) => document.querySelector(s).textContent.trim() === '2'", arg=count, timeout=15000
+    )
     layer = f"{WSI}.annotations.layer({sid})"
     assert page.evaluate(f"() => {layer}.annotations().length") == 0  # hidden: nothing fetched
     page.check(f"[data-set-visible='{sid}']")
-    page.wait_for_function(f"() => {layer}.annotations().some((a) => a.name === 'added while hidden')", timeout=15000)
+    page.wait_for_function(
+        f"() => {layer}.annotations().some((a) => a.name === 'added while hidden')", timeout=15000
+    )
     x, y = _screen(_view(page), 1450, 1800)  # the new rectangle's top edge
-    assert _mask(_pixels(page, "")[int(y) - 3: int(y) + 4, int(x) - 3: int(x) + 4], CYAN).any()
+    assert _mask(_pixels(page, "")[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4], CYAN).any()
     # hidden again after it was drawn: a change reloads it (no version left), the next ones still count
     page.uncheck(f"[data-set-visible='{sid}']")
     for n, name in ((3, "second"), (4, "third")):
-        made = requests.post(f"{edit_server.url}{aset['urls']['annotations']}", headers=HEADERS, timeout=30,
-                             json=_feature(_rect(100 * n, 2500, 100 * n + 50, 2550), None, name))
+        made = requests.post(
+            f"{edit_server.url}{aset['urls']['annotations']}",
+            headers=HEADERS,
+            timeout=30,
+            json=_feature(_rect(100 * n, 2500, 100 * n + 50, 2550), None, name),
+        )
         assert made.status_code == 201, made.text
-        page.wait_for_function("([s, n]) => document.querySelector(s).textContent.trim() === n", arg=[count, str(n)], timeout=15000)
+        page.wait_for_function(
+            "([s, n]) => document.querySelector(s).textContent.trim() === n",
+            arg=[count, str(n)],
+            timeout=15000,
+        )
 
 
 def _form(page: Page, sid: int) -> str:
@@ -172,7 +216,8 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     _open(page, edit_server, CMU)
     events = "window.__events"
     page.evaluate(f"""() => {{ {events} = [];
-      for (const t of ['active-group', 'active-set']) {WSI}.panel.addEventListener(t, (e) => {events}.push([t, e.detail])); }}""")
+      for (const t of ['active-group', 'active-set'])
+        {WSI}.panel.addEventListener(t, (e) => {events}.push([t, e.detail])); }}""")
     box = f"[data-layer-set='{sid}']"
     # create
     page.click(f"{box} [data-new-group='{sid}']")
@@ -195,7 +240,9 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     groups = _groups(edit_server, aset)
     assert "Mitoses" not in groups
     assert (groups["Mitosis"]["color"].upper(), groups["Mitosis"]["parent"]) == ("#FFFF00", "probe")
-    assert page.evaluate(f"() => {WSI}.panel.activeGroup({sid})") == "Mitosis"  # the active group follows its rename
+    assert (
+        page.evaluate(f"() => {WSI}.panel.activeGroup({sid})") == "Mitosis"
+    )  # the active group follows its rename
     # a name the set has: the API's 409, shown
     page.click(f"{box} [data-new-group='{sid}']")
     page.fill(f"{_form(page, sid)} [data-group-name]", "target")
@@ -206,8 +253,12 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     page.click(f"{_form(page, sid)} [data-group-cancel]")
     # stale: someone else changed the group since the panel read it -> 412, shown, and the panel re-reads
     rec = groups["target"]
-    changed = requests.put(f"{edit_server.url}{aset['urls']['groups']}/{rec['id']}", headers={**HEADERS, "If-Match": f'"{rec["version"]}"'},
-                           json={"name": "target", "parent": None, "color": "#00FFFE", "attributes": {}}, timeout=30)
+    changed = requests.put(
+        f"{edit_server.url}{aset['urls']['groups']}/{rec['id']}",
+        headers={**HEADERS, "If-Match": f'"{rec["version"]}"'},
+        json={"name": "target", "parent": None, "color": "#00FFFE", "attributes": {}},
+        timeout=30,
+    )
     assert changed.status_code == 200, changed.text
     page.click(f"{box} [data-edit-group='target']")
     page.fill(f"{_form(page, sid)} [data-group-name]", "targets")
@@ -221,8 +272,12 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     page.check(f"{box} [data-active-group-of='{sid}'][data-ungrouped]")
     assert page.evaluate(f"() => {WSI}.panel.activeGroup({sid})") is None
     # delete a group that is not empty: asked, then its annotation and child group move to its parent
-    moved = requests.post(f"{edit_server.url}{aset['urls']['annotations']}", headers=HEADERS, timeout=30,
-                          json=_feature(_rect(700, 700, 800, 800), "Mitosis", "in Mitosis"))
+    moved = requests.post(
+        f"{edit_server.url}{aset['urls']['annotations']}",
+        headers=HEADERS,
+        timeout=30,
+        json=_feature(_rect(700, 700, 800, 800), "Mitosis", "in Mitosis"),
+    )
     assert moved.status_code == 201, moved.text
     page.wait_for_function(f"() => {WSI}.panel.entries.get({sid}).length === 2", timeout=15000)
     questions: list[str] = []
@@ -274,7 +329,9 @@ def test_history_previews_an_earlier_version_and_restores_it(page: Page, edit_se
         current = requests.get(url, timeout=30)
         body = current.json()
         body["geometry"]["coordinates"] = [ring]
-        put = requests.put(url, json=body, headers={**HEADERS, "If-Match": current.headers["ETag"]}, timeout=30)
+        put = requests.put(
+            url, json=body, headers={**HEADERS, "If-Match": current.headers["ETag"]}, timeout=30
+        )
         assert put.status_code == 200, put.text
     history = _api(edit_server, aset["urls"]["history"])["changes"]
     assert [c["version"] for c in history] == [3, 2, 1]
@@ -288,17 +345,22 @@ def test_history_previews_an_earlier_version_and_restores_it(page: Page, edit_se
     x, y = _screen(view, 600, 300)  # the top edge of version 1's outline
     x3, y3 = _screen(view, 1550, 2000)  # the top edge of the current outline
     before = _pixels(page, "")
-    assert not _mask(before[int(y) - 4: int(y) + 5, int(x) - 20: int(x) + 20], ORANGE).any()
-    assert _mask(before[int(y3) - 3: int(y3) + 4, int(x3) - 3: int(x3) + 4], MAGENTA).any()
+    assert not _mask(before[int(y) - 4 : int(y) + 5, int(x) - 20 : int(x) + 20], ORANGE).any()
+    assert _mask(before[int(y3) - 3 : int(y3) + 4, int(x3) - 3 : int(x3) + 4], MAGENTA).any()
     page.click("[data-change='1']")
     page.wait_for_selector("[data-pane][data-history-preview='1']")
     assert "Previewing version 1" in page.locator("[data-preview-status]").inner_text()
     shown = _pixels(page, "")
-    assert _mask(shown[int(y) - 4: int(y) + 5, int(x) - 20: int(x) + 20], ORANGE).sum() > 5
-    assert not _mask(shown[int(y3) - 3: int(y3) + 4, int(x3) - 3: int(x3) + 4], MAGENTA).any()  # hidden while previewing
+    assert _mask(shown[int(y) - 4 : int(y) + 5, int(x) - 20 : int(x) + 20], ORANGE).sum() > 5
+    assert not _mask(
+        shown[int(y3) - 3 : int(y3) + 4, int(x3) - 3 : int(x3) + 4], MAGENTA
+    ).any()  # hidden while previewing
     page.once("dialog", lambda d: d.accept())
     page.click("[data-restore]")
-    page.wait_for_function("() => document.querySelector('[data-history-list] [data-change]')?.dataset.change === '4'", timeout=15000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-history-list] [data-change]')?.dataset.change === '4'",
+        timeout=15000,
+    )
     assert page.locator("[data-history-list] [data-change]").first.inner_text().split(" · ")[3] == "restore"
     assert requests.get(url, timeout=30).json()["geometry"]["coordinates"] == [first]
     newest = _api(edit_server, aset["urls"]["history"])["changes"][0]
@@ -306,5 +368,32 @@ def test_history_previews_an_earlier_version_and_restores_it(page: Page, edit_se
     page.wait_for_function(f"() => {WSI}.annotations.layer({sid}).version === 4", timeout=15000)
     wait_fully_loaded(page)
     after = _pixels(page, "")
-    assert _mask(after[int(y) - 3: int(y) + 4, int(x) - 3: int(x) + 4], MAGENTA).any()
-    assert not _mask(after[int(y) - 4: int(y) + 5, int(x) - 20: int(x) + 20], ORANGE).any()  # the preview is gone
+    assert _mask(after[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4], MAGENTA).any()
+    assert not _mask(
+        after[int(y) - 4 : int(y) + 5, int(x) - 20 : int(x) + 20], ORANGE
+    ).any()  # the preview is gone
+
+
+def test_read_only_pages_show_no_editing_controls(page: Page, edit_server: Server) -> None:
+    aset = _new_set(edit_server, COPY, "read only", [_feature(_rect(300, 300, 900, 900), "probe", "kept")])
+    # a second server on the same store, read-only (config.readOnly on its pages)
+    with running_server(
+        str(edit_server.slide_dir), "--workers", "1", "--read-only", data_dir=edit_server.truth["data_dir"]
+    ) as ro:
+        _open(page, Server(url=ro.url, slide_dir=edit_server.slide_dir), COPY)
+        box = f"[data-layer-set='{aset['id']}']"
+        page.wait_for_selector(f"{box} [data-group='probe']")
+        for control in (
+            "[data-new-group]",
+            "[data-edit-group]",
+            "[data-active-set]",
+            "[data-active-group-of]",
+            "[data-new-set-name]",
+            "[data-group-form]",
+        ):
+            assert page.locator(control).count() == 0, control
+        page.click(f"[data-history='{aset['id']}']")  # the history and its preview are for everyone
+        page.click("[data-change='1']")
+        page.wait_for_selector("[data-pane][data-history-preview='1']")
+        assert page.locator("[data-restore]").is_hidden()
+        page.goto("about:blank")  # before this server stops: the page polls it
