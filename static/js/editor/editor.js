@@ -368,10 +368,16 @@ export class Editor extends EventTarget {
       this.hidden.delete(localId);
       this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, false);
     }
-    if (!this.pending.has(localId)) {
-      this.doc.forget(localId);
+    if (!this.pending.has(localId) && !this.#inHistory(localId)) {
+      this.doc.forget(localId); // an entry the undo history edits stays: undoing needs it (not drawn)
     }
     this.refresh();
+  }
+
+  /** Whether the undo history holds ops on a localId. */
+  #inHistory(localId) {
+    const on = (op) => op.localId === localId || op.entry?.localId === localId || Boolean(op.localIds?.includes(localId));
+    return [...this.undoStack.done, ...this.undoStack.undone].some((rec) => rec.ops.some((r) => on(r.op) || on(r.inverse)));
   }
 
   /**
@@ -382,6 +388,7 @@ export class Editor extends EventTarget {
   async load({ setId, annotationId }) {
     const localId = serverLocalId(setId, annotationId);
     if (this.doc.has(localId)) {
+      this.#hide(this.doc.get(localId)); // one kept for the undo history: drawn by the editor again
       return localId;
     }
     const layer = this.annotations.layer(setId);
@@ -408,6 +415,9 @@ export class Editor extends EventTarget {
     for (const entry of this.doc.entries.values()) {
       const asap = entry.feature.properties.asap;
       const selected = this.selection.has(entry.localId);
+      if (!selected && entry.annotationId !== null && !this.hidden.has(entry.localId) && !this.pending.has(entry.localId)) {
+        continue; // given back to its layer (kept for the undo history only)
+      }
       let points = entry.points;
       if (editing?.localId === entry.localId) {
         points = editing.points;
