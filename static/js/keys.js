@@ -36,6 +36,7 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["."], action: "review", arg: 1, label: "Review: next annotation of the list", group: "Annotations" },
   { keys: [","], action: "review", arg: -1, label: "Review: previous annotation of the list", group: "Annotations" },
   // ASAP's tool keys (ASAP_FORMAT.md §9), plus f for freehand
+  { keys: ["v"], action: "tool", arg: "select", label: "Select and edit (Esc in another tool comes back)", group: "Draw" },
   { keys: ["x"], action: "tool", arg: "pan", label: "Pan tool (drag pans, double-click zooms)", group: "Draw" },
   { keys: ["z"], action: "tool", arg: "zoom", label: "Zoom tool (drag up or down, click zooms in)", group: "Draw" },
   { keys: ["d"], action: "tool", arg: "dot", label: "Dot", group: "Draw" },
@@ -48,6 +49,11 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["b"], action: "tool", arg: "brush", label: "Brush: drag adds to the selected polygon, Alt+drag cuts", group: "Draw" },
   { keys: ["c"], action: "drawing", label: "Brush: switch between add and cut", group: "Draw" },
   { keys: ["<", ">"], action: "drawing", label: "Brush: smaller / larger", group: "Draw" },
+  { keys: ["Shift+click"], action: "editing", label: "Select: add or remove an annotation (drag on empty space: box)", group: "Edit" },
+  { keys: ["Alt+click"], action: "editing", label: "Select: delete the vertex clicked (click an edge: insert one)", group: "Edit" },
+  { keys: ["Delete"], action: "editing", label: "Select: delete the clicked vertex, else the selection", group: "Edit" },
+  { keys: ["Ctrl+D"], action: "editing", label: "Duplicate the selection", group: "Edit" },
+  { keys: ["Ctrl+C", "Ctrl+V"], action: "editing", label: "Copy, paste (also on another slide)", group: "Edit" },
   { keys: ["Ctrl+Z"], action: "undo", label: "Undo", group: "Draw" },
   { keys: ["Ctrl+Shift+Z", "Ctrl+Y"], action: "redo", label: "Redo", group: "Draw" },
   { keys: ["?"], action: "help", label: "This help", group: "Panels" },
@@ -58,7 +64,7 @@ export const SHORTCUTS = Object.freeze([
 ]);
 
 /** Actions of the editor: a page without it (compare, read-only) leaves them out of its help. */
-export const EDITOR_ACTIONS = Object.freeze(["tool", "undo", "redo", "drawing"]);
+export const EDITOR_ACTIONS = Object.freeze(["tool", "undo", "redo", "drawing", "editing"]);
 
 /** How keys are written in the help ("ArrowUp" -> "↑"). */
 const KEY_NAMES = {
