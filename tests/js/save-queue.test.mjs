@@ -324,3 +324,16 @@ test("backoff doubles from 0.5 s to at most 30 s, with jitter within 15 %", () =
   assert.equal(backoffDelay(1, () => 0), 425);
   assert.equal(backoffDelay(1, () => 1), 575);
 });
+
+test("If-Match is the newer of the version a confirmed change gave and the one the change was made over", async () => {
+  const server = fakeServer();
+  server.annotations.set(7, { ...feature("x"), id: 7, properties: { name: "x", version: 4 } });
+  const { queue } = makeQueue(server);
+  await queue.open();
+  await queue.submit({ kind: "update", setId: 1, localId: "s1:7", annotationId: 7, baseVersion: 4, feature: feature("y") });
+  // someone else saved it meanwhile (version 9) and the editor loaded that one before this change
+  server.annotations.set(7, { ...feature("z"), id: 7, properties: { name: "z", version: 9 } });
+  const r = await queue.submit({ kind: "update", setId: 1, localId: "s1:7", annotationId: 7, baseVersion: 9, feature: feature("w") });
+  assert.equal(r.version, 10);
+  assert.deepEqual(server.log.map((x) => x.headers["If-Match"]), ['"4"', '"9"']);
+});

@@ -298,8 +298,11 @@ export class SaveQueue extends EventTarget {
       await this._remove(item, null, { reason: "no annotation" });
       return "done";
     }
-    const version = known && known.annotationId === annotationId && known.version != null
-      ? known.version : change.baseVersion;
+    // versions only grow (the set version that last changed it): the newest one known is the one
+    // the change was made over (a confirmed earlier change, or what the editor loaded since)
+    const knownVersion = known && known.annotationId === annotationId ? known.version : null;
+    const version = knownVersion == null ? change.baseVersion
+      : change.baseVersion == null ? knownVersion : Math.max(knownVersion, change.baseVersion);
     const headers = {
       ...this.headers,
       "X-Requested-With": "wsi-viewer",
