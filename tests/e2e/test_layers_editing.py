@@ -56,6 +56,14 @@ def _new_set(server: Server, slide: str, name: str, features: list[dict[str, Any
     return body
 
 
+def _add(server: Server, aset: dict[str, Any], feature: dict[str, Any]) -> None:
+    """One annotation added by another client (the API)."""
+    made = requests.post(
+        f"{server.url}{aset['urls']['annotations']}", headers=HEADERS, timeout=30, json=feature
+    )
+    assert made.status_code == 201, made.text
+
+
 @pytest.fixture(scope="module")
 def edit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("edit-slides")
@@ -171,13 +179,7 @@ def test_a_hidden_set_keeps_its_count_and_shows_changes_when_shown(page: Page, e
     _open(page, edit_server, CMU, f"x=1110&y=1480&z=0.25&hide={sid}", painted=False)
     count = f"[data-layer-set='{sid}'] .layer-set-head .muted"
     assert page.locator(count).inner_text().strip() == "1"
-    added = requests.post(
-        f"{edit_server.url}{aset['urls']['annotations']}",
-        headers=HEADERS,
-        timeout=30,
-        json=_feature(_rect(1200, 1800, 1700, 2300), "target", "added while hidden"),
-    )
-    assert added.status_code == 201, added.text
+    _add(edit_server, aset, _feature(_rect(1200, 1800, 1700, 2300), "target", "added while hidden"))
     page.wait_for_function(
         "(s) => document.querySelector(s).textContent.trim() === '2'", arg=count, timeout=15000
     )
@@ -192,13 +194,7 @@ def test_a_hidden_set_keeps_its_count_and_shows_changes_when_shown(page: Page, e
     # hidden again after it was drawn: a change reloads it (no version left), the next ones still count
     page.uncheck(f"[data-set-visible='{sid}']")
     for n, name in ((3, "second"), (4, "third")):
-        made = requests.post(
-            f"{edit_server.url}{aset['urls']['annotations']}",
-            headers=HEADERS,
-            timeout=30,
-            json=_feature(_rect(100 * n, 2500, 100 * n + 50, 2550), None, name),
-        )
-        assert made.status_code == 201, made.text
+        _add(edit_server, aset, _feature(_rect(100 * n, 2500, 100 * n + 50, 2550), None, name))
         page.wait_for_function(
             "([s, n]) => document.querySelector(s).textContent.trim() === n",
             arg=[count, str(n)],
@@ -272,13 +268,7 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     page.check(f"{box} [data-active-group-of='{sid}'][data-ungrouped]")
     assert page.evaluate(f"() => {WSI}.panel.activeGroup({sid})") is None
     # delete a group that is not empty: asked, then its annotation and child group move to its parent
-    moved = requests.post(
-        f"{edit_server.url}{aset['urls']['annotations']}",
-        headers=HEADERS,
-        timeout=30,
-        json=_feature(_rect(700, 700, 800, 800), "Mitosis", "in Mitosis"),
-    )
-    assert moved.status_code == 201, moved.text
+    _add(edit_server, aset, _feature(_rect(700, 700, 800, 800), "Mitosis", "in Mitosis"))
     page.wait_for_function(f"() => {WSI}.panel.entries.get({sid}).length === 2", timeout=15000)
     questions: list[str] = []
 
