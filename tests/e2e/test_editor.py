@@ -8,6 +8,7 @@ by no other test."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -87,7 +88,7 @@ def _asap(server: Server, slide: str) -> list[dict[str, Any]]:
     for a in ET.fromstring(xml.content).iter("Annotation"):
         coords = sorted(a.iter("Coordinate"), key=lambda c: int(c.get("Order", "0")))
         out.append({
-            "name": a.get("Name"), "type": a.get("Type"), "group": a.get("PartOfGroup"),
+            "name": a.get("Name"), "type": a.get("Type"), "group": None if a.get("PartOfGroup") == "None" else a.get("PartOfGroup"),
             "points": [[float(c.get("X", "nan")), float(c.get("Y", "nan"))] for c in coords],
         })
     return out
@@ -99,16 +100,127 @@ def _close(got: list[list[float]], want: list[list[float]], tolerance: float) ->
         assert abs(g[0] - w[0]) <= tolerance and abs(g[1] - w[1]) <= tolerance, (got, want)
 
 
-def test_polygon_drawn_with_the_mouse_is_saved(page: Page, editor_server: Server) -> None:
+def _drag(page: Page, path: list[tuple[float, float]]) -> None:
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for at in path[1:]:
+        page.mouse.move(*at)
+    page.mouse.up()
+
+
+def _set_with_group(server: Server, slide: str, name: str, group: str) -> dict[str, Any]:
+    """A new empty set on the slide with one group (the editor draws into the first set)."""
+    info = requests.get(f"{server.url}/api/slides/{slide}", timeout=30).json()
+    created = requests.post(f"{server.url}{info['urls']['annotations']}", json={"name": name},
+                            headers={"X-Requested-With": "test"}, timeout=30)
+    assert created.status_code == 201, created.text
+    aset: dict[str, Any] = created.json()["set"]
+    g = requests.post(f"{server.url}{aset['urls']['groups']}", json={"name": group, "color": "#ff0000"},
+                      headers={"X-Requested-With": "test"}, timeout=30)
+    assert g.status_code == 201, g.text
+    return aset
+
+
+def _circle(cx: float, cy: float, r: float, n: int) -> list[list[float]]:
+    return [[cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n)] for i in range(n + 1)]
+
+
+def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor_server: Server) -> None:
+    aset = _set_with_group(editor_server, CMU, "reader 1", "tumour")
     _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
-    page.keyboard.press("p")
-    ring = [[900.0, 1300.0], [1300.0, 1320.0], [1250.0, 1700.0], [950.0, 1650.0]]
-    screen = _screen(page, ring)
-    for at in screen:
+    pane = PANE
+    # the active group of the layers panel is where new annotations go
+    page.wait_for_function(f"() => {pane}.wsi.panel.groups?.get({aset['id']})?.length")
+    page.evaluate(f"() => {pane}.wsi.panel.setActiveGroup({aset['id']}, 'tumour')")
+    assert page.evaluate(f"() => {pane}.wsi.editor.activeGroup()") == "tumour"
+    px = 1 / _zoom(page)  # slide px per screen px at this zoom
+
+    page.keyboard.press("p")  # polygon: five clicks, Backspace drops the fifth, a click on the first closes
+    assert page.evaluate(f"() => {pane}.dataset.editorTool") == "polygon"
+    assert page.locator('[data-tool="polygon"]').get_attribute("aria-pressed") == "true"
+    poly = [[900.0, 1300.0], [1300.0, 1320.0], [1250.0, 1700.0], [950.0, 1650.0]]
+    for at in _screen(page, [*poly, [1000.0, 1500.0]]):
         _click(page, at)
-    _click(page, screen[0])
+    page.keyboard.press("Backspace")
+    _click(page, _screen(page, [poly[0]])[0])
     _saved(page)
-    px = 1 / _zoom(page)
+    for at in _screen(page, [[600.0, 1000.0], [700.0, 1000.0]]):  # Esc cancels a polygon: nothing saved
+        _click(page, at)
+    page.keyboard.press("Escape")
+    assert page.evaluate(f"() => {pane}.dataset.editorTool") == "polygon", "Esc cancelled the shape only"
+    tri = [[400.0, 1800.0], [700.0, 1800.0], [550.0, 2050.0]]
+    for at in _screen(page, tri):  # Enter closes
+        _click(page, at)
+    page.keyboard.press("Enter")
+    _saved(page)
+
+    page.evaluate(f"() => {pane}.wsi.panel.setActiveGroup({aset['id']}, null)")  # the rest: ungrouped
+    page.keyboard.press("r")
+    _drag(page, _screen(page, [[1500.0, 1000.0], [1600.0, 1050.0], [1700.0, 1200.0]]))
+    page.keyboard.press("d")
+    _click(page, _screen(page, [[1800.0, 1800.0]])[0])
+    page.keyboard.press("i")
+    points = [[300.0, 1000.0], [350.0, 1020.0], [420.0, 1080.0]]
+    for at in _screen(page, points):
+        _click(page, at)
+    page.keyboard.press("Enter")
+    page.keyboard.press("s")
+    spline = [[1400.0, 1800.0], [1700.0, 1850.0], [1650.0, 2100.0], [1420.0, 2080.0]]
+    for at in _screen(page, spline):
+        _click(page, at)
+    page.keyboard.press("Enter")
+    page.keyboard.press("m")
+    ruler = [[200.0, 1200.0], [600.0, 1500.0]]
+    _click(page, _screen(page, [ruler[0]])[0])
+    page.mouse.move(*_screen(page, [ruler[1]])[0])
+    label = page.evaluate(f"() => {pane}.wsi.editor.canvas.draft?.label")
+    assert label == "250 µm", label  # 500 px at 0.499 µm/px: the live length
+    _click(page, _screen(page, [ruler[1]])[0])
+    page.keyboard.press("f")
+    circle = _circle(1900.0, 1400.0, 150.0, 120)
+    _drag(page, _screen(page, circle))
+    _saved(page)
+
+    page.reload()  # what the server holds, not what the page remembers
+    wait_first_viewport(page)
     got = _asap(editor_server, CMU)
-    assert [a["type"] for a in got] == ["Polygon"]
-    _close(got[0]["points"], ring, px)
+    assert [(a["type"], a["group"]) for a in got] == [
+        ("Polygon", "tumour"), ("Polygon", "tumour"), ("Rectangle", None), ("Dot", None), ("PointSet", None),
+        ("Spline", None), ("Measurement", None), ("Polygon", None),
+    ]
+    _close(got[0]["points"], poly, px)
+    _close(got[1]["points"], tri, px)
+    _close(got[2]["points"], [[1500.0, 1000.0], [1700.0, 1000.0], [1700.0, 1200.0], [1500.0, 1200.0]], px)
+    _close(got[3]["points"], [[1800.0, 1800.0]], px)
+    _close(got[4]["points"], points, px)
+    _close(got[5]["points"], spline, px)
+    _close(got[6]["points"], ruler, px)
+    free = got[7]["points"]
+    assert 10 < len(free) < 120, f"{len(free)} vertices: the stroke was simplified"
+    for x, y in free:  # every vertex on the circle drawn (Douglas-Peucker at 1 screen px)
+        assert abs(math.hypot(x - 1900, y - 1400) - 150) <= 2 * px, (x, y)
+
+
+def test_rotated_mirrored_view_of_a_bounds_offset_slide(page: Page, editor_server: Server) -> None:
+    """No set on the slide: the editor makes one; coordinates are the slide's (offset included)
+    whatever the view's rotation and mirroring."""
+    info = requests.get(f"{editor_server.url}/api/slides/{BOUNDS}", timeout=30).json()
+    b = info["bounds"]
+    cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    _open(page, editor_server, BOUNDS, f"x={cx}&y={cy}&z=0.25&r=90&flip=1")
+    assert page.evaluate(f"() => {PANE}.wsi.viewer.osd.viewport.getFlip()") is True
+    px = 1 / _zoom(page)
+    page.keyboard.press("p")
+    poly = [[cx - 300, cy - 200], [cx + 250, cy - 180], [cx + 100, cy + 300]]
+    for at in _screen(page, poly):
+        _click(page, at)
+    page.keyboard.press("Enter")
+    page.keyboard.press("r")
+    _drag(page, _screen(page, [[cx - 500, cy + 400], [cx - 300, cy + 600]]))
+    _saved(page)
+    sets = requests.get(f"{editor_server.url}/api/annotations/{BOUNDS}", timeout=30).json()["sets"]
+    assert len(sets) == 1
+    got = _asap(editor_server, BOUNDS)
+    assert [a["type"] for a in got] == ["Polygon", "Rectangle"]
+    _close(got[0]["points"], poly, px)
+    _close(got[1]["points"], [[cx - 500, cy + 400], [cx - 300, cy + 400], [cx - 300, cy + 600], [cx - 500, cy + 600]], px)

@@ -325,8 +325,10 @@ export class Editor extends EventTarget {
     }
     await layer.checkForChanges();
     const has = () => {
+      // metadata of the data drawn now (the layer keeps older generations' after a reload)
       const meta = layer.annotation(result.annotationId ?? entry.annotationId);
-      return kind === "delete" ? !meta : Boolean(meta && (result.version === null || meta.version >= result.version));
+      const current = meta && meta.generation === layer.generation;
+      return kind === "delete" ? !current : Boolean(current && (result.version === null || meta.version >= result.version));
     };
     if (has()) {
       return;
