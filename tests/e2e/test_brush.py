@@ -15,6 +15,7 @@ from playwright.sync_api import Page
 from shapely.geometry import LineString, Polygon
 
 from tests.e2e.conftest import CMU, Server, wait_first_viewport, wait_fully_loaded
+from tests.e2e.test_editor import _screen
 
 pytestmark = pytest.mark.e2e
 
@@ -61,23 +62,9 @@ def _summary(server: Server, aset: dict[str, Any]) -> list[dict[str, Any]]:
     return annotations
 
 
-def _screen(page: Page, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Slide px -> page px through the stage's own transform."""
-    out: list[list[float]] = page.evaluate(
-        """(pts) => {
-          const v = document.querySelector('[data-pane]').wsi.viewer;
-          const m = v.stage.frame().slideToElement;
-          const r = v.osd.canvas.getBoundingClientRect();
-          return pts.map(([x, y]) => [r.left + m.a * x + m.c * y + m.e, r.top + m.b * x + m.d * y + m.f]);
-        }""",
-        [list(p) for p in points],
-    )
-    return [(p[0], p[1]) for p in out]
-
-
 def _drag(page: Page, path: list[tuple[float, float]], alt: bool = False) -> None:
     """Press at the first point, move along straight segments through the others, release."""
-    screen = _screen(page, path)
+    screen = _screen(page, [list(p) for p in path])
     page.mouse.move(*screen[0])
     if alt:
         page.keyboard.down("Alt")
