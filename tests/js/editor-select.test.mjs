@@ -197,3 +197,35 @@ test("read-only: nothing is changed", () => {
   assert.equal(t.key("v", { ctrl: true }), undefined);
   assert.equal(t.applied.length, 0);
 });
+
+test("arrows nudge the selection by a screen px (Shift: 10) through the view's rotation", async () => {
+  const t = setup({ zoom: 0.5 });
+  const a = t.add(1, "Polygon", square(1000, 1000, 400));
+  t.click(1200, 1200);
+  await t.settle();
+  t.key("ArrowRight");
+  assert.deepEqual(t.applied.at(-1), { kind: "translate", localIds: [a], dx: 2, dy: 0 });
+  // a view rotated 90° clockwise: screen right is slide up (element→slide maps (1, 0) to (0, -2))
+  t.ctx.viewer = { stage: { frame: () => ({ elementToSlide: { a: 0, b: -2, c: 2, d: 0, e: 0, f: 0 } }) } };
+  t.key("ArrowRight", { shift: true });
+  assert.deepEqual(t.applied.at(-1), { kind: "translate", localIds: [a], dx: 0, dy: -20 });
+  t.key("Escape");
+  assert.equal(t.ctx.selection.size, 0);
+  assert.equal(t.key("ArrowRight"), undefined, "nothing selected: the arrow pans");
+});
+
+test("entryContains: inside areas, near outlines and lines, on points", async () => {
+  const { entryContains } = await import("../../static/js/editor/tools/select.js");
+  const e = (type, points) => makeEntry({ localId: "x", setId: 1, feature: makeFeature({ type }, points) });
+  const sq = e("Polygon", square(0, 0, 100));
+  assert.ok(entryContains(sq, [50, 50], 1));
+  assert.ok(entryContains(sq, [103, 50], 4), "near the outline, outside");
+  assert.ok(!entryContains(sq, [110, 50], 4));
+  const line = e("Measurement", [[0, 0], [100, 0]]);
+  assert.ok(entryContains(line, [50, 3], 4));
+  assert.ok(!entryContains(line, [50, 30], 4), "a line has no inside");
+  assert.ok(!entryContains(line, [-3, 50], 4), "no closing edge");
+  const pts = e("PointSet", [[0, 0], [50, 50]]);
+  assert.ok(entryContains(pts, [52, 49], 4));
+  assert.ok(!entryContains(pts, [25, 25], 4));
+});

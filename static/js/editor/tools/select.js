@@ -22,7 +22,7 @@
  * `groupNames(setId)`.
  */
 
-import { pointInRings, polylineDistance } from "../../layers/geometry.js";
+import { segmentDistanceSq } from "../../layers/geometry.js";
 import { copyEntries, duplicateOps, pasteOps } from "../clipboard.js";
 import { propertiesOf } from "../document.js";
 import {
@@ -41,18 +41,41 @@ const AREA_TYPES = new Set(["Polygon", "Spline", "Rectangle"]);
 export function entryContains(entry, at, radius) {
   const pts = entry.points;
   const type = propertiesOf(entry.feature).type;
-  if (!pts.length) {
+  const n = pts.length;
+  if (!n) {
     return false;
   }
-  const flat = new Float64Array(pts.length * 2);
-  pts.forEach((p, i) => { flat[2 * i] = p[0]; flat[2 * i + 1] = p[1]; });
-  if (AREA_TYPES.has(type) && pts.length >= 3 && pointInRings(at[0], at[1], flat, [0], 0, pts.length)) {
-    return true;
+  const [x, y] = at;
+  const ring = AREA_TYPES.has(type);
+  if (type === "Dot" || type === "PointSet" || n === 1) {
+    return pts.some((p) => Math.hypot(p[0] - x, p[1] - y) <= radius);
   }
-  if (type === "Dot" || type === "PointSet") {
-    return pts.some((p) => Math.hypot(p[0] - at[0], p[1] - at[1]) <= radius);
+  let inside = false;
+  const r2 = radius * radius;
+  const last = ring ? n : n - 1;
+  for (let i = 0; i < last; i++) {
+    const p = pts[i];
+    const q = pts[(i + 1) % n];
+    if (segmentDistanceSq(x, y, p[0], p[1], q[0], q[1]) <= r2) {
+      return true;
+    }
+    if (ring && (p[1] > y) !== (q[1] > y) && x < ((q[0] - p[0]) * (y - p[1])) / (q[1] - p[1]) + p[0]) {
+      inside = !inside; // even-odd ray crossing
+    }
   }
-  return polylineDistance(at[0], at[1], flat, 0, pts.length, AREA_TYPES.has(type)) <= radius;
+  return ring && n >= 3 && inside;
+}
+
+/**
+ * A screen vector (CSS px) as a slide vector, through the view's rotation and mirroring when the
+ * context has a viewer, else at the zoom alone.
+ */
+export function screenToSlide(ctx, dx, dy) {
+  const m = ctx.viewer?.stage?.frame?.()?.elementToSlide;
+  if (m) {
+    return [m.a * dx + m.c * dy, m.b * dx + m.d * dy];
+  }
+  return [dx / ctx.zoom(), dy / ctx.zoom()];
 }
 
 /** Slide box `[x0, y0, x1, y1]` of two corners. */
@@ -333,8 +356,7 @@ export const selectTool = {
         }
         const nudge = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[k];
         if (nudge && !ctrl) {
-          const step = (event.shift ? 10 : 1) / zoom();
-          const [dx, dy] = [nudge[0] * step, nudge[1] * step];
+          const [dx, dy] = screenToSlide(ctx, nudge[0] * (event.shift ? 10 : 1), nudge[1] * (event.shift ? 10 : 1));
           return whenLoaded((entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
         }
         if (k === "Escape") {
