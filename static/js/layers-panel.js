@@ -535,7 +535,8 @@ export function bindSlidePointer(viewer, overlay, panel) {
  */
 export function mountLayersPanel(root, overlay, viewer, { prefix = "", button = null } = {}) {
   const panel = new LayersPanel(root, overlay, viewer, { prefix });
-  viewer.pane.wsi = { ...(viewer.pane.wsi ?? { viewer, annotations: overlay }), panel };
+  viewer.pane.wsi ??= { viewer, annotations: overlay };
+  viewer.pane.wsi.panel = panel;
   panel.addEventListener("toggle", (event) => button?.setAttribute("aria-expanded", String(event.detail.open)));
   root.querySelector("[data-close]")?.addEventListener("click", () => panel.toggle(false));
   overlay.ready.then(() => {
