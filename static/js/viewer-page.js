@@ -13,7 +13,7 @@ import { mountSaveStatus, showReadOnly } from "./editor/save-status.js";
 import { ConflictDialog } from "./editor/conflict-dialog.js";
 import { bindExportPanel } from "./export-panel.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
-import { ChangeWatcher, LayersPanel, bindSlidePointer } from "./layers-panel.js";
+import { mountLayersPanel } from "./layers-panel.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { EDITOR_ACTIONS } from "./keys.js";
 import { decodeViewState } from "./url-state.js";
@@ -62,18 +62,9 @@ function initialize() {
   const layersButton = toolbar.querySelector('button[data-action="layers"]');
   let layers = null;
   if (annotations) {
-    layers = new LayersPanel(layersRoot, annotations, viewer);
-    viewer.pane.wsi.panel = layers;
-    layers.addEventListener("toggle", (event) => layersButton.setAttribute("aria-expanded", String(event.detail.open)));
-    layersRoot.querySelector("[data-close]").addEventListener("click", () => layers.toggle(false));
+    // the panel, hover and click on the slide, the change watcher (pane.wsi.panel, .watcher)
+    layers = mountLayersPanel(layersRoot, annotations, viewer, { button: layersButton });
     annotations.ready.then(async () => {
-      annotations.layers.forEach((layer) => layers.attach(layer));
-      layers.render();
-      bindSlidePointer(viewer, annotations, layers);
-      viewer.pane.wsi.watcher = new ChangeWatcher(annotations, (layer) => {
-        layers.attach(layer);
-        layers.render();
-      });
       if (config.readOnly) {
         showReadOnly(toolbar);
       } else {
