@@ -3,9 +3,10 @@
 // of tests/data/brush (a 10,000-vertex blob, a 100-point wavy stroke 120 px wide across its edge).
 //
 // Run: node benchmarks/brush.mjs [--repeats 50] [--tolerance 0.25]   (a quick check: --repeats 3)
-// Printed per mode: median, p95 and max ms of one brushShape + annotationRings call (offset + boolean
-// + mapping back + simplification + rings), after 5 warm-up calls (the first one timed too: the JIT's cost); the vertex count after; the load
-// average (the figures mean little on a loaded machine).
+// Printed per mode: median, p95 and max ms of one brushShape + annotationRings call (offset +
+// boolean + mapping back + simplification + rings) after 5 warm-up calls, the first of which is
+// timed too (the JIT's cost); the vertex count after; the load average (the figures mean little
+// on a loaded machine).
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { annotationRings, brushShape } from "../static/js/editor/brush.js";
