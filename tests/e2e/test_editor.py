@@ -8,6 +8,7 @@ by no other test."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import xml.etree.ElementTree as ET
@@ -224,3 +225,74 @@ def test_rotated_mirrored_view_of_a_bounds_offset_slide(page: Page, editor_serve
     assert [a["type"] for a in got] == ["Polygon", "Rectangle"]
     _close(got[0]["points"], poly, px)
     _close(got[1]["points"], [[cx - 500, cy + 400], [cx - 300, cy + 400], [cx - 300, cy + 600], [cx - 500, cy + 600]], px)
+
+
+def _features(server: Server, slide: str) -> list[dict[str, Any]]:
+    """The first set's annotations as GeoJSON Features (ids, names, exact coordinates)."""
+    sets = requests.get(f"{server.url}/api/annotations/{slide}", timeout=30).json()["sets"]
+    if not sets:
+        return []
+    body = requests.get(f"{server.url}{sets[0]['urls']['self']}", timeout=30).json()
+    features: list[dict[str, Any]] = body["features"]
+    return features
+
+
+def _near(features: list[dict[str, Any]], x: float, y: float) -> list[dict[str, Any]]:
+    """Polygons with a vertex within 2 px of (x, y)."""
+    return [f for f in features if f["geometry"]["type"] == "Polygon"
+            and any(math.hypot(p[0] - x, p[1] - y) < 2 for p in f["geometry"]["coordinates"][0])]
+
+
+def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: Server) -> None:
+    _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
+    before = len(_features(editor_server, CMU))
+    page.keyboard.press("p")
+    ring = [[200.0, 1300.0], [500.0, 1300.0], [450.0, 1600.0]]
+    for at in _screen(page, ring):
+        _click(page, at)
+    page.keyboard.press("Enter")
+    _saved(page)
+    [made] = _near(_features(editor_server, CMU), 200, 1300)
+    # edits as the select tool makes them: the exact annotation loaded, then ops (one action each)
+    local = page.evaluate(
+        f"""async (id) => {{
+          const ed = {PANE}.wsi.editor;
+          return ed.load({{setId: ed.activeSetId(), annotationId: id}});
+        }}""",
+        made["id"],
+    )
+    assert page.evaluate(f"() => {PANE}.wsi.editor.doc.has({json.dumps(local)})")
+    actions = [
+        {"kind": "move-vertex", "localId": local, "index": 1, "to": [520.0, 1250.0]},
+        {"kind": "set-properties", "localId": local, "properties": {"name": "checked"}},
+        {"kind": "delete", "localId": local},
+    ]
+    for op in actions:
+        page.evaluate(f"(op) => {PANE}.wsi.editor.apply(op)", op)
+        _saved(page)
+    assert _near(_features(editor_server, CMU), 200, 1300) == []
+    assert page.locator("[data-editor-undo]").is_enabled()
+
+    def state() -> tuple[int, str | None, list[float] | None]:
+        features = _features(editor_server, CMU)
+        mine = _near(features, 200, 1300)
+        if not mine:
+            return len(features) - before, None, None
+        return len(features) - before, mine[0]["properties"]["name"], mine[0]["geometry"]["coordinates"][0][1]
+
+    moved, original = [520.0, 1250.0], [500.0, 1300.0]
+    undone = [(1, "checked", moved), (1, "", moved), (1, "", original), (0, None, None)]
+    for want in undone:  # Ctrl+Z undoes the delete, the rename, the vertex move, the create
+        page.keyboard.press("Control+z")
+        _saved(page)
+        assert state() == want
+    assert not page.locator("[data-editor-undo]").is_enabled()
+    redone = [(1, "", original), (1, "", moved), (1, "checked", moved), (0, None, None)]
+    for key, want in zip(["Control+Shift+z", "Control+y", "Control+y", "Control+Shift+z"], redone, strict=True):
+        page.keyboard.press(key)
+        _saved(page)
+        assert state() == want
+    assert not page.locator("[data-editor-redo]").is_enabled()
+    page.locator("[data-editor-undo]").click()  # the toolbar's button: the delete undone once more
+    _saved(page)
+    assert state() == (1, "checked", moved)

@@ -70,6 +70,7 @@ export class Editor extends EventTarget {
     viewer.addLayer(this.canvas);
     this.pending = new Map(); // localId -> number of changes not yet drawn by the layer
     this.hidden = new Map(); // localId -> {setId, annotationId} hidden in its layer
+    this.aliases = new Map(); // "s<set>:<id>" -> localId of an annotation the editor created (its uuid)
     this.tool = null;
     this.session = null;
     this.setPromise = null;
@@ -126,7 +127,7 @@ export class Editor extends EventTarget {
         }
         const setId = hit.layer.setId;
         const annotationId = hit.annotation.id;
-        return { setId, annotationId, localId: serverLocalId(setId, annotationId) };
+        return { setId, annotationId, localId: this.localIdOf(setId, annotationId) };
       },
       load: (ref) => this.load(ref),
       get selection() {
@@ -154,7 +155,7 @@ export class Editor extends EventTarget {
         continue;
       }
       for (const m of layer.annotations()) {
-        const localId = serverLocalId(layer.setId, m.id);
+        const localId = this.localIdOf(layer.setId, m.id);
         if (inside(m.bbox) && !this.doc.has(localId)) {
           refs.set(localId, { setId: layer.setId, annotationId: m.id, localId });
         }
@@ -168,6 +169,15 @@ export class Editor extends EventTarget {
       }
     }
     return [...refs.values()];
+  }
+
+  /**
+   * The document's localId of a server annotation: "s<set>:<id>", or the uuid of one the editor
+   * created (so selecting a shape just drawn edits the same entry its undo history knows).
+   */
+  localIdOf(setId, annotationId) {
+    const key = serverLocalId(setId, annotationId);
+    return this.aliases.get(key) ?? key;
   }
 
   /** @returns {number|null} the set new annotations go to */
@@ -273,6 +283,11 @@ export class Editor extends EventTarget {
         if (kind !== "delete") {
           entry.annotationId = result.annotationId;
           entry.version = result.version;
+          if (kind === "create" && localId !== serverLocalId(entry.setId, result.annotationId)) {
+            this.aliases.set(serverLocalId(entry.setId, result.annotationId), localId);
+          }
+        } else {
+          this.aliases.delete(serverLocalId(entry.setId, result?.annotationId ?? entry.annotationId));
         }
         this.dispatchEvent(new CustomEvent("saved", { detail: { localId, kind, ...result } }));
         return this.#whenDrawn(entry, kind, result);
@@ -388,7 +403,7 @@ export class Editor extends EventTarget {
    * @returns {Promise<string>} its localId
    */
   async load({ setId, annotationId }) {
-    const localId = serverLocalId(setId, annotationId);
+    const localId = this.localIdOf(setId, annotationId);
     if (this.doc.has(localId)) {
       this.#hide(this.doc.get(localId)); // one kept for the undo history: drawn by the editor again
       return localId;
