@@ -13,6 +13,7 @@ import { mountLayersPanel } from "./layers-panel.js";
 import {
   bindHelpAndKeys, bindToolbar, readData, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
+import { EDITOR_ACTIONS } from "./keys.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { followView } from "./sync.js";
 import { decodeViewState } from "./url-state.js";
@@ -126,7 +127,7 @@ function initialize() {
   actions.layers = () => panels[activeKey]?.toggle();
   actions.review = (delta) => panels[activeKey]?.review(delta);
   actions.close = () => Object.values(panels).forEach((p) => p?.toggle(false));
-  const all = bindHelpAndKeys(actions, (s) => s.action !== "info");
+  const all = bindHelpAndKeys(actions, (s) => s.action !== "info" && !EDITOR_ACTIONS.includes(s.action)); // no editor here
   bindToolbar(toolbar, active, all);
   showLock();
 
