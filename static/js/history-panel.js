@@ -25,7 +25,8 @@ export class HistoryPanel {
     this.panel = panel;
     this.setId = null;
     this.changes = [];
-    this.preview = null; // {setId, version, layer: PreviewLayer, hidden: number[]}
+    this.preview = null; // {setId, version, layer: PreviewLayer, hidden: number[], onTile}
+    this.watched = null; // the layer whose changes reopen the history: {layer, listener}
     this.title = el("h3", { textContent: "History" });
     const close = el("button", { type: "button", className: "btn btn-small", textContent: "close", "aria-label": "Close the history" });
     close.dataset.historyClose = "";
@@ -69,10 +70,17 @@ export class HistoryPanel {
 
   #layer() { return this.panel.overlay.layer(this.setId); }
 
-  /** Show a set's history (its newest changes). */
+  /** Show a set's history (its newest changes); a change of the set made elsewhere reopens it. */
   async open(setId) {
     this.endPreview();
+    this.#unwatch();
     this.setId = setId;
+    const layer = this.#layer();
+    if (layer) {
+      const listener = () => this.open(setId);
+      layer.addEventListener("data-change", listener);
+      this.watched = { layer, listener };
+    }
     this.changes = [];
     this.root.hidden = false;
     this.title.textContent = `History of ${this.#layer()?.set.name ?? "the set"}`;
@@ -82,8 +90,14 @@ export class HistoryPanel {
     this.root.scrollIntoView?.({ block: "nearest" });
   }
 
+  #unwatch() {
+    this.watched?.layer.removeEventListener("data-change", this.watched.listener);
+    this.watched = null;
+  }
+
   close() {
     this.endPreview();
+    this.#unwatch();
     this.root.hidden = true;
     this.setId = null;
   }
@@ -131,8 +145,10 @@ export class HistoryPanel {
     const hidden = items.filter((i) => i.after).map((i) => i.id);
     const preview = new PreviewLayer(then);
     this.panel.viewer.addLayer(preview);
-    hidden.forEach((id) => layer.setHidden(id, true));
-    this.preview = { setId: this.setId, version, layer: preview, hidden };
+    const hide = () => hidden.forEach((id) => layer.setHidden(id, true));
+    hide();
+    layer.addEventListener("tile", hide); // annotations of tiles loaded later (a pan) too
+    this.preview = { setId: this.setId, version, layer: preview, hidden, onTile: hide };
     this.panel.viewer.pane.dataset.historyPreview = String(version);
     this.status.textContent = diff.from === diff.to || !items.length
       ? `Version ${version} is the set as it is now.`
@@ -151,6 +167,7 @@ export class HistoryPanel {
     }
     this.panel.viewer.removeLayer(p.layer);
     const layer = this.panel.overlay.layer(p.setId);
+    layer?.removeEventListener("tile", p.onTile);
     p.hidden.forEach((id) => layer?.setHidden(id, false));
     this.preview = null;
     delete this.panel.viewer.pane.dataset.historyPreview;

@@ -362,6 +362,12 @@ def test_history_previews_an_earlier_version_and_restores_it(page: Page, edit_se
     assert not _mask(
         after[int(y) - 4 : int(y) + 5, int(x) - 20 : int(x) + 20], ORANGE
     ).any()  # the preview is gone
+    # a change made elsewhere while the history is open: listed without a reload
+    _add(edit_server, aset, _feature(_rect(100, 2500, 200, 2600), None, "later"))
+    page.wait_for_function(
+        "() => document.querySelector('[data-history-list] [data-change]')?.dataset.change === '5'",
+        timeout=15000,
+    )
 
 
 def test_read_only_pages_show_no_editing_controls(page: Page, edit_server: Server) -> None:
