@@ -34,6 +34,20 @@ const CUT_COLOR = "#ff5252";
 /** Types the brush edits (others have no area). */
 const AREA_TYPES = new Set(["Polygon", "Rectangle", "Spline"]);
 
+let warmed = false;
+/**
+ * A few small strokes, once a page, soon after the brush is first chosen: the page's first real
+ * stroke then runs compiled code (clipper's first call on a 10,000-vertex polygon costs several
+ * times a later one's; `benchmarks/brush.mjs` prints both).
+ */
+function warmUp() {
+  const ring = Array.from({ length: 200 }, (_, i) => [50 * Math.cos(i / 31.83), 50 * Math.sin(i / 31.83)]);
+  const stroke = Array.from({ length: 30 }, (_, i) => [30 + 2 * i, 5 * Math.sin(i / 3)]);
+  for (let i = 0; i < 8; i++) {
+    annotationRings(brushShape({ outer: ring }, stroke, 10, i % 2 ? "cut" : "add", { tolerance: 0.5 }));
+  }
+}
+
 /** The brush's settings, kept across sessions of the tool (and page loads, when storage is given). */
 const settings = { width: DEFAULT_WIDTH_PX, cut: false };
 const STORAGE_KEY = "wsi-viewer-brush-width";
@@ -94,6 +108,10 @@ export const brushTool = {
 
   /** @param {object} ctx ToolContext (editor.js) */
   start(ctx) {
+    if (!warmed) {
+      warmed = true;
+      setTimeout(warmUp, 0);
+    }
     const stored = Number(ctx.storage?.getItem?.(STORAGE_KEY));
     if (stored >= MIN_WIDTH_PX && stored <= MAX_WIDTH_PX) {
       settings.width = stored;
