@@ -10,7 +10,6 @@ page keeps its origin and its IndexedDB)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,12 @@ STATUS = "[data-save-status]"
 #: What a page logs while its server is down (tiles, the change watcher, the queue's retries).
 OFFLINE_NOISE = ("net::ERR_CONNECTION_REFUSED", "Failed to fetch", "ERR_CONNECTION_RESET", "NetworkError")
 SCRIPT = {"X-Requested-With": "tests", "Content-Type": "application/json"}
+#: The changes of a slide the page's IndexedDB holds (persist.js, as the queue reads them).
+STORED = """async (slide) => {
+  const {openPersist} = await import('/static/js/editor/persist.js');
+  const s = await openPersist('wsi-viewer-edits');
+  return {durable: s.durable, n: (await s.list(slide)).length};
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,8 @@ def slides(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Tab:
     """A page of a browser context that collects errors (network errors of a stopped server aside)."""
 
-    def __init__(self, context: BrowserContext) -> None:
+    def __init__(self, context: BrowserContext, expected: tuple[str, ...] = ()) -> None:
+        self.noise = OFFLINE_NOISE + expected  # what the test causes on purpose (a 412, a 403)
         self.errors: list[str] = []
         self.page: Page = context.new_page()
         self.page.set_default_timeout(30000)
@@ -49,7 +55,7 @@ class Tab:
         self.page.on("pageerror", lambda e: self._error(str(e)))
 
     def _error(self, text: str) -> None:
-        if not any(noise in text for noise in OFFLINE_NOISE):
+        if not any(noise in text for noise in self.noise):
             self.errors.append(text)
 
     def open(self, url: str, slide: str = CMU) -> None:
@@ -64,7 +70,8 @@ class Tab:
     def wait_status(self, state: str, pending: int | None = None) -> dict[str, str]:
         self.page.wait_for_function(
             "([sel, state, pending]) => { const e = document.querySelector(sel);"
-            " return e && e.dataset.state === state && (pending === null || e.dataset.pending === String(pending)); }",
+            " return e && e.dataset.state === state"
+            " && (pending === null || e.dataset.pending === String(pending)); }",
             arg=[STATUS, state, pending],
         )
         return self.status()
@@ -117,10 +124,7 @@ def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
             tab.dot(x, y)
         offline = tab.wait_status("offline", 4)
         assert offline["text"] == "offline: 4 changes queued"
-        stored = tab.page.evaluate(
-            """async () => { const {openPersist} = await import('/static/js/editor/persist.js');
-                 const s = await openPersist('wsi-viewer-edits');
-                 return {durable: s.durable, n: (await s.list(%r)).length}; }""" % CMU)
+        stored = tab.page.evaluate(STORED, CMU)
         assert stored == {"durable": True, "n": 4}
         tab.page.close()  # the tab is closed before anything could be sent
         with running_server(str(slides), "--workers", "1", data_dir=data_dir, port=port) as server:
@@ -139,10 +143,153 @@ def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
             assert [(c["version"], c["created"], c["updated"]) for c in changes] == [
                 (1, 0, 0), *((v, 1, 0) for v in range(2, 2 + len(dots)))], changes
             assert [f["properties"]["version"] for f in features] == list(range(2, 2 + len(dots)))
-            stored_after = again.page.evaluate(
-                """async () => { const {openPersist} = await import('/static/js/editor/persist.js');
-                     return (await (await openPersist('wsi-viewer-edits')).list(%r)).length; }""" % CMU)
-            assert stored_after == 0
+            assert again.page.evaluate(STORED, CMU) == {"durable": True, "n": 0}
             assert tab.errors == [] and again.errors == [], tab.errors + again.errors
+    finally:
+        context.close()
+
+
+def _square(x: float, y: float, side: float, name: str) -> dict[str, Any]:
+    ring = [[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"name": name, "asap": {"type": "Polygon", "group": None, "color": "#F4FA58"}}}
+
+
+def _edit_elsewhere(other: Page, url: str, name: str, dx: float) -> int:
+    """The other browser renames the annotation and moves it by *dx* (over its current version)."""
+    version: int = other.evaluate(
+        """async ([url, name, dx]) => {
+          const current = await (await fetch(url)).json();
+          current.properties.name = name;
+          current.geometry.coordinates[0] = current.geometry.coordinates[0].map(([x, y]) => [x + dx, y]);
+          const r = await fetch(url, {method: 'PUT', body: JSON.stringify(current), headers: {
+            'Content-Type': 'application/json', 'X-Requested-With': 'tests',
+            'If-Match': `"${current.properties.version}"`}});
+          if (r.status !== 200) throw new Error(`PUT ${r.status}`);
+          return (await r.json()).annotation.properties.version;
+        }""",
+        [url, name, dx],
+    )
+    return version
+
+
+def test_a_conflicting_edit_shows_both_versions_and_each_choice_does_what_it_says(
+    browser: Browser, slides: Path, tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    mine_context = browser.new_context(viewport=VIEWPORT)
+    their_context = browser.new_context(viewport=VIEWPORT)
+    try:
+        with running_server(str(slides), "--workers", "1", data_dir=data_dir) as server:
+            made = requests.post(f"{server.url}/api/annotations/{CMU}", json={"name": "shared"},
+                                 headers=SCRIPT, timeout=30)
+            s = made.json()["set"]
+            created = requests.post(f"{server.url}{s['urls']['annotations']}",
+                                    json=_square(1000, 1400, 160, "square"), headers=SCRIPT, timeout=30)
+            url = server.url + created.headers["Location"]
+            tab = Tab(mine_context, ("status of 412 (PRECONDITION FAILED)",))
+            tab.open(server.url)
+            other = Tab(their_context)
+            other.open(server.url)
+            dialog = tab.page.locator("[data-conflict-dialog]")
+            page = tab.page
+
+            def drag(dx_slide: float) -> None:
+                """Select the square (loaded exact at its version), let the other browser save over it,
+                then move it: my save meets their version."""
+                page.keyboard.press("v")
+                box = page.evaluate(
+                    """([setId, id, server]) => { const wsi = document.querySelector('[data-pane]').wsi;
+                       // the square's centre as this page holds it (the editor's copy, else the server's)
+                       const f = wsi.editor.doc.get(`s${setId}:${id}`)?.feature ?? server;
+                       const ring = f.geometry.coordinates[0].slice(0, -1);
+                       const cx = ring.reduce((a, p) => a + p[0], 0) / ring.length;
+                       const cy = ring.reduce((a, p) => a + p[1], 0) / ring.length;
+                       const m = wsi.viewer.stage.frame().slideToElement;
+                       const r = wsi.viewer.osd.canvas.getBoundingClientRect();
+                       return [r.left + m.a * cx + m.c * cy + m.e, r.top + m.b * cx + m.d * cy + m.f,
+                               m.a]; }""",
+                    [s["id"], created.json()["annotation"]["id"], requests.get(url, timeout=30).json()])
+                x, y, zoom = box
+                page.mouse.move(x, y)
+                page.mouse.down()
+                page.mouse.up()
+                page.wait_for_function(f"() => {PANE}.wsi.editor.selection.size === 1")
+                their_version.append(_edit_elsewhere(other.page, url, f"theirs {len(their_version)}", 40))
+                page.mouse.move(x, y)
+                page.mouse.down()
+                for step in range(1, 6):
+                    page.mouse.move(x + dx_slide * zoom * step / 5, y)
+                page.mouse.up()
+
+            their_version: list[int] = []
+            # 1. keep mine: my move is saved over theirs
+            drag(-100)
+            dialog.wait_for(state="visible")
+            assert tab.wait_status("conflict")["text"].startswith("conflict")
+            assert "theirs 0" in dialog.locator("[data-theirs]").inner_text()
+            assert page.eval_on_selector("[data-overlay=conflict]", "c => c.dataset.versions") == "2"
+            assert [b.inner_text() for b in dialog.locator("[data-choices] button").all()] == [
+                "Keep mine", "Take theirs", "Keep both"]
+            dialog.locator("[data-choice=mine]").click()
+            dialog.wait_for(state="hidden")
+            tab.wait_status("saved", 0)
+            now = requests.get(url, timeout=30).json()
+            assert now["properties"]["version"] > their_version[0]
+            # mine whole: their move is gone
+            assert now["geometry"]["coordinates"][0][0][0] == pytest.approx(1000 - 100, abs=4)
+            # 2. take theirs: nothing of mine is written
+            drag(-100)
+            dialog.wait_for(state="visible")
+            dialog.locator("[data-choice=theirs]").click()
+            dialog.wait_for(state="hidden")
+            tab.wait_status("saved", 0)
+            now = requests.get(url, timeout=30).json()
+            assert (now["properties"]["version"], now["properties"]["name"]) == (their_version[1], "theirs 1")
+            # 3. keep both: theirs stays, mine is a new annotation
+            drag(-100)
+            dialog.wait_for(state="visible")
+            dialog.locator("[data-choice=both]").click()
+            dialog.wait_for(state="hidden")
+            tab.wait_status("saved", 0)
+            now = requests.get(url, timeout=30).json()
+            assert (now["properties"]["version"], now["properties"]["name"]) == (their_version[2], "theirs 2")
+            features = _features(server.url, s)
+            assert len(features) == 2, features
+            (mine,) = [f for f in features if f["id"] != now["id"]]
+            assert page.eval_on_selector("[data-overlay=conflict]", "c => c.dataset.versions") == "0"
+            assert mine["geometry"]["coordinates"][0][0][0] < now["geometry"]["coordinates"][0][0][0]
+            assert tab.errors == [] and other.errors == [], tab.errors + other.errors
+    finally:
+        mine_context.close()
+        their_context.close()
+
+
+def test_a_read_only_server_says_so_and_offers_no_tools(
+    browser: Browser, slides: Path, tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        with running_server(str(slides), "--workers", "1", "--read-only", data_dir=data_dir) as server:
+            tab = Tab(context, ("status of 403 (FORBIDDEN)",))
+            tab.page.goto(f"{server.url}/view/{CMU}")
+            wait_first_viewport(tab.page)
+            notice = tab.page.locator("[data-read-only]")
+            notice.wait_for(state="visible")
+            assert notice.inner_text() == "read-only: this server does not accept changes"
+            assert tab.page.locator("[data-editor-tools]").is_hidden()
+            assert tab.page.evaluate(f"() => !{PANE}.wsi.editor && !document.querySelector('{STATUS}')")
+            refused = tab.page.evaluate(
+                """async (url) => {
+                  const r = await fetch(url, {method: 'POST', body: '{"name": "x"}',
+                                              headers: {'Content-Type': 'application/json'}});
+                  return [r.status, (await r.json()).error];
+                }""",
+                f"/api/annotations/{CMU}")
+            assert refused[0] == 403 and refused[1].startswith("read-only: ")
+            assert tab.errors == [], tab.errors
     finally:
         context.close()
