@@ -78,7 +78,7 @@ export class EditorCanvas {
     }
     if (this.draft) {
       const d = this.draft;
-      this.#shape(ctx, toEl, d.type, d.coordinates, d.color ?? DRAFT_COLOR, d.style ?? "draft", d.closed ?? false, true, d.rubber);
+      this.#shape(ctx, toEl, d.type, d.coordinates, d.color ?? DRAFT_COLOR, d.style ?? "draft", d.closed ?? false, d.vertices ?? true, d.rubber);
       if (d.label && d.coordinates.length) {
         this.#label(ctx, toEl(d.coordinates[d.coordinates.length - 1]), d.label);
       }
