@@ -143,3 +143,17 @@ test("a history line says version, author, UTC time, kind and counts", async () 
   assert.equal(colorInputValue("#FF00AA"), "#ff00aa");
   assert.equal(colorInputValue(null), "#64fe2e");
 });
+
+test("the history preview draws every ring, line and point of a geometry", async () => {
+  const { geometryParts } = await import("../../static/js/layers/preview-layer.js");
+  const ring = [[0, 0], [4, 0], [4, 4], [0, 0]];
+  const poly = geometryParts({ type: "Polygon", coordinates: [ring, ring] });
+  assert.deepEqual([poly.paths.length, poly.closed, poly.points], [2, [true, true], []]);
+  const line = geometryParts({ type: "LineString", coordinates: [[1, 2], [3, 4]] });
+  assert.deepEqual([line.paths, line.closed], [[[[1, 2], [3, 4]]], [false]]);
+  assert.deepEqual(geometryParts({ type: "MultiPoint", coordinates: [[1, 1], [2, 2]] }).points, [[1, 1], [2, 2]]);
+  const mixed = geometryParts({ type: "GeometryCollection", geometries: [{ type: "Point", coordinates: [5, 6] },
+    { type: "MultiPolygon", coordinates: [[ring], [ring]] }] });
+  assert.deepEqual([mixed.points, mixed.paths.length], [[[5, 6]], 2]);
+  assert.deepEqual(geometryParts(null), { paths: [], closed: [], points: [] });
+});
