@@ -148,6 +148,7 @@ test("the brush circle follows the cursor; < and > change the width (kept); Esc 
   const radius = Math.max(...hover.draft.coordinates.map(([x, y]) => Math.hypot(x - 500, y - 500)));
   assert.ok(Math.abs(radius - DEFAULT_WIDTH_PX / 2) < 1e-9);
   assert.equal(hover.draft.label, `add ${DEFAULT_WIDTH_PX} px`);
+  assert.equal(hover.draft.vertices, false, "a plain circle, no handles");
   assert.equal(session.key({ key: ">" }).message, `add ${DEFAULT_WIDTH_PX * 1.25} px`);
   assert.equal(brushSettings().width, DEFAULT_WIDTH_PX * 1.25);
   assert.equal(storage.get("wsi-viewer-brush-width"), String(DEFAULT_WIDTH_PX * 1.25));

@@ -103,7 +103,7 @@ function circle(center, radius, n = 48) {
 }
 
 export const brushTool = {
-  name: "brush", key: "b", label: "Brush (drag adds to a polygon, Alt+drag cuts)", cursor: "none",
+  name: "brush", key: "b", label: "Brush (drag adds to a polygon, Alt+drag cuts)", cursor: "crosshair",
   icon: '<path d="M4 20c3 0 5-2 5-5l9-9a2 2 0 0 0-3-3l-9 9c-3 0-5 2-2 8z"/>',
 
   /** @param {object} ctx ToolContext (editor.js) */
@@ -133,13 +133,15 @@ export const brushTool = {
       if (stroke) {
         const rings = strokeOutline(stroke, widthSlide(), { tolerance: tolerance() });
         const ring = rings.reduce((a, b) => (b.length > a.length ? b : a), rings[0] ?? []);
-        return { type: "Polygon", coordinates: ring, closed: true, style: m === "cut" ? "cut" : "draft", color };
+        return {
+          type: "Polygon", coordinates: ring, closed: true, vertices: false, style: m === "cut" ? "cut" : "draft", color,
+        };
       }
       if (!hover) {
         return null;
       }
       return {
-        type: "Polygon", coordinates: circle(hover, widthSlide() / 2), closed: true,
+        type: "Polygon", coordinates: circle(hover, widthSlide() / 2), closed: true, vertices: false,
         style: m === "cut" ? "cut" : "draft", color,
         label: label(m),
       };
