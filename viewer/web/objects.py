@@ -92,7 +92,7 @@ def update_annotation(set_id: int, annotation_id: int) -> Response:
 
 @bp.delete("/sets/<int:set_id>/annotations/<int:annotation_id>")
 @describe("Delete one annotation (the history keeps it)", parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY),
-          responses={200: json_reply(schemas.DeleteWrite)}, errors=(400, 404, 409, 503))
+          responses={200: json_reply(schemas.DeleteWrite)}, errors=(400, 404, 409, 422, 503))
 def delete_annotation(set_id: int, annotation_id: int) -> Response:
     """Delete one annotation (the history keeps it); ``If-Match`` as for updates."""
     precondition = if_match()
@@ -167,7 +167,7 @@ def update_group(set_id: int, group_id: int) -> Response:
 @describe("Delete an empty group (409 while it has annotations or child groups; an earlier group "
           "of a shared name holds none)",
           parameters=(IF_MATCH, X_USER, IDEMPOTENCY_KEY), responses={200: json_reply(schemas.DeleteWrite)},
-          errors=(400, 404, 409, 503))
+          errors=(400, 404, 409, 422, 503))
 def delete_group(set_id: int, group_id: int) -> Response:
     """Delete an empty group (409 while it has annotations or child groups)."""
     precondition = if_match()
