@@ -198,7 +198,13 @@ export class Editor extends EventTarget {
 
   /** Replace the selection (localIds). */
   select(ids) {
+    const before = this.selection;
     this.selection = new Set(ids);
+    for (const id of before) {
+      if (!this.selection.has(id) && !this.pending.has(id) && !this.session?.holds?.(id)) {
+        this.release(id); // deselected with nothing to save: its layer draws it again
+      }
+    }
     this.refresh();
     this.dispatchEvent(new CustomEvent("selection", { detail: { ids: [...this.selection] } }));
   }
