@@ -20,7 +20,10 @@ export const CLIPBOARD_KEY = "wsi-viewer.clipboard";
 /** Most annotations one copy holds (a copy is JSON in localStorage: ~5 MB in most browsers). */
 export const MAX_COPY = 10_000;
 
-/** @typedef {{props: {name: string, type: string, group: string|null, color: string, comment: string}, points: number[][]}} Item */
+/**
+ * @typedef {{props: {name: string, type: string, group: string|null, color: string, comment: string},
+ *   points: number[][]}} Item
+ */
 
 /**
  * Bounding box of items' points, `[x0, y0, x1, y1]`, or null when they have none.

@@ -289,7 +289,8 @@ export function deleteVertexOp(localId, type, count, index) {
 export function drawHandles(g, frame, points, state, color) {
   const active = state.active ?? -1;
   const m = frame.slideToElement;
-  const { indices, nearest } = visibleHandles(points, m, frame.cssWidth, frame.cssHeight, { cursor: state.cursor ?? null, active });
+  const options = { cursor: state.cursor ?? null, active };
+  const { indices, nearest } = visibleHandles(points, m, frame.cssWidth, frame.cssHeight, options);
   const r = HANDLE_RADIUS_PX;
   g.save();
   g.lineWidth = 1;

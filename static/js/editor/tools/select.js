@@ -108,20 +108,19 @@ export const selectTool = {
       ctx.select(ids);
     };
     const load = (ref) => (ctx.doc.has(ref.localId) ? Promise.resolve(ref.localId) : ctx.load(ref));
-    /** Ops for the selection once all of it is loaded: at once if it is, else through ctx.apply. */
-    const whenLoaded = (make) => {
-      const ids = selected();
-      if (ids.every((id) => ctx.doc.has(id))) {
-        const ops = make(ids.map((id) => ctx.doc.get(id)));
-        return ops.length ? { ops } : undefined;
-      }
-      Promise.all(pending.values()).then(() => {
-        const entries = selected().map((id) => ctx.doc.get(id)).filter(Boolean);
-        const ops = make(entries);
+    /** Apply the ops `make` gives for entries (one undoable action), once all are loaded. */
+    const withLoaded = (ids, make) => {
+      const run = () => {
+        const ops = make(ids.map((id) => ctx.doc.get(id)).filter(Boolean));
         if (ops.length) {
           ctx.apply(ops);
         }
-      });
+      };
+      if (ids.every((id) => ctx.doc.has(id))) {
+        run();
+        return { redraw: true };
+      }
+      Promise.all(pending.values()).then(run);
       return { message: "loading the selection…" };
     };
     const pending = new Map(); // localId -> Promise of its load
@@ -250,7 +249,8 @@ export const selectTool = {
           }
           case "box": {
             const [x0, y0, x1, y1] = boxOf(press.start.slide, pt.slide);
-            return { draft: { type: "Rectangle", coordinates: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], closed: true, style: "selection" } };
+            const corners = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+            return { draft: { type: "Rectangle", coordinates: corners, closed: true, style: "selection" } };
           }
           default:
             return undefined;
@@ -280,8 +280,7 @@ export const selectTool = {
               return { redraw: true };
             }
             const { dx, dy } = p;
-            const result = whenLoaded((entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
-            return { ...result, redraw: true };
+            return withLoaded(selected(), (entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
           }
           case "box": {
             if (click) {
@@ -350,14 +349,14 @@ export const selectTool = {
             activeVertex = -1;
             return op ? { ops: [op] } : { message };
           }
-          const result = whenLoaded((entries) => entries.map((e) => ({ kind: "delete", localId: e.localId })));
-          select([]);
+          const result = withLoaded(selected(), (entries) => entries.map((e) => ({ kind: "delete", localId: e.localId })));
+          select([]); // after the deletes: the editor keeps what is being saved
           return result;
         }
         const nudge = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[k];
         if (nudge && !ctrl) {
           const [dx, dy] = screenToSlide(ctx, nudge[0] * (event.shift ? 10 : 1), nudge[1] * (event.shift ? 10 : 1));
-          return whenLoaded((entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
+          return withLoaded(selected(), (entries) => [{ kind: "translate", localIds: entries.map((e) => e.localId), dx, dy }]);
         }
         if (k === "Escape") {
           select([]);
