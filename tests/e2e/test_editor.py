@@ -78,18 +78,20 @@ def _saved(page: Page) -> None:
     page.wait_for_function(f"() => {PANE}.dataset.editorPending === '0'")
 
 
-def _asap(server: Server, slide: str) -> list[dict[str, Any]]:
-    """The annotations of the slide's first set, from its ASAP XML."""
+def _asap(server: Server, slide: str, set_id: int | None = None) -> list[dict[str, Any]]:
+    """The annotations of a set of the slide (the first by default), from its ASAP XML."""
     sets = requests.get(f"{server.url}/api/annotations/{slide}", timeout=30).json()["sets"]
-    if not sets:
+    chosen = [s for s in sets if set_id in (None, s["id"])]
+    if not chosen:
         return []
-    xml = requests.get(f"{server.url}{sets[0]['urls']['asap_xml']}", timeout=30)
+    xml = requests.get(f"{server.url}{chosen[0]['urls']['asap_xml']}", timeout=30)
     assert xml.status_code == 200, xml.text
     out = []
     for a in ET.fromstring(xml.content).iter("Annotation"):
         coords = sorted(a.iter("Coordinate"), key=lambda c: int(c.get("Order", "0")))
         out.append({
-            "name": a.get("Name"), "type": a.get("Type"), "group": None if a.get("PartOfGroup") == "None" else a.get("PartOfGroup"),
+            "name": a.get("Name"), "type": a.get("Type"),
+            "group": None if a.get("PartOfGroup") == "None" else a.get("PartOfGroup"),
             "points": [[float(c.get("X", "nan")), float(c.get("Y", "nan"))] for c in coords],
         })
     return out
@@ -123,7 +125,8 @@ def _set_with_group(server: Server, slide: str, name: str, group: str) -> dict[s
 
 
 def _circle(cx: float, cy: float, r: float, n: int) -> list[list[float]]:
-    return [[cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n)] for i in range(n + 1)]
+    turns = [2 * math.pi * i / n for i in range(n + 1)]
+    return [[cx + r * math.cos(t), cy + r * math.sin(t)] for t in turns]
 
 
 def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor_server: Server) -> None:
@@ -132,6 +135,7 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
     pane = PANE
     # the active group of the layers panel is where new annotations go
     page.wait_for_function(f"() => {pane}.wsi.panel.groups?.get({aset['id']})?.length")
+    page.evaluate(f"() => {pane}.wsi.panel.setActiveSet({aset['id']})")  # whatever other tests left
     page.evaluate(f"() => {pane}.wsi.panel.setActiveGroup({aset['id']}, 'tumour')")
     assert page.evaluate(f"() => {pane}.wsi.editor.activeGroup()") == "tumour"
     px = 1 / _zoom(page)  # slide px per screen px at this zoom
@@ -184,7 +188,7 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
 
     page.reload()  # what the server holds, not what the page remembers
     wait_first_viewport(page)
-    got = _asap(editor_server, CMU)
+    got = _asap(editor_server, CMU, aset["id"])
     assert [(a["type"], a["group"]) for a in got] == [
         ("Polygon", "tumour"), ("Polygon", "tumour"), ("Rectangle", None), ("Dot", None), ("PointSet", None),
         ("Spline", None), ("Measurement", None), ("Polygon", None),
@@ -224,7 +228,8 @@ def test_rotated_mirrored_view_of_a_bounds_offset_slide(page: Page, editor_serve
     got = _asap(editor_server, BOUNDS)
     assert [a["type"] for a in got] == ["Polygon", "Rectangle"]
     _close(got[0]["points"], poly, px)
-    _close(got[1]["points"], [[cx - 500, cy + 400], [cx - 300, cy + 400], [cx - 300, cy + 600], [cx - 500, cy + 600]], px)
+    corners = [[cx - 500, cy + 400], [cx - 300, cy + 400], [cx - 300, cy + 600], [cx - 500, cy + 600]]
+    _close(got[1]["points"], corners, px)
 
 
 def _features(server: Server, slide: str) -> list[dict[str, Any]]:
@@ -288,7 +293,8 @@ def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: S
         assert state() == want
     assert not page.locator("[data-editor-undo]").is_enabled()
     redone = [(1, "", original), (1, "", moved), (1, "checked", moved), (0, None, None)]
-    for key, want in zip(["Control+Shift+z", "Control+y", "Control+y", "Control+Shift+z"], redone, strict=True):
+    keys = ["Control+Shift+z", "Control+y", "Control+y", "Control+Shift+z"]
+    for key, want in zip(keys, redone, strict=True):
         page.keyboard.press(key)
         _saved(page)
         assert state() == want
@@ -296,3 +302,53 @@ def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: S
     page.locator("[data-editor-undo]").click()  # the toolbar's button: the delete undone once more
     _saved(page)
     assert state() == (1, "checked", moved)
+
+
+def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:
+    """In a drawing tool: a left drag draws (OpenSeadragon does not pan), a press moving < 4 px is
+    a click, the middle button and space+drag pan, the wheel zooms; the pan tool pans again."""
+    _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
+    view = f"() => {PANE}.wsi.viewer.getViewState(true)"
+    draft = f"() => {PANE}.wsi.editor.canvas.draft?.coordinates.length ?? 0"
+    page.keyboard.press("r")
+    start = page.evaluate(view)
+    _drag(page, [(500, 400), (560, 430), (640, 480)])
+    page.keyboard.press("Escape")  # (a rectangle was drawn; nothing is pending to cancel)
+    assert page.evaluate(view) == start, "a left drag in a drawing tool does not pan"
+    _saved(page)
+
+    page.keyboard.press("p")
+    page.mouse.move(400, 400)
+    page.mouse.down()
+    page.mouse.move(403, 401)  # under 4 px: still a click
+    page.mouse.up()
+    assert page.evaluate(draft) >= 1, "a press moving under 4 px placed a vertex"
+    zoom = start["zoom"]
+
+    page.mouse.move(700, 500)
+    page.mouse.down(button="middle")
+    page.mouse.move(600, 450, steps=4)
+    page.mouse.up(button="middle")
+    moved = page.evaluate(view)
+    assert abs(moved["x"] - (start["x"] + 100 / zoom)) < 2, moved
+    assert abs(moved["y"] - (start["y"] + 50 / zoom)) < 2, moved
+
+    page.keyboard.down(" ")
+    page.mouse.move(700, 500)
+    page.mouse.down()
+    page.mouse.move(760, 500, steps=3)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    spaced = page.evaluate(view)
+    assert abs(spaced["x"] - (moved["x"] - 60 / zoom)) < 2 and abs(spaced["y"] - moved["y"]) < 2, spaced
+    assert page.evaluate(draft) <= 2, "panning added no vertex (the draft: the vertex and the rubber band)"
+    page.keyboard.press("Escape")
+
+    page.mouse.move(640, 400)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function(f"(z) => {PANE}.wsi.viewer.getViewState(true).zoom > z * 1.2", arg=zoom)
+
+    page.keyboard.press("x")  # the pan tool: OpenSeadragon's drag-to-pan again
+    before = page.evaluate(view)
+    _drag(page, [(640, 400), (600, 400), (540, 400)])
+    page.wait_for_function(f"(x) => Math.abs(({view})().x - x) > 10", arg=before["x"])
