@@ -169,3 +169,29 @@ test("the brush circle follows the cursor; < and > change the width (kept); Esc 
   assert.equal(again.drawing, false);
   assert.equal(again.up(pt(130, 50)), undefined, "the release after Esc does nothing");
 });
+
+test("a stroke released before its polygon has loaded is applied once the load ends (ctx.apply)", async () => {
+  const { doc, ctx, localId } = setup({ selected: false });
+  let finish;
+  const loaded = new Promise((resolve) => {
+    finish = resolve;
+  });
+  const applied = [];
+  ctx.load = () => loaded.then(() => {
+    doc.put(makeEntry({
+      localId, setId: 1, annotationId: 7, version: 3,
+      feature: makeFeature({ name: "tumour", type: "Polygon", group: "Tumor" }, SQUARE),
+    }));
+    return localId;
+  });
+  ctx.apply = (ops) => applied.push(ops);
+  const result = stroke(brushTool.start(ctx), [[95, 50], [130, 50]]);
+  assert.equal(result.ops, undefined, "nothing to apply yet");
+  finish();
+  await loaded;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(applied.length, 1);
+  assert.deepEqual(applied[0].map((o) => o.kind), ["set-coordinates"]);
+  apply(doc, applied[0]);
+  assert.ok(areaOf(doc, localId) > 10000);
+});
