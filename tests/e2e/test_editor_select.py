@@ -121,6 +121,16 @@ def _key(page: Page, key: str) -> None:
     _saved(page)
 
 
+def _undo_redo(page: Page, states: list[Any], read: Callable[[], Any]) -> None:
+    """Every step undone (Ctrl+Z), then redone (Ctrl+Shift+Z): the API holds each state again."""
+    for want in reversed(states[:-1]):
+        _key(page, "Control+z")
+        assert read() == want
+    for want in states[1:]:
+        _key(page, "Control+Shift+z")
+        assert read() == want
+
+
 def test_vertices_dragged_inserted_deleted_undone_and_redone(
     page: Page, editor_server: Server, fresh_sets: Any,
 ) -> None:
@@ -161,13 +171,7 @@ def test_vertices_dragged_inserted_deleted_undone_and_redone(
     states.append(shapes())
     _close(states[-1]["box"], [RECT[0], [1900, 1300], [1900, 1600], [1500, 1600]], px)
     assert states[-1]["square"] == states[-2]["square"]
-    # every step undone, then redone, as the API sees it
-    for want in reversed(states[:-1]):
-        _key(page, "Control+z")
-        assert shapes() == want
-    for want in states[1:]:
-        _key(page, "Control+Shift+z")
-        assert shapes() == want
+    _undo_redo(page, states, shapes)
 
 
 def test_move_duplicate_multiselect_delete_and_properties(
@@ -228,12 +232,7 @@ def test_move_duplicate_multiselect_delete_and_properties(
     _key(page, "Delete")
     states.append(state())
     assert [s["name"] for s in states[-1]] == ["square"]
-    for want in reversed(states[:-1]):
-        _key(page, "Control+z")
-        assert state() == want
-    for want in states[1:]:
-        _key(page, "Control+Shift+z")
-        assert state() == want
+    _undo_redo(page, states, state)
 
 
 def _colours(server: Server) -> dict[str, str]:
