@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests._store_helpers import ENGINES, database_setting
-from viewer.app import create_app
 
 SLIDES = Path(__file__).parent / "data" / "slides" / "aperio"
 SLIDE_ID = "CMU-1-Small-Region.svs"
@@ -30,20 +29,14 @@ def feature(name: str, x: float = 10.0) -> dict[str, Any]:
 
 
 @pytest.fixture(params=ENGINES)
-def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, tmp_path: Path, make_app: Callable[..., Flask]) -> Iterator[Flask]:
     slides = tmp_path / "slides"
     slides.mkdir()
     shutil.copy(SLIDES / SLIDE_ID, slides / SLIDE_ID)
     with database_setting(request.param, tmp_path) as database:
-        app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"), "DATABASE": database,
-                          "SIDECAR_IMPORT": False})
-        app.config["TESTING"] = True
+        app = make_app(SLIDE_DIR=str(slides), DATABASE=database, SIDECAR_IMPORT=False)
         yield app
-        services = app.extensions["wsi_viewer"]
-        if "store" in services.__dict__:
-            services.store.close()
-        if "slides" in services.__dict__:
-            services.slides.close()
+        app.extensions["wsi_viewer"].store.close()  # before its PostgreSQL schema is dropped
 
 
 def new_set(client: FlaskClient) -> dict[str, Any]:

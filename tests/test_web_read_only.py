@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from viewer.app import create_app
 from viewer.cli import build_parser
 from viewer.config import load_settings
 
@@ -24,24 +23,13 @@ WRITES = ("post", "put", "patch", "delete")
 
 
 @pytest.fixture()
-def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    slides = tmp_path / "slides"
-    slides.mkdir()
-    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / SLIDE_ID)
-    shutil.copy(DATA / "asap" / "real" / "tumor_111.xml", slides / "CMU-1-Small-Region.xml")
-    apps: list[Flask] = []
-
-    def factory(**settings: Any) -> Flask:
-        app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"), **settings})
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        services = app.extensions["wsi_viewer"]
-        for name in ("store", "slides"):
-            if name in services.__dict__:
-                getattr(services, name).close()
+def slides(tmp_path: Path) -> Path:
+    """The small Aperio slide with an ASAP sidecar (its set: something to refuse to change)."""
+    root = tmp_path / "slides"
+    root.mkdir()
+    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, root / SLIDE_ID)
+    shutil.copy(DATA / "asap" / "real" / "tumor_111.xml", root / "CMU-1-Small-Region.xml")
+    return root
 
 
 def page_config(html: str) -> dict[str, Any]:
@@ -50,8 +38,10 @@ def page_config(html: str) -> dict[str, Any]:
     return json.loads(match[1].replace("&#39;", "'").replace("&quot;", '"').replace("&amp;", "&"))  # type: ignore[no-any-return]
 
 
-def test_every_write_operation_is_refused_and_reads_work(make_app: Callable[..., Flask]) -> None:
-    client = make_app(READ_ONLY=True).test_client()
+def test_every_write_operation_is_refused_and_reads_work(
+    make_app: Callable[..., Flask], slides: Path,
+) -> None:
+    client = make_app(SLIDE_DIR=str(slides), READ_ONLY=True).test_client()
     slide = client.get("/api/slides").get_json()["slides"][0]
     listing = client.get(slide["urls"]["annotations"]).get_json()
     (imported,) = listing["sets"]
@@ -88,8 +78,8 @@ def test_every_write_operation_is_refused_and_reads_work(make_app: Callable[...,
     assert client.post("/api/nowhere", json={}).status_code == 404
 
 
-def test_a_normal_server_takes_writes_and_says_so(make_app: Callable[..., Flask]) -> None:
-    client = make_app().test_client()
+def test_a_normal_server_takes_writes_and_says_so(make_app: Callable[..., Flask], slides: Path) -> None:
+    client = make_app(SLIDE_DIR=str(slides)).test_client()
     slide = client.get("/api/slides").get_json()["slides"][0]
     assert page_config(client.get(slide["urls"]["viewer"]).get_data(as_text=True))["readOnly"] is False
     made = client.post(slide["urls"]["annotations"], json={"name": "writable"})

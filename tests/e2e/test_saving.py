@@ -224,36 +224,30 @@ def test_a_conflicting_edit_shows_both_versions_and_each_choice_does_what_it_say
                 page.mouse.up()
 
             their_version: list[int] = []
-            # 1. keep mine: my move is saved over theirs
-            drag(-100)
-            dialog.wait_for(state="visible")
-            assert tab.wait_status("conflict")["text"].startswith("conflict")
-            assert "theirs 0" in dialog.locator("[data-theirs]").inner_text()
-            assert page.eval_on_selector("[data-overlay=conflict]", "c => c.dataset.versions") == "2"
-            assert [b.inner_text() for b in dialog.locator("[data-choices] button").all()] == [
-                "Keep mine", "Take theirs", "Keep both"]
-            dialog.locator("[data-choice=mine]").click()
-            dialog.wait_for(state="hidden")
-            tab.wait_status("saved", 0)
-            now = requests.get(url, timeout=30).json()
+
+            def conflict_then(choice: str) -> dict[str, Any]:
+                """My move meets their save: the dialog, then *choice*; the server's copy after."""
+                drag(-100)
+                dialog.wait_for(state="visible")
+                assert tab.wait_status("conflict")["text"].startswith("conflict")
+                assert f"theirs {len(their_version) - 1}" in dialog.locator("[data-theirs]").inner_text()
+                assert page.eval_on_selector("[data-overlay=conflict]", "c => c.dataset.versions") == "2"
+                assert [b.inner_text() for b in dialog.locator("[data-choices] button").all()] == [
+                    "Keep mine", "Take theirs", "Keep both"]
+                dialog.locator(f"[data-choice={choice}]").click()
+                dialog.wait_for(state="hidden")
+                tab.wait_status("saved", 0)
+                return dict(requests.get(url, timeout=30).json())
+
+            # 1. keep mine: mine whole is saved over theirs (their move is gone)
+            now = conflict_then("mine")
             assert now["properties"]["version"] > their_version[0]
-            # mine whole: their move is gone
             assert now["geometry"]["coordinates"][0][0][0] == pytest.approx(1000 - 100, abs=4)
             # 2. take theirs: nothing of mine is written
-            drag(-100)
-            dialog.wait_for(state="visible")
-            dialog.locator("[data-choice=theirs]").click()
-            dialog.wait_for(state="hidden")
-            tab.wait_status("saved", 0)
-            now = requests.get(url, timeout=30).json()
+            now = conflict_then("theirs")
             assert (now["properties"]["version"], now["properties"]["name"]) == (their_version[1], "theirs 1")
             # 3. keep both: theirs stays, mine is a new annotation
-            drag(-100)
-            dialog.wait_for(state="visible")
-            dialog.locator("[data-choice=both]").click()
-            dialog.wait_for(state="hidden")
-            tab.wait_status("saved", 0)
-            now = requests.get(url, timeout=30).json()
+            now = conflict_then("both")
             assert (now["properties"]["version"], now["properties"]["name"]) == (their_version[2], "theirs 2")
             features = _features(server.url, s)
             assert len(features) == 2, features

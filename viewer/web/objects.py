@@ -5,6 +5,8 @@ is now in ``current``. Annotations are GeoJSON Features in slide space (level-0 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, jsonify, url_for
 
 from viewer.store import WriteResult
@@ -31,6 +33,16 @@ def _fresh_or(etag: str, body: object) -> Response:
     response = jsonify(body)
     response.headers["ETag"] = etag
     return response
+
+
+def _deleted(object_id: int) -> Callable[[WriteResult], Response]:
+    """The answer of a delete of *object_id*."""
+
+    def respond(result: WriteResult) -> Response:
+        answer: schemas.DeleteWrite = {**write_json(result), "deleted": object_id}
+        return write_response(result, answer)
+
+    return respond
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,15 +107,9 @@ def update_annotation(set_id: int, annotation_id: int) -> Response:
           responses={200: json_reply(schemas.DeleteWrite)}, errors=(400, 404, 409, 422, 503))
 def delete_annotation(set_id: int, annotation_id: int) -> Response:
     """Delete one annotation (the history keeps it); ``If-Match`` as for updates."""
-    precondition = if_match()
-    user = who()
-
-    def respond(result: WriteResult) -> Response:
-        answer: schemas.DeleteWrite = {**write_json(result), "deleted": annotation_id}
-        return write_response(result, answer)
-
+    precondition, user = if_match(), who()
     return idempotent_write(set_id, lambda: services().store.delete_annotation(
-        set_id, annotation_id, user, if_version=precondition), respond)
+        set_id, annotation_id, user, if_version=precondition), _deleted(annotation_id))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,12 +176,6 @@ def update_group(set_id: int, group_id: int) -> Response:
           errors=(400, 404, 409, 422, 503))
 def delete_group(set_id: int, group_id: int) -> Response:
     """Delete an empty group (409 while it has annotations or child groups)."""
-    precondition = if_match()
-    user = who()
-
-    def respond(result: WriteResult) -> Response:
-        answer: schemas.DeleteWrite = {**write_json(result), "deleted": group_id}
-        return write_response(result, answer)
-
+    precondition, user = if_match(), who()
     return idempotent_write(set_id, lambda: services().store.delete_group(
-        set_id, group_id, user, if_version=precondition), respond)
+        set_id, group_id, user, if_version=precondition), _deleted(group_id))
