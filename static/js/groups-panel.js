@@ -45,16 +45,22 @@ export class GroupEditor {
   // ---------------------------------------------------------------------------------------------
   // Controls the panel places in each set's box
 
-  /** The radio choosing the active set. */
+  /** The radio choosing the active set ("" where there is no editor). */
   activeSetControl(layer) {
+    if (!this.panel.activeControls) {
+      return "";
+    }
     const radio = el("input", { type: "radio", name: `active-set${this.panel.prefix}`, checked: this.panel.activeSet() === layer.setId,
       title: "Active set: new annotations go here", "aria-label": `Active set: ${layer.set.name}` });
     radio.dataset.activeSet = String(layer.setId);
     return radio;
   }
 
-  /** The radio choosing a set's active group (name null: ungrouped). */
+  /** The radio choosing a set's active group (name null: ungrouped; "" where there is no editor). */
   activeGroupControl(setId, name) {
+    if (!this.panel.activeControls) {
+      return "";
+    }
     const radio = el("input", { type: "radio", name: `active-group${this.panel.prefix}-${setId}`, value: name ?? "",
       checked: this.panel.activeGroup(setId) === name,
       title: "Active group: new annotations go here", "aria-label": `Active group: ${name ?? "ungrouped"}` });

@@ -42,8 +42,9 @@ export class LayersPanel extends EventTarget {
    * @param {HTMLElement} root the panel element ([data-layers-panel])
    * @param {import("./layers/annotations.js").AnnotationOverlay} overlay
    * @param {import("./slide-viewer.js").SlideViewer} viewer
-   * @param {{prefix?: string, readOnly?: boolean}} [options] prefix of the URL keys (compare
-   *   mode: "l" / "r"); readOnly hides the editing controls (default: the page's config)
+   * @param {{prefix?: string, readOnly?: boolean, activeControls?: boolean}} [options] prefix of
+   *   the URL keys (compare mode: "l" / "r"); readOnly hides the editing controls (default: the
+   *   page's config); activeControls false hides the active set / group choice (no editor there)
    */
   constructor(root, overlay, viewer, options = {}) {
     super();
@@ -52,6 +53,7 @@ export class LayersPanel extends EventTarget {
     this.viewer = viewer;
     this.prefix = options.prefix ?? "";
     this.readOnly = options.readOnly ?? pageReadOnly();
+    this.activeControls = !this.readOnly && options.activeControls !== false;
     this.groupRecords = new Map(); // setId -> [{id, version, name, parent, color, attributes}]
     this.activeSetId = null; // null: the first set
     this.activeGroups = new Map(); // setId -> group name (absent: ungrouped)
@@ -107,7 +109,9 @@ export class LayersPanel extends EventTarget {
     this.history = new HistoryPanel(this);
     body.append(
       this.errorBox,
-      el("section", {}, el("h3", { textContent: "Sets and groups" }), this.setsBox, this.editor?.newSetForm ?? ""),
+      el("section", {}, el("h3", { textContent: "Sets and groups" }),
+        this.activeControls ? el("p", { className: "muted layer-hint", textContent: "◉ active set and group: new annotations go there" }) : "",
+        this.setsBox, this.editor?.newSetForm ?? ""),
       this.history.root,
       el("section", {}, el("h3", { textContent: "Annotations" }),
         el("div", { className: "layer-tools" }, this.filter, this.sortSelect, this.orderButton),
@@ -254,7 +258,7 @@ export class LayersPanel extends EventTarget {
             "aria-label": `Show only the group ${group.name}`, dataset: { only: group.name, set: String(id) } }),
           ed ? ed.editGroupButton(id, group.name) : ""));
       }
-      if (counts.has(null) || ed) {
+      if (counts.has(null) || this.activeControls) {
         tree.append(el("li", { className: "group-row muted", dataset: { ungrouped: String(id) } },
           ed ? ed.activeGroupControl(id, null) : "", `ungrouped ${counts.get(null) ?? 0}`));
       }
@@ -530,11 +534,12 @@ export function bindSlidePointer(viewer, overlay, panel) {
  * @param {HTMLElement} root the panel element
  * @param {import("./layers/annotations.js").AnnotationOverlay} overlay
  * @param {import("./slide-viewer.js").SlideViewer} viewer
- * @param {{prefix?: string, button?: HTMLElement|null}} [options] the button that toggles it
+ * @param {{prefix?: string, button?: HTMLElement|null, activeControls?: boolean}} [options] the
+ *   button that toggles it; activeControls as for LayersPanel
  * @returns {LayersPanel}
  */
-export function mountLayersPanel(root, overlay, viewer, { prefix = "", button = null } = {}) {
-  const panel = new LayersPanel(root, overlay, viewer, { prefix });
+export function mountLayersPanel(root, overlay, viewer, { prefix = "", button = null, activeControls = true } = {}) {
+  const panel = new LayersPanel(root, overlay, viewer, { prefix, activeControls });
   viewer.pane.wsi ??= { viewer, annotations: overlay };
   viewer.pane.wsi.panel = panel;
   panel.addEventListener("toggle", (event) => button?.setAttribute("aria-expanded", String(event.detail.open)));
