@@ -37,7 +37,10 @@ function initialize() {
     }
     const overlay = new AnnotationOverlay(viewer);
     viewer.pane.wsi = { viewer, annotations: overlay };
-    panels[key] = mountLayersPanel(side.querySelector("[data-layers-panel]"), overlay, viewer, { prefix: key, button, activeControls: false });
+    // no editor in compare mode: no active set / group to choose
+    panels[key] = mountLayersPanel(side.querySelector("[data-layers-panel]"), overlay, viewer, {
+      prefix: key, button, activeControls: false,
+    });
     button.addEventListener("click", () => panels[key].toggle());
   }
   const params = new URLSearchParams(location.search);
