@@ -1,7 +1,7 @@
 """The brush (issue 13) in a real Chromium against the real server: a polygon made through the API,
-a brush stroke added with the mouse and one cut with Alt+drag across it (splitting it in two); the
-area the API then measures (the set summary's ASAP area) changed by what shapely computes for the
-same strokes (within 1 %), and undo brings each state back."""
+a brush stroke added with the mouse, one cut with Alt+drag across it (splitting it in two) and a
+cutting dab inside (a hole); the area the API then measures (the set summary's ASAP area) changed
+by what shapely computes for the same strokes (within 1 %), and undo brings each state back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from playwright.sync_api import Page
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import LineString, Point, Polygon
 
 from tests.e2e.conftest import CMU, Server, wait_first_viewport, wait_fully_loaded
 from tests.e2e.test_editor import _screen
@@ -134,7 +134,22 @@ def test_brush_adds_and_cuts_as_shapely_says_and_undo_restores(
     _close(by_name["lesion (2)"], pieces[1], "the new piece")
     _close(sum(by_name.values()) - after_add, split.area - grown.area, "the cut's loss")
 
-    # Undo the cut (one action: the new piece goes, the outline comes back), then the add.
+    # A dab (a click) inside the bigger piece with the tool switched to cutting (C): a hole, bridged
+    # into the one ring (the store takes it; ASAP's area, the API's, loses the disc).
+    page.keyboard.press("c")
+    dab = (cx - 100, cy - 100)
+    _drag(page, [dab])
+    page.keyboard.press("c")
+    _saved(page)
+    holed = split.difference(Point(dab).buffer(half, quad_segs=32))
+    assert sum(len(p.interiors) for p in holed.geoms) == 1
+    by_name = {a["name"]: a["area_px2"] for a in _summary(server, brush_set)}
+    _close(by_name["lesion"], max(p.area for p in holed.geoms), "the piece with a hole")
+
+    # Undo the dab, the cut (one action: the new piece goes, the outline comes back), then the add.
+    page.keyboard.press("Control+z")
+    _saved(page)
+    assert len(_summary(server, brush_set)) == 2
     page.keyboard.press("Control+z")
     _saved(page)
     assert abs(_total_area(server, brush_set, 1) - after_add) < 1e-6 * after_add
