@@ -6,6 +6,7 @@ import {
   HANDLE_SPACING_PX, HIT_RADIUS_PX, deleteVertexOp, dragRectangleCorner, drawHandles, insertVertexOp, isAxisAligned, pickEdge,
   pickVertex, vertexDrag, vertexRules, visibleHandles,
 } from "../../static/js/editor/vertex-edit.js";
+import { flattenSpline } from "../../static/js/layers/geometry.js";
 
 /** slide px → CSS px at `zoom` CSS px per slide px, slide point `origin` at the view's top left */
 const view = (zoom, origin = [0, 0]) => ({ a: zoom, b: 0, c: 0, d: zoom, e: -origin[0] * zoom, f: -origin[1] * zoom });
@@ -141,4 +142,22 @@ test("drawHandles paints the kept handles only, the active one red, on any 2D co
   assert.ok(n < 300, `${n} handles for 10,000 vertices at fit`);
   const red = calls.findIndex((c) => c[0] === "fill" && c[1] === "#ff1744");
   assert.deepEqual(calls[red + 1].slice(1, 3), [points[10][0] * 0.01 - 4, points[10][1] * 0.01 - 4]);
+});
+
+test("a spline's edge is the curve drawn, not its control polygon", () => {
+  // a diamond of 4 control points: its curve bulges outside the control polygon's edges
+  const diamond = [[0, -100], [100, 0], [0, 100], [-100, 0]];
+  const curve = flattenSpline(diamond, true);
+  const off = (p) => Math.hypot(p[0] - 50, p[1] - 50);
+  const mid = curve.filter((p) => p[0] > 0 && p[1] > 0).reduce((best, p) => (off(p) > off(best) ? p : best), [50, 50]);
+  assert.ok(Math.hypot(mid[0] - 50, mid[1] - 50) > 10, "the curve leaves the control edge");
+  const on = pickEdge("Spline", diamond, mid, 2);
+  assert.ok(on, "a click on the drawn curve hits");
+  assert.equal(on.index, 2, "between control points 1 and 2");
+  assert.ok(Math.hypot(on.at[0] - mid[0], on.at[1] - mid[1]) < 1, JSON.stringify(on));
+  assert.equal(pickEdge("Spline", diamond, [50, 50], 2), null, "the control polygon's edge is not the curve");
+  assert.equal(pickEdge("Polygon", diamond, [50, 50], 2).index, 2);
+  // the closing segment (last control point back to the first)
+  const closing = pickEdge("Spline", diamond, curve.find((p) => p[0] < -20 && p[1] < -20), 2);
+  assert.equal(closing.index, 4);
 });

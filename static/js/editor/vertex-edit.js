@@ -10,7 +10,8 @@
  *
  * Shapes are ASAP point lists `[[x, y], ...]` in slide px (a polygon's ring open: no repeated
  * first point). Rules per ASAP type:
- * - Polygon, Spline: drag, insert on an edge (the closing edge too), delete while ≥ 3 remain;
+ * - Polygon, Spline: drag, insert on an edge (the closing edge too; a spline's edges are the
+ *   curve ASAP draws between two control points), delete while ≥ 3 remain;
  * - Rectangle (4 corners, axis-aligned in slide space): dragging a corner moves its two
  *   neighbours so it stays a rectangle (one `set-coordinates` op of 4 points); no insert/delete;
  * - PointSet: drag, delete while ≥ 1 remains; Measurement (2 points), Dot (1): drag only.
@@ -19,7 +20,7 @@
  * 10,000-vertex polygon stores one point in the undo history, not the polygon.
  */
 
-import { segmentDistanceSq } from "../layers/geometry.js";
+import { segmentDistanceSq, splineBeziers } from "../layers/geometry.js";
 
 /** Radius of a drawn handle, CSS px. */
 export const HANDLE_RADIUS_PX = 4;
@@ -139,6 +140,9 @@ export function pickEdge(type, points, at, radius) {
   if (!RING_TYPES.has(type) || n < 2) {
     return null;
   }
+  if (type === "Spline" && n >= 3) {
+    return pickSplineEdge(points, at, radius);
+  }
   const [x, y] = at;
   let best = -1;
   let bestD2 = radius * radius;
@@ -161,6 +165,49 @@ export function pickEdge(type, points, at, radius) {
   const len2 = dx * dx + dy * dy;
   const t = len2 > 0 ? Math.min(1, Math.max(0, ((x - p[0]) * dx + (y - p[1]) * dy) / len2)) : 0;
   return { index: best + 1, at: [p[0] + t * dx, p[1] + t * dy], distance: Math.sqrt(bestD2) };
+}
+
+/** Samples of a cubic Bézier segment a spline edge is tested against (plenty for 8 CSS px). */
+const SPLINE_SAMPLES = 32;
+
+/**
+ * `pickEdge` of a Spline: the curve ASAP draws (closed, centripetal Catmull-Rom Béziers), not its
+ * control polygon; the new control point goes after the segment's first one, where the curve is
+ * nearest. A segment whose control points' box is farther than `radius` is skipped (a Bézier
+ * lies inside the hull of its control points).
+ */
+function pickSplineEdge(points, at, radius) {
+  const [x, y] = at;
+  const r2 = radius * radius;
+  let best = null;
+  let bestD2 = r2;
+  splineBeziers(points, true).forEach((b, i) => {
+    const xs = b.map((p) => p[0]);
+    const ys = b.map((p) => p[1]);
+    const dx = Math.max(Math.min(...xs) - x, 0, x - Math.max(...xs));
+    const dy = Math.max(Math.min(...ys) - y, 0, y - Math.max(...ys));
+    if (!(dx * dx + dy * dy <= bestD2)) {
+      return; // also a segment with NaN controls (repeated points)
+    }
+    let prev = b[0];
+    for (let k = 1; k <= SPLINE_SAMPLES; k++) {
+      const t = k / SPLINE_SAMPLES;
+      const u = 1 - t;
+      const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+      const q = [0, 1].map((c) => w[0] * b[0][c] + w[1] * b[1][c] + w[2] * b[2][c] + w[3] * b[3][c]);
+      const d2 = segmentDistanceSq(x, y, prev[0], prev[1], q[0], q[1]);
+      if (d2 <= bestD2) {
+        const ex = q[0] - prev[0];
+        const ey = q[1] - prev[1];
+        const len2 = ex * ex + ey * ey;
+        const s = len2 > 0 ? Math.min(1, Math.max(0, ((x - prev[0]) * ex + (y - prev[1]) * ey) / len2)) : 0;
+        bestD2 = d2;
+        best = { index: i + 1, at: [prev[0] + s * ex, prev[1] + s * ey], distance: Math.sqrt(d2) };
+      }
+      prev = q;
+    }
+  });
+  return best;
 }
 
 /**
