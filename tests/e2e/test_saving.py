@@ -43,6 +43,14 @@ def slides(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """The server's data directory (database), kept across its restarts within a test."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
 class Tab:
     """A page of a browser context that collects errors (network errors of a stopped server aside)."""
 
@@ -105,10 +113,8 @@ def _history(url: str, s: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
-    browser: Browser, slides: Path, tmp_path: Path,
+    browser: Browser, slides: Path, data_dir: Path,
 ) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
     port = free_port()
     context = browser.new_context(viewport=VIEWPORT)
     dots = [(900.0, 1300.0), (1000.0, 1350.0), (1100.0, 1400.0), (1200.0, 1450.0), (1300.0, 1500.0)]
@@ -174,10 +180,8 @@ def _edit_elsewhere(other: Page, url: str, name: str, dx: float) -> int:
 
 
 def test_a_conflicting_edit_shows_both_versions_and_each_choice_does_what_it_says(
-    browser: Browser, slides: Path, tmp_path: Path,
+    browser: Browser, slides: Path, data_dir: Path,
 ) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
     mine_context = browser.new_context(viewport=VIEWPORT)
     their_context = browser.new_context(viewport=VIEWPORT)
     try:
@@ -261,10 +265,8 @@ def test_a_conflicting_edit_shows_both_versions_and_each_choice_does_what_it_say
 
 
 def test_a_read_only_server_says_so_and_offers_no_tools(
-    browser: Browser, slides: Path, tmp_path: Path,
+    browser: Browser, slides: Path, data_dir: Path,
 ) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
     context = browser.new_context(viewport=VIEWPORT)
     try:
         with running_server(str(slides), "--workers", "1", "--read-only", data_dir=data_dir) as server:
