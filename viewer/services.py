@@ -119,6 +119,13 @@ class Services:
         return FeatureCache()
 
     @_service
+    def display_tiles(self) -> DiskTileCache:
+        """Display tiles' joined features on disk, shared by the workers (``viewer.annotations.display``)."""
+        from viewer.annotations.display import DISPLAY_DISK_CACHE_BYTES
+
+        return DiskTileCache(self.data_dir / "cache" / "display", DISPLAY_DISK_CACHE_BYTES)
+
+    @_service
     def summary_cache(self) -> SummaryCache:
         """Set summaries for the layers panel, by set version (see ``viewer.annotations.summary``)."""
         from viewer.annotations.summary import SummaryCache
