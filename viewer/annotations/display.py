@@ -14,6 +14,12 @@ tile (drawn whole in every tile, its long slivers took software WebGL seconds a 
 Feature carries the whole annotation's measures in ``properties.whole`` (``bbox``, ASAP ``area``,
 ``points``): the viewer lists, hit-tests and flies to the annotation, not to the piece.
 
+A display tile's joined Feature texts are also kept on disk (:func:`display_tile_key`, stored by the
+web layer in ``DATA_DIR/cache/display``), shared by every worker process: each worker's memory cache
+below is its own, and a second visitor whose requests reach the other worker found a cold one
+(the 10^6-vertex set's whole-slide tile took ~1.5 s to simplify and encode, quiet machine; the
+file ~5 ms).
+
 Encoded features are cached by (store, group colours, annotation id, version, tolerance, clip box) in one
 :class:`viewer.lru.LRU` bounded by bytes, so panning a 10^6-vertex set costs an index scan and a
 join of cached strings. Concurrent requests for one view encode each feature once: a request
@@ -51,6 +57,24 @@ Box = tuple[float, float, float, float]
 FeatureKey = tuple[int, int, int, int, float, Box | None]
 #: Yields (version, annotation) of stored annotations by id (those deleted since are absent).
 FetchAnnotations = Callable[[list[int]], dict[int, tuple[int, Annotation]]]
+
+
+#: Bound of the on-disk cache of display tiles (bytes).
+DISPLAY_DISK_CACHE_BYTES = 256 << 20
+
+
+def display_tile_key(
+    store_identity: str, set_id: int, created_at: str, version: int, groups: list[Group],
+    bbox: Box, tolerance: float, clip: bool,
+) -> str:
+    """The hex key of a display tile's features on disk: the store (e.g. its database URL), the set
+    (id, creation time: a store re-created with the same ids misses), its version (any change of
+    its annotations or groups makes a new one), the group colours, the box, tolerance and clip."""
+    import hashlib
+
+    colours = [(g.name, g.color) for g in groups]
+    text = json.dumps([store_identity, set_id, created_at, version, colours, list(bbox), tolerance, clip])
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def zoom_tolerance(px: float) -> float:

@@ -9,11 +9,11 @@ import json
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from viewer.annotations.display import display_features, zoom_tolerance
+from viewer.annotations.display import display_features, display_tile_key, zoom_tolerance
 from viewer.annotations.model import Annotation, AnnotationSet
 from viewer.errors import InvalidInputError, SlideNotFoundError, ValidationError
 from viewer.slide_annotations import FIRST_SET_NAME
-from viewer.store import WriteResult, annotation_from_doc, name_from_file
+from viewer.store import WriteResult, annotation_from_doc, annotation_outlines, name_from_file
 from viewer.web import schemas
 from viewer.web.bodies import (
     collection_to_model,
@@ -228,8 +228,18 @@ def get_set(set_id: int) -> Response:
     def fetch(ids: list[int]) -> dict[int, tuple[int, Annotation]]:
         return {i: (v, annotation_from_doc(doc)) for i, (v, doc) in store.docs(set_id, ids).items()}
 
-    parts = display_features(svc.feature_cache, id(store), group_models, rows, tolerance, fetch,
-                             bbox if clip else None)
+    # a display tile (current version): the joined features any worker made are on disk
+    key = None if bbox is None else display_tile_key(
+        svc.settings["DATABASE"] or str(svc.data_dir), set_id, info.created_at, at, group_models, bbox,
+        tolerance, clip)
+    cached = svc.display_tiles.get(key) if key else None
+    if cached is not None:
+        features = cached.decode()
+    else:
+        features = ",".join(display_features(svc.feature_cache, id(store), group_models, rows, tolerance,
+                                             fetch, bbox if clip else None))
+        if key:
+            svc.display_tiles.put(key, features.encode())
     from viewer.annotations.geojson import group_to_json
 
     head: schemas.SetDocumentHead = {
@@ -239,7 +249,7 @@ def get_set(set_id: int) -> Response:
         "groups": [group_json(g) for g in group_recs],
         "asapGroups": [group_to_json(g) for g in group_models],  # type: ignore[misc]
     }
-    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + ",".join(parts) + "]}"
+    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"features":[' + features + "]}"
     response = Response(text, mimetype="application/geo+json")
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = PRIVATE
@@ -277,8 +287,12 @@ def set_summary(set_id: int) -> Response:
         info, _groups, listing = store.query(set_id, _EVERYWHERE)
         head = {"set": set_id, "version": info.version, "mpp": list(mpp) if mpp else None}
 
-        def fetch(ids: list[int]) -> dict[int, tuple[int, Annotation]]:
-            return {i: (v, annotation_from_doc(doc)) for i, (v, doc) in store.docs(set_id, ids).items()}
+        from viewer.annotations.summary import Outlines  # numpy and GEOS: imported on first use
+
+        def fetch(ids: list[int]) -> Outlines:
+            found = store.docs(set_id, ids)
+            heads, points, offsets = annotation_outlines([doc for _v, doc in found.values()])
+            return Outlines(list(found), [v for v, _d in found.values()], heads, points, offsets)
 
         key = (id(store), set_id, info.version, mpp)
         data = svc.summary_cache.encode(key, head, listing, fetch)
