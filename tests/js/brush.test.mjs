@@ -118,6 +118,8 @@ test("a dab is a disc; an empty stroke or zero width changes nothing; bad modes 
   const square = [[0, 0], [100, 0], [100, 100], [0, 100]];
   assert.equal(brushShape({ outer: square }, [], 10, "add")[0].area, 10000);
   assert.equal(brushShape({ outer: square }, [[50, 50]], 0, "cut")[0].area, 10000);
+  assert.equal(brushShape({ outer: square }, [[NaN, 50], [50, Infinity]], 10, "cut")[0].area, 10000);
+  assert.equal(brushShape({ outer: square }, [[50, 50]], Infinity, "cut")[0].area, 10000);
   assert.throws(() => brushShape({ outer: square }, [[50, 50]], 10, "erase"), /add.*cut/);
   const alone = brushShape({ outer: [] }, [[0, 0], [100, 0]], 10, "add", { tolerance: 0.05 });
   assert.equal(alone.length, 1, "an add to nothing is the stroke's outline");

@@ -276,7 +276,8 @@ export function brushShape(shape, stroke, width, mode, options = {}) {
   if (mode !== "add" && mode !== "cut") {
     throw new Error(`brush mode must be "add" or "cut", got ${mode}`);
   }
-  if (!stroke.length || !(width > 0)) {
+  stroke = stroke.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])); // e.g. a pointer off the view
+  if (!stroke.length || !(width > 0) || !Number.isFinite(width)) {
     return [normalisedPiece(shape)];
   }
   const scale = options.scale ?? SCALE;
