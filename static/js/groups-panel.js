@@ -206,6 +206,9 @@ export class GroupEditor {
         await apiWrite("POST", layer.set.urls.groups, { body: { ...body, attributes: {} } });
       } else {
         const rec = groupRecord(this.panel.groupRecords.get(e.setId) ?? [], e.name);
+        if (!rec) {
+          throw new Error("the group is no longer in the set");
+        }
         await apiWrite("PUT", `${layer.set.urls.groups}/${rec.id}`, { body: { ...body, attributes: rec.attributes ?? {} }, version: rec.version });
       }
     });
@@ -230,6 +233,11 @@ export class GroupEditor {
     const layer = panel.overlay.layer(e.setId);
     const groups = panel.groups.get(e.setId) ?? [];
     const rec = groupRecord(panel.groupRecords.get(e.setId) ?? [], e.name);
+    if (!rec) {
+      panel.showError(`The group "${e.name}" is no longer in the set.`);
+      await panel.refresh(e.setId);
+      return;
+    }
     const { annotations, children } = groupMembers(panel.entries.get(e.setId) ?? [], groups, e.name);
     const to = rec.parent === null ? "ungrouped (top level)" : `its parent "${rec.parent}"`;
     const question = annotations.length || children.length
@@ -245,7 +253,8 @@ export class GroupEditor {
           body: { name: child.name, parent: rec.parent, color: child.color, attributes: child.attributes ?? {} }, version: child.version,
         });
       }
-      for (const entry of annotations) {
+      for (const [i, entry] of annotations.entries()) {
+        panel.status.textContent = `Moving the annotations of "${e.name}" to ${to}: ${i + 1} of ${annotations.length}…`;
         const feature = await getJson(`${urls.annotations}/${entry.id}`);
         feature.properties.asap = { ...feature.properties.asap, group: rec.parent };
         await apiWrite("PUT", `${urls.annotations}/${entry.id}`, { body: feature, version: feature.properties.version });
