@@ -12,6 +12,7 @@
 // Pure helpers (node tests): featureShape, unionBox, describeVersion, choicesFor.
 
 import { applyAffine } from "../layers/view.js";
+import { Canvas2DLayer } from "./editor-canvas.js";
 
 export const MINE_STYLE = { color: "#ff9800", dash: [8, 6], width: 3, label: "mine" };
 export const THEIRS_STYLE = { color: "#00e5ff", dash: [], width: 2, label: "theirs (server)" };
@@ -84,29 +85,10 @@ export function choicesFor(change, theirs) {
 }
 
 /** A stage layer drawing the two versions of a conflict (Canvas 2D of its own). */
-export class ConflictLayer {
+export class ConflictLayer extends Canvas2DLayer {
   constructor() {
-    this.stage = null;
-    this.canvas = null;
+    super("conflict"); // its own canvas, made and sized as the editor's (editor-canvas.js)
     this.versions = []; // [{feature, style}]
-  }
-
-  attach(stage) {
-    this.stage = stage;
-    const c = document.createElement("canvas");
-    c.className = "overlay-canvas overlay-conflict";
-    c.dataset.overlay = "conflict";
-    c.setAttribute("aria-hidden", "true");
-    stage.viewer.osd.canvas.append(c);
-    this.canvas = c;
-    this.ctx = c.getContext("2d");
-    stage.add(this);
-  }
-
-  detach() {
-    this.stage?.remove(this);
-    this.canvas?.remove();
-    this.stage = null;
   }
 
   show(versions) {
@@ -116,16 +98,8 @@ export class ConflictLayer {
   }
 
   draw(frame) {
-    const c = this.canvas;
-    if (!c) return false;
-    if (c.width !== frame.width || c.height !== frame.height) {
-      c.width = frame.width;
-      c.height = frame.height;
-    }
-    const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, c.width, c.height);
-    ctx.setTransform(frame.dpr, 0, 0, frame.dpr, 0, 0);
+    const ctx = this.begin(frame);
+    if (!ctx) return false;
     for (const { feature, style } of this.versions) {
       const shape = featureShape(feature);
       if (!shape || !shape.points.length) continue;

@@ -17,20 +17,25 @@ const LINE_PX = 2;
 const DOT_PX = 5;
 const VERTEX_PX = 7;
 
-export class EditorCanvas {
-  constructor() {
+/**
+ * A stage layer drawing with Canvas 2D on a canvas of its own (over the annotation canvas):
+ * `attach`/`detach` make and remove it; `begin(frame)` sizes and clears it and returns its context
+ * set to CSS px (null before it is attached). The editor canvas and the conflict layer are ones.
+ */
+export class Canvas2DLayer {
+  /** @param {string} name `data-overlay` and class suffix of the canvas */
+  constructor(name) {
+    this.name = name;
     this.stage = null;
     this.canvas = null;
     this.ctx = null;
-    this.draft = null;
-    this.shapes = [];
   }
 
   attach(stage) {
     this.stage = stage;
     const c = document.createElement("canvas");
-    c.className = "overlay-canvas overlay-editor";
-    c.dataset.overlay = "editor";
+    c.className = `overlay-canvas overlay-${this.name}`;
+    c.dataset.overlay = this.name;
     c.setAttribute("aria-hidden", "true");
     stage.viewer.osd.canvas.append(c);
     this.canvas = c;
@@ -42,6 +47,34 @@ export class EditorCanvas {
     this.stage?.remove(this);
     this.canvas?.remove();
     this.stage = null;
+  }
+
+  /**
+   * Size the canvas to the frame, clear it, and set the context to CSS px.
+   * @returns {CanvasRenderingContext2D|null}
+   */
+  begin(frame) {
+    const c = this.canvas;
+    if (!c) {
+      return null;
+    }
+    if (c.width !== frame.width || c.height !== frame.height) {
+      c.width = frame.width;
+      c.height = frame.height;
+    }
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, c.width, c.height);
+    ctx.setTransform(frame.dpr, 0, 0, frame.dpr, 0, 0);
+    return ctx;
+  }
+}
+
+export class EditorCanvas extends Canvas2DLayer {
+  constructor() {
+    super("editor");
+    this.draft = null;
+    this.shapes = [];
   }
 
   /** The shape being drawn (or null), then a redraw. */
@@ -57,18 +90,10 @@ export class EditorCanvas {
   }
 
   draw(frame) {
-    const c = this.canvas;
-    if (!c) {
+    const ctx = this.begin(frame); // CSS px from here on
+    if (!ctx) {
       return false;
     }
-    if (c.width !== frame.width || c.height !== frame.height) {
-      c.width = frame.width;
-      c.height = frame.height;
-    }
-    const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, c.width, c.height);
-    ctx.setTransform(frame.dpr, 0, 0, frame.dpr, 0, 0); // CSS px from here on
     const toEl = (p) => applyAffine(frame.slideToElement, { x: p[0], y: p[1] });
     for (const shape of this.shapes) {
       this.#shape(ctx, toEl, shape.type, shape.points, shape.color, shape.style, true, shape.vertices);

@@ -79,19 +79,18 @@ export class UndoStack extends EventTarget {
    * @returns {object|null}
    */
   undo() {
-    const rec = this.done.pop() ?? null;
-    if (rec) {
-      this.undone.push(rec);
-      this.#changed();
-    }
-    return rec;
+    return this.#move(this.done, this.undone);
   }
 
   /** @returns {object|null} the record to redo (its ops applied in order), moved back to undo */
   redo() {
-    const rec = this.undone.pop() ?? null;
+    return this.#move(this.undone, this.done);
+  }
+
+  #move(from, to) {
+    const rec = from.pop() ?? null;
     if (rec) {
-      this.done.push(rec);
+      to.push(rec);
       this.#changed();
     }
     return rec;
