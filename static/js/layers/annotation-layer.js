@@ -46,6 +46,8 @@ import {
 
 const MAX_IN_FLIGHT = 6;
 const CACHE_BYTES = 160 * 1024 * 1024;
+/** Longest a tile waits to be drawn while others of the view are still being fetched. */
+const TILE_REDRAW_MS = 150;
 
 /** One annotation set as a layer of a SlideViewer's overlay stage. */
 export class AnnotationLayer extends EventTarget {
@@ -83,6 +85,7 @@ export class AnnotationLayer extends EventTarget {
     this.cacheBytes = 0;
     this.timings = [];
     this.pendingChecks = [];
+    this.tileRedraw = 0;
     const { width, height } = viewer.slide;
     this.maxLod = maxLodFor(width, height);
   }
@@ -182,7 +185,7 @@ export class AnnotationLayer extends EventTarget {
     this.#redraw();
   }
 
-  #redraw() { this.stage?.requestDraw(); }
+  #redraw() { this.stage?.invalidate(); }
 
   // ---------------------------------------------------------------------------------------------
   // Annotations: metadata, selection, fly-to
@@ -359,7 +362,18 @@ export class AnnotationLayer extends EventTarget {
       this.timings.shift();
     }
     this.dispatchEvent(new CustomEvent("tile", { detail: { key: message.key, timing: message.timing } }));
-    this.#redraw();
+    this.#redrawForTile();
+  }
+
+  /** A tile arrived: draw it, but when more of the view are on their way, draw once for them all
+   * (each draw of the whole layer is what costs; a coarser tile holds the place meanwhile). */
+  #redrawForTile() {
+    clearTimeout(this.tileRedraw);
+    if (this.inFlight.size > 0 && this.paintedAt !== null) {
+      this.tileRedraw = setTimeout(() => this.#redraw(), TILE_REDRAW_MS);
+    } else {
+      this.#redraw();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -406,30 +420,48 @@ export class AnnotationLayer extends EventTarget {
     return [];
   }
 
+  /** Drawn through the stage's raster cache (WebGL2): see `stage.js`. */
+  get cacheable() { return this.stage?.mode === "webgl2"; }
+
+  /** The level of detail and the tiles a frame needs. */
+  #needs(frame) {
+    const { width, height } = this.viewer.slide;
+    const lod = Math.min(lodForZoom(frame.zoom, this.maxLod), this.maxLod);
+    const box = visibleBox(frame.elementToSlide, frame.cssWidth, frame.cssHeight);
+    return { lod, needed: tilesForBox(box, lod, width, height) };
+  }
+
   /**
-   * Draw this layer into the stage's frame (called by the stage).
+   * Fetch what the view shows (called by the stage every frame, also when it draws its cached
+   * raster): only for the view being shown, not for the levels a zoom animation passes through.
+   * @param {object} frame the view's frame
+   * @returns {{lod: number, needed: object[]}}
+   */
+  update(frame) {
+    const needs = this.#needs(frame);
+    const targetLod = Math.min(lodForZoom(this.viewer.getZoom(false), this.maxLod), this.maxLod);
+    if (this.renderer && targetLod === needs.lod && this.visible) {
+      for (const tile of needs.needed) {
+        this.#request(tile);
+      }
+    }
+    return needs;
+  }
+
+  /**
+   * Draw this layer into the stage's frame (called by the stage; a `cached` frame is the raster
+   * cache's, wider than the view: labels are then drawn by `drawLabels` on the view's frame).
    * @returns {boolean} whether labels were drawn
    */
   draw(frame) {
     if (!this.renderer) {
       return false;
     }
-    const { width, height } = this.viewer.slide;
-    const lod = Math.min(lodForZoom(frame.zoom, this.maxLod), this.maxLod);
-    const box = visibleBox(frame.elementToSlide, frame.cssWidth, frame.cssHeight);
-    const needed = tilesForBox(box, lod, width, height);
-    // fetch for the view being shown, not for the levels a zoom animation passes through
-    const targetLod = Math.min(lodForZoom(this.viewer.getZoom(false), this.maxLod), this.maxLod);
-    if (targetLod === lod && this.visible) {
-      for (const tile of needed) {
-        this.#request(tile);
-      }
-    }
+    const view = this.update(frame.view ?? frame);
+    const { lod, needed } = frame.view ? this.#needs(frame) : view;
     const draws = [];
-    let complete = true;
     for (const need of needed) {
       const sources = this.#sources(need);
-      complete &&= sources.length > 0 && sources[0].lod === lod;
       const rect = tileRect(need.lod, need.tx, need.ty);
       for (const tile of sources) {
         tile.used = frame.time;
@@ -442,20 +474,30 @@ export class AnnotationLayer extends EventTarget {
         });
       }
     }
+    const complete = view.needed.every((need) => this.tiles.get(need.key)?.lod === lod);
     this.lastDraws = draws;
-    let labels = false;
     if (this.visible && this.opacity > 0 && draws.length) {
       this.renderer.draw(draws, frame, {
         opacity: this.opacity, fillOpacity: this.fillOpacity, lineWidth: this.lineWidth, dotRadius: this.dotRadius,
       });
-      labels = this.#drawLabels(draws, frame);
     }
     if (complete && this.paintedAt === null && this.version !== null) {
       this.paintedAt = performance.now();
       this.dispatchEvent(new CustomEvent("painted", { detail: { ms: this.paintedAt } }));
     }
     this.#evict(frame.time);
-    return labels;
+    return frame.cached ? false : this.drawLabels(frame);
+  }
+
+  /**
+   * Draw the measurement labels of what was last drawn on the frame's label canvas.
+   * @returns {boolean} whether any was drawn
+   */
+  drawLabels(frame) {
+    if (!this.visible || this.opacity <= 0 || !this.lastDraws.length) {
+      return false;
+    }
+    return this.#drawLabels(this.lastDraws, frame);
   }
 
   #drawLabels(draws, frame) {

@@ -14,6 +14,7 @@
  * (device px), cssWidth, cssHeight, dpr, rotation, flip, time}`.
  */
 
+import { MARGIN_SHARE, RasterCache, cacheFrame, isTranslationOf, planBlit } from "./raster-cache.js";
 import { affineFromBasis, compose, invertAffine } from "./view.js";
 
 /* global OpenSeadragon */
@@ -59,8 +60,13 @@ export class OverlayStage {
     this.pending = 0;
     this.frames = 0;
     this.lastDrawMs = 0;
+    this.cache = this.gl ? new RasterCache(this.gl) : null;
+    this.movingSince = 0;
     this.onViewport = () => this.draw();
     viewer.osd.addHandler("update-viewport", this.onViewport);
+    // the last frame of an animation may leave a scaled or fractional copy: render it exactly
+    this.onSettle = () => this.requestDraw();
+    viewer.osd.addHandler("animation-finish", this.onSettle);
     if (this.gl) {
       this.canvas.addEventListener("webglcontextlost", (event) => event.preventDefault());
     }
@@ -69,12 +75,18 @@ export class OverlayStage {
   /** Add a layer on top of the others. */
   add(layer) {
     this.layers.push(layer);
-    this.requestDraw();
+    this.invalidate();
   }
 
   /** Remove a layer. */
   remove(layer) {
     this.layers = this.layers.filter((l) => l !== layer);
+    this.invalidate();
+  }
+
+  /** A cacheable layer's drawing changed: render the cache again at the next animation frame. */
+  invalidate() {
+    this.cache?.invalidate();
     this.requestDraw();
   }
 
@@ -91,6 +103,7 @@ export class OverlayStage {
   /** Remove the canvases and stop listening. */
   destroy() {
     this.viewer.osd.removeHandler("update-viewport", this.onViewport);
+    this.viewer.osd.removeHandler("animation-finish", this.onSettle);
     this.canvas.remove();
     this.labelCanvas.remove();
   }
@@ -99,7 +112,7 @@ export class OverlayStage {
    * The current frame's transforms, or null before the slide is open.
    * @returns {object|null}
    */
-  frame() {
+  frame(current = true) {
     const viewer = this.viewer;
     const image = viewer.slideImage;
     if (!image) {
@@ -114,7 +127,10 @@ export class OverlayStage {
     // slide -> image (bounds offset), image -> element (OpenSeadragon, rotation), then the flip
     const slideToImage = { a: 1 / scale, b: 0, c: 0, d: 1 / scale, e: -t.offset_x / scale, f: -t.offset_y / scale };
     const span = Math.max(image.source.dimensions.x, 1); // a long baseline keeps the basis exact
-    const p = (x, y) => image.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+    const vp = viewer.osd.viewport;
+    // current: where the view is drawn now; else where its animation ends (OpenSeadragon's target)
+    const p = current ? (x, y) => image.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y))
+      : (x, y) => vp.pixelFromPoint(image.imageToViewportCoordinates(x, y, false), false);
     const o = p(0, 0);
     const ex = p(span, 0);
     const ey = p(0, span);
@@ -132,7 +148,7 @@ export class OverlayStage {
       slideToDevice, deviceToSlide: invertAffine(slideToDevice),
       zoom: Math.sqrt(Math.abs(slideToElement.a * slideToElement.d - slideToElement.b * slideToElement.c)),
       cssWidth, cssHeight, dpr, width: Math.round(cssWidth * dpr), height: Math.round(cssHeight * dpr),
-      rotation: viewer.osd.viewport.getRotation(true), flip, time: performance.now(),
+      rotation: vp.getRotation(current), flip, time: performance.now(),
     };
   }
 
@@ -149,11 +165,16 @@ export class OverlayStage {
         c.height = f.height;
       }
     }
+    const cached = this.cache ? this.layers.filter((l) => l.cacheable) : [];
     if (this.gl) {
       const gl = this.gl;
-      gl.viewport(0, 0, f.width, f.height);
-      gl.clearColor(0, 0, 0, 0);
-      gl.clear(gl.COLOR_BUFFER_BIT);
+      if (cached.length) {
+        this.#drawCached(cached, f);
+      } else {
+        gl.viewport(0, 0, f.width, f.height);
+        gl.clearColor(0, 0, 0, 0);
+        gl.clear(gl.COLOR_BUFFER_BIT);
+      }
     } else {
       this.ctx.setTransform(1, 0, 0, 1, 0, 0);
       this.ctx.clearRect(0, 0, f.width, f.height);
@@ -164,11 +185,55 @@ export class OverlayStage {
       this.labelsDrawn = false;
     }
     for (const layer of this.layers) {
-      if (layer.draw(f)) {
+      const drew = cached.includes(layer) ? layer.drawLabels?.(f) : layer.draw(f);
+      if (drew) {
         this.labelsDrawn = true;
       }
     }
     this.frames += 1;
     this.lastDrawMs = performance.now() - started;
+  }
+
+  /** Whether OpenSeadragon is still animating towards its target view. */
+  moving() {
+    const vp = this.viewer.osd.viewport;
+    const c = vp.getCenter(true);
+    const t = vp.getCenter(false);
+    return vp.getZoom(true) !== vp.getZoom(false) || c.x !== t.x || c.y !== t.y ||
+      vp.getRotation(true) !== vp.getRotation(false);
+  }
+
+  #drawCached(layers, f) {
+    const gl = this.gl;
+    const cache = this.cache;
+    for (const layer of layers) {
+      layer.update?.(f);
+    }
+    const moving = this.moving();
+    if (moving && !this.movingSince) {
+      this.movingSince = f.time;
+    } else if (!moving) {
+      this.movingSince = 0;
+    }
+    const since = Math.max(cache.renderedAt, this.movingSince);
+    let plan = planBlit(cache.frame, f, { moving, now: f.time, since });
+    if (!plan) {
+      // panning: render on the grid of where the pan ends (it then ends on an exact copy)
+      const target = moving ? this.frame(false) : null;
+      const pan = target && isTranslationOf(target, f) &&
+        Math.abs(target.slideToDevice.e - f.slideToDevice.e) < 2 * f.width &&
+        Math.abs(target.slideToDevice.f - f.slideToDevice.f) < 2 * f.height;
+      const cf = pan ? cacheFrame(target, MARGIN_SHARE, f) : cacheFrame(f);
+      cache.begin(cf);
+      for (const layer of layers) {
+        layer.draw(cf);
+      }
+      cache.end(cf, performance.now());
+      plan = planBlit(cf, f, { moving: true, now: 0, since: 0 });
+    }
+    gl.viewport(0, 0, f.width, f.height);
+    gl.clearColor(0, 0, 0, 0);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    cache.blit(plan, f);
   }
 }

@@ -1,0 +1,84 @@
+// The overlay stage's raster cache: which frames are shown from the cached texture (and how), and
+// which render it again.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { MARGIN_SHARE, ZOOM_RENDER_MS, cacheFrame, isTranslationOf, planBlit } from "../../static/js/layers/raster-cache.js";
+import { applyAffine, invertAffine } from "../../static/js/layers/view.js";
+
+/** A stage frame: zoom z (device px per slide px, dpr 1), slide point (sx, sy) at device (0, 0). */
+function frame(z, sx, sy, { width = 1000, height = 600, rotation = 0 } = {}) {
+  const r = (rotation * Math.PI) / 180;
+  const c = Math.cos(r) * z, s = Math.sin(r) * z;
+  const slideToDevice = { a: c, b: s, c: -s, d: c, e: -(c * sx - s * sy), f: -(s * sx + c * sy) };
+  return {
+    slideToDevice, deviceToSlide: invertAffine(slideToDevice), slideToElement: slideToDevice,
+    elementToSlide: invertAffine(slideToDevice), zoom: z, width, height, cssWidth: width, cssHeight: height,
+    dpr: 1, flip: false, rotation, time: 0,
+  };
+}
+
+test("the cache covers the view plus a margin on the view's pixel grid, and keeps the view for fetching", () => {
+  const f = frame(0.5, 1000.3, 2000.7);
+  const cf = cacheFrame(f);
+  const [mx, my] = [Math.round(1000 * MARGIN_SHARE), Math.round(600 * MARGIN_SHARE)];
+  assert.deepEqual([cf.width, cf.height, cf.cached, cf.view], [1000 + 2 * mx, 600 + 2 * my, true, f]);
+  // a slide point lands on the cache texture exactly (mx, my) device px from where the view draws it
+  const p = { x: 1234.5, y: 2345.25 };
+  const a = applyAffine(f.slideToDevice, p), b = applyAffine(cf.slideToDevice, p);
+  assert.ok(Math.abs(b.x - a.x - mx) < 1e-9 && Math.abs(b.y - a.y - my) < 1e-9);
+  // the element box the layers see grows the same way (CSS px)
+  assert.equal(cf.cssWidth, cf.width);
+  // straight after a render the view is an exact copy at an integer offset
+  assert.deepEqual(planBlit(cf, f, { moving: false, now: 0, since: 0 }),
+    { m: { a: 1, b: 0, c: 0, d: 1, e: -mx, f: -my }, exact: true });
+});
+
+test("panning: whole device pixels are exact copies; fractions only while moving; leaving the margin renders", () => {
+  const f = frame(0.5, 1000, 2000);
+  const cf = cacheFrame(f);
+  const rest = { moving: false, now: 10, since: 0 };
+  const moving = { moving: true, now: 10, since: 0 };
+  const by = (dx, dy) => frame(0.5, 1000 + dx / 0.5, 2000 + dy / 0.5); // pan by device px
+  const whole = planBlit(cf, by(100, -40), rest);
+  assert.equal(whole.exact, true);
+  assert.equal(whole.m.e, -250 - 100);
+  assert.equal(whole.m.f, -150 + 40);
+  assert.equal(planBlit(cf, by(100.4, 0), rest), null); // at rest: render the exact pixels
+  const sliding = planBlit(cf, by(100.4, 0), moving);
+  assert.equal(sliding.exact, false);
+  assert.ok(Math.abs(sliding.m.e + 350.4) < 1e-6);
+  assert.equal(planBlit(cf, by(251, 0), moving), null); // past the margin
+  assert.equal(planBlit(cf, by(0, -151), moving), null);
+  assert.equal(planBlit(null, f, rest), null);
+  assert.equal(planBlit(cf, { ...f, dpr: 2 }, rest), null);
+});
+
+test("a pan animation renders on its target's grid, grown to hold where it is now, and ends exact", () => {
+  const now = frame(0.5, 1000.37, 2000);
+  const target = frame(0.5, 1000.37 + 900.2, 2000 - 30.1); // 450.1 device px right, 15.05 up
+  assert.ok(isTranslationOf(target, now));
+  assert.ok(!isTranslationOf(frame(0.6, 1000, 2000), now));
+  assert.ok(!isTranslationOf(frame(0.5, 1000, 2000, { rotation: 10 }), now));
+  const cf = cacheFrame(target, MARGIN_SHARE, now);
+  assert.equal(cf.view, now);
+  const mid = frame(0.5, 1000.37 + 450, 2000 - 15);
+  for (const f of [now, mid]) {
+    const plan = planBlit(cf, f, { moving: true, now: 0, since: 0 });
+    assert.ok(plan && !plan.exact, "the pan's frames are copies");
+  }
+  const end = planBlit(cf, target, { moving: false, now: 0, since: 0 });
+  assert.ok(end && end.exact, "it ends on an exact copy, no render");
+});
+
+test("zooming shows the scaled texture for a while, then renders; at rest a changed zoom renders", () => {
+  const f = frame(0.5, 1000, 2000);
+  const cf = cacheFrame(f);
+  const zoomedIn = frame(0.6, 1100, 2100);
+  const plan = planBlit(cf, zoomedIn, { moving: true, now: 100, since: 0 });
+  assert.ok(plan && !plan.exact && Math.abs(plan.m.a - 1.2) < 1e-9);
+  assert.equal(planBlit(cf, zoomedIn, { moving: true, now: ZOOM_RENDER_MS + 1, since: 0 }), null);
+  assert.equal(planBlit(cf, zoomedIn, { moving: false, now: 100, since: 0 }), null);
+  // zooming out far enough to show the texture's edge renders
+  assert.equal(planBlit(cf, frame(0.2, 0, 0), { moving: true, now: 100, since: 0 }), null);
+  assert.equal(planBlit(cf, frame(0.5, 1000, 2000, { rotation: 30 }), { moving: false, now: 0, since: 0 }), null);
+});
