@@ -135,7 +135,9 @@ def test_vertices_dragged_inserted_deleted_undone_and_redone(
     page: Page, editor_server: Server, fresh_sets: Any,
 ) -> None:
     fresh_sets(CMU, [_feature("square", "Polygon", SQUARE), _feature("box", "Rectangle", RECT)])
-    _open(page, editor_server, CMU, VIEW)
+    _open(page, editor_server, CMU, VIEW + "&r=90&flip=1")  # handles in screen px of a turned, mirrored view
+    turned = page.evaluate(f"() => {{ const f = {PANE}.wsi.viewer.stage.frame(); return [f.rotation, f.flip]; }}")
+    assert turned == [90, True]
     page.keyboard.press("v")
     expect(page.locator("[data-pane]")).to_have_attribute("data-editor-tool", "select")
     px = 1.01 / _zoom(page)
