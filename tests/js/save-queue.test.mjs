@@ -337,3 +337,53 @@ test("If-Match is the newer of the version a confirmed change gave and the one t
   assert.equal(r.version, 10);
   assert.deepEqual(server.log.map((x) => x.headers["If-Match"]), ['"4"', '"9"']);
 });
+
+// navigator.locks as far as the queue uses it: request(name, callback) holds name until the
+// callback's promise settles; query() lists what is held.
+function fakeLocks() {
+  const held = new Set();
+  return {
+    held,
+    async request(name, callback) {
+      held.add(name);
+      try {
+        return await callback({ name });
+      } finally {
+        held.delete(name);
+      }
+    },
+    async query() {
+      return { held: [...held].map((name) => ({ name })) };
+    },
+  };
+}
+
+test("changes another open tab stored are left to it; once it is closed, the next tab sends them", async () => {
+  const server = fakeServer();
+  const storage = new MemoryStorage();
+  const locks = fakeLocks();
+  server.fail = ["network"];
+  const a = makeQueue(server, storage, { locks, sleep: () => new Promise(() => {}) });
+  await a.queue.open();
+  a.queue.submit({ kind: "create", setId: 1, localId: "A1", feature: feature("from a") });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(a.queue.status().state, "offline");
+  const b = makeQueue(server, storage, { locks });
+  await b.queue.open(); // tab A is still open: its change is not B's to send
+  await b.queue.drained();
+  assert.equal(b.queue.status().pending, 0);
+  assert.equal(server.annotations.size, 0);
+  a.queue.close(); // tab A closed (its lock goes with it)
+  await new Promise((r) => setTimeout(r, 0));
+  const c = makeQueue(server, storage, { locks });
+  const confirmed = events(c.queue, "confirmed");
+  await c.queue.open();
+  await c.queue.drained();
+  assert.deepEqual(confirmed.map((x) => x.change.localId), ["A1"]);
+  assert.equal(server.annotations.size, 1);
+  assert.deepEqual(await storage.list("a.tif"), []);
+  b.queue.close();
+  c.queue.close();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(locks.held.size, 0);
+});

@@ -1,5 +1,5 @@
 // Where the save queue keeps its changes until the server confirmed them: one IndexedDB object store
-// (through the vendored idb 8), the records of every slide, each {id, slideId, seq, change}. A change
+// (through the vendored idb 8), the records of every slide, each {id, slideId, session, seq, change}. A change
 // is written here before it is sent, so a closed tab, a crash or a server gone away loses nothing.
 //
 //   const storage = await openPersist("wsi-viewer-edits");

@@ -12,6 +12,8 @@
 //   queue.resolveConflict(changeId, "mine" | "theirs" | "both")
 //   queue.retryNow()                       // e.g. on the window's "online" event
 //   queue.close()
+// Stored records: {id, slideId, session, seq, change}; a record whose session is a queue still alive
+// in another tab (navigator.locks) is left to that tab, the others are adopted by open().
 // change = {id, kind: "create"|"update"|"delete", setId, localId, annotationId|null,
 //           baseVersion|null, feature|null, createdAt}
 // events (CustomEvent, detail): "status" status(); "confirmed" {change, annotationId, version,
@@ -22,6 +24,7 @@
 // DOM-free: runs in node (tests/js/save-queue.test.mjs) as in the page.
 
 const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+const LOCK_PREFIX = "wsi-viewer-queue:";
 
 /** Delay before the n-th retry (n = 1, 2, ...): 0.5 s doubling to 30 s, with a little jitter. */
 export function backoffDelay(n, random = Math.random) {
@@ -99,10 +102,15 @@ export class SaveQueue extends EventTarget {
    * @param {(n: number) => number} [o.backoff]         delay before the n-th retry
    * @param {string} [o.apiBase]                         prefix of /api/... (default "")
    * @param {Record<string, string>} [o.headers]        extra headers of every write (X-User...)
+   * @param {LockManager|null} [o.locks]  navigator.locks: a change stored by another tab still open
+   *   is left to that tab (each queue holds a lock named after its session while it lives)
    */
-  constructor({ slideId, storage, fetch: fetchFn, now, sleep, backoff, apiBase = "", headers = {} }) {
+  constructor({ slideId, storage, fetch: fetchFn, now, sleep, backoff, apiBase = "", headers = {},
+    locks = globalThis.navigator?.locks ?? null }) {
     super();
     this.slideId = slideId;
+    this.session = uuid();
+    this.locks = locks;
     this.storage = storage;
     this.fetch = fetchFn || ((...a) => globalThis.fetch(...a));
     this.now = now || (() => new Date());
@@ -128,17 +136,39 @@ export class SaveQueue extends EventTarget {
 
   /** Load this slide's stored, unconfirmed changes (a crash, a closed tab) and start sending them. */
   async open() {
+    const live = await this._liveSessions();
     const records = await this.storage.list(this.slideId);
     for (const record of records) {
       this.seq = Math.max(this.seq, record.seq);
+      if (record.session && live.has(record.session)) continue; // its tab is open: it sends it
+      if (record.session !== this.session) {
+        record.session = this.session; // adopted: another tab opening now leaves it to this one
+        await this.storage.put(record);
+      }
       this.items.push(this._item(record));
     }
     this._emitStatus();
     this._kick();
   }
 
+  /** The sessions of queues alive in this browser (their locks), after taking this one's. */
+  async _liveSessions() {
+    if (!this.locks) return new Set();
+    await new Promise((held) => {
+      this.locks.request(`${LOCK_PREFIX}${this.session}`, () => {
+        held();
+        return new Promise((release) => { this._releaseLock = release; });
+      }).catch(() => held());
+    });
+    const state = await this.locks.query().catch(() => ({ held: [] }));
+    return new Set((state.held ?? []).map((l) => l.name)
+      .filter((name) => name?.startsWith(LOCK_PREFIX) && name !== `${LOCK_PREFIX}${this.session}`)
+      .map((name) => name.slice(LOCK_PREFIX.length)));
+  }
+
   /** Stop sending (what is stored stays stored). */
   close() {
+    this._releaseLock?.();
     this.closed = true;
     clearTimeout(this._timer);
     this._wake?.();
@@ -146,7 +176,10 @@ export class SaveQueue extends EventTarget {
 
   /** Stored first, then sent in order; resolves with what the server made of it. */
   submit(change) {
-    const record = { id: "", slideId: this.slideId, seq: ++this.seq, change: normaliseChange(change, this.now) };
+    // seq: this tab's order, and roughly the time order across tabs
+    this.seq = Math.max(this.seq + 1, this.now().getTime());
+    const record = { id: "", slideId: this.slideId, session: this.session, seq: this.seq,
+      change: normaliseChange(change, this.now) };
     record.id = record.change.id;
     const item = this._item(record, this.storage.put(record));
     this.items.push(item);
