@@ -136,7 +136,8 @@ def test_vertices_dragged_inserted_deleted_undone_and_redone(
 ) -> None:
     fresh_sets(CMU, [_feature("square", "Polygon", SQUARE), _feature("box", "Rectangle", RECT)])
     _open(page, editor_server, CMU, VIEW + "&r=90&flip=1")  # handles in screen px of a turned, mirrored view
-    turned = page.evaluate(f"() => {{ const f = {PANE}.wsi.viewer.stage.frame(); return [f.rotation, f.flip]; }}")
+    frame = f"{PANE}.wsi.viewer.stage.frame()"
+    turned = page.evaluate(f"() => [{frame}.rotation, {frame}.flip]")
     assert turned == [90, True]
     page.keyboard.press("v")
     expect(page.locator("[data-pane]")).to_have_attribute("data-editor-tool", "select")
