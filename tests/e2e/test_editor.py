@@ -306,7 +306,8 @@ def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: S
 
 def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:
     """In a drawing tool: a left drag draws (OpenSeadragon does not pan), a press moving < 4 px is
-    a click, the middle button and space+drag pan, the wheel zooms; the pan tool pans again."""
+    a click, the middle button, space+drag and two fingers pan, the wheel zooms; the pan tool
+    pans again."""
     _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
     view = f"() => {PANE}.wsi.viewer.getViewState(true)"
     draft = f"() => {PANE}.wsi.editor.canvas.draft?.coordinates.length ?? 0"
@@ -343,6 +344,21 @@ def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:
     assert abs(spaced["x"] - (moved["x"] - 60 / zoom)) < 2 and abs(spaced["y"] - moved["y"]) < 2, spaced
     assert page.evaluate(draft) <= 2, "panning added no vertex (the draft: the vertex and the rubber band)"
     page.keyboard.press("Escape")
+
+    # two fingers dragged together pan by their midpoint's path (a touch screen's gesture)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 2})
+    before_touch = page.evaluate(view)
+    fingers = [{"x": 600, "y": 400, "id": 1}, {"x": 700, "y": 400, "id": 2}]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers})
+    for step in range(1, 5):
+        moved_fingers = [{**f, "y": f["y"] + 20 * step} for f in fingers]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": moved_fingers})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    touched = page.evaluate(view)
+    assert abs(touched["y"] - (before_touch["y"] - 80 / zoom)) < 3, touched
+    assert abs(touched["x"] - before_touch["x"]) < 3, touched
+    assert page.evaluate(draft) == 0, "the two fingers drew nothing"
 
     page.mouse.move(640, 400)
     page.mouse.wheel(0, -300)
