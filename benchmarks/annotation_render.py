@@ -20,7 +20,10 @@ centre the annotations, zoom in to 40x in steps, pan across at each step, zoom o
 times come from a requestAnimationFrame loop over the whole session. Our layer runs a warm-up
 session first (the server warm, as a second visitor finds it).
 
-Printed: fps mean, p50 and p95 frame time, p95 ratio to the no-layer run and to the peer,
+Printed: fps mean, p50 and p95 frame time, p95 ratio to the no-layer run and to the peer, per
+phase of the session (fit, each zoom step's animation, its pans, the zoom out) the p95, the frames
+slower than the p95 target and the worst frame (where slow frames come from), our stage's raster
+cache renders and quad draws,
 annotations painted after the slide's first viewport, click hit-test time (ms, 20 clicks), the
 tab's JS heap, where our layer's time goes (fetch, JSON.parse, worker build, per tile), the load
 average; then PASS/FAIL for each target of issue 12.
@@ -60,35 +63,48 @@ TUMOR_SHIFT = (-20_000.0, -60_000.0)
 WSI = "document.querySelector('[data-pane]').wsi"
 DATASET = "document.querySelector('[data-pane]').dataset"
 TARGETS = {"fps_mean": 50.0, "p95_ratio_no_layer": 1.25, "painted_ms": 300.0, "hit_ms": 5.0, "heap_mb": 300.0}
+SLOW_MS = 1.25 * 1000 / 60  # a frame slower than the p95 target at 60 Hz (per-phase reporting)
 
-# The session, run in the page: returns frame deltas (ms) and what the layer measured.
+# The session, run in the page: returns frame deltas (ms), the session's phase of each frame
+# ("fit", "zoom N": the animation to zoom step N and its wait, "pan N": the pans at step N, "out") and
+# how often the overlay stage rendered its raster cache and how often it drew it as a quad.
 SESSION_JS = """async ([centre, steps, pans]) => {
   const w = document.querySelector('[data-pane]').wsi;
   const v = w.viewer;
+  const cache = v.stage?.cache;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const frames = [];
-  let last = performance.now(), running = true;
-  const tick = (t) => { frames.push(t - last); last = t; if (running) requestAnimationFrame(tick); };
+  const frames = [], phases = [];
+  let last = performance.now(), running = true, phase = 'fit';
+  const tick = (t) => {
+    frames.push(t - last); phases.push(phase); last = t;
+    if (running) requestAnimationFrame(tick);
+  };
   requestAnimationFrame(tick);
+  const renders0 = cache ? cache.renders : 0, blits0 = cache ? cache.blits : 0;
   v.osd.viewport.goHome(true);
   await sleep(500);
   const fit = v.getZoom(true);
+  phase = 'zoom 0';
   v.setViewState({ ...v.getViewState(true), x: centre[0], y: centre[1], zoom: fit * 1.5 });
   await sleep(700);
   const top = v.native ? 40 / v.native.mag : 1;
   const el = v.hooks.osd;
   for (let i = 1; i <= steps; i++) {
+    phase = `zoom ${i}`;
     v.zoomTo(fit * 1.5 * Math.pow(top / (fit * 1.5), i / steps));
     await sleep(700);
+    phase = `pan ${i}`;
     for (let k = 0; k < pans; k++) {
       v.panBy((k < pans / 2 ? 1 : -1) * el.clientWidth * 0.4, 0);
       await sleep(450);
     }
   }
+  phase = 'out';
   v.fit();
   await sleep(900);
   running = false;
-  return frames.slice(1);
+  return { frames: frames.slice(1), phases: phases.slice(1),
+           renders: cache ? cache.renders - renders0 : null, blits: cache ? cache.blits - blits0 : null };
 }"""
 
 HIT_JS = """(n) => {
@@ -204,6 +220,19 @@ def frame_stats(frames: list[float]) -> dict[str, float]:
             "p95": pct(frames, 95), "frames": float(len(frames))}
 
 
+def session_stats(result: dict[str, Any]) -> dict[str, Any]:
+    """Frame stats of a session (SESSION_JS's result), overall and per phase."""
+    out: dict[str, Any] = frame_stats(result["frames"])
+    by_phase: dict[str, list[float]] = {}
+    for dt, phase in zip(result["frames"], result["phases"], strict=True):
+        by_phase.setdefault(phase, []).append(dt)
+    out["phases"] = {name: frame_stats(values) | {"slow": float(sum(v > SLOW_MS for v in values)),
+                                                  "worst": max(values)}
+                     for name, values in by_phase.items()}
+    out["renders"], out["blits"] = result.get("renders"), result.get("blits")
+    return out
+
+
 def heap_mb(page: Page) -> float:
     client = page.context.new_cdp_session(page)
     client.send("Performance.enable")
@@ -229,7 +258,7 @@ def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], 
     out: dict[str, Any] = {}
     # the browser's floor: no layer
     page = open_viewer(browser, f"{view}?annotations=0")
-    out["none"] = frame_stats(page.evaluate(SESSION_JS, session))
+    out["none"] = session_stats(page.evaluate(SESSION_JS, session))
     page.context.close()
     # ours: a warm-up visit, then the measured one
     for measured in (False, True):
@@ -243,7 +272,7 @@ def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], 
         marks = page.evaluate(f"""() => {{ const d = {DATASET};
           return {{ first: +d.firstViewportMs, painted: +d.annotationsPaintedMs }}; }}""")
         out["painted_ms"] = marks["painted"] - marks["first"]
-        out["ours"] = frame_stats(page.evaluate(SESSION_JS, session))
+        out["ours"] = session_stats(page.evaluate(SESSION_JS, session))
         # clicks at the deepest zoom and at fit
         page.evaluate("""([c]) => { const v = document.querySelector('[data-pane]').wsi.viewer;
           v.setViewState({ ...v.getViewState(true), x: c[0], y: c[1], zoom: 0.25 }, true); }""",
@@ -269,7 +298,7 @@ def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], 
             result = page.evaluate(PEER_JS, [f"{base}{set_info['urls']['self']}", [0, 0]])
             first = float(page.evaluate(f"() => +{DATASET}.firstViewportMs"))
             out["peer_painted_ms"] = result["painted"] - first
-            out["peer"] = frame_stats(page.evaluate(SESSION_JS, session))
+            out["peer"] = session_stats(page.evaluate(SESSION_JS, session))
             peer_hits = page.evaluate(PEER_HIT_JS, 20)
             out["peer_hit_ms"] = max(peer_hits) if peer_hits else None
             out["peer_heap_mb"] = heap_mb(page)
@@ -290,6 +319,16 @@ def report(cases: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tupl
                       f"{int(s['frames']):7d}")
         if "peer_error" in c:
             print(f"{name:<10} peer   could not run: {c['peer_error']}")
+    print(f"\nper phase of the session: p95 ms / frames slower than {SLOW_MS:.1f} ms / worst ms "
+          "(no layer | ours); our raster cache's renders and quad draws")
+    for name, c in cases.items():
+        none, ours = c["none"]["phases"], c["ours"]["phases"]
+        def cell(s: dict[str, float]) -> str:
+            return f"{s['p95']:.0f}/{s['slow']:.0f}/{s['worst']:.0f}"
+        cells = [f"{ph} {cell(none[ph]) if ph in none else '-'} | {cell(ours[ph])}" for ph in ours]
+        print(f"{name}: cache renders {c['ours']['renders']}, quads {c['ours']['blits']}")
+        for i in range(0, len(cells), 4):
+            print("  " + ";  ".join(cells[i:i + 4]))
     print("\nper set: painted after first viewport, hit-test, heap; where our layer's time goes (per tile)")
     for name, c in cases.items():
         t = c["timings"]
