@@ -13,9 +13,12 @@
  * - `editor.load({setId, annotationId})` → Promise<localId>: the exact annotation into the document
  *   (the layer's bulk copy is hidden while the editor holds it); `editor.release(localId)` gives
  *   it back to the layer once nothing of it is pending
+ * - `editor.localIdOf(setId, annotationId)`: "s<set>:<id>", or the uuid of an annotation the
+ *   editor created (kept after its save, so its undo history and a later selection share the entry)
  * - `editor.setTool(name)`, `editor.tool` (the active tool), `editor.refresh()` (redraw shapes)
- * - `editor.activeSetId()`, `editor.activeGroup()`
- * - events: "tool" {name}, "applied" {ops, changed}, "saved" {change, annotationId, version}
+ * - `editor.activeSetId()`, `editor.activeGroup()`, `editor.inBox`-style context for tools (`#context`)
+ * - events: "tool" {name}, "applied" {ops, changed}, "saved" {localId, kind, annotationId, version},
+ *   "selection" {ids}, "set-created" {set}
  * The pane carries `data-editor-tool` and `data-editor-pending` (changes not yet confirmed and
  * drawn by the layer), which the end-to-end tests read.
  */
