@@ -20,13 +20,13 @@ test("at fit a 10,000-vertex outline draws one handle per screen cell, not 10,00
   const points = circle(10_000, 20_000);
   const zoom = 1000 / 100_000; // a 100,000 px slide in a 1000 px view
   const { indices, nearest } = visibleHandles(points, view(zoom), 1000, 800);
-  // the circle is 2·π·200 ≈ 1257 CSS px long: about one handle per 12 px of it
+  // the circle is 2·π·200 ≈ 1257 CSS px long: about one handle per screen cell it crosses
   assert.ok(indices.length > 60 && indices.length < 1257 / HANDLE_SPACING_PX * 2.5, `${indices.length} handles`);
   assert.equal(nearest, -1);
   const screen = indices.map((i) => [points[i][0] * zoom, points[i][1] * zoom]);
   for (let i = 1; i < screen.length; i++) {
-    assert.ok(Math.floor(screen[i][0] / 12) !== Math.floor(screen[i - 1][0] / 12) ||
-      Math.floor(screen[i][1] / 12) !== Math.floor(screen[i - 1][1] / 12), "one handle per cell");
+    assert.ok(Math.floor(screen[i][0] / HANDLE_SPACING_PX) !== Math.floor(screen[i - 1][0] / HANDLE_SPACING_PX) ||
+      Math.floor(screen[i][1] / HANDLE_SPACING_PX) !== Math.floor(screen[i - 1][1] / HANDLE_SPACING_PX), "one handle per cell");
   }
   // the vertex under the cursor always has its handle, even where its cell was taken
   const target = 1234;

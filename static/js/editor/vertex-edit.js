@@ -4,7 +4,7 @@
  *
  * Handles live in screen space, so they stay usable at any zoom: the hit radius is in CSS px (a
  * polygon drawn at 1.25x edited at 40x is picked as easily as at 1.25x); only handles inside the
- * view are drawn, and at most one per `spacingPx` cell of the screen, so a 10,000-vertex outline at
+ * view are drawn, and at most one per `spacingPx` cell of the screen (18 CSS px), so a 10,000-vertex outline at
  * fit draws a few hundred handles, not 10,000. The vertex nearest the cursor (within the hit
  * radius) and the active vertex always have their handle.
  *
@@ -27,7 +27,7 @@ export const HANDLE_RADIUS_PX = 4;
 /** Distance at which a pointer is on a vertex or an edge, CSS px. */
 export const HIT_RADIUS_PX = 8;
 /** Smallest on-screen distance between two drawn handles, CSS px. */
-export const HANDLE_SPACING_PX = 12;
+export const HANDLE_SPACING_PX = 18;
 
 /** Fewest vertices a type keeps when one is deleted (absent: vertices cannot be deleted). */
 const MIN_POINTS = { Polygon: 3, Spline: 3, PointSet: 1 };
