@@ -146,3 +146,25 @@ def test_keys_are_pruned_after_the_retention(app: Flask) -> None:
     # pruned, the key is new again: the request is applied a second time
     assert client.post(s["urls"]["annotations"], json=feature("a"), headers=key).status_code == 201
     assert len(client.get(s["urls"]["self"]).get_json()["features"]) == 2
+
+
+def test_one_key_racing_on_two_sets_applies_on_one_only(app: Flask) -> None:
+    client = app.test_client()
+    sets = [new_set(client), new_set(client)]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    statuses: list[int] = []
+    start = threading.Barrier(2)
+
+    def send(s: dict[str, Any]) -> None:
+        c = app.test_client()
+        start.wait()
+        statuses.append(c.post(s["urls"]["annotations"], json=feature("race"), headers=key).status_code)
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in sets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [201, 422]  # never a 500, whichever way the race went
+    counts = [len(client.get(s["urls"]["self"]).get_json()["features"]) for s in sets]
+    assert sorted(counts) == [0, 1]

@@ -37,6 +37,8 @@ _FIND = sa.select(_t.set_id, _t.fingerprint, _t.status, _t.etag, _t.location, _t
     _t.key == sa.bindparam("b_key")
 )
 _INSERT = idempotency_keys.insert()
+_USED_MESSAGE = "this Idempotency-Key was used by another request: a key names one request"
+_USED_DETAIL = "Idempotency-Key: already used with a different method, address, precondition or body"
 _PRUNE = idempotency_keys.delete().where(_t.created_at < sa.bindparam("b_before"))
 
 
@@ -89,10 +91,7 @@ def find(conn: Connection, job: Idempotent) -> Answer | None:
     if row is None:
         return None
     if row.set_id != job.set_id or row.fingerprint != job.fingerprint:
-        raise ValidationError(
-            "this Idempotency-Key was used by another request: a key names one request",
-            ["Idempotency-Key: already used with a different method, address, precondition or body"],
-        )
+        raise ValidationError(_USED_MESSAGE, [_USED_DETAIL])
     return Answer(row.status, row.body, row.etag, row.location)
 
 
@@ -114,10 +113,15 @@ class Keeper:
     def after(self, conn: Connection, job: Idempotent, result: WriteResult) -> None:
         """In the write's transaction, before it commits: keep the answer with the key."""
         answer = job.make_answer(result)
-        conn.execute(_INSERT, {
-            "key": job.key, "set_id": job.set_id, "fingerprint": job.fingerprint, "status": answer.status,
-            "etag": answer.etag, "location": answer.location, "body": answer.body, "created_at": now(),
-        })
+        try:
+            conn.execute(_INSERT, {
+                "key": job.key, "set_id": job.set_id, "fingerprint": job.fingerprint, "status": answer.status,
+                "etag": answer.etag, "location": answer.location, "body": answer.body, "created_at": now(),
+            })
+        except sa.exc.IntegrityError:
+            # The same key, at the same moment, on another set (whose lock this write does not hold):
+            # another request. Raised out of the transaction, the write is rolled back.
+            raise ValidationError(_USED_MESSAGE, [_USED_DETAIL]) from None
         job.answer = answer
         with self._lock:  # pruned along with writes, at most once a minute per store
             due = time.monotonic() - self._pruned_at >= 60.0
