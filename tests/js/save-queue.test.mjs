@@ -246,7 +246,7 @@ test("412 -> conflict; 'both' keeps theirs and saves mine as a new annotation", 
 
 test("stored changes survive the queue: a new queue replays them once, in order", async () => {
   const server = fakeServer();
-  const storage = new MemoryStorage();
+  const storage = new MemoryStorage({ durable: true }); // as IndexedDB
   server.fail = ["network"];
   const first = makeQueue(server, storage, { sleep: () => new Promise(() => {}) }); // the tab closes while waiting
   await first.queue.open();
@@ -386,4 +386,17 @@ test("changes another open tab stored are left to it; once it is closed, the nex
   c.queue.close();
   await new Promise((r) => setTimeout(r, 0));
   assert.equal(locks.held.size, 0);
+});
+
+test("with a storage that keeps nothing (IndexedDB refused), every pending change counts as unstored", async () => {
+  const server = fakeServer();
+  server.fail = ["network"];
+  const memory = new MemoryStorage(); // durable = false, as openPersist's fallback
+  const { queue } = makeQueue(server, memory, { sleep: () => new Promise(() => {}) });
+  await queue.open();
+  assert.equal(queue.hasUnstored(), false);
+  queue.submit({ kind: "create", setId: 1, localId: "L", feature: feature("a") });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(queue.hasUnstored(), true);
+  queue.close();
 });

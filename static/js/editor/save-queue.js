@@ -34,9 +34,10 @@ export function backoffDelay(n, random = Math.random) {
 
 /** A storage with persist.js's interface, in memory (tests; a page where IndexedDB is refused). */
 export class MemoryStorage {
-  constructor() {
+  /** @param {{durable?: boolean}} [o] durable: stands for a store that outlives the page (tests) */
+  constructor({ durable = false } = {}) {
     this.records = new Map();
-    this.durable = false;
+    this.durable = durable;
   }
   async put(record) {
     this.records.set(record.id, structuredClone(record));
@@ -194,6 +195,7 @@ export class SaveQueue extends EventTarget {
 
   /** True while some change exists only in memory (the page's beforeunload asks this). */
   hasUnstored() {
+    if (this.storage.durable === false) return this.items.length > 0; // kept in memory only
     return this.items.some((i) => !i.storedDone);
   }
 
