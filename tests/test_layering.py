@@ -19,7 +19,8 @@ OWNERS = {
     "openslide": {"slides/"},  # a name ending in "/" owns every module of that package
     "lxml": {"annotations/xmlsafe.py"},
     "fastnumbers": {"annotations/asap/fast_blocks.py"},  # the ASAP reader's fast path
-    "shapely": {"annotations/geometry.py"},
+    "shapely": {"annotations/geometry.py", "annotations/measures.py"},  # one and many annotations
+    "orjson": {"store/documents.py"},  # the set summary's decoding of many documents at once
     "sqlalchemy": {"store/"},
     "alembic": {"store/"},
     "gunicorn": {"server.py", "gthread_worker.py"},

@@ -1,8 +1,9 @@
 """Shape measures of annotations: ASAP's numbers, true areas, validity, splines, simplification.
 
-The only module that imports ``shapely``. Every function takes a coordinate list in **slide space**
-(level-0 px, x right, y down; ASAP stores rings open, closure implicit) and returns pixels unless its
-name says ``_um``/``_mm``. Pixel sizes (``mpp``, micrometres per pixel) come from the slide.
+With :mod:`viewer.annotations.measures` (the same measures of many annotations at once, for the
+set summary), the only module that imports ``shapely``. Every function takes a coordinate list in
+**slide space** (level-0 px, x right, y down; ASAP stores rings open, closure implicit) and returns
+pixels unless its name says ``_um``/``_mm``. Pixel sizes (``mpp``, micrometres per pixel) come from the slide.
 
 Two kinds of area exist on purpose:
 
@@ -463,53 +464,6 @@ def simplify(coords: Coords, tolerance_px: float, closed: bool = True) -> list[t
 #: Outlines up to this many vertices that plain Douglas-Peucker would make cross themselves are
 #: simplified topology-preserving instead (tens of milliseconds at this size).
 _TOPOLOGY_PRESERVING_MAX_VERTICES = 20_000
-
-
-# --------------------------------------------------------------------------------------------------
-# Many annotations at once (the set summary): the measures above, vectorised, bit for bit
-
-
-def asap_area_fast(coords: Coords) -> float:
-    """:func:`asap_area`, bit for bit, without a Python loop: the same float32 terms, and
-    ``np.cumsum`` is a left-to-right double sum like ASAP's loop (numpy's ``sum`` is pairwise)."""
-    pts = np.asarray(coords, dtype=np.float32).reshape(-1, 2)
-    if len(pts) == 0:
-        return 0.0
-    prev = np.roll(pts, 1, axis=0)
-    terms = (prev[:, 0] + pts[:, 0]) * (prev[:, 1] - pts[:, 1])
-    total = float(np.cumsum(terms.astype(np.float64))[-1])
-    return float(np.float32(abs(total * 0.5)))
-
-
-def longest_diameters_um(shapes: Sequence[Coords], mpp: tuple[float, float]) -> list[float]:
-    """:func:`longest_diameter` (µm) of many point lists at once, bit for bit: the same
-    scaled points, their convex hulls made by GEOS in one vectorised call, and the largest
-    ``dx*dx + dy*dy`` over pairs of hull vertices (what the geometry module's sum over the last
-    axis computes), on contiguous arrays."""
-    out = [0.0] * len(shapes)
-    todo = [i for i, c in enumerate(shapes) if len(c) >= 2]
-    if not todo:
-        return out
-    scale = np.array([mpp[0], mpp[1]])
-    scaled = [np.asarray(shapes[i], dtype=np.float64).reshape(-1, 2) * scale for i in todo]
-    sizes = np.array([len(a) for a in scaled])
-    points = np.concatenate(scaled)
-    # a line string per annotation: GEOS hulls its vertices as it hulls the points of a MultiPoint,
-    # without making one Point geometry per vertex
-    hulls = shapely.convex_hull(shapely.linestrings(points, indices=np.repeat(np.arange(len(todo)), sizes)))
-    coords, owner = shapely.get_coordinates(hulls, return_index=True)
-    bounds = np.searchsorted(owner, np.arange(len(todo) + 1))
-    for k, i in enumerate(todo):
-        hull = coords[bounds[k] : bounds[k + 1]]
-        x, y = hull[:, 0], hull[:, 1]
-        best = 0.0
-        for start in range(0, len(hull), 1024):
-            dx = x[start : start + 1024, None] - x[None, :]
-            dy = y[start : start + 1024, None] - y[None, :]
-            best = max(best, float((dx * dx + dy * dy).max()))
-        out[i] = math.sqrt(best)
-    return out
-
 
 
 # --------------------------------------------------------------------------------------------------

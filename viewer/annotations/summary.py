@@ -12,13 +12,13 @@ edited annotation is measured again; the encoded answer of a whole (set, version
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from viewer.annotations import geometry
-from viewer.annotations.geometry import asap_area_fast, longest_diameters_um
+from viewer.annotations import geometry, measures
 from viewer.annotations.model import Annotation
 from viewer.lru import LRU
 
@@ -28,52 +28,100 @@ RecordKey = tuple[int, int, int, tuple[float, float] | None]
 SetKey = tuple[int, int, int, tuple[float, float] | None]
 
 
+@dataclass(frozen=True)
+class Outlines:
+    """Annotations read to be measured, without :class:`Annotation` objects: the id, version and
+    fields but the points (``name``, ``type``, ``group``, ``color``, ``comment``) of each, and every
+    point in one (N, 2) float64 array with the (n + 1,) offsets of each one's points (the layout of
+    :mod:`viewer.annotations.measures`; the store's ``annotation_outlines`` decodes documents so)."""
+
+    ids: Sequence[int]
+    versions: Sequence[int]
+    heads: Sequence[Mapping[str, Any]]
+    points: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[int, int, Annotation]]) -> Outlines:
+        """The outlines of (annotation id, annotation version, annotation) rows."""
+        arrays = [np.asarray(a.coordinates, dtype=np.float64).reshape(-1, 2) for _i, _v, a in rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in arrays], out=offsets[1:])
+        heads = [
+            {"name": a.name, "type": a.type, "group": a.group, "color": a.color, "comment": a.comment}
+            for _i, _v, a in rows
+        ]
+        points = np.concatenate(arrays) if arrays else np.zeros((0, 2))
+        return cls([i for i, _v, _a in rows], [v for _i, v, _a in rows], heads, points, offsets)
+
+
 def annotation_summaries(
     rows: Sequence[tuple[int, int, Annotation]], mpp: tuple[float, float] | None
 ) -> list[dict[str, Any]]:
-    """The records of (annotation id, annotation version, annotation) rows, in order.
+    """The records of (annotation id, annotation version, annotation) rows, in order (see
+    :func:`summarise`)."""
+    return summarise(Outlines.of(rows), mpp)
+
+
+def summarise(outlines: Outlines, mpp: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """The records of *outlines*, in order, every number equal to its reference function's.
 
     ``area_px2``/``area_um2``: ASAP's area (as :func:`geometry.asap_area`), for area types only;
     ``length_px``/``length_um``: a Measurement's first-to-last distance (x spacing, as ASAP);
-    ``max_diameter_um`` and ``camelyon`` (``itc``/``micro``/``macro``) for the annotations
-    ``wsi-viewer info`` counts as tumour (:func:`geometry.tumour_annotations`' rule), when the
-    pixel size *mpp* (µm per slide px, x and y) is known.
+    ``max_diameter_um`` (:func:`geometry.longest_diameter`) and ``camelyon``
+    (``itc``/``micro``/``macro``) for the annotations ``wsi-viewer info`` counts as tumour
+    (:func:`geometry.tumour_annotations`' rule), when the pixel size *mpp* (µm per slide px, x and
+    y) is known. The measures run over all annotations at once (:mod:`viewer.annotations.measures`).
     """
+    points, offsets, heads = outlines.points, outlines.offsets, outlines.heads
+    sizes = measures.sizes_of(offsets)
+    is_area = np.fromiter((h["type"] in geometry.AREA_TYPES for h in heads), dtype=bool, count=len(heads))
+    areas = measures.asap_areas(points, offsets).tolist()
+    boxes = measures.bounding_boxes(points, offsets).tolist()
+    diameters: list[float | None] = [None] * len(heads)
+    if mpp:
+        outside = np.fromiter(
+            (h["group"] not in geometry.NON_TUMOUR_GROUPS for h in heads), dtype=bool, count=len(heads)
+        )
+        tumour = np.flatnonzero(is_area & (sizes >= 2) & outside)
+        if len(tumour):
+            chosen, chosen_offsets = measures.subset(points, offsets, tumour)
+            measured = measures.longest_diameters(chosen, chosen_offsets, mpp).tolist()
+            for k, diameter in zip(tumour.tolist(), measured, strict=True):
+                diameters[k] = diameter
+    um2_per_px2 = mpp[0] * mpp[1] if mpp else None
     records = []
-    tumour: list[int] = []
-    arrays: list[np.ndarray] = []
-    for annotation_id, version, a in rows:
-        coords = np.asarray(a.coordinates, dtype=np.float64).reshape(-1, 2)  # converted once
-        arrays.append(coords)
-        is_area = a.type in geometry.AREA_TYPES
-        area_px2 = asap_area_fast(coords) if is_area else None
-        length_px = geometry.measurement_length(coords) if a.type == "Measurement" else None
-        length_um = geometry.measurement_length_um(coords, mpp[0]) if length_px is not None and mpp else None
+    rows = zip(outlines.ids, outlines.versions, heads, strict=True)
+    for k, (annotation_id, version, head) in enumerate(rows):
+        area_px2 = areas[k] if is_area[k] else None
+        length_px = length_um = None
+        if head["type"] == "Measurement":
+            length_px = geometry.measurement_length(points[offsets[k] : offsets[k + 1]])
+            length_um = length_px * mpp[0] if mpp else None
+        diameter = diameters[k]
         records.append({
             "id": annotation_id,
             "version": version,
-            "name": a.name,
-            "type": a.type,
-            "group": a.group,
-            "color": a.color,
-            "comment": a.comment or None,
-            "points": len(coords),
-            "bbox": list(geometry.bounding_box(coords)),
+            "name": head["name"],
+            "type": head["type"],
+            "group": head["group"],
+            "color": head["color"],
+            "comment": head["comment"] or None,
+            "points": int(sizes[k]),
+            "bbox": boxes[k],
             "area_px2": area_px2,
-            "area_um2": area_px2 * (mpp[0] * mpp[1]) if area_px2 is not None and mpp else None,
+            "area_um2": area_px2 * um2_per_px2 if area_px2 is not None and um2_per_px2 is not None else None,
             "length_px": length_px,
             "length_um": length_um,
-            "max_diameter_um": None,
-            "camelyon": None,
+            "max_diameter_um": diameter,
+            "camelyon": geometry.metastasis_category(diameter) if diameter is not None else None,
         })
-        if is_area and len(coords) >= 2 and a.group not in geometry.NON_TUMOUR_GROUPS:
-            tumour.append(len(records) - 1)
-    if mpp and tumour:
-        diameters = longest_diameters_um([arrays[i] for i in tumour], mpp)
-        for i, diameter in zip(tumour, diameters, strict=True):
-            records[i]["max_diameter_um"] = diameter
-            records[i]["camelyon"] = geometry.metastasis_category(diameter)
     return records
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """A summary answer as compact UTF-8 JSON."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class SummaryCache:
@@ -92,28 +140,26 @@ class SummaryCache:
         key: SetKey,
         head: dict[str, Any],
         listing: Sequence[Sequence[int]],
-        fetch: Callable[[list[int]], dict[int, tuple[int, Annotation]]],
+        fetch: Callable[[list[int]], Outlines],
     ) -> bytes:
         """``{**head, "annotations": [records in set order]}`` as JSON bytes, cached under *key*.
 
         *listing* is (annotation id, annotation version) of the set at the key's version, in set
-        order; *fetch* reads the annotations whose records are not cached (id -> (version,
-        annotation); one changed since is measured at the version it has now, and that record is
-        still right for the id and version it names).
+        order; *fetch* reads the annotations whose records are not cached, those still in the set
+        (one changed since is measured at the version it has now, and that record is still right
+        for the id and version it names).
         """
         store_id, _set_id, _version, mpp = key
         rkeys: list[RecordKey] = [(store_id, int(i), int(v), mpp) for i, v in listing]
         found = self._records.get_many(rkeys)
         missing = [k[1] for k, r in zip(rkeys, found, strict=True) if r is None]
         if missing:
-            fetched = fetch(missing)
             measured = {}
-            for record in annotation_summaries([(i, *fetched[i]) for i in missing if i in fetched], mpp):
+            for record in summarise(fetch(missing), mpp):
                 self._records.put((store_id, record["id"], record["version"], mpp), record)
                 measured[record["id"]] = record
             found = [r if r is not None else measured.get(k[1]) for k, r in zip(rkeys, found, strict=True)]
         records = [r for r in found if r is not None]
-        body = json.dumps({**head, "annotations": records}, separators=(",", ":"), ensure_ascii=False)
-        data = body.encode()
+        data = encode_body({**head, "annotations": records})
         self._sets.put(key, data)
         return data

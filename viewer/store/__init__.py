@@ -39,7 +39,13 @@ groups naming N belong to the last group named N (:mod:`viewer.store.edits`).
 
 from __future__ import annotations
 
-from viewer.store.documents import annotation_doc, annotation_from_doc, group_doc, group_from_doc
+from viewer.store.documents import (
+    annotation_doc,
+    annotation_from_doc,
+    annotation_outlines,
+    group_doc,
+    group_from_doc,
+)
 from viewer.store.engine import SQLITE_FILE_NAME, StoreUnavailableError, database_url, shown_url
 from viewer.store.facade import Store
 from viewer.store.migrate import (
@@ -84,6 +90,7 @@ __all__ = [
     "WriteResult",
     "annotation_doc",
     "annotation_from_doc",
+    "annotation_outlines",
     "clean_who",
     "database_status",
     "database_url",

@@ -3,8 +3,14 @@ groups (byte-stable: a document written once compares equal to the same object w
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Sequence
+from itertools import chain
 from typing import Any
+
+import numpy as np
+import orjson
 
 from viewer.annotations.model import Annotation, Group
 
@@ -51,6 +57,38 @@ def annotation_from_doc(text: str) -> Annotation:
         coordinates=[(x, y) for x, y in d["coordinates"]],
         comment=d.get("comment", ""),
     )
+
+
+def annotation_outlines(docs: Sequence[str]) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """Many annotation documents decoded at once for measuring (the set summary), without
+    :class:`Annotation` objects: each one's fields but its points (``name``, ``type``, ``group``,
+    ``color``, ``comment`` as :func:`annotation_from_doc` reads them), and every point of every
+    document in one (N, 2) float64 array with the (n + 1,) int64 offsets of each document's points.
+
+    The same numbers as :func:`annotation_from_doc` (both parsers round correctly): one orjson parse
+    of all the documents as one JSON array, with the cyclic garbage collector paused (it would
+    walk the growing heap of point lists ~1,400 times for 10^6 points: 5x the parse), then one C
+    pass from the lists to the array.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        parsed: list[dict[str, Any]] = orjson.loads("[" + ",".join(docs) + "]")
+        sizes = np.fromiter((len(d["coordinates"]) for d in parsed), dtype=np.int64, count=len(parsed))
+        values = chain.from_iterable(chain.from_iterable(d["coordinates"] for d in parsed))
+        points = np.fromiter(values, dtype=np.float64, count=2 * int(sizes.sum())).reshape(-1, 2)
+        heads = [
+            {"name": d["name"], "type": d["type"], "group": d["group"], "color": d["color"],
+             "comment": d.get("comment", "")}
+            for d in parsed
+        ]
+        del parsed  # freed while the collector is paused: nothing to walk
+    finally:
+        if enabled:
+            gc.enable()
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return heads, points, offsets
 
 
 def group_from_doc(text: str) -> Group:

@@ -13,7 +13,7 @@ from viewer.annotations.display import display_features, display_tile_key, zoom_
 from viewer.annotations.model import Annotation, AnnotationSet
 from viewer.errors import InvalidInputError, SlideNotFoundError, ValidationError
 from viewer.slide_annotations import FIRST_SET_NAME
-from viewer.store import WriteResult, annotation_from_doc, name_from_file
+from viewer.store import WriteResult, annotation_from_doc, annotation_outlines, name_from_file
 from viewer.web import schemas
 from viewer.web.bodies import (
     collection_to_model,
@@ -287,8 +287,12 @@ def set_summary(set_id: int) -> Response:
         info, _groups, listing = store.query(set_id, _EVERYWHERE)
         head = {"set": set_id, "version": info.version, "mpp": list(mpp) if mpp else None}
 
-        def fetch(ids: list[int]) -> dict[int, tuple[int, Annotation]]:
-            return {i: (v, annotation_from_doc(doc)) for i, (v, doc) in store.docs(set_id, ids).items()}
+        from viewer.annotations.summary import Outlines  # numpy and GEOS: imported on first use
+
+        def fetch(ids: list[int]) -> Outlines:
+            found = store.docs(set_id, ids)
+            heads, points, offsets = annotation_outlines([doc for _v, doc in found.values()])
+            return Outlines(list(found), [v for v, _d in found.values()], heads, points, offsets)
 
         key = (id(store), set_id, info.version, mpp)
         data = svc.summary_cache.encode(key, head, listing, fetch)
