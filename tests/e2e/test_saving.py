@@ -233,7 +233,7 @@ def test_a_conflicting_edit_shows_both_versions_and_each_choice_does_what_it_say
                 """My move meets their save: the dialog, then *choice*; the server's copy after."""
                 drag(-100)
                 dialog.wait_for(state="visible")
-                assert tab.wait_status("conflict")["text"].startswith("conflict")
+                assert tab.wait_status("conflict")["text"] == "conflict"
                 assert f"theirs {len(their_version) - 1}" in dialog.locator("[data-theirs]").inner_text()
                 assert page.eval_on_selector("[data-overlay=conflict]", "c => c.dataset.versions") == "2"
                 assert [b.inner_text() for b in dialog.locator("[data-choices] button").all()] == [

@@ -24,7 +24,7 @@ test("the view frames both versions", () => {
 });
 
 test("each version is described, a deleted one says so", () => {
-  assert.equal(describeVersion(poly("Tumor 3", 0, 7)), "“Tumor 3”, Polygon, 4 points, group Tumor, version 7");
+  assert.equal(describeVersion(poly("Tumor 3", 0, 7)), "“Tumor 3”, Polygon, 3 points, group Tumor, version 7");
   assert.equal(describeVersion(null, "deleted on the server"), "deleted on the server");
 });
 

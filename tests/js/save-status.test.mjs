@@ -11,7 +11,7 @@ test("the toolbar's words for each state of the save queue", () => {
   assert.equal(statusText({ state: "offline", pending: 3, savedAt: null, message: "offline: 3 changes queued" }),
     "offline: 3 changes queued");
   assert.equal(statusText({ state: "conflict", pending: 2, savedAt: at, message: "stale" }),
-    "conflict: changed by someone else meanwhile");
+    "conflict");
   assert.equal(statusText({ state: "error", pending: 0, savedAt: at, message: "error: invalid Feature" }),
     "error: invalid Feature");
   assert.equal(statusText({ state: "idle", pending: 0, savedAt: null, message: "" }), "");

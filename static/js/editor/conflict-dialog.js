@@ -18,6 +18,12 @@ export const MINE_STYLE = { color: "#ff9800", dash: [8, 6], width: 3, label: "mi
 export const THEIRS_STYLE = { color: "#00e5ff", dash: [], width: 2, label: "theirs (server)" };
 const AREA_TYPES = new Set(["Polygon", "Rectangle", "Spline"]);
 
+/** A GeoJSON ring without its closing vertex (the first one again). */
+function openRing(ring) {
+  const [first, last] = [ring[0], ring[ring.length - 1]];
+  return ring.length > 1 && first[0] === last[0] && first[1] === last[1] ? ring.slice(0, -1) : ring;
+}
+
 /** A Feature as something to draw: {closed, dots, points: [[x, y]...]} in slide px; null without one. */
 export function featureShape(feature) {
   const g = feature?.geometry;
@@ -25,7 +31,7 @@ export function featureShape(feature) {
   const type = feature.properties?.asap?.type;
   switch (g.type) {
     case "Polygon":
-      return { closed: true, dots: false, points: g.coordinates[0] ?? [] };
+      return { closed: true, dots: false, points: openRing(g.coordinates[0] ?? []) };
     case "LineString":
       return { closed: AREA_TYPES.has(type), dots: false, points: g.coordinates };
     case "Point":
@@ -33,7 +39,7 @@ export function featureShape(feature) {
     case "MultiPoint":
       return { closed: false, dots: true, points: g.coordinates };
     case "MultiPolygon":
-      return { closed: true, dots: false, points: g.coordinates.flatMap((p) => p[0] ?? []) };
+      return { closed: true, dots: false, points: g.coordinates.flatMap((p) => openRing(p[0] ?? [])) };
     default:
       return null;
   }
@@ -194,6 +200,8 @@ export class ConflictDialog extends EventTarget {
     }));
     this.layer.show([{ feature: theirs, style: THEIRS_STYLE }, { feature: mineFeature, style: MINE_STYLE }]);
     this.#frame([mineFeature, theirs].filter(Boolean));
+    const paneTop = this.viewer.pane?.getBoundingClientRect?.().top ?? 48;
+    this.element.style.top = `${Math.round(paneTop + 12)}px`; // over the slide, below the toolbar
     if (!this.element.open) this.element.show(); // not modal: the slide stays pannable
     buttons.querySelector("button")?.focus();
   }

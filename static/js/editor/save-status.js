@@ -16,6 +16,8 @@ function placeBadge(element) {
   Object.assign(element.style, {
     alignSelf: "center", margin: "0 8px", fontSize: "12px", whiteSpace: "nowrap",
     fontVariantNumeric: "tabular-nums", color: "var(--muted)",
+    // a long error is cut (the whole text is in the tooltip); the status itself never shrinks away
+    maxWidth: "240px", overflow: "hidden", textOverflow: "ellipsis", flexShrink: "0",
   });
 }
 
@@ -34,7 +36,7 @@ export function statusText(status) {
     case "offline":
       return status.message || `offline: ${status.pending} changes queued`;
     case "conflict":
-      return "conflict: changed by someone else meanwhile";
+      return "conflict";
     case "error":
       return status.message || "error";
     default:
@@ -45,6 +47,7 @@ export function statusText(status) {
 /** A longer line for the element's title (tooltip). */
 function statusTitle(status, durable) {
   const lines = [];
+  if (status.state === "error" || status.state === "offline") lines.push(statusText(status) + ".");
   if (status.state === "offline") {
     lines.push("The server cannot be reached. Your changes are kept in this browser and sent, in order, "
       + "as soon as it answers (also after closing the tab: reopen the slide).");
