@@ -362,7 +362,7 @@ export class SlideViewer extends EventTarget {
       ctx.drawImage(tiles, 0, 0);
       // a WebGL canvas keeps no drawing buffer after a frame is shown: draw it again and copy
       // it in the same task
-      this.stage.draw();
+      this.stage.draw({ direct: true }); // the view's pixels, not the stage's raster cache
       for (const overlay of [this.stage.canvas, this.stage.labelCanvas]) {
         if (overlay.width && overlay.height) {
           ctx.drawImage(overlay, 0, 0, canvas.width, canvas.height);
