@@ -2,7 +2,7 @@
 // which render it again.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { MARGIN_SHARE, ZOOM_RENDER_MS, cacheFrame, isTranslationOf, planBlit } from "../../static/js/layers/raster-cache.js";
+import { MARGIN_SHARE, ZOOM_RENDER_MS, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "../../static/js/layers/raster-cache.js";
 import { applyAffine, invertAffine } from "../../static/js/layers/view.js";
 
 /** A stage frame: zoom z (device px per slide px, dpr 1), slide point (sx, sy) at device (0, 0). */
@@ -81,4 +81,9 @@ test("zooming shows the scaled texture for a while, then renders; at rest a chan
   // zooming out far enough to show the texture's edge renders
   assert.equal(planBlit(cf, frame(0.2, 0, 0), { moving: true, now: 100, since: 0 }), null);
   assert.equal(planBlit(cf, frame(0.5, 1000, 2000, { rotation: 30 }), { moving: false, now: 0, since: 0 }), null);
+});
+
+test("the canvas is placed by a CSS matrix in CSS px", () => {
+  assert.equal(cssMatrix({ a: 1, b: 0, c: 0, d: 1, e: -320, f: -176 }, 2), "matrix(1, 0, 0, 1, -160, -88)");
+  assert.equal(cssMatrix({ a: 1.5, b: 0, c: 0, d: 1.5, e: 10, f: 20 }, 1), "matrix(1.5, 0, 0, 1.5, 10, 20)");
 });

@@ -28,6 +28,9 @@
  *   outlines, lines and dots); lines and dots before areas, then the smallest area first
  * - `select(id|null)` (one not loaded yet is highlighted when its tile arrives), `hover(id|null)`, `setHidden(id, on)` (e.g. the editor hides the bulk copy
  *   of the shape it edits and draws it in its own dynamic layer), `flyTo(id | bbox)`
+ * - stage protocol (`stage.js`): `cacheable` (true with WebGL2: drawn through the stage's raster
+ *   cache, and it calls `stage.invalidate()` on every change of what it draws), `update(frame)`
+ *   (fetches for the view, every frame), `draw(frame)`, `drawLabels(frame)`
  * - changes: `checkForChanges()` → Promise<boolean> (a conditional GET answered 304 while the set
  *   is unchanged), `reload()`; events (CustomEvent on the layer): `data-change` {version},
  *   `painted` {ms} (first complete view), `tile` {key, timing}, `error` {message, status}
@@ -439,13 +442,17 @@ export class AnnotationLayer extends EventTarget {
    */
   update(frame) {
     const needs = this.#needs(frame);
+    this.#requestAll(needs);
+    return needs;
+  }
+
+  #requestAll({ lod, needed }) {
     const targetLod = Math.min(lodForZoom(this.viewer.getZoom(false), this.maxLod), this.maxLod);
-    if (this.renderer && targetLod === needs.lod && this.visible) {
-      for (const tile of needs.needed) {
+    if (this.renderer && targetLod === lod && this.visible) {
+      for (const tile of needed) {
         this.#request(tile);
       }
     }
-    return needs;
   }
 
   /**
@@ -459,9 +466,15 @@ export class AnnotationLayer extends EventTarget {
     }
     const view = this.update(frame.view ?? frame);
     const { lod, needed } = frame.view ? this.#needs(frame) : view;
+    const inView = new Set(view.needed.map((t) => t.key));
+    if (frame.view) {
+      this.#requestAll({ lod, needed }); // the cache's margin, after the view
+    }
     const draws = [];
     for (const need of needed) {
-      const sources = this.#sources(need);
+      // in the margin only a tile's own data: a coarser stand-in costs all of its vertices
+      const own = this.tiles.get(need.key);
+      const sources = inView.has(need.key) ? this.#sources(need) : own ? [own] : [];
       const rect = tileRect(need.lod, need.tx, need.ty);
       for (const tile of sources) {
         tile.used = frame.time;

@@ -14,7 +14,7 @@
  * (device px), cssWidth, cssHeight, dpr, rotation, flip, time}`.
  */
 
-import { MARGIN_SHARE, RasterCache, cacheFrame, isTranslationOf, planBlit } from "./raster-cache.js";
+import { MARGIN_SHARE, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "./raster-cache.js";
 import { affineFromBasis, compose, invertAffine } from "./view.js";
 
 /* global OpenSeadragon */
@@ -60,7 +60,8 @@ export class OverlayStage {
     this.pending = 0;
     this.frames = 0;
     this.lastDrawMs = 0;
-    this.cache = this.gl ? new RasterCache(this.gl) : null;
+    // the raster cache's state: the frame the canvas holds (null: render), counters
+    this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "" } : null;
     this.movingSince = 0;
     this.onViewport = () => this.draw();
     viewer.osd.addHandler("update-viewport", this.onViewport);
@@ -86,7 +87,9 @@ export class OverlayStage {
 
   /** A cacheable layer's drawing changed: render the cache again at the next animation frame. */
   invalidate() {
-    this.cache?.invalidate();
+    if (this.cache) {
+      this.cache.frame = null;
+    }
     this.requestDraw();
   }
 
@@ -152,25 +155,34 @@ export class OverlayStage {
     };
   }
 
-  /** Draw every layer now. */
-  draw() {
+  /**
+   * Draw every layer now.
+   * @param {{direct?: boolean}} [options] direct: draw the cacheable layers straight onto a
+   *   view-sized canvas (no cache), e.g. to copy the canvas in the same task (a screenshot); the
+   *   next frame renders the cache again
+   */
+  draw(options = {}) {
     const f = this.frame();
     if (!f || !f.elementToSlide) {
       return;
     }
     const started = performance.now();
-    for (const c of [this.canvas, this.labelCanvas]) {
+    const cached = this.cache && !options.direct ? this.layers.filter((l) => l.cacheable) : [];
+    if (this.cache && options.direct) {
+      this.cache.frame = null;
+    }
+    for (const c of cached.length ? [this.labelCanvas] : [this.canvas, this.labelCanvas]) {
       if (c.width !== f.width || c.height !== f.height) {
         c.width = f.width;
         c.height = f.height;
       }
     }
-    const cached = this.cache ? this.layers.filter((l) => l.cacheable) : [];
     if (this.gl) {
       const gl = this.gl;
       if (cached.length) {
         this.#drawCached(cached, f);
       } else {
+        this.#place(null, f);
         gl.viewport(0, 0, f.width, f.height);
         gl.clearColor(0, 0, 0, 0);
         gl.clear(gl.COLOR_BUFFER_BIT);
@@ -217,23 +229,45 @@ export class OverlayStage {
     }
     const since = Math.max(cache.renderedAt, this.movingSince);
     let plan = planBlit(cache.frame, f, { moving, now: f.time, since });
-    if (!plan) {
+    if (plan) {
+      cache.blits += 1; // no WebGL call: the canvas keeps its pixels, the compositor moves it
+    } else {
       // panning: render on the grid of where the pan ends (it then ends on an exact copy)
       const target = moving ? this.frame(false) : null;
       const pan = target && isTranslationOf(target, f) &&
         Math.abs(target.slideToDevice.e - f.slideToDevice.e) < 2 * f.width &&
         Math.abs(target.slideToDevice.f - f.slideToDevice.f) < 2 * f.height;
       const cf = pan ? cacheFrame(target, MARGIN_SHARE, f) : cacheFrame(f);
-      cache.begin(cf);
+      const c = this.canvas;
+      if (c.width !== cf.width || c.height !== cf.height) {
+        c.width = cf.width;
+        c.height = cf.height;
+      }
+      gl.viewport(0, 0, cf.width, cf.height);
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT);
       for (const layer of layers) {
         layer.draw(cf);
       }
-      cache.end(cf, performance.now());
+      cache.frame = cf;
+      cache.renderedAt = performance.now();
+      cache.renders += 1;
       plan = planBlit(cf, f, { moving: true, now: 0, since: 0 });
     }
-    gl.viewport(0, 0, f.width, f.height);
-    gl.clearColor(0, 0, 0, 0);
-    gl.clear(gl.COLOR_BUFFER_BIT);
-    cache.blit(plan, f);
+    this.#place(plan, f);
+  }
+
+  /** Size and move the annotation canvas: over the view (plan null), or the cache's through plan. */
+  #place(plan, f) {
+    const style = this.canvas.style;
+    const transform = plan ? cssMatrix(plan.m, f.dpr) : "";
+    const key = `${transform} ${this.canvas.width}x${this.canvas.height}`;
+    if (this.cache && key !== this.cache.transform) {
+      this.cache.transform = key;
+      style.transformOrigin = "0 0";
+      style.transform = transform;
+      style.width = plan ? `${this.canvas.width / f.dpr}px` : "";
+      style.height = plan ? `${this.canvas.height / f.dpr}px` : "";
+    }
   }
 }
