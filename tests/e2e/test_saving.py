@@ -1,4 +1,5 @@
-"""The editor's saving in a real Chromium against a real server (E2 of issue 13): dots drawn while
+"""The editor's saving in a real Chromium against a real server (E2 of issue 13): a create whose
+answer is lost on the way back is sent again and applied once (Idempotency-Key); dots drawn while
 the server is down are kept in IndexedDB ("offline: N changes queued"), survive the tab being
 closed, and arrive once each, in order, when the server is back and the slide is opened again; a
 conflicting edit from another browser shows the conflict dialog with both versions drawn, and each
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from tests._server import free_port, running_server
 from tests.e2e.conftest import CMU, DATA, VIEWPORT, wait_first_viewport
@@ -117,7 +118,8 @@ def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
 ) -> None:
     port = free_port()
     context = browser.new_context(viewport=VIEWPORT)
-    dots = [(900.0, 1300.0), (1000.0, 1350.0), (1100.0, 1400.0), (1200.0, 1450.0), (1300.0, 1500.0)]
+    dots = [(900.0, 1300.0), (1000.0, 1350.0), (1100.0, 1400.0), (1200.0, 1450.0), (1300.0, 1500.0),
+            (1400.0, 1550.0)]
     try:
         with running_server(str(slides), "--workers", "1", data_dir=data_dir, port=port) as server:
             tab = Tab(context)
@@ -125,8 +127,27 @@ def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
             tab.dot(*dots[0])  # online: makes the set and the first dot
             saved = tab.wait_status("saved", 0)
             assert saved["text"].startswith("saved ") and len(saved["text"]) == len("saved 12:03:14")
+            # the next create reaches the server, but its answer is lost on the way back: the queue
+            # sends it again with the same Idempotency-Key and gets the stored answer
+            lost: list[str] = []
+
+            def lose_the_answer(route: Route) -> None:
+                if route.request.method == "POST" and not lost:
+                    lost.append(route.request.headers["idempotency-key"])
+                    route.fetch()  # applied by the server...
+                    route.abort("connectionreset")  # ...but the page never hears of it
+                else:
+                    route.continue_()
+
+            tab.page.route("**/api/sets/*/annotations", lose_the_answer)
+            tab.dot(*dots[1])
+            tab.wait_status("saved", 0)
+            tab.page.unroute("**/api/sets/*/annotations")
+            assert len(lost) == 1
+            (s,) = _sets(server.url)
+            assert len(_features(server.url, s)) == 2  # applied once
         # the server is gone: drawing goes on, the changes wait in IndexedDB
-        for x, y in dots[1:]:
+        for x, y in dots[2:]:
             tab.dot(x, y)
         offline = tab.wait_status("offline", 4)
         assert offline["text"] == "offline: 4 changes queued"
@@ -135,7 +156,7 @@ def test_changes_made_offline_survive_the_closed_tab_and_arrive_once_in_order(
         tab.page.close()  # the tab is closed before anything could be sent
         with running_server(str(slides), "--workers", "1", data_dir=data_dir, port=port) as server:
             (s,) = _sets(server.url)
-            assert len(_features(server.url, s)) == 1  # nothing arrived while no page was open
+            assert len(_features(server.url, s)) == 2  # nothing arrived while no page was open
             again = Tab(context)
             again.open(server.url)  # the slide opened again: its queue replays what it stored
             again.wait_status("saved", 0)
