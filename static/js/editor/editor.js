@@ -103,7 +103,7 @@ export class Editor extends EventTarget {
     this.canvas.setDraft(null);
     this.viewer.pane.dataset.editorTool = next.name;
     this.viewer.hooks.osd.style.cursor = next.cursor ?? "";
-    for (const b of this.toolbar?.querySelectorAll("[data-tool]") ?? []) {
+    for (const b of this.#palette()?.querySelectorAll("[data-tool]") ?? []) {
       b.setAttribute("aria-pressed", String(b.dataset.tool === next.name));
     }
     this.dispatchEvent(new CustomEvent("tool", { detail: { name: next.name } }));
@@ -417,6 +417,15 @@ export class Editor extends EventTarget {
       this.#hide(this.doc.get(localId)); // one kept for the undo history: drawn by the editor again
       return localId;
     }
+    // one request per annotation at a time (the select tool and others may ask together)
+    this.loading ??= new Map();
+    if (!this.loading.has(localId)) {
+      this.loading.set(localId, this.#fetchEntry(setId, annotationId, localId).finally(() => this.loading.delete(localId)));
+    }
+    return this.loading.get(localId);
+  }
+
+  async #fetchEntry(setId, annotationId, localId) {
     const layer = this.annotations.layer(setId);
     const url = `${layer?.set.urls.annotations ?? `/api/sets/${setId}/annotations`}/${annotationId}`;
     const response = await fetch(url, { headers: { Accept: "application/json" } });
@@ -429,6 +438,7 @@ export class Editor extends EventTarget {
       this.doc.put(makeEntry({ localId, setId, annotationId, version, feature }));
       this.#hide(this.doc.get(localId));
       this.refresh();
+      this.dispatchEvent(new CustomEvent("loaded", { detail: { localId } }));
     }
     return localId;
   }
@@ -468,7 +478,7 @@ export class Editor extends EventTarget {
   // Toolbar
 
   #renderToolbar() {
-    const group = this.toolbar?.querySelector("[data-editor-tools]");
+    const group = this.#palette();
     if (!group) {
       return;
     }
@@ -493,8 +503,14 @@ export class Editor extends EventTarget {
     this.#syncUndoButtons();
   }
 
+  /** The tools' palette ([data-editor-tools]): over the pane, or in the given toolbar. */
+  #palette() {
+    return this.toolbar?.querySelector("[data-editor-tools]")
+      ?? this.viewer.pane.closest("[data-viewer-app]")?.querySelector("[data-editor-tools]") ?? null;
+  }
+
   #syncUndoButtons() {
-    const group = this.toolbar?.querySelector("[data-editor-tools]");
+    const group = this.#palette();
     const u = group?.querySelector("[data-editor-undo]");
     const r = group?.querySelector("[data-editor-redo]");
     if (u) {
