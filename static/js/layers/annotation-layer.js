@@ -41,6 +41,7 @@ import { CanvasRenderer } from "./canvas-renderer.js";
 import { ancestry, displayColor, groupTable, parseColor } from "./colors.js";
 import Flatbush from "./flatbush.js";
 import { hitTestBatch } from "./hit-test.js";
+import { drawLabels } from "./labels.js";
 import { SlotTable } from "./slot-table.js";
 import {
   applyAffine, invertAffine, lodForZoom, maxLodFor, rebase, tileKey, tileMargin, tileRect, tilesForBox,
@@ -510,39 +511,7 @@ export class AnnotationLayer extends EventTarget {
     if (!this.visible || this.opacity <= 0 || !this.lastDraws.length) {
       return false;
     }
-    return this.#drawLabels(this.lastDraws, frame);
-  }
-
-  #drawLabels(draws, frame) {
-    const ctx = frame.labels;
-    const seen = new Set();
-    let drawn = false;
-    for (const d of draws) {
-      for (const label of d.tile.batch.labels) {
-        if (seen.has(label.slot) || !this.table.visible(label.slot) || seen.size > 500) {
-          continue;
-        }
-        seen.add(label.slot);
-        const a = applyAffine(frame.slideToDevice, { x: label.x0, y: label.y0 });
-        const b = applyAffine(frame.slideToDevice, { x: label.x1, y: label.y1 });
-        const x = (a.x + b.x) / 2;
-        const y = (a.y + b.y) / 2;
-        if (x < -50 || y < -50 || x > frame.width + 50 || y > frame.height + 50) {
-          continue;
-        }
-        ctx.font = `600 ${12 * frame.dpr}px system-ui, sans-serif`;
-        const w = ctx.measureText(label.text).width + 10 * frame.dpr;
-        const h = 18 * frame.dpr;
-        ctx.fillStyle = "rgba(0, 0, 0, 0.65)";
-        ctx.fillRect(x - w / 2, y - h - 4 * frame.dpr, w, h);
-        ctx.fillStyle = "#fff";
-        ctx.textAlign = "center";
-        ctx.textBaseline = "middle";
-        ctx.fillText(label.text, x, y - h / 2 - 4 * frame.dpr);
-        drawn = true;
-      }
-    }
-    return drawn;
+    return drawLabels(this.lastDraws, frame, (slot) => this.table.visible(slot));
   }
 
   #evict(now) {
