@@ -64,6 +64,11 @@ test("a drag across the selected polygon's edge adds to it; undoing restores it 
   assert.ok(areaOf(doc, localId) > 10000 + 22 * 60, `grew to ${areaOf(doc, localId)}`);
   assert.ok(areaOf(doc, localId) < 10000 + (10 + width / 2) * (60 + width), `at most the stroke's box`);
   assert.ok(session.holds(localId) === false, "nothing held once the stroke is done");
+  const timing = session.lastStroke; // benchmarks/editor.py reads it
+  assert.equal(timing.mode, "add");
+  assert.equal(timing.points, 4);
+  assert.equal(timing.vertices, result.ops[0].coordinates.length);
+  assert.ok(timing.ms >= 0 && timing.ms < 10000, `timed ${timing.ms} ms`);
   inverses.reverse().forEach((op) => doc.apply(op));
   assert.deepEqual(doc.get(localId).points, before);
 });

@@ -15,6 +15,9 @@
  *   the next session of the tool. The brush circle follows the cursor; while dragging, the
  *   stroke's outline is drawn (green: add, red: cut).
  * - A click is a dab (a disc). Esc cancels the stroke being drawn.
+ * - Timing: the session's `lastStroke` ({ms, points, vertices, mode}, or null) is the script time of
+ *   the last stroke's geometry (offset, union / difference, rings: what the tool computes on
+ *   release), its stroke points and the vertices of the result; `benchmarks/editor.py` reads it.
  */
 
 import { flattenSpline } from "../../layers/geometry.js";
@@ -47,6 +50,21 @@ function warmUp() {
     annotationRings(brushShape({ outer: ring }, stroke, 10, i % 2 ? "cut" : "add", { tolerance: 0.5 }));
   }
 }
+
+/** The script time of the last stroke's geometry (see the module's doc); one per page. */
+let lastStroke = null;
+
+/** Record the time since *t0* of a stroke of *points* that gave *ops* (or rings). */
+function timed(t0, points, mode, rings) {
+  lastStroke = {
+    ms: performance.now() - t0, points: points.length, mode,
+    vertices: rings.reduce((n, ring) => n + ring.length, 0),
+  };
+}
+
+/** Rings of the ops a stroke made (what the result holds). */
+const ringsOf = (ops) => ops.flatMap((op) => (op.kind === "set-coordinates" ? [op.coordinates]
+  : op.kind === "create" ? [op.entry.points] : []));
 
 /** The brush's settings, kept across sessions of the tool (and page loads, when storage is given). */
 const settings = { width: DEFAULT_WIDTH_PX, cut: false };
@@ -184,8 +202,10 @@ export const brushTool = {
         if (m === "cut") {
           return { draft: draft(), message: "brush: select a polygon to cut from" };
         }
+        const t0 = performance.now();
         const pieces = brushShape({ outer: [] }, points, width, "add", { tolerance: tol });
         const { main } = annotationRings(pieces);
+        timed(t0, points, m, main ? [main] : []);
         if (!main) {
           return { draft: draft() };
         }
@@ -197,7 +217,10 @@ export const brushTool = {
         if (!isArea(id)) {
           return null;
         }
-        return strokeOps(ctx.doc.get(id), points, width, m, { tolerance: tol, newId: ctx.newId });
+        const t0 = performance.now();
+        const ops = strokeOps(ctx.doc.get(id), points, width, m, { tolerance: tol, newId: ctx.newId });
+        timed(t0, points, m, ringsOf(ops));
+        return ops;
       };
       if (ctx.doc.has(id)) {
         const ops = make();
@@ -227,6 +250,9 @@ export const brushTool = {
       keys: ["<", ">", "c"],
       get drawing() {
         return stroke !== null;
+      },
+      get lastStroke() {
+        return lastStroke;
       },
       holds(localId) {
         return localId === target;
