@@ -57,11 +57,6 @@ function shared(entries, key) {
   return values.size === 1 ? [...values][0] : undefined;
 }
 
-const parseLocalId = (localId) => {
-  const m = /^s(\d+):(\d+)$/.exec(localId);
-  return m ? { setId: Number(m[1]), annotationId: Number(m[2]) } : null;
-};
-
 export class PropertiesPanel {
   /**
    * @param {import("./editor.js").Editor} editor
@@ -100,6 +95,7 @@ export class PropertiesPanel {
     }
     editor.addEventListener("selection", () => this.render());
     editor.addEventListener("applied", () => this.render());
+    editor.addEventListener("loaded", () => this.render()); // the selection's exact copies (the select tool loads them)
     editor.doc.addEventListener("change", () => this.render());
   }
 
@@ -130,9 +126,6 @@ export class PropertiesPanel {
       return;
     }
     const entries = this.entries();
-    if (entries.length < ids.length) {
-      this.#loadMissing(ids);
-    }
     const title = this.root.querySelector("[data-properties-title]");
     const types = [...new Set(entries.map((e) => propertiesOf(e.feature).type))];
     title.textContent = entries.length < ids.length
@@ -170,16 +163,5 @@ export class PropertiesPanel {
     color.value = (asapHex(hex) ?? "#F4FA58").toLowerCase();
     color.disabled = disabled;
     this.root.querySelector("[data-prop-hex]").textContent = hex === undefined ? "(several)" : asapHex(hex) ?? "";
-  }
-
-  #loadMissing(ids) {
-    this.tried ??= new Set();
-    const fresh = ids.filter((id) => !this.editor.doc.has(id) && !this.tried.has(id));
-    fresh.forEach((id) => this.tried.add(id));
-    const missing = fresh.map(parseLocalId).filter(Boolean);
-    if (!missing.length) {
-      return;
-    }
-    Promise.allSettled(missing.map((ref) => this.editor.load(ref))).then(() => this.render());
   }
 }
