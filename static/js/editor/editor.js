@@ -60,6 +60,8 @@ export class Editor extends EventTarget {
     this.user = user;
     this.queue = queue;
     // a change replayed from an earlier visit (crash, closed tab): its set is drawn again once saved
+    // a conflict settled with "Take theirs": the document holds the server's version from now on
+    queue.addEventListener("resolved", (event) => this.#tookTheirs(event.detail));
     queue.addEventListener("confirmed", (event) => {
       const change = event.detail.change;
       if (!this.pending.has(change.localId)) {
@@ -339,6 +341,23 @@ export class Editor extends EventTarget {
     return this.setPromise.finally(() => {
       this.setPromise = null;
     });
+  }
+
+  #tookTheirs({ change, choice, theirs }) {
+    if (choice !== "theirs") {
+      return; // "mine" is sent again, "both" saves mine as a new annotation: the document is right
+    }
+    const entry = this.doc.get(change.localId);
+    if (entry && theirs) {
+      const fresh = makeEntry({ ...entry, feature: theirs });
+      entry.points = fresh.points;
+      entry.feature = fresh.feature;
+      entry.version = theirs.properties?.version ?? entry.version;
+    } else if (entry) {
+      this.doc.forget(change.localId); // deleted on the server meanwhile
+    }
+    this.annotations.layer(change.setId)?.checkForChanges();
+    this.refresh();
   }
 
   /** Resolve once the set's layer draws the change (or after a while, whatever happens). */
