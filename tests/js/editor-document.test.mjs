@@ -119,3 +119,18 @@ test("undo then redo, and a new action drops the redo side", () => {
   assert.equal(stack.undo().label, "1");
   assert.equal(stack.undo(), null);
 });
+
+test("a record that no longer applies can be dropped from either side", () => {
+  const stack = new UndoStack();
+  const rec = (n) => ({ ops: [{ op: { kind: "delete", localId: n }, inverse: { kind: "delete", localId: n } }], label: n });
+  stack.push(rec("1"));
+  stack.push(rec("2"));
+  const two = stack.undo();
+  const bytes = stack.bytes;
+  stack.drop(two);
+  assert.ok(!stack.canRedo());
+  assert.ok(stack.bytes < bytes);
+  stack.drop(stack.done[0]);
+  assert.ok(!stack.canUndo());
+  assert.equal(stack.bytes, 0);
+});

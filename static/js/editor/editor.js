@@ -250,7 +250,7 @@ export class Editor extends EventTarget {
   undo() {
     const rec = this.undoStack.undo();
     if (rec) {
-      this.#run(rec.ops.map((r) => r.inverse).reverse());
+      this.#replay(rec, () => this.#run(rec.ops.map((r) => r.inverse).reverse()));
     }
   }
 
@@ -258,8 +258,21 @@ export class Editor extends EventTarget {
   redo() {
     const rec = this.undoStack.redo();
     if (rec) {
-      const done = this.#run(rec.ops.map((r) => r.op));
-      this.undoStack.replace(rec, done);
+      this.#replay(rec, () => this.undoStack.replace(rec, this.#run(rec.ops.map((r) => r.op))));
+    }
+  }
+
+  /**
+   * Undo or redo a record; one that no longer applies (the annotation was deleted or reshaped by
+   * someone else, and "Take theirs" put their version in the document) is dropped and said so.
+   */
+  #replay(rec, run) {
+    try {
+      run();
+    } catch (err) {
+      this.undoStack.drop(rec);
+      this.refresh();
+      this.viewer.pane.dataset.editorMessage = `cannot undo or redo "${rec.label || "that"}": ${err.message}`;
     }
   }
 

@@ -109,6 +109,19 @@ export class UndoStack extends EventTarget {
     this.#trim();
   }
 
+  /** Forget a record (one that no longer applies), wherever it is. */
+  drop(rec) {
+    for (const side of [this.done, this.undone]) {
+      const i = side.indexOf(rec);
+      if (i >= 0) {
+        side.splice(i, 1);
+        this.bytes -= rec.bytes;
+        this.#changed();
+        return;
+      }
+    }
+  }
+
   #changed() {
     this.dispatchEvent(new CustomEvent("change", { detail: { undo: this.done.length, redo: this.undone.length, bytes: this.bytes } }));
   }
