@@ -83,6 +83,14 @@ export class Editor extends EventTarget {
     this.#renderToolbar();
     this.input = new EditorInput(this);
     this.properties = new PropertiesPanel(this); // name, group, colour of the selection (E1b)
+    // an entry chosen in the layers panel's list is the select tool's selection (then edited at once)
+    panel?.addEventListener?.("select", (event) => {
+      const e = event.detail.entry;
+      if (e && this.tool?.name === "select") {
+        this.select([this.localIdOf(e.setId, e.id)]);
+        this.load({ setId: e.setId, annotationId: e.id }).catch(() => {});
+      }
+    });
     this.undoStack.addEventListener("change", () => this.#syncUndoButtons());
     this.setTool("pan");
   }
@@ -272,7 +280,7 @@ export class Editor extends EventTarget {
     } catch (err) {
       this.undoStack.drop(rec);
       this.refresh();
-      this.viewer.pane.dataset.editorMessage = `cannot undo or redo "${rec.label || "that"}": ${err.message}`;
+      this.say(`cannot undo or redo "${rec.label || "that"}": ${err.message}`);
     }
   }
 
@@ -502,6 +510,30 @@ export class Editor extends EventTarget {
     this.canvas.setShapes(shapes);
   }
 
+  /**
+   * Tell the user something for a few seconds (a tool's message: "copied 3", "loading the
+   * selection…"; an undo that cannot apply), in a polite live region over the slide.
+   * @param {string} text ("" hides it)
+   */
+  say(text) {
+    this.viewer.pane.dataset.editorMessage = text;
+    if (!this.messageEl) {
+      this.messageEl = document.createElement("p");
+      this.messageEl.className = "editor-message";
+      this.messageEl.setAttribute("role", "status");
+      this.messageEl.dataset.editorMessage = "";
+      this.viewer.pane.append(this.messageEl);
+    }
+    this.messageEl.textContent = text;
+    this.messageEl.hidden = !text;
+    clearTimeout(this.messageTimer);
+    if (text) {
+      this.messageTimer = setTimeout(() => {
+        this.messageEl.hidden = true;
+      }, 4000);
+    }
+  }
+
   #pendingChanged() {
     this.viewer.pane.dataset.editorPending = String(this.pending.size);
   }
@@ -592,7 +624,7 @@ export class Editor extends EventTarget {
       this.viewer.hooks.osd.style.cursor = result.cursor;
     }
     if (result.message !== undefined) {
-      this.viewer.pane.dataset.editorMessage = result.message;
+      this.say(result.message);
     }
     if (result.done && this.tool?.start) {
       this.session = this.tool.start(this.#context()); // the tool stays, ready for the next shape
