@@ -250,7 +250,9 @@ def test_copy_on_one_slide_paste_on_another(page: Page, editor_server: Server, f
     fresh_sets(BOUNDS, [])
     _open(page, editor_server, CMU, VIEW)
     page.keyboard.press("v")
-    _press_on(page, _screen(page, [[1100, 1500]])[0])
+    # chosen in the layers panel's list: the select tool's selection
+    page.keyboard.press("Shift+A")
+    page.locator("[data-layers-panel]:not([hidden]) [data-entry]", has_text="square").click()
     _selected(page, 1)
     page.keyboard.press("Control+c")
     expect(page.locator("[data-pane]")).to_have_attribute("data-editor-message", "copied 1")
