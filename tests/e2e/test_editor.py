@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests._server import running_server
 from tests.e2e.conftest import BOUNDS, CMU, DATA, Server, wait_first_viewport, wait_fully_loaded
@@ -153,6 +153,10 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
         _click(page, at)
     page.keyboard.press("Escape")
     assert page.evaluate(f"() => {pane}.dataset.editorTool") == "polygon", "Esc cancelled the shape only"
+    for at in _screen(page, [[600.0, 1000.0], [700.0, 1000.0]]):  # Enter on 2 vertices: told, nothing saved
+        _click(page, at)
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-editor-toast]")).to_have_text("a polygon needs 3 points at least")
     tri = [[400.0, 1800.0], [700.0, 1800.0], [550.0, 2050.0]]
     for at in _screen(page, tri):  # Enter closes
         _click(page, at)

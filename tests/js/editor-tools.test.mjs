@@ -76,7 +76,8 @@ test("polygon keys: Backspace removes the last vertex, Esc cancels, Enter closes
   s = tool("polygon").start(ctx());
   click(s, 0, 0);
   click(s, 10, 0);
-  assert.deepEqual(s.key({ key: "Enter" }), { draft: null, done: true }, "under 3 vertices: no polygon");
+  assert.deepEqual(s.key({ key: "Enter" }), { draft: null, done: true, message: "a polygon needs 3 points at least" },
+    "under 3 vertices: no polygon, and the user is told");
 });
 
 test("closing distance is in screen px: at zoom 4 the same slide distance no longer closes", () => {

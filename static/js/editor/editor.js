@@ -521,7 +521,7 @@ export class Editor extends EventTarget {
       this.messageEl = document.createElement("p");
       this.messageEl.className = "editor-message";
       this.messageEl.setAttribute("role", "status");
-      this.messageEl.dataset.editorMessage = "";
+      this.messageEl.dataset.editorToast = "";
       this.viewer.pane.append(this.messageEl);
     }
     this.messageEl.textContent = text;

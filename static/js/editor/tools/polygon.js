@@ -30,7 +30,9 @@ export function vertexTool(spec) {
       };
       const finish = () => {
         if (points.length < 3) {
-          return cancel();
+          const had = points.length > 0;
+          cancel();
+          return had ? { draft: null, done: true, message: `a ${spec.label.toLowerCase()} needs 3 points at least` } : undefined;
         }
         const op = createOp(ctx, spec.type, points);
         points = [];
