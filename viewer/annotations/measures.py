@@ -10,9 +10,14 @@ equal bit for bit to what :mod:`viewer.annotations.geometry`'s function of one a
 * :func:`longest_diameters`: :func:`geometry.longest_diameter` (the largest ``dx*dx + dy*dy`` over
   pairs of vertices of the GEOS convex hull of the scaled points). Hulls of up to
   :data:`BRUTE_FORCE_MAX_VERTICES` vertices compare every pair; bigger ones (a 200-vertex circle's
-  hull has 200) compare each edge's end points with the vertices around the edge's antipodal
-  vertex (rotating calipers, found for every edge of every hull at once by one ``searchsorted``
-  over the edges' unwrapped angles), which include the diameter's pair.
+  hull has 200) compare each edge's first vertex with the edge's antipodal vertex and its
+  neighbours (rotating calipers, the antipodal vertices of every edge of every hull found at once
+  by one ``searchsorted`` over the edges' unwrapped angles). Every antipodal pair, the diameter's
+  among them, is such a pair: a vertex v is antipodal to the vertices from the antipode of the
+  edge into v to that of the edge out of v, and each of those but the last starts an edge whose
+  antipode is v. The neighbours absorb the angles' rounding.
+
+The GEOS hulls of many points are made by two threads (GEOS releases the GIL).
 
 Python loops run over size classes (powers of two), never over annotations or points: the cold
 summary of 5,000 annotations of 200 points is a few numpy and GEOS calls.
@@ -20,13 +25,16 @@ summary of 5,000 annotations of 200 points is a few numpy and GEOS calls.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import shapely
 
 #: Hulls with at most this many vertices (closing one included) compare every pair of vertices.
 BRUTE_FORCE_MAX_VERTICES = 64
-#: Antipodal vertices compared on each side of the one found by angle (absorbs angle rounding).
-_WINDOW = 2
+#: Vertices compared on each side of the antipodal one found by angle (absorbs angle rounding).
+_WINDOW = 1
 #: Elements of one brute-force block (k hulls x w x w distances).
 _BLOCK = 1 << 20
 
@@ -52,8 +60,9 @@ def subset(points: np.ndarray, offsets: np.ndarray, chosen: np.ndarray) -> tuple
 def _size_classes(sizes: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(width, annotation indices) for every power-of-two width that some non-empty size needs."""
     nonempty = np.flatnonzero(sizes > 0)
-    widths = np.left_shift(1, np.ceil(np.log2(sizes[nonempty])).astype(np.int64))
-    return [(int(w), nonempty[widths == w]) for w in np.unique(widths)]
+    exponents = np.ceil(np.log2(sizes[nonempty])).astype(np.int64)
+    # (np.unique would import numpy.ma on first use: ~50 ms of a cold summary)
+    return [(1 << int(e), nonempty[exponents == e]) for e in np.flatnonzero(np.bincount(exponents))]
 
 
 def _padded(
@@ -87,13 +96,14 @@ def asap_areas(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """:func:`geometry.asap_area` of every annotation: float32 terms ``(x[j]+x[i])*(y[j]-y[i])``
     with j the previous point (cyclically), summed left to right in double, |sum/2| in float32."""
     offsets = np.asarray(offsets, dtype=np.int64)
-    sizes = sizes_of(offsets)
-    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-    previous = np.arange(len(pts)) - 1
-    nonempty = sizes > 0
-    previous[offsets[:-1][nonempty]] = offsets[1:][nonempty] - 1
-    prev = pts[previous]
-    terms = (prev[:, 0] + pts[:, 0]) * (prev[:, 1] - pts[:, 1])  # float32 arithmetic
+    nonempty = sizes_of(offsets) > 0
+    x = np.asarray(points[:, 0], dtype=np.float32)
+    y = np.asarray(points[:, 1], dtype=np.float32)
+    px, py = np.empty_like(x), np.empty_like(y)
+    px[1:], py[1:] = x[:-1], y[:-1]
+    first, last = offsets[:-1][nonempty], offsets[1:][nonempty] - 1
+    px[first], py[first] = x[last], y[last]
+    terms = (px + x) * (py - y)  # float32 arithmetic
     totals = sequential_sums(terms, offsets)
     return np.abs(totals * 0.5).astype(np.float32).astype(np.float64)
 
@@ -123,7 +133,7 @@ def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[floa
     keep = np.repeat(sizes >= 2, sizes)
     # one line string per annotation: GEOS hulls its vertices as it hulls a MultiPoint of them
     lines = shapely.linestrings(scaled[keep], indices=np.repeat(np.arange(len(todo)), sizes[todo]))
-    hulls = shapely.convex_hull(lines)
+    hulls = _convex_hulls(lines, sizes[todo])
     coords, owner = shapely.get_coordinates(hulls, return_index=True)
     hull_offsets = np.searchsorted(owner, np.arange(len(todo) + 1))
     hull_sizes = np.diff(hull_offsets)
@@ -135,6 +145,34 @@ def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[floa
         best[~small] = _antipodal_max(coords, hull_offsets, np.flatnonzero(~small))
     out[todo] = np.sqrt(best)
     return out
+
+
+def _convex_hulls(lines: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``shapely.convex_hull(lines)``; with many points, the second half (by points) in a worker
+    thread while this one does the first: GEOS releases the GIL, so two cores take half the time."""
+    total = int(sizes.sum())
+    if total < _PARALLEL_MIN_POINTS or len(lines) < 2:
+        return shapely.convex_hull(lines)  # type: ignore[no-any-return]
+    half = int(np.searchsorted(np.cumsum(sizes), total // 2)) + 1
+    half = min(max(half, 1), len(lines) - 1)
+    second = _hull_worker().submit(shapely.convex_hull, lines[half:])
+    first = shapely.convex_hull(lines[:half])
+    return np.concatenate([first, second.result()])
+
+
+def _hull_worker() -> ThreadPoolExecutor:
+    """The one worker thread of :func:`_convex_hulls`, made on first use."""
+    global _HULL_WORKER
+    with _HULL_WORKER_LOCK:
+        if _HULL_WORKER is None:
+            _HULL_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convex-hulls")
+        return _HULL_WORKER
+
+
+_HULL_WORKER: ThreadPoolExecutor | None = None
+_HULL_WORKER_LOCK = threading.Lock()
+#: Below this many points one thread hulls them all (a thread hand-off costs ~0.1 ms).
+_PARALLEL_MIN_POINTS = 100_000
 
 
 def _pairwise_max(coords: np.ndarray, offsets: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -157,37 +195,47 @@ def _pairwise_max(coords: np.ndarray, offsets: np.ndarray, chosen: np.ndarray) -
 
 def _antipodal_max(coords: np.ndarray, offsets: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """Largest ``dx*dx + dy*dy`` over the antipodal pairs of each chosen hull (closed polygon rings
-    of more than 3 vertices), found for every edge of every hull at once."""
-    # the open rings, counter-clockwise, one after the other; per edge: its hull's start and size
+    of more than 3 vertices), found for every edge of every hull at once. 1-D arrays throughout:
+    gathers of (n, 2) rows and 2-D index arithmetic cost several times more."""
+    # the open rings one after the other; per vertex: its hull, the hull's first vertex and size
     sizes = sizes_of(offsets)[chosen] - 1
     starts = np.cumsum(sizes) - sizes
     hull = np.repeat(np.arange(len(chosen)), sizes)
-    first, size = starts[hull], sizes[hull]
-    local = np.arange(len(hull)) - first
-    base = offsets[chosen][hull]
-    nxt = first + (local + 1) % size
-    rel = coords[base + local] - coords[base]  # relative to a vertex: no cancellation below
-    clockwise = np.add.reduceat(rel[:, 0] * rel[nxt, 1] - rel[nxt, 0] * rel[:, 1], starts) < 0
-    ring = coords[base + np.where(clockwise[hull], size - 1 - local, local)]
-    x, y = ring[:, 0].copy(), ring[:, 1].copy()
+    first = starts[hull]
+    source = np.arange(len(hull)) + np.repeat(offsets[chosen] - starts, sizes)
+    x, y = coords[source, 0], coords[source, 1]
+    after = np.arange(1, len(hull) + 1)
+    after[starts + sizes - 1] = starts  # each vertex's successor on its ring
+    # counter-clockwise (GEOS makes them clockwise): a clockwise ring mirrored (x -> -x) is, and
+    # mirroring changes no distance, not even in its rounding
+    rx, ry = x - x[first], y - y[first]  # relative to a vertex: no cancellation in the sign
+    clockwise = np.add.reduceat(rx * ry[after] - rx[after] * ry, starts) < 0
+    x = np.where(clockwise[hull], -x, x)
     # edge angles, unwrapped per hull: a convex ring only turns left (turns in [0, pi))
-    angle = np.arctan2(y[nxt] - y, x[nxt] - x)
-    turn = np.clip(np.mod(np.diff(angle, prepend=angle[:1]) + np.pi, 2 * np.pi) - np.pi, 0.0, None)
+    angle = np.arctan2(y[after] - y, x[after] - x)
+    turn = np.diff(angle, prepend=angle[:1])
+    turn = np.clip(np.mod(turn + np.pi, 2 * np.pi) - np.pi, 0.0, None)
     turn[starts] = 0.0
     total = np.cumsum(turn)
-    unwrapped = angle[first] + total - total[first] + 8 * np.pi * hull  # hulls 8pi apart
-    # each hull's angles twice (the second turn +2pi): one increasing sequence
-    seq = np.empty(2 * len(hull), dtype=np.float64)
-    seq[local + 2 * first] = unwrapped
-    seq[local + 2 * first + size] = unwrapped + 2 * np.pi
-    # the vertex between the edges whose angles bracket edge i's + pi is antipodal to edge i
-    found = np.searchsorted(seq, unwrapped + np.pi) - 2 * first
-    window = np.arange(-_WINDOW, _WINDOW + 1)
-    other = first[:, None] + (found[:, None] + window) % size[:, None]
-    ox, oy = x[other], y[other]
+    lift = 8 * np.pi * hull  # hulls 8 pi apart: one increasing sequence for all
+    unwrapped = (angle[starts] - total[starts])[hull] + total + lift
+    # edge i's antipodal vertex is the one between the edges whose angles bracket its angle + pi
+    # (taken within the hull's first turn): searchsorted gives the later edge's index, 0..size
+    target = unwrapped + np.pi
+    target -= np.where(target >= unwrapped[first] + 2 * np.pi, 2 * np.pi, 0.0)
+    found = np.searchsorted(unwrapped, target) - first
+    # each ring padded with its last _WINDOW vertices before and first _WINDOW + 1 after, so that
+    # found + shift needs no modulo
+    pad = 2 * _WINDOW + 1
+    padded_starts = starts + pad * np.arange(len(chosen))
+    width = np.repeat(sizes + pad, sizes + pad)
+    local = np.arange(len(width)) - np.repeat(padded_starts, sizes + pad) - _WINDOW
+    ring_index = np.repeat(starts, sizes + pad) + np.mod(local, width - pad)
+    px, py = x[ring_index], y[ring_index]
+    centre = padded_starts[hull] + _WINDOW + found
     best = np.zeros(len(hull), dtype=np.float64)
-    for end in (np.arange(len(hull)), nxt):
-        dx, dy = x[end][:, None] - ox, y[end][:, None] - oy
-        best = np.maximum(best, (dx * dx + dy * dy).max(axis=1))
+    for shift in range(-_WINDOW, _WINDOW + 1):
+        dx, dy = x - px[centre + shift], y - py[centre + shift]
+        np.maximum(best, dx * dx + dy * dy, out=best)
     out: np.ndarray = np.maximum.reduceat(best, starts)
     return out
