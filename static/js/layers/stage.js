@@ -61,7 +61,7 @@ export class OverlayStage {
     this.frames = 0;
     this.lastDrawMs = 0;
     // the raster cache's state: the frame the canvas holds (null: render), counters
-    this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "" } : null;
+    this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "", size: "" } : null;
     this.movingSince = 0;
     this.onViewport = () => this.draw();
     viewer.osd.addHandler("update-viewport", this.onViewport);
@@ -259,15 +259,22 @@ export class OverlayStage {
 
   /** Size and move the annotation canvas: over the view (plan null), or the cache's through plan. */
   #place(plan, f) {
+    const cache = this.cache;
+    if (!cache) {
+      return;
+    }
     const style = this.canvas.style;
-    const transform = plan ? cssMatrix(plan.m, f.dpr) : "";
-    const key = `${transform} ${this.canvas.width}x${this.canvas.height}`;
-    if (this.cache && key !== this.cache.transform) {
-      this.cache.transform = key;
-      style.transformOrigin = "0 0";
-      style.transform = transform;
+    const size = plan ? `${this.canvas.width / f.dpr}px ${this.canvas.height / f.dpr}px` : "";
+    if (size !== cache.size) { // a layout change: only when a render resized the canvas
+      cache.size = size;
       style.width = plan ? `${this.canvas.width / f.dpr}px` : "";
       style.height = plan ? `${this.canvas.height / f.dpr}px` : "";
+      style.transformOrigin = plan ? "0 0" : "";
+    }
+    const transform = plan ? cssMatrix(plan.m, f.dpr) : "";
+    if (transform !== cache.transform) { // compositing only
+      cache.transform = transform;
+      style.transform = transform;
     }
   }
 }
