@@ -166,6 +166,12 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
     page.evaluate(f"() => {pane}.wsi.panel.setActiveGroup({aset['id']}, null)")  # the rest: ungrouped
     page.keyboard.press("r")
     _drag(page, _screen(page, [[1500.0, 1000.0], [1600.0, 1050.0], [1700.0, 1200.0]]))
+    page.mouse.dblclick(*_screen(page, [[1000.0, 1000.0]])[0])  # ASAP's dialog: a rectangle of a size
+    dialog = page.locator("[data-editor-ask]")
+    dialog.get_by_label("Width (µm)").fill("99.8")
+    dialog.get_by_label("Height (µm)").fill("49.9")
+    dialog.get_by_role("button", name="OK").click()
+    expect(dialog).to_have_count(0)
     page.keyboard.press("d")
     _click(page, _screen(page, [[1800.0, 1800.0]])[0])
     page.keyboard.press("i")
@@ -194,17 +200,20 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
     wait_first_viewport(page)
     got = _asap(editor_server, CMU, aset["id"])
     assert [(a["type"], a["group"]) for a in got] == [
-        ("Polygon", "tumour"), ("Polygon", "tumour"), ("Rectangle", None), ("Dot", None), ("PointSet", None),
+        ("Polygon", "tumour"), ("Polygon", "tumour"), ("Rectangle", None), ("Rectangle", None), ("Dot", None),
+        ("PointSet", None),
         ("Spline", None), ("Measurement", None), ("Polygon", None),
     ]
     _close(got[0]["points"], poly, px)
     _close(got[1]["points"], tri, px)
     _close(got[2]["points"], [[1500.0, 1000.0], [1700.0, 1000.0], [1700.0, 1200.0], [1500.0, 1200.0]], px)
-    _close(got[3]["points"], [[1800.0, 1800.0]], px)
-    _close(got[4]["points"], points, px)
-    _close(got[5]["points"], spline, px)
-    _close(got[6]["points"], ruler, px)
-    free = got[7]["points"]
+    # 99.8 x 49.9 µm at 0.499 µm/px: 200 x 100 px round the double-click
+    _close(got[3]["points"], [[900.0, 950.0], [1100.0, 950.0], [1100.0, 1050.0], [900.0, 1050.0]], px)
+    _close(got[4]["points"], [[1800.0, 1800.0]], px)
+    _close(got[5]["points"], points, px)
+    _close(got[6]["points"], spline, px)
+    _close(got[7]["points"], ruler, px)
+    free = got[8]["points"]
     assert 10 < len(free) < 120, f"{len(free)} vertices: the stroke was simplified"
     for x, y in free:  # every vertex on the circle drawn (Douglas-Peucker at 1 screen px)
         assert abs(math.hypot(x - 1900, y - 1400) - 150) <= 2 * px, (x, y)

@@ -153,3 +153,18 @@ test("live measures: µm², mm², CAMELYON class", () => {
   assert.equal(measureDraft("Polygon", sq(10), null, null).label, "100 px²");
   assert.equal(measureDraft("Measurement", [[0, 0], [300, 400]], 1, 1).label, "500 µm");
 });
+
+test("rectangle double-click: ASAP's size dialog, the rectangle centred on the click", () => {
+  const s = tool("rectangle").start(ctx());
+  click(s, 100, 100);
+  click(s, 100, 100); // the double-click's two clicks
+  const asked = s.dblclick(pt(100, 100, { click: true }));
+  assert.deepEqual(asked.ask.fields.map((f) => [f.label, f.value]), [["Width (µm)", 1000], ["Height (µm)", 1000]]);
+  const made = created(asked.ask.then({ width: 100, height: 50 })); // at 0.5 µm/px: 200 x 100 px
+  assert.deepEqual(made.points, [[0, 50], [200, 50], [200, 150], [0, 150]]);
+  assert.equal(made.feature.properties.asap.type, "Rectangle");
+  assert.match(asked.ask.then({ width: -1, height: 5 }).message, /positive/);
+  const ruler = tool("ruler").start(ctx());
+  click(ruler, 0, 0);
+  assert.deepEqual(ruler.dblclick(pt(0, 0, { click: true })), { draft: null, done: true }, "the ruler asks nothing");
+});

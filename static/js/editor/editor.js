@@ -27,9 +27,10 @@ import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
 import { EditorInput } from "./editor-input.js";
+import { EditorUi } from "./editor-ui.js";
 import { PropertiesPanel } from "./properties.js";
 import { newLocalId } from "./tools/common.js";
-import { tool as toolNamed, tools } from "./tools/index.js";
+import { tool as toolNamed } from "./tools/index.js";
 import { UndoStack } from "./undo.js";
 
 const LAYER_WAIT_MS = 8000;
@@ -80,7 +81,7 @@ export class Editor extends EventTarget {
     this.session = null;
     this.setPromise = null;
     this.toolbar = toolbar;
-    this.#renderToolbar();
+    this.ui = new EditorUi(this, toolbar); // the tools' palette, messages, the size dialog
     this.input = new EditorInput(this);
     this.properties = new PropertiesPanel(this); // name, group, colour of the selection (E1b)
     // an entry chosen in the layers panel's list is the select tool's selection (then edited at once)
@@ -91,7 +92,7 @@ export class Editor extends EventTarget {
         this.load({ setId: e.setId, annotationId: e.id }).catch(() => {});
       }
     });
-    this.undoStack.addEventListener("change", () => this.#syncUndoButtons());
+    this.undoStack.addEventListener("change", () => this.ui.syncUndo());
     this.setTool("pan");
   }
 
@@ -113,9 +114,7 @@ export class Editor extends EventTarget {
     this.canvas.setDraft(null);
     this.viewer.pane.dataset.editorTool = next.name;
     this.viewer.hooks.osd.style.cursor = next.cursor ?? "";
-    for (const b of this.#palette()?.querySelectorAll("[data-tool]") ?? []) {
-      b.setAttribute("aria-pressed", String(b.dataset.tool === next.name));
-    }
+    this.ui.syncTool(next.name);
     this.dispatchEvent(new CustomEvent("tool", { detail: { name: next.name } }));
   }
 
@@ -510,79 +509,13 @@ export class Editor extends EventTarget {
     this.canvas.setShapes(shapes);
   }
 
-  /**
-   * Tell the user something for a few seconds (a tool's message: "copied 3", "loading the
-   * selection…"; an undo that cannot apply), in a polite live region over the slide.
-   * @param {string} text ("" hides it)
-   */
+  /** Tell the user something for a few seconds ("" hides it): `editor-ui.js`. */
   say(text) {
-    this.viewer.pane.dataset.editorMessage = text;
-    if (!this.messageEl) {
-      this.messageEl = document.createElement("p");
-      this.messageEl.className = "editor-message";
-      this.messageEl.setAttribute("role", "status");
-      this.messageEl.dataset.editorToast = "";
-      this.viewer.pane.append(this.messageEl);
-    }
-    this.messageEl.textContent = text;
-    this.messageEl.hidden = !text;
-    clearTimeout(this.messageTimer);
-    if (text) {
-      this.messageTimer = setTimeout(() => {
-        this.messageEl.hidden = true;
-      }, 4000);
-    }
+    this.ui.say(text);
   }
 
   #pendingChanged() {
     this.viewer.pane.dataset.editorPending = String(this.pending.size);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Toolbar
-
-  #renderToolbar() {
-    const group = this.#palette();
-    if (!group) {
-      return;
-    }
-    group.hidden = false;
-    const holder = group.querySelector("[data-tool-buttons]") ?? group;
-    holder.replaceChildren();
-    for (const t of tools()) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "btn icon-btn tool-btn";
-      b.dataset.tool = t.name;
-      const label = `${t.label}${t.key ? ` (${t.key.toUpperCase()})` : ""}`;
-      b.setAttribute("aria-label", t.label);
-      b.setAttribute("aria-pressed", "false");
-      b.title = label;
-      b.innerHTML = `<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">${t.icon ?? ""}</svg>`;
-      b.addEventListener("click", () => this.setTool(t.name));
-      holder.append(b);
-    }
-    group.querySelector("[data-editor-undo]")?.addEventListener("click", () => this.undo());
-    group.querySelector("[data-editor-redo]")?.addEventListener("click", () => this.redo());
-    this.#syncUndoButtons();
-  }
-
-  /** The tools' palette ([data-editor-tools]): over the pane, or in the given toolbar. */
-  #palette() {
-    return this.toolbar?.querySelector("[data-editor-tools]")
-      ?? this.viewer.pane.closest("[data-viewer-app]")?.querySelector("[data-editor-tools]") ?? null;
-  }
-
-  #syncUndoButtons() {
-    const group = this.#palette();
-    const u = group?.querySelector("[data-editor-undo]");
-    const r = group?.querySelector("[data-editor-redo]");
-    if (u) {
-      u.disabled = !this.undoStack.canUndo();
-    }
-    if (r) {
-      r.disabled = !this.undoStack.canRedo();
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -625,6 +558,11 @@ export class Editor extends EventTarget {
     }
     if (result.message !== undefined) {
       this.say(result.message);
+    }
+    if (result.ask) {
+      // a tool asks for values (the rectangle's size): its answer is handled as a result too
+      const ask = result.ask;
+      this.ui.ask(ask).then((values) => values && this.handle(ask.then(values)));
     }
     if (result.done && this.tool?.start) {
       this.session = this.tool.start(this.#context()); // the tool stays, ready for the next shape

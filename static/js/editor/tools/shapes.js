@@ -3,7 +3,9 @@
  * corner to corner, or two clicks), measurement ruler (a drag or two clicks, live length), point
  * set (clicks; Enter or a double-click ends, Backspace removes the last point, Esc cancels) and
  * freehand (a drag, simplified by Douglas-Peucker at 1 CSS px so a stroke is not thousands of
- * points). Rectangles are axis-aligned in slide space (as ASAP stores them), also on a rotated view.
+ * points). Rectangles are axis-aligned in slide space (as ASAP stores them), also on a rotated view;
+ * a double-click with the rectangle tool asks for a size (ASAP's dialog: µm, 1000 × 1000) and
+ * centres that rectangle on the click (`ToolResult.ask`: the editor shows the form).
  */
 
 import { CLICK_PX, createOp, cssDistance, draftOf, simplify } from "./common.js";
@@ -79,11 +81,46 @@ function twoPointTool(spec) {
           }
           return finish(pt.slide);
         },
+        dblclick(pt) {
+          cancel(); // the double-click's two clicks spanned nothing
+          return spec.dblclick ? spec.dblclick(ctx, pt) : { draft: null, done: true };
+        },
         key(event) {
           return event.key === "Escape" || event.key === "Backspace" || event.key === "Delete" ? cancel() : undefined;
         },
         cancel,
       };
+    },
+  };
+}
+
+/**
+ * ASAP's rectangle double-click: ask for a width and height (µm with a resolution, else px;
+ * 1000 × 1000 by default) and make the rectangle of that size centred on the click.
+ */
+function askRectangleSize(ctx, pt) {
+  const physical = Boolean(ctx.mppX && ctx.mppY);
+  const unit = physical ? "µm" : "px";
+  const centre = pt.slide;
+  return {
+    draft: null,
+    ask: {
+      title: "Rectangle of a given size",
+      fields: [
+        { name: "width", label: `Width (${unit})`, value: 1000 },
+        { name: "height", label: `Height (${unit})`, value: 1000 },
+      ],
+      /** @param {{width: number, height: number}} values */
+      then(values) {
+        const w = Number(values.width) / (physical ? ctx.mppX : 1);
+        const h = Number(values.height) / (physical ? ctx.mppY : 1);
+        if (!(w > 0 && h > 0 && Number.isFinite(w) && Number.isFinite(h))) {
+          return { message: "width and height must be positive numbers", done: true };
+        }
+        const a = [centre[0] - w / 2, centre[1] - h / 2];
+        const b = [centre[0] + w / 2, centre[1] + h / 2];
+        return { ops: [createOp(ctx, "Rectangle", rectangleCorners(a, b))], done: true };
+      },
     },
   };
 }
@@ -94,6 +131,7 @@ export const rectangleTool = twoPointTool({
   name: "rectangle", key: "r", label: "Rectangle", type: "Rectangle",
   icon: '<rect x="4" y="6" width="16" height="12" rx="1"/>',
   shape: rectangleCorners,
+  dblclick: askRectangleSize,
   valid: (ctx, a, b) => Math.abs(a[0] - b[0]) * ctx.zoom() >= CLICK_PX / 2 && Math.abs(a[1] - b[1]) * ctx.zoom() >= CLICK_PX / 2,
 });
 
