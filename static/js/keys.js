@@ -40,7 +40,7 @@ export const SHORTCUTS = Object.freeze([
   { keys: ["x"], action: "tool", arg: "pan", label: "Pan tool (drag pans, double-click zooms)", group: "Draw" },
   { keys: ["z"], action: "tool", arg: "zoom", label: "Zoom tool (drag up or down, click zooms in)", group: "Draw" },
   { keys: ["d"], action: "tool", arg: "dot", label: "Dot", group: "Draw" },
-  { keys: ["r"], action: "tool", arg: "rectangle", label: "Rectangle (drag, or click two corners)", group: "Draw" },
+  { keys: ["r"], action: "tool", arg: "rectangle", label: "Rectangle (drag, or click two corners; double-click: of a given size)", group: "Draw" },
   { keys: ["p"], action: "tool", arg: "polygon", label: "Polygon (click vertices)", group: "Draw" },
   { keys: ["f"], action: "tool", arg: "freehand", label: "Freehand (drag)", group: "Draw" },
   { keys: ["s"], action: "tool", arg: "spline", label: "Spline (click control points)", group: "Draw" },
