@@ -157,8 +157,12 @@ def test_documents_decode_as_one_at_a_time() -> None:
         Annotation("m", "Measurement", None, "#FFFFFF", [(0.0, 0.0), (3.0, 4.0)]),
     ]
     docs = [annotation_doc(a) for a in annotations]
+    # another writer's spacing, and strings that look like the coordinates
+    docs.append('{"name": "x\\"coordinates\\":[[9,9]]", "type": "Polygon", "group": "],[", '
+                '"color": "#000000", "coordinates": [[1.5, 2], [3, 4.25]], "comment": "]] [["}')
+    docs.append('{"name":"n","type":"Dot","group":null,"color":"#000000","coordinates":[[7.0,8.0]]}')
     heads, points, offsets = annotation_outlines(docs)
-    assert offsets.tolist() == [0, 3, 3, 5] and points.dtype == np.float64 and points.shape == (5, 2)
+    assert offsets.tolist() == [0, 3, 3, 5, 7, 8] and points.dtype == np.float64 and points.shape == (8, 2)
     for k, doc in enumerate(docs):
         a = annotation_from_doc(doc)
         fields = {"name": a.name, "type": a.type, "group": a.group, "color": a.color, "comment": a.comment}

@@ -65,29 +65,58 @@ def annotation_outlines(docs: Sequence[str]) -> tuple[list[dict[str, Any]], np.n
     ``color``, ``comment`` as :func:`annotation_from_doc` reads them), and every point of every
     document in one (N, 2) float64 array with the (n + 1,) int64 offsets of each document's points.
 
-    The same numbers as :func:`annotation_from_doc` (both parsers round correctly): orjson parses
-    the documents with the cyclic garbage collector paused (it would walk the growing heap of
-    point lists ~1,400 times for 10^6 points: 5x the parse), then one C pass makes the array.
+    The same numbers as :func:`annotation_from_doc` (both parsers round correctly), 3x faster:
+    each document's point pairs become one flat list (:func:`_flat_points`), orjson parses the
+    documents with the cyclic garbage collector paused (it would walk the growing heap of lists
+    ~1,400 times for 10^6 points), and one C pass makes the array.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        parsed: list[dict[str, Any]] = [orjson.loads(doc) for doc in docs]
-        sizes = np.fromiter((len(d["coordinates"]) for d in parsed), dtype=np.int64, count=len(parsed))
-        values = chain.from_iterable(chain.from_iterable(d["coordinates"] for d in parsed))
-        points = np.fromiter(values, dtype=np.float64, count=2 * int(sizes.sum())).reshape(-1, 2)
+        parsed: list[dict[str, Any]] = [orjson.loads(_flat_points(doc)) for doc in docs]
+        flat = [_flat(d["coordinates"]) for d in parsed]
+        sizes = np.fromiter((len(c) for c in flat), dtype=np.int64, count=len(flat))
+        if (sizes % 2).any():
+            raise ValueError("an annotation document has a coordinate pair of other than 2 numbers")
+        values = chain.from_iterable(flat)
+        points = np.fromiter(values, dtype=np.float64, count=int(sizes.sum())).reshape(-1, 2)
         heads = [
             {"name": d["name"], "type": d["type"], "group": d["group"], "color": d["color"],
              "comment": d.get("comment", "")}
             for d in parsed
         ]
-        del parsed  # freed while the collector is paused: nothing to walk
+        del parsed, flat  # freed while the collector is paused: nothing to walk
     finally:
         if enabled:
             gc.enable()
     offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
+    np.cumsum(sizes // 2, out=offsets[1:])
     return heads, points, offsets
+
+
+_POINTS_KEY = b'"coordinates":[['
+_BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
+
+
+def _flat_points(doc: str) -> bytes:
+    """*doc* as UTF-8 with its coordinates ``[[x,y],[x,y]]`` written ``[ x,y , x,y ]``: one list of
+    numbers instead of a list per point (half orjson's work). Only the coordinates change: the key
+    with its quotes unescaped is never inside a JSON string, and the numbers hold no bracket, so
+    the first ``]]`` after it ends them."""
+    text = doc.encode()
+    start = text.find(_POINTS_KEY)
+    if start < 0:
+        return text  # no points (or another writer's spacing: _flat reads nested pairs too)
+    start += len(_POINTS_KEY) - 1
+    end = text.find(b"]]", start) + 1
+    return text[:start] + text[start:end].translate(_BRACKETS_TO_SPACES) + text[end:]
+
+
+def _flat(coordinates: list[Any]) -> list[float]:
+    """Flat numbers of a parsed coordinate list, flattened already or not."""
+    if coordinates and isinstance(coordinates[0], list):
+        return list(chain.from_iterable(coordinates))
+    return coordinates
 
 
 def group_from_doc(text: str) -> Group:
