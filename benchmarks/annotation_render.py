@@ -23,7 +23,7 @@ session first (the server warm, as a second visitor finds it).
 Printed: fps mean, p50 and p95 frame time, p95 ratio to the no-layer run and to the peer, per
 phase of the session (fit, each zoom step's animation, its pans, the zoom out) the p95, the frames
 slower than the p95 target and the worst frame (where slow frames come from), our stage's raster
-cache renders and quad draws,
+cache renders and the frames it showed by moving the cached canvas (no render),
 annotations painted after the slide's first viewport, click hit-test time (ms, 20 clicks), the
 tab's JS heap, where our layer's time goes (fetch, JSON.parse, worker build, per tile), the load
 average; then PASS/FAIL for each target of issue 12.
@@ -67,7 +67,7 @@ SLOW_MS = 1.25 * 1000 / 60  # a frame slower than the p95 target at 60 Hz (per-p
 
 # The session, run in the page: returns frame deltas (ms), the session's phase of each frame
 # ("fit", "zoom N": the animation to zoom step N and its wait, "pan N": the pans at step N, "out") and
-# how often the overlay stage rendered its raster cache and how often it drew it as a quad.
+# how often the overlay stage rendered its raster cache and how often it only moved it.
 SESSION_JS = """async ([centre, steps, pans]) => {
   const w = document.querySelector('[data-pane]').wsi;
   const v = w.viewer;
@@ -320,13 +320,13 @@ def report(cases: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tupl
         if "peer_error" in c:
             print(f"{name:<10} peer   could not run: {c['peer_error']}")
     print(f"\nper phase of the session: p95 ms / frames slower than {SLOW_MS:.1f} ms / worst ms "
-          "(no layer | ours); our raster cache's renders and quad draws")
+          "(no layer | ours); our raster cache's renders and moved-only frames")
     for name, c in cases.items():
         none, ours = c["none"]["phases"], c["ours"]["phases"]
         def cell(s: dict[str, float]) -> str:
             return f"{s['p95']:.0f}/{s['slow']:.0f}/{s['worst']:.0f}"
         cells = [f"{ph} {cell(none[ph]) if ph in none else '-'} | {cell(ours[ph])}" for ph in ours]
-        print(f"{name}: cache renders {c['ours']['renders']}, quads {c['ours']['blits']}")
+        print(f"{name}: cache renders {c['ours']['renders']}, moved only {c['ours']['blits']}")
         for i in range(0, len(cells), 4):
             print("  " + ";  ".join(cells[i:i + 4]))
     print("\nper set: painted after first viewport, hit-test, heap; where our layer's time goes (per tile)")

@@ -61,6 +61,7 @@ export class OverlayStage {
     this.frames = 0;
     this.lastDrawMs = 0;
     // the raster cache's state: the frame the canvas holds (null: render), counters
+    // (blits: frames shown by moving the canvas only)
     this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "", size: "" } : null;
     this.movingSince = 0;
     this.onViewport = () => this.draw();
