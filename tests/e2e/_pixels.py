@@ -6,9 +6,11 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-#: The drawn slide canvas: the largest canvas of the pane (the navigator's is small).
+#: The drawn slide canvas: the largest canvas of the pane (the navigator's is small) that is not an
+#: overlay (the annotation, label, editor and conflict canvases are as large: the WebGL one has no 2D
+#: context, and one a pixel larger than OpenSeadragon's in a compare pane was picked).
 _CANVAS = """(pane) => {
-  const canvases = [...document.querySelector(pane).querySelectorAll('[data-osd] canvas')];
+  const canvases = [...document.querySelector(pane).querySelectorAll('[data-osd] canvas:not([data-overlay])')];
   return canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
 }"""
 
