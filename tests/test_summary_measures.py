@@ -187,3 +187,18 @@ def test_sums_add_left_to_right_as_asap_does() -> None:
     want = [sequential(terms[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     assert want[0] != float(np.sum(terms[:20]))  # the order shows here
     assert measures.sequential_sums(np.array(terms), offsets).tolist() == want
+
+
+def test_many_points_measured_by_two_threads_as_the_reference() -> None:
+    """Over measures._PARALLEL_MIN_POINTS points the second half is measured by a worker thread:
+    the halves join in order (clouds with small hulls and ellipses with big ones in both)."""
+    rng = np.random.default_rng(8)
+    shapes = [
+        rng.random((200, 2)) * 300 + k * 10 if k % 5 else ellipse(300, 90, 40, k, (k * 10.0, 5.0), rng)
+        for k in range(600)
+    ]
+    shapes[300] = shapes[300][:1]  # one point: measured 0, not sent to either half
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in shapes])])
+    assert offsets[-1] > measures._PARALLEL_MIN_POINTS
+    got = measures.longest_diameters(np.concatenate(shapes), offsets, MPPS[1])
+    assert got.tolist() == [geometry.longest_diameter(s, MPPS[1]) for s in shapes]

@@ -17,7 +17,7 @@ equal bit for bit to what :mod:`viewer.annotations.geometry`'s function of one a
   edge into v to that of the edge out of v, and each of those but the last starts an edge whose
   antipode is v. The neighbours absorb the angles' rounding.
 
-The GEOS hulls of many points are made by two threads (GEOS releases the GIL).
+The diameters of many points are measured by two threads (GEOS and numpy release the GIL).
 
 Python loops run over size classes (powers of two), never over annotations or points: the cold
 summary of 5,000 annotations of 200 points is a few numpy and GEOS calls.
@@ -122,56 +122,62 @@ def bounding_boxes(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     """:func:`geometry.longest_diameter` of every annotation with the points scaled by *scale*
-    (µm per px, x and y: the result is in µm); 0 for fewer than 2 points."""
+    (µm per px, x and y: the result is in µm); 0 for fewer than 2 points.
+
+    With many points, the second half of the annotations (by points) is measured by a worker
+    thread while this one measures the first: GEOS and numpy's loops release the GIL, so two
+    cores take about half the time."""
     offsets = np.asarray(offsets, dtype=np.int64)
     sizes = sizes_of(offsets)
     out = np.zeros(len(sizes), dtype=np.float64)
     todo = np.flatnonzero(sizes >= 2)
     if not len(todo):
         return out
-    scaled = np.asarray(points, dtype=np.float64).reshape(-1, 2) * np.array([scale[0], scale[1]])
-    keep = np.repeat(sizes >= 2, sizes)
+    chosen, chosen_offsets = subset(np.asarray(points, dtype=np.float64).reshape(-1, 2), offsets, todo)
+    scaled = chosen * np.array([scale[0], scale[1]])
+    total = len(scaled)
+    if total < _PARALLEL_MIN_POINTS or len(todo) < 2:
+        out[todo] = _diameters(scaled, chosen_offsets)
+        return out
+    half = min(max(int(np.searchsorted(chosen_offsets, total // 2)), 1), len(todo) - 1)
+    cut = int(chosen_offsets[half])
+    second = _worker().submit(_diameters, scaled[cut:], chosen_offsets[half:] - cut)
+    first = _diameters(scaled[:cut], chosen_offsets[: half + 1])
+    out[todo] = np.concatenate([first, second.result()])
+    return out
+
+
+def _diameters(scaled: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The longest diameters of annotations of 2 points or more (already scaled)."""
+    sizes = sizes_of(offsets)
     # one line string per annotation: GEOS hulls its vertices as it hulls a MultiPoint of them
-    lines = shapely.linestrings(scaled[keep], indices=np.repeat(np.arange(len(todo)), sizes[todo]))
-    hulls = _convex_hulls(lines, sizes[todo])
+    lines = shapely.linestrings(scaled, indices=np.repeat(np.arange(len(sizes)), sizes))
+    hulls = shapely.convex_hull(lines)
     coords, owner = shapely.get_coordinates(hulls, return_index=True)
-    hull_offsets = np.searchsorted(owner, np.arange(len(todo) + 1))
+    hull_offsets = np.searchsorted(owner, np.arange(len(sizes) + 1))
     hull_sizes = np.diff(hull_offsets)
-    best = np.zeros(len(todo), dtype=np.float64)
+    best = np.zeros(len(sizes), dtype=np.float64)
     small = hull_sizes <= BRUTE_FORCE_MAX_VERTICES
     if small.any():
         best[small] = _pairwise_max(coords, hull_offsets, np.flatnonzero(small))
     if not small.all():
         best[~small] = _antipodal_max(coords, hull_offsets, np.flatnonzero(~small))
-    out[todo] = np.sqrt(best)
+    out: np.ndarray = np.sqrt(best)
     return out
 
 
-def _convex_hulls(lines: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """``shapely.convex_hull(lines)``; with many points, the second half (by points) in a worker
-    thread while this one does the first: GEOS releases the GIL, so two cores take half the time."""
-    total = int(sizes.sum())
-    if total < _PARALLEL_MIN_POINTS or len(lines) < 2:
-        return shapely.convex_hull(lines)  # type: ignore[no-any-return]
-    half = int(np.searchsorted(np.cumsum(sizes), total // 2)) + 1
-    half = min(max(half, 1), len(lines) - 1)
-    second = _hull_worker().submit(shapely.convex_hull, lines[half:])
-    first = shapely.convex_hull(lines[:half])
-    return np.concatenate([first, second.result()])
+def _worker() -> ThreadPoolExecutor:
+    """The one worker thread of :func:`longest_diameters`, made on first use."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diameters")
+        return _WORKER
 
 
-def _hull_worker() -> ThreadPoolExecutor:
-    """The one worker thread of :func:`_convex_hulls`, made on first use."""
-    global _HULL_WORKER
-    with _HULL_WORKER_LOCK:
-        if _HULL_WORKER is None:
-            _HULL_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convex-hulls")
-        return _HULL_WORKER
-
-
-_HULL_WORKER: ThreadPoolExecutor | None = None
-_HULL_WORKER_LOCK = threading.Lock()
-#: Below this many points one thread hulls them all (a thread hand-off costs ~0.1 ms).
+_WORKER: ThreadPoolExecutor | None = None
+_WORKER_LOCK = threading.Lock()
+#: Below this many points one thread measures them all (a thread hand-off costs ~0.1 ms).
 _PARALLEL_MIN_POINTS = 100_000
 
 
