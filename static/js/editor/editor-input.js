@@ -48,6 +48,11 @@ export class EditorInput {
       }
       stop(event);
       host.setPointerCapture?.(event.pointerId);
+      // the press's default (focus) is prevented: keys (Enter, Space, Backspace) go to the slide,
+      // not to the tool button clicked before
+      if (!host.contains(document.activeElement)) {
+        ed.viewer.osd.canvas.focus?.({ preventScroll: true });
+      }
       if (panButton) {
         if (this.press) {
           this.press = null;
