@@ -24,6 +24,9 @@ import { compose, invertAffine } from "./view.js";
 export const MARGIN_SHARE = 0.25;
 /** During a zoom or rotation animation, the scaled canvas is re-rendered at most this often. */
 export const ZOOM_RENDER_MS = 600;
+/** ... and at most this often while zooming out shows the canvas's edge (a direct draw every frame
+ * cost the 10^6-vertex set 40-110 ms a frame). */
+export const UNCOVERED_MS = 150;
 const EPS_LINEAR = 1e-7; // relative: the same zoom read twice
 const EPS_PX = 1e-3; // device px: an integer translation
 
@@ -105,10 +108,11 @@ export function planBlit(cached, f, state) {
     }
     return integral ? { m: { a: 1, b: 0, c: 0, d: 1, e: ex, f: ey }, exact: true } : { m, exact: false };
   }
-  if (!state.moving || state.now - state.since > ZOOM_RENDER_MS) {
+  const age = state.now - state.since;
+  if (!state.moving || age > ZOOM_RENDER_MS) {
     return null;
   }
-  // zooming out past the margin would show its edge: render
+  // zooming out past the margin shows the canvas's edge: render, but not every frame
   const inv = invertAffine(m);
   if (!inv) {
     return null;
@@ -116,7 +120,7 @@ export function planBlit(cached, f, state) {
   for (const [x, y] of [[0, 0], [f.width, 0], [0, f.height], [f.width, f.height]]) {
     const px = inv.a * x + inv.c * y + inv.e;
     const py = inv.b * x + inv.d * y + inv.f;
-    if (px < -1 || py < -1 || px > cached.width + 1 || py > cached.height + 1) {
+    if ((px < -1 || py < -1 || px > cached.width + 1 || py > cached.height + 1) && age > UNCOVERED_MS) {
       return null;
     }
   }
