@@ -68,10 +68,32 @@ UP_TIMER = """() => { window.__upTasks = [];
     setTimeout(() => window.__upTasks.push(performance.now() - t0), 0); }, true); }"""
 SELECTED = (f"() => {{ const e = {EDITOR}; return e.selection.size === 1"
             " && [...e.selection].every((id) => e.doc.has(id) && e.doc.get(id).points.length >= %d); }")
+# the same strokes' geometry again in the page on the restored polygon, warm (strokeOps, as the tool
+# calls it on release): [mode, [ms...]] per stroke
+REPLAY = f"""async ([strokes, repeats]) => {{
+  const {{ strokeOps, brushSettings }} = await import('/static/js/editor/tools/brush.js');
+  const editor = {EDITOR}; const viewer = {PANE}.wsi.viewer;
+  const entry = editor.doc.get([...editor.selection][0]);
+  const frame = viewer.stage.frame(); const m = frame.elementToSlide;
+  const r = viewer.osd.canvas.getBoundingClientRect();
+  const toSlide = ([x, y]) => [m.a * (x - r.left) + m.c * (y - r.top) + m.e,
+    m.b * (x - r.left) + m.d * (y - r.top) + m.f];
+  const width = brushSettings().width / frame.zoom; const tolerance = 0.5 / frame.zoom;
+  return strokes.map(([mode, path]) => {{
+    const stroke = path.map(toSlide); const times = [];
+    for (let i = 0; i < repeats; i++) {{
+      const t0 = performance.now();
+      strokeOps(entry, stroke, width, mode, {{ tolerance }});
+      times.push(performance.now() - t0);
+    }}
+    return [mode, times];
+  }});
+}}"""
 # N translations of one annotation, one at a time: ms from apply to "confirmed" and to status "saved"
-SAVE_LATENCY = f"""async ([localId, n]) => {{
+SAVE_LATENCY = rf"""async ([localId, n]) => {{
   const editor = {EDITOR}; const queue = {PANE}.wsi.queue;
   const out = [];
+  performance.setResourceTimingBufferSize(10000);
   for (let i = 0; i < n; i++) {{
     const t0 = performance.now();
     let confirmed = null;
@@ -86,9 +108,15 @@ SAVE_LATENCY = f"""async ([localId, n]) => {{
           reject(new Error(s.state + ': ' + s.message)); }} }};
       queue.addEventListener('confirmed', onConfirmed); queue.addEventListener('status', onStatus);
     }});
+    performance.clearResourceTimings();
     editor.apply({{kind: 'translate', localIds: [localId], dx: i % 2 ? -1 : 1, dy: 0}}, {{label: 'bench'}});
+    const applied = performance.now() - t0;
     const saved = await done;
-    out.push([confirmed, saved]);
+    // the PUT's own time (request to response end) and its wait for the server's first byte
+    const put = performance.getEntriesByType('resource').filter((e) => e.startTime >= t0
+      && /\/api\/sets\/[^/]+\/annotations\/[^/]+$/.test(new URL(e.name).pathname)).at(-1);
+    out.push([confirmed, saved, put ? put.responseEnd - put.startTime : NaN,
+      put ? put.responseStart - put.requestStart : NaN, put ? put.startTime - t0 : NaN, applied]);
     await new Promise((r) => setTimeout(r, 20));
   }}
   return out;
@@ -142,22 +170,44 @@ class Profiler:
             return
         profile = self.client.send("Profiler.stop")["profile"]
         (self.out / f"{name}.cpuprofile").write_text(json.dumps(profile))
+        by_self, by_total = profile_tops(profile)
         print(f"\n# {name}: CPU profile {self.out / f'{name}.cpuprofile'}; top self time")
-        for ms, where in top_self_time(profile)[:12]:
+        for ms, where in by_self[:12]:
+            print(f"  {ms:8.1f} ms  {where}")
+        print(f"# {name}: our modules' functions by total time")
+        for ms, where in by_total[:15]:
             print(f"  {ms:8.1f} ms  {where}")
 
 
-def top_self_time(profile: dict[str, Any]) -> list[tuple[float, str]]:
-    """(ms, "function file:line") by self time, from a CDP profile's samples."""
+def _where(frame: dict[str, Any]) -> str:
+    url = frame["url"].rsplit("/", 1)[-1]
+    name = frame["functionName"] or "(anonymous)"
+    return f"{name} {url}:{frame['lineNumber'] + 1}" if url else name
+
+
+def profile_tops(profile: dict[str, Any]) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """From a CDP profile's samples: (ms, "function file:line") by self time (native work included),
+    and by total time (itself and what it calls) for the functions of our ``static/js``."""
     nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", [])}
     self_ms: dict[str, float] = defaultdict(float)
+    total_ms: dict[str, float] = defaultdict(float)
     for node_id, dt in zip(profile.get("samples", []), profile.get("timeDeltas", []), strict=False):
-        frame = nodes[node_id]["callFrame"]
-        url = frame["url"].rsplit("/", 1)[-1]
-        where = f"{frame['functionName'] or '(anonymous)'} {url}:{frame['lineNumber'] + 1}" if url \
-            else frame["functionName"]
-        self_ms[where] += dt / 1000
-    return sorted(((ms, where) for where, ms in self_ms.items()), reverse=True)
+        self_ms[_where(nodes[node_id]["callFrame"])] += dt / 1000
+        seen: set[str] = set()
+        at: int | None = node_id
+        while at is not None:
+            frame = nodes[at]["callFrame"]
+            where = _where(frame)
+            if "/static/js/" in frame["url"] and "/vendor/" not in frame["url"] and where not in seen:
+                total_ms[where] += dt / 1000
+                seen.add(where)
+            at = parent.get(at)
+
+    def ranked(table: dict[str, float]) -> list[tuple[float, str]]:
+        return sorted(((ms, where) for where, ms in table.items()), reverse=True)
+
+    return ranked(self_ms), ranked(total_ms)
 
 
 def frames_round(page: Page, centre: tuple[float, float], vertex: list[float], args: argparse.Namespace,
@@ -183,7 +233,7 @@ def frames_round(page: Page, centre: tuple[float, float], vertex: list[float], a
     return {"plain": plain, "drag": drag, "freehand": freehand}
 
 
-def brush_stroke(page: Page, edge: tuple[float, float], points: int, *, cut: bool) -> dict[str, float]:
+def brush_stroke(page: Page, edge: tuple[float, float], points: int, *, cut: bool) -> dict[str, Any]:
     """A stroke of *points* points (one per mouse event) across the circle's edge at *edge*; its timings."""
     x, y = edge
     off = 60 if cut else -60  # the cut crosses the edge below the add
@@ -206,7 +256,7 @@ def brush_stroke(page: Page, edge: tuple[float, float], points: int, *, cut: boo
         raise RuntimeError(f"the brush stroke was not timed: {last}")
     saved(page)
     return {"ms": float(last["ms"]), "points": float(last["points"]), "vertices": float(last["vertices"]),
-            "up_task_ms": float(up_task)}
+            "up_task_ms": float(up_task), "path": path}
 
 
 def brush_round(page: Page, centre: tuple[float, float], vertex: list[float], args: argparse.Namespace,
@@ -221,6 +271,10 @@ def brush_round(page: Page, centre: tuple[float, float], vertex: list[float], ar
     cut = brush_stroke(page, edge, args.brush_points, cut=True)
     prof.stop("brush")
     undo(page, 2)
+    page.wait_for_function(SELECTED % args.ring, timeout=60000)
+    replay = page.evaluate(REPLAY, [[["add", add.pop("path")], ["cut", cut.pop("path")]], args.replays])
+    for (_, times), result in zip(replay, (add, cut), strict=True):
+        result["warm_ms"] = med(times)
     return {"add": add, "cut": cut}
 
 
@@ -253,28 +307,40 @@ def report(rounds: list[dict[str, Any]], latency: list[list[float]], load: tuple
             extra = f"  ({int(s['vertices'])} vertices saved)" if "vertices" in s else ""
             print(f"{i:<6} {name:<9} {s['fps']:6.1f} {s['p50']:7.1f} {s['p95']:7.1f} {int(s['frames']):7d}"
                   f"  {ratio:.2f}x{extra}")
-    print(f"\n{'round':<6} {'brush':<6} {'geometry ms':>11} {'pointerup task ms':>18} {'points':>7} "
-          f"{'vertices':>9}")
+    print(f"\n{'round':<6} {'brush':<6} {'geometry ms':>11} {'warm again':>10} {'pointerup task ms':>18} "
+          f"{'points':>7} {'vertices':>9}")
     for i, r in enumerate(rounds, 1):
         for mode in ("add", "cut"):
             b = r[mode]
-            print(f"{i:<6} {mode:<6} {b['ms']:11.2f} {b['up_task_ms']:18.2f} {int(b['points']):7d} "
-                  f"{int(b['vertices']):9d}")
+            print(f"{i:<6} {mode:<6} {b['ms']:11.2f} {b['warm_ms']:10.2f} {b['up_task_ms']:18.2f} "
+                  f"{int(b['points']):7d} {int(b['vertices']):9d}")
     med_fps = {n: med([r[n]["fps"] for r in rounds]) for n in ("plain", "drag", "freehand")}
     med_ratio = {n: med([r[n]["p95"] / r["plain"]["p95"] for r in rounds if r["plain"]["p95"]])
                  for n in ("drag", "freehand")}
     med_brush = {m: med([r[m]["ms"] for r in rounds]) for m in ("add", "cut")}
     med_task = {m: med([r[m]["up_task_ms"] for r in rounds]) for m in ("add", "cut")}
-    confirmed = [c for c, _ in latency]
-    status = [s for _, s in latency]
+    med_warm = {m: med([r[m]["warm_ms"] for r in rounds]) for m in ("add", "cut")}
+    confirmed = [row[0] for row in latency]
+    status = [row[1] for row in latency]
+    fetch = [row[2] for row in latency if not math.isnan(row[2])]
+    wait = [row[3] for row in latency if not math.isnan(row[3])]
+    before_send = [row[4] for row in latency if not math.isnan(row[4])]
+    applied = [row[5] for row in latency]
     print(f"\nmedians of {len(rounds)} rounds: fps plain {med_fps['plain']:.1f}, drag {med_fps['drag']:.1f}, "
           f"freehand {med_fps['freehand']:.1f}; p95 / plain: drag {med_ratio['drag']:.2f}x, "
           f"freehand {med_ratio['freehand']:.2f}x; brush geometry add {med_brush['add']:.2f} ms, "
-          f"cut {med_brush['cut']:.2f} ms (pointerup task {med_task['add']:.2f} / {med_task['cut']:.2f} ms)")
+          f"cut {med_brush['cut']:.2f} ms (warm again {med_warm['add']:.2f} / {med_warm['cut']:.2f} ms; "
+          f"pointerup task {med_task['add']:.2f} / {med_task['cut']:.2f} ms)")
     print(f"save latency, {len(latency)} edits: op -> confirmed p50 {pct(confirmed, 50):.1f} ms, "
           f"p95 {pct(confirmed, 95):.1f} ms, max {max(confirmed, default=float('nan')):.1f} ms; "
           f"op -> status 'saved' p50 {pct(status, 50):.1f} ms, p95 {pct(status, 95):.1f} ms, "
           f"max {max(status, default=float('nan')):.1f} ms")
+    print(f"  of which: editor.apply (synchronous) p50 {pct(applied, 50):.1f} / p95 "
+          f"{pct(applied, 95):.1f} ms; "
+          f"op -> PUT sent (apply, IndexedDB put, queue) p50 {pct(before_send, 50):.1f} / p95 "
+          f"{pct(before_send, 95):.1f} ms; the PUT p50 {pct(fetch, 50):.1f} / p95 {pct(fetch, 95):.1f} ms "
+          f"(server's first byte p50 {pct(wait, 50):.1f} / p95 {pct(wait, 95):.1f} ms); "
+          f"{len(fetch)} of {len(latency)} PUTs seen in the page's resource timings")
     print(f"load average before {load[0]}, after {load[1]} ({os.cpu_count()} CPUs)")
     print("\ntargets (issue 13, on the medians)")
     fps, ratio_max, brush = TARGETS["fps_mean"], TARGETS["p95_ratio"], TARGETS["brush_ms"]
@@ -305,6 +371,8 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=240, help="pointer moves of the plain path and the drag")
     parser.add_argument("--stroke-moves", type=int, default=600, help="pointer moves of the freehand stroke")
     parser.add_argument("--brush-points", type=int, default=100, help="points of a brush stroke")
+    parser.add_argument("--replays", type=int, default=5,
+                        help="warm repeats in the page of each brush stroke's geometry")
     parser.add_argument("--edits", type=int, default=50, help="edits timed for the save latency")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of plain / drag / freehand / brush")
     parser.add_argument("--profile", type=Path, default=None, help="write CPU profiles of round 1 here")
