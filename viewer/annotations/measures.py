@@ -25,6 +25,7 @@ summary of 5,000 annotations of 200 points is a few numpy and GEOS calls.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -167,15 +168,16 @@ def _diameters(scaled: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def _worker() -> ThreadPoolExecutor:
-    """The one worker thread of :func:`longest_diameters`, made on first use."""
+    """The one worker thread of :func:`longest_diameters`, made on first use in this process (a
+    process forked after one was made, as gunicorn forks workers, has not the thread: a new one)."""
     global _WORKER
     with _WORKER_LOCK:
-        if _WORKER is None:
-            _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diameters")
-        return _WORKER
+        if _WORKER is None or _WORKER[0] != os.getpid():
+            _WORKER = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="diameters"))
+        return _WORKER[1]
 
 
-_WORKER: ThreadPoolExecutor | None = None
+_WORKER: tuple[int, ThreadPoolExecutor] | None = None
 _WORKER_LOCK = threading.Lock()
 #: Below this many points one thread measures them all (a thread hand-off costs ~0.1 ms).
 _PARALLEL_MIN_POINTS = 100_000
