@@ -20,7 +20,8 @@ OWNERS = {
     "lxml": {"annotations/xmlsafe.py"},
     "fastnumbers": {"annotations/asap/fast_blocks.py"},  # the ASAP reader's fast path
     "shapely": {"annotations/geometry.py", "annotations/measures.py"},  # one and many annotations
-    "orjson": {"store/documents.py"},  # the set summary's decoding of many documents at once
+    # the set summary: decoding many documents at once, encoding thousands of records
+    "orjson": {"store/documents.py", "annotations/summary.py"},
     "sqlalchemy": {"store/"},
     "alembic": {"store/"},
     "gunicorn": {"server.py", "gthread_worker.py"},
