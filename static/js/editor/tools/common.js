@@ -64,48 +64,5 @@ export function draftOf(ctx, type, points, extra = {}) {
   return { type, coordinates: points, style: "draft", label: m.label, ...extra };
 }
 
-/**
- * Douglas-Peucker simplification of an open polyline at `tolerance` (same unit as the points).
- * @param {number[][]} points
- * @param {number} tolerance
- * @returns {number[][]}
- */
-export function simplify(points, tolerance) {
-  if (points.length < 3) {
-    return points.slice();
-  }
-  const keep = new Uint8Array(points.length);
-  keep[0] = 1;
-  keep[points.length - 1] = 1;
-  const stack = [[0, points.length - 1]];
-  const t2 = tolerance * tolerance;
-  while (stack.length) {
-    const [first, last] = stack.pop();
-    const [ax, ay] = points[first];
-    const [bx, by] = points[last];
-    const dx = bx - ax;
-    const dy = by - ay;
-    const len2 = dx * dx + dy * dy;
-    let best = -1;
-    let index = -1;
-    for (let i = first + 1; i < last; i++) {
-      const [px, py] = points[i];
-      let d2;
-      if (len2 === 0) {
-        d2 = (px - ax) ** 2 + (py - ay) ** 2;
-      } else {
-        const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len2));
-        d2 = (px - ax - t * dx) ** 2 + (py - ay - t * dy) ** 2;
-      }
-      if (d2 > best) {
-        best = d2;
-        index = i;
-      }
-    }
-    if (best > t2) {
-      keep[index] = 1;
-      stack.push([first, index], [index, last]);
-    }
-  }
-  return points.filter((_, i) => keep[i]);
-}
+/** Douglas-Peucker of an open polyline at `tolerance` (same unit as the points): `../simplify.js`. */
+export { simplifyLine as simplify } from "../simplify.js";
