@@ -39,16 +39,18 @@ test("panning: whole device pixels are exact copies; fractions only while moving
   const rest = { moving: false, now: 10, since: 0 };
   const moving = { moving: true, now: 10, since: 0 };
   const by = (dx, dy) => frame(0.5, 1000 + dx / 0.5, 2000 + dy / 0.5); // pan by device px
+  const [mx, my] = [Math.round(1000 * MARGIN_SHARE), Math.round(600 * MARGIN_SHARE)];
   const whole = planBlit(cf, by(100, -40), rest);
   assert.equal(whole.exact, true);
-  assert.equal(whole.m.e, -250 - 100);
-  assert.equal(whole.m.f, -150 + 40);
+  assert.equal(whole.m.e, -mx - 100);
+  assert.equal(whole.m.f, -my + 40);
   assert.equal(planBlit(cf, by(100.4, 0), rest), null); // at rest: render the exact pixels
   const sliding = planBlit(cf, by(100.4, 0), moving);
   assert.equal(sliding.exact, false);
-  assert.ok(Math.abs(sliding.m.e + 350.4) < 1e-6);
-  assert.equal(planBlit(cf, by(251, 0), moving), null); // past the margin
-  assert.equal(planBlit(cf, by(0, -151), moving), null);
+  assert.ok(Math.abs(sliding.m.e + mx + 100.4) < 1e-6);
+  assert.ok(planBlit(cf, by(mx, 0), moving));
+  assert.equal(planBlit(cf, by(mx + 1, 0), moving), null); // past the margin
+  assert.equal(planBlit(cf, by(0, -my - 1), moving), null);
   assert.equal(planBlit(null, f, rest), null);
   assert.equal(planBlit(cf, { ...f, dpr: 2 }, rest), null);
 });

@@ -30,7 +30,7 @@
  *   of the shape it edits and draws it in its own dynamic layer), `flyTo(id | bbox)`
  * - stage protocol (`stage.js`): `cacheable` (true with WebGL2: drawn through the stage's raster
  *   cache, and it calls `stage.invalidate()` on every change of what it draws), `update(frame)`
- *   (fetches for the view, every frame), `draw(frame)`, `drawLabels(frame)`
+ *   (fetches for the view, every frame), `draw(frame)`, `drawLabels(frame)`, `waiting()`
  * - changes: `checkForChanges()` → Promise<boolean> (a conditional GET answered 304 while the set
  *   is unchanged), `reload()`; events (CustomEvent on the layer): `data-change` {version},
  *   `painted` {ms} (first complete view), `tile` {key, timing}, `error` {message, status}
@@ -426,6 +426,9 @@ export class AnnotationLayer extends EventTarget {
 
   /** Drawn through the stage's raster cache (WebGL2): see `stage.js`. */
   get cacheable() { return this.stage?.mode === "webgl2"; }
+
+  /** @returns {boolean} whether tiles are being fetched (their arrival will invalidate the stage) */
+  waiting() { return this.inFlight.size > 0; }
 
   /** The level of detail and the tiles a frame needs. */
   #needs(frame) {

@@ -21,7 +21,7 @@
 import { compose, invertAffine } from "./view.js";
 
 /** Margin of the cache on each side, as a share of the view's width and height. */
-export const MARGIN_SHARE = 0.25;
+export const MARGIN_SHARE = 0.15;
 /** During a zoom or rotation animation, the scaled canvas is re-rendered at most this often. */
 export const ZOOM_RENDER_MS = 600;
 /** ... and at most this often while zooming out shows the canvas's edge (a direct draw every frame

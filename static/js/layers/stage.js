@@ -12,10 +12,26 @@
  * A frame: `{mode: "webgl2"|"canvas2d", gl|ctx, labels (2D context), slideToDevice,
  * deviceToSlide, slideToElement, elementToSlide, zoom (CSS px per slide px), width, height
  * (device px), cssWidth, cssHeight, dpr, rotation, flip, time}`.
+ *
+ * Raster cache (WebGL2, `raster-cache.js`): layers with `cacheable = true` (the annotation sets)
+ * are drawn into the annotation canvas made larger than the view (a margin on every side), with
+ * a frame from `cacheFrame` (its `view` is the view's own frame, `cached` is true); while the view
+ * only pans, or for a short while during a zoom animation, the stage moves that canvas with a CSS
+ * transform instead of calling their `draw`. Such a layer calls `stage.invalidate()` when what it
+ * draws changes (data, styles, selection, visibility), may have `update(frame)` (called with the
+ * view's frame on every stage frame, e.g. to fetch what the view needs), `drawLabels(frame)`
+ * (called every frame on the label canvas; returns whether it drew) and `waiting()` (tiles on
+ * their way: a view just come to rest keeps its copy until they arrive, 300 ms at most, instead
+ * of rendering now and again for them). Other layers draw every frame, on their own canvases or
+ * the label canvas; `draw({direct: true})` draws everything straight onto a view-sized canvas
+ * (a screenshot copies it in the same task).
  */
 
 import { MARGIN_SHARE, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "./raster-cache.js";
 import { affineFromBasis, compose, invertAffine } from "./view.js";
+
+/** After a view comes to rest, how long its copy may stay while its tiles are being fetched (ms). */
+const SETTLE_WAIT_MS = 300;
 
 /* global OpenSeadragon */
 
@@ -64,6 +80,8 @@ export class OverlayStage {
     // (blits: frames shown by moving the canvas only)
     this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "", size: "" } : null;
     this.movingSince = 0;
+    this.settledAt = 0;
+    this.settleTimer = 0;
     this.onViewport = () => this.draw();
     viewer.osd.addHandler("update-viewport", this.onViewport);
     // the last frame of an animation may leave a scaled or fractional copy: render it exactly
@@ -225,11 +243,22 @@ export class OverlayStage {
     const moving = this.moving();
     if (moving && !this.movingSince) {
       this.movingSince = f.time;
-    } else if (!moving) {
+    } else if (!moving && this.movingSince) {
       this.movingSince = 0;
+      this.settledAt = f.time;
     }
     const since = Math.max(cache.renderedAt, this.movingSince);
     let plan = planBlit(cache.frame, f, { moving, now: f.time, since });
+    if (!plan && !moving && cache.frame && f.time - this.settledAt < SETTLE_WAIT_MS &&
+        layers.some((l) => l.waiting?.())) {
+      // settled while the view's tiles are on their way: their arrival renders (once, not now
+      // and again then); meanwhile the copy stays, for SETTLE_WAIT_MS at most
+      plan = planBlit(cache.frame, f, { moving: true, now: f.time, since: f.time });
+      if (plan) {
+        clearTimeout(this.settleTimer);
+        this.settleTimer = setTimeout(() => this.requestDraw(), SETTLE_WAIT_MS);
+      }
+    }
     if (plan) {
       cache.blits += 1; // no WebGL call: the canvas keeps its pixels, the compositor moves it
     } else {
