@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,13 @@ from hypothesis import strategies as st
 from viewer.annotations import geometry, measures
 from viewer.annotations.asap import read_asap
 from viewer.annotations.model import Annotation
-from viewer.annotations.summary import Outlines, annotation_summaries, summarise
+from viewer.annotations.summary import (
+    PIPELINE_MIN_ANNOTATIONS,
+    Outlines,
+    SummaryCache,
+    annotation_summaries,
+    summarise,
+)
 from viewer.store import annotation_doc, annotation_from_doc, annotation_outlines
 
 REAL = Path(__file__).parent / "data" / "asap" / "real"
@@ -202,3 +209,35 @@ def test_many_points_measured_by_two_threads_as_the_reference() -> None:
     assert offsets[-1] > measures._PARALLEL_MIN_POINTS
     got = measures.longest_diameters(np.concatenate(shapes), offsets, MPPS[1])
     assert got.tolist() == [geometry.longest_diameter(s, MPPS[1]) for s in shapes]
+
+
+def test_a_large_set_read_in_two_halves_gives_the_reference_records() -> None:
+    """SummaryCache.encode reads and measures many missing records in two halves (the first's
+    diameters by the worker thread while the second's documents are decoded): the answer is the
+    reference's, in set order, and a second encode of another version reuses every record."""
+    rng = np.random.default_rng(21)
+    annotations = []
+    for k in range(PIPELINE_MIN_ANNOTATIONS + 201):
+        if k % 7 == 3:
+            annotations.append(polygon([(k, 0), (k + 3, 4)], "Measurement", None))
+        elif k % 5:
+            annotations.append(polygon(rng.random((int(rng.integers(1, 60)), 2)) * 500 + k))
+        else:
+            ring = ellipse(90, 40, 25, k, (k * 3.0, 50.0), rng)
+            annotations.append(polygon(ring, group="_2" if k % 2 else "x"))
+    docs = {i + 1: annotation_doc(a) for i, a in enumerate(annotations)}
+    reads: list[int] = []
+
+    def fetch(ids: list[int]) -> Outlines:
+        reads.append(len(ids))
+        heads, points, offsets = annotation_outlines([docs[i] for i in ids])
+        return Outlines(ids, [3] * len(ids), heads, points, offsets)
+
+    cache = SummaryCache()
+    listing = [(i, 3) for i in docs]
+    body = orjson.loads(cache.encode((1, 9, 1, MPPS[0]), {"set": 9}, listing, fetch))
+    assert reads == [len(docs) // 2, len(docs) - len(docs) // 2]
+    want = [{"id": i + 1, "version": 3, **reference_record(a, MPPS[0])} for i, a in enumerate(annotations)]
+    assert body == {"set": 9, "annotations": want}
+    again = orjson.loads(cache.encode((1, 9, 2, MPPS[0]), {"set": 9}, listing, fetch))
+    assert again["annotations"] == want and len(reads) == 2

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -121,13 +121,15 @@ def bounding_boxes(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+def longest_diameters(
+    points: np.ndarray, offsets: np.ndarray, scale: tuple[float, float], parallel: bool = True
+) -> np.ndarray:
     """:func:`geometry.longest_diameter` of every annotation with the points scaled by *scale*
     (µm per px, x and y: the result is in µm); 0 for fewer than 2 points.
 
-    With many points, the second half of the annotations (by points) is measured by a worker
-    thread while this one measures the first: GEOS and numpy's loops release the GIL, so two
-    cores take about half the time."""
+    With many points (and *parallel*), the second half of the annotations (by points) is measured
+    by a worker thread while this one measures the first: GEOS and numpy's loops release the GIL,
+    so two cores take about half the time."""
     offsets = np.asarray(offsets, dtype=np.int64)
     sizes = sizes_of(offsets)
     out = np.zeros(len(sizes), dtype=np.float64)
@@ -137,7 +139,7 @@ def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[floa
     chosen, chosen_offsets = subset(np.asarray(points, dtype=np.float64).reshape(-1, 2), offsets, todo)
     scaled = chosen * np.array([scale[0], scale[1]])
     total = len(scaled)
-    if total < _PARALLEL_MIN_POINTS or len(todo) < 2:
+    if not parallel or total < _PARALLEL_MIN_POINTS or len(todo) < 2:
         out[todo] = _diameters(scaled, chosen_offsets)
         return out
     half = min(max(int(np.searchsorted(chosen_offsets, total // 2)), 1), len(todo) - 1)
@@ -146,6 +148,13 @@ def longest_diameters(points: np.ndarray, offsets: np.ndarray, scale: tuple[floa
     first = _diameters(scaled[:cut], chosen_offsets[: half + 1])
     out[todo] = np.concatenate([first, second.result()])
     return out
+
+
+def longest_diameters_later(
+    points: np.ndarray, offsets: np.ndarray, scale: tuple[float, float]
+) -> Future[np.ndarray]:
+    """:func:`longest_diameters`, measured by the worker thread while the caller goes on."""
+    return _worker().submit(longest_diameters, points, offsets, scale, False)
 
 
 def _diameters(scaled: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -63,7 +63,11 @@ def annotation_summaries(
     return summarise(Outlines.of(rows), mpp)
 
 
-def summarise(outlines: Outlines, mpp: tuple[float, float] | None) -> list[dict[str, Any]]:
+def summarise(
+    outlines: Outlines,
+    mpp: tuple[float, float] | None,
+    diameters: Callable[[], list[float | None]] | None = None,
+) -> list[dict[str, Any]]:
     """The records of *outlines*, in order, every number equal to its reference function's.
 
     ``area_px2``/``area_um2``: ASAP's area (as :func:`geometry.asap_area`), for area types only;
@@ -72,23 +76,14 @@ def summarise(outlines: Outlines, mpp: tuple[float, float] | None) -> list[dict[
     (``itc``/``micro``/``macro``) for the annotations ``wsi-viewer info`` counts as tumour
     (:func:`geometry.tumour_annotations`' rule), when the pixel size *mpp* (µm per slide px, x and
     y) is known. The measures run over all annotations at once (:mod:`viewer.annotations.measures`).
+    *diameters*: what :func:`diameters_later` of these outlines returned, if called.
     """
     points, offsets, heads = outlines.points, outlines.offsets, outlines.heads
     sizes = measures.sizes_of(offsets)
-    is_area = np.fromiter((h["type"] in geometry.AREA_TYPES for h in heads), dtype=bool, count=len(heads))
+    is_area = _area_types(heads)
     areas = measures.asap_areas(points, offsets).tolist()
     boxes = measures.bounding_boxes(points, offsets).tolist()
-    diameters: list[float | None] = [None] * len(heads)
-    if mpp:
-        outside = np.fromiter(
-            (h["group"] not in geometry.NON_TUMOUR_GROUPS for h in heads), dtype=bool, count=len(heads)
-        )
-        tumour = np.flatnonzero(is_area & (sizes >= 2) & outside)
-        if len(tumour):
-            chosen, chosen_offsets = measures.subset(points, offsets, tumour)
-            measured = measures.longest_diameters(chosen, chosen_offsets, mpp).tolist()
-            for k, diameter in zip(tumour.tolist(), measured, strict=True):
-                diameters[k] = diameter
+    tumour = diameters() if diameters is not None else diameters_later(outlines, mpp, later=False)()
     um2_per_px2 = mpp[0] * mpp[1] if mpp else None
     records = []
     rows = zip(outlines.ids, outlines.versions, heads, strict=True)
@@ -98,7 +93,7 @@ def summarise(outlines: Outlines, mpp: tuple[float, float] | None) -> list[dict[
         if head["type"] == "Measurement":
             length_px = geometry.measurement_length(points[offsets[k] : offsets[k + 1]])
             length_um = length_px * mpp[0] if mpp else None
-        diameter = diameters[k]
+        diameter = tumour[k]
         records.append({
             "id": annotation_id,
             "version": version,
@@ -119,11 +114,52 @@ def summarise(outlines: Outlines, mpp: tuple[float, float] | None) -> list[dict[
     return records
 
 
+def diameters_later(
+    outlines: Outlines, mpp: tuple[float, float] | None, later: bool = True, parallel: bool = True
+) -> Callable[[], list[float | None]]:
+    """Starts measuring the longest diameters (µm) of the tumour annotations of *outlines* (None
+    for the others, and for all without *mpp*): by the worker thread of
+    :mod:`viewer.annotations.measures` if *later*, so that the caller can read the next documents
+    meanwhile (parsing holds the GIL; GEOS and numpy mostly do not), else now (with the worker's
+    help if *parallel*); returns the wait for them."""
+    heads, sizes = outlines.heads, measures.sizes_of(outlines.offsets)
+    out: list[float | None] = [None] * len(heads)
+    if not mpp:
+        return lambda: out
+    outside = np.fromiter(
+        (h["group"] not in geometry.NON_TUMOUR_GROUPS for h in heads), dtype=bool, count=len(heads)
+    )
+    tumour = np.flatnonzero(_area_types(heads) & (sizes >= 2) & outside)
+    if not len(tumour):
+        return lambda: out
+    chosen, chosen_offsets = measures.subset(outlines.points, outlines.offsets, tumour)
+    future = measures.longest_diameters_later(chosen, chosen_offsets, mpp) if later else None
+    values = None if future else measures.longest_diameters(chosen, chosen_offsets, mpp, parallel)
+
+    def wait() -> list[float | None]:
+        measured = future.result() if future else values
+        assert measured is not None
+        for k, diameter in zip(tumour.tolist(), measured.tolist(), strict=True):
+            out[k] = diameter
+        return out
+
+    return wait
+
+
+def _area_types(heads: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Whether each annotation's type is an area type."""
+    return np.fromiter((h["type"] in geometry.AREA_TYPES for h in heads), dtype=bool, count=len(heads))
+
+
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """A summary answer as compact UTF-8 JSON: orjson, ~6x the stdlib's speed on 5,000 records
     (the same numbers: both write the shortest text that reads back as the float; a non-finite
     number, which the stdlib would write as invalid JSON, is null)."""
     return orjson.dumps(body)
+
+
+#: Missing records of at least this many annotations are read and measured in two halves.
+PIPELINE_MIN_ANNOTATIONS = 1000
 
 
 class SummaryCache:
@@ -156,8 +192,16 @@ class SummaryCache:
         found = self._records.get_many(rkeys)
         missing = [k[1] for k, r in zip(rkeys, found, strict=True) if r is None]
         if missing:
+            # in two halves when many: the first's diameters measured by a worker thread while
+            # the second's documents are read and decoded
+            cut = len(missing) // 2 if len(missing) >= PIPELINE_MIN_ANNOTATIONS else 0
+            parts: list[tuple[Outlines, Callable[[], list[float | None]]]] = []
+            for ids in ([missing[:cut]] if cut else []) + [missing[cut:]]:
+                outlines = fetch(ids)
+                first_of_two = cut > 0 and not parts
+                parts.append((outlines, diameters_later(outlines, mpp, first_of_two, parallel=not cut)))
             measured = {}
-            for record in summarise(fetch(missing), mpp):
+            for record in (r for outlines, later in parts for r in summarise(outlines, mpp, later)):
                 self._records.put((store_id, record["id"], record["version"], mpp), record)
                 measured[record["id"]] = record
             found = [r if r is not None else measured.get(k[1]) for k, r in zip(rkeys, found, strict=True)]
