@@ -17,7 +17,8 @@ module per concept:
 ``sidecar_files``  ASAP sidecars on disk: find, contain, read, replace atomically
 ``sidecar_sync``   keeping a set and its sidecar in step (import on change, write-back, sweep)
 ``viewport``       viewport queries and the in-memory index of a set's version
-``facade``         :class:`Store`
+``transactions``   how one read or write runs (lock, sidecar import, precondition, idempotency)
+``facade``         :class:`Store`: the operations on slides, sets, annotations, groups, history
 =================  ===============================================================================
 
 Two engines, one code path: SQLite (the default, in the data directory) and PostgreSQL (several
