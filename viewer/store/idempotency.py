@@ -4,10 +4,11 @@ cut, a closed tab's queue sent again) gets the stored answer and nothing is writ
 
 The web layer describes the request (:class:`Idempotent`: key, fingerprint of method, path,
 preconditions and body, and how to turn the write's result into its answer) and runs the store's
-write inside :meth:`~viewer.store.facade.Store.idempotent`. The store's write checks the key after
-taking the set's lock (so two requests racing with one key queue on the lock: the second finds the
-first's answer), and stores the answer before committing. A key already used with another request
-is :class:`~viewer.errors.ValidationError` (422). Only writes that succeed are kept: a refused one
+write inside :meth:`~viewer.store.transactions.StoreTransactions.idempotent`
+(``Store.idempotent``). The store's write checks the key after taking the set's lock (so two
+requests racing with one key queue on the lock: the second finds the first's answer), and stores
+the answer before committing. A key already used with another request is
+:class:`~viewer.errors.ValidationError` (422). Only writes that succeed are kept: a refused one
 (412, 409, 422) changed nothing and may be sent again. Keys older than the retention are pruned.
 """
 
