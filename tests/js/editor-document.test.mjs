@@ -1,8 +1,9 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
-  EditDocument, geometryFor, makeEntry, makeFeature, pointsOf, propertiesOf, serverLocalId,
+  EditDocument, geometryFor, makeEntry, makeFeature, pointsOf, propertiesOf, ringSplices, serverLocalId,
 } from "../../static/js/editor/document.js";
+import { strokeOps } from "../../static/js/editor/tools/brush.js";
 import { UndoStack, opBytes } from "../../static/js/editor/undo.js";
 
 const square = [[0, 0], [10, 0], [10, 10], [0, 10]];
@@ -133,4 +134,80 @@ test("a record that no longer applies can be dropped from either side", () => {
   stack.drop(stack.done[0]);
   assert.ok(!stack.canUndo());
   assert.equal(stack.bytes, 0);
+});
+
+/** Whether two open rings are the same cyclic ring (any start vertex, either direction). */
+function sameRing(a, b) {
+  if (a.length !== b.length) {
+    return false;
+  }
+  const key = (p) => `${p[0]},${p[1]}`;
+  const bs = b.map(key);
+  return [bs, [...bs].reverse()].some((ring) => {
+    const start = ring.indexOf(key(a[0]));
+    return start >= 0 && a.every((p, i) => key(p) === ring[(start + i) % ring.length]);
+  });
+}
+
+test("splice: replaces a run, its inverse holds the removed run only, ringSplices finds the run", () => {
+  const doc = new EditDocument();
+  const ring = Array.from({ length: 10000 }, (_, i) => [Math.cos(i / 1591.5), Math.sin(i / 1591.5)]);
+  doc.apply({ kind: "create", entry: entry("a", "Polygon", ring) });
+  const before = state(doc);
+  const { inverse } = doc.apply({ kind: "splice", localId: "a", index: 5, remove: 3, insert: [[9, 9]] });
+  assert.deepEqual(inverse.insert, ring.slice(5, 8));
+  assert.equal(doc.get("a").points.length, 9998);
+  assert.deepEqual(doc.get("a").feature.geometry.coordinates[0][5], [9, 9], "the feature follows");
+  doc.apply(inverse);
+  assert.equal(state(doc), before);
+  assert.throws(() => doc.apply({ kind: "splice", localId: "a", index: 9999, remove: 2, insert: [] }), RangeError);
+
+  const run = [[7, 7], [8, 8], [9, 9]];
+  const cases = {
+    "a run in the middle": [...ring.slice(0, 4000), ...run, ...ring.slice(4100)],
+    "rotated": [...ring.slice(4100), ...ring.slice(0, 4000), ...run],
+    "reversed (Clipper's orientation)": [...ring.slice(0, 4000), ...run, ...ring.slice(4100)].reverse(),
+    "wrapping past vertex 0": [...run, ...ring.slice(50, 9950)],
+    "only added": [...ring.slice(0, 10), ...run, ...ring.slice(10)],
+  };
+  for (const [name, after] of Object.entries(cases)) {
+    const ops = ringSplices("a", ring, after);
+    assert.ok(ops.length >= 1 && ops.length <= 2 && ops.every((op) => op.kind === "splice"), name);
+    const moved = ops.reduce((n, op) => n + op.remove + op.insert.length, 0);
+    assert.ok(moved <= 203, `${name}: ${moved} points in the ops`);
+    const inverses = ops.map((op) => doc.apply(op).inverse);
+    assert.ok(sameRing(doc.get("a").points, after), name);
+    inverses.reverse().forEach((op) => doc.apply(op));
+    assert.equal(state(doc), before, `${name}: undone exactly`);
+  }
+  assert.deepEqual(ringSplices("a", ring, ring.slice()), [], "the same ring: nothing");
+  const other = [[1, 2], [3, 4], [5, 6]];
+  assert.deepEqual(ringSplices("a", square, other), [{ kind: "splice", localId: "a", index: 0, remove: 4, insert: other }]);
+});
+
+test("1,000 brush strokes on a 10,000-vertex polygon stay in the undo stack's bound, and undo exactly", () => {
+  const doc = new EditDocument();
+  const ring = Array.from({ length: 10000 }, (_, i) => {
+    const a = (2 * Math.PI * i) / 10000;
+    return [5000 + 4000 * Math.cos(a), 5000 + 4000 * Math.sin(a)];
+  });
+  doc.put(makeEntry({ localId: "s1:1", setId: 1, annotationId: 1, feature: makeFeature({ type: "Polygon" }, ring) }));
+  const before = state(doc);
+  const maxBytes = 32 * 1024 * 1024; // the editor's bound
+  const stack = new UndoStack({ maxBytes });
+  for (let i = 0; i < 1000; i++) {
+    const a = (2 * Math.PI * i) / 1000;
+    const stroke = [3985, 4000, 4015].map((r) => [5000 + r * Math.cos(a), 5000 + r * Math.sin(a)]); // across the edge
+    const ops = strokeOps(doc.get("s1:1"), stroke, 16, i % 2 ? "cut" : "add", { tolerance: 0.5 });
+    assert.ok(ops.length && ops.every((op) => op.kind === "splice"), `stroke ${i}: ${ops.map((o) => o.kind)}`);
+    stack.push({ ops: ops.map((op) => ({ op, inverse: doc.apply(op).inverse })) });
+  }
+  assert.equal(stack.done.length, 1000, "every stroke is undoable");
+  assert.ok(stack.bytes <= maxBytes, `${stack.bytes} bytes`);
+  // whole rings would be 1,000 x 2 x 10,000 points x 48 bytes (~960 MB): the runs are ~100x less
+  assert.ok(stack.bytes < 1000 * 2 * 10000 * 48 / 100, `${stack.bytes} bytes: diffs, not rings`);
+  for (let rec = stack.undo(); rec; rec = stack.undo()) {
+    rec.ops.map((r) => r.inverse).reverse().forEach((op) => doc.apply(op));
+  }
+  assert.equal(state(doc), before, "all undone: the polygon as it was");
 });

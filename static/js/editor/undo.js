@@ -1,7 +1,8 @@
 /**
  * The editor's undo stack (pure): records of {op, inverse, label}, bounded by an estimate of their
  * size in bytes (the oldest records go first). Ops are diffs (a moved vertex costs ~100 bytes);
- * only whole replacements (set-coordinates, a delete's inverse create) hold whole geometries.
+ * only whole replacements (set-coordinates, a delete's inverse create) hold whole geometries; a
+ * brush stroke is a `splice` of the changed run.
  */
 
 /**
@@ -16,6 +17,8 @@ export function opBytes(op) {
       return base + 256 + op.entry.points.length * 48;
     case "set-coordinates":
       return base + op.coordinates.length * 48;
+    case "splice":
+      return base + op.insert.length * 48;
     case "translate":
       return base + op.localIds.length * 48;
     case "set-properties":

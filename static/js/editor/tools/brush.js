@@ -6,7 +6,7 @@
  * - Which polygon: the selected one (the one under the press if several are selected); with none
  *   selected, the area annotation under the press (it is loaded and selected). An add with nothing
  *   selected and nothing under the press draws a new polygon in the active group (as QuPath's).
- * - What the stroke makes: the biggest piece stays the annotation (`set-coordinates`; a rectangle
+ * - What the stroke makes: the biggest piece stays the annotation (`splice` ops of the changed run only; a rectangle
  *   or a spline becomes a Polygon), every other piece is a new annotation of the same group
  *   and colour (`create`: an add away from the polygon, a cut through it), holes are bridged into
  *   their piece's ring (`bridgeHoles`); a cut removing everything deletes the annotation. All in
@@ -22,7 +22,7 @@
 
 import { flattenSpline } from "../../layers/geometry.js";
 import { annotationRings, brushShape, strokeOutline } from "../brush.js";
-import { makeEntry, makeFeature, propertiesOf } from "../document.js";
+import { makeEntry, makeFeature, propertiesOf, ringSplices } from "../document.js";
 import { createOp, newLocalId } from "./common.js";
 
 export const MIN_WIDTH_PX = 2;
@@ -63,7 +63,7 @@ function timed(t0, points, mode, rings) {
 }
 
 /** Rings of the ops a stroke made (what the result holds). */
-const ringsOf = (ops) => ops.flatMap((op) => (op.kind === "set-coordinates" ? [op.coordinates]
+const ringsOf = (ops) => ops.rings ?? ops.flatMap((op) => (op.kind === "set-coordinates" ? [op.coordinates]
   : op.kind === "create" ? [op.entry.points] : []));
 
 /** The brush's settings, kept across sessions of the tool (and page loads, when storage is given). */
@@ -104,11 +104,13 @@ export function strokeOps(entry, stroke, width, mode, { tolerance, newId = newLo
   if (props.type !== "Polygon") {
     ops.push({ kind: "set-properties", localId: entry.localId, properties: { type: "Polygon" } });
   }
-  ops.push({ kind: "set-coordinates", localId: entry.localId, coordinates: main });
+  // only the run the stroke changed (undo then stores that run, not the whole 10,000-point ring)
+  ops.push(...ringSplices(entry.localId, entry.points, main));
   extra.forEach((ring, i) => {
     const feature = makeFeature({ ...props, type: "Polygon", name: `${props.name} (${i + 2})` }, ring);
     ops.push({ kind: "create", entry: makeEntry({ localId: newId(), setId: entry.setId, feature }) });
   });
+  ops.rings = [main, ...extra]; // what the result holds (the stroke's timing record counts them)
   return ops;
 }
 
