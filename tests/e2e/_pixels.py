@@ -10,7 +10,8 @@ from playwright.sync_api import Page
 #: overlay (the annotation, label, editor and conflict canvases are as large: the WebGL one has no 2D
 #: context, and one a pixel larger than OpenSeadragon's in a compare pane was picked).
 _CANVAS = """(pane) => {
-  const canvases = [...document.querySelector(pane).querySelectorAll('[data-osd] canvas:not([data-overlay])')];
+  const slideCanvases = '[data-osd] canvas:not([data-overlay])';
+  const canvases = [...document.querySelector(pane).querySelectorAll(slideCanvases)];
   return canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
 }"""
 
