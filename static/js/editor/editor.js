@@ -62,7 +62,9 @@ export class Editor extends EventTarget {
     this.queue = queue;
     // a change replayed from an earlier visit (crash, closed tab): its set is drawn again once saved
     // a conflict settled with "Take theirs": the document holds the server's version from now on
+    // "Keep both": mine becomes a new annotation, the server's (the old id) is drawn by its layer again
     queue.addEventListener("resolved", (event) => this.#tookTheirs(event.detail));
+    queue.addEventListener("resolved", (event) => this.#keptBoth(event.detail));
     queue.addEventListener("confirmed", (event) => {
       const change = event.detail.change;
       if (!this.pending.has(change.localId)) {
@@ -314,8 +316,12 @@ export class Editor extends EventTarget {
         if (kind !== "delete") {
           entry.annotationId = result.annotationId;
           entry.version = result.version;
-          if (kind === "create" && localId !== serverLocalId(entry.setId, result.annotationId)) {
+          // a create's new id (also an update that became one: "Keep both" of a conflict)
+          if (localId !== serverLocalId(entry.setId, result.annotationId)) {
             this.aliases.set(serverLocalId(entry.setId, result.annotationId), localId);
+          }
+          if (kind === "update" && !this.hidden.has(localId)) {
+            this.#hide(entry); // "Keep both": the editor draws mine until it settles, not the layer too
           }
         } else {
           this.aliases.delete(serverLocalId(entry.setId, result?.annotationId ?? entry.annotationId));
@@ -377,6 +383,29 @@ export class Editor extends EventTarget {
       this.doc.forget(change.localId); // deleted on the server meanwhile
     }
     this.annotations.layer(change.setId)?.checkForChanges();
+    this.refresh();
+  }
+
+  #keptBoth({ change, choice }) {
+    if (choice !== "both") {
+      return;
+    }
+    const oldId = change.annotationId ?? this.doc.get(change.localId)?.annotationId;
+    const entry = this.doc.get(change.localId);
+    if (entry) {
+      entry.annotationId = null; // saved as a new annotation ("confirmed" brings its id)
+      entry.version = null;
+    }
+    const ref = this.hidden.get(change.localId);
+    if (ref) {
+      this.hidden.delete(change.localId);
+      this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, false);
+    }
+    if (oldId !== null && oldId !== undefined) {
+      // the server's annotation is no longer this entry: selecting it loads it as an entry of its own
+      this.aliases.set(serverLocalId(change.setId, oldId), `${serverLocalId(change.setId, oldId)}:theirs`);
+    }
+    this.annotations.layer(change.setId)?.reload();
     this.refresh();
   }
 
