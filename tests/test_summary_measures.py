@@ -8,6 +8,7 @@ antipodal search)."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._store_helpers import ENGINES, database_setting
 from viewer.annotations import geometry, measures
 from viewer.annotations.asap import read_asap
 from viewer.annotations.model import Annotation
@@ -27,9 +29,11 @@ from viewer.annotations.summary import (
     annotation_summaries,
     summarise,
 )
+from viewer.app import create_app
 from viewer.store import annotation_doc, annotation_from_doc, annotation_outlines
 
 REAL = Path(__file__).parent / "data" / "asap" / "real"
+SLIDES = Path(__file__).parent / "data" / "slides" / "aperio"
 #: CAMELYON16's Radboud pixel size, and an anisotropic one (x and y scaled differently)
 MPPS = [(0.243, 0.243), (0.2525, 0.2437)]
 
@@ -88,7 +92,8 @@ def ellipse(
     t = np.sort(rng.random(n)) * math.tau
     x, y = a * np.cos(t), b * np.sin(t)
     c, s = math.cos(turn), math.sin(turn)
-    return np.c_[centre[0] + x * c - y * s, centre[1] + x * s + y * c]
+    out: np.ndarray = np.c_[centre[0] + x * c - y * s, centre[1] + x * s + y * c]
+    return out
 
 
 def test_degenerate_and_generated_shapes_measure_as_the_reference() -> None:
@@ -241,3 +246,30 @@ def test_a_large_set_read_in_two_halves_gives_the_reference_records() -> None:
     assert body == {"set": 9, "annotations": want}
     again = orjson.loads(cache.encode((1, 9, 2, MPPS[0]), {"set": 9}, listing, fetch))
     assert again["annotations"] == want and len(reads) == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_route_reads_documents_of_either_engine_as_the_reference(engine: str, tmp_path: Path) -> None:
+    """GET set.urls.summary on SQLite and PostgreSQL: the store's documents decoded at once give
+    the reference's records of the sidecar's annotations (the slide's pixel size)."""
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(SLIDES / "CMU-1-Small-Region.svs", slides / "CMU-1-Small-Region.svs")
+    shutil.copy(REAL / "tumor_111.xml", slides / "CMU-1-Small-Region.xml")
+    with database_setting(engine, tmp_path) as database:
+        settings = {"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"), "DATABASE": database}
+        app = create_app(settings)
+        services = app.extensions["wsi_viewer"]
+        try:
+            client = app.test_client()
+            (slide,) = client.get("/api/slides").get_json()["slides"]
+            (listed,) = client.get(slide["urls"]["annotations"]).get_json()["sets"]
+            body = client.get(listed["urls"]["summary"]).get_json()
+            mpp = (float(body["mpp"][0]), float(body["mpp"][1]))
+            annotations = read_asap((REAL / "tumor_111.xml").read_bytes()).annotations
+            want = [reference_record(a, mpp) for a in annotations]
+            got = [{k: v for k, v in r.items() if k not in ("id", "version")} for r in body["annotations"]]
+            assert got == want and any(r["camelyon"] for r in got)
+        finally:
+            services.store.close()
+            services.slides.close()
