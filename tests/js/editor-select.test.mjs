@@ -122,6 +122,22 @@ test("dragging a selected shape moves the whole selection by one translate", asy
   assert.equal(t.applied.filter((o) => o.kind === "translate").length, 1);
 });
 
+test("a selected point set: a drag between its points moves it whole, a drag on a point moves that point", async () => {
+  const t = setup();
+  const ps = t.add(1, "PointSet", [[1000, 1000], [1400, 1000], [1200, 1400]]);
+  t.click(1000, 1000);
+  await t.settle();
+  t.ctx.hitTest = () => null; // the layer hits a point set's points only (and the editor draws it now)
+  assert.deepEqual([...t.ctx.selection], [ps]);
+  t.drag([1200, 1100], [1300, 1150]); // between the points
+  const moves = t.applied.filter((o) => o.kind === "translate");
+  assert.equal(moves.length, 1);
+  assert.deepEqual(t.doc.get(ps).points, [[1100, 1050], [1500, 1050], [1300, 1450]]);
+  t.drag([1500, 1050], [1600, 1050]); // on a point
+  assert.deepEqual(t.doc.get(ps).points, [[1100, 1050], [1600, 1050], [1300, 1450]]);
+  assert.equal(t.applied.filter((o) => o.kind === "translate").length, 1, "a point moved, not the set");
+});
+
 test("vertex editing of the one selected polygon: drag, insert on an edge, alt-click and Delete remove", async () => {
   const t = setup({ zoom: 2 });
   const a = t.add(1, "Polygon", square(1000, 1000, 400));

@@ -66,6 +66,14 @@ export function entryContains(entry, at, radius) {
   return ring && n >= 3 && inside;
 }
 
+/** Whether a slide point lies in the bounding box of points, grown by `radius`. */
+function inBounds(points, [x, y], radius) {
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  return points.length > 0 && x >= Math.min(...xs) - radius && x <= Math.max(...xs) + radius
+    && y >= Math.min(...ys) - radius && y <= Math.max(...ys) + radius;
+}
+
 /**
  * A screen vector (CSS px) as a slide vector, through the view's rotation and mirroring when the
  * context has a viewer, else at the zoom alone.
@@ -132,8 +140,13 @@ export const selectTool = {
         }
       }
     };
-    /** Selected entry under a slide point (drawn by the editor, so the layer's hitTest may miss it). */
-    const selectedAt = (at) => loaded().find((e) => entryContains(e, at, radius())) ?? null;
+    /**
+     * Selected entry under a slide point (drawn by the editor, so the layer's hitTest may miss it);
+     * a selected point set also between its points (its box): a drag there moves the whole set,
+     * a drag on one of its points moves that point.
+     */
+    const selectedAt = (at) => loaded().find((e) => entryContains(e, at, radius())
+      || (typeOf(e) === "PointSet" && inBounds(e.points, at, radius()))) ?? null;
     const shift = (px) => [px / zoom(), px / zoom()];
 
     const hover = (pt) => {
