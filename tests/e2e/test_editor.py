@@ -372,10 +372,19 @@ def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:
     assert abs(touched["y"] - (before_touch["y"] - 80 / zoom)) < 3, touched
     assert abs(touched["x"] - before_touch["x"]) < 3, touched
     assert page.evaluate(draft) == 0, "the two fingers drew nothing"
+    # two fingers moved apart (a pinch) zoom: twice as far apart, twice the zoom
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers})
+    for step in range(1, 5):
+        spread = [{**fingers[0], "x": 600 - 12.5 * step}, {**fingers[1], "x": 700 + 12.5 * step}]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": spread})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    pinched = page.evaluate(view)
+    assert pinched["zoom"] == pytest.approx(2 * touched["zoom"], rel=0.05), (pinched, touched)
+    assert page.evaluate(draft) == 0, "the pinch drew nothing"
 
     page.mouse.move(640, 400)
     page.mouse.wheel(0, -300)
-    page.wait_for_function(f"(z) => {PANE}.wsi.viewer.getViewState(true).zoom > z * 1.2", arg=zoom)
+    page.wait_for_function(f"(z) => {PANE}.wsi.viewer.getViewState(true).zoom > z * 1.2", arg=pinched["zoom"])
 
     page.keyboard.press("x")  # the pan tool: OpenSeadragon's drag-to-pan again
     before = page.evaluate(view)

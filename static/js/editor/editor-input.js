@@ -1,7 +1,8 @@
 /**
  * The editor's pointer and keys on the pane (DOM): a press moving less than 4 CSS px is a click
  * (`pt.click` on `up`), else a drag (`pt.dragging` on `move`); a second click within 400 ms and
- * 4 px is also a `dblclick`. The middle button, space+drag and a two-finger drag pan in every tool;
+ * 4 px is also a `dblclick`. The middle button, space+drag and a two-finger drag pan in every tool
+ * (two fingers also pinch-zoom: `gestures.js`);
  * the wheel stays OpenSeadragon's (zoom). While a drawing tool is active OpenSeadragon gets no
  * press, click or double-click (capture-phase listeners stop them), so its drag-to-pan and
  * click-to-zoom are off; navigation tools (`navigates: true`) leave the pointer to it.
@@ -11,6 +12,7 @@
  * the select tool.
  */
 
+import { twoFingerStep } from "./gestures.js";
 import { CLICK_PX } from "./tools/common.js";
 
 /* global OpenSeadragon */
@@ -69,11 +71,20 @@ export class EditorInput {
     }, true);
     host.addEventListener("pointermove", (event) => {
       const before = this.touches.get(event.pointerId);
+      const to = { x: event.clientX, y: event.clientY };
+      const pinch = before && this.pan ? twoFingerStep(this.touches, event.pointerId, to) : null;
       if (before) {
-        this.touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+        this.touches.set(event.pointerId, to);
       }
       if (this.pan) {
-        if (before && this.touches.size >= 2) {
+        if (pinch) {
+          // two fingers: the view follows their midpoint and zooms by their distance (a pinch)
+          this.panBy(-pinch.pan[0], -pinch.pan[1]);
+          if (pinch.zoomBy !== 1) {
+            const rect = ed.viewer.osd.canvas.getBoundingClientRect();
+            ed.zoomAt(pinch.zoomBy, [pinch.at[0] - rect.left, pinch.at[1] - rect.top]);
+          }
+        } else if (before && this.touches.size >= 2) {
           // two fingers: the view follows their midpoint
           this.panBy(-(event.clientX - before.x) / this.touches.size, -(event.clientY - before.y) / this.touches.size);
         } else if (event.pointerId === this.pan.id) {
