@@ -225,6 +225,10 @@ def test_move_duplicate_multiselect_delete_and_properties(
     # shift-click the dot: two selected; Delete deletes both
     _press_on(page, _screen(page, [[1600, 1600]])[0], "Shift")
     _selected(page, 2)
+    # the layers panel's list shows the selection
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-layers-panel] [data-entry][aria-selected=true] .entry-name')]
+                 .map((e) => e.textContent).sort().join() === 'copy,dot'""")
     _key(page, "Delete")
     states.append(state())
     assert sorted(s["name"] for s in states[-1]) == ["box", "square"]

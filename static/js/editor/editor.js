@@ -27,6 +27,7 @@ import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
 import { EditorInput } from "./editor-input.js";
+import { keptBoth, markPanel, tookTheirs } from "./editor-sync.js";
 import { EditorUi } from "./editor-ui.js";
 import { PropertiesPanel } from "./properties.js";
 import { newLocalId } from "./tools/common.js";
@@ -60,11 +61,10 @@ export class Editor extends EventTarget {
     this.panel = panel;
     this.user = user;
     this.queue = queue;
+    // a conflict settled: "Take theirs" / "Keep both" (editor-sync.js)
+    queue.addEventListener("resolved", (event) => tookTheirs(this, event.detail));
+    queue.addEventListener("resolved", (event) => keptBoth(this, event.detail));
     // a change replayed from an earlier visit (crash, closed tab): its set is drawn again once saved
-    // a conflict settled with "Take theirs": the document holds the server's version from now on
-    // "Keep both": mine becomes a new annotation, the server's (the old id) is drawn by its layer again
-    queue.addEventListener("resolved", (event) => this.#tookTheirs(event.detail));
-    queue.addEventListener("resolved", (event) => this.#keptBoth(event.detail));
     queue.addEventListener("confirmed", (event) => {
       const change = event.detail.change;
       if (!this.pending.has(change.localId)) {
@@ -220,6 +220,7 @@ export class Editor extends EventTarget {
       }
     }
     this.refresh();
+    markPanel(this);
     this.dispatchEvent(new CustomEvent("selection", { detail: { ids: [...this.selection] } }));
   }
 
@@ -326,6 +327,9 @@ export class Editor extends EventTarget {
         } else {
           this.aliases.delete(serverLocalId(entry.setId, result?.annotationId ?? entry.annotationId));
         }
+        if (this.selection.has(localId)) {
+          markPanel(this); // a new annotation's id: its list entry
+        }
         this.dispatchEvent(new CustomEvent("saved", { detail: { localId, kind, ...result } }));
         return this.#whenDrawn(entry, kind, result);
       }).catch((err) => {
@@ -367,46 +371,6 @@ export class Editor extends EventTarget {
     return this.setPromise.finally(() => {
       this.setPromise = null;
     });
-  }
-
-  #tookTheirs({ change, choice, theirs }) {
-    if (choice !== "theirs") {
-      return; // "mine" is sent again, "both" saves mine as a new annotation: the document is right
-    }
-    const entry = this.doc.get(change.localId);
-    if (entry && theirs) {
-      const fresh = makeEntry({ ...entry, feature: theirs });
-      entry.points = fresh.points;
-      entry.feature = fresh.feature;
-      entry.version = theirs.properties?.version ?? entry.version;
-    } else if (entry) {
-      this.doc.forget(change.localId); // deleted on the server meanwhile
-    }
-    this.annotations.layer(change.setId)?.checkForChanges();
-    this.refresh();
-  }
-
-  #keptBoth({ change, choice }) {
-    if (choice !== "both") {
-      return;
-    }
-    const oldId = change.annotationId ?? this.doc.get(change.localId)?.annotationId;
-    const entry = this.doc.get(change.localId);
-    if (entry) {
-      entry.annotationId = null; // saved as a new annotation ("confirmed" brings its id)
-      entry.version = null;
-    }
-    const ref = this.hidden.get(change.localId);
-    if (ref) {
-      this.hidden.delete(change.localId);
-      this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, false);
-    }
-    if (oldId !== null && oldId !== undefined) {
-      // the server's annotation is no longer this entry: selecting it loads it as an entry of its own
-      this.aliases.set(serverLocalId(change.setId, oldId), `${serverLocalId(change.setId, oldId)}:theirs`);
-    }
-    this.annotations.layer(change.setId)?.reload();
-    this.refresh();
   }
 
   /** Resolve once the set's layer draws the change (or after a while, whatever happens). */
