@@ -64,6 +64,7 @@ export class LayersPanel extends EventTarget {
     this.sort = "order";
     this.descending = false;
     this.current = null; // entryKey of the selected / reviewed entry
+    this.marked = new Set(); // entryKeys the editor has selected (shown selected in the list too)
     const state = decodeLayerState(location.search, this.prefix);
     this.hiddenSets = new Set(state.hiddenSets);
     this.hiddenGroups = new Set(state.hiddenGroups.map(([s, g]) => `${s}:${g}`));
@@ -92,7 +93,7 @@ export class LayersPanel extends EventTarget {
     this.orderButton.dataset.layerOrder = "";
     this.status = el("p", { className: "muted layer-status", role: "status" });
     this.status.dataset.layerStatus = "";
-    this.list = el("ul", { className: "layer-list", role: "listbox", "aria-label": "Annotations" });
+    this.list = el("ul", { className: "layer-list", role: "listbox", "aria-label": "Annotations", "aria-multiselectable": "true" });
     this.list.dataset.layerList = "";
     const review = el("div", { className: "layer-review" },
       el("button", { type: "button", className: "btn", textContent: "‹ Previous", title: "Previous annotation (,)" }),
@@ -280,7 +281,7 @@ export class LayersPanel extends EventTarget {
       (at >= 0 ? ` · reviewing ${at + 1} of ${list.length}` : "");
     const rows = list.slice(0, LIST_LIMIT).map((e) => {
       const key = entryKey(e);
-      const li = el("li", { className: "layer-entry", role: "option", "aria-selected": String(key === this.current), tabIndex: -1,
+      const li = el("li", { className: "layer-entry", role: "option", "aria-selected": String(key === this.current || this.marked.has(key)), tabIndex: -1,
         dataset: { entry: key } },
       el("span", { className: "entry-name", textContent: e.name || "(no name)" }),
       el("span", { className: "entry-meta muted", textContent: [e.type, e.group ?? "ungrouped", measureText(e)].filter(Boolean).join(" · ") }));
@@ -393,6 +394,12 @@ export class LayersPanel extends EventTarget {
     this.viewer.pane.dataset.selectedAnnotation = this.current ?? "";
     this.renderList();
     this.dispatchEvent(new CustomEvent("select", { detail: { entry } }));
+  }
+
+  /** Show the editor's selection (entryKeys "<set>:<id>") as selected entries of the list. */
+  mark(keys) {
+    this.marked = new Set(keys);
+    this.renderList();
   }
 
   /** Step to the next (+1) or previous (-1) annotation of the list and fly to it. */
