@@ -9,10 +9,11 @@ The slide and set of ``benchmarks/vertex_drag.py`` (``benchmarks/tiles.py``'s ge
 at the centre) on a real ``wsi-viewer serve``; one page, the view centred on the circle showing all
 of it. Each of ``--repeats`` rounds, in the same page, with real mouse events (Playwright):
 
-* **plain**: the pan tool, the pointer moved along vertex_drag's path (the viewer's own floor);
+* **plain**: nothing selected, the pan tool, the pointer moved along vertex_drag's path (the
+  viewer's own floor);
 * **drag**: the select tool, a vertex of the circle dragged along that path, released (saved);
-* **freehand**: a long stroke (``--stroke-moves`` moves) drawn with the freehand tool, released:
-  the new polygon saved ("saved" in the save status);
+* **freehand**: nothing selected, a long stroke (``--stroke-moves`` moves) drawn with the
+  freehand tool, released: the new polygon saved ("saved" in the save status);
   frame times from a requestAnimationFrame loop over each (targets a, b: >= 50 fps mean, p95 <=
   1.25x plain's); each edit is undone afterwards (Ctrl+Z, saved too), so every round starts alike;
 * **brush**: the circle selected, a 100-point stroke across its edge added (brush tool) and one cut
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import CDPSession, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,9 +146,36 @@ def undo(page: Page, times: int = 1) -> None:
 
 
 def select_circle(page: Page, centre: tuple[float, float], ring: int) -> None:
+    """The select tool, a click inside the circle: selected and fetched exact. After a freehand
+    stroke (undone) the first click selects nothing here (to look at in the editor): clicked again."""
     page.keyboard.press("v")
-    page.mouse.click(*screen(page, centre))
-    page.wait_for_function(SELECTED % ring, timeout=120000)
+    at = screen(page, centre)
+    for attempt in range(1, 4):
+        page.mouse.click(*at)
+        try:
+            page.wait_for_function(SELECTED % ring, timeout=20000 * attempt)
+            if attempt > 1:
+                print(f"# note: the circle was selected by click {attempt} only", flush=True)
+            return
+        except PlaywrightError:
+            page.wait_for_timeout(600)  # not a double-click
+    state = page.evaluate(f"""([x, y]) => {{ const e = {EDITOR};
+      const r = e.viewer.osd.canvas.getBoundingClientRect();
+      const hit = e.annotations.hitTest({{x: x - r.left, y: y - r.top}});
+      const top = document.elementFromPoint(x, y);
+      return {{tool: e.tool?.name, top: top ? top.tagName + '.' + top.className : null,
+      hit: hit ? [hit.layer.setId, hit.annotation.id, hit.annotation.name] : null,
+      selection: [...e.selection].map((id) => [id, e.doc.get(id)?.points.length ?? null]),
+      message: {PANE}.dataset.editorMessage ?? null,
+      error: {PANE}.dataset.editorError ?? null}}; }}""", list(at))
+    raise RuntimeError(f"the circle was not selected: {state}")
+
+
+def deselect(page: Page) -> None:
+    """Nothing selected (the select tool's Esc): the layer draws every annotation again."""
+    page.keyboard.press("v")
+    page.keyboard.press("Escape")
+    page.wait_for_function(f"() => {EDITOR}.selection.size === 0", timeout=60000)
 
 
 class Profiler:
@@ -214,6 +243,7 @@ def frames_round(page: Page, centre: tuple[float, float], vertex: list[float], a
                  prof: Profiler) -> dict[str, dict[str, float]]:
     """Plain, drag and freehand frame stats of one round (edits undone, saved)."""
     start = screen(page, vertex)
+    deselect(page)
     page.keyboard.press("x")
     plain = play(page, start, args.moves, press=False)
     select_circle(page, centre, args.ring)
@@ -221,6 +251,7 @@ def frames_round(page: Page, centre: tuple[float, float], vertex: list[float], a
     drag = play(page, start, args.moves, press=True)
     saved(page)
     undo(page)
+    deselect(page)
     page.keyboard.press("f")
     inside = screen(page, (centre[0], centre[1]))
     prof.start()
