@@ -8,6 +8,8 @@ The module has its own server (the editor tests' fixture), so its sets are seen 
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -234,11 +236,16 @@ def test_move_duplicate_multiselect_delete_and_properties(
     assert sorted(s["name"] for s in states[-1]) == ["box", "square"]
     # box-select the rectangle from empty space around it, delete it
     a, b = _screen(page, [[1450, 1250], [1850, 1550]])
+    gets: list[str] = []
+    page.on("request", lambda r: gets.append(r.url) if r.method == "GET" and "/api/sets/" in r.url else None)
     _drag(page, a, b)
     _selected(page, 1)
     _key(page, "Delete")
     states.append(state())
     assert [s["name"] for s in states[-1]] == ["square"]
+    # what the box selected was loaded exact with the set's bbox query, not one request each
+    assert [u for u in gets if re.search(r"/annotations/\d+$", u)] == [], gets
+    assert [u for u in gets if "bbox=" in u and "clip=" not in u], gets
     _undo_redo(page, states, state)
 
 

@@ -122,6 +122,26 @@ test("dragging a selected shape moves the whole selection by one translate", asy
   assert.equal(t.applied.filter((o) => o.kind === "translate").length, 1);
 });
 
+test("box-select with ctx.loadBox: one load for the whole box, a delete waits for it", async () => {
+  const t = setup();
+  const ids = [1, 2, 3].map((i) => t.add(i, "Polygon", square(1000 * i, 1000, 400)));
+  const calls = [];
+  const single = t.ctx.load;
+  t.ctx.load = (ref) => {
+    calls.push(["load", ref.localId]);
+    return single(ref);
+  };
+  t.ctx.loadBox = (box, refs) => {
+    calls.push(["box", box, refs.map((r) => r.localId)]);
+    return Promise.all(refs.map(single));
+  };
+  t.drag([500, 500], [4000, 2000]);
+  assert.deepEqual(calls, [["box", [500, 500, 4000, 2000], ids]], "one request, none per annotation");
+  t.key("Delete");
+  await t.settle();
+  assert.deepEqual(t.applied.map((o) => [o.kind, o.localId]), ids.map((id) => ["delete", id]));
+});
+
 test("a selected point set: a drag between its points moves it whole, a drag on a point moves that point", async () => {
   const t = setup();
   const ps = t.add(1, "PointSet", [[1000, 1000], [1400, 1000], [1200, 1400]]);

@@ -1,7 +1,7 @@
 /**
  * The editor kept in step with the others (DOM-free, on an `Editor`): a conflict settled by the
  * user (the save queue's "resolved": "Take theirs", "Keep both"), and the layers panel's list
- * showing the editor's selection.
+ * showing the editor's selection; the exact annotations of a slide box in one request.
  */
 
 import { makeEntry, serverLocalId } from "./document.js";
@@ -74,4 +74,25 @@ export function markPanel(editor) {
     }
   }
   editor.panel?.mark?.(keys);
+}
+
+/**
+ * The exact Features of a set's annotations meeting a slide box (`GET set.urls.self?bbox=`: no
+ * simplification, no clipping), for a box selection: one request instead of one per annotation.
+ * @param {{set: {urls: {self: string}}}|undefined} layer
+ * @param {number[]} box [x0, y0, x1, y1] slide px
+ * @returns {Promise<object[]>}
+ */
+export async function fetchBox(layer, box) {
+  if (!layer) {
+    return [];
+  }
+  const response = await fetch(`${layer.set.urls.self}?bbox=${box.map((v) => Math.round(v)).join(",")}`, {
+    headers: { Accept: "application/geo+json, application/json" },
+  });
+  const body = await response.json();
+  if (!response.ok) {
+    throw new Error(body.error ?? `loading the box: ${response.status}`);
+  }
+  return body.features ?? [];
 }

@@ -27,7 +27,7 @@ import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
 import { EditorInput } from "./editor-input.js";
-import { keptBoth, markPanel, tookTheirs } from "./editor-sync.js";
+import { fetchBox, keptBoth, markPanel, tookTheirs } from "./editor-sync.js";
 import { EditorUi } from "./editor-ui.js";
 import { PropertiesPanel } from "./properties.js";
 import { newLocalId } from "./tools/common.js";
@@ -144,6 +144,7 @@ export class Editor extends EventTarget {
         return { setId, annotationId, localId: this.localIdOf(setId, annotationId) };
       },
       load: (ref) => this.load(ref),
+      loadBox: (box, refs) => this.loadBox(box, refs),
       get selection() {
         return editor.selection;
       },
@@ -465,6 +466,12 @@ export class Editor extends EventTarget {
     if (!response.ok) {
       throw new Error(feature.error ?? `loading annotation ${annotationId}: ${response.status}`);
     }
+    this.#adopt(localId, setId, annotationId, feature);
+    return localId;
+  }
+
+  /** A Feature fetched from the server into the document (unless it holds that entry already). */
+  #adopt(localId, setId, annotationId, feature) {
     if (!this.doc.has(localId)) {
       const version = feature.properties?.version ?? null;
       this.doc.put(makeEntry({ localId, setId, annotationId, version, feature }));
@@ -472,7 +479,26 @@ export class Editor extends EventTarget {
       this.refresh();
       this.dispatchEvent(new CustomEvent("loaded", { detail: { localId } }));
     }
-    return localId;
+  }
+
+  /**
+   * Load many annotations lying in a slide box (a box selection of thousands) with one request
+   * per set (`GET set.urls.self?bbox=`, exact geometry), not one each; any the answer lacks are
+   * loaded one by one. @returns {Promise<string[]>} their localIds
+   */
+  async loadBox(box, refs) {
+    const wanted = refs.filter((r) => r.annotationId !== null && !this.doc.has(r.localId));
+    for (const setId of new Set(wanted.map((r) => r.setId))) {
+      const want = new Map(wanted.filter((r) => r.setId === setId).map((r) => [r.annotationId, r]));
+      for (const feature of await fetchBox(this.annotations.layer(setId), box).catch(() => [])) {
+        const ref = want.get(feature.id);
+        if (ref) {
+          this.#adopt(ref.localId, setId, ref.annotationId, feature);
+        }
+      }
+    }
+    await Promise.all(wanted.filter((r) => !this.doc.has(r.localId)).map((r) => this.load(r).catch(() => null)));
+    return refs.map((r) => r.localId);
   }
 
   /** Redraw the shapes the editor holds (pending saves, selection, what the tool edits). */

@@ -17,7 +17,8 @@
  * offset of a selection being dragged; results carry `redraw: true` when those changed.
  *
  * Context beyond a drawing tool's (editor.js provides it): `hitTest(pt)`, `load(ref)`,
- * `selection`, `select(ids)`, `inBox(box)` → refs whose bbox lies inside a slide box, `apply(ops)`
+ * `selection`, `select(ids)`, `inBox(box)` → refs whose bbox lies inside a slide box, `loadBox(box,
+ * refs)` (loads them in one request per set: a box of thousands), `apply(ops)`
  * (ops made after a load finished), `slide` {id, width, height}, `storage` (localStorage),
  * `groupNames(setId)`.
  */
@@ -138,6 +139,18 @@ export const selectTool = {
           const p = Promise.resolve(load(ref)).catch(() => null).finally(() => pending.delete(ref.localId));
           pending.set(ref.localId, p);
         }
+      }
+    };
+    /** Load what a box selected: in one request per set where the context can (`ctx.loadBox`). */
+    const fetchBox = (refs, box) => {
+      const missing = refs.filter((r) => !ctx.doc.has(r.localId) && !pending.has(r.localId));
+      if (!ctx.loadBox) {
+        fetch(missing);
+        return;
+      }
+      const all = Promise.resolve(ctx.loadBox(box, missing)).catch(() => null);
+      for (const ref of missing) {
+        pending.set(ref.localId, all.finally(() => pending.delete(ref.localId)));
       }
     };
     /**
@@ -305,7 +318,7 @@ export const selectTool = {
             for (const r of refs) {
               ids.add(r.localId);
             }
-            fetch(refs);
+            fetchBox(refs, boxOf(p.start.slide, pt.slide));
             select([...ids]);
             return { draft: null, message: `${ids.size} selected` };
           }
