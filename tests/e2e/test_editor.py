@@ -140,7 +140,14 @@ def test_each_tool_drawn_with_the_mouse_is_what_the_api_holds(page: Page, editor
     assert page.evaluate(f"() => {pane}.wsi.editor.activeGroup()") == "tumour"
     px = 1 / _zoom(page)  # slide px per screen px at this zoom
 
-    page.locator('[data-tool="polygon"]').click()  # the palette's button (P does the same)
+    # the tools and their ASAP keys are in the ? overlay; the palette's buttons have names
+    page.keyboard.press("?")
+    help_dialog = page.locator("dialog[data-help]")
+    for text in ("Polygon (click vertices)", "Point set", "Measurement ruler", "Brush", "Select and edit"):
+        expect(help_dialog).to_contain_text(text)
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+    page.get_by_role("toolbar").get_by_role("button", name="Polygon", exact=True).click()  # (P: the same)
     assert page.evaluate(f"() => {pane}.dataset.editorTool") == "polygon"
     assert page.locator('[data-tool="polygon"]').get_attribute("aria-pressed") == "true"
     poly = [[900.0, 1300.0], [1300.0, 1320.0], [1250.0, 1700.0], [950.0, 1650.0]]
