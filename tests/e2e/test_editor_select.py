@@ -9,7 +9,6 @@ The module has its own server (the editor tests' fixture), so its sets are seen 
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -229,7 +228,8 @@ def test_move_duplicate_multiselect_delete_and_properties(
     _selected(page, 2)
     # the layers panel's list shows the selection
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-layers-panel] [data-entry][aria-selected=true] .entry-name')]
+        """() => [...document.querySelectorAll(
+                   '[data-layers-panel] [data-entry][aria-selected=true] .entry-name')]
                  .map((e) => e.textContent).sort().join() === 'copy,dot'""")
     _key(page, "Delete")
     states.append(state())
