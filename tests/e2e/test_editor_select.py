@@ -175,6 +175,23 @@ def test_vertices_dragged_inserted_deleted_undone_and_redone(
     states.append(shapes())
     _close(states[-1]["box"], [RECT[0], [1900, 1300], [1900, 1600], [1500, 1600]], px)
     assert states[-1]["square"] == states[-2]["square"]
+    # zoomed in to the viewer's most (2 CSS px per slide px, 4x the first view) on a vertex of the
+    # square selected zoomed out: its handle still picks and drags, to a fraction of a slide px
+    # (the handles of a polygon drawn at 1.25x edited at 40x: tests/js/editor-vertex-edit.test.mjs)
+    _press_on(page, _screen(page, [[1100, 1500]])[0])
+    _selected(page, 1)
+    corner = SQUARE[1]
+    page.evaluate(
+        f"([x, y, z]) => {PANE}.wsi.viewer.setViewState({{x, y, zoom: z, rotation: 90, flip: true}}, true)",
+        [corner[0] - 20, corner[1] + 20, 2])
+    page.wait_for_function(f"() => Math.abs({frame}.zoom - 2) < 0.01")
+    fine = 1.01 / _zoom(page)
+    a, b = _screen(page, [corner, [corner[0] + 3, corner[1] + 2]])
+    _drag(page, a, b)
+    _saved(page)
+    states.append(shapes())
+    moved_to = [corner[0] + 3, corner[1] + 2]
+    _close(states[-1]["square"], [[1100, 1300], moved_to, [1400, 1750], SQUARE[3]], fine)
     _undo_redo(page, states, shapes)
 
 
