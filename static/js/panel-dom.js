@@ -4,6 +4,7 @@
  */
 
 import { ApiError, parseError } from "./api.js";
+import { authorHeaders, authorName, withAuthor } from "./author.js";
 
 /**
  * An element with properties (`dataset`, `aria-*`, `role` and `for` as attributes) and children.
@@ -39,7 +40,8 @@ export const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
  * @returns {Promise<any>} the answer's JSON
  */
 export async function apiWrite(method, url, { body, version = null } = {}) {
-  const headers = { Accept: "application/json", "X-Requested-With": "wsi-viewer" };
+  const author = authorName();
+  const headers = { Accept: "application/json", "X-Requested-With": "wsi-viewer", ...authorHeaders(author) };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
   }
@@ -48,7 +50,7 @@ export async function apiWrite(method, url, { body, version = null } = {}) {
   }
   let response;
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(withAuthor(body, author)) });
   } catch (err) {
     throw new ApiError(`network error: ${err.message}`, 0);
   }

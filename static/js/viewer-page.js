@@ -6,6 +6,7 @@
 import {
   bindHelpAndKeys, bindToolbar, readData, renderInfoPanel, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
+import { authorName, setAuthorName } from "./author.js";
 import { Editor } from "./editor/editor.js";
 import { openPersist } from "./editor/persist.js";
 import { SaveQueue } from "./editor/save-queue.js";
@@ -59,6 +60,11 @@ function initialize() {
 
   // the layers panel: sets, groups, the list of every annotation, review; changes made elsewhere
   const layersRoot = app.querySelector("[data-layers-panel]");
+  // who is editing: kept in this browser, sent with each change (the history names the author)
+  const authorInput = layersRoot.querySelector("[data-author-name]");
+  authorInput.value = authorName();
+  authorInput.addEventListener("change", () => { authorInput.value = setAuthorName(authorInput.value); });
+  authorInput.closest(".panel-author").hidden = Boolean(config.readOnly);
   const layersButton = toolbar.querySelector('button[data-action="layers"]');
   let layers = null;
   if (annotations) {
@@ -69,7 +75,9 @@ function initialize() {
         showReadOnly(toolbar);
       } else {
         // the editor: drawing tools, undo, saving (only when the server takes writes)
-        const queue = new SaveQueue({ slideId: slide.id, storage: await openPersist("wsi-viewer-edits") });
+        const queue = new SaveQueue({
+          slideId: slide.id, storage: await openPersist("wsi-viewer-edits"), author: () => authorName(),
+        });
         mountSaveStatus(toolbar, queue); // "saved 12:03:14", "offline: 3 changes queued"...; beforeunload
         viewer.pane.wsi.conflicts = new ConflictDialog({ queue, viewer }); // 412s: mine / theirs / both
         viewer.pane.wsi.queue = queue;

@@ -271,6 +271,18 @@ def _near(features: list[dict[str, Any]], x: float, y: float) -> list[dict[str, 
 def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: Server) -> None:
     _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
     before = len(_features(editor_server, CMU))
+    # who edits: the name given in the layers panel (kept in the browser) names every change
+    page.keyboard.press("Shift+A")
+    name_field = page.locator("[data-author-name]")
+    name_field.fill("  Dr. Anna  Müller ")
+    name_field.blur()  # the change is committed when the field is left
+    page.keyboard.press("Shift+A")
+    assert page.locator("[data-layers-panel]").is_hidden()
+    # the pane grew back when the panel closed: wait for the stage to draw at the new size
+    page.wait_for_function(f"""() => {{ const v = {PANE}.wsi.viewer;
+      return v.stage.frame().cssWidth === v.osd.canvas.clientWidth; }}""")
+    wait_fully_loaded(page)
+    assert page.evaluate("() => localStorage.getItem('wsi-viewer-author')") == "Dr. Anna Müller"
     page.keyboard.press("p")
     ring = [[200.0, 1300.0], [500.0, 1300.0], [450.0, 1600.0]]
     for at in _screen(page, ring):
@@ -322,6 +334,10 @@ def test_undo_and_redo_each_action_reach_the_server(page: Page, editor_server: S
     page.locator("[data-editor-undo]").click()  # the toolbar's button: the delete undone once more
     _saved(page)
     assert state() == (1, "checked", moved)
+    sets = requests.get(f"{editor_server.url}/api/annotations/{CMU}", timeout=30).json()["sets"]
+    history = requests.get(f"{editor_server.url}{sets[0]['urls']['history']}?limit=12", timeout=30).json()
+    # the create, 3 edits, 4 undos, 4 redos and the last undo: each named after its author
+    assert [c["who"] for c in history["changes"][:12]] == ["Dr. Anna Müller"] * 12
 
 
 def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:

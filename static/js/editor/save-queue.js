@@ -23,6 +23,8 @@
 //
 // DOM-free: runs in node (tests/js/save-queue.test.mjs) as in the page.
 
+import { authorHeaders, cleanAuthor, withAuthor } from "../author.js";
+
 const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 const LOCK_PREFIX = "wsi-viewer-queue:";
 
@@ -89,6 +91,8 @@ export function normaliseChange(change, now = () => new Date()) {
     baseVersion: change.baseVersion ?? null,
     feature: change.feature ?? null,
     createdAt: change.createdAt ?? now().toISOString(),
+    // who made it, fixed when it was made (a change replayed after a closed tab keeps its author)
+    author: cleanAuthor(change.author ?? ""),
   };
 }
 
@@ -102,11 +106,13 @@ export class SaveQueue extends EventTarget {
    * @param {(ms: number) => Promise<void>} [o.sleep]   waits between retries (tests pass their own)
    * @param {(n: number) => number} [o.backoff]         delay before the n-th retry
    * @param {string} [o.apiBase]                         prefix of /api/... (default "")
-   * @param {Record<string, string>} [o.headers]        extra headers of every write (X-User...)
+   * @param {Record<string, string>} [o.headers]        extra headers of every write
+   * @param {() => string} [o.author]  the author of a change submitted now (author.js's authorName):
+   *   sent as the body's `user` (and `X-User` when Latin-1), so the history names who made it
    * @param {LockManager|null} [o.locks]  navigator.locks: a change stored by another tab still open
    *   is left to that tab (each queue holds a lock named after its session while it lives)
    */
-  constructor({ slideId, storage, fetch: fetchFn, now, sleep, backoff, apiBase = "", headers = {},
+  constructor({ slideId, storage, fetch: fetchFn, now, sleep, backoff, apiBase = "", headers = {}, author,
     locks = globalThis.navigator?.locks ?? null }) {
     super();
     this.slideId = slideId;
@@ -122,6 +128,7 @@ export class SaveQueue extends EventTarget {
     this.backoff = backoff || backoffDelay;
     this.apiBase = apiBase;
     this.headers = headers;
+    this.author = author || (() => "");
     this.items = []; // [{record, resolve, reject}] in order
     this.known = new Map(); // localId -> {annotationId, version} from confirmed changes
     this.state = "idle";
@@ -180,7 +187,7 @@ export class SaveQueue extends EventTarget {
     // seq: this tab's order, and roughly the time order across tabs
     this.seq = Math.max(this.seq + 1, this.now().getTime());
     const record = { id: "", slideId: this.slideId, session: this.session, seq: this.seq,
-      change: normaliseChange(change, this.now) };
+      change: normaliseChange({ ...change, author: change.author ?? this.author() }, this.now) };
     record.id = record.change.id;
     const item = this._item(record, this.storage.put(record));
     this.items.push(item);
@@ -340,6 +347,7 @@ export class SaveQueue extends EventTarget {
       : change.baseVersion == null ? knownVersion : Math.max(knownVersion, change.baseVersion);
     const headers = {
       ...this.headers,
+      ...authorHeaders(change.author),
       "X-Requested-With": "wsi-viewer",
       "Idempotency-Key": change.id,
     };
@@ -356,7 +364,7 @@ export class SaveQueue extends EventTarget {
       response = await this.fetch(this._url(change, annotationId), {
         method: { create: "POST", update: "PUT", delete: "DELETE" }[change.kind],
         headers,
-        body: change.kind === "delete" ? undefined : JSON.stringify(feature),
+        body: change.kind === "delete" ? undefined : JSON.stringify(withAuthor(feature, change.author)),
         credentials: "same-origin",
       });
     } catch {
