@@ -265,7 +265,10 @@ def test_cancel_stops_the_cpu_work_within_a_second(server: Server, sets: dict[st
 
 
 def test_a_job_nobody_polls_is_cancelled(server: Server, sets: dict[str, dict[str, Any]]) -> None:
-    job = _start(server, sets["heavy"]).json()
+    # 400,000 vertices: a job of ~10 s on a quiet machine, well past the 3 s of abandonment (the
+    # 100,000-vertex one finished first once: the rasteriser is fast when the machine is idle)
+    heavier = _upload(server, sets["slide"], "heavier", _star(400_000, seed=2))
+    job = _start(server, heavier).json()
     deadline = time.monotonic() + 20
     while not _runner_pids(job["id"]) and time.monotonic() < deadline:
         time.sleep(0.05)
