@@ -22,7 +22,10 @@ class IdbStorage {
     await this.db.put(STORE, record);
   }
   async delete(id) {
-    await this.db.delete(STORE, id);
+    // relaxed: a confirmed change's record lost to a power cut is replayed, and the server answers
+    // its Idempotency-Key with what it did the first time (puts keep the browser's default)
+    const tx = this.db.transaction(STORE, "readwrite", { durability: "relaxed" });
+    await Promise.all([tx.store.delete(id), tx.done]);
   }
   async list(slideId) {
     const range = IDBKeyRange.bound([slideId, -Infinity], [slideId, Infinity]);

@@ -44,10 +44,16 @@ let warmed = false;
  * times a later one's; `benchmarks/brush.mjs` prints both).
  */
 function warmUp() {
-  const ring = Array.from({ length: 200 }, (_, i) => [50 * Math.cos(i / 31.83), 50 * Math.sin(i / 31.83)]);
-  const stroke = Array.from({ length: 30 }, (_, i) => [30 + 2 * i, 5 * Math.sin(i / 3)]);
-  for (let i = 0; i < 8; i++) {
-    annotationRings(brushShape({ outer: ring }, stroke, 10, i % 2 ? "cut" : "add", { tolerance: 0.5 }));
+  // the path a real stroke takes (strokeOps: clipper, rings, splices) at a real size: a 10,000-point
+  // circle and 100-point strokes across its edge; smaller warm-ups left the first real add at ~3x
+  // a later one's time (benchmarks/editor.py, round 1)
+  const n = 10000;
+  const ring = Array.from({ length: n }, (_, i) => [1000 * Math.cos((i * 2 * Math.PI) / n), 1000 * Math.sin((i * 2 * Math.PI) / n)]);
+  const stroke = Array.from({ length: 100 }, (_, i) => [900 + 2 * i, 40 * Math.sin(i / 9)]);
+  const feature = makeFeature({ name: "warm-up", type: "Polygon", group: null, color: "#000000" }, ring);
+  const entry = makeEntry({ localId: "warm-up", setId: 0, feature });
+  for (let i = 0; i < 4; i++) {
+    strokeOps(entry, stroke, 20, i % 2 ? "cut" : "add", { tolerance: 0.5, newId: () => "warm-up-piece" });
   }
 }
 
