@@ -90,6 +90,7 @@ export class AnnotationLayer extends EventTarget {
     this.timings = [];
     this.pendingChecks = [];
     this.tileRedraw = 0;
+    this.viewKeys = new Set(); // the tiles the view shown needs (not the cache's margin)
     const { width, height } = viewer.slide;
     this.maxLod = maxLodFor(width, height);
   }
@@ -366,17 +367,24 @@ export class AnnotationLayer extends EventTarget {
       this.timings.shift();
     }
     this.dispatchEvent(new CustomEvent("tile", { detail: { key: message.key, timing: message.timing } }));
-    this.#redrawForTile();
+    this.#redrawForTile(message.key);
   }
 
-  /** A tile arrived: draw it, but when more of the view are on their way, draw once for them all
-   * (each draw of the whole layer is what costs; a coarser tile holds the place meanwhile). */
-  #redrawForTile() {
-    clearTimeout(this.tileRedraw);
-    if (this.inFlight.size > 0 && this.paintedAt !== null) {
-      this.tileRedraw = setTimeout(() => this.#redraw(), TILE_REDRAW_MS);
-    } else {
+  /** A tile arrived: draw once for the tiles on their way, not once per tile (each draw of the
+   * whole layer is what costs; with software WebGL a render of a 10^6-vertex set is 40-110 ms):
+   * at once when it is the last one, or the last one the view needs (the first paint waits for
+   * no margin tile); else at most TILE_REDRAW_MS later (a coarser tile holds the place meanwhile). */
+  #redrawForTile(key) {
+    const viewPending = [...this.inFlight.keys()].some((k) => this.viewKeys.has(k));
+    if (this.inFlight.size === 0 || (!viewPending && this.viewKeys.has(key))) {
+      clearTimeout(this.tileRedraw);
+      this.tileRedraw = 0;
       this.#redraw();
+    } else if (!this.tileRedraw) {
+      this.tileRedraw = setTimeout(() => {
+        this.tileRedraw = 0;
+        this.#redraw();
+      }, TILE_REDRAW_MS);
     }
   }
 
@@ -446,6 +454,7 @@ export class AnnotationLayer extends EventTarget {
    */
   update(frame) {
     const needs = this.#needs(frame);
+    this.viewKeys = new Set(needs.needed.map((t) => t.key));
     this.#requestAll(needs);
     return needs;
   }
