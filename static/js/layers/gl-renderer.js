@@ -75,7 +75,7 @@ void main() {
 }
 `;
 
-// Segments are read from textures by gl_VertexID (6 vertices, two triangles, per segment), not
+// Segments are read from textures by gl_VertexID (an indexed quad, 4 corners and two triangles, per segment), not
 // instanced: SwiftShader runs an instanced draw instance by instance, and with 10^5 segments a
 // frame that cost seconds (measured 4-9x slower than this).
 const STROKE_VERTEX = `${COMMON}
@@ -86,8 +86,8 @@ uniform usampler2D u_segSlot; // R32UI: the segment's slot
 out vec2 v_rel;
 out vec4 v_color;
 void main() {
-  int seg = gl_VertexID / 6;
-  int k = gl_VertexID - seg * 6;
+  int seg = gl_VertexID / 4;
+  int id = gl_VertexID - seg * 4; // the quad's corner, in strip order
   ivec2 at = ivec2(seg % ${SEG_WIDTH}, seg / ${SEG_WIDTH});
   vec4 a_seg = texelFetch(u_segs, at, 0);
   uint a_slot = texelFetch(u_segSlot, at, 0).r;
@@ -101,7 +101,6 @@ void main() {
   vec2 nrm = vec2(-dir.y, dir.x);
   bool selected = (f & 2u) != 0u;
   float hw = 0.5 * u_width * (selected ? 1.6 : 1.0);
-  int id = k < 3 ? k : k - 2; // triangles (0, 1, 2) and (1, 2, 3) of the quad's strip order
   vec2 base = (id < 2) ? p0 - dir * hw : p1 + dir * hw; // square caps close the joins
   vec2 px = base + nrm * ((id & 1) == 0 ? -hw : hw);
   vec3 rgb = selected ? mix(c.rgb, vec3(1.0), 0.45) : ((f & 4u) != 0u ? mix(c.rgb, vec3(1.0), 0.25) : c.rgb);
@@ -258,6 +257,15 @@ export class GLRenderer {
     handle.textures = [];
     if (handle.segCount) {
       handle.segVao = vao(); // no attributes: the vertex shader reads the textures
+      // indexed, 4 corners a segment drawn as triangles (0, 1, 2) and (1, 2, 3): the vertex cache
+      // runs the (costly, two texel fetches) vertex shader 4 times a segment instead of 6
+      const corners = new Uint32Array(handle.segCount * 6);
+      for (let i = 0, v = 0; i < corners.length; i += 6, v += 4) {
+        corners[i] = v; corners[i + 1] = v + 1; corners[i + 2] = v + 2;
+        corners[i + 3] = v + 1; corners[i + 4] = v + 2; corners[i + 5] = v + 3;
+      }
+      buffer(gl.ELEMENT_ARRAY_BUFFER, corners);
+      handle.segIndexBytes = corners.byteLength;
       const rows = Math.ceil(handle.segCount / SEG_WIDTH);
       const segs = new Float32Array(rows * SEG_WIDTH * 4);
       segs.set(batch.segs);
@@ -286,7 +294,7 @@ export class GLRenderer {
     }
     gl.bindVertexArray(null);
     handle.bytes = batch.verts.byteLength + batch.vertSlot.byteLength + batch.tris.byteLength +
-      batch.segs.byteLength + batch.segSlot.byteLength + batch.dots.byteLength + batch.dotSlot.byteLength;
+      batch.segs.byteLength + batch.segSlot.byteLength + batch.dots.byteLength + batch.dotSlot.byteLength + (handle.segIndexBytes ?? 0);
     return handle;
   }
 
@@ -394,7 +402,7 @@ export class GLRenderer {
           gl.activeTexture(gl.TEXTURE3);
           gl.bindTexture(gl.TEXTURE_2D, d.handle.segSlotTexture);
           gl.activeTexture(gl.TEXTURE0);
-          gl.drawArrays(gl.TRIANGLES, 0, 6 * count);
+          gl.drawElements(gl.TRIANGLES, 6 * count, gl.UNSIGNED_INT, 0);
         } else {
           gl.drawArraysInstanced(gl.TRIANGLE_STRIP, 0, 4, count);
         }
