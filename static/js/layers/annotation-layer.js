@@ -74,7 +74,7 @@ export class AnnotationLayer extends EventTarget {
     this.table = new SlotTable();
     this.tiles = new Map(); // key -> {key, lod, rect, batch, handle, index, bytes, used}
     this.inFlight = new Map(); // key -> generation
-    this.failed = new Set();
+    this.failed = new Map(); // tile key -> {tries, retryAt (performance.now ms; Infinity: never)}
     this.generation = 0;
     this.slots = []; // slot -> metadata
     this.byId = new Map();
@@ -293,8 +293,17 @@ export class AnnotationLayer extends EventTarget {
       this.pendingChecks.shift()?.(message.changed);
     } else if (message.type === "error") {
       if (message.key) {
+        // a busy server (503, 429, a dropped connection: status 0) is asked again after a growing
+        // delay, so a tile refused once under load does not leave the layer blank until a reload;
+        // other refusals stay until the next reload
         this.inFlight.delete(message.key);
-        this.failed.add(message.key);
+        const tries = (this.failed.get(message.key)?.tries ?? 0) + 1;
+        const retryable = [0, 408, 429, 500, 502, 503, 504].includes(message.status);
+        const delay = Math.min(250 * 2 ** (tries - 1), 8000);
+        this.failed.set(message.key, { tries, retryAt: retryable ? performance.now() + delay : Infinity });
+        if (retryable) {
+          setTimeout(() => this.#redraw(), delay + 10);
+        }
       } else {
         this.pendingChecks.shift()?.(false);
       }
@@ -309,6 +318,7 @@ export class AnnotationLayer extends EventTarget {
   #onBatch(message) {
     const requested = this.inFlight.get(message.key);
     this.inFlight.delete(message.key);
+    this.failed.delete(message.key);
     const { batch } = message;
     if (requested !== this.generation) {
       return; // asked for before a reload
@@ -392,8 +402,8 @@ export class AnnotationLayer extends EventTarget {
   // Drawing
 
   #request(tile) {
-    if (this.tiles.has(tile.key) || this.inFlight.has(tile.key) || this.failed.has(tile.key) ||
-        this.inFlight.size >= MAX_IN_FLIGHT) {
+    if (this.tiles.has(tile.key) || this.inFlight.has(tile.key) ||
+        (this.failed.get(tile.key)?.retryAt ?? -Infinity) > performance.now() || this.inFlight.size >= MAX_IN_FLIGHT) {
       return;
     }
     const rect = tileRect(tile.lod, tile.tx, tile.ty);
