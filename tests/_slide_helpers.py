@@ -8,6 +8,7 @@ decode what a server sends and compare it with what was written.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,13 @@ def make_test_slide(
         description=description, jpeg_tables=tables, bigtiff=bigtiff,
     )
     return path
+
+
+def cmu_with_sidecar(slides: Path) -> Path:
+    """*slides* (made) holding the small Aperio slide of tests/data with tumor_111.xml as its ASAP
+    sidecar: a real slide with a set to read and to refuse or accept changes to."""
+    data = Path(__file__).parent / "data"
+    slides.mkdir()
+    shutil.copy(data / "slides" / "aperio" / "CMU-1-Small-Region.svs", slides / "CMU-1-Small-Region.svs")
+    shutil.copy(data / "asap" / "real" / "tumor_111.xml", slides / "CMU-1-Small-Region.xml")
+    return slides

@@ -6,7 +6,6 @@ the Flask test client and against a real server process."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import requests
 from flask.testing import FlaskClient
 
 from tests._server import Server, running_server
+from tests._slide_helpers import cmu_with_sidecar
 from viewer.annotations.geojson import from_geojson
 from viewer.app import create_app
 from viewer.errors import AnnotationFormatError
@@ -31,11 +31,7 @@ ENORMOUS = "1" + "0" * 5000  # beyond Python's int() digit limit too
 
 
 def _slides(root: Path) -> Path:
-    slides = root / "slides"
-    slides.mkdir()
-    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, slides / SLIDE_ID)
-    shutil.copy(DATA / "asap" / "real" / "tumor_111.xml", slides / "CMU-1-Small-Region.xml")
-    return slides
+    return cmu_with_sidecar(root / "slides")
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests._slide_helpers import cmu_with_sidecar
 from viewer.cli import build_parser
 from viewer.config import load_settings
 
@@ -25,11 +25,7 @@ WRITES = ("post", "put", "patch", "delete")
 @pytest.fixture()
 def slides(tmp_path: Path) -> Path:
     """The small Aperio slide with an ASAP sidecar (its set: something to refuse to change)."""
-    root = tmp_path / "slides"
-    root.mkdir()
-    shutil.copy(DATA / "slides" / "aperio" / SLIDE_ID, root / SLIDE_ID)
-    shutil.copy(DATA / "asap" / "real" / "tumor_111.xml", root / "CMU-1-Small-Region.xml")
-    return root
+    return cmu_with_sidecar(tmp_path / "slides")
 
 
 def page_config(html: str) -> dict[str, Any]:
