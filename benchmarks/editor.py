@@ -40,25 +40,21 @@ import argparse
 import json
 import math
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import CDPSession, Page, ViewportSize, sync_playwright
+from playwright.sync_api import CDPSession, Page
 from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from annotation_render import CHROMIUM_ARGS, VIEWPORT, blobs, pct  # noqa: E402
-from vertex_drag import PANE, SCREEN, circle, play, upload  # noqa: E402
-
-from tests._server import running_server  # noqa: E402
+from annotation_render import pct  # noqa: E402
+from vertex_drag import PANE, SCREEN, add_set_arguments, edited_set, editing_page, play  # noqa: E402
 
 TARGETS = {"fps_mean": 50.0, "p95_ratio": 1.25, "brush_ms": 16.0, "save_p95_ms": 100.0}
 EDITOR = f"{PANE}.wsi.editor"
@@ -396,12 +392,7 @@ def report(rounds: list[dict[str, Any]], latency: list[list[float]], load: tuple
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench-dir", type=Path, default=Path("/tmp/wsi-bench"))
-    parser.add_argument("--width", type=int, default=100_000)
-    parser.add_argument("--height", type=int, default=80_000)
-    parser.add_argument("--polygons", type=int, default=5000)
-    parser.add_argument("--vertices", type=int, default=200)
-    parser.add_argument("--ring", type=int, default=10_000, help="vertices of the polygon edited")
+    add_set_arguments(parser)
     parser.add_argument("--moves", type=int, default=240, help="pointer moves of the plain path and the drag")
     parser.add_argument("--stroke-moves", type=int, default=600, help="pointer moves of the freehand stroke")
     parser.add_argument("--brush-points", type=int, default=100, help="points of a brush stroke")
@@ -413,54 +404,24 @@ def main() -> int:
                         help="one more round (not counted), its CPU profiles written here")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    from tiles import ensure_slide
-
-    slide = ensure_slide(args.bench_dir, args.width, args.height)
-    cx, cy, radius = args.width / 2, args.height / 2, min(args.width, args.height) / 40
-    doc = blobs(args.width, args.height, args.polygons, args.vertices)
-    ring = circle(cx, cy, radius, args.ring)
-    asap = {"type": "Polygon", "group": "blobs", "color": "#ff0000"}
-    geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
-    doc["features"].append({"type": "Feature", "geometry": geometry,
-                            "properties": {"name": "edited", "asap": asap}})
-    chromium = os.environ.get("WSI_VIEWER_TEST_CHROMIUM", "/usr/bin/chromium")
+    doc, ring, (cx, cy, radius) = edited_set(args)
     rounds: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        slide_dir = Path(tmp) / "slides"
-        slide_dir.mkdir()
-        try:  # a hard link: a symlink leaving the slide directory is not served
-            os.link(slide, slide_dir / "drag.tiff")  # vertex_drag.upload's slide
-        except OSError:
-            shutil.copy(slide, slide_dir / "drag.tiff")
-        data_dir = Path(tmp) / "data"
-        data_dir.mkdir()
-        with running_server(str(slide_dir), "--workers", "2", "--max-upload-mb", "256", data_dir=data_dir,
-                            timeout=300) as server, sync_playwright() as p:
-            upload(server.url, doc)
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            size: ViewportSize = {"width": VIEWPORT["width"], "height": VIEWPORT["height"]}
-            page = browser.new_context(viewport=size).new_page()
-            zoom = 0.8 * min(VIEWPORT["width"], VIEWPORT["height"]) / (2 * radius)
-            page.goto(f"{server.url}/view/drag.tiff?x={cx}&y={cy}&z={zoom}")
-            page.wait_for_function(f"() => {PANE}.dataset.annotationsPaintedMs && {EDITOR}", timeout=300000)
-            page.wait_for_timeout(1500)
-            page.evaluate(UP_TIMER)
-            extra = 1 if args.profile else 0  # profiled: one more round, not counted (the profiler slows it)
-            for i in range(args.repeats + extra):
-                prof = Profiler(page, args.profile if i == args.repeats else None)
-                r: dict[str, Any] = frames_round(page, (cx, cy), ring[0], args, prof)
-                r |= brush_round(page, (cx, cy), ring[0], args, prof)
-                if i < args.repeats:
-                    rounds.append(r)
-                label = " (profiled, not counted)" if i == args.repeats else ""
-                print(f"# round {i + 1}{label}: fps plain {r['plain']['fps']:.1f}, "
-                      f"drag {r['drag']['fps']:.1f}, freehand {r['freehand']['fps']:.1f}; "
-                      f"brush add {r['add']['ms']:.2f} ms, "
-                      f"cut {r['cut']['ms']:.2f} ms", flush=True)
-            latency = save_latency(page, (cx + 1.5 * radius, cy), args.edits)
-            browser.close()
+    with editing_page(args, doc, (cx, cy, radius), EDITOR) as (_server, _set, page):
+        page.evaluate(UP_TIMER)
+        extra = 1 if args.profile else 0  # profiled: one more round, not counted (the profiler slows it)
+        for i in range(args.repeats + extra):
+            prof = Profiler(page, args.profile if i == args.repeats else None)
+            r: dict[str, Any] = frames_round(page, (cx, cy), ring[0], args, prof)
+            r |= brush_round(page, (cx, cy), ring[0], args, prof)
+            if i < args.repeats:
+                rounds.append(r)
+            label = " (profiled, not counted)" if i == args.repeats else ""
+            print(f"# round {i + 1}{label}: fps plain {r['plain']['fps']:.1f}, "
+                  f"drag {r['drag']['fps']:.1f}, freehand {r['freehand']['fps']:.1f}; "
+                  f"brush add {r['add']['ms']:.2f} ms, "
+                  f"cut {r['cut']['ms']:.2f} ms", flush=True)
+        latency = save_latency(page, (cx + 1.5 * radius, cy), args.edits)
     return report(rounds, latency, (load_before, os.getloadavg()))
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -30,6 +30,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +111,22 @@ def measure(page: Page, centre: tuple[float, float], vertex: list[float],
     return plain, drag
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The slide and set options both editing benchmarks take (this one and editor.py)."""
     parser.add_argument("--bench-dir", type=Path, default=Path("/tmp/wsi-bench"))
     parser.add_argument("--width", type=int, default=100_000)
     parser.add_argument("--height", type=int, default=80_000)
     parser.add_argument("--polygons", type=int, default=5000)
     parser.add_argument("--vertices", type=int, default=200)
     parser.add_argument("--ring", type=int, default=10_000, help="vertices of the polygon edited")
-    parser.add_argument("--moves", type=int, default=240, help="pointer moves of the drag")
-    args = parser.parse_args()
-    load_before = os.getloadavg()
-    from tiles import ensure_slide
 
-    slide = ensure_slide(args.bench_dir, args.width, args.height)
+
+def edited_set(
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], list[list[float]], tuple[float, float, float]]:
+    """The blobs of annotation_render.py plus the circle edited (``edited``, group ``blobs``) at
+    the slide's centre: (set document, circle, (centre x, centre y, radius))."""
     cx, cy, radius = args.width / 2, args.height / 2, min(args.width, args.height) / 40
     doc = blobs(args.width, args.height, args.polygons, args.vertices)
     ring = circle(cx, cy, radius, args.ring)
@@ -130,6 +134,18 @@ def main() -> int:
     geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
     doc["features"].append({"type": "Feature", "geometry": geometry,
                             "properties": {"name": "edited", "asap": asap}})
+    return doc, ring, (cx, cy, radius)
+
+
+@contextmanager
+def editing_page(args: argparse.Namespace, doc: dict[str, Any], view: tuple[float, float, float],
+                 ready: str) -> Iterator[tuple[Any, dict[str, Any], Page]]:
+    """A real server with *doc* on the generated slide (``drag.tiff``) and a Chromium page showing
+    the circle of *view* whole, once *ready* (a JS expression) holds: (server, set, page)."""
+    from tiles import ensure_slide
+
+    slide = ensure_slide(args.bench_dir, args.width, args.height)
+    cx, cy, radius = view
     chromium = os.environ.get("WSI_VIEWER_TEST_CHROMIUM", "/usr/bin/chromium")
     with tempfile.TemporaryDirectory() as tmp:
         slide_dir = Path(tmp) / "slides"
@@ -148,14 +164,25 @@ def main() -> int:
             page = browser.new_context(viewport=size).new_page()
             zoom = 0.8 * min(VIEWPORT["width"], VIEWPORT["height"]) / (2 * radius)
             page.goto(f"{server.url}/view/drag.tiff?x={cx}&y={cy}&z={zoom}")
-            page.wait_for_function(f"() => {PANE}.dataset.annotationsPaintedMs && {PANE}.wsi?.editor",
-                                   timeout=300000)
+            page.wait_for_function(f"() => {PANE}.dataset.annotationsPaintedMs && {ready}", timeout=300000)
             page.wait_for_timeout(1500)
-            plain, drag = measure(page, (cx, cy), ring[0], args.moves)
-            features = requests.get(f"{server.url}{aset['urls']['self']}", timeout=600).json()["features"]
-            edited = next(f for f in features if f["properties"]["name"] == "edited")
-            moved = edited["geometry"]["coordinates"][0][0]
-            browser.close()
+            try:
+                yield server, aset, page
+            finally:
+                browser.close()
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_set_arguments(parser)
+    parser.add_argument("--moves", type=int, default=240, help="pointer moves of the drag")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    doc, ring, (cx, cy, radius) = edited_set(args)
+    with editing_page(args, doc, (cx, cy, radius), f"{PANE}.wsi?.editor") as (server, aset, page):
+        plain, drag = measure(page, (cx, cy), ring[0], args.moves)
+        features = requests.get(f"{server.url}{aset['urls']['self']}", timeout=600).json()["features"]
+        edited = next(f for f in features if f["properties"]["name"] == "edited")
+        moved = edited["geometry"]["coordinates"][0][0]
     print(f"\n{'run':<6} {'fps':>6} {'p50 ms':>7} {'p95 ms':>7} {'frames':>7}")
     for name, s in (("plain", plain), ("drag", drag)):
         print(f"{name:<6} {s['fps']:6.1f} {s['p50']:7.1f} {s['p95']:7.1f} {int(s['frames']):7d}")
