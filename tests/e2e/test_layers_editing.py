@@ -248,6 +248,9 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     assert "refused" in error and "409" in error, error
     page.click(f"{_form(page, sid)} [data-group-cancel]")
     # stale: someone else changed the group since the panel read it -> 412, shown, and the panel re-reads
+    # (the change watcher stopped first: within 2 s it would re-read the group itself, and the save
+    # would then not be stale; picking up such changes is the watcher's own tests' part)
+    page.evaluate(f"() => {WSI}.watcher.stop()")
     rec = groups["target"]
     changed = requests.put(
         f"{edit_server.url}{aset['urls']['groups']}/{rec['id']}",
@@ -262,6 +265,7 @@ def test_groups_and_a_new_set_from_the_panel(page: Page, edit_server: Server, co
     page.wait_for_function("() => document.querySelector('[data-layer-error]').textContent.includes('412')")
     assert "targets" not in _groups(edit_server, aset)
     page.click(f"{_form(page, sid)} [data-group-cancel]")
+    page.evaluate(f"() => {WSI}.watcher.check()")  # the watcher runs again (and goes on every 2 s)
     # the active group by its radio; ungrouped too
     page.check(f"{box} [data-active-group-of='{sid}'][value='target']")
     assert page.evaluate(f"() => {WSI}.panel.activeGroup({sid})") == "target"
