@@ -86,6 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
             "teaching or review server; the viewer shows no editing tools."),
     Setting("IDEMPOTENCY_RETENTION_S", int, 7 * 86400, "Seconds the answer of a write sent with an "
             "Idempotency-Key is kept (a replay within it is answered again, not applied again)."),
+    Setting("OVERLAY_DIR", str, "", "Directory of uploaded overlays (heatmaps, label maps). Empty: "
+            "DATA_DIR/overlays."),
+    Setting("OVERLAY_MAX_MPX", int, 1000, "Largest overlay value grid accepted, in megapixels (width x "
+            "height of the map, not of the slide)."),
+    Setting("OVERLAY_UPLOAD_MAX_MB", int, 2048, "Largest overlay upload (the overlays route only), in MiB."),
     Setting("MASK_JOBS", int, 1, "Mask export jobs that run at once on this host (each uses one core); "
             "the others wait in a queue."),
     Setting("MASK_JOB_QUEUE", int, 8, "Most mask export jobs waiting or running on this host; one more "
@@ -184,6 +189,9 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         problems.append(f"TILE_OVERLAP must be -1 (automatic) or 0-64, got {values['TILE_OVERLAP']}")
     for name in ("WORKERS", "THREADS", "SLIDE_CACHE_SIZE", "THUMBNAIL_MAX", "MAX_UPLOAD_MB",
                  "HEADER_TIMEOUT", "BODY_IDLE_TIMEOUT", "BODY_TIMEOUT"):
+        if values[name] < 1:
+            problems.append(f"{name} must be at least 1, got {values[name]}")
+    for name in ("OVERLAY_MAX_MPX", "OVERLAY_UPLOAD_MAX_MB"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
     for name in ("MASK_JOBS", "MASK_JOB_QUEUE", "MASK_JOB_ABANDON_S", "MASK_JOB_RETENTION_S",

@@ -8,10 +8,12 @@ HTTP status in one table, and the CLI prints the message and exits with status 2
     ├── NotFoundError                404: nothing at this address
     │   ├── SlideNotFoundError       unknown id, path outside the slide root, not a slide
     │   ├── TileNotFoundError        level / column / row outside the Deep Zoom grid
+    │   ├── OverlayNotFoundError     unknown overlay id
     │   └── AssociatedImageNotFoundError
     ├── InvalidInputError            400/422: input that cannot be used, with every problem listed
     │   ├── AnnotationFormatError    malformed or hostile annotation file (XML, GeoJSON)
     │   └── ValidationError          a well-formed model that breaks the model's rules
+    │       └── OverlayFormatError   422: an overlay source that cannot be used (dtype, NaN, ratio, ...)
     ├── InputTooLargeError           413: over a size limit
     ├── SlideUnreadableError         422: the file exists but OpenSlide cannot read it
     ├── ForbiddenError               403: a setting forbids this (e.g. associated images off)
@@ -51,6 +53,10 @@ class TileNotFoundError(NotFoundError):
     """The Deep Zoom level, column or row is outside the slide's grid."""
 
 
+class OverlayNotFoundError(NotFoundError):
+    """No overlay has this id (or it was removed)."""
+
+
 class AssociatedImageNotFoundError(NotFoundError):
     """The slide has no associated image of that name."""
 
@@ -65,6 +71,11 @@ class AnnotationFormatError(InvalidInputError):
 
 class ValidationError(InvalidInputError):
     """A well-formed document whose content breaks the model's rules."""
+
+
+class OverlayFormatError(ValidationError):
+    """An overlay source (TIFF, .npy, PNG, CSV) that cannot be used: truncated, unsupported dtype or
+    channel count, NaNs, a bad CSV cell, a size ratio fitting no downsample, an unknown extension."""
 
 
 class InputTooLargeError(ViewerError):

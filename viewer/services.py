@@ -12,6 +12,7 @@ from viewer.slides import DiskTileCache, SlideLibrary, TileOptions
 if TYPE_CHECKING:
     from viewer.annotations.display import FeatureCache
     from viewer.annotations.summary import SummaryCache
+    from viewer.overlays import OverlayLibrary
     from viewer.slide_annotations import SlideAnnotations
     from viewer.store import Store
 
@@ -131,3 +132,16 @@ class Services:
         from viewer.annotations.summary import SummaryCache
 
         return SummaryCache()
+
+    @_service
+    def overlays(self) -> OverlayLibrary:
+        """Overlays of the slides: uploads in OVERLAY_DIR, attached likelihood maps (``viewer.overlays``)."""
+        from viewer.overlays import OverlayLibrary
+
+        s = self.settings
+        root = Path(s["OVERLAY_DIR"]) if s["OVERLAY_DIR"] else self.data_dir / "overlays"
+        return OverlayLibrary(
+            root, self.data_dir / "cache" / "overlays", self.slides,
+            # value tiles: a quarter of the slide tiles' budget (a smooth field encodes small)
+            max_mpx=s["OVERLAY_MAX_MPX"], tile_cache_bytes=(s["TILE_CACHE_MB"] << 20) // 4,
+        )

@@ -1,0 +1,114 @@
+"""The overlay library on real files: the attached ``<stem>_likelihood_map.tif`` the demo writes,
+listed, converted, sampled into value tiles on the slide's Deep Zoom grid and read back."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from tests._slide_helpers import make_test_slide
+from viewer import demo
+from viewer.errors import ForbiddenError, OverlayNotFoundError, SlideNotFoundError, TileNotFoundError
+from viewer.overlays import OverlayLibrary, attached_id, decode_png
+from viewer.slides import SlideLibrary, TileOptions
+
+SLIDE_W, SLIDE_H = 3000, 2200
+
+
+def library(tmp_path: Path, slides: SlideLibrary) -> OverlayLibrary:
+    return OverlayLibrary(tmp_path / "overlays", tmp_path / "cache" / "overlays", slides,
+                          max_mpx=1000, tile_cache_bytes=8 << 20)
+
+
+@pytest.fixture()
+def demo_pair(tmp_path: Path) -> tuple[SlideLibrary, np.ndarray]:
+    """A slide with the demo's likelihood map beside it (uint8, 1/64, pyramidal, deflate)."""
+    root = tmp_path / "slides"
+    root.mkdir()
+    make_test_slide(root / "tumor_x.tif", SLIDE_W, SLIDE_H)
+    demo.write_likelihood_map(root / "tumor_x_likelihood_map.tif", SLIDE_W, SLIDE_H, seed=3)
+    values = tifffile.imread(root / "tumor_x_likelihood_map.tif", key=0)
+    return SlideLibrary(root, options=TileOptions(tile_size=254, overlap=1)), values
+
+
+def test_attached_likelihood_map_listed_tiled_and_read(tmp_path: Path,
+                                                       demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
+    slides, values = demo_pair
+    assert [s.id for s in slides.scan()] == ["tumor_x.tif"]  # the map is not a slide
+    overlays = library(tmp_path, slides)
+    [overlay] = overlays.list("tumor_x.tif")
+    assert overlay.id == attached_id("tumor_x.tif") and overlay.id.startswith("lm-")
+    assert overlay.attached and overlay.kind == "heatmap" and overlay.source_dtype == "uint8"
+    assert (overlay.width, overlay.height) == (values.shape[1], values.shape[0]) == (47, 35)
+    assert overlay.scale == 64 and (overlay.origin_x, overlay.origin_y) == (0, 0)
+    assert (overlay.value_min, overlay.value_max, overlay.encoding) == (0, 255, "u8")
+    geometry = slides.geometry("tumor_x.tif")
+    assert overlay.native_level == geometry.level_count - 1 - 6
+    assert not (tmp_path / "cache").exists()  # listing read the header only
+    assert overlays.get(overlay.id) == overlay
+    data = overlay.to_json()
+    assert data["value_range"] == {"min": 0, "max": 255} and data["origin"] == {"x": 0, "y": 0}
+    assert data["source"] == {"format": "tiff", "filename": "tumor_x_likelihood_map.tif",
+                              "dtype": "uint8", "attached": True}
+
+    # every px of a few tiles at the native level and one finer: the cell its centre falls in
+    for level in (overlay.native_level, overlay.native_level + 3, geometry.level_count - 1):
+        d = 2 ** (geometry.level_count - 1 - level)
+        for col, row in ((0, 0), (1, 0), (0, 1)):
+            if col * 254 >= -(-SLIDE_W // d) or row * 254 >= -(-SLIDE_H // d):
+                continue
+            png = overlays.tile(overlay.id, level, col, row)
+            decoded, codes = decode_png(overlay, png)
+            x0 = col * 254 - (1 if col else 0)
+            y0 = row * 254 - (1 if row else 0)
+            xs = ((x0 + np.arange(codes.shape[1]) + 0.5) * d // 64).astype(int)
+            ys = ((y0 + np.arange(codes.shape[0]) + 0.5) * d // 64).astype(int)
+            assert codes.shape == (min(-(-SLIDE_H // d), y0 + 256 - (0 if row else 1)) - y0,
+                                   min(-(-SLIDE_W // d), x0 + 256 - (0 if col else 1)) - x0)
+            np.testing.assert_array_equal(codes, values[ys][:, xs])
+            assert not np.isnan(decoded).any()
+    assert any(p.name.startswith(overlay.id) for p in (tmp_path / "cache" / "overlays").iterdir())
+    assert overlays.tile_etag(overlay.id, 3, 0, 0) == f'"{overlay.id}-{overlay.version}-3-0-0"'
+    # the value at a slide point is the stored cell's
+    assert overlays.value_at(overlay.id, 64 * 10 + 3, 64 * 7 + 63.5) == values[7, 10]
+    assert overlays.value_at(overlay.id, -1, 5) is None
+    assert overlays.value_at(overlay.id, SLIDE_W + 64 * 2, 5) is None
+    field = overlays.field(overlay.id)
+    assert field.level(0).shape == values.shape and field.level(0).dtype == np.float32
+    assert field.level(field.levels - 1).shape == (1, 1)
+    np.testing.assert_allclose(field.level(1)[0, 0], values[:2, :2].mean(), rtol=1e-6)
+
+    with pytest.raises(TileNotFoundError):
+        overlays.tile(overlay.id, geometry.level_count, 0, 0)
+    with pytest.raises(TileNotFoundError):
+        overlays.tile(overlay.id, geometry.level_count - 1, 99, 0)
+    with pytest.raises(ForbiddenError):
+        overlays.remove(overlay.id)
+    with pytest.raises(OverlayNotFoundError):
+        overlays.get("lm-0000000000")
+    with pytest.raises(OverlayNotFoundError):
+        overlays.get("../etc")
+    with pytest.raises(SlideNotFoundError):
+        overlays.list("nope.tif")
+
+
+def test_attached_map_replaced_gets_a_new_version(tmp_path: Path,
+                                                   demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
+    slides, values = demo_pair
+    overlays = library(tmp_path, slides)
+    [before] = overlays.list("tumor_x.tif")
+    first = overlays.tile(before.id, before.native_level, 0, 0)
+    path = slides.root / "tumor_x_likelihood_map.tif"
+    tifffile.imwrite(path, (255 - values).astype(np.uint8), tile=(256, 256), compression="zlib")
+    [after] = overlays.list("tumor_x.tif")
+    assert after.id == before.id and after.version != before.version
+    _, codes = decode_png(after, overlays.tile(after.id, after.native_level, 0, 0))
+    _, old_codes = decode_png(before, first)
+    np.testing.assert_array_equal(codes, 255 - old_codes)
+    assert math.isclose(overlays.value_at(after.id, 1, 1) or -1, 255 - values[0, 0])
+    # only the current version stays converted
+    assert [p.name for p in (tmp_path / "cache" / "overlays").iterdir()] == [f"{after.id}-{after.version}"]

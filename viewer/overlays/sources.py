@@ -1,0 +1,145 @@
+"""Reading overlay sources into a value grid, each checked fully before anything is stored.
+
+Every reader returns a :class:`Grid`: the values in a canonical dtype (heatmaps float32 with NaN =
+nodata, label maps uint8/uint16), the source's dtype, and what the file itself says of kind,
+classes, placement and range. Problems raise :class:`~viewer.errors.OverlayFormatError` naming what
+is wrong and where; a grid over the size limit raises :class:`~viewer.errors.InputTooLargeError`
+before its pixels are read.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from viewer.errors import InputTooLargeError, OverlayFormatError
+from viewer.overlays.model import OverlayKind
+
+#: Source dtypes a heatmap keeps exactly in value tiles with this encoding.
+U8_DTYPES = ("uint8", "bool")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A value grid as read from a source, before placement and storage."""
+
+    values: np.ndarray  # 2-D; float32 (NaN = nodata) or uint8/uint16
+    source_format: str
+    source_dtype: str
+    kind: OverlayKind | None = None  # what the file says (palette PNG: labels); None: not said
+    palette: tuple[str, ...] | None = None  # "#rrggbb" by class value, from a palette image
+    scale: float | None = None  # CSV patches: level-0 px per cell
+    origin: tuple[float, float] | None = None  # CSV patches: the grid's top-left in slide space
+
+
+@dataclass(frozen=True)
+class TiffHeader:
+    """What a TIFF's header says of its largest one-channel image, read without its pixels."""
+
+    width: int
+    height: int
+    dtype: str
+    page: int
+
+
+def check_size(width: int, height: int, max_mpx: int, what: str) -> None:
+    """:raises InputTooLargeError: a grid of ``width x height`` is over *max_mpx* megapixels."""
+    if width * height > max_mpx * 1_000_000:
+        raise InputTooLargeError(
+            f"{what}: a {width} x {height} grid is {width * height / 1e6:.1f} Mpx, over the "
+            f"{max_mpx} Mpx limit (OVERLAY_MAX_MPX)")
+
+
+def _tiff_page_problem(page: Any, file_size: int) -> str | None:
+    """Why a TIFF page cannot be used (channels, dtype, truncation), or None."""
+    if page.samplesperpixel != 1 or len(page.shape) != 2:
+        return f"{page.samplesperpixel} channels (shape {tuple(page.shape)}); an overlay has one channel"
+    if page.dtype is None or np.dtype(page.dtype).name not in ("uint8", "uint16", "float32"):
+        return f"unsupported sample type {page.dtype}; uint8, uint16 or float32 expected"
+    offsets, counts = page.dataoffsets, page.databytecounts
+    if not offsets or any(c == 0 for c in counts):
+        return "image data missing (empty strips or tiles)"
+    end = max(o + c for o, c in zip(offsets, counts, strict=False))
+    if end > file_size:
+        return f"truncated: its image data end at byte {end} but the file has {file_size} bytes"
+    return None
+
+
+def read_tiff_header(path: Path, what: str) -> TiffHeader:
+    """The largest page of a TIFF, checked (one channel, uint8/uint16/float32, data inside the file).
+
+    :raises OverlayFormatError: not a TIFF, truncated, several channels, an unsupported dtype.
+    """
+    file_size = path.stat().st_size
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = list(tif.pages)
+            if not pages:
+                raise OverlayFormatError(f"{what}: the TIFF holds no image")
+            best = max(range(len(pages)), key=lambda i: int(np.prod(pages[i].shape[:2])))
+            page = pages[best]
+            problem = _tiff_page_problem(page, file_size)
+            if problem is not None:
+                raise OverlayFormatError(f"{what}: TIFF page {best}: {problem}")
+            height, width = (int(n) for n in page.shape[:2])
+            return TiffHeader(width, height, np.dtype(page.dtype).name, best)
+    except OverlayFormatError:
+        raise
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, struct.error) as exc:
+        raise OverlayFormatError(f"{what}: not a readable TIFF ({exc})") from None
+
+
+def read_tiff(path: Path, what: str, max_mpx: int) -> Grid:
+    """A one-channel uint8/uint16/float32 TIFF (its largest page; pyramids' other levels ignored)."""
+    header = read_tiff_header(path, what)
+    check_size(header.width, header.height, max_mpx, what)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            raw = tif.pages[header.page].asarray()
+    except (tifffile.TiffFileError, OSError, ValueError, RuntimeError, struct.error) as exc:
+        raise OverlayFormatError(f"{what}: TIFF page {header.page} cannot be decoded ({exc})") from None
+    raw = np.asarray(raw)
+    if raw.shape != (header.height, header.width):
+        raise OverlayFormatError(f"{what}: TIFF page {header.page} decodes to shape {raw.shape}")
+    return Grid(canonical_heatmap(raw, what), "tiff", header.dtype)
+
+
+def canonical_heatmap(raw: np.ndarray, what: str) -> np.ndarray:
+    """*raw* as a float32 heatmap grid; NaN or infinite values are refused (with count and place)."""
+    values = raw.astype(np.float32, copy=False) if raw.dtype != np.float32 else raw
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            count = int(bad.sum())
+            y, x = (int(v) for v in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            raise OverlayFormatError(
+                f"{what}: {count} value(s) are NaN or infinite, the first at x={x}, y={y}; "
+                "an overlay's values must be finite numbers")
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def fit_scale(slide_width: int, slide_height: int, width: int, height: int, what: str) -> float:
+    """The level-0 downsample of a ``width x height`` map covering the slide from (0, 0): the
+    integer s with ``ceil(W/s) == w`` or ``floor(W/s) == w``, and the same for height.
+
+    :raises OverlayFormatError: no integer fits both sides.
+    """
+    fits = []
+    guess = slide_width / max(width, 1)
+    for s in range(max(1, math.floor(guess) - 2), math.ceil(guess) + 3):
+        ok_w = width in (-(-slide_width // s), slide_width // s)
+        ok_h = height in (-(-slide_height // s), slide_height // s)
+        if ok_w and ok_h:
+            fits.append(s)
+    if not fits:
+        raise OverlayFormatError(
+            f"{what}: size ratio fits no downsample: a {width} x {height} grid over a "
+            f"{slide_width} x {slide_height} slide; give scale (level-0 px per cell)")
+    powers = [s for s in fits if s & (s - 1) == 0]
+    return float((powers or fits)[0])
