@@ -41,7 +41,7 @@ def status_for(exc: errors.ViewerError) -> int:
 def error_response(message: str, status: int, details: list[object] | None = None) -> Response:
     """An error in the one shape every client can rely on (JSON, or a page for browsers)."""
     wants_html = (
-        not request.path.startswith(("/api/", "/deepzoom/"))
+        not request.path.startswith(("/api/", "/deepzoom/", "/overlays/"))
         and request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
     )
     if wants_html:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
 _ATTRIBUTE = "openapi_operation"
 _EXTENSION = "wsi_viewer_openapi"
-API_PREFIXES = ("/api/", "/deepzoom/")
+API_PREFIXES = ("/api/", "/deepzoom/", "/overlays/")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Body types that need an ``X-Requested-With`` header (or the page's own Origin) to be written.
 _UPLOAD_TYPES = ("application/xml", "text/xml", "multipart/form-data")
@@ -59,6 +59,7 @@ _PATH_PARAMETERS = {
     "col": "Tile column.",
     "row": "Tile row.",
     "fmt": "Tile format.",
+    "overlay_id": "An overlay's id (from the slide's overlays).",
 }
 _RULE_PART = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
