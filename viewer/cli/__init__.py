@@ -1,7 +1,8 @@
 """The ``wsi-viewer`` console script.
 
 Each sub-command lives in its own module (``serve``, ``annotations``: convert and info, ``mask``,
-``db``) as one ``add_<name>(subparsers)`` function that declares its options and sets ``handler``.
+``db``, ``overlay``) as one ``add_<name>(subparsers)`` function that declares its options and sets
+``handler``.
 Domain errors (:class:`viewer.errors.ViewerError`) become one line on stderr and exit status 2; a
 command that writes a file writes it atomically, so a failure leaves nothing behind.
 """
@@ -17,6 +18,7 @@ from viewer.cli.annotations import add_convert, add_info, annotation_report
 from viewer.cli.common import EXIT_USAGE
 from viewer.cli.db import add_db
 from viewer.cli.mask import add_mask
+from viewer.cli.overlay import add_overlay
 from viewer.cli.serve import add_serve
 from viewer.errors import ViewerError
 
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_info(subparsers)
     add_mask(subparsers)
     add_db(subparsers)
+    add_overlay(subparsers)
     return parser
 
 

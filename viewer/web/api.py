@@ -14,6 +14,7 @@ from viewer.web import schemas
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.demo import library_slides, preparing_entry
 from viewer.web.openapi import Reply, describe, json_reply, openapi_text
+from viewer.web.overlays import overlays_url, slide_overlays
 from viewer.web.params import IF_NONE_MATCH, IntQuery
 from viewer.web.services import services
 from viewer.web.sets import slide_annotation_urls
@@ -30,6 +31,7 @@ def slide_urls(slide_id: str, info: SlideInfo) -> dict[str, Any]:
         "info": url_for("api.slide_info", slide_id=slide_id),
     }
     urls.update(slide_annotation_urls(slide_id))
+    urls["overlays"] = overlays_url(slide_id)
     if services().settings["SERVE_ASSOCIATED_IMAGES"]:
         urls["associated"] = {
             name: url_for("api.associated_image", slide_id=slide_id, name=name) for name in info.associated
@@ -65,6 +67,7 @@ def slide_summary(
         "associated": info.associated,
         "annotation_count": annotation_count,
         "set_count": set_count,
+        "overlays": [] if info.error else slide_overlays(info.id),
         "urls": slide_urls(info.id, info),
     }
     if info.error:
