@@ -80,9 +80,11 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
 
 
 def _guard_bodies(app: Any, settings: Mapping[str, Any]) -> None:
+    from viewer.web.overlay_upload import body_limits
     from viewer.web.transport import guard_request_bodies
 
-    app.wsgi_app = guard_request_bodies(app.wsgi_app, max_body_bytes=settings["MAX_UPLOAD_MB"] << 20)
+    app.wsgi_app = guard_request_bodies(app.wsgi_app, max_body_bytes=settings["MAX_UPLOAD_MB"] << 20,
+                                        larger=body_limits(settings))
 
 
 #: Open files a worker may need: its connections (gunicorn accepts up to 1,000 per worker), slide

@@ -7,8 +7,9 @@ the app sees of that, and of a malformed or endless body, is decided here.
 
 - a body that did not arrive in time is a ``408`` (not a "client disconnected" 400, nor the 500 of
   a socket error reaching the app);
-- a chunked body over ``MAX_UPLOAD_MB`` is a ``413`` (Werkzeug's limit on a stream of unknown length
-  stops reading at the limit and hands the app a truncated body);
+- a chunked body over ``MAX_UPLOAD_MB`` (``OVERLAY_UPLOAD_MAX_MB`` on the overlay upload) is a
+  ``413`` (Werkzeug's limit on a stream of unknown length stops reading at the limit and hands the
+  app a truncated body);
 - a malformed chunked body (``zz`` for a chunk size, a missing CRLF) is a ``400``: the reader raises
   the server's framing error, which would otherwise reach the app's catch-all as a 500.
 
@@ -20,7 +21,8 @@ stream is marked failed (gunicorn's ``Body.failed``) and the response ``Connecti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from werkzeug.exceptions import (
@@ -100,16 +102,24 @@ class GuardedInput:
             yield line
 
 
-def guard_request_bodies(wsgi_app: Callable[..., Iterable[bytes]], *,
-                         max_body_bytes: int) -> Callable[..., Iterable[bytes]]:
+def guard_request_bodies(
+    wsgi_app: Callable[..., Iterable[bytes]], *, max_body_bytes: int,
+    larger: Sequence[tuple[re.Pattern[str], int]] = (),
+) -> Callable[..., Iterable[bytes]]:
     """*wsgi_app* with :class:`GuardedInput` around every request body; chunked ones are capped
-    at *max_body_bytes*. Requests without a body (every tile) pass with two dictionary look-ups."""
+    at *max_body_bytes*, or at the limit of the first of *larger* (path pattern, bytes) whose
+    pattern matches the whole path (the overlay upload). Requests without a body (every tile) pass
+    with two dictionary look-ups."""
+
+    def chunked_limit(environ: dict[str, Any]) -> int:
+        path = environ.get("PATH_INFO", "")
+        return next((limit for pattern, limit in larger if pattern.fullmatch(path)), max_body_bytes)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = environ.get("CONTENT_LENGTH")
         if length or "HTTP_TRANSFER_ENCODING" in environ:
             environ["wsgi.input"] = GuardedInput(
-                environ["wsgi.input"], max_bytes=None if length else max_body_bytes,
+                environ["wsgi.input"], max_bytes=None if length else chunked_limit(environ),
                 # gunicorn's start_response is its Response's: force_close() makes it "Connection: close"
                 close_connection=getattr(getattr(start_response, "__self__", None), "force_close", None),
             )
