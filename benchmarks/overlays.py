@@ -311,14 +311,40 @@ PROBE_JS = """([id]) => {
   let draws = 0;
   const draw = layer.draw.bind(layer);
   layer.draw = (f) => { const out = draw(f); draws++; return out; };
-  const scope = document.querySelector(`[data-overlay-id="${id}"]`) || document;
-  const pick = (name, selector) => scope.querySelector(`[data-setting="${name}"]`)
-    || scope.querySelector(`[name="${name}"]`) || scope.querySelector(selector);
+  const scope = document.querySelector(`[data-overlay-id="${id}"]`);  // the overlay's panel section
+  const pick = (name, selector) => scope && (scope.querySelector(`[data-setting="${name}"]`)
+    || scope.querySelector(`[name="${name}"]`) || (selector && scope.querySelector(selector)));
   const controls = { threshold: pick('threshold', 'input[type=range]'), opacity: pick('opacity', null),
                      colormap: pick('colormap', 'select') };
   const missing = Object.keys(controls).filter((k) => !controls[k]);
+  const cmaps = controls.colormap ? Array.from(controls.colormap.options).map((o) => o.value)
+    : ['magma', 'viridis', 'jet'];
   window.__overlayBench = {
-    layer, controls, draws: () => draws,
+    layer, draws: () => draws,
+    path: missing.length ? `layer.update (no ${missing.join(', ')} control)` : "the panel's controls",
+    // the i-th change: a new value, then the event the control sends when a user moves it (or,
+    // without the panel's controls, the layer's own update)
+    change: (i) => {
+      const kind = ['threshold', 'opacity', 'colormap'][i % 3];
+      const el = controls[kind];
+      const s = layer.entry(id).settings;
+      let value;
+      if (kind === 'colormap') value = cmaps[(cmaps.indexOf(el ? el.value : s.colormap) + 1) % cmaps.length];
+      else {  // a step of a tenth of the range, up or down, as a dragged slider makes
+        const lo = el ? +el.min : (kind === 'opacity' ? 0 : s.min);
+        const hi = el ? +el.max : (kind === 'opacity' ? 1 : s.max);
+        value = (el ? +el.value : s[kind]) + (hi - lo) * (i % 2 ? -0.1 : 0.13);
+        if (value > hi || value < lo) value = lo + (hi - lo) * (0.2 + 0.6 * ((i * 37) % 11) / 11);
+      }
+      const t0 = performance.now();
+      if (el) {
+        el.value = String(value);
+        el.dispatchEvent(new Event(kind === 'colormap' ? 'change' : 'input', { bubbles: true }));
+      } else {
+        layer.update(id, { [kind]: value });
+      }
+      return [kind, t0];
+    },
     painted: () => pane.dataset.overlaysPainted === 'true',
     requests: () => +(pane.dataset.overlayRequests || 0),
     mode: () => layer.mode,
@@ -326,7 +352,7 @@ PROBE_JS = """([id]) => {
     finish: () => { const gl = layer.renderer?.gl;
                     if (gl) gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4)); },
   };
-  return missing.length ? `no ${missing.join(', ')} control for ${id}` : null;
+  return null;
 }"""
 
 # Makes *n* control changes on the panel's controls, cycling threshold, opacity and colormap
@@ -335,24 +361,12 @@ PROBE_JS = """([id]) => {
 # the GPU's work finished ("done"), and to the end of that draw call alone ("issued").
 CHANGES_JS = """async ([n]) => {
   const probe = window.__overlayBench;
-  const controls = probe.controls;
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
   const done = [], issued = [], kinds = [];
-  const cmaps = Array.from(controls.colormap.options).map((o) => o.value);
   for (let i = 0; i < n; i++) {
     await frame(); await frame();  // nothing pending
-    const kind = ['threshold', 'opacity', 'colormap'][i % 3];
-    const el = controls[kind];
-    if (kind === 'colormap') el.value = cmaps[(cmaps.indexOf(el.value) + 1) % cmaps.length];
-    else {  // a step of a tenth of the range, up or down, as a dragged slider makes
-      const lo = +el.min, hi = +el.max;
-      let v = +el.value + (hi - lo) * (i % 2 ? -0.1 : 0.13);
-      if (v > hi || v < lo) v = lo + (hi - lo) * (0.2 + 0.6 * ((i * 37) % 11) / 11);
-      el.value = String(v);
-    }
     const before = probe.draws();
-    const t0 = performance.now();
-    el.dispatchEvent(new Event(kind === 'colormap' ? 'change' : 'input', { bubbles: true }));
+    const [kind, t0] = probe.change(i);
     let t1 = null, t2 = null;
     for (let k = 0; k < 30 && t1 === null; k++) {
       await new Promise((r) => requestAnimationFrame(() => {
@@ -364,7 +378,7 @@ CHANGES_JS = """async ([n]) => {
     issued.push(t2 === null ? null : t2 - t0);
     kinds.push(kind);
   }
-  return { done, issued, kinds };
+  return { done, issued, kinds, path: probe.path };
 }"""
 
 
@@ -405,7 +419,8 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
     def pct(values: list[float], q: float) -> float:
         return _pct(values, q) if values else float("nan")
     return {"times": done, "missed": len(result["done"]) - len(done), "requests": during,
-            "tiles_loaded": loaded, "mode": mode, "p50": pct(done, 50), "p95": pct(done, 95),
+            "path": result["path"], "tiles_loaded": loaded, "mode": mode,
+            "p50": pct(done, 50), "p95": pct(done, 95),
             "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95)}
 
 
@@ -469,7 +484,8 @@ def report(ours: list[dict[str, Any]], peer: list[dict[str, Any]], chrome: dict[
         print()
         print(f"Chromium {VIEWPORT['width']}x{VIEWPORT['height']} ({chrome['mode']}), overlay at its native "
               f"level, {chrome['tiles_loaded']} value tiles loaded; {len(chrome['times'])} control changes "
-              f"(threshold, opacity, colormap in turn): control -> repainted frame (GPU done) p50 "
+              f"(threshold, opacity, colormap in turn, through {chrome['path']}): control -> repainted "
+              f"frame (GPU done) p50 "
               f"{chrome['p50']:.1f} ms, p95 {chrome['p95']:.1f} ms, max {max(chrome['times'] or [0]):.1f} ms "
               f"(draw issued: p50 {chrome['issued_p50']:.1f}, p95 {chrome['issued_p95']:.1f} ms)"
               + (f"; {chrome['missed']} changes never repainted" if chrome["missed"] else "")
