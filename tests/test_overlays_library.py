@@ -9,19 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from _overlay_helpers import overlay_library
+from _slide_helpers import make_test_slide
 
-from tests._slide_helpers import make_test_slide
 from viewer import demo
 from viewer.errors import ForbiddenError, OverlayNotFoundError, SlideNotFoundError, TileNotFoundError
-from viewer.overlays import OverlayLibrary, attached_id, decode_png
+from viewer.overlays import attached_id, decode_png
 from viewer.slides import SlideLibrary, TileOptions
 
 SLIDE_W, SLIDE_H = 3000, 2200
-
-
-def library(tmp_path: Path, slides: SlideLibrary) -> OverlayLibrary:
-    return OverlayLibrary(tmp_path / "overlays", tmp_path / "cache" / "overlays", slides,
-                          max_mpx=1000, tile_cache_bytes=8 << 20)
 
 
 @pytest.fixture()
@@ -39,7 +35,7 @@ def test_attached_likelihood_map_listed_tiled_and_read(tmp_path: Path,
                                                        demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
     slides, values = demo_pair
     assert [s.id for s in slides.scan()] == ["tumor_x.tif"]  # the map is not a slide
-    overlays = library(tmp_path, slides)
+    overlays = overlay_library(tmp_path, slides)
     [overlay] = overlays.list("tumor_x.tif")
     assert overlay.id == attached_id("tumor_x.tif") and overlay.id.startswith("lm-")
     assert overlay.attached and overlay.kind == "heatmap" and overlay.source_dtype == "uint8"
@@ -99,7 +95,7 @@ def test_attached_likelihood_map_listed_tiled_and_read(tmp_path: Path,
 def test_attached_map_replaced_gets_a_new_version(tmp_path: Path,
                                                    demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
     slides, values = demo_pair
-    overlays = library(tmp_path, slides)
+    overlays = overlay_library(tmp_path, slides)
     [before] = overlays.list("tumor_x.tif")
     first = overlays.tile(before.id, before.native_level, 0, 0)
     path = slides.root / "tumor_x_likelihood_map.tif"

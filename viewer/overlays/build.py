@@ -65,12 +65,14 @@ def _as_labels(grid: Grid, what: str) -> np.ndarray:
     """The grid as class ids (uint8, or uint16 over 255 classes)."""
     v = grid.values
     if v.dtype.kind == "f":
+        if np.isnan(v).any():
+            raise OverlayFormatError(f"{what}: a label map has a class in every cell; this one has gaps")
         if not np.all(v == np.floor(v)):
             raise OverlayFormatError(f"{what}: a label map holds whole class numbers; this one has fractions")
     if v.size and (v.min() < 0 or v.max() > 65535):
         raise OverlayFormatError(f"{what}: class values must be 0..65535, got {v.min()}..{v.max()}")
     dtype = np.uint8 if (not v.size or v.max() <= 255) else np.uint16
-    return np.ascontiguousarray(v.astype(dtype))
+    return np.ascontiguousarray(v, dtype=dtype)
 
 
 def _heatmap_range(grid: Grid, options: AddOptions, what: str) -> tuple[float, float]:
@@ -82,9 +84,9 @@ def _heatmap_range(grid: Grid, options: AddOptions, what: str) -> tuple[float, f
     elif dtype == "uint16":
         lo, hi = 0.0, 65535.0
     else:
-        valid = grid.values[~np.isnan(grid.values)]
-        dmin = float(valid.min()) if valid.size else 0.0
-        dmax = float(valid.max()) if valid.size else 1.0
+        if grid.values.dtype.kind == "f" and np.isnan(grid.values).all():
+            raise OverlayFormatError(f"{what}: no cell holds a value")
+        dmin, dmax = float(np.nanmin(grid.values)), float(np.nanmax(grid.values))
         lo, hi = (0.0, 1.0) if dmin >= 0 and dmax <= 1 else (dmin, dmax if dmax > dmin else dmin + 1)
     lo = lo if options.value_min is None else float(options.value_min)
     hi = hi if options.value_max is None else float(options.value_max)
@@ -131,7 +133,4 @@ def finish_values(grid: Grid, overlay: Overlay) -> np.ndarray:
     """The array to store for *overlay*: float32 heatmap values, or class ids for a label map."""
     if overlay.kind == "labels":
         return _as_labels(grid, overlay.source_filename)
-    values = grid.values
-    if values.dtype != np.float32:
-        values = values.astype(np.float32)
-    return values
+    return np.ascontiguousarray(grid.values, dtype=np.float32)

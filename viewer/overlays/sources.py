@@ -1,10 +1,10 @@
 """Reading overlay sources into a value grid, each checked fully before anything is stored.
 
-Every reader returns a :class:`Grid`: the values in a canonical dtype (heatmaps float32 with NaN =
-nodata, label maps uint8/uint16), the source's dtype, and what the file itself says of kind,
-classes, placement and range. Problems raise :class:`~viewer.errors.OverlayFormatError` naming what
-is wrong and where; a grid over the size limit raises :class:`~viewer.errors.InputTooLargeError`
-before its pixels are read.
+Every reader returns a :class:`Grid`: the values as read (checked finite), the source's dtype, and
+what the file itself says of kind, classes and placement; ``build.finish_values`` turns them into
+what is stored (heatmaps float32 with NaN = nodata, label maps uint8/uint16). Problems raise
+:class:`~viewer.errors.OverlayFormatError` naming what is wrong and where; a grid over the size
+limit raises :class:`~viewer.errors.InputTooLargeError` before its pixels are read.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ U8_DTYPES = ("uint8", "bool")
 class Grid:
     """A value grid as read from a source, before placement and storage."""
 
-    values: np.ndarray  # 2-D; float32 (NaN = nodata) or uint8/uint16
+    values: np.ndarray  # 2-D, as read (bool, integers, floats; NaN only for nodata cells of CSV patches)
     source_format: str
     source_dtype: str
     kind: OverlayKind | None = None  # what the file says (palette PNG: labels); None: not said
@@ -107,21 +107,20 @@ def read_tiff(path: Path, what: str, max_mpx: int) -> Grid:
     raw = np.asarray(raw)
     if raw.shape != (header.height, header.width):
         raise OverlayFormatError(f"{what}: TIFF page {header.page} decodes to shape {raw.shape}")
-    return Grid(canonical_heatmap(raw, what), "tiff", header.dtype)
+    return Grid(check_finite(raw, what), "tiff", header.dtype)
 
 
-def canonical_heatmap(raw: np.ndarray, what: str) -> np.ndarray:
-    """*raw* as a float32 heatmap grid; NaN or infinite values are refused (with count and place)."""
-    values = raw.astype(np.float32, copy=False) if raw.dtype != np.float32 else raw
-    if values.dtype.kind == "f":
-        bad = ~np.isfinite(values)
+def check_finite(raw: np.ndarray, what: str) -> np.ndarray:
+    """*raw*, refused if it holds NaN or infinite values (the count and the first place are named)."""
+    if raw.dtype.kind == "f":
+        bad = ~np.isfinite(raw)
         if bad.any():
             count = int(bad.sum())
             y, x = (int(v) for v in np.unravel_index(int(np.argmax(bad)), bad.shape))
             raise OverlayFormatError(
                 f"{what}: {count} value(s) are NaN or infinite, the first at x={x}, y={y}; "
                 "an overlay's values must be finite numbers")
-    return np.ascontiguousarray(values, dtype=np.float32)
+    return raw
 
 
 def fit_scale(slide_width: int, slide_height: int, width: int, height: int, what: str) -> float:
