@@ -4,7 +4,9 @@
  * transfers the typed arrays back (no copy). The main thread never parses annotation JSON.
  *
  * Messages in: `{type: "init", mppX}`; `{type: "load", key, url, rect, margin, tolerance}`;
- * `{type: "check", url, version}` (a conditional GET: 304 = unchanged); `{type: "reset"}`.
+ * `{type: "check", url, version}` (a conditional GET: 304 = unchanged); `{type: "reset"}`;
+ * `{type: "build", key, body, rect, margin, tolerance}`: a body the page already has (the editor's
+ * saved annotation), each of its features under a new slot (a patch drawn over the tiles).
  * Messages out: `{type: "batch", key, batch, annotations, styles, timing}`,
  * `{type: "error", key, status, message}`, `{type: "checked", version, changed}`.
  */
@@ -50,6 +52,15 @@ async function load(message) {
   }, built.transfer);
 }
 
+function build(message) {
+  for (const feature of message.body.features) {
+    registry.byId.delete(feature.id); // a new slot: the previous patch of it may still be drawn
+  }
+  const built = buildBatch(message.body, message.rect, message.margin, message.tolerance, registry, { mppX });
+  postMessage({ type: "batch", key: message.key, batch: built.batch, annotations: built.annotations,
+    styles: built.styles, timing: {} }, built.transfer);
+}
+
 async function check(message) {
   // no-store: this request is about the server's state, not a copy the HTTP cache may hold
   const { status, body } = await getJson(message.url, { "If-None-Match": `"${message.version}"` }, "no-store");
@@ -73,6 +84,8 @@ self.addEventListener("message", (event) => {
       await load(message);
     } else if (message.type === "check") {
       await check(message);
+    } else if (message.type === "build") {
+      build(message);
     }
   };
   run().catch((err) => {
