@@ -15,6 +15,7 @@ import { ConflictDialog } from "./editor/conflict-dialog.js";
 import { bindExportPanel } from "./export-panel.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import { mountLayersPanel } from "./layers-panel.js";
+import { mountOverlays } from "./overlays/overlays-panel.js";
 import { SlideViewer } from "./slide-viewer.js";
 import { EDITOR_ACTIONS } from "./keys.js";
 import { decodeViewState } from "./url-state.js";
@@ -93,6 +94,13 @@ function initialize() {
   } else {
     layersButton.disabled = true;
   }
+  // heatmaps and label maps over the slide (the demo's likelihood map shows at first open)
+  const overlaysButton = toolbar.querySelector("[data-overlays-toggle]");
+  const overlays = mountOverlays(viewer, {
+    root: app.querySelector("[data-overlays-panel]"), button: overlaysButton, annotations, layersPanel: layers,
+    readOnly: Boolean(config.readOnly),
+  });
+  overlaysButton.addEventListener("click", () => overlays?.overlaysPanel.toggle());
 
   const actions = {
     ...viewerActions(active, app),
@@ -103,6 +111,7 @@ function initialize() {
     close() {
       togglePanel(false);
       layers?.toggle(false);
+      overlays?.overlaysPanel.toggle(false);
     },
     compare() {
       const params = new URLSearchParams({ left: slide.id, right: slide.id });

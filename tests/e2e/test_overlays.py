@@ -1,0 +1,165 @@
+"""Value overlays in the browser (issue 14): a float32 map uploaded to the CMU slide, shown by the
+WebGL2 layer (and the Canvas 2D fallback); threshold, opacity and colormap change the drawn pixels
+as the lookup says, with no tile request; the legend shows the range; the cursor readout is the
+stored value; the settings survive a reload through the URL.
+
+The map is a horizontal ramp at 1/16 of the slide: cell (i, j) holds i / (W - 1), so the value at
+a slide point is known (x // 16 / 138) and each position checks the registration too."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import CMU, Server, settled_query, view_url, wait_first_viewport
+
+SCALE = 16
+GRID_W, GRID_H = 139, 186  # ceil(2220 / 16), ceil(2967 / 16)
+
+
+def ramp_value(x: float) -> float:
+    """The stored value at slide x (float32, as the grid holds it)."""
+    return float(np.float32((int(x) // SCALE) / (GRID_W - 1)))
+
+
+@pytest.fixture()
+def ramp_overlay(server: Server) -> Iterator[dict[str, Any]]:
+    """The ramp uploaded to the CMU slide as .npy (scale from the shape); removed after the test."""
+    grid = np.tile((np.arange(GRID_W, dtype=np.float32) / (GRID_W - 1))[None, :], (GRID_H, 1))
+    buf = io.BytesIO()
+    np.save(buf, grid)
+    slide = requests.get(f"{server.url}/api/slides/{CMU}", timeout=30).json()
+    made = requests.post(
+        f"{server.url}{slide['urls']['overlays']}", files={"file": ("ramp.npy", buf.getvalue())},
+        data={"name": "ramp e2e"}, headers={"X-Requested-With": "test"}, timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    overlay: dict[str, Any] = made.json()
+    assert overlay["encoding"] == "u16" and overlay["scale"] == SCALE, overlay
+    yield overlay
+    gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"}, timeout=30)
+    assert gone.status_code == 204, gone.text
+
+
+# In the page: the element point (CSS px) of a slide point, and the colour drawn there.
+PIXEL_JS = """([x, y]) => {
+  const w = document.querySelector('[data-pane]').wsi;
+  const layer = w.overlays.values;
+  const m = layer.stage.frame().slideToElement;
+  const ex = m.a * x + m.c * y + m.e, ey = m.b * x + m.d * y + m.f;
+  return {element: [ex, ey], rgba: layer.readPixel(ex, ey)};
+}"""
+
+LUT_JS = """async ([name, index]) => {
+  const m = await import('/static/js/overlays/colormaps.js');
+  const lut = m.colormapLut(name);
+  return Array.from(lut.slice(index * 4, index * 4 + 4));
+}"""
+
+
+def lut_index(value: float, lo: float = 0.0, hi: float = 1.0) -> int:
+    code = round(value * 65535)  # u16 over [0, 1]
+    v = code / 65535
+    return round(min(1.0, max(0.0, (v - lo) / (hi - lo))) * 255)
+
+
+def expected(page: Page, cmap: str, value: float, opacity: float, premultiplied: bool) -> list[float]:
+    r, g, b, a = page.evaluate(LUT_JS, [cmap, lut_index(value)])
+    alpha = a * opacity
+    k = alpha / 255 if premultiplied else 1.0
+    return [r * k, g * k, b * k, alpha]
+
+
+def assert_colour(seen: list[int], want: list[float], what: str) -> None:
+    assert all(abs(s - w) <= 2 for s, w in zip(seen, want, strict=True)), f"{what}: drew {seen}, expected {want}"
+
+
+def open_overlay(page: Page, server: Server, overlay: dict[str, Any], **query: object) -> dict[str, Any]:
+    """The viewer on the whole CMU slide; waits until the overlay's view is drawn."""
+    page.goto(view_url(server, CMU, x=1110, y=1480, z=0.25, **query))
+    wait_first_viewport(page)
+    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)?.settled()",
+                           arg=overlay["id"], timeout=30000)
+    return page.evaluate("() => ({mode: document.querySelector('[data-pane]').wsi.overlays.values.mode})")
+
+
+def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
+    page: Page, server: Server, ramp_overlay: dict[str, Any],
+) -> None:
+    overlay = ramp_overlay
+    tiles: list[str] = []
+    page.on("request", lambda r: tiles.append(r.url) if "/overlays/" in r.url and "_files/" in r.url else None)
+    assert open_overlay(page, server, overlay)["mode"] == "webgl2"
+    assert tiles, "the overlay's tiles were fetched"
+    y = 1480.0
+    low, mid, high = 16 * 40 + 8, 16 * 103 + 8, 16 * 124 + 8  # values 0.29, 0.746, 0.899
+
+    def drawn(x: float) -> list[int]:
+        rgba: list[int] = page.evaluate(PIXEL_JS, [x, y])["rgba"]
+        return rgba
+
+    # defaults: magma over [0, 1], threshold 0.5, opacity 0.5
+    assert drawn(low)[3] == 0, "below the threshold: not drawn"
+    assert_colour(drawn(mid), expected(page, "magma", ramp_value(mid), 0.5, True), "default style")
+
+    page.locator("[data-overlays-toggle]").click()
+    section = page.locator(f'[data-overlay-id="{overlay["id"]}"]')
+    expect(section).to_be_visible()
+    expect(section.locator("[data-legend-min]")).to_have_text("0.00000")
+    expect(section.locator("[data-legend-max]")).to_have_text("1.00000")
+
+    before = len(tiles)
+    set_range = "([sel, v]) => { const el = document.querySelector(sel); el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    sel = f'[data-overlay-id="{overlay["id"]}"] [data-control="%s"]'
+    page.evaluate(set_range, [sel % "threshold", 0.8])
+    assert drawn(mid)[3] == 0, "the threshold moved above 0.746"
+    assert_colour(drawn(high), expected(page, "magma", ramp_value(high), 0.5, True), "threshold 0.8")
+    page.evaluate(set_range, [sel % "opacity", 1])
+    assert_colour(drawn(high), expected(page, "magma", ramp_value(high), 1.0, True), "opacity 1")
+    section.locator('[data-control="colormap"]').select_option("jet")
+    assert_colour(drawn(high), expected(page, "jet", ramp_value(high), 1.0, True), "jet")
+    # the display range: max 0.9 puts 0.899 at the top of jet (dark red)
+    section.locator('[data-control="max"]').fill("0.9")
+    section.locator('[data-control="max"]').dispatch_event("change")
+    expect(section.locator("[data-legend-max]")).to_have_text("0.90000")
+    r, g, b, a = page.evaluate(LUT_JS, ["jet", lut_index(ramp_value(high), 0.0, 0.9)])
+    assert_colour(drawn(high), [r, g, b, a], "max 0.9")
+    page.wait_for_timeout(300)
+    assert tiles[before:] == [], "no tile request while the controls moved"
+
+    # the value under the cursor is the stored one
+    element = page.evaluate(PIXEL_JS, [16 * 50 + 8, y])["element"]
+    box = page.locator("[data-pane] [data-osd]").bounding_box()
+    assert box
+    page.mouse.move(box["x"] + element[0], box["y"] + element[1])
+    readout = section.locator("[data-overlay-value]")
+    expect(readout).not_to_have_attribute("data-value", "")
+    page.wait_for_function("(el) => el.dataset.value", arg=readout.element_handle())
+    assert abs(float(readout.get_attribute("data-value") or "nan") - ramp_value(16 * 50 + 8)) < 1e-6
+
+    # the URL keeps it all: a reload draws the same
+    query = settled_query(page)
+    assert query.get("ov", "").startswith(f"{overlay['id']}:1:jet:0:0.9:0.8:1:n"), query
+    page.reload()
+    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)?.settled()",
+                           arg=overlay["id"], timeout=30000)
+    assert drawn(mid)[3] == 0
+    assert_colour(drawn(high), [r, g, b, a], "after the reload")
+    expect(page.locator(sel % "colormap")).to_have_value("jet")
+
+
+def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
+    page: Page, server: Server, ramp_overlay: dict[str, Any],
+) -> None:
+    assert open_overlay(page, server, ramp_overlay, gl=0)["mode"] == "canvas2d"
+    high = 16 * 124 + 8
+    rgba = page.evaluate(PIXEL_JS, [16 * 40 + 8, 1480.0])["rgba"]
+    assert rgba[3] == 0
+    rgba = page.evaluate(PIXEL_JS, [high, 1480.0])["rgba"]
+    assert_colour(rgba, expected(page, "magma", ramp_value(high), 0.5, False), "2D default style")
