@@ -302,7 +302,9 @@ def peer_repeat(map_dir: Path, plan: list[tuple[int, int, int]], native: int, to
 # Installed in the page once it shows its first viewport: finds the value-overlay layer on the
 # viewer's overlay stage (static/js/overlays/overlay-layer.js), counts its draws (a wrapper around
 # its draw, the only change to the page), and finds the overlay panel's controls for the overlay
-# (threshold, opacity: range inputs; colormap: a select). Returns a problem, or null.
+# (static/js/overlays/overlays-panel.js: its section [data-overlay-id], the [data-control]s
+# threshold and opacity (range inputs, "input" events) and colormap (a select, "change")).
+# Returns a problem, or null.
 PROBE_JS = """([id]) => {
   const pane = document.querySelector('[data-pane]');
   const stage = pane.wsi?.viewer?.stage;
@@ -312,10 +314,8 @@ PROBE_JS = """([id]) => {
   const draw = layer.draw.bind(layer);
   layer.draw = (f) => { const out = draw(f); draws++; return out; };
   const scope = document.querySelector(`[data-overlay-id="${id}"]`);  // the overlay's panel section
-  const pick = (name, selector) => scope && (scope.querySelector(`[data-setting="${name}"]`)
-    || scope.querySelector(`[name="${name}"]`) || (selector && scope.querySelector(selector)));
-  const controls = { threshold: pick('threshold', 'input[type=range]'), opacity: pick('opacity', null),
-                     colormap: pick('colormap', 'select') };
+  const pick = (name) => scope?.querySelector(`[data-control="${name}"]`);
+  const controls = { threshold: pick('threshold'), opacity: pick('opacity'), colormap: pick('colormap') };
   const missing = Object.keys(controls).filter((k) => !controls[k]);
   const cmaps = controls.colormap ? Array.from(controls.colormap.options).map((o) => o.value)
     : ['magma', 'viridis', 'jet'];
@@ -356,17 +356,22 @@ PROBE_JS = """([id]) => {
 }"""
 
 # Makes *n* control changes on the panel's controls, cycling threshold, opacity and colormap
-# (a new value, then the input/change event the control sends when a user moves it); for each,
-# the time from the event to the end of the animation frame in which the layer drew again, with
-# the GPU's work finished ("done"), and to the end of that draw call alone ("issued").
-CHANGES_JS = """async ([n]) => {
+# (a new value, then the input/change event the control sends when a user moves it), each at
+# another moment of a frame interval; for each, the time from the event to the end of the
+# animation frame in which the layer drew again, with the GPU's work finished ("done"), and to the
+# end of that draw call alone ("issued"). Then *baseline* redraws asked with no change
+# (stage.requestDraw), timed the same way: the floor of a stage frame.
+CHANGES_JS = """async ([n, baseline]) => {
   const probe = window.__overlayBench;
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
   const done = [], issued = [], kinds = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n + baseline; i++) {
     await frame(); await frame();  // nothing pending
+    // a user's input comes at any moment of a frame: spread the events over the frame interval
+    await new Promise((r) => setTimeout(r, (i * 7) % 16));
     const before = probe.draws();
-    const [kind, t0] = probe.change(i);
+    const [kind, t0] = i < n ? probe.change(i) : ['redraw', performance.now()];
+    if (i >= n) probe.layer.stage.requestDraw();
     let t1 = null, t2 = null;
     for (let k = 0; k < 30 && t1 === null; k++) {
       await new Promise((r) => requestAnimationFrame(() => {
@@ -400,6 +405,9 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
             page.goto(view)
             page.wait_for_function("() => document.querySelector('[data-pane]')?.dataset.firstViewportMs",
                                    timeout=120000)
+            toggle = page.locator("[data-overlays-toggle]")
+            if toggle.count() and toggle.first.get_attribute("aria-expanded") != "true":
+                toggle.first.click()  # the panel open, as a user moving its controls has it
             problem = page.evaluate(PROBE_JS, [descriptor["id"]])
             if problem:
                 raise RuntimeError(f"the page: {problem}")
@@ -408,17 +416,20 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
             loaded = page.evaluate("() => window.__overlayBench.requests()")
             mode = page.evaluate("() => window.__overlayBench.mode()")
             start = len(seen)
-            result = page.evaluate(CHANGES_JS, [args.changes])
+            result = page.evaluate(CHANGES_JS, [args.changes, max(3, args.changes // 3)])
             page.wait_for_timeout(500)
             during = [u for u in seen[start:] if "/overlays/" in u]
             context.close()
         finally:
             browser.close()
-    done = [t for t in result["done"] if t is not None]
-    issued = [t for t in result["issued"] if t is not None]
+    n = args.changes
+    done = [t for t in result["done"][:n] if t is not None]
+    issued = [t for t in result["issued"][:n] if t is not None]
+    redraw = [t for t in result["done"][n:] if t is not None]
     def pct(values: list[float], q: float) -> float:
         return _pct(values, q) if values else float("nan")
-    return {"times": done, "missed": len(result["done"]) - len(done), "requests": during,
+    return {"times": done, "missed": n - len(done), "requests": during,
+            "redraw_p50": pct(redraw, 50), "redraw_p95": pct(redraw, 95),
             "path": result["path"], "tiles_loaded": loaded, "mode": mode,
             "p50": pct(done, 50), "p95": pct(done, 95),
             "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95)}
@@ -488,6 +499,8 @@ def report(ours: list[dict[str, Any]], peer: list[dict[str, Any]], chrome: dict[
               f"frame (GPU done) p50 "
               f"{chrome['p50']:.1f} ms, p95 {chrome['p95']:.1f} ms, max {max(chrome['times'] or [0]):.1f} ms "
               f"(draw issued: p50 {chrome['issued_p50']:.1f}, p95 {chrome['issued_p95']:.1f} ms)"
+              + f"; a redraw with no change (stage.requestDraw): p50 {chrome['redraw_p50']:.1f}, "
+              f"p95 {chrome['redraw_p95']:.1f} ms"
               + (f"; {chrome['missed']} changes never repainted" if chrome["missed"] else "")
               + f"; tile requests during the changes: {len(chrome['requests'])}")
         for url in chrome["requests"][:3]:
