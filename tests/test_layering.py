@@ -19,7 +19,9 @@ OWNERS = {
     "openslide": {"slides/"},  # a name ending in "/" owns every module of that package
     "lxml": {"annotations/xmlsafe.py"},
     "fastnumbers": {"annotations/asap/fast_blocks.py"},  # the ASAP reader's fast path
-    "shapely": {"annotations/geometry.py", "annotations/measures.py"},  # one and many annotations
+    "shapely": {"annotations/geometry.py", "annotations/measures.py",  # one and many annotations
+                "overlays/contours.py"},  # heatmap regions: simplified with their holes
+    "contourpy": {"overlays/contours.py"},
     # the set summary: decoding many documents at once, encoding thousands of records
     "orjson": {"store/documents.py", "annotations/summary.py"},
     "sqlalchemy": {"store/"},

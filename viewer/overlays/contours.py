@@ -1,0 +1,337 @@
+"""A value grid thresholded into polygons in slide space: connected regions of cells ≥ p, holes kept
+(each joined to its outline by a zero-width cut), simplified, small ones dropped. Pure numpy,
+contourpy and shapely; no Flask, no overlay storage (callers pass the grid).
+
+**Which cells are inside.** A cell is inside when its value is ≥ *threshold*; nodata (NaN) is
+outside. The outline is the threshold's iso-line of the grid read as a surface through the cell
+centres (marching squares with linear interpolation, contourpy's *filled* contours): it passes
+between the centre of an inside cell and the centre of an outside neighbour, where the linear
+interpolation of their two values equals the threshold. So every inside cell's centre is inside its
+polygon and every outside cell's centre is outside, which is the rule the per-annotation statistics
+(:mod:`viewer.overlays.statistics`) count cells by, and a smooth map's region follows the true
+iso-line to a fraction of a cell rather than the cells' staircase. Regions touching the edge of the
+grid end exactly at that edge (one row of cells beyond it mirrors the values about the threshold,
+``2p - v``, which puts the crossing half a cell out); a nodata cell reads as ``2p - vmax`` (vmax
+the region's largest value), so a confident region's edge against nodata is half a cell out too
+(the grid's four corners are cut by an eighth of a cell). A label map (integer grid) is contoured
+as its indicator (1 where ≥ *threshold*, else 0) at 0.5: class numbers are not interpolated, and
+its regions' edges lie half-way between cell centres.
+
+**Grid → slide.** Cell (i, j) (column i, row j) covers slide area
+``[origin_x + i*scale, origin_x + (i+1)*scale) × [origin_y + j*scale, ...)`` and its value sits at
+the cell's *centre*, ``(origin_x + (i + 0.5) * scale, origin_y + (j + 0.5) * scale)``; contour
+points (fractional cell indices) map by that same affine function.
+
+**Holes** are kept: our annotations (like ASAP's) are one ring each, so a region with holes becomes
+one ring with each hole joined by a zero-width cut ("keyhole", as the browser's brush does:
+``static/js/editor/brush.js`` ``bridgeHoles``): ASAP's masks, our fill and our area (the shoelace
+of the ring) then see the outline minus its holes. A hole smaller than *min_area* is dropped with
+the regions that small.
+
+**Why contourpy.** Measured once on a 6250 × 5000 float32 map with 60 smooth blobs plus noise
+(the issue's target size; a 2-core machine busy with other work, relative figures of one run):
+contourpy 1.3 filled contours 1.4 s for the whole grid (C++, outer rings with their holes as
+offsets, exactly the hierarchy we need; 300 kB wheel, no dependencies but numpy); OpenCV
+``findContours`` (``RETR_CCOMP``) 0.8 s, but it traces the *centres* of the boundary cells, so
+every region is half a cell too small (a one-cell region has area 0; a disk of radius 40 cells
+loses 2.5 %, over the 1 % the issue allows) and it is a 50 MB wheel; scikit-image
+``find_contours`` 1.8 s and gives open lines with no hole hierarchy (nesting left to us). contourpy
+is the only one both correct and whole; its time is a scan over every cell, so it is only run on
+the windows that hold inside cells: the grid is cut in blocks of :data:`BLOCK` cells, blocks
+holding an inside cell are grouped by 8-connectivity (no region crosses from one group to another,
+since a region's cells lie in blocks that touch), and each group is contoured in its own window
+with every cell outside the group's blocks (and their one-cell rim) set below the threshold, so
+nothing is found twice. On the same loaded machine: the 60 smooth blobs (10 % of the cells
+inside) 0.2-0.3 s from grid to simplified, keyholed rings; with the noise (2,800 regions of at
+least 4 cells kept, 170,000 vertices) 1.0-2.2 s; a map inside everywhere costs the whole-grid scan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import contourpy
+import numpy as np
+import shapely
+
+from viewer.errors import InputTooLargeError
+
+#: Side of the blocks (in cells) the grid is screened in before contouring.
+BLOCK = 64
+
+
+@dataclass(frozen=True)
+class Polygons:
+    """Regions as one ring each (holes keyholed in), slide space: region ``k`` is
+    ``points[offsets[k]:offsets[k + 1]]`` (not closed: the last point is not the first again), the
+    layout of :mod:`viewer.annotations.measures`; ``holes[k]`` counts the holes joined into it.
+    Largest region (by area) first."""
+
+    points: np.ndarray
+    offsets: np.ndarray
+    holes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def ring(self, k: int) -> np.ndarray:
+        """The points of region *k*."""
+        ring: np.ndarray = self.points[self.offsets[k] : self.offsets[k + 1]]
+        return ring
+
+
+def threshold_polygons(
+    grid: np.ndarray,
+    threshold: float,
+    *,
+    scale: float,
+    origin: tuple[float, float] = (0.0, 0.0),
+    tolerance_px: float = 0.0,
+    min_area_px2: float = 0.0,
+    max_regions: int | None = None,
+) -> Polygons:
+    """The regions of cells ≥ *threshold* of *grid* (2-D, ``[y, x]``; float NaN = nodata) as
+    polygons in slide space (see the module docstring for the conventions).
+
+    *tolerance_px*: Douglas-Peucker tolerance in slide px (topology kept: no ring crosses itself or
+    another); *min_area_px2*: regions (after holes) and holes smaller than this are dropped.
+    :raises InputTooLargeError: more than *max_regions* regions remain.
+    """
+    if grid.ndim != 2:
+        raise ValueError(f"the grid must be 2-D, got shape {grid.shape}")
+    rings, owners = _contour_rings(grid, float(threshold))
+    polys = _polygons(rings, owners, origin, scale, max(min_area_px2, 0.0))
+    if tolerance_px > 0 and len(polys):
+        polys = shapely.simplify(polys, tolerance_px, preserve_topology=True)
+    areas = shapely.area(polys)
+    keep = (areas >= min_area_px2) & (areas > 0)
+    polys, areas = polys[keep], areas[keep]
+    if max_regions is not None and len(polys) > max_regions:
+        raise InputTooLargeError(
+            f"{len(polys):,} regions at threshold {threshold:g} (of at least {min_area_px2:g} px²), "
+            f"over the limit of {max_regions:,}: raise the threshold or the minimum area",
+            details=[f"regions: {len(polys)}", f"limit: {max_regions}"],
+        )
+    return _keyholed(polys[np.argsort(-areas, kind="stable")])
+
+
+# --------------------------------------------------------------------------------------------------
+# Contouring in windows
+
+
+def _active_blocks(grid: np.ndarray, threshold: float) -> np.ndarray:
+    """(rows, cols) bool: blocks of :data:`BLOCK` cells holding a cell ≥ *threshold*."""
+    h, w = grid.shape
+    rows = np.arange(0, h, BLOCK)
+    cols = np.arange(0, w, BLOCK)
+    out = np.zeros((len(rows), len(cols)), dtype=bool)
+    for r, y in enumerate(rows.tolist()):  # a band at a time: memory-mapped grids are read once
+        band = np.asarray(grid[y : y + BLOCK]) >= threshold
+        out[r] = np.logical_or.reduceat(band.any(axis=0), cols)
+    return out
+
+
+def _block_components(active: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels 1..n of the 8-connected groups of active blocks (0: inactive), and n."""
+    h, w = active.shape
+    labels = np.where(active, np.arange(1, h * w + 1).reshape(h, w), 0)
+    big = h * w + 1
+    while True:  # each pass takes the smallest label among 8 neighbours (a block grid is small)
+        padded = np.pad(np.where(active, labels, big), 1, constant_values=big)
+        best = labels.copy()
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                np.minimum(best, padded[dy : dy + h, dx : dx + w], out=best)
+        best = np.where(active, best, 0)
+        # pointer jumping: a label taken is followed to its own smallest label
+        flat = np.concatenate([[0], best.ravel()])
+        best = np.where(active, flat[best], 0)
+        if np.array_equal(best, labels):
+            break
+        labels = best
+    uniq, dense = np.unique(labels, return_inverse=True)
+    dense = dense.reshape(h, w)
+    if uniq[0] == 0:
+        return dense, len(uniq) - 1
+    return dense + 1, len(uniq)
+
+
+def _contour_rings(grid: np.ndarray, threshold: float) -> tuple[list[np.ndarray], list[int]]:
+    """Every ring (outer rings and holes) of the filled contours ≥ *threshold*, in cell-index
+    coordinates (x = column, y = row, cell centres at integers), and the polygon each belongs to
+    (outer first, then its holes). A label map (integer grid) is contoured as its indicator (1
+    where ≥ *threshold*, else 0) at 0.5: class numbers are not interpolated between."""
+    h, w = grid.shape
+    labels, count = _block_components(_active_blocks(grid, threshold))
+    indicator = not np.issubdtype(grid.dtype, np.floating)
+    level = 0.5 if indicator else threshold
+    lower = math.nextafter(level, -math.inf)  # contourpy fills z > lower: this is z >= level
+    below = math.nextafter(lower, -math.inf)
+    rings: list[np.ndarray] = []
+    owners: list[int] = []
+    for label in range(1, count + 1):
+        (r0, r1, c0, c1), window = _group_window(grid, labels, label)
+        if indicator:
+            window = np.where(window >= threshold, 1.0, 0.0)
+        vmax = float(np.nanmax(window))
+        low = min(2 * level - vmax, below)  # nodata and other groups' cells: below the level
+        window = np.where(np.isnan(window), low, window)
+        padded = _padded(window, level, below, low, (r0 == 0, r1 == h, c0 == 0, c1 == w))
+        generator = contourpy.contour_generator(
+            z=padded, name="serial", fill_type=contourpy.FillType.OuterOffset
+        )
+        filled = generator.filled(lower, math.inf)
+        points_list: list[np.ndarray] = filled[0]  # type: ignore[assignment]  # OuterOffset: lists
+        offsets_list: list[np.ndarray] = filled[1]  # type: ignore[assignment]
+        for points, offsets in zip(points_list, offsets_list, strict=True):
+            points = points + (c0 - 1, r0 - 1)  # padded index -> grid cell index
+            polygon = owners[-1] + 1 if owners else 0
+            for k in range(len(offsets) - 1):
+                rings.append(points[offsets[k] : offsets[k + 1]])
+                owners.append(polygon)
+    return rings, owners
+
+
+def _group_window(
+    grid: np.ndarray, labels: np.ndarray, label: int
+) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The window (r0, r1, c0, c1) of block group *label* and one cell around it, and its values
+    (float64) where they belong to the group's blocks or their one-cell rim, NaN elsewhere (cells
+    of another group that the window's rectangle takes in)."""
+    h, w = grid.shape
+    ys, xs = np.nonzero(labels == label)
+    br0, br1, bc0, bc1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    r0, r1 = max(0, br0 * BLOCK - 1), min(h, br1 * BLOCK + 1)
+    c0, c1 = max(0, bc0 * BLOCK - 1), min(w, bc1 * BLOCK + 1)
+    window = np.array(grid[r0:r1, c0:c1], dtype=np.float64)
+    # mine: the group's cells over rows [br0*BLOCK - 2, br1*BLOCK + 2) (two cells of margin)
+    mine = np.pad(np.kron(labels[br0:br1, bc0:bc1] == label, np.ones((BLOCK, BLOCK), dtype=bool)), 2)
+    mine = mine[r0 - br0 * BLOCK + 1 : r1 - br0 * BLOCK + 3, c0 - bc0 * BLOCK + 1 : c1 - bc0 * BLOCK + 3]
+    near = mine[1:-1, 1:-1].copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            near |= mine[dy : dy + r1 - r0, dx : dx + c1 - c0]
+    window[~near] = np.nan
+    return (r0, r1, c0, c1), window
+
+
+def _padded(
+    window: np.ndarray, threshold: float, below: float, low: float, edges: tuple[bool, bool, bool, bool]
+) -> np.ndarray:
+    """*window* with one cell more on each side: below the threshold, except along the grid's own
+    edges (*edges*: top, bottom, left, right), where inside cells are mirrored about the threshold
+    (``2p - v``), so that the iso-line crosses the grid's edge, half a cell beyond the centres."""
+    def mirror(values: np.ndarray) -> np.ndarray:
+        mirrored: np.ndarray = np.where(values >= threshold, np.minimum(2 * threshold - values, below), low)
+        return mirrored
+
+    top, bottom, left, right = edges
+    out = np.pad(window, 1, constant_values=low)
+    if top:
+        out[0, 1:-1] = mirror(window[0])
+    if bottom:
+        out[-1, 1:-1] = mirror(window[-1])
+    if left:
+        out[1:-1, 0] = mirror(window[:, 0])
+    if right:
+        out[1:-1, -1] = mirror(window[:, -1])
+    for row, col, on_edges in ((0, 0, top and left), (0, -1, top and right),
+                               (-1, 0, bottom and left), (-1, -1, bottom and right)):
+        if on_edges:  # a corner mirrors the corner cell
+            out[row, col] = mirror(np.array([window[row, col]]))[0]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Rings -> shapely polygons -> keyholed rings
+
+
+def _polygons(
+    rings: list[np.ndarray], owners: list[int], origin: tuple[float, float], scale: float, min_area: float
+) -> np.ndarray:
+    """Shapely polygons (outer ring, then holes) in slide space from closed rings in cell-index
+    space, without the holes smaller than *min_area* (slide px²) nor the polygons (outer minus the
+    holes kept) smaller than it or empty; measured before shapely sees them (one numpy pass)."""
+    if not rings:
+        return np.zeros(0, dtype=object)
+    sizes = np.array([len(r) for r in rings], dtype=np.int64)
+    owner = np.asarray(owners, dtype=np.int64)
+    cells = np.concatenate(rings)
+    slide = np.empty_like(cells)
+    slide[:, 0] = origin[0] + (cells[:, 0] + 0.5) * scale  # cell centre i -> origin + (i + 0.5) * scale
+    slide[:, 1] = origin[1] + (cells[:, 1] + 0.5) * scale
+    # shoelace of each closed ring (contourpy repeats the first point last): pairs within a ring
+    x, y = slide[:, 0], slide[:, 1]
+    cross = np.zeros(len(slide))
+    cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
+    starts = np.cumsum(sizes) - sizes
+    cross[starts + sizes - 1] = 0.0  # the pair from a ring's last point to the next ring's first
+    ring_area = np.abs(np.add.reduceat(cross, starts)) / 2
+    first = np.ones(len(rings), dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    kept = first | (ring_area >= max(min_area, 1e-12))
+    net = np.where(first, ring_area, -ring_area) * kept
+    poly_area = np.bincount(owner, weights=net)
+    kept &= (poly_area >= min_area)[owner] & (poly_area > 0)[owner]
+    if not kept.any():
+        return np.zeros(0, dtype=object)
+    index = np.repeat(np.arange(len(rings)), sizes)
+    chosen = kept[index]
+    linear = shapely.linearrings(slide[chosen], indices=np.repeat(np.arange(int(kept.sum())), sizes[kept]))
+    new_owner = np.cumsum(first[kept]) - 1  # dense polygon numbers of the kept rings
+    polys: np.ndarray = shapely.polygons(linear, indices=new_owner)
+    return polys
+
+
+def _keyholed(polys: np.ndarray) -> Polygons:
+    """One ring per polygon, holes bridged in (:func:`bridge_holes`)."""
+    rings: list[np.ndarray] = []
+    holes = shapely.get_num_interior_rings(polys) if len(polys) else np.zeros(0, dtype=np.int64)
+    outers, owner = shapely.get_coordinates(shapely.get_exterior_ring(polys), return_index=True)
+    starts = np.searchsorted(owner, np.arange(len(polys) + 1))
+    for k in range(len(polys)):
+        outer = outers[starts[k] : starts[k + 1] - 1]  # without the closing point
+        if holes[k]:
+            hole_rings = [np.asarray(r.coords)[:-1] for r in polys[k].interiors]
+            outer = bridge_holes(outer, hole_rings)
+        rings.append(outer)
+    sizes = np.array([len(r) for r in rings], dtype=np.int64)
+    offsets = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    points = np.concatenate(rings) if rings else np.zeros((0, 2))
+    return Polygons(points, offsets, np.asarray(holes, dtype=np.int64))
+
+
+def _signed_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2
+
+
+def bridge_holes(outer: np.ndarray, holes: list[np.ndarray]) -> np.ndarray:
+    """One ring for an outline with holes (each (n, 2), not closed), every hole joined by a
+    zero-width cut: from the hole's rightmost vertex along +x to the nearest edge of the ring built
+    so far (holes taken by decreasing x, so no cut crosses another hole), round the hole the other
+    way and back. The editor's brush does the same (``static/js/editor/brush.js`` ``bridgeHoles``).
+    Under the non-zero rule the holes stay empty, and the ring's shoelace area is the outline's minus
+    the holes'."""
+    ring = np.asarray(outer, dtype=np.float64)
+    positive = _signed_area(ring) > 0
+    order = sorted(((h, int(np.argmax(h[:, 0]))) for h in holes), key=lambda item: -item[0][item[1], 0])
+    for hole, at in order:
+        mx, my = hole[at]
+        a, b = ring, np.roll(ring, -1, axis=0)
+        ay, by = a[:, 1], b[:, 1]
+        crosses = ((ay > my) != (by > my)) & (ay != by)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = a[:, 0] + (my - ay) / (by - ay) * (b[:, 0] - a[:, 0])
+        x = np.where(crosses & (x >= mx), x, np.inf)
+        best = int(np.argmin(x))
+        if not math.isfinite(x[best]):
+            continue  # not inside the ring (simplification keeps holes inside: cannot happen)
+        turned = hole[::-1] if (_signed_area(hole) > 0) == positive else hole
+        start = int(np.flatnonzero((turned == hole[at]).all(axis=1))[0])
+        round_trip = np.concatenate([turned[start:], turned[:start], turned[start : start + 1]])
+        bridge = np.array([[x[best], my]])
+        ring = np.concatenate([ring[: best + 1], bridge, round_trip, bridge, ring[best + 1 :]])
+    return ring
