@@ -10,6 +10,7 @@
 import { listSlides } from "./api.js";
 import { AnnotationOverlay, annotationsWanted } from "./layers/annotations.js";
 import { mountLayersPanel } from "./layers-panel.js";
+import { mountOverlays } from "./overlays/overlays-panel.js";
 import {
   bindHelpAndKeys, bindToolbar, readData, syncToolbar, urlWriter, viewerActions,
 } from "./controls.js";
@@ -42,6 +43,18 @@ function initialize() {
       prefix: key, button, activeControls: false,
     });
     button.addEventListener("click", () => panels[key].toggle());
+  }
+  const overlayPanels = { l: null, r: null };
+  for (const [key, viewer] of Object.entries(views)) {
+    // each pane's heatmaps, their settings in the URL with its prefix (lov=, rov=)
+    const side = viewer.pane.closest("[data-side]");
+    const button = side.querySelector("[data-overlays-toggle]");
+    const mounted = mountOverlays(viewer, {
+      root: side.querySelector("[data-overlays-panel]"), button, prefix: key,
+      annotations: viewer.pane.wsi?.annotations ?? null, layersPanel: panels[key], readOnly: Boolean(config.readOnly),
+    });
+    overlayPanels[key] = mounted?.overlaysPanel ?? null;
+    button.addEventListener("click", () => overlayPanels[key]?.toggle());
   }
   const params = new URLSearchParams(location.search);
   let locked = params.get("lock") !== "0";
@@ -129,7 +142,7 @@ function initialize() {
   };
   actions.layers = () => panels[activeKey]?.toggle();
   actions.review = (delta) => panels[activeKey]?.review(delta);
-  actions.close = () => Object.values(panels).forEach((p) => p?.toggle(false));
+  actions.close = () => [...Object.values(panels), ...Object.values(overlayPanels)].forEach((p) => p?.toggle(false));
   const all = bindHelpAndKeys(actions, (s) => s.action !== "info" && !EDITOR_ACTIONS.includes(s.action)); // no editor here
   bindToolbar(toolbar, active, all);
   showLock();
@@ -147,7 +160,7 @@ function initialize() {
         const p = new URLSearchParams(location.search);
         p.set(select.dataset.picker, select.value);
         const prefix = select.dataset.picker === "left" ? "l" : "r";
-        for (const k of ["x", "y", "z", "r", "flip", "hide", "hg"]) {
+        for (const k of ["x", "y", "z", "r", "flip", "hide", "hg", "ov"]) {
           p.delete(`${prefix}${k}`);
         }
         location.assign(`${location.pathname}?${p}`);

@@ -163,3 +163,13 @@ def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
     assert rgba[3] == 0
     rgba = page.evaluate(PIXEL_JS, [high, 1480.0])["rgba"]
     assert_colour(rgba, expected(page, "magma", ramp_value(high), 0.5, False), "2D default style")
+
+    # compare mode: each pane its own settings, from lov= / rov=
+    oid = ramp_overlay["id"]
+    page.goto(f"{server.url}/compare?left={CMU}&right={CMU}&lov={oid}:1:viridis:0:1:0.8:0.3:s")
+    page.wait_for_function("() => document.querySelector('[data-compare-app]').dataset.ready")
+    settings = page.evaluate("""(id) => Array.from(document.querySelectorAll('[data-pane]'),
+      (p) => p.wsi.overlays.values.entry(id).settings)""", oid)
+    assert settings[0] == {"visible": True, "colormap": "viridis", "min": 0, "max": 1, "threshold": 0.8,
+                           "opacity": 0.3, "smooth": True}
+    assert settings[1]["threshold"] == 0.5 and settings[1]["colormap"] == "magma"

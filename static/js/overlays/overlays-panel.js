@@ -89,6 +89,8 @@ class OverlaySection {
     });
     c.opacity.addEventListener("input", () => set({ opacity: Number(c.opacity.value) }));
     c.sampling.addEventListener("change", () => set({ smooth: c.sampling.value === "s" }));
+    this.up = up;
+    this.down = down;
     up.addEventListener("click", () => layer.move(this.id, 1));
     down.addEventListener("click", () => layer.move(this.id, -1));
     this.polygons.addEventListener("click", () => this.#toPolygons());
@@ -222,7 +224,12 @@ export class OverlaysPanel {
 
   /** Put the sections in order (the top-most overlay first). */
   render() {
-    const order = [...this.layer.entries].reverse().map((e) => this.sections.get(e.desc.id).root);
+    const sections = [...this.layer.entries].reverse().map((e) => this.sections.get(e.desc.id));
+    sections.forEach((section, i) => {
+      section.up.disabled = i === 0;
+      section.down.disabled = i === sections.length - 1;
+    });
+    const order = sections.map((section) => section.root);
     if (order.some((node, i) => this.body.children[i] !== node) || this.body.children.length !== order.length) {
       this.body.replaceChildren(...order);
     }
