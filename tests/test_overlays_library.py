@@ -68,6 +68,7 @@ def test_attached_likelihood_map_listed_tiled_and_read(tmp_path: Path,
             np.testing.assert_array_equal(codes, values[ys][:, xs])
             assert not np.isnan(decoded).any()
     assert any(p.name.startswith(overlay.id) for p in (tmp_path / "cache" / "overlays").iterdir())
+    assert overlays.list("tumor_x.tif") == [overlay]  # the converted copy describes it the same
     assert overlays.tile_etag(overlay.id, 3, 0, 0) == f'"{overlay.id}-{overlay.version}-3-0-0"'
     # the value at a slide point is the stored cell's
     assert overlays.value_at(overlay.id, 64 * 10 + 3, 64 * 7 + 63.5) == values[7, 10]

@@ -49,7 +49,7 @@ def _plausible_overlay_id(overlay_id: str) -> bool:
 
 def _iso(ts: float | None = None) -> str:
     when = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")  # orders uploads
 
 
 def _publish(staging: Path, final: Path) -> None:
