@@ -652,3 +652,42 @@ class OverlayValue(TypedDict):
     x: float
     y: float
     value: float | None
+
+
+class PolygonsRequest(_Body):
+    """Threshold an overlay into a new annotation set of the slide (one polygon per region of cells
+    >= threshold, holes joined by zero-width cuts)."""
+
+    threshold: Annotated[float, Field(allow_inf_nan=False, description=(
+        "cells with a value >= this are inside; must lie within the overlay's value range"))]
+    tolerance_um: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, description=(
+        "simplification tolerance in µm (0: every contour point)"))] = 1.0
+    min_area_um2: Annotated[float, Field(ge=0, allow_inf_nan=False, description=(
+        "regions and holes smaller than this (µm²) are left out"))] = 0.0
+    name: Annotated[str | None, Field(
+        description="the new set's name (default: '<overlay name> >= <threshold>')")] = None
+    user: _User = None
+
+
+class PolygonsWrite(Write):
+    """The annotation set made from an overlay's regions."""
+
+    set: Set
+    regions: Annotated[int, Field(description="polygons in the new set")]
+
+
+class CellStatisticsInfo(TypedDict):
+    """The overlay's cells whose centre lies inside one closed annotation (nodata not counted)."""
+
+    max: float | None
+    mean: float | None
+    cells: int
+
+
+class OverlayStatistics(TypedDict):
+    """Per closed annotation of a set (by annotation id): the overlay's values inside it."""
+
+    overlay: str
+    set: int
+    set_version: int
+    annotations: dict[str, CellStatisticsInfo]
