@@ -14,11 +14,14 @@ Sizes are in pixels of the level concerned; ``mpp`` is micrometres per level-0 p
 
 tifffile replaced an in-house IFD writer (issue 14: one TIFF library) because it writes as fast:
 ``benchmarks/tiff_io.py``, the demo slide's pyramid (61,440 x 40,960 px, 12,806 encoded 512 px JPEG
-tiles, 195 MB, fsync included), median of 3 alternating runs on a loaded 2-core machine (load
-average 2.3): in-house 264 ms wall / 68 ms CPU, tifffile 240 ms / 74 ms; the likelihood map
-(17 deflate tiles) 2.5 / 1.5 ms against 5.1 / 1.8 ms, a few ms either way. Tiles are byte-identical
-and the tags the same but for two defaults tifffile leaves out (SampleFormat 1, PlanarConfiguration
-1 of one sample) and XResolution 1/1 with ResolutionUnit "none" when no *mpp* is given.
+tiles, 195 MB, fsync included), medians of alternating runs in one run on a loaded 2-core machine
+(load average 4.5): in-house 175 ms wall / 67 ms CPU, tifffile 182 ms / 75 ms (0.6 µs more CPU per
+tile; the demo's encoding takes most of a minute); the likelihood map (17 deflate tiles) 1.5 /
+0.9 ms against 1.8 / 1.1 ms (an earlier run, load 2.3: 264 / 68 against 240 / 74 ms for the slide).
+Tiles are byte-identical and the tags the same but for two defaults tifffile leaves out
+(SampleFormat 1, PlanarConfiguration 1 of one sample) and XResolution 1/1 with ResolutionUnit
+"none" when no *mpp* is given. The reader of stored tiles stayed in-house: see
+``viewer.slides.tiffreader`` for its figures.
 """
 
 from __future__ import annotations

@@ -2,6 +2,15 @@
 
 ``viewer.slides.stored`` uses it to send a stored tile's bytes without decoding them when a Deep Zoom tile
 maps 1:1 onto it. OpenSlide stays the reader of pixels; this module only reads IFDs and tile offsets.
+
+It stays in-house, not tifffile (issue 14 asked for one TIFF library where tifffile does the job as
+fast; ``viewer.tiffwriter`` is tifffile's): reading every directory and tile offset of a
+100,000 x 80,000 px, 512 px tiled BigTIFF (8 levels, 30,772 tiles at level 0) takes 0.38 ms here
+and 7.7 ms wall / 3.7 ms CPU with ``tifffile.TiffFile`` (``page.dataoffsets``, ...), 20 times longer
+and four times OpenSlide's own open of the file (0.8 ms): tifffile parses every tag of every page
+and unpacks the offsets into tuples of ints. Per stored tile the two are the same (the bytes are read
+with ``os.pread`` either way). ``benchmarks/tiff_io.py``, medians of 15 alternating runs in one run
+on a loaded 2-core machine (load average 4.5; on an idle one 0.38 against 3.6 ms).
 """
 
 from __future__ import annotations
