@@ -4,6 +4,7 @@ listed, converted, sampled into value tiles on the slide's Deep Zoom grid and re
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,40 @@ def test_attached_map_replaced_gets_a_new_version(tmp_path: Path,
     assert math.isclose(overlays.value_at(after.id, 1, 1) or -1, 255 - values[0, 0])
     # only the current version stays converted
     assert [p.name for p in (tmp_path / "cache" / "overlays").iterdir()] == [f"{after.id}-{after.version}"]
+
+
+def test_two_workers_converting_at_once_both_end_with_a_valid_cache(
+        tmp_path: Path, demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
+    slides, values = demo_pair
+    # a float32 attached map: its range needs the data, so listing converts it
+    path = slides.root / "tumor_x_likelihood_map.tif"
+    probability = (values / 255).astype(np.float32)
+    tifffile.imwrite(path, probability, tile=(16, 16))
+    workers = [overlay_library(tmp_path, SlideLibrary(slides.root, options=slides.options)) for _ in range(4)]
+    barrier = threading.Barrier(len(workers))
+    results: list[object] = [None] * len(workers)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        try:
+            [overlay] = workers[k].list("tumor_x.tif")
+            results[k] = (overlay, workers[k].tile(overlay.id, overlay.native_level, 0, 0))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results[k] = exc
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, tuple) for r in results), results
+    overlays = {r[0] for r in results}  # type: ignore[index]
+    tiles = {r[1] for r in results}  # type: ignore[index]
+    assert len(overlays) == 1 and len(tiles) == 1
+    [overlay] = overlays
+    assert (overlay.source_dtype, overlay.encoding, overlay.value_min, overlay.value_max) == (
+        "float32", "u16", 0, 1)
+    decoded, _ = decode_png(overlay, next(iter(tiles)))
+    np.testing.assert_allclose(decoded, probability[:decoded.shape[0], :decoded.shape[1]], atol=1e-5)
+    cached = [p.name for p in (tmp_path / "cache" / "overlays").iterdir()]
+    assert cached == [f"{overlay.id}-{overlay.version}"]  # no temporary copy left
