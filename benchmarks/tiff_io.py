@@ -235,7 +235,7 @@ def compare_files(before: Path, after: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run (a) and (b), print the figures; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", default=BEFORE, help="git commit of the in-house implementation")
+    parser.add_argument("--before", default=BEFORE, help="git commit of the in-house writer")
     parser.add_argument("--width", type=int, default=100_000, help="(a) level-0 width in px")
     parser.add_argument("--height", type=int, default=80_000, help="(a) level-0 height in px")
     parser.add_argument("--tile-size", type=int, default=512)
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="(a) runs per side")
     parser.add_argument("--demo-width", type=int, default=61_440, help="(b) demo slide width in px")
     parser.add_argument("--demo-height", type=int, default=40_960, help="(b) demo slide height in px")
-    parser.add_argument("--write-repeats", type=int, default=3, help="(b) slide writes per side")
+    parser.add_argument("--write-repeats", type=int, default=5, help="(b) slide writes per side")
     parser.add_argument("--tiny", action="store_true", help="small sizes, few repeats: check that it runs")
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
