@@ -104,9 +104,9 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
         rgba: list[int] = page.evaluate(PIXEL_JS, [x, y])["rgba"]
         return rgba
 
-    # defaults: magma over [0, 1], threshold 0.5, opacity 0.5
+    # defaults: jet over [0, 1], threshold 0.5, opacity 0.5
     assert drawn(low)[3] == 0, "below the threshold: not drawn"
-    assert_colour(drawn(mid), expected(page, "magma", ramp_value(mid), 0.5, True), "default style")
+    assert_colour(drawn(mid), expected(page, "jet", ramp_value(mid), 0.5, True), "default style")
 
     page.locator("[data-overlays-toggle]").click()
     section = page.locator(f'[data-overlay-id="{overlay["id"]}"]')
@@ -119,16 +119,16 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     sel = f'[data-overlay-id="{overlay["id"]}"] [data-control="%s"]'
     page.evaluate(set_range, [sel % "threshold", 0.8])
     assert drawn(mid)[3] == 0, "the threshold moved above 0.746"
-    assert_colour(drawn(high), expected(page, "magma", ramp_value(high), 0.5, True), "threshold 0.8")
+    assert_colour(drawn(high), expected(page, "jet", ramp_value(high), 0.5, True), "threshold 0.8")
     page.evaluate(set_range, [sel % "opacity", 1])
-    assert_colour(drawn(high), expected(page, "magma", ramp_value(high), 1.0, True), "opacity 1")
-    section.locator('[data-control="colormap"]').select_option("jet")
-    assert_colour(drawn(high), expected(page, "jet", ramp_value(high), 1.0, True), "jet")
-    # the display range: max 0.9 puts 0.899 at the top of jet (dark red)
+    assert_colour(drawn(high), expected(page, "jet", ramp_value(high), 1.0, True), "opacity 1")
+    section.locator('[data-control="colormap"]').select_option("magma")
+    assert_colour(drawn(high), expected(page, "magma", ramp_value(high), 1.0, True), "magma")
+    # the display range: max 0.9 puts 0.899 at the top of magma (pale yellow)
     section.locator('[data-control="max"]').fill("0.9")
     section.locator('[data-control="max"]').dispatch_event("change")
     expect(section.locator("[data-legend-max]")).to_have_text("0.90000")
-    r, g, b, a = page.evaluate(LUT_JS, ["jet", lut_index(ramp_value(high), 0.0, 0.9)])
+    r, g, b, a = page.evaluate(LUT_JS, ["magma", lut_index(ramp_value(high), 0.0, 0.9)])
     assert_colour(drawn(high), [r, g, b, a], "max 0.9")
     page.wait_for_timeout(300)
     assert tiles[before:] == [], "no tile request while the controls moved"
@@ -145,13 +145,29 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
 
     # the URL keeps it all: a reload draws the same
     query = settled_query(page)
-    assert query.get("ov", "").startswith(f"{overlay['id']}:1:jet:0:0.9:0.8:1:n"), query
+    assert query.get("ov", "").startswith(f"{overlay['id']}:1:magma:0:0.9:0.8:1:n"), query
     page.reload()
     page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)?.settled()",
                            arg=overlay["id"], timeout=30000)
     assert drawn(mid)[3] == 0
     assert_colour(drawn(high), [r, g, b, a], "after the reload")
-    expect(page.locator(sel % "colormap")).to_have_value("jet")
+    expect(page.locator(sel % "colormap")).to_have_value("magma")
+
+    # smooth sampling interpolates decoded values: one cell (16 px at zoom 1) is one colour when
+    # nearest, a gradient when smooth (a narrow display range makes the step between cells large)
+    page.locator("[data-overlays-toggle]").click()
+    for control, value in (("min", "0.84"), ("max", "0.86")):
+        page.locator(sel % control).fill(value)
+        page.locator(sel % control).dispatch_event("change")
+    page.evaluate("""() => document.querySelector('[data-pane]').wsi.viewer.setViewState(
+      {x: 1896, y: 1480, zoom: 1, rotation: 0, flip: false}, true)""")
+    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi.overlays.layer(id).settled()",
+                           arg=overlay["id"])
+    left, right = 16 * 118 + 3, 16 * 118 + 13
+    assert drawn(left) == drawn(right), "nearest: one cell, one colour"
+    page.locator(sel % "sampling").select_option("s")
+    apart = max(abs(a - b) for a, b in zip(drawn(left), drawn(right), strict=True))
+    assert apart > 20, f"smooth: a gradient across the cell ({drawn(left)} vs {drawn(right)})"
 
 
 def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
@@ -162,7 +178,7 @@ def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
     rgba = page.evaluate(PIXEL_JS, [16 * 40 + 8, 1480.0])["rgba"]
     assert rgba[3] == 0
     rgba = page.evaluate(PIXEL_JS, [high, 1480.0])["rgba"]
-    assert_colour(rgba, expected(page, "magma", ramp_value(high), 0.5, False), "2D default style")
+    assert_colour(rgba, expected(page, "jet", ramp_value(high), 0.5, False), "2D default style")
 
     # compare mode: each pane its own settings, from lov= / rov=
     oid = ramp_overlay["id"]
@@ -172,4 +188,4 @@ def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
       (p) => p.wsi.overlays.values.entry(id).settings)""", oid)
     assert settings[0] == {"visible": True, "colormap": "viridis", "min": 0, "max": 1, "threshold": 0.8,
                            "opacity": 0.3, "smooth": True}
-    assert settings[1]["threshold"] == 0.5 and settings[1]["colormap"] == "magma"
+    assert settings[1]["threshold"] == 0.5 and settings[1]["colormap"] == "jet"

@@ -92,30 +92,30 @@ test("URL state: defaults write nothing; settings and order survive a round trip
   const descs = [a, b];
   const entries = decodeOverlayState(descs, "");
   assert.deepEqual(entries.map((e) => e.desc.id), [a.id, b.id]);
-  assert.deepEqual(entries[0].settings, { visible: true, colormap: "magma", min: 0, max: 255, threshold: 127.5, opacity: 0.5, smooth: false });
+  assert.deepEqual(entries[0].settings, { visible: true, colormap: "jet", min: 0, max: 255, threshold: 127.5, opacity: 0.5, smooth: false });
   assert.equal(encodeOverlayState(entries, descs).toString(), "");
   const changed = [
-    { desc: b, settings: { ...defaultSettings(b), colormap: "jet", threshold: 0.995, smooth: true } },
+    { desc: b, settings: { ...defaultSettings(b), colormap: "viridis", threshold: 0.995, smooth: true } },
     { desc: a, settings: { ...defaultSettings(a), visible: false, opacity: 0.25 } },
   ];
   const params = encodeOverlayState(changed, descs, new URLSearchParams("x=5"), "l");
   assert.equal(params.get("x"), "5");
-  assert.deepEqual(params.getAll("lov"), ["abcdef012345:1:jet:0:1:0.995:0.5:s", "lm-0123456789:0:magma:0:255:127.5:0.25:n"]);
+  assert.deepEqual(params.getAll("lov"), ["abcdef012345:1:viridis:0:1:0.995:0.5:s", "lm-0123456789:0:jet:0:255:127.5:0.25:n"]);
   const back = decodeOverlayState(descs, params, "l");
   assert.deepEqual(back, changed);
   assert.deepEqual(decodeOverlayState(descs, params, "r").map((e) => e.desc.id), [a.id, b.id]);
   // unknown id, bad fields, duplicate
   const junk = new URLSearchParams();
   junk.append("ov", "NOT VALID:1");
-  junk.append("ov", "zzz:1:magma");
+  junk.append("ov", "zzz:1:jet");
   junk.append("ov", `${a.id}:x:plasma:abc:300:1e999:7:q`);
   junk.append("ov", `${a.id}:0`);
   const j = decodeOverlayState(descs, junk);
   assert.deepEqual(j[0].settings, { ...defaultSettings(a), max: 300, opacity: 1 });
   assert.equal(decodeEntry("Bad:1"), null);
-  assert.equal(encodeEntry("x", { ...defaultSettings(a), threshold: 1 / 3 }), "x:1:magma:0:255:0.3333333:0.5:n");
+  assert.equal(encodeEntry("x", { ...defaultSettings(a), threshold: 1 / 3 }), "x:1:jet:0:255:0.3333333:0.5:n");
   // min > max is swapped, not kept
-  const swapped = decodeOverlayState([a], `ov=${a.id}:1:magma:200:100:150:0.5:n`);
+  const swapped = decodeOverlayState([a], `ov=${a.id}:1:grey:200:100:150:0.5:n`);
   assert.equal(swapped[0].settings.min, 100);
   assert.equal(swapped[0].settings.max, 200);
 });

@@ -7,9 +7,12 @@
  * while every overlay has its defaults in the server's order, so a plain link shows the defaults.
  * Malformed entries and unknown ids are ignored; a field that does not parse keeps its default.
  *
- * Defaults: visible; heatmaps magma over the whole value range, threshold at half the range
- * (what a model's 0.5 probability cut-off is), opacity 0.5, nearest (the stored cells as they
- * are); label maps the categorical palette, no threshold.
+ * Defaults: visible, so that a new user opening a slide with a result image (the demo's
+ * likelihood map, attached beside it) sees the feature at once, not a hidden switch; heatmaps in
+ * jet (ASAP's look, and over pink H&E its green-yellow-red reads better than magma's pinks) over
+ * the whole value range, threshold at half the range (a model's 0.5 probability cut-off: below
+ * it stays clear, so the tissue is seen), opacity 0.5, nearest (the stored cells as they are);
+ * label maps the categorical palette, no threshold.
  */
 
 import { COLORMAPS } from "./colormaps.js";
@@ -29,7 +32,7 @@ export function defaultSettings(desc) {
   const labels = desc.kind === "labels";
   return {
     visible: true,
-    colormap: labels ? "labels" : "magma",
+    colormap: labels ? "labels" : "jet",
     min,
     max,
     threshold: labels ? min : min + 0.5 * (max - min),
