@@ -37,7 +37,7 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["wsi_viewer"] = Services(merged)
 
-    from viewer.web import annotations, api, errors, jobs, overlays, pages, security, tiles
+    from viewer.web import annotations, api, errors, jobs, overlay_polygons, overlays, pages, security, tiles
 
     errors.register(app)
     security.register(app)  # before the blueprints: it replaces the int URL converter
@@ -46,5 +46,6 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     app.register_blueprint(jobs.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(overlays.bp)
+    app.register_blueprint(overlay_polygons.bp)
     app.register_blueprint(pages.bp)
     return app
