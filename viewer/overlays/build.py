@@ -4,6 +4,7 @@ encoding, classes, placement) from what the file says and what the upload states
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,8 +130,10 @@ def build_overlay(grid: Grid, info: SlideInfo, options: AddOptions, *, overlay_i
     )
 
 
-def finish_values(grid: Grid, overlay: Overlay) -> np.ndarray:
-    """The array to store for *overlay*: float32 heatmap values, or class ids for a label map."""
+def finish_values(grid: Grid, overlay: Overlay) -> tuple[np.ndarray, np.dtype[Any]]:
+    """The array to store for *overlay* and its stored dtype: float32 for heatmaps (converted band
+    by band as the pyramid is written), class ids (uint8/uint16) for a label map."""
     if overlay.kind == "labels":
-        return _as_labels(grid, overlay.source_filename)
-    return np.ascontiguousarray(grid.values, dtype=np.float32)
+        labels = _as_labels(grid, overlay.source_filename)
+        return labels, labels.dtype
+    return grid.values, np.dtype(np.float32)

@@ -149,7 +149,7 @@ class OverlayLibrary:
                 overlay = build_overlay(
                     grid, info, AddOptions(name=path.name), overlay_id=overlay_id, filename=path.name,
                     attached=True, version=version, created=_iso(path.stat().st_mtime))
-                write_pyramid(staging, finish_values(grid, overlay), overlay.kind)
+                write_pyramid(staging, *finish_values(grid, overlay), overlay.kind)
                 _write_meta(staging, overlay)
                 _publish(staging, final)
             finally:
@@ -242,7 +242,7 @@ class OverlayLibrary:
         staging = self.root / f".{overlay_id}.tmp"
         staging.mkdir()
         try:
-            write_pyramid(staging, finish_values(grid, overlay), overlay.kind)
+            write_pyramid(staging, *finish_values(grid, overlay), overlay.kind)
             _write_meta(staging, overlay)
             os.rename(staging, self.root / overlay_id)
         finally:
