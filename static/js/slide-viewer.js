@@ -363,7 +363,9 @@ export class SlideViewer extends EventTarget {
       // a WebGL canvas keeps no drawing buffer after a frame is shown: draw it again and copy
       // it in the same task
       this.stage.draw({ direct: true }); // the view's pixels, not the stage's raster cache
-      for (const overlay of [this.stage.canvas, this.stage.labelCanvas]) {
+      // in stacking order: value overlays (heatmaps, overlays/overlay-layer.js), annotations, labels
+      const values = [...this.osd.canvas.querySelectorAll('canvas[data-overlay="values"]')];
+      for (const overlay of [...values, this.stage.canvas, this.stage.labelCanvas]) {
         if (overlay.width && overlay.height) {
           ctx.drawImage(overlay, 0, 0, canvas.width, canvas.height);
         }
