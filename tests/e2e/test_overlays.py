@@ -63,6 +63,15 @@ LUT_JS = """async ([name, index]) => {
 }"""
 
 
+SHOT_JS = """async ([x, y]) => {
+  const blob = await document.querySelector('[data-pane]').wsi.viewer.screenshot();
+  const image = await createImageBitmap(blob);
+  const ctx = new OffscreenCanvas(image.width, image.height).getContext('2d');
+  ctx.drawImage(image, 0, 0);
+  return Array.from(ctx.getImageData(Math.floor(x * devicePixelRatio), Math.floor(y * devicePixelRatio), 1, 1).data);
+}"""
+
+
 def lut_index(value: float, lo: float = 0.0, hi: float = 1.0) -> int:
     code = round(value * 65535)  # u16 over [0, 1]
     v = code / 65535
@@ -179,6 +188,14 @@ def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
     assert rgba[3] == 0
     rgba = page.evaluate(PIXEL_JS, [high, 1480.0])["rgba"]
     assert_colour(rgba, expected(page, "jet", ramp_value(high), 0.5, False), "2D default style")
+
+    # the viewer's PNG of the view includes the overlay
+    element = page.evaluate(PIXEL_JS, [high, 1480.0])["element"]
+    shown = page.evaluate(SHOT_JS, element)
+    page.evaluate("(id) => document.querySelector('[data-pane]').wsi.overlays.values.update(id, {visible: false})",
+                  ramp_overlay["id"])
+    hidden = page.evaluate(SHOT_JS, element)
+    assert max(abs(a - b) for a, b in zip(shown, hidden, strict=True)) > 30, (shown, hidden)
 
     # compare mode: each pane its own settings, from lov= / rov=
     oid = ramp_overlay["id"]
