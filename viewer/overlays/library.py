@@ -87,6 +87,8 @@ class OverlayLibrary:
         self._fields: LRU[tuple[str, str], ValueField] = LRU(64)
         self._uploads: dict[str, tuple[Overlay, Path]] = {}
         self._attached_slides: dict[str, str] = {}  # attached overlay id -> slide id
+        # attached overlay id -> ((TIFF path, size, mtime_ns), descriptor before placing)
+        self._attached_memo: dict[str, tuple[tuple[str, int, int], Overlay]] = {}
         self._convert_lock = threading.Lock()
 
     # -- attached likelihood maps -------------------------------------------------------------------
@@ -109,15 +111,22 @@ class OverlayLibrary:
         overlay_id = attached_id(slide_id)
         self._attached_slides[overlay_id] = slide_id
         stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        memo = self._attached_memo.get(overlay_id)
+        if memo is not None and memo[0] == key:  # a tile request's path: no file read
+            return self._placed(memo[1]), path
         version = hashlib.sha1(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
         converted = _read_meta(self.cache_root / f"{overlay_id}-{version}")
         if converted is not None:
+            self._attached_memo[overlay_id] = (key, converted)
             return self._placed(converted), path
         what = f"{path.name}"
         try:
             header = read_tiff_header(path, what)
             if header.dtype == "float32":  # the range needs the data: convert now
-                return self._placed(self._convert_attached(slide_id, overlay_id, version, path)), path
+                converted = self._convert_attached(slide_id, overlay_id, version, path)
+                self._attached_memo[overlay_id] = (key, converted)
+                return self._placed(converted), path
             info = self.slides.info(slide_id)
             scale = fit_scale(info.width, info.height, header.width, header.height, what)
         except ViewerError as exc:
@@ -131,6 +140,7 @@ class OverlayLibrary:
             encoding="u8" if header.dtype == "uint8" else "u16", native_level=0, classes=None,
             version=version, created=_iso(stat.st_mtime),
         )
+        self._attached_memo[overlay_id] = (key, overlay)
         return self._placed(overlay), path
 
     def _convert_attached(self, slide_id: str, overlay_id: str, version: str, path: Path) -> Overlay:
