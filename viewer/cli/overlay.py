@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from viewer.cli.common import option_name
+from viewer.cli.overlay_polygons import add_polygons
 from viewer.config import SETTINGS, default_data_dir, load_settings
 from viewer.errors import InvalidInputError, NotFoundError
 
@@ -66,7 +67,8 @@ def add_overlay(subparsers: Any) -> None:
     remove = commands.add_parser("remove", help="remove an uploaded overlay (not an attached "
                                  "<stem>_likelihood_map.tif: remove that file instead)")
     remove.add_argument("overlay_id", metavar="ID", help="the overlay's id (from list)")
-    for sub in (add, listing, remove):
+    polygons = add_polygons(commands)  # viewer/cli/overlay_polygons.py
+    for sub in (add, listing, remove, polygons):
         sub.add_argument("--config", metavar="FILE", help="TOML config file (lower-case setting names)")
         for name in _SETTINGS:
             setting = next(s for s in SETTINGS if s.name == name)
