@@ -43,7 +43,8 @@ def ramp_overlay(server: Server) -> Iterator[dict[str, Any]]:
     overlay: dict[str, Any] = made.json()
     assert overlay["encoding"] == "u16" and overlay["scale"] == SCALE, overlay
     yield overlay
-    gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"}, timeout=30)
+    gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"},
+                           timeout=30)
     assert gone.status_code == 204, gone.text
 
 
@@ -68,7 +69,8 @@ SHOT_JS = """async ([x, y]) => {
   const image = await createImageBitmap(blob);
   const ctx = new OffscreenCanvas(image.width, image.height).getContext('2d');
   ctx.drawImage(image, 0, 0);
-  return Array.from(ctx.getImageData(Math.floor(x * devicePixelRatio), Math.floor(y * devicePixelRatio), 1, 1).data);
+  const dpr = devicePixelRatio;
+  return Array.from(ctx.getImageData(Math.floor(x * dpr), Math.floor(y * dpr), 1, 1).data);
 }"""
 
 
@@ -86,15 +88,21 @@ def expected(page: Page, cmap: str, value: float, opacity: float, premultiplied:
 
 
 def assert_colour(seen: list[int], want: list[float], what: str) -> None:
-    assert all(abs(s - w) <= 2 for s, w in zip(seen, want, strict=True)), f"{what}: drew {seen}, expected {want}"
+    close = all(abs(s - w) <= 2 for s, w in zip(seen, want, strict=True))
+    assert close, f"{what}: drew {seen}, expected {want}"
+
+
+def wait_settled(page: Page, overlay_id: str) -> None:
+    """Until the overlay layer has drawn every tile of the view and none is on its way."""
+    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)"
+                           "?.settled()", arg=overlay_id, timeout=30000)
 
 
 def open_overlay(page: Page, server: Server, overlay: dict[str, Any], **query: object) -> dict[str, Any]:
     """The viewer on the whole CMU slide; waits until the overlay's view is drawn."""
     page.goto(view_url(server, CMU, x=1110, y=1480, z=0.25, **query))
     wait_first_viewport(page)
-    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)?.settled()",
-                           arg=overlay["id"], timeout=30000)
+    wait_settled(page, overlay["id"])
     return page.evaluate("() => ({mode: document.querySelector('[data-pane]').wsi.overlays.values.mode})")
 
 
@@ -103,7 +111,8 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
 ) -> None:
     overlay = ramp_overlay
     tiles: list[str] = []
-    page.on("request", lambda r: tiles.append(r.url) if "/overlays/" in r.url and "_files/" in r.url else None)
+    page.on("request", lambda r: tiles.append(r.url) if "/overlays/" in r.url and "_files/" in r.url
+            else None)
     assert open_overlay(page, server, overlay)["mode"] == "webgl2"
     assert tiles, "the overlay's tiles were fetched"
     y = 1480.0
@@ -124,7 +133,8 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     expect(section.locator("[data-legend-max]")).to_have_text("1.00000")
 
     before = len(tiles)
-    set_range = "([sel, v]) => { const el = document.querySelector(sel); el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }"
+    set_range = """([sel, v]) => { const el = document.querySelector(sel); el.value = String(v);
+      el.dispatchEvent(new Event('input', {bubbles: true})); }"""
     sel = f'[data-overlay-id="{overlay["id"]}"] [data-control="%s"]'
     page.evaluate(set_range, [sel % "threshold", 0.8])
     assert drawn(mid)[3] == 0, "the threshold moved above 0.746"
@@ -156,8 +166,7 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     query = settled_query(page)
     assert query.get("ov", "").startswith(f"{overlay['id']}:1:magma:0:0.9:0.8:1:n"), query
     page.reload()
-    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi?.overlays?.layer(id)?.settled()",
-                           arg=overlay["id"], timeout=30000)
+    wait_settled(page, overlay["id"])
     assert drawn(mid)[3] == 0
     assert_colour(drawn(high), [r, g, b, a], "after the reload")
     expect(page.locator(sel % "colormap")).to_have_value("magma")
@@ -170,8 +179,7 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
         page.locator(sel % control).dispatch_event("change")
     page.evaluate("""() => document.querySelector('[data-pane]').wsi.viewer.setViewState(
       {x: 1896, y: 1480, zoom: 1, rotation: 0, flip: false}, true)""")
-    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi.overlays.layer(id).settled()",
-                           arg=overlay["id"])
+    wait_settled(page, overlay["id"])
     left, right = 16 * 118 + 3, 16 * 118 + 13
     assert drawn(left) == drawn(right), "nearest: one cell, one colour"
     page.locator(sel % "sampling").select_option("s")
@@ -192,8 +200,8 @@ def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
     # the viewer's PNG of the view includes the overlay
     element = page.evaluate(PIXEL_JS, [high, 1480.0])["element"]
     shown = page.evaluate(SHOT_JS, element)
-    page.evaluate("(id) => document.querySelector('[data-pane]').wsi.overlays.values.update(id, {visible: false})",
-                  ramp_overlay["id"])
+    page.evaluate("(id) => document.querySelector('[data-pane]').wsi.overlays.values.update(id, "
+                  "{visible: false})", ramp_overlay["id"])
     hidden = page.evaluate(SHOT_JS, element)
     assert max(abs(a - b) for a, b in zip(shown, hidden, strict=True)) > 30, (shown, hidden)
 
