@@ -19,6 +19,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import CMU, Server, settled_query, view_url, wait_first_viewport
 
+pytestmark = pytest.mark.e2e
+
 SCALE = 16
 GRID_W, GRID_H = 139, 186  # ceil(2220 / 16), ceil(2967 / 16)
 
