@@ -108,8 +108,21 @@ def open_overlay(page: Page, server: Server, overlay: dict[str, Any], **query: o
     return page.evaluate("() => ({mode: document.querySelector('[data-pane]').wsi.overlays.values.mode})")
 
 
+@pytest.fixture()
+def made_sets(server: Server) -> Iterator[list[dict[str, Any]]]:
+    """Sets the test makes on the CMU slide; emptied after it (later tests draw that slide)."""
+    made: list[dict[str, Any]] = []
+    yield made
+    for aset in made:
+        url = f"{server.url}{aset['urls']['self']}"
+        current = requests.get(url, timeout=60)
+        emptied = requests.put(url, json={"type": "FeatureCollection", "features": []},
+                               headers={"If-Match": current.headers["ETag"]}, timeout=60)
+        assert emptied.status_code == 200, emptied.text
+
+
 def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
-    page: Page, server: Server, ramp_overlay: dict[str, Any],
+    page: Page, server: Server, ramp_overlay: dict[str, Any], made_sets: list[dict[str, Any]],
 ) -> None:
     overlay = ramp_overlay
     tiles: list[str] = []
@@ -153,6 +166,16 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     assert_colour(drawn(high), [r, g, b, a], "max 0.9")
     page.wait_for_timeout(300)
     assert tiles[before:] == [], "no tile request while the controls moved"
+
+    # To polygons at the current threshold: the ramp >= 0.8 is one region, a new set drawn at once
+    with page.expect_response(lambda r: r.url.endswith(overlay["urls"]["polygons"])) as answer:
+        section.locator("[data-overlay-polygons]").click()
+    made = answer.value.json()
+    made_sets.append(made["set"])
+    assert made["regions"] == 1, made
+    expect(section.locator("[data-overlay-status]")).to_contain_text("1 region")
+    page.wait_for_function("(id) => document.querySelector('[data-pane]').wsi.annotations.layer(id)",
+                           arg=made["set"]["id"])
 
     # the value under the cursor is the stored one
     element = page.evaluate(PIXEL_JS, [16 * 50 + 8, y])["element"]
