@@ -17,6 +17,7 @@ import { getJson } from "./api.js";
 import { CHECK_INTERVAL_MS, ChangeWatcher } from "./change-watcher.js";
 import { GroupEditor } from "./groups-panel.js";
 import { HistoryPanel } from "./history-panel.js";
+import { OverlayStatistics, statisticsOverlay } from "./overlay-statistics.js";
 import { el, rgb } from "./panel-dom.js";
 import { displayColor, groupTable } from "./layers/colors.js";
 import {
@@ -65,6 +66,8 @@ export class LayersPanel extends EventTarget {
     this.descending = false;
     this.current = null; // entryKey of the selected / reviewed entry
     this.marked = new Set(); // entryKeys the editor has selected (shown selected in the list too)
+    const heatmap = statisticsOverlay(viewer.slide); // max/mean of the slide's first heatmap per entry
+    this.statistics = heatmap ? new OverlayStatistics(heatmap) : null;
     const state = decodeLayerState(location.search, this.prefix);
     this.hiddenSets = new Set(state.hiddenSets);
     this.hiddenGroups = new Set(state.hiddenGroups.map(([s, g]) => `${s}:${g}`));
@@ -183,6 +186,7 @@ export class LayersPanel extends EventTarget {
     }
     this.render();
     this.dispatchEvent(new CustomEvent("loaded", { detail: { setId: layer.setId } }));
+    this.statistics?.load(layer.setId, layer.set.version).then((news) => news && this.renderList(), () => {});
   }
 
   #entry(key) {
@@ -290,6 +294,10 @@ export class LayersPanel extends EventTarget {
       }
       if (e.comment) {
         li.append(el("span", { className: "entry-comment", textContent: e.comment }));
+      }
+      const stats = this.statistics?.text(e.setId, e.id);
+      if (stats) {
+        li.append(el("span", { className: "entry-stats muted", textContent: stats, dataset: { entryStats: "" } }));
       }
       return li;
     });
