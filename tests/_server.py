@@ -58,12 +58,22 @@ def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
     command = [sys.executable, "-m", "viewer.cli", "serve", *args,
                "--port", str(port), "--data-dir", str(data_dir)]
     log_path = data_dir.parent / f"server-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("WSI_VIEWER_") or k.startswith("WSI_VIEWER_TEST_")}
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**clean, **(env or {})},
-                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    with running_process(command, probe=base + "/api/openapi.json", log_path=log_path,
+                         env={**clean, **(env or {})}, timeout=timeout) as process:
+        yield Server(base, process, log_path)
+
+
+@contextmanager
+def running_process(command: list[str], *, probe: str, log_path: Path, env: dict[str, str],
+                    timeout: float = 120.0, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run *command* (its own process group, output to *log_path*); yield it once GET *probe*
+    answers 200; SIGTERM the group after (SIGKILL if it has not stopped within 20 s)."""
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -71,14 +81,14 @@ def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
                 raise RuntimeError(f"server exited with {process.returncode}:\n"
                                    + log_path.read_text(errors="replace"))
             try:
-                if requests.get(base + "/api/openapi.json", timeout=5).status_code == 200:
+                if requests.get(probe, timeout=5).status_code == 200:
                     break
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow under load
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not start:\n" + log_path.read_text(errors="replace"))
             time.sleep(0.2)
-        yield Server(base, process, log_path)
+        yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
