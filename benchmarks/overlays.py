@@ -61,7 +61,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -81,7 +80,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tiles import Geometry, KeepAliveClient, _pct, ensure_slide, warm_page_cache  # noqa: E402
 
-from tests._server import free_port, running_server  # noqa: E402
+from tests._server import free_port, running_process, running_server  # noqa: E402
 
 SLIDE_NAME = "overlay-bench.tiff"
 ATTACHED_NAME = "overlay-bench-attached.tiff"  # the same slide with the map beside it
@@ -263,36 +262,14 @@ def attached_first_tile(base: str, native: int) -> float:
 def peer_server(map_dir: Path, args: argparse.Namespace) -> Iterator[str]:
     """A fresh large_image server (gunicorn) on a free port; yields its base URL once it answers."""
     port = free_port()
-    log_path = map_dir / f"peer-{port}.log"
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
                "--timeout", "300", "--chdir", str(PEERS), "large_image_style_app:app"]
     env = dict(os.environ, BENCH_MAP_DIR=str(map_dir), PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, cwd=PEERS, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"peer exited: {log_path.read_text(errors='replace')[-2000:]}")
-                try:
-                    if requests.get(f"{base}/health", timeout=5).status_code == 200:
-                        break
-                except (requests.ConnectionError, requests.Timeout):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"peer did not start: {log_path.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    base = f"http://127.0.0.1:{port}"
+    with running_process(command, probe=f"{base}/meta/{MAP_NAME}", log_path=map_dir / f"peer-{port}.log",
+                         env=env, cwd=PEERS):
+        yield base
 
 
 def peer_paths(plan: list[tuple[int, int, int]], native: int, top_z: int, style: dict[str, Any]) -> list[str]:

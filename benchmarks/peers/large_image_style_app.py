@@ -4,8 +4,7 @@ so new tile URLs and every visible tile rendered again).
 
 Routes (``BENCH_MAP_DIR`` holds the maps; a name is a file in it):
 
-* ``/health``;
-* ``/meta/<name>``: the tile source's metadata (opens the source);
+* ``/meta/<name>``: the tile source's metadata (opens the source; the start-up probe);
 * ``/tiles/<name>/<z>/<x>/<y>.png?style=<JSON>``: ``getTile(x, y, z)`` of the source opened
   with that style, ``encoding="PNG"`` and ``edge="crop"`` (edge tiles cropped to the image, as
   HistomicsUI asks with ``edge=crop``). large_image caches opened sources (per path and style)
@@ -42,11 +41,6 @@ def _source(name: str, style: str | None) -> Any:
         return large_image.open(str(path), **kwargs)
     except large_image.exceptions.TileSourceError:
         abort(404)
-
-
-@app.get("/health")
-def health() -> str:
-    return "ok"
 
 
 @app.get("/meta/<name>")
