@@ -113,10 +113,11 @@ def test_polygons_of_known_regions_and_their_statistics(cmu: tuple[Flask, str]) 
                        headers={"If-None-Match": stats.headers["ETag"]})
     assert again.status_code == 304
 
-    # the same again without a name: a name of its own; a name taken is a conflict
+    # the same again: a name of its own, also when the name is given (the page's button sends one)
     second = _post(client, overlay_id, {"threshold": 0.5})
     assert second.status_code == 201 and second.get_json()["set"]["name"] == "known >= 0.5 (2)"
-    assert _post(client, overlay_id, {"threshold": 0.5, "name": "known >= 0.5"}).status_code == 409
+    third = _post(client, overlay_id, {"threshold": 0.5, "name": "known >= 0.5"})
+    assert third.status_code == 201 and third.get_json()["set"]["name"] == "known >= 0.5 (3)"
     named = _post(client, overlay_id, {"threshold": 0.6, "name": "mine", "min_area_um2": 1e5})
     assert named.status_code == 201 and named.get_json()["regions"] == 1  # the disk (80,000 µm²) left out
     empty = _post(client, overlay_id, {"threshold": 0.95})

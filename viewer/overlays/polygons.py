@@ -142,22 +142,27 @@ def region_set(
     return AnnotationSet(annotations, [Group(group, None, REGION_COLOR, attributes)])
 
 
-def unique_name(taken: set[str], wanted: str) -> str:
-    """*wanted*, or ``wanted (2)``, ``(3)``... the first not in *taken* (a set name the slide lacks)."""
+def unique_name(taken: set[str], wanted: str, limit: int = 200) -> str:
+    """*wanted*, or ``wanted (2)``, ``(3)``... the first not in *taken* (a set name the slide lacks),
+    shortened to fit *limit* characters with its suffix."""
     if wanted not in taken:
         return wanted
     n = 2
-    while f"{wanted} ({n})" in taken:
+    while True:
+        suffix = f" ({n})"
+        candidate = wanted[: limit - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
         n += 1
-    return f"{wanted} ({n})"
 
 
 def create_region_set(
     services: Services, overlay_id: str, request: PolygonRequest, *, name: str | None = None, who: str = ""
 ) -> tuple[WriteResult, int]:
     """Threshold overlay *overlay_id* and store its regions as a new set of its slide, by *who*;
-    the set is called *name* (a ConflictError if the slide has one so called), else
-    :func:`default_name` made unique. Returns the write and the number of regions.
+    the set is called *name* (default :func:`default_name`), made unique on the slide (`` (2)``...:
+    the browser's button sends the same name for the same threshold each time). Returns the write
+    and the number of regions.
 
     :raises ValidationError: (422) see :func:`check_request`.
     :raises InputTooLargeError: (413) too many regions or vertices.
@@ -172,8 +177,7 @@ def create_region_set(
     polys = region_polygons(field, request, mpp, max_vertices=store.max_vertices)
     slide = services.slide_annotations.open(slide_id)
     group = default_name(field, request.threshold)
-    if name is None:
-        name = unique_name({s.name for s in store.list_sets(slide)}, group)
+    name = unique_name({s.name for s in store.list_sets(slide)}, (name or "").strip() or group)
     content = region_set(field, request, mpp, polys, group)
     message = f"{len(polys)} regions of {field.overlay.name} at threshold {request.threshold:g}"
     return store.create_set(slide, name, who, content, message=message), len(polys)

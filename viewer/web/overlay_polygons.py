@@ -37,7 +37,8 @@ SET = IntQuery("set", "The annotation set's id (a set of the overlay's slide).",
         "inside, nodata outside), in slide space, holes joined by zero-width cuts, simplified to "
         "tolerance_um, those under min_area_um2 left out. Each polygon's comment holds its area, "
         "largest diameter, CAMELYON class and the overlay's max/mean inside; they are the members "
-        "of one group named '<overlay> >= <threshold>'. A threshold outside the value range, a "
+        "of one group named '<overlay> >= <threshold>'. The set's name (default that too) is made "
+        "unique on the slide with ' (2)', ' (3)'... A threshold outside the value range, a "
         "negative tolerance or a slide without µm per pixel is a 422; more regions than 20,000 or "
         "more vertices than MAX_SET_VERTICES a 413 with the count."
     ),
@@ -45,7 +46,7 @@ SET = IntQuery("set", "The annotation set's id (a set of the overlay's slide).",
     parameters=(X_USER,),
     body=Body({"application/json": schemas.PolygonsRequest}),
     responses={201: json_reply(schemas.PolygonsWrite, "created", location=True)},
-    errors=(400, 404, 409, 413, 422, 503),
+    errors=(400, 404, 413, 422, 503),
 )
 def polygons(overlay_id: str) -> Response:
     """A new set of the overlay's regions (201, ``Location`` = the set)."""
