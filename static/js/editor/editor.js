@@ -380,7 +380,7 @@ export class Editor extends EventTarget {
     if (!layer) {
       return;
     }
-    await layer.checkForChanges();
+    if (!layer.applySaved?.({ kind, ...result })) await layer.checkForChanges(); // drawn from the answer, else reloaded
     const has = () => {
       // metadata of the data drawn now (the layer keeps older generations' after a reload)
       const meta = layer.annotation(result.annotationId ?? entry.annotationId);
