@@ -413,3 +413,75 @@ def test_pointer_rules_while_drawing(page: Page, editor_server: Server) -> None:
     before = page.evaluate(view)
     _drag(page, [(640, 400), (600, 400), (540, 400)])
     page.wait_for_function(f"(x) => Math.abs(({view})().x - x) > 10", arg=before["x"])
+
+
+def test_a_save_is_drawn_from_its_answer_and_changes_by_others_still_appear(
+        page: Page, editor_server: Server) -> None:
+    """The layer draws the editor's saved annotation from the write's answer (no tile refetched:
+    its generation stays), hides its tiles' stale copy, and still reloads for a change by another
+    client; a reload of the page shows the saved state."""
+    _open(page, editor_server, CMU, "x=1110&y=1480&z=0.5")
+    # the change watcher stopped: its conditional GET every 2 s, answered just after a save's commit
+    # but before its answer, would reload the layer (rightly: a change it has not seen yet); this
+    # test asks for the checks itself
+    page.evaluate(f"() => {PANE}.wsi.watcher.stop()")
+    layer = f"{PANE}.wsi.annotations.layers[0]"
+    page.keyboard.press("r")
+    _drag(page, _screen(page, [[200.0, 2150.0], [220.0, 2160.0], [300.0, 2250.0]]))  # a free corner
+    _saved(page)  # (the set may be created by this one: its layer then loads it)
+    generation = page.evaluate(f"() => {layer}.generation")
+    [made] = _near(_features(editor_server, CMU), 200, 2150)
+    local = page.evaluate(f"""() => [...{PANE}.wsi.editor.doc.entries.values()]
+      .filter((e) => e.feature.properties.asap.type === 'Rectangle').at(-1).localId""")
+    page.evaluate(f"(id) => {PANE}.wsi.editor.apply({{kind: 'translate', localIds: [id], dx: 300, dy: 0}})",
+                  local)
+    _saved(page)
+    [moved] = _near(_features(editor_server, CMU), 500, 2150)
+    assert moved["id"] == made["id"] and moved["properties"]["version"] > made["properties"]["version"]
+    state = page.evaluate(f"""(id) => {{ const l = {layer};
+      return {{generation: l.generation, version: l.version, meta: l.annotation(id)}}; }}""", made["id"])
+    assert state["generation"] == generation, "no reload: the tiles stayed"
+    assert state["meta"]["patched"] and state["meta"]["version"] == moved["properties"]["version"]
+    assert state["meta"]["bbox"] == [500, 2150, 600, 2250]
+    sets = requests.get(f"{editor_server.url}/api/annotations/{CMU}", timeout=30).json()["sets"]
+    assert state["version"] == sets[0]["version"]
+
+    def hit(x: float, y: float) -> Any:
+        """The layer's hit at a slide point if it is ours (an earlier test's shapes may lie near)."""
+        [(px, py)] = _screen(page, [[x, y]])
+        box = page.locator("[data-osd]").bounding_box()
+        assert box is not None
+        found = page.evaluate(f"""([x, y]) => {{ const h = {PANE}.wsi.annotations.hitTest({{x, y}}, 3);
+          return h && {{id: h.annotation.id, patched: Boolean(h.annotation.patched)}}; }}""",
+                             [px - box["x"], py - box["y"]])
+        return found if found and found["id"] == made["id"] else None
+
+    # drawn where it was saved (the patch), not where the tiles had it (that copy is hidden)
+    assert hit(550, 2200) == {"id": made["id"], "patched": True}
+    assert hit(250, 2200) is None
+    # another client adds one: the conditional GET finds it, the layer reloads (patches dropped)
+    theirs = {"type": "Feature", "properties": {"name": "theirs", "asap": {"type": "Polygon"}},
+              "geometry": {"type": "Polygon", "coordinates": [_circle(1300, 1300, 40, 12)]}}
+    other = requests.post(f"{editor_server.url}{sets[0]['urls']['annotations']}", json=theirs,
+                          headers={"X-User": "someone-else"}, timeout=30)
+    assert other.status_code == 201, other.text
+    assert page.evaluate(f"() => {layer}.checkForChanges()") is True
+    page.wait_for_function(f"""(id) => {{ const l = {layer}; const a = l.annotation(id);
+      return l.annotations().some((m) => m.name === 'theirs') && a && a.generation === l.generation; }}""",
+                           arg=made["id"])
+    assert page.evaluate(f"(id) => {layer}.annotation(id).patched ?? false", made["id"]) is False
+    assert hit(550, 2200) == {"id": made["id"], "patched": False}
+    assert hit(250, 2200) is None
+    # a delete is patched too: gone from the layer at once; a reload of the page agrees
+    page.evaluate(f"(id) => {PANE}.wsi.editor.apply({{kind: 'delete', localId: id}})", local)
+    _saved(page)
+    assert page.evaluate(f"(id) => {layer}.annotation(id)", made["id"]) is None
+    assert hit(550, 2200) is None
+    page.reload()
+    wait_first_viewport(page)
+    wait_fully_loaded(page)
+    ids = page.evaluate(f"() => {layer}.annotations().map((m) => m.id)")
+    theirs_id = other.json()["annotation"]["id"]
+    assert made["id"] not in ids and theirs_id in ids
+    requests.delete(f"{editor_server.url}{sets[0]['urls']['self']}/annotations/{theirs_id}",
+                    headers={"X-User": "test"}, timeout=30)

@@ -32,8 +32,10 @@
  *   cache, and it calls `stage.invalidate()` on every change of what it draws), `update(frame)`
  *   (fetches for the view, every frame), `draw(frame)`, `drawLabels(frame)`, `waiting()`
  * - changes: `checkForChanges()` → Promise<boolean> (a conditional GET answered 304 while the set
- *   is unchanged), `reload()`; events (CustomEvent on the layer): `data-change` {version},
- *   `painted` {ms} (first complete view), `tile` {key, timing}, `error` {message, status}
+ *   is unchanged), `reload()`, `applySaved({kind, annotationId, version, feature})` → boolean
+ *   (the editor's write drawn from the server's answer, no reload: `patches.js`); events
+ *   (CustomEvent on the layer): `data-change` {version} (`patched: true` after applySaved, once a
+ *   burst), `painted` {ms} (first complete view), `tile` {key, timing}, `error` {message, status}
  */
 
 import { FLAG_HIDDEN, FLAG_HOVERED, FLAG_SELECTED, GLRenderer } from "./gl-renderer.js";
@@ -42,9 +44,11 @@ import { ancestry, displayColor, groupTable, parseColor } from "./colors.js";
 import Flatbush from "./flatbush.js";
 import { hitTestBatch } from "./hit-test.js";
 import { drawLabels } from "./labels.js";
+import { LayerPatches } from "./patches.js";
 import { SlotTable } from "./slot-table.js";
+import { tileSources } from "./tile-sources.js";
 import {
-  applyAffine, invertAffine, lodForZoom, maxLodFor, rebase, tileKey, tileMargin, tileRect, tilesForBox,
+  applyAffine, invertAffine, lodForZoom, maxLodFor, rebase, tileMargin, tileRect, tilesForBox,
   toleranceForLod, visibleBox, zoomToFit,
 } from "./view.js";
 
@@ -84,6 +88,8 @@ export class AnnotationLayer extends EventTarget {
     this.selected = null;
     this.wantedSelection = null;
     this.hovered = null;
+    this.hiddenIds = new Set(); // setHidden's
+    this.patches = new LayerPatches(this);
     this.paintedAt = null;
     this.lastDraws = [];
     this.cacheBytes = 0;
@@ -112,6 +118,7 @@ export class AnnotationLayer extends EventTarget {
       this.renderer.release(tile.handle);
     }
     this.tiles.clear();
+    this.patches.release();
     this.worker?.terminate();
     this.stage?.remove(this);
   }
@@ -190,7 +197,7 @@ export class AnnotationLayer extends EventTarget {
     this.#redraw();
   }
 
-  #redraw() { this.stage?.invalidate(); }
+  #redraw(cause) { this.stage?.invalidate(cause); }
 
   // ---------------------------------------------------------------------------------------------
   // Annotations: metadata, selection, fly-to
@@ -211,6 +218,7 @@ export class AnnotationLayer extends EventTarget {
 
   /** Hide or show one annotation (the editor's tombstone while it edits the shape elsewhere). */
   setHidden(id, on) {
+    this.hiddenIds[on ? "add" : "delete"](id);
     const meta = this.byId.get(id);
     if (meta) {
       this.table.setFlag(meta.slot, FLAG_HIDDEN, on);
@@ -268,8 +276,16 @@ export class AnnotationLayer extends EventTarget {
     });
   }
 
+  /**
+   * The editor's write answered by the server: that annotation drawn from the answer, the tiles
+   * kept (only when the write is the set's next version; see `patches.js`).
+   * @returns {boolean} whether it was taken (false: `checkForChanges()` must reload)
+   */
+  applySaved(saved) { return this.patches.apply(saved); }
+
   /** Drop every tile and fetch the view again (the set changed). */
   reload() {
+    this.patches.clear();
     this.generation += 1;
     for (const tile of this.tiles.values()) {
       this.renderer.release(tile.handle);
@@ -286,7 +302,7 @@ export class AnnotationLayer extends EventTarget {
     if (message.type === "batch") {
       this.#onBatch(message);
     } else if (message.type === "checked") {
-      if (message.changed) {
+      if (message.changed && message.version !== this.version) { // (not a write patched meanwhile)
         this.reload();
         this.dispatchEvent(new CustomEvent("data-change", { detail: { version: message.version } }));
       }
@@ -302,7 +318,7 @@ export class AnnotationLayer extends EventTarget {
         const delay = Math.min(250 * 2 ** (tries - 1), 8000);
         this.failed.set(message.key, { tries, retryAt: retryable ? performance.now() + delay : Infinity });
         if (retryable) {
-          setTimeout(() => this.#redraw(), delay + 10);
+          setTimeout(() => this.#redraw("tile"), delay + 10);
         }
       } else {
         this.pendingChecks.shift()?.(false);
@@ -316,6 +332,12 @@ export class AnnotationLayer extends EventTarget {
   }
 
   #onBatch(message) {
+    if (this.patches.owns(message.key)) {
+      this.#takeStyles(message.styles, false);
+      this.patches.arrived(message);
+      this.dispatchEvent(new CustomEvent("tile", { detail: { key: message.key, timing: message.timing } }));
+      return;
+    }
     const requested = this.inFlight.get(message.key);
     this.inFlight.delete(message.key);
     this.failed.delete(message.key);
@@ -334,29 +356,24 @@ export class AnnotationLayer extends EventTarget {
     const groups = groupTable(message.groups);
     const groupsChanged = JSON.stringify([...groups.values()]) !== JSON.stringify([...this.groupInfo.values()]);
     this.groupInfo = groups;
-    for (const s of message.styles) {
-      this.styles[s.style] = { key: s.key, group: s.group, color: s.color };
-      if (!groupsChanged) {
-        this.#applyStyle(s.style);
-      }
-    }
-    if (groupsChanged) {
-      this.styles.forEach((_, i) => this.#applyStyle(i));
-    }
+    this.#takeStyles(message.styles, groupsChanged);
     this.table.ensureSlots(this.slots.length + message.annotations.length);
     for (const meta of message.annotations) {
       meta.generation = this.generation;
       meta.setId = this.setId;
       this.slots[meta.slot] = meta;
-      this.byId.set(meta.id, meta);
       this.table.setSlotStyle(meta.slot, meta.style);
+      if (this.patches.claims(meta)) {
+        continue; // a patch draws the saved state of it (this copy is hidden)
+      }
+      this.byId.set(meta.id, meta);
       if (meta.id === this.wantedSelection && this.selected !== meta.id) {
         this.selected = this.#mark(this.selected, meta.id, FLAG_SELECTED); // flown to from the list
       }
     }
     for (let i = 0; i < batch.itemSlot.length; i++) {
       const meta = this.slots[batch.itemSlot[i]];
-      if (meta && meta.generation !== this.generation) {
+      if (meta && meta.generation !== this.generation && !this.patches.has(meta.id)) {
         meta.generation = this.generation; // unchanged annotation seen again after a reload
       }
     }
@@ -380,6 +397,18 @@ export class AnnotationLayer extends EventTarget {
     this.#redrawForTile(message.key);
   }
 
+  #takeStyles(styles, all) {
+    for (const s of styles) {
+      this.styles[s.style] = { key: s.key, group: s.group, color: s.color };
+      if (!all) {
+        this.#applyStyle(s.style);
+      }
+    }
+    if (all) {
+      this.styles.forEach((_, i) => this.#applyStyle(i));
+    }
+  }
+
   /** A tile arrived: draw once for the tiles on their way, not once per tile (each draw of the
    * whole layer is what costs; with software WebGL a render of a 10^6-vertex set is 40-110 ms):
    * at once when it is the last one, or the last one the view needs (the first paint waits for
@@ -389,11 +418,11 @@ export class AnnotationLayer extends EventTarget {
     if (this.inFlight.size === 0 || (!viewPending && this.viewKeys.has(key))) {
       clearTimeout(this.tileRedraw);
       this.tileRedraw = 0;
-      this.#redraw();
+      this.#redraw("tile");
     } else if (!this.tileRedraw) {
       this.tileRedraw = setTimeout(() => {
         this.tileRedraw = 0;
-        this.#redraw();
+        this.#redraw("tile");
       }, TILE_REDRAW_MS);
     }
   }
@@ -414,32 +443,6 @@ export class AnnotationLayer extends EventTarget {
     const url = `${this.set.urls.self}?bbox=${bbox.join(",")}${tolerance ? `&simplify=${tolerance}` : ""}&clip=1`;
     this.inFlight.set(tile.key, this.generation);
     this.worker.postMessage({ type: "load", key: tile.key, url, rect, margin, tolerance });
-  }
-
-  /** The loaded tiles that draw a needed tile: itself, else a coarser one, else its children. */
-  #sources(need) {
-    const own = this.tiles.get(need.key);
-    if (own) {
-      return [own];
-    }
-    for (let lod = need.lod + 1; lod <= this.maxLod; lod++) {
-      const s = 2 ** (lod - need.lod);
-      const parent = this.tiles.get(tileKey(lod, Math.floor(need.tx / s), Math.floor(need.ty / s)));
-      if (parent) {
-        return [parent];
-      }
-    }
-    if (need.lod > 0) {
-      const children = [];
-      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
-        const child = this.tiles.get(tileKey(need.lod - 1, need.tx * 2 + dx, need.ty * 2 + dy));
-        if (child) {
-          children.push(child);
-        }
-      }
-      return children;
-    }
-    return [];
   }
 
   /** Drawn through the stage's raster cache (WebGL2): see `stage.js`. */
@@ -497,7 +500,7 @@ export class AnnotationLayer extends EventTarget {
     for (const need of needed) {
       // in the margin only a tile's own data: a coarser stand-in costs all of its vertices
       const own = this.tiles.get(need.key);
-      const sources = inView.has(need.key) ? this.#sources(need) : own ? [own] : [];
+      const sources = inView.has(need.key) ? tileSources(this.tiles, need, this.maxLod) : own ? [own] : [];
       const rect = tileRect(need.lod, need.tx, need.ty);
       for (const tile of sources) {
         tile.used = frame.time;
@@ -510,6 +513,7 @@ export class AnnotationLayer extends EventTarget {
         });
       }
     }
+    draws.push(...this.patches.draws(frame));
     const complete = view.needed.every((need) => this.tiles.get(need.key)?.lod === lod);
     this.lastDraws = draws;
     if (this.visible && this.opacity > 0 && draws.length) {
