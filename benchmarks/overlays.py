@@ -34,7 +34,8 @@ covers), zlib-compressed pyramidal TIFF (one reduced-resolution directory per ha
    into ``DATA_DIR/cache`` on first use.
 2. Heatmap -> polygons: ``POST /api/overlays/<id>/polygons`` (the HTTP route: contouring,
    simplification and storing the new annotation set) at ``--threshold`` 0.5, tolerance 1 µm, timed
-   at the client, first call in a fresh process and a second call, each repeat.
+   at the client, first call in a fresh process and a second call, each repeat; on the attached
+   copy (the same values), so that the slide the browser shows has no annotation set to draw.
 3. Chromium (Debian's, Playwright, headless, software WebGL): the viewer page at 1920 x 1080
    with the overlay shown at its native level (one screen px per map cell), so a full screen of
    overlay tiles; once they are all drawn (the pane's ``data-overlays-painted``), ``--changes``
@@ -232,15 +233,16 @@ def ours_repeat(slide_dir: Path, data_dir: Path, descriptor: dict[str, Any],
             out[phase] = timed_pass(client, paths)
         client.close()
         out.update(geometry=geometry, native=native, top_z=top_z, plan=plan)
+        out["attached_first_s"], attached = attached_first_tile(server.url, native)
+        # on the copy of the slide, so that the browser's slide has no annotation set to draw
         for i, key in enumerate(("polygons_first", "polygons_second")):
-            out[key], out["regions"] = polygons(server.url, fresh, args.threshold, f"bench polygons {i}")
-        out["attached_first_s"] = attached_first_tile(server.url, native)
+            out[key], out["regions"] = polygons(server.url, attached, args.threshold, f"bench polygons {i}")
     return out
 
 
-def attached_first_tile(base: str, native: int) -> float:
-    """Seconds of the first value tile of the same map attached to a copy of the slide as
-    ``<stem>_likelihood_map.tif`` (ASAP's convention): converted into ``DATA_DIR/cache`` on first use."""
+def attached_first_tile(base: str, native: int) -> tuple[float, dict[str, Any]]:
+    """(seconds, descriptor): the first value tile of the same map attached to a copy of the slide
+    as ``<stem>_likelihood_map.tif`` (ASAP's convention), converted into ``DATA_DIR/cache`` on first use."""
     slide = requests.get(f"{base}/api/slides/{ATTACHED_NAME}", timeout=120).json()
     attached = [o for o in slide.get("overlays", []) if o.get("attached")]
     if not attached:
@@ -251,7 +253,7 @@ def attached_first_tile(base: str, native: int) -> float:
     seconds = time.perf_counter() - t0
     if r.status_code != 200:
         raise RuntimeError(f"attached map tile: {r.status_code} {r.text[:300]}")
-    return seconds
+    return seconds, attached[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -417,6 +419,8 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
             result = page.evaluate(CHANGES_JS, [args.changes, max(3, args.changes // 3)])
             page.wait_for_timeout(500)
             during = [u for u in seen[start:] if "/overlays/" in u]
+            if args.screenshot:
+                page.screenshot(path=str(args.screenshot))
             context.close()
         finally:
             browser.close()
@@ -545,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per worker, both servers")
     parser.add_argument("--threshold", type=float, default=0.5, help="heatmap -> polygons threshold")
     parser.add_argument("--changes", type=int, default=51, help="control changes in Chromium")
+    parser.add_argument("--screenshot", type=Path, default=None,
+                        help="save the page as it is after the control changes (PNG)")
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--small", action="store_true",
