@@ -291,19 +291,43 @@ test("a create confirmed just before the tab closed: its later change knows the 
   assert.equal(server.annotations.size, 1);
 });
 
-test("a change is stored before it is sent", async () => {
+test("a change is put in storage first, sent while it is written, reported saved only once stored", async () => {
   const server = fakeServer();
-  const storage = new MemoryStorage();
-  const seenStored = [];
+  const memory = new MemoryStorage();
+  let release;
+  const written = new Promise((resolve) => { release = resolve; });
+  const order = [];
+  // a put that takes its time (IndexedDB on a busy page): made at once, written when released
+  const storage = {
+    put: (record) => { order.push(`put ${record.id}`); return written.then(() => memory.put(record)); },
+    delete: (id) => memory.delete(id),
+    list: (slideId) => memory.list(slideId),
+  };
   const fetch = async (url, init) => {
-    seenStored.push((await storage.list("a.tif")).map((r) => r.id));
+    order.push(`send ${init.headers["Idempotency-Key"]}`);
     return server.fetch(url, init);
   };
   const { queue } = makeQueue(server, storage, { fetch });
+  const confirmed = events(queue, "confirmed");
   await queue.open();
   const id = "11111111-2222-3333-4444-555555555555";
-  await queue.submit({ id, kind: "create", setId: 1, localId: "L", feature: feature("a") });
-  assert.deepEqual(seenStored, [[id]]);
+  const saved = queue.submit({ id, kind: "create", setId: 1, localId: "L", feature: feature("a") });
+  const second = queue.submit({ id: "22222222-2222-3333-4444-555555555555", kind: "update", setId: 1, localId: "L",
+    feature: feature("b") });
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, [`put ${id}`, `send ${id}`, "put 22222222-2222-3333-4444-555555555555"],
+    "the first is sent before its put is written; the second waits for the first");
+  assert.equal(server.annotations.size, 1, "the server has it");
+  assert.equal(confirmed.length, 0, "not reported saved while not stored");
+  assert.equal(queue.status().state, "saving");
+  assert.equal(queue.hasUnstored(), true);
+  release();
+  await saved;
+  await second;
+  await queue.drained();
+  assert.equal(confirmed.length, 2);
+  assert.equal(queue.status().state, "saved");
+  assert.deepEqual(await memory.list("a.tif"), [], "confirmed records deleted after they were written");
   assert.equal(server.log[0].headers["Idempotency-Key"], id);
 });
 

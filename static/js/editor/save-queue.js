@@ -1,9 +1,12 @@
-// The editor's saving: every write goes through one queue per slide. A change is stored (IndexedDB
-// through persist.js; MemoryStorage in node tests) before it is sent, sent in the order submitted,
-// one at a time, and deleted from storage only once the server confirmed it, so a crash, a closed tab
-// or a server gone away loses nothing: open() replays what is left. Every change carries its id as
-// the Idempotency-Key header, so a replay after a lost answer is applied once (the server answers the
-// stored answer).
+// The editor's saving: every write goes through one queue per slide. A change is put in storage
+// (IndexedDB through persist.js; MemoryStorage in node tests) first, sent in the order submitted,
+// one at a time (its request goes while the put is still being written: the wait cost edit -> saved
+// time; it is reported saved, and the next change sent, only once it is stored as well as
+// confirmed), and deleted from storage only once the server confirmed it, so a crash, a closed tab
+// or a server gone away loses nothing: open() replays what is left (a change sent but not yet
+// stored when the tab died either reached the server or was never reported saved, and the page's
+// beforeunload asks hasUnstored()). Every change carries its id as the Idempotency-Key header,
+// so a replay after a lost answer is applied once (the server answers the stored answer).
 //
 //   const queue = new SaveQueue({slideId, storage, fetch, now});
 //   await queue.open();                   // replays this slide's stored, unconfirmed changes
@@ -193,6 +196,7 @@ export class SaveQueue extends EventTarget {
     const item = this._item(record, this.storage.put(record));
     this.items.push(item);
     this._emitStatus();
+    this._kick(); // sent while it is being stored (see the header)
     item.stored.then(() => this._kick(), (err) => {
       // Not storable (quota, private mode): still sent, but a closed tab would lose it.
       item.storeError = err;
@@ -308,8 +312,7 @@ export class SaveQueue extends EventTarget {
   async _run() {
     while (!this.closed && !this.conflict && this.items.length) {
       const item = this.items[0];
-      if (item.stored) await item.stored.catch(() => {});
-      const outcome = await this._send(item);
+      const outcome = await this._send(item); // its put made first, maybe not yet written (header)
       if (outcome === "retry") {
         this.failures += 1;
         this._set("offline", "");
@@ -373,6 +376,7 @@ export class SaveQueue extends EventTarget {
       return "retry";
     }
     const body = await readJson(response);
+    if (item.stored) await item.stored.catch(() => {}); // in storage before anything is reported
     if (response.ok || (response.status === 404 && change.kind === "delete")) {
       const v = response.ok ? versionOf(response, body) : null;
       const result = {
