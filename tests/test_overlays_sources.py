@@ -145,11 +145,15 @@ def test_label_map_never_averaged(tmp_path: Path, overlays: OverlayLibrary) -> N
     rng = np.random.default_rng(3)
     labels = rng.choice(np.array([0, 3, 7], np.uint8), size=shape)
     np.save(tmp_path / "labels.npy", labels)
+    named = overlays.add(SLIDE, tmp_path / "labels.npy", "named.npy", AddOptions(classes=("glass", "fat")))
+    assert named.kind == "labels" and named.classes is not None  # names make it a label map
+    assert [(c.value, c.name, c.color) for c in named.classes] == [
+        (0, "glass", "#000000"), (1, "fat", "#1f77b4"), (3, "class 3", "#2ca02c"), (7, "class 7", "#e377c2")]
     overlay = overlays.add(SLIDE, tmp_path / "labels.npy", "labels.npy", AddOptions(kind="labels"))
     assert overlay.kind == "labels" and overlay.classes is not None
-    # the default palette: background black, then Tableau 10
-    assert [c.color for c in overlay.classes[:3]] == ["#000000", "#1f77b4", "#ff7f0e"]
-    assert [c.name for c in overlay.classes[:2]] == ["background", "class 1"] and len(overlay.classes) == 8
+    # the classes that occur, in the default palette: background black, then Tableau 10 by value
+    assert [(c.value, c.name) for c in overlay.classes] == [(0, "background"), (3, "class 3"), (7, "class 7")]
+    assert [c.color for c in overlay.classes] == ["#000000", "#2ca02c", "#e377c2"]  # by value
     field = overlays.field(overlay.id)
     assert field.level(0).dtype == np.uint8
     for k in range(1, field.levels):
@@ -313,6 +317,7 @@ def test_add_list_remove(tmp_path: Path, overlays: OverlayLibrary) -> None:
     # another worker's library sees the same overlays
     other = overlay_library(tmp_path, overlays.slides)
     assert other.get(second.id) == second
+    assert other.list(SLIDE) == [first, second]
     overlays.remove(first.id)
     assert [o.id for o in other.list(SLIDE)] == [second.id]
     with pytest.raises(OverlayNotFoundError):

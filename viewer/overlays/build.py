@@ -50,12 +50,21 @@ def _default_class_color(value: int) -> str:
     return "#000000" if value == 0 else TAB10[(value - 1) % len(TAB10)]
 
 
-def _classes(values: np.ndarray, names: tuple[str, ...] | None,
+def _present(labels: np.ndarray) -> np.ndarray:
+    """The class values that occur in *labels* (counted in bands: no copy of a large map)."""
+    counts = np.zeros(256 if labels.dtype == np.uint8 else 65536, np.int64)
+    flat = labels.reshape(-1)
+    for start in range(0, flat.size, 1 << 22):
+        counts += np.bincount(flat[start:start + (1 << 22)], minlength=counts.size)
+    return np.flatnonzero(counts)
+
+
+def _classes(labels: np.ndarray, names: tuple[str, ...] | None,
              palette: tuple[str, ...] | None) -> tuple[OverlayClass, ...]:
-    top = int(values.max()) if values.size else 0
-    count = max(top + 1, len(names or ()))
+    """One class per value that occurs or is named (class 0 first): its name and colour."""
+    values = sorted(set(_present(labels).tolist()) | set(range(len(names or ()))))
     out = []
-    for v in range(count):
+    for v in values:
         name = names[v] if names and v < len(names) else ("background" if v == 0 else f"class {v}")
         color = palette[v] if palette and v < len(palette) else _default_class_color(v)
         out.append(OverlayClass(v, name, color))
@@ -100,7 +109,7 @@ def build_overlay(grid: Grid, info: SlideInfo, options: AddOptions, *, overlay_i
                   attached: bool, version: str, created: str) -> Overlay:
     """The descriptor of *grid* on slide *info* (store :func:`finish_values` of it). ``native_level``
     is 0 here: the library places it on the slide's Deep Zoom grid."""
-    kind: OverlayKind = options.kind or grid.kind or "heatmap"
+    kind: OverlayKind = options.kind or grid.kind or ("labels" if options.classes else "heatmap")
     h, w = grid.values.shape
     if options.scale is not None:
         if not (np.isfinite(options.scale) and options.scale > 0):

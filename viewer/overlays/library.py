@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 _META = "overlay.json"
 _ATTACHED_PREFIX = "lm-"
 _ATTACHED_EXTENSIONS = (".tif", ".tiff")
+_INDEX_TTL_S = 2.0
 
 
 def attached_id(slide_id: str) -> str:
@@ -90,6 +92,8 @@ class OverlayLibrary:
         # attached overlay id -> ((TIFF path, size, mtime_ns), descriptor before placing)
         self._attached_memo: dict[str, tuple[tuple[str, int, int], Overlay]] = {}
         self._convert_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._index: tuple[int, float, dict[str, list[Overlay]]] | None = None  # (root mtime, when, uploads)
 
     # -- attached likelihood maps -------------------------------------------------------------------
 
@@ -192,12 +196,28 @@ class OverlayLibrary:
         return overlay, directory
 
     def _uploads_of(self, slide_id: str) -> list[Overlay]:
+        """The slide's uploads by creation, from an index of the root rebuilt when the root's mtime
+        changes (an upload or removal by any worker renames an entry in it) or every 2 seconds."""
         try:
-            names = sorted(p.name for p in self.root.iterdir() if not p.name.startswith("."))
+            mtime = self.root.stat().st_mtime_ns
         except OSError:
             return []
-        found = [u[0] for u in map(self._upload, names) if u is not None and u[0].slide_id == slide_id]
-        return sorted(found, key=lambda o: (o.created, o.id))
+        now = time.monotonic()
+        with self._index_lock:
+            state = self._index
+            if state is None or state[0] != mtime or now - state[1] > _INDEX_TTL_S:
+                try:
+                    names = sorted(p.name for p in self.root.iterdir() if not p.name.startswith("."))
+                except OSError:
+                    names = []
+                by_slide: dict[str, list[Overlay]] = {}
+                for found in map(self._upload, names):
+                    if found is not None:
+                        by_slide.setdefault(found[0].slide_id, []).append(found[0])
+                for overlays in by_slide.values():
+                    overlays.sort(key=lambda o: (o.created, o.id))
+                state = self._index = (mtime, now, by_slide)
+        return list(state[2].get(slide_id, ()))
 
     # -- the API ------------------------------------------------------------------------------------
 
@@ -257,6 +277,7 @@ class OverlayLibrary:
             os.rename(staging, self.root / overlay_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._index = None
         return overlay
 
     def remove(self, overlay_id: str) -> None:
@@ -271,6 +292,7 @@ class OverlayLibrary:
         except FileNotFoundError:
             raise OverlayNotFoundError("no such overlay") from None
         self._uploads.pop(overlay_id, None)
+        self._index = None
         shutil.rmtree(trash, ignore_errors=True)
 
     def field(self, overlay_id: str) -> ValueField:

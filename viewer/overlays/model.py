@@ -107,7 +107,7 @@ class AddOptions:
     """What an upload may state about its file (every field optional)."""
 
     name: str | None = None
-    kind: OverlayKind | None = None  # None: heatmap (labels for PNG palette images)
+    kind: OverlayKind | None = None  # None: heatmap (labels for PNG palette images or with classes)
     scale: float | None = None  # None: from the shape ratio
     origin_x: float = 0.0
     origin_y: float = 0.0
