@@ -398,6 +398,7 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
     with sync_playwright() as p:
         chromium = os.environ.get("WSI_VIEWER_TEST_CHROMIUM", "/usr/bin/chromium")
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        version = browser.version
         try:
             context = browser.new_context(viewport=VIEWPORT)
             seen: list[str] = []
@@ -433,7 +434,7 @@ def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
         return _pct(values, q) if values else float("nan")
     return {"times": done, "missed": n - len(done), "requests": during,
             "redraw_p50": pct(redraw, 50), "redraw_p95": pct(redraw, 95),
-            "path": result["path"], "tiles_loaded": loaded, "mode": mode,
+            "path": result["path"], "tiles_loaded": loaded, "mode": mode, "version": version,
             "p50": pct(done, 50), "p95": pct(done, 95),
             "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95)}
 
@@ -508,7 +509,8 @@ def report(ours: list[dict[str, Any]], peer: list[dict[str, Any]], chrome: dict[
           f"{attached_s:.2f} s (converts the TIFF into the cache on first use; then as the upload's tiles)")
     if chrome:
         print()
-        print(f"Chromium {VIEWPORT['width']}x{VIEWPORT['height']} ({chrome['mode']}), overlay at its native "
+        print(f"Chromium {chrome['version']} headless, {VIEWPORT['width']}x{VIEWPORT['height']} "
+              f"({chrome['mode']}, software), overlay at its native "
               f"level, {chrome['tiles_loaded']} value tiles loaded; {len(chrome['times'])} control changes "
               f"(threshold, opacity, colormap in turn, through {chrome['path']}): control -> repainted "
               f"frame (GPU done) p50 "
