@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import CMU, Server, settled_query, view_url, wait_first_viewport
+from tests.e2e.conftest import BOUNDS, CMU, Server, settled_query, view_url, wait_first_viewport
 
 pytestmark = pytest.mark.e2e
 
@@ -30,24 +30,38 @@ def ramp_value(x: float) -> float:
     return float(np.float32((int(x) // SCALE) / (GRID_W - 1)))
 
 
-@pytest.fixture()
-def ramp_overlay(server: Server) -> Iterator[dict[str, Any]]:
-    """The ramp uploaded to the CMU slide as .npy (scale from the shape); removed after the test."""
-    grid = np.tile((np.arange(GRID_W, dtype=np.float32) / (GRID_W - 1))[None, :], (GRID_H, 1))
+def upload(server: Server, slide_id: str, grid: np.ndarray, name: str) -> dict[str, Any]:
+    """A grid uploaded to a slide as .npy (the scale from its shape)."""
     buf = io.BytesIO()
     np.save(buf, grid)
-    slide = requests.get(f"{server.url}/api/slides/{CMU}", timeout=30).json()
+    slide = requests.get(f"{server.url}/api/slides/{slide_id}", timeout=30).json()
     made = requests.post(
-        f"{server.url}{slide['urls']['overlays']}", files={"file": ("ramp.npy", buf.getvalue())},
-        data={"name": "ramp e2e"}, headers={"X-Requested-With": "test"}, timeout=60,
+        f"{server.url}{slide['urls']['overlays']}", files={"file": (f"{name}.npy", buf.getvalue())},
+        data={"name": name}, headers={"X-Requested-With": "test"}, timeout=60,
     )
     assert made.status_code == 201, made.text
     overlay: dict[str, Any] = made.json()
     assert overlay["encoding"] == "u16" and overlay["scale"] == SCALE, overlay
-    yield overlay
-    gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"},
-                           timeout=30)
-    assert gone.status_code == 204, gone.text
+    return overlay
+
+
+@pytest.fixture()
+def overlays(server: Server) -> Iterator[list[dict[str, Any]]]:
+    """Overlays a test uploads; removed after it (the server is shared)."""
+    made: list[dict[str, Any]] = []
+    yield made
+    for overlay in made:
+        gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"},
+                               timeout=30)
+        assert gone.status_code == 204, gone.text
+
+
+@pytest.fixture()
+def ramp_overlay(server: Server, overlays: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ramp on the CMU slide."""
+    grid = np.tile((np.arange(GRID_W, dtype=np.float32) / (GRID_W - 1))[None, :], (GRID_H, 1))
+    overlays.append(upload(server, CMU, grid, "ramp e2e"))
+    return overlays[-1]
 
 
 # In the page: the element point (CSS px) of a slide point, and the colour drawn there.
@@ -212,9 +226,25 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     assert apart > 20, f"smooth: a gradient across the cell ({drawn(left)} vs {drawn(right)})"
 
 
-def test_overlay_canvas_2d_fallback_draws_the_same_lookup(
-    page: Page, server: Server, ramp_overlay: dict[str, Any],
+def test_overlay_on_a_bounds_slide_2d_fallback_screenshot_and_compare(
+    page: Page, server: Server, ramp_overlay: dict[str, Any], overlays: list[dict[str, Any]],
 ) -> None:
+    # registration on a slide with a bounds offset (2664, 2088): a 1/16 map of the whole level 0
+    # whose value is its column / 1023 above slide y 3504 and 0 below; with the threshold between
+    # columns 299 and 300, slide (4804, 3500) is drawn and (4796, 3500), (4804, 3508) are not
+    width, height = (server.truth["level0"][k] // SCALE for k in ("width", "height"))
+    grid = np.tile((np.arange(width, dtype=np.float32) / (width - 1))[None, :], (height, 1))
+    grid[3504 // SCALE:] = 0
+    shifted = upload(server, BOUNDS, grid, "bounds ramp e2e")
+    overlays.append(shifted)
+    state = f"{shifted['id']}:1:grey:0:1:{299.5 / 1023}:1:n"
+    page.goto(view_url(server, BOUNDS, x=4800, y=3500, z=1, ov=state))
+    wait_first_viewport(page)
+    wait_settled(page, shifted["id"])
+    assert page.evaluate(PIXEL_JS, [4804, 3500])["rgba"][3] == 255
+    assert page.evaluate(PIXEL_JS, [4796, 3500])["rgba"][3] == 0
+    assert page.evaluate(PIXEL_JS, [4804, 3508])["rgba"][3] == 0
+
     assert open_overlay(page, server, ramp_overlay, gl=0)["mode"] == "canvas2d"
     high = 16 * 124 + 8
     rgba = page.evaluate(PIXEL_JS, [16 * 40 + 8, 1480.0])["rgba"]

@@ -10,7 +10,7 @@ import {
   decodeEntry, decodeOverlayState, defaultSettings, encodeEntry, encodeOverlayState,
 } from "../../static/js/overlays/overlay-state.js";
 import {
-  TileCache, coreBox, downsampleOf, levelFor, levelSize, planView, tileGrid, tileOrigin, tileUrl, tilesOver,
+  TileCache, coreBox, downsampleOf, finestLevel, levelFor, levelSize, planView, tileGrid, tileOrigin, tileUrl, tilesOver,
 } from "../../static/js/overlays/overlay-tiles.js";
 
 const rgbaAt = (lut, i) => [...lut.slice(i * 4, i * 4 + 4)];
@@ -141,6 +141,17 @@ test("level for a zoom: no DZ px larger than a device px, never past the native 
   assert.equal(levelFor(DZ, 12, 0.3), 11); // d = 4 would make a DZ px 1.2 device px, d = 2 makes it 0.6
   assert.equal(levelFor(DZ, 8, 2), 8); // a 1/16 map: level 8 at most, however far in
   assert.equal(levelFor(DZ, 12, 1e-6), 0);
+});
+
+test("finest level: native when cells meet DZ px edges there, else finer (bounds offsets, odd scales), at most 3 levels", () => {
+  const dz = { width: 9728, height: 7168, tile_size: 254, overlap: 1, level_count: 15 }; // top 14: d = 1
+  const desc = { native_level: 10, scale: 16, origin_x: 0, origin_y: 0 }; // d = 16 at level 10
+  assert.equal(finestLevel(dz, desc, { x: 0, y: 0 }), 10);
+  assert.equal(finestLevel(dz, desc, { x: 2656, y: 2096 }), 10); // multiples of 16
+  assert.equal(finestLevel(dz, desc, { x: 2664, y: 2088 }), 11); // 8 px off a cell edge: d = 8
+  assert.equal(finestLevel(dz, desc, { x: 2665, y: 2088 }), 13); // 1 px off: stops at d = 2 (scale / 8)
+  assert.equal(finestLevel(dz, { native_level: 10, scale: 24 }, { x: 0, y: 0 }), 11); // 24 px cells: d = 8
+  assert.equal(finestLevel(dz, { native_level: 14, scale: 1 }, { x: 3, y: 0 }), 14); // never past the top
 });
 
 test("plan: the view's tiles, coarser stand-ins for missing ones clipped to their area, fetch order", () => {

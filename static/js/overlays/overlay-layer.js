@@ -1,8 +1,8 @@
 /**
  * The value overlays of one SlideViewer as a stage layer (`layers/stage.js`, not cacheable): its
  * own canvas under the annotation canvas (WebGL2; Canvas 2D with a CPU lookup table when WebGL2
- * is missing or `?gl=0`), drawn every stage frame from value tiles of levels ≤ each overlay's
- * `native_level`, placed on the slide's Deep Zoom grid through `frame.slideToDevice` (bounds
+ * is missing or `?gl=0`), drawn every stage frame from value tiles of levels up to each overlay's
+ * `native_level` (or the finer level where its cells meet DZ pixel edges: `finestLevel`), placed on the slide's Deep Zoom grid through `frame.slideToDevice` (bounds
  * offset included), in the order of `entries` (the first at the bottom).
  *
  * Settings (`update(id, changes)`, `move(id, delta)`) change uniforms or a lookup table and ask
@@ -18,7 +18,7 @@ import { applyAffine, compose, visibleBox } from "../layers/view.js";
 import { colormapLut } from "./colormaps.js";
 import { ValueRenderer } from "./overlay-gl.js";
 import { decodeOverlayState } from "./overlay-state.js";
-import { TileCache, downsampleOf, levelFor, planView, tileOrigin } from "./overlay-tiles.js";
+import { TileCache, downsampleOf, finestLevel, levelFor, planView, tileOrigin } from "./overlay-tiles.js";
 import { colorize, decodeCodes, styleOf } from "./value-codec.js";
 
 /** Decode options keeping a tile's bytes as stored (the contract: no premultiplication). */
@@ -215,7 +215,8 @@ export class ValueOverlayLayer extends EventTarget {
       if (!entry.settings.visible) {
         continue;
       }
-      const level = levelFor(this.dz, entry.desc.native_level, f.zoom * f.dpr);
+      entry.finest ??= finestLevel(this.dz, entry.desc, { x: ox, y: oy });
+      const level = levelFor(this.dz, entry.finest, f.zoom * f.dpr);
       const plan = planView(this.dz, level, box, (tile) => entry.cache.has(tile));
       entry.cache.want(plan.wanted);
       complete = complete && plan.wanted.length === 0;

@@ -76,6 +76,30 @@ export function levelFor(dz, nativeLevel, devicePerImagePx) {
 }
 
 /**
+ * The finest level to fetch for an overlay: its native level when the map's cells start and end
+ * on DZ pixel edges there, else the first finer level where they do (at most 3 levels finer: a DZ
+ * px of 1/8 of a cell or more). A slide with a bounds offset that is not a multiple of the cell
+ * size (2088 px over 16 px cells) needs it: at the native level each DZ px would straddle two cells
+ * and show the one under its centre, half a cell off. Beyond the contract's "levels ≤ native_level"
+ * (the server answers every level), so the overlay is registered to a cell's edge at every zoom.
+ * @param {DeepZoom} dz
+ * @param {{native_level: number, scale: number, origin_x?: number, origin_y?: number}} desc
+ * @param {{x: number, y: number}} offset the slide's bounds offset (image px 0 = slide px offset)
+ * @returns {number}
+ */
+export function finestLevel(dz, desc, offset) {
+  const top = dz.level_count - 1;
+  const multiple = (v, d) => Math.abs(v / d - Math.round(v / d)) < 1e-9;
+  const edges = [desc.scale, (desc.origin_x ?? 0) - offset.x, (desc.origin_y ?? 0) - offset.y];
+  let level = Math.min(desc.native_level, top);
+  while (level < top && downsampleOf(dz, level) > desc.scale / 8 &&
+         !edges.every((v) => multiple(v, downsampleOf(dz, level)))) {
+    level += 1;
+  }
+  return level;
+}
+
+/**
  * The tiles of a level over a box (image px), row by row from the top-left.
  * @param {DeepZoom} dz
  * @param {number} level
