@@ -94,9 +94,11 @@ def _heatmap_range(grid: Grid, options: AddOptions, what: str) -> tuple[float, f
     elif dtype == "uint16":
         lo, hi = 0.0, 65535.0
     else:
-        if grid.values.dtype.kind == "f" and np.isnan(grid.values).all():
+        # fmin/fmax skip NaN (nodata) without a copy of the grid
+        dmin = float(np.fmin.reduce(grid.values, axis=None))
+        dmax = float(np.fmax.reduce(grid.values, axis=None))
+        if np.isnan(dmin):
             raise OverlayFormatError(f"{what}: no cell holds a value")
-        dmin, dmax = float(np.nanmin(grid.values)), float(np.nanmax(grid.values))
         lo, hi = (0.0, 1.0) if dmin >= 0 and dmax <= 1 else (dmin, dmax if dmax > dmin else dmin + 1)
     lo = lo if options.value_min is None else float(options.value_min)
     hi = hi if options.value_max is None else float(options.value_max)

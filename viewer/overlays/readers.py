@@ -41,8 +41,8 @@ def read_npy(path: Path, what: str, max_mpx: int, kind: OverlayKind | None) -> G
             f"{what}: unsupported dtype {array.dtype}; bool, integers, float32 or float64 expected")
     h, w = array.shape
     check_size(w, h, max_mpx, what)
-    values = check_finite(np.array(array), what)
-    return Grid(values, "npy", array.dtype.name)
+    # kept memory-mapped (the caller owns the file until add() returns): read in bands from here on
+    return Grid(check_finite(array, what), "npy", array.dtype.name)
 
 
 def _palette(image: Image.Image) -> tuple[str, ...]:

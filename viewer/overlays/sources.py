@@ -21,6 +21,11 @@ import tifffile
 from viewer.errors import InputTooLargeError, OverlayFormatError
 from viewer.overlays.model import OverlayKind
 
+#: Rows of a grid checked at once.
+_BAND_ROWS = 1024
+#: Larger TIFF maps (px) are decoded into a temporary memory-mapped file.
+_IN_MEMORY_MAX_PX = 64_000_000
+
 #: Source dtypes a heatmap keeps exactly in value tiles with this encoding.
 U8_DTYPES = ("uint8", "bool")
 
@@ -101,7 +106,9 @@ def read_tiff(path: Path, what: str, max_mpx: int) -> Grid:
     check_size(header.width, header.height, max_mpx, what)
     try:
         with tifffile.TiffFile(path) as tif:
-            raw = tif.pages[header.page].asarray()
+            # a large map is decoded into a temporary memory-mapped file, not into memory
+            big = header.width * header.height > _IN_MEMORY_MAX_PX
+            raw = tif.pages[header.page].asarray(out="memmap" if big else None)
     except (tifffile.TiffFileError, OSError, ValueError, RuntimeError, struct.error) as exc:
         raise OverlayFormatError(f"{what}: TIFF page {header.page} cannot be decoded ({exc})") from None
     raw = np.asarray(raw)
@@ -111,15 +118,22 @@ def read_tiff(path: Path, what: str, max_mpx: int) -> Grid:
 
 
 def check_finite(raw: np.ndarray, what: str) -> np.ndarray:
-    """*raw*, refused if it holds NaN or infinite values (the count and the first place are named)."""
-    if raw.dtype.kind == "f":
-        bad = ~np.isfinite(raw)
-        if bad.any():
-            count = int(bad.sum())
-            y, x = (int(v) for v in np.unravel_index(int(np.argmax(bad)), bad.shape))
-            raise OverlayFormatError(
-                f"{what}: {count} value(s) are NaN or infinite, the first at x={x}, y={y}; "
-                "an overlay's values must be finite numbers")
+    """*raw*, refused if it holds NaN or infinite values (the count and the first place are named).
+    Checked in bands of rows, so a memory-mapped grid is never copied whole."""
+    if raw.dtype.kind != "f":
+        return raw
+    count, first = 0, None
+    for y in range(0, raw.shape[0], _BAND_ROWS):
+        bad = ~np.isfinite(raw[y:y + _BAND_ROWS])
+        n = int(np.count_nonzero(bad))
+        if n and first is None:
+            j, i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            first = (int(i), y + int(j))
+        count += n
+    if first is not None:
+        raise OverlayFormatError(
+            f"{what}: {count} value(s) are NaN or infinite, the first at x={first[0]}, y={first[1]}; "
+            "an overlay's values must be finite numbers")
     return raw
 
 
