@@ -79,6 +79,7 @@ PEERS = Path(__file__).resolve().parent / "peers"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from overlay_repaint import VIEWPORT, browser_run  # noqa: E402
 from tiles import Geometry, KeepAliveClient, _pct, ensure_slide, warm_page_cache  # noqa: E402
 
 from tests._server import free_port, running_process, running_server  # noqa: E402
@@ -91,9 +92,6 @@ MAP_NAME = "likelihood.tif"
 PEER_STYLE: dict[str, Any] = {"palette": "matplotlib.Viridis_20", "min": 0, "max": 1}
 TARGETS = {"repaint_p95_ms": 20.0, "repaint_requests": 0, "warm_p95_ms": 5.0, "cold_p95_ms": 30.0,
            "polygons_s": 2.0}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-VIEWPORT = {"width": 1920, "height": 1080}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -298,148 +296,6 @@ def peer_repeat(map_dir: Path, plan: list[tuple[int, int, int]], native: int, to
 
 
 # --------------------------------------------------------------------------------------------------
-# Chromium: control -> repaint
-
-# Installed in the page once it shows its first viewport: finds the value-overlay layer on the
-# viewer's overlay stage (static/js/overlays/overlay-layer.js), counts its draws (a wrapper around
-# its draw, the only change to the page), and finds the overlay panel's controls for the overlay
-# (static/js/overlays/overlays-panel.js: its section [data-overlay-id], the [data-control]s
-# threshold and opacity (range inputs, "input" events) and colormap (a select, "change")).
-# Returns a problem, or null.
-PROBE_JS = """([id]) => {
-  const pane = document.querySelector('[data-pane]');
-  const stage = pane.wsi?.viewer?.stage;
-  const layer = stage?.layers?.find((l) => typeof l.entry === 'function' && l.entry(id));
-  if (!layer) return `no overlay layer drawing ${id} on the viewer's stage`;
-  let draws = 0;
-  const draw = layer.draw.bind(layer);
-  layer.draw = (f) => { const out = draw(f); draws++; return out; };
-  const scope = document.querySelector(`[data-overlay-id="${id}"]`);  // the overlay's panel section
-  const pick = (name) => scope?.querySelector(`[data-control="${name}"]`);
-  const controls = { threshold: pick('threshold'), opacity: pick('opacity'), colormap: pick('colormap') };
-  const missing = Object.keys(controls).filter((k) => !controls[k]);
-  const cmaps = controls.colormap ? Array.from(controls.colormap.options).map((o) => o.value)
-    : ['magma', 'viridis', 'jet'];
-  window.__overlayBench = {
-    layer, draws: () => draws,
-    path: missing.length ? `layer.update (no ${missing.join(', ')} control)` : "the panel's controls",
-    // the i-th change: a new value, then the event the control sends when a user moves it (or,
-    // without the panel's controls, the layer's own update)
-    change: (i) => {
-      const kind = ['threshold', 'opacity', 'colormap'][i % 3];
-      const el = controls[kind];
-      const s = layer.entry(id).settings;
-      let value;
-      if (kind === 'colormap') value = cmaps[(cmaps.indexOf(el ? el.value : s.colormap) + 1) % cmaps.length];
-      else {  // a step of a tenth of the range, up or down, as a dragged slider makes
-        const lo = el ? +el.min : (kind === 'opacity' ? 0 : s.min);
-        const hi = el ? +el.max : (kind === 'opacity' ? 1 : s.max);
-        value = (el ? +el.value : s[kind]) + (hi - lo) * (i % 2 ? -0.1 : 0.13);
-        if (value > hi || value < lo) value = lo + (hi - lo) * (0.2 + 0.6 * ((i * 37) % 11) / 11);
-      }
-      const t0 = performance.now();
-      if (el) {
-        el.value = String(value);
-        el.dispatchEvent(new Event(kind === 'colormap' ? 'change' : 'input', { bubbles: true }));
-      } else {
-        layer.update(id, { [kind]: value });
-      }
-      return [kind, t0];
-    },
-    painted: () => pane.dataset.overlaysPainted === 'true',
-    requests: () => +(pane.dataset.overlayRequests || 0),
-    mode: () => layer.mode,
-    // forces the GPU to finish what the draw issued (a 1-px read in the frame's own task)
-    finish: () => { const gl = layer.renderer?.gl;
-                    if (gl) gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4)); },
-  };
-  return null;
-}"""
-
-# Makes *n* control changes on the panel's controls, cycling threshold, opacity and colormap
-# (a new value, then the input/change event the control sends when a user moves it), each at
-# another moment of a frame interval; for each, the time from the event to the end of the
-# animation frame in which the layer drew again, with the GPU's work finished ("done"), and to the
-# end of that draw call alone ("issued"). Then *baseline* redraws asked with no change
-# (stage.requestDraw), timed the same way: the floor of a stage frame.
-CHANGES_JS = """async ([n, baseline]) => {
-  const probe = window.__overlayBench;
-  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-  const done = [], issued = [], kinds = [];
-  for (let i = 0; i < n + baseline; i++) {
-    await frame(); await frame();  // nothing pending
-    // a user's input comes at any moment of a frame: spread the events over the frame interval
-    await new Promise((r) => setTimeout(r, (i * 7) % 16));
-    const before = probe.draws();
-    const [kind, t0] = i < n ? probe.change(i) : ['redraw', performance.now()];
-    if (i >= n) probe.layer.stage.requestDraw();
-    let t1 = null, t2 = null;
-    for (let k = 0; k < 30 && t1 === null; k++) {
-      await new Promise((r) => requestAnimationFrame(() => {
-        if (probe.draws() > before) { t2 = performance.now(); probe.finish(); t1 = performance.now(); }
-        r();
-      }));
-    }
-    done.push(t1 === null ? null : t1 - t0);
-    issued.push(t2 === null ? null : t2 - t0);
-    kinds.push(kind);
-  }
-  return { done, issued, kinds, path: probe.path };
-}"""
-
-
-def browser_run(base: str, descriptor: dict[str, Any], geometry: Geometry,
-                args: argparse.Namespace) -> dict[str, Any]:
-    """Open the viewer with the overlay at its native level, wait for its tiles, time the changes."""
-    from playwright.sync_api import sync_playwright
-
-    zoom = 1.0 / float(descriptor["scale"])  # screen px per level-0 px: one map cell per screen px
-    view = f"{base}/view/{SLIDE_NAME}?x={geometry.width / 2:.0f}&y={geometry.height / 2:.0f}&z={zoom}"
-    with sync_playwright() as p:
-        chromium = os.environ.get("WSI_VIEWER_TEST_CHROMIUM", "/usr/bin/chromium")
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        version = browser.version
-        try:
-            context = browser.new_context(viewport=VIEWPORT)
-            seen: list[str] = []
-            context.on("request", lambda req: seen.append(req.url))
-            page = context.new_page()
-            page.goto(view)
-            page.wait_for_function("() => document.querySelector('[data-pane]')?.dataset.firstViewportMs",
-                                   timeout=120000)
-            toggle = page.locator("[data-overlays-toggle]")
-            if toggle.count() and toggle.first.get_attribute("aria-expanded") != "true":
-                toggle.first.click()  # the panel open, as a user moving its controls has it
-            problem = page.evaluate(PROBE_JS, [descriptor["id"]])
-            if problem:
-                raise RuntimeError(f"the page: {problem}")
-            page.wait_for_function("() => window.__overlayBench.painted()", timeout=120000, polling=100)
-            page.wait_for_timeout(1000)  # every tile of the view drawn; let the page come to rest
-            loaded = page.evaluate("() => window.__overlayBench.requests()")
-            mode = page.evaluate("() => window.__overlayBench.mode()")
-            start = len(seen)
-            result = page.evaluate(CHANGES_JS, [args.changes, max(3, args.changes // 3)])
-            page.wait_for_timeout(500)
-            during = [u for u in seen[start:] if "/overlays/" in u]
-            if args.screenshot:
-                page.screenshot(path=str(args.screenshot))
-            context.close()
-        finally:
-            browser.close()
-    n = args.changes
-    done = [t for t in result["done"][:n] if t is not None]
-    issued = [t for t in result["issued"][:n] if t is not None]
-    redraw = [t for t in result["done"][n:] if t is not None]
-    def pct(values: list[float], q: float) -> float:
-        return _pct(values, q) if values else float("nan")
-    return {"times": done, "missed": n - len(done), "requests": during,
-            "redraw_p50": pct(redraw, 50), "redraw_p95": pct(redraw, 95),
-            "path": result["path"], "tiles_loaded": loaded, "mode": mode, "version": version,
-            "p50": pct(done, 50), "p95": pct(done, 95),
-            "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95)}
-
-
-# --------------------------------------------------------------------------------------------------
 # Report
 
 
@@ -603,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         chrome = None
         if not args.skip_browser:
             with running_server(str(slide_dir), *ours_args(args), data_dir=data_dir, timeout=300) as server:
-                chrome = browser_run(server.url, descriptor, ours[0]["geometry"], args)
+                chrome = browser_run(server.url, SLIDE_NAME, descriptor, ours[0]["geometry"], args.changes,
+                                     args.screenshot)
     return report(ours, peer, chrome, upload_s, descriptor, args, load_before)
 
 
