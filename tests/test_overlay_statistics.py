@@ -34,7 +34,9 @@ def _expected(grid: np.ndarray, ring: list[tuple[float, float]]) -> CellStatisti
     return CellStatistics(float(values.max()), float(values.astype(np.float64).mean()), len(values))
 
 
-def test_cells_whose_centre_is_inside_each_closed_annotation() -> None:
+@pytest.mark.parametrize("batch_cost", [0, 1 << 16, 1 << 40], ids=["swept", "default", "batched"])
+def test_cells_whose_centre_is_inside_each_closed_annotation(batch_cost: int) -> None:
+    """The same cells whether a ring is swept by the scanline engine or tested in a batch."""
     grid = _grid()
     grid[30:33, 40:45] = np.nan  # nodata: not counted
     triangle = [(150.3, 77.1), (611.9, 130.2), (333.3, 501.7)]
@@ -45,6 +47,10 @@ def test_cells_whose_centre_is_inside_each_closed_annotation() -> None:
                    (100 + 44.8 * SCALE, 40 + 32.8 * SCALE), (100 + 40.2 * SCALE, 40 + 32.8 * SCALE)]
     tiny = [(300.1, 300.1), (302.0, 300.1), (302.0, 302.0)]  # smaller than a cell: no centre inside
     spline = [(150.0, 150.0), (400.0, 160.0), (380.0, 400.0), (170.0, 380.0)]
+    # 122 edges along cell boundaries (4 px from any centre): swept by the scanline engine by default
+    top = [(100 + 8 * (10 + k + d), 40 + 8 * (10 + 2 * (k % 2))) for k in range(60) for d in (0, 1)]
+    bottom = [(100 + 8 * 70, 40 + 8 * 25), (100 + 8 * 10, 40 + 8 * 25)]
+    staircase = [(float(x), float(y)) for x, y in [*top, *bottom]]
     annotations = [
         Annotation("triangle", coordinates=triangle),
         Annotation("rectangle", type="Rectangle", coordinates=rectangle),
@@ -55,8 +61,9 @@ def test_cells_whose_centre_is_inside_each_closed_annotation() -> None:
         Annotation("tiny", coordinates=tiny),
         Annotation("spline", type="Spline", coordinates=spline),
         Annotation("outside", coordinates=[(-500.0, -500.0), (-400.0, -500.0), (-400.0, -400.0)]),
+        Annotation("staircase", coordinates=staircase),
     ]
-    got = annotation_statistics(grid, annotations, scale=SCALE, origin=ORIGIN)
+    got = annotation_statistics(grid, annotations, scale=SCALE, origin=ORIGIN, batch_cost=batch_cost)
     assert got[2] is None and got[4] is None  # open shapes
     assert got[0] == _expected(grid, triangle)
     assert got[0] is not None and got[0].cells > 100
@@ -69,6 +76,8 @@ def test_cells_whose_centre_is_inside_each_closed_annotation() -> None:
     assert got[7] == _expected(grid, flatten_spline(spline, closed=True))
     assert got[7] != _expected(grid, spline)  # the curve, not the control polygon
     assert got[8] == CellStatistics(None, None, 0)
+    assert got[9] == _expected(grid, staircase)
+    assert got[9] is not None and got[9].cells == 60 * 15 - 30 * 2  # every other column 2 rows shorter
     assert got[1] is not None and got[1].to_json() == {"max": 32037.0, "mean": 26025.0, "cells": 325}
 
 
@@ -79,3 +88,17 @@ def test_label_maps_and_a_slide_sized_outline() -> None:
     (stats,) = annotation_statistics(labels, [Annotation("all", coordinates=everything)], scale=SCALE,
                                      origin=ORIGIN)
     assert stats == CellStatistics(3.0, pytest.approx(1.5), H * W)
+
+
+def test_the_batch_and_the_sweep_find_the_same_cells_at_asap_edges() -> None:
+    """Centres within ASAP's ±1 band of an edge (short edges: a 400-gon) are decided by the ring's
+    direction; the batched pairs and the scanline sweep decide them alike (either direction)."""
+    grid = _grid()
+    circle = [(float(450.1 + 230 * np.cos(t)), float(260.3 + 200 * np.sin(t)))
+              for t in np.linspace(0, 2 * np.pi, 400, endpoint=False)]
+    shapes = [Annotation("ccw", coordinates=circle), Annotation("cw", coordinates=circle[::-1])]
+    swept = annotation_statistics(grid, shapes, scale=SCALE, origin=ORIGIN, batch_cost=0)
+    batched = annotation_statistics(grid, shapes, scale=SCALE, origin=ORIGIN, batch_cost=1 << 40)
+    assert swept == batched
+    assert swept[0] == swept[1]
+    assert swept[0] is not None and abs(swept[0].cells - _expected(grid, circle).cells) <= 8
