@@ -5,19 +5,15 @@ falls in (in slide space), computed here from the Deep Zoom rules, not from the 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _overlay_helpers import overlay_library
+from _overlay_helpers import overlay_library, write_sparse_tiles_slide
 from _slide_helpers import make_test_slide
 
 from viewer.overlays import AddOptions, Overlay, OverlayLibrary, decode_png
 from viewer.slides import DeepZoomGeometry, SlideLibrary, TileOptions
-
-TOOLS = Path(__file__).parent / "data" / "tools"
 
 
 def index_map(width: int, height: int) -> np.ndarray:
@@ -86,12 +82,7 @@ def test_alignment_on_a_plain_slide(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def sparse_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generic-tiff bounds slide of ../shared/tools (12288 x 9216, bounds 2304, 1792, 6144 x 4608)."""
-    out = tmp_path_factory.mktemp("bounds")
-    subprocess.run([sys.executable, str(TOOLS / "make_bounds_slides.py"), str(out), "--only", "sparse-tiles"],
-                   check=True, capture_output=True)
-    for extra in out.glob("*.json"):
-        extra.unlink()
-    return out
+    return write_sparse_tiles_slide(tmp_path_factory.mktemp("bounds"))
 
 
 def test_alignment_on_a_slide_with_a_bounds_offset(tmp_path: Path, sparse_tiles: Path) -> None:
