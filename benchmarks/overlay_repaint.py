@@ -77,7 +77,8 @@ PROBE_JS = """([id]) => {
 # another moment of a frame interval; for each, the time from the event to the end of the
 # animation frame in which the layer drew again, with the GPU's work finished ("done"), and to the
 # end of that draw call alone ("issued"). Then *baseline* redraws asked with no change
-# (stage.requestDraw), timed the same way: the floor of a stage frame.
+# (stage.requestDraw), timed the same way: the floor of a stage frame; and 15 draws of the value
+# layer alone, outside a frame, to its GPU's end (its share of a frame).
 CHANGES_JS = """async ([n, baseline]) => {
   const probe = window.__overlayBench;
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
@@ -100,7 +101,14 @@ CHANGES_JS = """async ([n, baseline]) => {
     issued.push(t2 === null ? null : t2 - t0);
     kinds.push(kind);
   }
-  return { done, issued, kinds, path: probe.path };
+  const alone = [];  // the value layer's own draw of the view, GPU done (layer.readPixel draws, reads 1 px)
+  for (let i = 0; i < 15; i++) {
+    await frame();
+    const t0 = performance.now();
+    probe.layer.readPixel(1, 1);
+    alone.push(performance.now() - t0);
+  }
+  return { done, issued, kinds, path: probe.path, alone };
 }"""
 
 
@@ -153,4 +161,5 @@ def browser_run(base: str, slide: str, descriptor: dict[str, Any], geometry: Geo
             "redraw_p50": pct(redraw, 50), "redraw_p95": pct(redraw, 95),
             "path": result["path"], "tiles_loaded": loaded, "mode": mode, "version": version,
             "p50": pct(done, 50), "p95": pct(done, 95),
-            "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95)}
+            "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95),
+            "alone_p50": pct(result["alone"], 50), "alone_p95": pct(result["alone"], 95)}

@@ -373,7 +373,8 @@ def report(ours: list[dict[str, Any]], peer: list[dict[str, Any]], chrome: dict[
               f"{chrome['p50']:.1f} ms, p95 {chrome['p95']:.1f} ms, max {max(chrome['times'] or [0]):.1f} ms "
               f"(draw issued: p50 {chrome['issued_p50']:.1f}, p95 {chrome['issued_p95']:.1f} ms)"
               + f"; a redraw with no change (stage.requestDraw): p50 {chrome['redraw_p50']:.1f}, "
-              f"p95 {chrome['redraw_p95']:.1f} ms"
+              f"p95 {chrome['redraw_p95']:.1f} ms; the value layer's draw alone (GPU done): p50 "
+              f"{chrome['alone_p50']:.1f}, p95 {chrome['alone_p95']:.1f} ms"
               + (f"; {chrome['missed']} changes never repainted" if chrome["missed"] else "")
               + f"; tile requests during the changes: {len(chrome['requests'])}")
         for url in chrome["requests"][:3]:
