@@ -24,10 +24,11 @@ from typing import IO, Any
 
 from flask import request
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.formparser import FormDataParser
+from werkzeug.wsgi import LimitedStream
 
-from viewer.errors import InvalidInputError, ValidationError
+from viewer.errors import InputTooLargeError, InvalidInputError, ValidationError
 from viewer.overlays import AddOptions
 from viewer.web.security import ascii_float, ascii_int
 
@@ -92,18 +93,34 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
         parts.append(handle)
         return handle
 
+    too_large = f"overlay uploads are limited to {max_bytes >> 20} MiB (OVERLAY_UPLOAD_MAX_MB)"
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise InputTooLargeError(too_large)
     try:
         request.max_content_length = max_bytes  # this route's limit (Flask 3.1: per request)
+        stream = request.stream
         parser = FormDataParser(
             stream_factory=part_file, max_form_memory_size=request.max_form_memory_size,
             max_content_length=max_bytes, max_form_parts=request.max_form_parts,
             cls=MultiDict, silent=False,
         )
         try:
-            _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
+            _, form, files = parser.parse(stream, request.mimetype, request.content_length,
                                           request.mimetype_params)
         except ValueError as exc:  # a missing boundary, a part without its headers, a cut body
             raise BadRequest(f"malformed multipart body: {exc}") from None
+        except RequestEntityTooLarge as exc:
+            # A chunked body past the limit: the server's guard says so (viewer/web/transport.py),
+            # or Werkzeug's stream stopped at the limit.
+            if exc.description != RequestEntityTooLarge.description or (
+                isinstance(stream, LimitedStream) and stream.tell() >= max_bytes
+            ):
+                raise InputTooLargeError(too_large) from None
+            # Werkzeug's limit on what it keeps in memory: a field, or bytes before any boundary
+            raise InputTooLargeError(
+                f"a form field (not a file part) over {request.max_form_memory_size:,} bytes, or a body "
+                "whose parts do not follow its multipart boundary: send the overlay as a file part "
+                "(curl -F file=@heat.tif)") from None
         stored = _the_file(form, files)
         stored.stream.flush()
         if not _has_bytes(stored):
