@@ -36,7 +36,8 @@ covers), zlib-compressed pyramidal TIFF (one reduced-resolution directory per ha
    simplification and storing the new annotation set) at ``--threshold`` 0.5, tolerance 1 µm, timed
    at the client, first call in a fresh process and a second call, each repeat; on the attached
    copy (the same values), so that the slide the browser shows has no annotation set to draw.
-3. Chromium (Debian's, Playwright, headless, software WebGL): the viewer page at 1920 x 1080
+3. Chromium (``benchmarks/overlay_repaint.py``; Debian's, Playwright, headless, software WebGL:
+   figures of SwiftShader on the CPU, not of a GPU): the viewer page at 1920 x 1080
    with the overlay shown at its native level (one screen px per map cell), so a full screen of
    overlay tiles; once they are all drawn (the pane's ``data-overlays-painted``), ``--changes``
    control changes (threshold, opacity, colormap in turn) made on the overlay panel's controls (a
@@ -45,7 +46,9 @@ covers), zlib-compressed pyramidal TIFF (one reduced-resolution directory per ha
    1-px ``readPixels`` in that frame; the time to the end of the draw call alone is printed too).
    The layer's draws are counted by a wrapper around its ``draw``, the only change the benchmark
    makes to the page. The tile requests (any ``/overlays/...`` URL) Playwright sees while the
-   controls move are counted.
+   controls move are counted. For where the time goes: a redraw asked with no change
+   (``stage.requestDraw``) timed the same way, and the value layer's own draw alone to the GPU's end.
+   The panel is open (its button clicked), as for a user moving its controls.
 
 Prints the figures, the ratios to the peer measured in the same run, the load average before and
 after (a shared machine: medians over ``--repeats`` fresh-server repeats), and PASS/FAIL against
