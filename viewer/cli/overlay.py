@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from viewer.cli.common import option_name
 from viewer.cli.overlay_polygons import add_polygons
 from viewer.config import SETTINGS, default_data_dir, load_settings
-from viewer.errors import InvalidInputError, NotFoundError
+from viewer.errors import InvalidInputError, NotFoundError, SlideNotFoundError
 
 if TYPE_CHECKING:
     from viewer.overlays import Overlay, OverlayLibrary
@@ -83,6 +83,14 @@ def _overlay(args: argparse.Namespace) -> int:
         print(f"removed overlay {args.overlay_id}")
         return 0
     slide_id = _slide_id(library, args.slide)
+    try:
+        return _on_slide(args, library, slide_id)
+    except SlideNotFoundError:
+        raise SlideNotFoundError(f"{slide_id}: no such slide under {library.slides.root} "
+                                 "(SLIDE is its path relative to SLIDE_DIR)") from None
+
+
+def _on_slide(args: argparse.Namespace, library: OverlayLibrary, slide_id: str) -> int:
     if args.overlay_command == "list":
         found = library.list(slide_id)
         if args.json:
