@@ -145,7 +145,8 @@ def browser_run(base: str, slide: str, descriptor: dict[str, Any], geometry: Geo
             start = len(seen)
             result = page.evaluate(CHANGES_JS, [changes, max(3, changes // 3)])
             page.wait_for_timeout(500)
-            during = [u for u in seen[start:] if "/overlays/" in u]
+            everything = seen[start:]
+            during = [u for u in everything if "/overlays/" in u]
             if screenshot:
                 page.screenshot(path=str(screenshot))
             context.close()
@@ -157,7 +158,7 @@ def browser_run(base: str, slide: str, descriptor: dict[str, Any], geometry: Geo
     redraw = [t for t in result["done"][n:] if t is not None]
     def pct(values: list[float], q: float) -> float:
         return _pct(values, q) if values else float("nan")
-    return {"times": done, "missed": n - len(done), "requests": during,
+    return {"times": done, "missed": n - len(done), "requests": during, "all_requests": everything,
             "redraw_p50": pct(redraw, 50), "redraw_p95": pct(redraw, 95),
             "path": result["path"], "tiles_loaded": loaded, "mode": mode, "version": version,
             "p50": pct(done, 50), "p95": pct(done, 95),

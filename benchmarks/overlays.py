@@ -379,9 +379,10 @@ def report(ours: list[dict[str, Any]], peer: list[dict[str, Any]], chrome: dict[
               f"p95 {chrome['redraw_p95']:.1f} ms; the value layer's draw alone (GPU done): p50 "
               f"{chrome['alone_p50']:.1f}, p95 {chrome['alone_p95']:.1f} ms"
               + (f"; {chrome['missed']} changes never repainted" if chrome["missed"] else "")
-              + f"; tile requests during the changes: {len(chrome['requests'])}")
-        for url in chrome["requests"][:3]:
-            print(f"    {url}")
+              + f"; tile requests during the changes: {len(chrome['requests'])} "
+              f"(requests of any kind: {len(chrome['all_requests'])})")
+        for url in chrome["all_requests"][:5]:
+            print(f"    requested: {url}")
     print()
     print("targets (issue 14)")
 
