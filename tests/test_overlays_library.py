@@ -14,8 +14,16 @@ from _overlay_helpers import overlay_library
 from _slide_helpers import make_test_slide
 
 from viewer import demo
-from viewer.errors import ForbiddenError, OverlayNotFoundError, SlideNotFoundError, TileNotFoundError
-from viewer.overlays import attached_id, decode_png
+from viewer.config import load_settings
+from viewer.errors import (
+    ConfigError,
+    ForbiddenError,
+    OverlayNotFoundError,
+    SlideNotFoundError,
+    TileNotFoundError,
+)
+from viewer.overlays import AddOptions, attached_id, decode_png
+from viewer.services import Services
 from viewer.slides import SlideLibrary, TileOptions
 
 SLIDE_W, SLIDE_H = 3000, 2200
@@ -147,3 +155,27 @@ def test_two_workers_converting_at_once_both_end_with_a_valid_cache(
     np.testing.assert_allclose(decoded, probability[:decoded.shape[0], :decoded.shape[1]], atol=1e-5)
     cached = [p.name for p in (tmp_path / "cache" / "overlays").iterdir()]
     assert cached == [f"{overlay.id}-{overlay.version}"]  # no temporary copy left
+
+
+def test_services_build_the_library_from_the_settings(tmp_path: Path) -> None:
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    make_test_slide(slides / "a.tif", 600, 400)
+    dirs = {"DATA_DIR": str(tmp_path / "data"), "SLIDE_DIR": str(slides)}
+    settings = load_settings(environ={}, overrides=dirs)
+    assert [settings[f"OVERLAY_{n}"] for n in ("DIR", "MAX_MPX", "UPLOAD_MAX_MB")] == ["", 1000, 2048]
+    library = Services(settings).overlays
+    assert library.root == tmp_path / "data" / "overlays" and library.max_mpx == 1000
+    assert library.cache_root == tmp_path / "data" / "cache" / "overlays"
+    np.save(tmp_path / "m.npy", np.ones((25, 38), np.float32))
+    added = library.add("a.tif", tmp_path / "m.npy", "m.npy", AddOptions())
+    assert (tmp_path / "data" / "overlays" / added.id / "overlay.json").is_file()
+    assert added.scale == 16
+    chosen = load_settings(environ={"WSI_VIEWER_OVERLAY_DIR": str(tmp_path / "elsewhere"),
+                                    "WSI_VIEWER_OVERLAY_MAX_MPX": "5"},
+                           overrides=dirs)
+    library = Services(chosen).overlays
+    assert library.root == tmp_path / "elsewhere" and library.max_mpx == 5
+    assert library.list("a.tif") == []
+    with pytest.raises(ConfigError, match="OVERLAY_MAX_MPX must be at least 1"):
+        load_settings(environ={}, overrides={"OVERLAY_MAX_MPX": 0})
