@@ -33,7 +33,6 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
-from typing import Any, cast
 
 import numpy as np
 import tifffile
@@ -113,8 +112,6 @@ def write_pyramid_tiff(
     if mpp is not None and not (mpp[0] > 0 and mpp[1] > 0):
         raise ValueError(f"mpp must be positive, got {mpp}")
 
-    if compression == "jpeg":
-        _allow_pre_encoded_jpeg()
     written = [0]
     with atomic_write(path, buffering=1 << 20) as f, tifffile.TiffWriter(
         # named here: tifffile reads a stream's name, and a nameless (O_TMPFILE) file's is a number
@@ -143,22 +140,6 @@ def _pixels_per_cm(mpp: float, downsample: float) -> Fraction:
         # the largest denominator that keeps the numerator within 32 bits too
         value = value.limit_denominator(max(1, min(1 << 20, ((1 << 32) - 1) // (int(value) + 1))))
     return value
-
-
-def _pre_encoded_jpeg(data: object, **kwargs: object) -> bytes:
-    raise RuntimeError("JPEG encoding in tifffile needs the imagecodecs package; pass encoded tiles")
-
-
-def _allow_pre_encoded_jpeg() -> None:
-    """Let tifffile write JPEG tiles it is given encoded without imagecodecs, a test-only dependency.
-
-    tifffile looks up the JPEG encoder for every JPEG level, even when the tiles come encoded and
-    it never calls it. Without imagecodecs the look-up fails; then register a stand-in that refuses
-    to encode (the one private piece of tifffile we touch: its codec table).
-    """
-    if _COMPRESSIONS["jpeg"] not in tifffile.TIFF.COMPRESSORS:
-        codecs: dict[int, Callable[..., bytes]] = cast(Any, tifffile.TIFF.COMPRESSORS)._codecs
-        codecs[_COMPRESSIONS["jpeg"]] = _pre_encoded_jpeg
 
 
 def _write_level(
