@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import contourpy
 import numpy as np
@@ -100,8 +101,8 @@ def threshold_polygons(
     """
     if grid.ndim != 2:
         raise ValueError(f"the grid must be 2-D, got shape {grid.shape}")
-    rings, owners = _contour_rings(grid, float(threshold))
-    polys = _polygons(rings, owners, origin, scale, max(min_area_px2, 0.0))
+    cells, sizes, owners = _contour_rings(grid, float(threshold))
+    polys = _polygons(cells, sizes, owners, origin, scale, max(min_area_px2, 0.0))
     if tolerance_px > 0 and len(polys):
         polys = shapely.simplify(polys, tolerance_px, preserve_topology=True)
     areas = shapely.area(polys)
@@ -157,19 +158,22 @@ def _block_components(active: np.ndarray) -> tuple[np.ndarray, int]:
     return dense + 1, len(uniq)
 
 
-def _contour_rings(grid: np.ndarray, threshold: float) -> tuple[list[np.ndarray], list[int]]:
-    """Every ring (outer rings and holes) of the filled contours ≥ *threshold*, in cell-index
-    coordinates (x = column, y = row, cell centres at integers), and the polygon each belongs to
-    (outer first, then its holes). A label map (integer grid) is contoured as its indicator (1
-    where ≥ *threshold*, else 0) at 0.5: class numbers are not interpolated between."""
+def _contour_rings(grid: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ring (outer rings and holes) of the filled contours ≥ *threshold*: their points one
+    after the other in cell-index coordinates (x = column, y = row, cell centres at integers; each
+    ring closed, its first point repeated last), the points per ring, and the polygon each ring
+    belongs to (outer first, then its holes). A label map (integer grid) is contoured as its
+    indicator (1 where ≥ *threshold*, else 0) at 0.5: class numbers are not interpolated between."""
     h, w = grid.shape
     labels, count = _block_components(_active_blocks(grid, threshold))
     indicator = not np.issubdtype(grid.dtype, np.floating)
     level = 0.5 if indicator else threshold
     lower = math.nextafter(level, -math.inf)  # contourpy fills z > lower: this is z >= level
     below = math.nextafter(lower, -math.inf)
-    rings: list[np.ndarray] = []
-    owners: list[int] = []
+    points: list[np.ndarray] = [np.zeros((0, 2))]
+    sizes: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    owners: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    polygons = 0
     for label in range(1, count + 1):
         (r0, r1, c0, c1), window = _group_window(grid, labels, label)
         if indicator:
@@ -179,18 +183,19 @@ def _contour_rings(grid: np.ndarray, threshold: float) -> tuple[list[np.ndarray]
         window = np.where(np.isnan(window), low, window)
         padded = _padded(window, level, below, low, (r0 == 0, r1 == h, c0 == 0, c1 == w))
         generator = contourpy.contour_generator(
-            z=padded, name="serial", fill_type=contourpy.FillType.OuterOffset
+            z=padded, name="serial", fill_type=contourpy.FillType.ChunkCombinedOffsetOffset
         )
-        filled = generator.filled(lower, math.inf)
-        points_list: list[np.ndarray] = filled[0]  # type: ignore[assignment]  # OuterOffset: lists
-        offsets_list: list[np.ndarray] = filled[1]  # type: ignore[assignment]
-        for points, offsets in zip(points_list, offsets_list, strict=True):
-            points = points + (c0 - 1, r0 - 1)  # padded index -> grid cell index
-            polygon = owners[-1] + 1 if owners else 0
-            for k in range(len(offsets) - 1):
-                rings.append(points[offsets[k] : offsets[k + 1]])
-                owners.append(polygon)
-    return rings, owners
+        # one chunk: all points, the rings' starts, the polygons' starts (ring indices); None: none
+        filled = cast("tuple[list[Any], list[Any], list[Any]]", generator.filled(lower, math.inf))
+        found, ring_starts, polygon_starts = filled[0][0], filled[1][0], filled[2][0]
+        if found is None:
+            continue
+        rings = np.arange(len(ring_starts) - 1)
+        points.append(found + (c0 - 1, r0 - 1))  # padded index -> grid cell index
+        sizes.append(np.diff(ring_starts.astype(np.int64)))
+        owners.append(polygons + np.searchsorted(polygon_starts, rings, "right") - 1)
+        polygons += len(polygon_starts) - 1
+    return np.concatenate(points), np.concatenate(sizes), np.concatenate(owners)
 
 
 def _group_window(
@@ -248,16 +253,15 @@ def _padded(
 
 
 def _polygons(
-    rings: list[np.ndarray], owners: list[int], origin: tuple[float, float], scale: float, min_area: float
+    cells: np.ndarray, sizes: np.ndarray, owner: np.ndarray, origin: tuple[float, float], scale: float,
+    min_area: float,
 ) -> np.ndarray:
     """Shapely polygons (outer ring, then holes) in slide space from closed rings in cell-index
-    space, without the holes smaller than *min_area* (slide px²) nor the polygons (outer minus the
-    holes kept) smaller than it or empty; measured before shapely sees them (one numpy pass)."""
-    if not rings:
+    space (:func:`_contour_rings`), without the holes smaller than *min_area* (slide px²) nor the
+    polygons (outer minus the holes kept) smaller than it or empty; measured before shapely sees
+    them (one numpy pass)."""
+    if not len(sizes):
         return np.zeros(0, dtype=object)
-    sizes = np.array([len(r) for r in rings], dtype=np.int64)
-    owner = np.asarray(owners, dtype=np.int64)
-    cells = np.concatenate(rings)
     slide = np.empty_like(cells)
     slide[:, 0] = origin[0] + (cells[:, 0] + 0.5) * scale  # cell centre i -> origin + (i + 0.5) * scale
     slide[:, 1] = origin[1] + (cells[:, 1] + 0.5) * scale
@@ -268,7 +272,7 @@ def _polygons(
     starts = np.cumsum(sizes) - sizes
     cross[starts + sizes - 1] = 0.0  # the pair from a ring's last point to the next ring's first
     ring_area = np.abs(np.add.reduceat(cross, starts)) / 2
-    first = np.ones(len(rings), dtype=bool)
+    first = np.ones(len(sizes), dtype=bool)
     first[1:] = owner[1:] != owner[:-1]
     kept = first | (ring_area >= max(min_area, 1e-12))
     net = np.where(first, ring_area, -ring_area) * kept
@@ -276,7 +280,7 @@ def _polygons(
     kept &= (poly_area >= min_area)[owner] & (poly_area > 0)[owner]
     if not kept.any():
         return np.zeros(0, dtype=object)
-    index = np.repeat(np.arange(len(rings)), sizes)
+    index = np.repeat(np.arange(len(sizes)), sizes)
     chosen = kept[index]
     linear = shapely.linearrings(slide[chosen], indices=np.repeat(np.arange(int(kept.sum())), sizes[kept]))
     new_owner = np.cumsum(first[kept]) - 1  # dense polygon numbers of the kept rings
