@@ -179,3 +179,30 @@ def test_services_build_the_library_from_the_settings(tmp_path: Path) -> None:
     assert library.list("a.tif") == []
     with pytest.raises(ConfigError, match="OVERLAY_MAX_MPX must be at least 1"):
         load_settings(environ={}, overrides={"OVERLAY_MAX_MPX": 0})
+
+
+def test_an_unusable_attached_map_is_not_listed_and_uploads_need_a_slide(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "slides"
+    root.mkdir()
+    make_test_slide(root / "b.svs.tif", 600, 400)
+    make_test_slide(root / "c.tif", 600, 400)
+    tifffile.imwrite(root / "b.svs_likelihood_map.tiff", np.zeros((30, 30), np.uint8))  # fits no ratio
+    tifffile.imwrite(root / "c_likelihood_map.tiff", np.zeros((25, 38, 3), np.uint8), photometric="rgb")
+    slides = SlideLibrary(root)
+    assert sorted(s.id for s in slides.scan()) == ["b.svs.tif", "c.tif"]
+    overlays = overlay_library(tmp_path, slides)
+    with caplog.at_level("WARNING", logger="viewer.overlays.library"):
+        assert overlays.list("b.svs.tif") == [] and overlays.list("c.tif") == []
+    assert "size ratio fits no downsample" in caplog.text and "3 channels" in caplog.text
+    with pytest.raises(OverlayNotFoundError):
+        overlays.get(attached_id("c.tif"))
+    # a good one with the .tiff extension is found
+    tifffile.imwrite(root / "c_likelihood_map.tiff", np.zeros((25, 38), np.uint8))
+    [found] = overlays.list("c.tif")
+    assert found.id == attached_id("c.tif")
+    assert (found.scale, found.source_filename) == (16, "c_likelihood_map.tiff")
+    np.save(tmp_path / "m.npy", np.zeros((25, 38), np.float32))
+    with pytest.raises(SlideNotFoundError):
+        overlays.add("nope.tif", tmp_path / "m.npy", "m.npy", AddOptions())
+    assert not (tmp_path / "overlays").exists()
