@@ -1,5 +1,6 @@
 /**
- * The WebGL2 drawing of value tiles: one program that decodes a tile's code from its RGBA8
+ * The WebGL2 drawing of value tiles: a program (one per variant: u8 / u16, nearest / smooth,
+ * heatmap / labels) that decodes a tile's code from its RGBA8
  * texture (u8: R; u16: R·256 + G; A = 0 nodata), turns it into a value, drops values below the
  * threshold, maps the display range onto the colormap (a 256×1 RGBA lookup texture) and applies
  * the opacity. Tiles are sampled with NEAREST (texelFetch); "smooth" interpolates the 4 decoded
@@ -18,68 +19,73 @@ void main() {
   gl_Position = vec4(aPos.x / uSize.x * 2.0 - 1.0, 1.0 - aPos.y / uSize.y * 2.0, 0.0, 1.0);
 }`;
 
-const FRAGMENT = `#version 300 es
+/**
+ * The fragment shader of one variant (#defines, not uniform branches: a software rasteriser
+ * such as SwiftShader runs both sides of every branch, which made the nearest path pay for the
+ * smooth one's four fetches: 3-6x the cost of a screen of overlay, measured). No discard either:
+ * a pixel not drawn has alpha 0 (premultiplied blending leaves the canvas as it was).
+ * @param {{u16: boolean, smooth: boolean, labels: boolean}} v
+ */
+function fragmentSource(v) {
+  return `#version 300 es
+${v.u16 ? "#define U16" : ""}
+${v.smooth ? "#define SMOOTH" : ""}
+${v.labels ? "#define LABELS" : ""}
 precision highp float;
 precision highp int;
 uniform highp sampler2D uTile;
 uniform highp sampler2D uLut;
-uniform bool uU16;
-uniform bool uLabels;
-uniform bool uSmooth;
-uniform float uMaxCode;
-uniform float uVmin;
-uniform float uVmax;
+uniform float uVmin;       // value of code 0
+uniform float uCodeScale;  // (vmax - vmin) / max code
 uniform float uLo;
-uniform float uHi;
+uniform float uInvSpan;    // 1 / (hi - lo), huge when hi == lo
 uniform float uThreshold;
 uniform float uOpacity;
 in vec2 vTex;
 out vec4 outColor;
 
-float codeAt(ivec2 p, ivec2 size, out bool valid) {
-  vec4 t = texelFetch(uTile, clamp(p, ivec2(0), size - 1), 0);
-  valid = t.a > 0.5;
-  float hi = floor(t.r * 255.0 + 0.5);
-  return uU16 ? hi * 256.0 + floor(t.g * 255.0 + 0.5) : hi;
+float codeOf(vec4 t) {
+#ifdef U16
+  return floor(t.r * 255.0 + 0.5) * 256.0 + floor(t.g * 255.0 + 0.5);
+#else
+  return floor(t.r * 255.0 + 0.5);
+#endif
 }
 
 void main() {
-  ivec2 size = textureSize(uTile, 0);
-  float code;
-  bool ok;
-  if (!uSmooth) {
-    code = codeAt(ivec2(floor(vTex)), size, ok);
-    if (!ok) discard;
-  } else {
-    vec2 p = vTex - 0.5;
-    ivec2 b = ivec2(floor(p));
-    vec2 f = p - floor(p);
-    float sum = 0.0;
-    float w = 0.0;
-    for (int j = 0; j < 2; j++) {
-      for (int i = 0; i < 2; i++) {
-        float c = codeAt(b + ivec2(i, j), size, ok);
-        float wt = (i == 0 ? 1.0 - f.x : f.x) * (j == 0 ? 1.0 - f.y : f.y);
-        if (ok) { sum += c * wt; w += wt; }
-      }
-    }
-    if (w < 0.5) discard;  // nodata edges stay where nearest puts them
-    code = sum / w;
-  }
-  float value = uVmin + code / uMaxCode * (uVmax - uVmin);
-  int idx;
-  if (uLabels) {
-    idx = int(clamp(floor(code + 0.5), 0.0, 255.0));
-  } else {
-    if (value < uThreshold) discard;
-    float span = uHi - uLo;
-    float t = span > 0.0 ? (value - uLo) / span : (value >= uHi ? 1.0 : 0.0);
-    idx = int(floor(clamp(t, 0.0, 1.0) * 255.0 + 0.5));
-  }
+#ifdef SMOOTH
+  ivec2 top = textureSize(uTile, 0) - 1;
+  vec2 p = vTex - 0.5;
+  ivec2 b = ivec2(floor(p));
+  vec2 f = p - floor(p);
+  vec4 t00 = texelFetch(uTile, clamp(b, ivec2(0), top), 0);
+  vec4 t10 = texelFetch(uTile, clamp(b + ivec2(1, 0), ivec2(0), top), 0);
+  vec4 t01 = texelFetch(uTile, clamp(b + ivec2(0, 1), ivec2(0), top), 0);
+  vec4 t11 = texelFetch(uTile, clamp(b + ivec2(1, 1), ivec2(0), top), 0);
+  // bilinear over the valid texels of the four (nodata has no weight)
+  vec4 w = vec4((1.0 - f.x) * (1.0 - f.y), f.x * (1.0 - f.y), (1.0 - f.x) * f.y, f.x * f.y)
+    * step(0.5, vec4(t00.a, t10.a, t01.a, t11.a));
+  float weight = w.x + w.y + w.z + w.w;
+  float code = dot(w, vec4(codeOf(t00), codeOf(t10), codeOf(t01), codeOf(t11))) / max(weight, 1e-6);
+  float valid = step(0.5, weight);  // nodata edges stay where nearest puts them
+#else
+  vec4 t = texelFetch(uTile, ivec2(vTex), 0);
+  float code = codeOf(t);
+  float valid = step(0.5, t.a);
+#endif
+#ifdef LABELS
+  int idx = int(min(code + 0.5, 255.0));
+  float keep = valid;
+#else
+  float value = uVmin + code * uCodeScale;
+  int idx = int(clamp((value - uLo) * uInvSpan, 0.0, 1.0) * 255.0 + 0.5);
+  float keep = valid * step(uThreshold, value);
+#endif
   vec4 c = texelFetch(uLut, ivec2(idx, 0), 0);
-  float a = c.a * uOpacity;
+  float a = c.a * uOpacity * keep;
   outColor = vec4(c.rgb * a, a);
 }`;
+}
 
 function compile(gl, type, source) {
   const shader = gl.createShader(type);
@@ -96,31 +102,36 @@ export class ValueRenderer {
   /** @param {WebGL2RenderingContext} gl */
   constructor(gl) {
     this.gl = gl;
+    this.programs = new Map(); // variant key -> {program, u, pos, tex}
+    this.vao = gl.createVertexArray();
+    this.buffer = gl.createBuffer();
+    this.data = new Float32Array(24 * 64);
+    this.size = [1, 1];
+    this.program({ u16: false, smooth: false, labels: false }); // compile errors show at once
+  }
+
+  /** The program of a variant, compiled on first use. */
+  program(v) {
+    const key = `${v.u16 ? 1 : 0}${v.smooth ? 1 : 0}${v.labels ? 1 : 0}`;
+    let p = this.programs.get(key);
+    if (p) {
+      return p;
+    }
+    const gl = this.gl;
     const program = gl.createProgram();
     gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERTEX));
-    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, FRAGMENT));
+    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, fragmentSource(v)));
     gl.linkProgram(program);
     if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
       throw new Error(`overlay program: ${gl.getProgramInfoLog(program)}`);
     }
-    this.program = program;
-    this.u = {};
-    for (const name of ["uSize", "uTile", "uLut", "uU16", "uLabels", "uSmooth", "uMaxCode", "uVmin", "uVmax",
-      "uLo", "uHi", "uThreshold", "uOpacity"]) {
-      this.u[name] = gl.getUniformLocation(program, name);
+    const u = {};
+    for (const name of ["uSize", "uTile", "uLut", "uVmin", "uCodeScale", "uLo", "uInvSpan", "uThreshold", "uOpacity"]) {
+      u[name] = gl.getUniformLocation(program, name);
     }
-    this.vao = gl.createVertexArray();
-    this.buffer = gl.createBuffer();
-    gl.bindVertexArray(this.vao);
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffer);
-    const pos = gl.getAttribLocation(program, "aPos");
-    const tex = gl.getAttribLocation(program, "aTex");
-    gl.enableVertexAttribArray(pos);
-    gl.vertexAttribPointer(pos, 2, gl.FLOAT, false, 16, 0);
-    gl.enableVertexAttribArray(tex);
-    gl.vertexAttribPointer(tex, 2, gl.FLOAT, false, 16, 8);
-    gl.bindVertexArray(null);
-    this.data = new Float32Array(24 * 64);
+    p = { program, u, pos: gl.getAttribLocation(program, "aPos"), tex: gl.getAttribLocation(program, "aTex") };
+    this.programs.set(key, p);
+    return p;
   }
 
   /**
@@ -175,11 +186,9 @@ export class ValueRenderer {
     gl.viewport(0, 0, width, height);
     gl.clearColor(0, 0, 0, 0);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    gl.useProgram(this.program);
-    gl.uniform2f(this.u.uSize, width, height);
     gl.enable(gl.BLEND);
     gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA); // premultiplied output
-    gl.bindVertexArray(this.vao);
+    this.size = [width, height];
   }
 
   /**
@@ -191,21 +200,27 @@ export class ValueRenderer {
    */
   draw(style, options, quads) {
     const gl = this.gl;
-    const u = this.u;
-    gl.uniform1i(u.uU16, options.u16 ? 1 : 0);
-    gl.uniform1i(u.uLabels, style.labels ? 1 : 0);
-    gl.uniform1i(u.uSmooth, options.smooth && !style.labels ? 1 : 0); // classes are never blended
-    gl.uniform1f(u.uMaxCode, style.maxCode);
+    const p = this.program({ u16: options.u16, smooth: options.smooth && !style.labels, labels: style.labels });
+    const u = p.u;
+    gl.useProgram(p.program);
+    gl.uniform2f(u.uSize, this.size[0], this.size[1]);
     gl.uniform1f(u.uVmin, style.vmin);
-    gl.uniform1f(u.uVmax, style.vmax);
+    gl.uniform1f(u.uCodeScale, (style.vmax - style.vmin) / style.maxCode);
     gl.uniform1f(u.uLo, style.lo);
-    gl.uniform1f(u.uHi, style.hi);
+    // hi == lo: everything at or above it takes the top colour (lutIndex's rule)
+    gl.uniform1f(u.uInvSpan, style.hi > style.lo ? 1 / (style.hi - style.lo) : 1e30);
     gl.uniform1f(u.uThreshold, Number.isFinite(style.threshold) ? style.threshold : -3.0e38);
     gl.uniform1f(u.uOpacity, style.opacity);
     gl.activeTexture(gl.TEXTURE1);
     gl.bindTexture(gl.TEXTURE_2D, options.lut);
     gl.uniform1i(u.uLut, 1);
     gl.uniform1i(u.uTile, 0);
+    gl.bindVertexArray(this.vao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffer);
+    gl.enableVertexAttribArray(p.pos);
+    gl.vertexAttribPointer(p.pos, 2, gl.FLOAT, false, 16, 0);
+    gl.enableVertexAttribArray(p.tex);
+    gl.vertexAttribPointer(p.tex, 2, gl.FLOAT, false, 16, 8);
     if (this.data.length < quads.length * 24) {
       this.data = new Float32Array(quads.length * 24);
     }
@@ -217,7 +232,6 @@ export class ValueRenderer {
         data.set(c.slice(corner * 4, corner * 4 + 4), i * 24 + k * 4);
       }
     });
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.buffer);
     gl.bufferData(gl.ARRAY_BUFFER, data.subarray(0, quads.length * 24), gl.STREAM_DRAW);
     gl.activeTexture(gl.TEXTURE0);
     quads.forEach((q, i) => {

@@ -118,7 +118,7 @@ export function lutIndex(value, style) {
     return -1;
   }
   const span = style.hi - style.lo;
-  const t = span > 0 ? (value - style.lo) / span : (value >= style.hi ? 1 : 0);
+  const t = span > 0 ? (value - style.lo) / span : (value > style.hi ? 1 : 0); // the shader's rule
   return Math.round(Math.min(1, Math.max(0, t)) * 255);
 }
 
