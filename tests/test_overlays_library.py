@@ -4,7 +4,9 @@ listed, converted, sampled into value tiles on the slide's Deep Zoom grid and re
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +208,20 @@ def test_an_unusable_attached_map_is_not_listed_and_uploads_need_a_slide(
     with pytest.raises(SlideNotFoundError):
         overlays.add("nope.tif", tmp_path / "m.npy", "m.npy", AddOptions())
     assert not (tmp_path / "overlays").exists()
+
+
+def test_leftovers_of_a_killed_process_are_swept(tmp_path: Path,
+                                                 demo_pair: tuple[SlideLibrary, np.ndarray]) -> None:
+    slides, _ = demo_pair
+    overlays = overlay_library(tmp_path, slides)
+    root = tmp_path / "overlays"
+    old_staging, old_trash = root / ".0123456789ab.tmp", root / ".ba9876543210.removed-1a2b3c4d"
+    fresh = root / ".fresh.tmp"
+    for d in (old_staging, old_trash, fresh):
+        d.mkdir(parents=True)
+        (d / "level-0.npy").write_bytes(b"x")
+    for d in (old_staging, old_trash):
+        os.utime(d, (time.time() - 7200, time.time() - 7200))
+    np.save(tmp_path / "m.npy", np.zeros((35, 47), np.float32))
+    added = overlays.add("tumor_x.tif", tmp_path / "m.npy", "m.npy", AddOptions())
+    assert sorted(p.name for p in root.iterdir()) == sorted([".fresh.tmp", added.id])  # a live one stays

@@ -38,6 +38,8 @@ _META = "overlay.json"
 _ATTACHED_PREFIX = "lm-"
 _ATTACHED_EXTENSIONS = (".tif", ".tiff")
 _INDEX_TTL_S = 2.0
+#: Staging copies older than this are a killed process's leftovers (a conversion takes seconds).
+_LEFTOVER_AGE_S = 3600.0
 
 
 def attached_id(slide_id: str) -> str:
@@ -62,6 +64,27 @@ def _publish(staging: Path, final: Path) -> None:
         if not (final / _META).exists():
             raise
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def sweep_leftovers(directory: Path, max_age_s: float = _LEFTOVER_AGE_S) -> list[str]:
+    """Remove what a process killed mid-way left in *directory*: hidden staging copies (``.*.tmp``)
+    and removed overlays (``.*.removed-*``) older than *max_age_s*; their names."""
+    removed: list[str] = []
+    cutoff = time.time() - max_age_s
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") and (name.endswith(".tmp") or ".removed-" in name):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(name)
+            except OSError:
+                continue
+    return removed
 
 
 def _write_meta(directory: Path, overlay: Overlay) -> None:
@@ -155,6 +178,7 @@ class OverlayLibrary:
             if found is not None:
                 return found
             self.cache_root.mkdir(parents=True, exist_ok=True)
+            sweep_leftovers(self.cache_root)
             staging = self.cache_root / f".{overlay_id}-{version}.{secrets.token_hex(4)}.tmp"
             staging.mkdir()
             try:
@@ -269,6 +293,7 @@ class OverlayLibrary:
                                 attached=False, version=secrets.token_hex(6), created=_iso())
         overlay = self._placed(overlay)
         self.root.mkdir(parents=True, exist_ok=True)
+        sweep_leftovers(self.root)
         staging = self.root / f".{overlay_id}.tmp"
         staging.mkdir()
         try:
