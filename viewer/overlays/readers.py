@@ -70,8 +70,9 @@ def read_png(path: Path, what: str, max_mpx: int, kind: OverlayKind | None) -> G
                 image.load()
                 palette = _palette(image) if mode == "P" else None
                 values = np.asarray(image)
-    except Image.DecompressionBombError:
-        raise InputTooLargeError(f"{what}: the PNG is too large to decode") from None
+    except Image.DecompressionBombError as exc:
+        raise InputTooLargeError(
+            f"{what}: the PNG is over the PNG decoder's size limit ({exc}); send a TIFF or .npy") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise OverlayFormatError(f"{what}: not a readable PNG ({exc})") from None
     if mode == "1":
