@@ -55,11 +55,13 @@ def check_level(overlays: OverlayLibrary, geometry: DeepZoomGeometry, overlay: O
     return checked
 
 
-def test_alignment_on_a_plain_slide(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [TileOptions(tile_size=254, overlap=1), TileOptions()],
+                         ids=["254+1", "stored tiles 256+0"])
+def test_alignment_on_a_plain_slide(tmp_path: Path, options: TileOptions) -> None:
     root = tmp_path / "slides"
     root.mkdir()
     make_test_slide(root / "plain.tif", 2000, 1500)
-    slides = SlideLibrary(root, options=TileOptions(tile_size=254, overlap=1))
+    slides = SlideLibrary(root, options=options)
     overlays = overlay_library(tmp_path, slides)
     grid = index_map(-(-2000 // 16), -(-1500 // 16))  # 125 x 94, scale 16 from the ratio
     np.save(tmp_path / "index.npy", grid)
@@ -67,6 +69,7 @@ def test_alignment_on_a_plain_slide(tmp_path: Path) -> None:
     assert overlay.scale == 16 and overlay.encoding == "u16" and overlay.value_max == 65535
     geometry = slides.geometry("plain.tif")
     assert (geometry.offset_x, geometry.offset_y) == (0, 0)
+    assert (geometry.tile_size, geometry.overlap) == ((254, 1) if options.tile_size else (256, 0))
     deepest = geometry.level_count - 1
     assert overlay.native_level == deepest - 4
     # d = 1, 2 and 16 (the native level): every px the cell its centre is in
