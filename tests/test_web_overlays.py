@@ -103,6 +103,8 @@ def test_upload_list_describe_tile_value_and_delete(story: tuple[FlaskClient, Pa
     assert overlay["source"] == {"format": "tiff", "filename": "model-a.tif", "dtype": "uint8",
                                  "attached": False}
     assert set(overlay["urls"]) == {"self", "tiles", "value", "polygons", "statistics"}
+    assert overlay["urls"]["polygons"] == overlay["urls"]["self"] + "/polygons"
+    assert overlay["urls"]["statistics"] == overlay["urls"]["self"] + "/statistics"
     _security_headers(created)
 
     # listed on the slide (the attached likelihood map first), in the slide entry and the listing

@@ -54,8 +54,8 @@ def overlay_json(overlay: Overlay) -> schemas.OverlayDescriptor:
         "self": self_url,
         "tiles": template,
         "value": url_for("overlays.value", overlay_id=overlay.id),
-        "polygons": f"{self_url}/polygons",
-        "statistics": f"{self_url}/statistics",
+        "polygons": url_for("overlay_polygons.polygons", overlay_id=overlay.id),
+        "statistics": url_for("overlay_polygons.statistics", overlay_id=overlay.id),
     }
     return cast(schemas.OverlayDescriptor, body)
 
