@@ -197,6 +197,10 @@ def test_an_unusable_attached_map_is_not_listed_and_uploads_need_a_slide(
     with caplog.at_level("WARNING", logger="viewer.overlays.library"):
         assert overlays.list("b.svs.tif") == [] and overlays.list("c.tif") == []
     assert "size ratio fits no downsample" in caplog.text and "3 channels" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="viewer.overlays.library"):  # over OVERLAY_MAX_MPX
+        assert overlay_library(tmp_path, slides, max_mpx=0).list("b.svs.tif") == []
+    assert "over the 0 Mpx limit" in caplog.text
     with pytest.raises(OverlayNotFoundError):
         overlays.get(attached_id("c.tif"))
     # a good one with the .tiff extension is found

@@ -27,7 +27,7 @@ from viewer.lru import LRU
 from viewer.overlays.build import build_overlay, finish_values, read_source
 from viewer.overlays.model import AddOptions, Overlay
 from viewer.overlays.pyramid import ValueField, write_pyramid
-from viewer.overlays.sources import fit_scale, read_tiff, read_tiff_header
+from viewer.overlays.sources import check_size, fit_scale, read_tiff, read_tiff_header
 from viewer.overlays.tiles import encode_png, native_level, sample_tile
 from viewer.slides import OVERLAY_SUFFIX, SlideLibrary
 from viewer.slides.paths import inside_root
@@ -147,9 +147,10 @@ class OverlayLibrary:
         if converted is not None:
             self._attached_memo[overlay_id] = (key, converted)
             return self._placed(converted), path
-        what = f"{path.name}"
+        what = path.name
         try:
             header = read_tiff_header(path, what)
+            check_size(header.width, header.height, self.max_mpx, what)
             if header.dtype == "float32":  # the range needs the data: convert now
                 converted = self._convert_attached(slide_id, overlay_id, version, path)
                 self._attached_memo[overlay_id] = (key, converted)
