@@ -327,3 +327,17 @@ def test_add_list_remove(tmp_path: Path, overlays: OverlayLibrary) -> None:
     with pytest.raises(OverlayNotFoundError):
         overlays.remove(first.id)
     assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == [second.id]
+
+
+def test_label_map_of_more_than_256_classes_uses_two_bytes(tmp_path: Path, overlays: OverlayLibrary) -> None:
+    shape = (-(-H // 32), -(-W // 32))  # 69 x 94
+    cells = (np.arange(shape[0] * shape[1]) % 300).astype(np.uint16).reshape(shape)
+    tifffile.imwrite(tmp_path / "cells.tif", cells, tile=(16, 16))
+    overlay = overlays.add(SLIDE, tmp_path / "cells.tif", "cells.tif", AddOptions(kind="labels"))
+    assert (overlay.kind, overlay.encoding) == ("labels", "u16")
+    assert (overlay.value_min, overlay.value_max) == (0, 65535)
+    assert overlay.classes is not None and [c.value for c in overlay.classes] == list(range(300))
+    assert overlays.field(overlay.id).level(0).dtype == np.uint16
+    _, codes = native_codes(overlays, overlay)
+    np.testing.assert_array_equal(codes, cells[:codes.shape[0], :codes.shape[1]])
+    assert overlays.value_at(overlay.id, 32 * 93 + 1, 32 * 68 + 1) == cells[68, 93]
