@@ -175,13 +175,13 @@ def _contour_rings(grid: np.ndarray, threshold: float) -> tuple[np.ndarray, np.n
     owners: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     polygons = 0
     for label in range(1, count + 1):
-        (r0, r1, c0, c1), window = _group_window(grid, labels, label)
+        (r0, r1, c0, c1), padded = _group_window(grid, labels, label)
         if indicator:
-            window = np.where(window >= threshold, 1.0, 0.0)
-        vmax = float(np.nanmax(window))
+            np.greater_equal(padded, threshold, out=padded, where=~np.isnan(padded))
+        vmax = float(np.nanmax(padded))
         low = min(2 * level - vmax, below)  # nodata and other groups' cells: below the level
-        window = np.where(np.isnan(window), low, window)
-        padded = _padded(window, level, below, low, (r0 == 0, r1 == h, c0 == 0, c1 == w))
+        padded[np.isnan(padded)] = low
+        _mirror_edges(padded, level, below, low, (r0 == 0, r1 == h, c0 == 0, c1 == w))
         generator = contourpy.contour_generator(
             z=padded, name="serial", fill_type=contourpy.FillType.ChunkCombinedOffsetOffset
         )
@@ -202,14 +202,17 @@ def _group_window(
     grid: np.ndarray, labels: np.ndarray, label: int
 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The window (r0, r1, c0, c1) of block group *label* and one cell around it, and its values
-    (float64) where they belong to the group's blocks or their one-cell rim, NaN elsewhere (cells
-    of another group that the window's rectangle takes in)."""
+    as float64 with one more cell on each side (NaN) for :func:`_mirror_edges`: the values of the
+    group's blocks and their one-cell rim, NaN elsewhere (cells of another group that the window's
+    rectangle takes in). One array of the window's size: a map inside everywhere is one window."""
     h, w = grid.shape
     ys, xs = np.nonzero(labels == label)
     br0, br1, bc0, bc1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     r0, r1 = max(0, br0 * BLOCK - 1), min(h, br1 * BLOCK + 1)
     c0, c1 = max(0, bc0 * BLOCK - 1), min(w, bc1 * BLOCK + 1)
-    window = np.array(grid[r0:r1, c0:c1], dtype=np.float64)
+    padded = np.full((r1 - r0 + 2, c1 - c0 + 2), np.nan)
+    window = padded[1:-1, 1:-1]
+    window[...] = grid[r0:r1, c0:c1]
     # mine: the group's cells over rows [br0*BLOCK - 2, br1*BLOCK + 2) (two cells of margin)
     mine = np.pad(np.kron(labels[br0:br1, bc0:bc1] == label, np.ones((BLOCK, BLOCK), dtype=bool)), 2)
     mine = mine[r0 - br0 * BLOCK + 1 : r1 - br0 * BLOCK + 3, c0 - bc0 * BLOCK + 1 : c1 - bc0 * BLOCK + 3]
@@ -218,34 +221,35 @@ def _group_window(
         for dx in (0, 1, 2):
             near |= mine[dy : dy + r1 - r0, dx : dx + c1 - c0]
     window[~near] = np.nan
-    return (r0, r1, c0, c1), window
+    return (r0, r1, c0, c1), padded
 
 
-def _padded(
-    window: np.ndarray, threshold: float, below: float, low: float, edges: tuple[bool, bool, bool, bool]
-) -> np.ndarray:
-    """*window* with one cell more on each side: below the threshold, except along the grid's own
-    edges (*edges*: top, bottom, left, right), where inside cells are mirrored about the threshold
-    (``2p - v``), so that the iso-line crosses the grid's edge, half a cell beyond the centres."""
+def _mirror_edges(
+    padded: np.ndarray, threshold: float, below: float, low: float, edges: tuple[bool, bool, bool, bool]
+) -> None:
+    """Fill *padded*'s outer cells (below the threshold already) along the grid's own edges
+    (*edges*: top, bottom, left, right) with the inside cells next to them mirrored about the
+    threshold (``2p - v``), so that the iso-line crosses the grid's edge, half a cell beyond the
+    centres; a corner mirrors the corner cell."""
     def mirror(values: np.ndarray) -> np.ndarray:
         mirrored: np.ndarray = np.where(values >= threshold, np.minimum(2 * threshold - values, below), low)
         return mirrored
 
     top, bottom, left, right = edges
-    out = np.pad(window, 1, constant_values=low)
     if top:
-        out[0, 1:-1] = mirror(window[0])
+        padded[0, 1:-1] = mirror(padded[1, 1:-1])
     if bottom:
-        out[-1, 1:-1] = mirror(window[-1])
+        padded[-1, 1:-1] = mirror(padded[-2, 1:-1])
     if left:
-        out[1:-1, 0] = mirror(window[:, 0])
+        padded[1:-1, 0] = mirror(padded[1:-1, 1])
     if right:
-        out[1:-1, -1] = mirror(window[:, -1])
-    for row, col, on_edges in ((0, 0, top and left), (0, -1, top and right),
-                               (-1, 0, bottom and left), (-1, -1, bottom and right)):
-        if on_edges:  # a corner mirrors the corner cell
-            out[row, col] = mirror(np.array([window[row, col]]))[0]
-    return out
+        padded[1:-1, -1] = mirror(padded[1:-1, -2])
+    corners = ((0, 0, top and left), (0, -1, top and right),
+               (-1, 0, bottom and left), (-1, -1, bottom and right))
+    for row, col, on_edges in corners:
+        if on_edges:  # the corner cell's value is one step inwards on both axes
+            inner_row, inner_col = (1 if row == 0 else -2), (1 if col == 0 else -2)
+            padded[row, col] = mirror(padded[inner_row : inner_row + 1, inner_col])[0]
 
 
 # --------------------------------------------------------------------------------------------------
