@@ -104,6 +104,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MASK_DIRECT_MAX_COST", int, 100_000_000, "Largest mask a GET answers during the request, as "
             "vertices x output rows + output pixels; a larger one gets 409 and needs a job (POST). "
             "0: masks are always jobs."),
+    # Production serving (issue 16): gunicorn, health, metrics, logs, CORS
+    Setting("WORKER_TIMEOUT", int, 120, "Seconds a gunicorn worker may stay silent (a request stuck "
+            "that long) before the master kills and replaces it."),
+    Setting("GRACEFUL_TIMEOUT", int, 30, "Seconds a worker has to finish its requests in flight when it "
+            "is stopped or replaced (SIGTERM, or a reload by SIGHUP); then it is killed."),
+    Setting("METRICS", bool, True, "Count requests, tiles and store writes and serve them as Prometheus "
+            "metrics at /metrics (summed over every worker)."),
+    Setting("METRICS_ALLOW", str, "127.0.0.1/32,::1/128", "Comma-separated networks (CIDRs) whose peers "
+            "(REMOTE_ADDR) may read /metrics; others get 403."),
+    Setting("LOG_FORMAT", str, "text", "text, or json: one JSON object per line (time, level, logger, "
+            "message, request_id), with a line per request (method, path, route, status, duration)."),
+    Setting("CORS_ORIGINS", str, "", "Comma-separated origins (https://name[:port]) whose pages may read "
+            "this server's API and tiles cross-origin (CORS); empty: CORS off."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -198,6 +211,11 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
                  "MASK_MAX_COST", "IDEMPOTENCY_RETENTION_S"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
+    for name in ("WORKER_TIMEOUT", "GRACEFUL_TIMEOUT"):
+        if values[name] < 1:
+            problems.append(f"{name} must be at least 1, got {values[name]}")
+    if values["LOG_FORMAT"] not in ("text", "json"):
+        problems.append(f"LOG_FORMAT must be text or json, got {values['LOG_FORMAT']!r}")
     if values["MASK_DIRECT_MAX_COST"] < 0:
         value = values["MASK_DIRECT_MAX_COST"]
         problems.append(f"MASK_DIRECT_MAX_COST must be 0 (always a job) or more, got {value}")
