@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -166,8 +167,19 @@ def test_upload_list_describe_tile_value_and_delete(story: tuple[FlaskClient, Pa
     point = client.get(f"{placed['urls']['value']}?x={100 + 8 * 3 + 1}&y={200.5 + 8 * 2 + 1}").get_json()
     assert point["value"] == values[2, 3]
 
+    # the other fields reach the store: a label map's kind and class names, a CSV's patch size
+    labels = _upload(client, {"file": ("classes.tif", _tiff((values % 3).astype(np.uint8))), "kind": "labels",
+                              "classes": "normal, tumour ,necrosis"}).get_json()
+    assert labels["kind"] == "labels"
+    assert [c["name"] for c in labels["classes"]] == ["normal", "tumour", "necrosis"]
+    patches = _upload(client, {"file": ("p.csv", b"x,y,score\n0,0,0.25\n48,0,0.75\n"), "patch_size": "48",
+                               "name": "patches"}).get_json()
+    assert patches["scale"] == 48 and (patches["width"], patches["height"]) == (2, 1)
+    inside = client.get(f"{patches['urls']['value']}?x=60&y=10").get_json()["value"]
+    assert inside == pytest.approx(0.75, abs=1e-4)
+
     # delete: 204, then gone everywhere, nothing left on disk; the attached map cannot be deleted
-    for found in (overlay, placed):
+    for found in (overlay, placed, labels, patches):
         assert client.delete(found["urls"]["self"], headers=UPLOAD_HEADERS).status_code == 204
     assert client.get(overlay["urls"]["self"]).status_code == 404
     assert client.get(url).status_code == 404
@@ -315,3 +327,25 @@ def test_upload_body_limit_is_overlay_upload_max_mb_and_other_routes_keep_max_up
                                      chunked)
             assert status == 413 and "OVERLAY" not in text, text  # MAX_UPLOAD_MB still holds elsewhere
         assert _stored(root) == sorted(created)  # no part file of the refused bodies is left
+
+
+def test_a_slide_broken_since_it_was_scanned_does_not_fail_the_listing(tmp_path: Path) -> None:
+    slides = _slides(tmp_path / "slides", attached=True)
+    broken = slides / "broken.svs"
+    shutil.copy(slides / CMU, broken)
+    shutil.copy(slides / "CMU-1-Small-Region_likelihood_map.tif", slides / "broken_likelihood_map.tif")
+    first = _app(tmp_path)
+    assert len(first.test_client().get("/api/slides").get_json()["slides"]) == 2  # metadata cached on disk
+    first.extensions["wsi_viewer"].slides.close()
+    # the file breaks, keeping its size and mtime: the cached metadata still says it is readable
+    stat = broken.stat()
+    broken.write_bytes(b"\0" * stat.st_size)
+    os.utime(broken, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    app = _app(tmp_path)
+    client = app.test_client()
+    listing = client.get("/api/slides")
+    assert listing.status_code == 200
+    entries = {s["id"]: s for s in listing.get_json()["slides"]}
+    assert entries["broken.svs"]["overlays"] == [] and len(entries[CMU]["overlays"]) == 1
+    assert client.get("/api/slides/broken.svs/overlays").status_code == 422  # its own route says why
+    app.extensions["wsi_viewer"].slides.close()

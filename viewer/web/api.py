@@ -14,7 +14,7 @@ from viewer.web import schemas
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.demo import library_slides, preparing_entry
 from viewer.web.openapi import Reply, describe, json_reply, openapi_text
-from viewer.web.overlays import overlays_url, slide_overlays
+from viewer.web.overlays import listed_overlays, overlays_url
 from viewer.web.params import IF_NONE_MATCH, IntQuery
 from viewer.web.services import services
 from viewer.web.sets import slide_annotation_urls
@@ -67,7 +67,7 @@ def slide_summary(
         "associated": info.associated,
         "annotation_count": annotation_count,
         "set_count": set_count,
-        "overlays": [] if info.error else slide_overlays(info.id),
+        "overlays": [] if info.error else listed_overlays(info.id),
         "urls": slide_urls(info.id, info),
     }
     if info.error:

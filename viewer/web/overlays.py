@@ -16,13 +16,14 @@ The domain is ``viewer.overlays`` (:class:`~viewer.overlays.OverlayLibrary` at
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from typing import cast
 
 from flask import Blueprint, Response, jsonify, url_for
 
-from viewer.errors import InvalidInputError, OverlayNotFoundError
+from viewer.errors import InvalidInputError, OverlayNotFoundError, ViewerError
 from viewer.overlays import Overlay
 from viewer.web import schemas
 from viewer.web.conditional import is_fresh, not_modified
@@ -35,6 +36,7 @@ from viewer.web.tiles import TILE_CACHE_CONTROL
 from viewer.web.tiles import _check_tile_address as check_tile_address
 
 bp = Blueprint("overlays", __name__)
+log = logging.getLogger(__name__)
 
 #: Overlay ids: uploads 12 hex digits, attached maps ``lm-`` and 10; anything else names nothing.
 _OVERLAY_ID = re.compile(r"[a-z0-9-]{1,64}")
@@ -63,6 +65,17 @@ def overlay_json(overlay: Overlay) -> schemas.OverlayDescriptor:
 def slide_overlays(slide_id: str) -> list[schemas.OverlayDescriptor]:
     """The overlays of a readable slide, as each slide entry of the API lists them."""
     return [overlay_json(found) for found in services().overlays.list(slide_id)]
+
+
+def listed_overlays(slide_id: str) -> list[schemas.OverlayDescriptor]:
+    """The ``overlays`` of a slide entry: :func:`slide_overlays`, or none when they cannot be read
+    (a slide whose file broke after its metadata was cached), so that one slide cannot fail the
+    library's listing; the slide's own routes then answer its error."""
+    try:
+        return slide_overlays(slide_id)
+    except ViewerError as exc:
+        log.warning("overlays of slide %r not listed: %s", slide_id, exc.message)
+        return []
 
 
 def overlays_url(slide_id: str) -> str:
