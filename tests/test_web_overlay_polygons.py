@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from viewer.app import create_app
 from viewer.overlays import AddOptions
+from viewer.overlays.polygons import PolygonRequest, contour_level, region_polygons
 
 DATA = Path(__file__).parent / "data"
 TOOLS = Path(__file__).parent.parent.parent / "shared" / "tools"
@@ -192,3 +193,18 @@ def test_polygons_are_in_slide_space_on_a_bounds_offset_slide(tmp_path: Path, bo
     # the region's edge is half-way between inside and outside cell centres: the cells' own edges
     assert ring[:, 0].min() == 2304 + 10 * 32 and ring[:, 0].max() == 2304 + 30 * 32
     assert ring[:, 1].min() == 1792 + 20 * 32 and ring[:, 1].max() == 1792 + 40 * 32
+
+
+def test_a_map_over_the_cell_limit_is_contoured_on_a_coarser_level(cmu: tuple[Flask, str]) -> None:
+    app, overlay_id = cmu
+    field = app.extensions["wsi_viewer"].overlays.field(overlay_id)
+    mpp = (0.499, 0.499)
+    request = PolygonRequest(0.5, 0.0)
+    assert contour_level(field, 139 * 186) == 0 and contour_level(field, 139 * 186 - 1) == 1
+    fine = region_polygons(field, request, mpp)
+    coarse = region_polygons(field, request, mpp, max_cells=139 * 186 - 1)  # level 1: 70 x 93 cells of 32 px
+    assert len(fine) == len(coarse) == 2 and coarse.holes.tolist() == [1, 0]
+    assert len(coarse.points) < len(fine.points) * 0.7
+    for k in range(2):  # the same regions, within a coarse cell
+        assert np.allclose(coarse.ring(k).min(axis=0), fine.ring(k).min(axis=0), atol=2 * SCALE)
+        assert np.allclose(coarse.ring(k).max(axis=0), fine.ring(k).max(axis=0), atol=2 * SCALE)

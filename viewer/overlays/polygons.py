@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: Most regions one polygons request may make (more: 413 with the count).
 MAX_REGIONS = 20_000
+#: Most cells contoured at once: a larger map is contoured on its first pyramid level within this
+#: (each level halves both sides: cells twice as large; a region's window is a float64 array).
+MAX_CONTOUR_CELLS = 1 << 26
 #: Colour of the regions' group (drawn over a heatmap's warm colours).
 REGION_COLOR = "#00E5FF"
 
@@ -82,17 +85,21 @@ def region_polygons(
     *,
     max_regions: int = MAX_REGIONS,
     max_vertices: int | None = None,
+    max_cells: int = MAX_CONTOUR_CELLS,
 ) -> Polygons:
-    """The regions of the overlay's full grid at the request's threshold (slide space).
+    """The regions of the overlay's grid at the request's threshold (slide space): the full grid,
+    or for a grid of more than *max_cells* cells its first pyramid level within that
+    (:func:`contour_level`).
 
     :raises InputTooLargeError: (413) more than *max_regions* regions, or more than *max_vertices*
         vertices in all, with the counts.
     """
     o = field.overlay
+    level = contour_level(field, max_cells)
     polys = threshold_polygons(
-        field.level(0),
+        field.level(level),
         request.threshold,
-        scale=o.scale,
+        scale=o.scale * 2**level,
         origin=(o.origin_x, o.origin_y),
         tolerance_px=request.tolerance_um / max(mpp),
         min_area_px2=request.min_area_um2 / (mpp[0] * mpp[1]),
@@ -106,6 +113,14 @@ def region_polygons(
             [f"regions: {len(polys)}", f"vertices: {vertices}", f"limit: {max_vertices}"],
         )
     return polys
+
+
+def contour_level(field: ValueField, max_cells: int = MAX_CONTOUR_CELLS) -> int:
+    """The pyramid level polygons are made on: 0, or the first with at most *max_cells* cells."""
+    level = 0
+    while level + 1 < field.levels and field.level(level).size > max_cells:
+        level += 1
+    return level
 
 
 def region_set(
