@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -31,13 +32,19 @@ from viewer.slides import SlideLibrary, TileOptions
 SLIDE_W, SLIDE_H = 3000, 2200
 
 
-@pytest.fixture()
-def demo_pair(tmp_path: Path) -> tuple[SlideLibrary, np.ndarray]:
-    """A slide with the demo's likelihood map beside it (uint8, 1/64, pyramidal, deflate)."""
-    root = tmp_path / "slides"
-    root.mkdir()
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A slide with the demo's likelihood map beside it (uint8, 1/64, pyramidal, deflate), made once."""
+    root = tmp_path_factory.mktemp("demo")
     make_test_slide(root / "tumor_x.tif", SLIDE_W, SLIDE_H)
     demo.write_likelihood_map(root / "tumor_x_likelihood_map.tif", SLIDE_W, SLIDE_H, seed=3)
+    return root
+
+
+@pytest.fixture()
+def demo_pair(tmp_path: Path, demo_files: Path) -> tuple[SlideLibrary, np.ndarray]:
+    """A copy of :func:`demo_files` each test may change, its library, and the map's values."""
+    root = shutil.copytree(demo_files, tmp_path / "slides")
     values = tifffile.imread(root / "tumor_x_likelihood_map.tif", key=0)
     return SlideLibrary(root, options=TileOptions(tile_size=254, overlap=1)), values
 
