@@ -201,7 +201,7 @@ def test_upload_list_describe_tile_value_and_delete(story: tuple[FlaskClient, Pa
 @pytest.fixture(scope="module")
 def strict_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlaskClient, Path]]:
     tmp = tmp_path_factory.mktemp("overlay-uploads")
-    _slides(tmp / "slides")
+    (_slides(tmp / "slides") / "unreadable.svs").write_bytes(b"II*\x00" + b"\xff" * 4000)
     app = _app(tmp, OVERLAY_MAX_MPX=1)  # the slide-size grid (6.6 Mpx) is over it, 1/16 is not
     yield app.test_client(), tmp / "data" / "overlays"
     app.extensions["wsi_viewer"].slides.close()
@@ -271,6 +271,8 @@ def test_uploads_that_are_not_overlay_forms(strict_app: tuple[FlaskClient, Path]
     assert no_proof.status_code == 403 and "X-Requested-With" in no_proof.get_json()["error"]
     unknown = _upload(client, [_file(_GOOD)], url="/api/slides/nope.svs/overlays")
     assert unknown.status_code == 404
+    unreadable = _upload(client, [_file(_GOOD)], url="/api/slides/unreadable.svs/overlays")
+    assert unreadable.status_code == 422, unreadable.get_json()
     assert _stored(root) == []
 
 

@@ -122,7 +122,7 @@ def upload_overlay(slide_id: str) -> Response:
     """A new overlay of the slide from an uploaded file (201, ``Location`` = its descriptor)."""
     svc = services()
     library = svc.overlays
-    svc.slides.info(slide_id)  # an unknown slide is a 404 before the body is read
+    svc.slides.geometry(slide_id)  # an unknown (404) or unreadable (422) slide, before the body is read
     with received_upload(library.root, upload_limit(svc.settings)) as upload:
         created = library.add(slide_id, upload.path, upload.filename, upload.options)
     response = jsonify(overlay_json(created))
