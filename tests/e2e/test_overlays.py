@@ -244,6 +244,17 @@ def test_overlay_on_a_bounds_slide_2d_fallback_screenshot_and_compare(
     assert page.evaluate(PIXEL_JS, [4804, 3500])["rgba"][3] == 255
     assert page.evaluate(PIXEL_JS, [4796, 3500])["rgba"][3] == 0
     assert page.evaluate(PIXEL_JS, [4804, 3508])["rgba"][3] == 0
+    # a lost WebGL context (a GPU reset) comes back with the overlay drawn again
+    page.evaluate("""() => new Promise((done) => {
+      const canvas = document.querySelector('canvas[data-overlay="values"]');
+      const lose = canvas.getContext('webgl2').getExtension('WEBGL_lose_context');
+      const restore = () => setTimeout(() => lose.restoreContext(), 50);
+      canvas.addEventListener('webglcontextlost', restore, {once: true});
+      canvas.addEventListener('webglcontextrestored', () => done(), {once: true});
+      lose.loseContext();
+    })""")
+    wait_settled(page, shifted["id"])
+    assert page.evaluate(PIXEL_JS, [4804, 3500])["rgba"][3] == 255
 
     assert open_overlay(page, server, ramp_overlay, gl=0)["mode"] == "canvas2d"
     high = 16 * 124 + 8

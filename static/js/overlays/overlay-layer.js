@@ -11,7 +11,7 @@
  *
  * The pane carries `data-overlays` (count), `data-overlays-painted` ("true" once every visible
  * overlay has every tile of the view), `data-overlay-requests` (tiles fetched so far) and
- * `data-overlay-mode` of the value canvas ("webgl2" | "canvas2d"), for tests and benchmarks.
+ * `data-overlay-values-mode` of the value canvas ("webgl2" | "canvas2d"), for tests and benchmarks.
  */
 
 import { applyAffine, compose, visibleBox } from "../layers/view.js";
@@ -75,6 +75,18 @@ export class ValueOverlayLayer extends EventTarget {
     }) : null;
     if (gl) {
       this.renderer = new ValueRenderer(gl);
+      // a lost context (GPU reset, too many contexts) takes every texture: start again when it is back
+      canvas.addEventListener("webglcontextlost", (event) => event.preventDefault());
+      canvas.addEventListener("webglcontextrestored", () => {
+        this.renderer = new ValueRenderer(gl);
+        for (const entry of this.entries) {
+          entry.cache.tiles.clear();
+          entry.lutName = null;
+          entry.lutTexture = null;
+          this.#restyle(entry);
+        }
+        stage.requestDraw();
+      });
     } else {
       this.ctx = canvas.getContext("2d");
     }
