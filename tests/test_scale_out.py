@@ -1,0 +1,235 @@
+"""Scale-out, with real parts: Debian's nginx running the shipped ``deploy/nginx.conf`` (only its
+addresses and paths changed) in front of two ``wsi-viewer serve`` instances on different ports that
+share one PostgreSQL store (a fresh schema on ``WSI_VIEWER_TEST_DATABASE_URL``) and one slide
+directory, as ``compose.yaml`` runs them.
+
+One story: a change saved through one instance is visible through the other at once, and a stale
+write through the other is refused; concurrent edits through both keep every change; tiles come
+from nginx's cache on a revisit (never for a request carrying credentials); one instance killed
+(SIGKILL) while writes go through nginx loses no acknowledged write, applies each write once when
+its client sends it again with the same Idempotency-Key (the editor's save queue), and nginx sends
+everything to the other instance.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests._server import Server, free_port, running_process, running_server
+from tests._store_helpers import PG_ENV, pg_schema
+
+ROOT = Path(__file__).parent.parent
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+SLIDE = ROOT / "tests" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
+SLIDE_ID = SLIDE.name
+
+# nginx and two servers with their own processes: kept on one xdist worker, away from the others.
+pytestmark = [pytest.mark.xdist_group("scale_out"), pytest.mark.postgres]
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    assert found, "Debian's nginx is needed (tests/run-all.sh installs it: apt-get install nginx)"
+    return found
+
+
+def templated_conf(root: Path, port: int, upstreams: tuple[int, int]) -> str:
+    """``deploy/nginx.conf`` with this machine's addresses and paths, every directive unchanged."""
+    text = NGINX_CONF.read_text()
+    replacements = {
+        "server app1:8000 ": f"server 127.0.0.1:{upstreams[0]} ",
+        "server app2:8000 ": f"server 127.0.0.1:{upstreams[1]} ",
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "/var/cache/nginx/": f"{root}/cache/",
+        "/var/log/nginx/": f"{root}/log/",
+        "pid /run/nginx.pid;": f"pid {root}/nginx.pid;",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"deploy/nginx.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+@dataclass
+class Proxy:
+    url: str
+    access_log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.access_log.read_text().splitlines()
+
+
+@contextmanager
+def running_nginx(upstreams: tuple[int, int]) -> Iterator[Proxy]:
+    # nginx's workers run as nobody when the test runs as root: a directory they can enter.
+    root = Path(tempfile.mkdtemp(prefix="wsi-nginx-"))
+    root.chmod(0o755)
+    for sub in ("cache", "log"):
+        (root / sub).mkdir(mode=0o755)
+    port = free_port()
+    conf = root / "nginx.conf"
+    conf.write_text(templated_conf(root, port, upstreams))
+    nginx = nginx_binary()
+    checked = subprocess.run([nginx, "-t", "-q", "-p", str(root), "-c", str(conf)],
+                             capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with running_process([nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
+                             probe=url + "/api/slides", log_path=root / "nginx.out", env=dict(os.environ),
+                             timeout=60):
+            yield Proxy(url, root / "log" / "access.log")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def feature(name: str, x: float = 100.0) -> dict[str, Any]:
+    ring = [[x, 100.0], [x + 50, 100.0], [x + 50, 150.0], [x, 100.0]]
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"name": name, "asap": {"type": "Polygon", "group": None, "color": "#F4FA58"}}}
+
+
+def names(base: str, set_id: int) -> list[str]:
+    answer = requests.get(f"{base}/api/sets/{set_id}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return [f["properties"]["name"] for f in answer.json()["features"]]
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, Proxy]]:
+    assert os.environ.get(PG_ENV), f"{PG_ENV} is needed (tests/run-all.sh starts PostgreSQL)"
+    slides = Path(tempfile.mkdtemp(prefix="wsi-slides-"))  # the one slide directory both share
+    shutil.copy(SLIDE, slides / SLIDE_ID)
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, slides, True)
+        database = stack.enter_context(pg_schema())
+        servers = []
+        for name in ("a", "b"):
+            data = tmp_path / name / "data"
+            data.mkdir(parents=True)
+            servers.append(stack.enter_context(running_server(
+                str(slides), "--database", database, "--workers", "1", "--threads", "4",
+                data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"})))
+        a, b = servers
+        ports = (int(a.url.rsplit(":", 1)[1]), int(b.url.rsplit(":", 1)[1]))
+        proxy = stack.enter_context(running_nginx(ports))
+        yield a, b, proxy
+
+
+def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
+    cluster: tuple[Server, Server, Proxy],
+) -> None:
+    a, b, proxy = cluster
+
+    # --- a change through one instance is visible through the other at once ---------------------
+    created = requests.post(f"{a.url}/api/annotations/{SLIDE_ID}", json={"name": "shared"}, timeout=30)
+    assert created.status_code == 201, created.text
+    s = created.json()["set"]
+    set_id, add_url = s["id"], a.url + s["urls"]["annotations"]
+    first = requests.post(add_url, json=feature("first"), timeout=30)
+    assert first.status_code == 201, first.text
+    assert names(b.url, set_id) == ["first"]
+    location, etag = first.headers["Location"], first.headers["ETag"]
+    moved = requests.put(b.url + location, json=feature("moved", 400), headers={"If-Match": etag}, timeout=30)
+    assert moved.status_code == 200, moved.text
+    assert names(a.url, set_id) == ["moved"]
+    stale = requests.put(a.url + location, json=feature("stale"), headers={"If-Match": etag}, timeout=30)
+    assert stale.status_code == 412, stale.text  # one row version for both instances
+    assert names(b.url, set_id) == ["moved"]
+
+    # --- concurrent edits through both keep every change ------------------------------------------
+    def add_direct(base: str, name: str) -> int:
+        with requests.Session() as http:
+            return http.post(base + s["urls"]["annotations"], json=feature(name), timeout=60).status_code
+
+    wanted = [(base, f"{tag}{i}") for i in range(12) for base, tag in ((a.url, "a"), (b.url, "b"))]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda job: add_direct(*job), wanted))
+    assert statuses == [201] * len(wanted)
+    assert sorted(names(a.url, set_id)) == sorted(["moved", *(n for _, n in wanted)])
+    history = requests.get(f"{b.url}/api/sets/{set_id}/history", timeout=30).json()["changes"]
+    assert len(history) == 1 + 2 + len(wanted)  # the set, first + moved, each concurrent one
+
+    # --- tiles: from nginx's cache on a revisit; never with credentials --------------------------
+    tile = f"{proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
+    miss = requests.get(tile, timeout=30)
+    assert miss.status_code == 200 and miss.headers["X-Cache-Status"] == "MISS"
+    assert miss.content[:2] == b"\xff\xd8"
+    hit = requests.get(tile, timeout=30, headers={"X-Request-Id": "revisit-1"})
+    assert hit.status_code == 200 and hit.headers["X-Cache-Status"] == "HIT"
+    assert hit.content == miss.content and hit.headers["ETag"] == miss.headers["ETag"]
+    served = [line for line in proxy.log_lines() if "rid=revisit-1" in line]
+    assert len(served) == 1 and " upstream=- " in served[0], served  # no instance was asked
+    fresh = requests.get(tile, headers={"If-None-Match": miss.headers["ETag"]}, timeout=30)
+    assert fresh.status_code == 304 and fresh.headers["X-Cache-Status"] == "HIT"
+    for credentials in ({"Cookie": "wsi_session=x"}, {"Authorization": "Bearer wsv_x"}):
+        bypassed = requests.get(tile, headers=credentials, timeout=30)
+        assert bypassed.status_code == 200 and bypassed.headers["X-Cache-Status"] == "BYPASS"
+    dzi = requests.get(f"{proxy.url}/deepzoom/{SLIDE_ID}.dzi", timeout=30)
+    assert dzi.status_code == 200 and "X-Cache-Status" not in dzi.headers  # only tiles are cached
+
+    # --- one instance killed mid-write: nothing acknowledged lost, each write applied once ---------
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+    failures_seen: list[int] = []
+
+    def add_through_nginx(name: str) -> None:
+        """The editor's save queue: the same request and Idempotency-Key until it is answered."""
+        key = str(uuid.uuid4())
+        with requests.Session() as http:
+            for _ in range(50):
+                try:
+                    answer = http.post(proxy.url + s["urls"]["annotations"], json=feature(name),
+                                       headers={"Idempotency-Key": key}, timeout=30)
+                except requests.ConnectionError:
+                    failures_seen.append(0)
+                    time.sleep(0.1)
+                    continue
+                if answer.status_code == 201:
+                    with lock:
+                        acknowledged.append(name)
+                        if len(acknowledged) == 10:
+                            os.killpg(a.process.pid, signal.SIGKILL)
+                            killed.set()
+                    return
+                assert answer.status_code in (502, 503, 504), answer.text
+                failures_seen.append(answer.status_code)
+                time.sleep(0.1)
+        raise AssertionError(f"{name} was never acknowledged")
+
+    through_nginx = [f"n{i}" for i in range(40)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(add_through_nginx, through_nginx))
+    assert killed.is_set() and a.process.wait(10) == -signal.SIGKILL
+    assert sorted(acknowledged) == sorted(through_nginx)
+    stored = names(b.url, set_id)
+    assert sorted(n for n in stored if n.startswith("n")) == sorted(through_nginx)  # each exactly once
+    upstreams = {m[1] for line in proxy.log_lines() if (m := re.search(r"upstream=(\S+)", line))}
+    assert a.url.split("//")[1] in " ".join(upstreams)  # both took requests before the kill
+    assert b.url.split("//")[1] in " ".join(upstreams)
+
+    # nginx sends every request to the survivor now, reads and writes, with no error on the way
+    for i in range(6):
+        read = requests.get(f"{proxy.url}/api/sets/{set_id}", timeout=30)
+        assert read.status_code == 200, read.text
+        wrote = requests.post(proxy.url + s["urls"]["annotations"], json=feature(f"after{i}"), timeout=30)
+        assert wrote.status_code == 201, wrote.text
+    assert sum(n.startswith("after") for n in names(proxy.url, set_id)) == 6
