@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import openslide
@@ -75,6 +76,9 @@ class SlideLibrary:
         self._rendered = rendered_tiles
         self._open_lock = threading.Lock()
         self._disk_cache = load_metadata_file(self._cache_file, self.root)
+        #: Called with where each tile :meth:`tile` returns came from: "cache" (memory), "disk"
+        #: (rendered tiles on disk), "stored" (a stored JPEG as it is) or "rendered" (viewer.metrics).
+        self.tile_observer: Callable[[str], None] | None = None
 
     # -- scanning ----------------------------------------------------------------------------------
 
@@ -196,10 +200,14 @@ class SlideLibrary:
         if etag is None:
             etag = self.tile_etag(slide_id, level, col, row, fmt)
         cached = self._tiles.get(etag)
+        observer = self.tile_observer
         if cached is not None:
+            if observer is not None:
+                observer("cache")
             return cached
         key = etag.strip('"')
         data = self._rendered.get(key) if self._rendered is not None else None
+        source = "disk"
         if data is None:
             handle = self.handle(slide_id)
             try:
@@ -208,8 +216,11 @@ class SlideLibrary:
                 raise self._unreadable(slide_id, exc) from None
             if not stored and self._rendered is not None:
                 self._rendered.put(key, data)
+            source = "stored" if stored else "rendered"
         tile = Tile(data, MEDIA_TYPES[fmt], etag)
         self._tiles.put(etag, tile)
+        if observer is not None:
+            observer(source)
         return tile
 
     def thumbnail(self, slide_id: str, max_px: int) -> Tile:
