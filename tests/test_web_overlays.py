@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,17 @@ def story(tmp_path: Path) -> Iterator[tuple[FlaskClient, Path]]:
 def test_upload_list_describe_tile_value_and_delete(story: tuple[FlaskClient, Path]) -> None:
     client, root = story
     values = _position_grid()
+    # the part file of an upload a killed server left a day ago is swept by the next upload
+    root.mkdir(parents=True)
+    for name, age in ((".upload-killed.part", 86400 + 60), (".upload-live.part", 60)):
+        (root / name).write_bytes(b"II*\x00")
+        then = time.time() - age
+        os.utime(root / name, (then, then))
     created = _upload(client, {"file": ("model-a.tif", _tiff(values)), "name": "Model A"})
     assert created.status_code == 201, created.get_json()
     overlay = created.get_json()
+    assert _stored(root) == [".upload-live.part", overlay["id"]]
+    (root / ".upload-live.part").unlink()
     assert created.headers["Location"] == overlay["urls"]["self"] == f"/api/overlays/{overlay['id']}"
     # the scale from the shape ratio (1/16, sides rounded up), the range of uint8
     assert (overlay["width"], overlay["height"], overlay["scale"]) == (GRID_W, GRID_H, 16)

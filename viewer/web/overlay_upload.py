@@ -116,11 +116,11 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
                 isinstance(stream, LimitedStream) and stream.tell() >= max_bytes
             ):
                 raise InputTooLargeError(too_large) from None
-            # Werkzeug's limit on what it keeps in memory: a field, or bytes before any boundary
+            # Werkzeug's limits on what it keeps in memory: a field, bytes before any boundary, parts
             raise InputTooLargeError(
-                f"a form field (not a file part) over {request.max_form_memory_size:,} bytes, or a body "
-                "whose parts do not follow its multipart boundary: send the overlay as a file part "
-                "(curl -F file=@heat.tif)") from None
+                f"a form field (not a file part) over {request.max_form_memory_size:,} bytes, more than "
+                f"{request.max_form_parts} parts, or a body whose parts do not follow its multipart "
+                "boundary: send the overlay as a file part (curl -F file=@heat.tif)") from None
         stored = _the_file(form, files)
         stored.stream.flush()
         if not _has_bytes(stored):
