@@ -231,7 +231,9 @@ def test_leftovers_of_a_killed_process_are_swept(tmp_path: Path,
     for d in (old_staging, old_trash, fresh):
         d.mkdir(parents=True)
         (d / "level-0.npy").write_bytes(b"x")
-    for d in (old_staging, old_trash):
+    old_decoding = root / ".decode-0a1b2c3d4e5f.tmp"  # a large TIFF's decoding file
+    old_decoding.write_bytes(b"x")
+    for d in (old_staging, old_trash, old_decoding):
         os.utime(d, (time.time() - 7200, time.time() - 7200))
     np.save(tmp_path / "m.npy", np.zeros((35, 47), np.float32))
     added = overlays.add("tumor_x.tif", tmp_path / "m.npy", "m.npy", AddOptions())

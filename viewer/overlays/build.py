@@ -32,11 +32,13 @@ def source_format(filename: str) -> str:
     return found
 
 
-def read_source(source: Path, filename: str, options: AddOptions, info: SlideInfo, max_mpx: int) -> Grid:
-    """The value grid of *source* (named *filename* by the client)."""
+def read_source(source: Path, filename: str, options: AddOptions, info: SlideInfo, max_mpx: int,
+                scratch: Path | None = None) -> Grid:
+    """The value grid of *source* (named *filename* by the client); *scratch*: where a large TIFF is
+    decoded (see :func:`~viewer.overlays.sources.read_tiff`)."""
     fmt = source_format(filename)
     if fmt == "tiff":
-        return read_tiff(source, filename, max_mpx)
+        return read_tiff(source, filename, max_mpx, scratch)
     from viewer.overlays import readers
 
     if fmt == "npy":

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import threading
 import time
 from datetime import UTC, datetime
@@ -79,8 +80,12 @@ def sweep_leftovers(directory: Path, max_age_s: float = _LEFTOVER_AGE_S) -> list
         name = entry.name
         if name.startswith(".") and (name.endswith(".tmp") or ".removed-" in name):
             try:
-                if entry.stat().st_mtime < cutoff:
-                    shutil.rmtree(entry, ignore_errors=True)
+                st = entry.lstat()
+                if st.st_mtime < cutoff:
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:  # a large TIFF's decoding file (.decode-*.tmp)
+                        entry.unlink()
                     removed.append(name)
             except OSError:
                 continue
@@ -137,12 +142,12 @@ class OverlayLibrary:
             return None
         overlay_id = attached_id(slide_id)
         self._attached_slides[overlay_id] = slide_id
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
         memo = self._attached_memo.get(overlay_id)
         if memo is not None and memo[0] == key:  # a tile request's path: no file read
             return self._placed(memo[1]), path
-        version = hashlib.sha1(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        version = hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
         converted = _read_meta(self.cache_root / f"{overlay_id}-{version}")
         if converted is not None:
             self._attached_memo[overlay_id] = (key, converted)
@@ -166,7 +171,7 @@ class OverlayLibrary:
             source_filename=path.name, source_dtype=header.dtype, attached=True, width=header.width,
             height=header.height, scale=scale, origin_x=0.0, origin_y=0.0, value_min=0.0, value_max=top,
             encoding="u8" if header.dtype == "uint8" else "u16", native_level=0, classes=None,
-            version=version, created=_iso(stat.st_mtime),
+            version=version, created=_iso(st.st_mtime),
         )
         self._attached_memo[overlay_id] = (key, overlay)
         return self._placed(overlay), path
@@ -183,7 +188,7 @@ class OverlayLibrary:
             staging = self.cache_root / f".{overlay_id}-{version}.{secrets.token_hex(4)}.tmp"
             staging.mkdir()
             try:
-                grid = read_tiff(path, path.name, self.max_mpx)
+                grid = read_tiff(path, path.name, self.max_mpx, self.cache_root)
                 info = self.slides.info(slide_id)
                 overlay = build_overlay(
                     grid, info, AddOptions(name=path.name), overlay_id=overlay_id, filename=path.name,
@@ -288,7 +293,7 @@ class OverlayLibrary:
             be used (the message says why and where). :raises InputTooLargeError: over OVERLAY_MAX_MPX.
         """
         info = self.slides.info(slide_id)
-        grid = read_source(Path(source), filename, options, info, self.max_mpx)
+        grid = read_source(Path(source), filename, options, info, self.max_mpx, self.root)
         overlay_id = secrets.token_hex(6)
         overlay = build_overlay(grid, info, options, overlay_id=overlay_id, filename=filename,
                                 attached=False, version=secrets.token_hex(6), created=_iso())

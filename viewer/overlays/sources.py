@@ -10,6 +10,7 @@ limit raises :class:`~viewer.errors.InputTooLargeError` before its pixels are re
 from __future__ import annotations
 
 import math
+import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,17 +101,30 @@ def read_tiff_header(path: Path, what: str) -> TiffHeader:
         raise OverlayFormatError(f"{what}: not a readable TIFF ({exc})") from None
 
 
-def read_tiff(path: Path, what: str, max_mpx: int) -> Grid:
-    """A one-channel uint8/uint16/float32 TIFF (its largest page; pyramids' other levels ignored)."""
+def read_tiff(path: Path, what: str, max_mpx: int, scratch: Path | None = None) -> Grid:
+    """A one-channel uint8/uint16/float32 TIFF (its largest page; pyramids' other levels ignored).
+
+    A map over 64 Mpx is decoded into a memory-mapped file in *scratch* (the overlay directory: the
+    same disk as the result, not a /tmp that may be memory), unlinked at once: the mapping lives on
+    while the grid is used and nothing is left behind.
+    """
     header = read_tiff_header(path, what)
     check_size(header.width, header.height, max_mpx, what)
+    out: str | None = None
+    if header.width * header.height > _IN_MEMORY_MAX_PX:
+        if scratch is None:
+            out = "memmap"  # tifffile's temporary file
+        else:
+            scratch.mkdir(parents=True, exist_ok=True)
+            out = str(scratch / f".decode-{secrets.token_hex(6)}.tmp")
     try:
         with tifffile.TiffFile(path) as tif:
-            # a large map is decoded into a temporary memory-mapped file, not into memory
-            big = header.width * header.height > _IN_MEMORY_MAX_PX
-            raw = tif.pages[header.page].asarray(out="memmap" if big else None)
+            raw = tif.pages[header.page].asarray(out=out)
     except (tifffile.TiffFileError, OSError, ValueError, RuntimeError, struct.error) as exc:
         raise OverlayFormatError(f"{what}: TIFF page {header.page} cannot be decoded ({exc})") from None
+    finally:
+        if out is not None and out != "memmap":
+            Path(out).unlink(missing_ok=True)
     raw = np.asarray(raw)
     if raw.shape != (header.height, header.width):
         raise OverlayFormatError(f"{what}: TIFF page {header.page} decodes to shape {raw.shape}")
