@@ -36,7 +36,10 @@ PG_ONLY = [e for e in ENGINES if e == "postgresql"]
 #: What the revisions after the fixtures' newest (0003) add: members of a set's info, with the value
 #: every set of an upgraded database has, and columns per table.
 ADDED_INFO: dict[str, Any] = {"sidecar_warnings": []}  # 0004
-ADDED_COLUMNS = {"annotation_sets": ["sidecar_warnings"]}  # 0004
+ADDED_COLUMNS = {
+    "annotation_sets": ["sidecar_warnings"],  # 0004
+    "users": ["disabled", "password_hash", "role"],  # 0006 (accounts)
+}
 STRAY_XML = Path(__file__).parent / "data" / "asap" / "derived" / "tumor_111_stray_text.xml"
 
 

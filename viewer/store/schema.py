@@ -11,6 +11,7 @@ Data model (all coordinates in **slide space**, level-0 px)::
                                └──< changes ──< change_items    set version that last changed it
     users ──< changes
     idempotency_keys                                    answers of writes sent with an Idempotency-Key
+    users ──< sessions, api_tokens; login_failures      accounts (viewer/auth; revision 0006)
 
 Annotations carry their bounding box in indexed columns (viewport queries).
 """
@@ -97,13 +98,17 @@ sa.Index(
 )
 sa.Index("ix_annotations_set_position", _a.set_id, _a.position)
 
-# One row per distinct ``who`` (revision 0002); a later auth module adds its columns.
+# One row per distinct ``who`` (revision 0002); accounts (revision 0006) are the rows with a
+# password hash (builtin) or a role given them (proxy): history authors without one cannot log in.
 users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(MAX_NAME), nullable=False, unique=True),
     sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("password_hash", sa.Text),  # Argon2id (argon2-cffi's encoded form); NULL: cannot log in
+    sa.Column("role", sa.String(20)),  # viewer | annotator | admin; NULL: no account (a history author)
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 changes = sa.Table(
@@ -148,3 +153,38 @@ idempotency_keys = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False, index=True),
 )
+
+# Accounts (revision 0006, viewer/auth). Secrets are stored as their sha256 only: a session id or
+# an API token read from the database cannot be replayed. Times are Unix seconds (UTC).
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: a login form's pre-session
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("label", sa.String(MAX_NAME), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),  # NULL: in use
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(MAX_NAME), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+sa.Index("ix_login_failures_name_address_at", login_failures.c.name, login_failures.c.address,
+         login_failures.c.at)
