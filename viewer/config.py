@@ -9,6 +9,7 @@ The README documents every row (``tests/test_docs.py`` checks it).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -84,6 +85,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_SET_VERTICES", int, 5_000_000, "Most vertices one annotation set may hold."),
     Setting("READ_ONLY", bool, False, "Serve slides and annotations but refuse every write (403): a "
             "teaching or review server; the viewer shows no editing tools."),
+    Setting("AUTH", str, "none", "Authentication: none (a workstation: binds 127.0.0.1 unless "
+            "INSECURE_NO_AUTH), builtin (accounts of `wsi-viewer users`, a login page, API tokens) or proxy "
+            "(a reverse proxy doing SSO names the user in PROXY_USER_HEADER)."),
+    Setting("INSECURE_NO_AUTH", bool, False, "With AUTH=none, allow binding to an address other than "
+            "loopback (anyone reaching the port reads and changes everything; a warning at start)."),
+    Setting("PROXY_USER_HEADER", str, "X-Remote-User", "With AUTH=proxy, the request header naming the "
+            "user, believed only from TRUSTED_PROXIES."),
+    Setting("TRUSTED_PROXIES", str, "", "Comma-separated CIDRs (10.0.0.5/32, ::1/128) of the reverse "
+            "proxies whose PROXY_USER_HEADER is believed; from any other peer it is ignored. Empty: none."),
+    Setting("PROXY_DEFAULT_ROLE", str, "viewer", "With AUTH=proxy, the role of a user the proxy names who "
+            "has no account yet (viewer, annotator or admin); `wsi-viewer users set-role` changes it."),
+    Setting("SESSION_HOURS", int, 12, "Hours a login session lasts (AUTH=builtin)."),
+    Setting("LOGIN_MAX_FAILURES", int, 5, "Failed logins allowed per user name and address within "
+            "LOGIN_WINDOW_S; more get 429 with Retry-After."),
+    Setting("LOGIN_WINDOW_S", int, 900, "Seconds failed logins are counted over (throttling)."),
     Setting("IDEMPOTENCY_RETENTION_S", int, 7 * 86400, "Seconds the answer of a write sent with an "
             "Idempotency-Key is kept (a replay within it is answered again, not applied again)."),
     Setting("OVERLAY_DIR", str, "", "Directory of uploaded overlays (heatmaps, label maps). Empty: "
@@ -211,6 +227,15 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
                  "MASK_MAX_COST", "IDEMPOTENCY_RETENTION_S"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
+    for name in ("SESSION_HOURS", "LOGIN_MAX_FAILURES", "LOGIN_WINDOW_S"):
+        if values[name] < 1:
+            problems.append(f"{name} must be at least 1, got {values[name]}")
+    if values["AUTH"] not in ("none", "builtin", "proxy"):
+        problems.append(f"AUTH must be none, builtin or proxy, got {values['AUTH']!r}")
+    if values["PROXY_DEFAULT_ROLE"] not in ("viewer", "annotator", "admin"):
+        role = values["PROXY_DEFAULT_ROLE"]
+        problems.append(f"PROXY_DEFAULT_ROLE must be viewer, annotator or admin, got {role!r}")
+    problems.extend(_cidr_problems("TRUSTED_PROXIES", values["TRUSTED_PROXIES"]))
     for name in ("WORKER_TIMEOUT", "GRACEFUL_TIMEOUT"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
@@ -224,6 +249,22 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         problems.append(f"RENDERED_TILE_CACHE_MB must be 0 (none) or more, got {value}")
     if problems:
         raise ConfigError("; ".join(problems), details=problems)
+
+
+def cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a comma-separated CIDR list (``10.0.0.0/8, ::1/128``; a bare address is /32
+    or /128). :raises ValueError: an entry that is not one."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def _cidr_problems(name: str, text: str) -> list[str]:
+    problems = []
+    for part in text.split(","):
+        try:
+            cidrs(part)
+        except ValueError:
+            problems.append(f"{name}: {part.strip()!r} is not an address or CIDR (10.0.0.0/8, ::1/128)")
+    return problems
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -17,6 +17,8 @@ HTTP status in one table, and the CLI prints the message and exits with status 2
     ├── InputTooLargeError           413: over a size limit
     ├── SlideUnreadableError         422: the file exists but OpenSlide cannot read it
     ├── ForbiddenError               403: a setting forbids this (e.g. associated images off)
+    ├── AuthenticationError          401: no (valid) credentials: log in, or send a token
+    ├── ThrottledError               429: too many failed logins; .retry_after seconds
     ├── UnavailableError             503: a backing service (the database) is down or busy; retry
     └── ConflictError                409: the thing changed since the client read it
         └── PreconditionFailedError  412: If-Match names a stale version; .current holds the latest
@@ -88,6 +90,18 @@ class SlideUnreadableError(ViewerError):
 
 class ForbiddenError(ViewerError):
     """A setting forbids this request."""
+
+
+class AuthenticationError(ViewerError):
+    """The request carries no valid credentials (wrong password, expired session, revoked token)."""
+
+
+class ThrottledError(ViewerError):
+    """Too many failed logins for this name from this address; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int, details: Sequence[Any] = ()) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
 
 
 class UnavailableError(ViewerError):

@@ -19,6 +19,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.ViewerError], int], ...] = (
     (errors.ConflictError, 409),
     (errors.NotFoundError, 404),
     (errors.ForbiddenError, 403),
+    (errors.AuthenticationError, 401),
+    (errors.ThrottledError, 429),
     (errors.UnavailableError, 503),
     (errors.InputTooLargeError, 413),
     (errors.SlideUnreadableError, 422),
@@ -61,6 +63,8 @@ def register(app: Flask) -> None:
         response = error_response(exc.message, status, exc.details)
         if status == 503:
             response.headers["Retry-After"] = "5"
+        if isinstance(exc, errors.ThrottledError):
+            response.headers["Retry-After"] = str(max(1, exc.retry_after))
         current = getattr(exc, "current", None)
         if status == 412 and current is not None and response.is_json:
             payload = response.get_json()
