@@ -20,7 +20,7 @@ from viewer.errors import (
     ViewerError,
 )
 from viewer.web import schemas
-from viewer.web.security import check_author
+from viewer.web.auth import author
 from viewer.web.services import services
 
 if TYPE_CHECKING:
@@ -32,13 +32,9 @@ _MAX_PROBLEMS = 50
 
 
 def who(body: Any = None) -> str:
-    """Who makes a change: a JSON body's ``user``, else ``X-User`` (both checked by
-    :func:`check_author`: the sidecar's name is reserved; the hook of viewer/web/security.py has
-    refused a reserved ``X-User`` already)."""
-    if isinstance(body, dict) and isinstance(body.get("user"), str):
-        check_author(body["user"], "user")
-        return str(body["user"])
-    return request.headers.get("X-User", "")
+    """Who makes a change: :func:`viewer.web.auth.author` (outside AUTH=none the authenticated user;
+    under it a JSON body's ``user``, else ``X-User``, the sidecar's name refused)."""
+    return author(body)
 
 
 def _limit() -> int:

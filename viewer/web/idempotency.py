@@ -13,6 +13,7 @@ from flask import Response, request
 
 from viewer.store import WriteResult
 from viewer.store.idempotency import Answer, Idempotent, check_key
+from viewer.web.auth import author
 from viewer.web.services import services
 
 HEADER = "Idempotency-Key"
@@ -22,7 +23,7 @@ def _fingerprint() -> str:
     """sha256 of what makes this request this request: method, path, preconditions, author, body."""
     h = hashlib.sha256()
     for part in (request.method, request.path, request.headers.get("If-Match", ""),
-                 request.headers.get("X-User", "")):
+                 author()):
         h.update(part.encode("utf-8", "surrogateescape") + b"\0")
     h.update(request.get_data(cache=True))
     return h.hexdigest()
