@@ -15,6 +15,7 @@ from PIL import Image
 
 from viewer.errors import InputTooLargeError, OverlayFormatError, OverlayNotFoundError
 from viewer.overlays import AddOptions, Overlay, OverlayLibrary, decode_png
+from viewer.overlays.sources import fit_scale
 from viewer.slides import SlideLibrary, TileOptions
 
 W, H = 3000, 2200
@@ -341,3 +342,22 @@ def test_label_map_of_more_than_256_classes_uses_two_bytes(tmp_path: Path, overl
     _, codes = native_codes(overlays, overlay)
     np.testing.assert_array_equal(codes, cells[:codes.shape[0], :codes.shape[1]])
     assert overlays.value_at(overlay.id, 32 * 93 + 1, 32 * 68 + 1) == cells[68, 93]
+
+
+@pytest.mark.parametrize(("slide", "grid", "scale"), [
+    ((3000, 2200), (188, 138), 16),  # ceil
+    ((3000, 2200), (93, 68), 32),  # floor
+    ((3000, 2200), (300, 220), 10),  # an integer that is not a power of two
+    ((100_000, 80_000), (6250, 5000), 16),  # the speed target's map
+    ((100_000, 80_000), (3, 3), 32768),  # many fit: the power of two
+    ((3000, 2200), (3000, 2200), 1),  # slide size
+])
+def test_scale_from_the_shape_ratio(slide: tuple[int, int], grid: tuple[int, int], scale: int) -> None:
+    assert fit_scale(*slide, *grid, "m") == scale
+
+
+def test_a_ratio_fitting_no_downsample_is_named() -> None:
+    with pytest.raises(OverlayFormatError, match="a 100 x 100 grid over a 3000 x 2200 slide; give scale"):
+        fit_scale(3000, 2200, 100, 100, "m")
+    with pytest.raises(OverlayFormatError, match="size ratio fits no downsample"):
+        fit_scale(3000, 2200, 6000, 4400, "m")  # finer than the slide: only with scale

@@ -153,13 +153,16 @@ def check_finite(raw: np.ndarray, what: str) -> np.ndarray:
 
 def fit_scale(slide_width: int, slide_height: int, width: int, height: int, what: str) -> float:
     """The level-0 downsample of a ``width x height`` map covering the slide from (0, 0): the
-    integer s with ``ceil(W/s) == w`` or ``floor(W/s) == w``, and the same for height.
+    integer s with ``ceil(W/s) == w`` or ``floor(W/s) == w``, and the same for height; a power of
+    two when one fits, else the integer nearest the ratio.
 
     :raises OverlayFormatError: no integer fits both sides.
     """
     fits = []
     guess = slide_width / max(width, 1)
-    for s in range(max(1, math.floor(guess) - 2), math.ceil(guess) + 3):
+    near = range(max(1, math.floor(guess) - 2), math.ceil(guess) + 3)
+    # the integers around the ratio, and every power of two (a tiny map fits a wide range of them)
+    for s in sorted(set(near) | {1 << k for k in range(25)}, key=lambda s: (abs(s - guess), s)):
         ok_w = width in (-(-slide_width // s), slide_width // s)
         ok_h = height in (-(-slide_height // s), slide_height // s)
         if ok_w and ok_h:
