@@ -1,5 +1,6 @@
 # WSI Viewer: gunicorn under a non-root user. Slides are mounted read-only at /slides; the data
-# directory (demo slide, caches, SQLite annotation store) is a volume at /data.
+# directory (demo slide, caches, jobs, overlays, SQLite annotation store) is a volume at /data.
+# compose.yaml runs two of these behind nginx on PostgreSQL.
 #   docker build -t wsi-viewer .
 #   docker run -p 8000:8000 -v /path/to/slides:/slides:ro -v wsi-data:/data wsi-viewer
 FROM python:3.12-slim
@@ -24,7 +25,7 @@ RUN useradd --create-home --uid 1000 viewer \
     && mkdir -p /slides /data && chown viewer:viewer /data
 USER viewer
 WORKDIR /home/viewer
-VOLUME ["/data"]
+VOLUME ["/slides", "/data"]
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -2,10 +2,13 @@
 machines this suite runs on): its COPY lines carry everything a plain install needs, the install
 works with the sources removed, its ENV values are settings the server accepts, the server runs as
 a user other than root with a data directory that user owns, and its HEALTHCHECK command fails
-before the server is up and passes once it serves."""
+before the server is up and passes once it serves. ``compose.yaml`` is read as Compose reads it (its
+``${VAR}`` substitution and YAML merges) and checked against the Dockerfile, the settings table and
+the nginx configuration it mounts, ``deploy/nginx.conf``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -18,11 +21,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from tests._server import free_port
+from viewer.config import ENV_PREFIX, SETTINGS, load_settings
 
 ROOT = Path(__file__).parent.parent
 SLIDE = ROOT / "tests" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
@@ -54,6 +60,7 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
     steps = instructions((ROOT / "Dockerfile").read_text())
     ops = [op for op, _ in steps]
     assert ops[0] == "FROM" and "CMD" in ops and "HEALTHCHECK" in ops
+    assert set(json.loads(dict(steps)["VOLUME"])) == {"/slides", "/data"}
 
     def local(path: str) -> Path:  # a container path inside root_dir
         return root_dir / path.lstrip("/")
@@ -139,3 +146,87 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         log.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# compose.yaml, replayed as far as it goes without a container engine (tests/test_scale_out.py runs
+# its nginx configuration for real)
+
+COMPOSE_VARIABLES = {"WSI_DB_PASSWORD": "s3cret", "WSI_SLIDES": "/srv/slides", "WSI_HOSTNAME": "viewer.lab"}
+
+
+def interpolate(value: Any, variables: dict[str, str]) -> Any:
+    """Compose's ``${NAME}`` / ``${NAME:?message}`` / ``${NAME:-default}`` substitution, recursively;
+    a required variable that is unset raises ValueError with its message."""
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match[1], match[2], match[3]
+        if variables.get(name):
+            return variables[name]
+        if op == ":?":
+            raise ValueError(f"{name}: {arg}")
+        return arg if op == ":-" else ""
+
+    if isinstance(value, str):
+        return re.sub(r"\$\{([A-Z0-9_]+)(?:(:\?|:-)([^}]*))?\}", one, value)
+    if isinstance(value, list):
+        return [interpolate(v, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v, variables) for k, v in value.items()}
+    return value
+
+
+def compose(variables: dict[str, str] = COMPOSE_VARIABLES) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())  # merges <<: *app
+    return dict(interpolate(loaded, variables))
+
+
+def test_compose_file_runs_postgresql_two_instances_of_the_image_and_the_shipped_nginx() -> None:
+    for missing in COMPOSE_VARIABLES:  # nothing starts with an empty password, slide path or name
+        with pytest.raises(ValueError, match=missing):
+            compose({k: v for k, v in COMPOSE_VARIABLES.items() if k != missing})
+    spec = compose()
+    services = spec["services"]
+    assert set(services) == {"db", "app1", "app2", "nginx"}
+    db, apps, nginx = services["db"], [services["app1"], services["app2"]], services["nginx"]
+
+    # PostgreSQL: its data on a volume, a health check the apps wait for.
+    assert db["image"].startswith("postgres:") and "pg_isready" in db["healthcheck"]["test"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in db["volumes"])
+    db_env = db["environment"]
+
+    # The apps: this Dockerfile's image (its HEALTHCHECK, user and CMD), the settings it reads.
+    image_env = dict(
+        item.split("=", 1) for op, arg in instructions((ROOT / "Dockerfile").read_text()) if op == "ENV"
+        for item in shlex.split(arg)
+    )
+    for app in apps:
+        assert app["build"] == "." and app["depends_on"]["db"]["condition"] == "service_healthy"
+        env = {**image_env, **{k: str(v) for k, v in app["environment"].items()}}
+        assert all(name[len(ENV_PREFIX):] in {s.name for s in SETTINGS} for name in env
+                   if name.startswith(ENV_PREFIX)), sorted(env)
+        settings = load_settings(environ=env)
+        user, password, host, database = re.fullmatch(
+            r"postgresql://(\w+):(\w+)@(\w+):5432/(\w+)", settings["DATABASE"]).groups()  # type: ignore[union-attr]
+        assert (user, password, database) == (db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"],
+                                              db_env["POSTGRES_DB"]) and host == "db"
+        mounts = {v.split(":")[1]: v for v in app["volumes"]}
+        assert mounts[settings["SLIDE_DIR"]] == "/srv/slides:/slides:ro"
+        assert mounts[settings["DATA_DIR"]].split(":")[0] in spec["volumes"]
+        assert settings["ALLOWED_HOSTS"] == "viewer.lab" and settings["HOST"] == "0.0.0.0"
+    assert apps[0]["volumes"] == apps[1]["volumes"]  # one slide mount, one data volume (jobs, overlays)
+
+    # nginx: the shipped configuration, in front of both apps on the port their settings give.
+    assert nginx["volumes"][0] == "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    port = load_settings(environ=image_env)["PORT"]
+    assert re.findall(r"^\s*server (\S+) max_fails", conf, re.M) == [f"app1:{port}", f"app2:{port}"]
+    listen = re.search(r"^\s*listen (\d+);", conf, re.M)[1]  # type: ignore[index]
+    assert nginx["ports"] == [f"80:{listen}"]
+    assert any(v.endswith(":/var/cache/nginx") for v in nginx["volumes"])  # the tile cache kept
+    address = nginx["networks"]["wsi"]["ipv4_address"]
+    subnet = spec["networks"]["wsi"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    trusted = load_settings(environ={**image_env, **apps[0]["environment"]})["TRUSTED_PROXIES"]
+    assert [ipaddress.ip_network(c) for c in trusted.split(",")] == [ipaddress.ip_network(f"{address}/32")]
+    assert set(spec["volumes"]) >= {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])
+                                    if not v.startswith(("/", "."))}
