@@ -5,6 +5,8 @@
  * client of an `--auth none` server. Pure but for the storage handed in.
  */
 
+import { csrfHeaders } from "./csrf.js";
+
 const KEY = "wsi-viewer-author";
 /** The longest name kept (the store's author column takes any length; a history list does not). */
 export const MAX_AUTHOR_LENGTH = 80;
@@ -56,13 +58,16 @@ export function cleanAuthor(name) {
 }
 
 /**
- * The header naming *name* when HTTP can carry it (a header is Latin-1: other names travel in a
- * JSON body's `user` instead, see `withAuthor`).
+ * The headers of a write by *name*: `X-User` when HTTP can carry it (a header is Latin-1: other
+ * names travel in a JSON body's `user` instead, see `withAuthor`), and the login session's CSRF
+ * token when the page has one (with accounts the server takes the author from the login instead).
  * @param {string} name
+ * @param {Record<string, any>} [config] the page's data-config (default: the document's)
  * @returns {Record<string, string>}
  */
-export function authorHeaders(name) {
-  return name && /^[\u0020-\u007e\u00a0-\u00ff]+$/.test(name) ? { "X-User": name } : {};
+export function authorHeaders(name, config) {
+  const user = name && /^[\u0020-\u007e\u00a0-\u00ff]+$/.test(name) ? { "X-User": name } : {};
+  return { ...user, ...csrfHeaders(config) };
 }
 
 /**

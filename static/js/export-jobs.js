@@ -5,11 +5,13 @@
  * result / cancel); only the documented query parameters are added here.
  */
 
+import { csrfHeaders } from "./csrf.js";
+
 /** Job states after which nothing changes any more. */
 export const FINISHED = new Set(["done", "failed", "cancelled"]);
 
 /** Writes carry a JSON body: the server refuses other writes from a browser (cross-site check). */
-const JSON_WRITE = { headers: { "Content-Type": "application/json" }, body: "{}" };
+const JSON_WRITE = { headers: { "Content-Type": "application/json", ...csrfHeaders() }, body: "{}" };
 
 /**
  * @param {string} url a URL given by the server (it may already have a query)
