@@ -23,6 +23,7 @@
  * drawn by the layer), which the end-to-end tests read.
  */
 
+import { csrfHeaders } from "../csrf.js";
 import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
@@ -357,7 +358,7 @@ export class Editor extends EventTarget {
     }
     this.setPromise ??= (async () => {
       const response = await fetch(this.viewer.slide.urls.annotations, {
-        method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ name: this.user || "annotations" }),
+        method: "POST", headers: { ...JSON_HEADERS, ...csrfHeaders() }, body: JSON.stringify({ name: this.user || "annotations" }),
       });
       const body = await response.json();
       if (!response.ok) {
