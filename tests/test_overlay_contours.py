@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import shapely
 
 from viewer.annotations import measures
 from viewer.annotations.geometry import _winding_numbers
@@ -162,3 +163,47 @@ def test_label_maps_and_memory_mapped_grids(tmp_path: object) -> None:
     assert len(polys) == 1
     assert float(_areas(polys)[0]) == pytest.approx(30 * 40 - 0.5)
     assert len(threshold_polygons(grid, 1, scale=1.0)) == 2
+
+
+def test_keyholes_of_many_holes_in_rows_and_at_random() -> None:
+    """Holes in rows (each cut meets the hole to its right, several cuts meet one edge) and at
+    random, in both directions: the one ring is empty exactly in the holes, its area outline -
+    holes, and every vertex of every hole is on it."""
+    rng = np.random.default_rng(7)
+    outer = np.array([[0, 0], [1000, 0], [1000, 800], [0, 800]], dtype=float)
+    holes = []
+    for k, (x, y) in enumerate((x, y) for y in range(50, 400, 50) for x in range(50, 950, 60)):
+        square = np.array([[x, y], [x + 20, y], [x + 20, y + 20], [x, y + 20]], dtype=float)
+        holes.append(square if k % 2 else square[::-1])
+    for _ in range(60):  # random triangles in the lower half, apart from each other
+        x, y = rng.uniform(20, 960), rng.uniform(420, 760)
+        if all(abs(x - h[0, 0]) > 30 or abs(y - h[0, 1]) > 30 for h in holes[-60:]):
+            holes.append(np.array([[x, y], [x + 25, y + 5], [x + 8, y + 22]]))
+    ring = bridge_holes(outer, holes)
+    hole_area = sum(float(shapely.area(shapely.polygons(h))) for h in holes)
+    assert float(measures.asap_areas(ring, np.array([0, len(ring)]))[0]) == pytest.approx(800_000 - hole_area)
+    assert len(ring) == 4 + sum(len(h) + 3 for h in holes)
+    probes = np.column_stack([rng.uniform(0, 1000, 8000), rng.uniform(0, 800, 8000)])
+    in_hole = np.zeros(len(probes), dtype=bool)
+    for h in holes:
+        in_hole |= _winding_numbers(probes, h) != 0
+    assert in_hole.sum() > 200
+    assert np.array_equal(_winding_numbers(probes, ring) != 0, ~in_hole)
+
+
+def test_a_region_with_thousands_of_holes() -> None:
+    grid = np.zeros((600, 600), dtype=np.float32)
+    grid[20:580, 20:580] = 0.9
+    rng = np.random.default_rng(3)
+    for y, x in rng.integers(25, 570, (1500, 2)):
+        grid[y : y + 2, x : x + 2] = 0.1
+    for tolerance in (0.0, 0.5):
+        polys = threshold_polygons(grid, 0.5, scale=2.0, tolerance_px=tolerance)
+        assert len(polys) == 1 and polys.holes[0] > 1000
+        cells = np.argwhere(grid >= 0.5)  # every inside cell's centre is inside the one ring
+        centres = (cells[:, ::-1] + 0.5) * 2.0
+        sample = centres[rng.choice(len(centres), 800, replace=False)]
+        assert (_winding_numbers(sample, polys.ring(0)) != 0).all()
+        outside = (np.argwhere(grid < 0.5)[:, ::-1] + 0.5) * 2.0
+        outside = outside[rng.choice(len(outside), 800, replace=False)]
+        assert (_winding_numbers(outside, polys.ring(0)) == 0).all()

@@ -104,7 +104,7 @@ def threshold_polygons(
     cells, sizes, owners = _contour_rings(grid, float(threshold))
     polys = _polygons(cells, sizes, owners, origin, scale, max(min_area_px2, 0.0))
     if tolerance_px > 0 and len(polys):
-        polys = shapely.simplify(polys, tolerance_px, preserve_topology=True)
+        polys = _simplified(polys, tolerance_px)
     areas = shapely.area(polys)
     keep = (areas >= min_area_px2) & (areas > 0)
     polys, areas = polys[keep], areas[keep]
@@ -292,6 +292,31 @@ def _polygons(
     return polys
 
 
+def _simplified(polys: np.ndarray, tolerance: float) -> np.ndarray:
+    """*polys* simplified to *tolerance* with their topology kept. Each ring is simplified alone
+    (topology-preserving: it never crosses itself), and only a polygon whose rings then cross or
+    touch is simplified again as a whole: GEOS's topology-preserving simplifier checks every ring
+    against every other, which costs seconds for a region with thousands of holes. A hole that
+    simplifies to nothing is left out; an outline that does takes its polygon along."""
+    rings, owner = shapely.get_rings(polys, return_index=True)
+    alone = shapely.simplify(shapely.polygons(rings), tolerance, preserve_topology=True)
+    alone = shapely.get_exterior_ring(alone)
+    outer = np.r_[True, owner[1:] != owner[:-1]]
+    empty = shapely.is_empty(alone) | (shapely.get_num_coordinates(alone) < 4)
+    gone = np.zeros(len(polys), dtype=bool)
+    gone[owner[outer & empty]] = True
+    keep = ~empty & ~gone[owner]
+    out = np.full(len(polys), shapely.Polygon(), dtype=object)
+    if keep.any():
+        used = np.unique(owner[keep])
+        rebuilt = shapely.polygons(alone[keep], indices=np.searchsorted(used, owner[keep]))
+        out[used] = rebuilt
+    bad = np.flatnonzero(~gone & ~shapely.is_valid(out))
+    if len(bad):
+        out[bad] = shapely.simplify(polys[bad], tolerance, preserve_topology=True)
+    return out
+
+
 def _keyholed(polys: np.ndarray) -> Polygons:
     """One ring per polygon, holes bridged in (:func:`bridge_holes`)."""
     rings: list[np.ndarray] = []
@@ -311,35 +336,134 @@ def _keyholed(polys: np.ndarray) -> Polygons:
     return Polygons(points, offsets, np.asarray(holes, dtype=np.int64))
 
 
-def _signed_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2
-
-
 def bridge_holes(outer: np.ndarray, holes: list[np.ndarray]) -> np.ndarray:
     """One ring for an outline with holes (each (n, 2), not closed), every hole joined by a
     zero-width cut: from the hole's rightmost vertex along +x to the nearest edge of the ring built
     so far (holes taken by decreasing x, so no cut crosses another hole), round the hole the other
     way and back. The editor's brush does the same (``static/js/editor/brush.js`` ``bridgeHoles``).
     Under the non-zero rule the holes stay empty, and the ring's shoelace area is the outline's minus
-    the holes'."""
-    ring = np.asarray(outer, dtype=np.float64)
-    positive = _signed_area(ring) > 0
-    order = sorted(((h, int(np.argmax(h[:, 0]))) for h in holes), key=lambda item: -item[0][item[1], 0])
-    for hole, at in order:
-        mx, my = hole[at]
-        a, b = ring, np.roll(ring, -1, axis=0)
-        ay, by = a[:, 1], b[:, 1]
-        crosses = ((ay > my) != (by > my)) & (ay != by)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = a[:, 0] + (my - ay) / (by - ay) * (b[:, 0] - a[:, 0])
-        x = np.where(crosses & (x >= mx), x, np.inf)
-        best = int(np.argmin(x))
-        if not math.isfinite(x[best]):
-            continue  # not inside the ring (simplification keeps holes inside: cannot happen)
-        turned = hole[::-1] if (_signed_area(hole) > 0) == positive else hole
-        start = int(np.flatnonzero((turned == hole[at]).all(axis=1))[0])
-        round_trip = np.concatenate([turned[start:], turned[:start], turned[start : start + 1]])
-        bridge = np.array([[x[best], my]])
-        ring = np.concatenate([ring[: best + 1], bridge, round_trip, bridge, ring[best + 1 :]])
-    return ring
+    the holes'.
+
+    The brush adds one hole at a time to the ring; here every cut is found at once, against the
+    original rings: the ring built so far has the same edges, only split where earlier cuts meet
+    them, and a hole taken later lies left of every earlier hole's rightmost vertex, so it can meet
+    no other. Each cut then goes in where it meets its edge (cuts on one edge in their order along
+    it), so a region with thousands of holes costs about its vertices, not holes x vertices.
+    """
+    rings = [np.asarray(outer, dtype=np.float64), *(np.asarray(h, dtype=np.float64) for h in holes)]
+    if len(rings) == 1:
+        return rings[0]
+    sizes = np.array([len(r) for r in rings], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    pts = np.concatenate(rings)
+    after = np.arange(1, len(pts) + 1)
+    after[starts + sizes - 1] = starts  # each edge k runs from point k to point after[k]
+    at = np.array([int(np.argmax(r[:, 0])) for r in rings[1:]]) + starts[1:]  # rightmost vertices
+    mx, my = pts[at, 0], pts[at, 1]
+    rank = np.empty(len(at), dtype=np.int64)
+    rank[np.argsort(-mx, kind="stable")] = np.arange(len(at))
+    ring_rank = np.repeat(np.concatenate([[-1], rank]), sizes)  # the outline before every hole
+    edge, hole, x = _cuts(pts, after, ring_rank, rank, mx, my)
+    cross = pts[:, 0] * pts[after, 1] - pts[after, 0] * pts[:, 1]
+    positive = np.add.reduceat(cross, starts) > 0  # each ring's orientation (shoelace sign)
+    forward = [True] + (positive[1:] != positive[0]).tolist()  # holes go round the other way
+    return _assemble(pts, after, starts, sizes, at, forward, edge, hole, x, my)
+
+
+def _cuts(
+    pts: np.ndarray, after: np.ndarray, ring_rank: np.ndarray, rank: np.ndarray, mx: np.ndarray,
+    my: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each hole, the edge its cut meets first along +x from (mx, my), as (edge, hole, x) of
+    the holes that meet one. Edges are bucketed by rows of their mean height, so each hole tests the
+    edges of its own row only."""
+    ay, by = pts[:, 1], pts[after, 1]
+    live = np.flatnonzero(ay != by)  # horizontal edges never meet a horizontal cut
+    lo, hi = np.minimum(ay, by)[live], np.maximum(ay, by)[live]
+    base = float(lo.min())
+    height = max(float((hi - lo).mean()), 1e-9)
+    first = np.floor((lo - base) / height).astype(np.int64)
+    last = np.floor((hi - base) / height).astype(np.int64)
+    owner, step = _expand_counts(last - first + 1)
+    bucket = first[owner] + step
+    order = np.argsort(bucket, kind="stable")
+    bucket, candidate = bucket[order], live[owner[order]]
+    row = np.floor((my - base) / height).astype(np.int64)
+    begin, end = np.searchsorted(bucket, row, "left"), np.searchsorted(bucket, row, "right")
+    hole, offset = _expand_counts(end - begin)
+    e = candidate[begin[hole] + offset]
+    y0, y1, x0, x1 = ay[e], by[e], pts[e, 0], pts[after[e], 0]
+    ok = (np.minimum(y0, y1) <= my[hole]) & (my[hole] < np.maximum(y0, y1)) & (ring_rank[e] < rank[hole])
+    cross = x0 + (my[hole] - y0) / np.where(ok, y1 - y0, 1.0) * (x1 - x0)
+    ok &= cross >= mx[hole]
+    hole, e, cross = hole[ok], e[ok], cross[ok]
+    pick = np.lexsort((e, cross, hole))  # per hole the nearest (then the first edge)
+    hole, e, cross = hole[pick], e[pick], cross[pick]
+    firsts = np.flatnonzero(np.r_[True, hole[1:] != hole[:-1]]) if len(hole) else np.zeros(0, np.int64)
+    return e[firsts], hole[firsts], cross[firsts]
+
+
+def _expand_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For counts c_i: (owner i of each of the Σc items, its rank 0..c_i-1 within i)."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, rank
+
+
+def _assemble(
+    pts: np.ndarray, after: np.ndarray, starts: np.ndarray, sizes: np.ndarray, at: np.ndarray,
+    forward: list[bool], edge: np.ndarray, hole: np.ndarray, x: np.ndarray, my: np.ndarray,
+) -> np.ndarray:
+    """The one ring: the outline from its first vertex; where a cut meets an edge, the cut's point,
+    the hole round from its rightmost vertex (and its own cuts, the same way), the point again."""
+    ring_of = np.repeat(np.arange(len(sizes)), sizes)
+    # each cut: the ring and traversal step it is met on, and its place along that edge
+    cuts: dict[int, list[tuple[int, float, int, float]]] = {}
+    for e, k, cx in zip(edge.tolist(), hole.tolist(), x.tolist(), strict=True):
+        r = int(ring_of[e])
+        y0, y1 = pts[e, 1], pts[after[e], 1]
+        t = (my[k] - y0) / (y1 - y0)  # 0 at the edge's first point, towards 1 at its second
+        if forward[r]:
+            step, along = _step(r, e, starts, sizes, at, True), t
+        else:  # traversed backwards: from point after[e] to point e
+            step, along = _step(r, int(after[e]), starts, sizes, at, False), 1 - t
+        cuts.setdefault(r, []).append((step, along, k, cx))
+    pieces: list[np.ndarray] = []
+    todo: list[int | np.ndarray] = [0]  # rings still to traverse, and points to emit, last first
+    while todo:
+        item = todo.pop()
+        if isinstance(item, np.ndarray):
+            pieces.append(item)
+            continue
+        order = _traversal(item, starts, sizes, at, forward[item])
+        parts: list[int | np.ndarray] = []
+        done = 0
+        for step, _along, k, cx in sorted(cuts.get(item, [])):
+            parts.append(pts[order[done : step + 1]])
+            done = step + 1
+            point = np.array([[cx, my[k]]])
+            parts.extend([point, k + 1, point])
+        parts.append(pts[order[done:]])
+        todo.extend(reversed(parts))
+    return np.concatenate(pieces)
+
+
+def _traversal(r: int, starts: np.ndarray, sizes: np.ndarray, at: np.ndarray, forward: bool) -> np.ndarray:
+    """The point indices ring *r* is walked through: the outline from its first point; a hole from
+    its rightmost point round (turned when *forward* is False) and back to it."""
+    local = np.arange(int(sizes[r]))
+    if r == 0:
+        return int(starts[0]) + local
+    start = int(at[r - 1] - starts[r])
+    order = (start + local) % len(local) if forward else (start - local) % len(local)
+    return int(starts[r]) + np.append(order, start)
+
+
+def _step(r: int, point: int, starts: np.ndarray, sizes: np.ndarray, at: np.ndarray, forward: bool) -> int:
+    """The position in ring *r*'s traversal of *point*, where the edge walked next starts."""
+    local = int(point - starts[r])
+    if r == 0:
+        return local
+    start = int(at[r - 1] - starts[r])
+    n = int(sizes[r])
+    return (local - start) % n if forward else (start - local) % n
