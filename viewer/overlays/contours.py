@@ -379,9 +379,12 @@ def _cuts(
     edges of its own row only."""
     ay, by = pts[:, 1], pts[after, 1]
     live = np.flatnonzero(ay != by)  # horizontal edges never meet a horizontal cut
+    if not len(live):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     lo, hi = np.minimum(ay, by)[live], np.maximum(ay, by)[live]
     base = float(lo.min())
-    height = max(float((hi - lo).mean()), 1e-9)
+    # rows of the edges' mean height, and no more rows than 4 per edge (one long edge among tiny ones)
+    height = max(float((hi - lo).mean()), (float(hi.max()) - base) / (4 * len(live)), 1e-9)
     first = np.floor((lo - base) / height).astype(np.int64)
     last = np.floor((hi - base) / height).astype(np.int64)
     owner, step = _expand_counts(last - first + 1)
