@@ -338,6 +338,21 @@ def test_upload_body_limit_is_overlay_upload_max_mb_and_other_routes_keep_max_up
                                      chunked)
             assert status == 413 and "OVERLAY" not in text, text  # MAX_UPLOAD_MB still holds elsewhere
         assert _stored(root) == sorted(created)  # no part file of the refused bodies is left
+        # a client gone half-way through its file: its part file is removed too
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as sock:
+            sock.sendall((f"POST {LIST} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Requested-With: test\r\n"
+                          f"Content-Type: {fits_type}\r\nContent-Length: {len(fits)}\r\n\r\n").encode()
+                         + fits[: len(fits) // 2])
+            deadline = time.monotonic() + 30
+            while not any(name.startswith(".upload-") for name in _stored(root)):
+                assert time.monotonic() < deadline, "the upload never started"
+                time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while _stored(root) != sorted(created):
+            assert time.monotonic() < deadline, _stored(root)
+            time.sleep(0.05)
+        assert "Traceback" not in server.log.read_text(errors="replace")
 
 
 def test_a_slide_broken_since_it_was_scanned_does_not_fail_the_listing(tmp_path: Path) -> None:
