@@ -41,7 +41,15 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Endpoints answered without authentication (others add theirs, e.g. health checks).
-PUBLIC_ENDPOINTS: set[str] = {"static", "auth.login_page", "auth.login", "auth.logout"}
+PUBLIC_ENDPOINTS: set[str] = {
+    "static",
+    "auth.login_page",
+    "auth.login",
+    "auth.logout",
+    "health.healthz",
+    "health.readyz",
+    "health.metrics_text",  # /metrics: by METRICS_ALLOW instead
+}
 #: Endpoints taking an HTML form (``application/x-www-form-urlencoded``) body, CSRF-checked here.
 FORM_ENDPOINTS = frozenset({"auth.login", "auth.logout"})
 #: Seconds the tile fast path trusts a session/token → user it has seen (ended sessions and revoked

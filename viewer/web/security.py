@@ -42,11 +42,14 @@ from werkzeug.routing import IntegerConverter
 
 from viewer.errors import ConfigError
 from viewer.store import SIDECAR_USER
+from viewer.web.auth import FORM_ENDPOINTS
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = frozenset({"application/json", "application/geo+json"})
 #: Body types a cross-site page cannot send without a preflight except multipart: all need proof.
 UPLOAD_TYPES = frozenset({"application/xml", "text/xml", "multipart/form-data"})
+#: HTML forms' bodies: taken only by :data:`viewer.web.auth.FORM_ENDPOINTS` (login, logout).
+FORM_TYPE = "application/x-www-form-urlencoded"
 #: A header no cross-site form can send and a cross-site script can send only after a preflight.
 PREFLIGHT_HEADER = "X-Requested-With"
 LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -268,6 +271,8 @@ def _check_request() -> None:
                 f"'{PREFLIGHT_HEADER}: curl'), which no cross-site form can send, or a JSON body"
             )
         return
+    if mimetype == FORM_TYPE and request.endpoint in FORM_ENDPOINTS:
+        return  # the login and logout forms: their CSRF token is checked by viewer/web/auth.py
     raise UnsupportedMediaType(
         f"a write needs Content-Type: application/json (got {mimetype or 'none'}); uploads may also "
         f"be application/xml, text/xml or multipart/form-data with an {PREFLIGHT_HEADER} header"
