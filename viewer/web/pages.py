@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 
 from viewer.errors import InvalidInputError, SlideUnreadableError
 from viewer.web.api import slide_detail
+from viewer.web.auth import page_config as auth_page_config
 from viewer.web.demo import list_demo_when_ready, preparing_slide
 
 bp = Blueprint("pages", __name__)
@@ -32,13 +33,14 @@ def _viewable(slide_id: str) -> dict[str, Any]:
     return detail
 
 
-def _page_config() -> dict[str, str | bool]:
+def _page_config() -> dict[str, Any]:
     """URLs every page's JavaScript may need, and whether the server takes writes (``READ_ONLY``)."""
     return {
         "library": url_for("pages.index"),
         "slides": url_for("api.list_slides"),
         "compare": url_for("pages.compare"),
         "readOnly": bool(current_app.config["WSI_VIEWER"].get("READ_ONLY", False)),
+        **auth_page_config(),  # auth mode, user, role, csrfToken (viewer/web/auth.py)
     }
 
 
