@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response
 
 from viewer.errors import TileNotFoundError
 from viewer.slides import DeepZoomGeometry, SlideLibrary
+from viewer.web.auth import gate as auth_gate
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.openapi import Reply, describe
 from viewer.web.params import IF_NONE_MATCH
@@ -93,21 +94,30 @@ def serve_tiles_directly(app: Flask) -> None:
     URL routing and Response object cost as much as the tile itself (a new connection may reach a
     worker whose cache is cold, so misses take this path too). The answer is the tile route's own
     (same body and headers, from the same :meth:`SlideLibrary.tile`, and the security headers of
-    every response). Everything else -- a Host this server does not answer to, a conditional
-    request, any error, other URLs -- goes to the Flask app unchanged, which answers it (errors
-    included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server installs it).
+    every response), after the same access decision (with authentication on: a user from
+    :meth:`viewer.web.auth.AuthGate.fast_user`). Everything else -- a Host this server does not
+    answer to, an unauthenticated request, a conditional request, any error, other URLs -- goes to
+    the Flask app unchanged, which answers it (errors included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server installs it).
     """
     flask_wsgi = app.wsgi_app
     found_services = app.extensions["wsi_viewer"]
     hosts = policy(app)
     usual_hosts, allows_host = hosts.exact_hosts, hosts.allows_host  # usually one frozenset lookup
+    gate = auth_gate(app)
+    # The access decision of every route (viewer/web/auth.py), from its few-seconds cache of
+    # session/token -> user: no one (None) goes to Flask, which answers 401 as for any route.
+    fast_user = None if gate.mode == "none" else gate.fast_user
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ:
             path = environ.get("PATH_INFO", "")
             match = _TILE_PATH.fullmatch(path) if path.isascii() else None
             host = environ.get("HTTP_HOST")
-            if match is not None and (host in usual_hosts or allows_host(host)):
+            if (
+                match is not None
+                and (host in usual_hosts or allows_host(host))
+                and (fast_user is None or fast_user(app, environ) is not None)
+            ):
                 library = found_services.slides
                 slide_id, fmt = match["id"], match["fmt"]
                 level, col, row = int(match["level"]), int(match["col"]), int(match["row"])
