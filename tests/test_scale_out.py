@@ -120,13 +120,11 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, Proxy]]:
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, slides, True)
         database = stack.enter_context(pg_schema())
-        servers = []
-        for name in ("a", "b"):
-            data = tmp_path / name / "data"
-            data.mkdir(parents=True)
-            servers.append(stack.enter_context(running_server(
-                str(slides), "--database", database, "--workers", "1", "--threads", "4",
-                data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"})))
+        data = tmp_path / "data"  # one data directory, as compose.yaml's two instances share
+        data.mkdir()
+        servers = [stack.enter_context(running_server(
+            str(slides), "--database", database, "--workers", "1", "--threads", "4",
+            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"})) for _ in range(2)]
         a, b = servers
         ports = (int(a.url.rsplit(":", 1)[1]), int(b.url.rsplit(":", 1)[1]))
         proxy = stack.enter_context(running_nginx(ports))
@@ -184,6 +182,23 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
         assert bypassed.status_code == 200 and bypassed.headers["X-Cache-Status"] == "BYPASS"
     dzi = requests.get(f"{proxy.url}/deepzoom/{SLIDE_ID}.dzi", timeout=30)
     assert dzi.status_code == 200 and "X-Cache-Status" not in dzi.headers  # only tiles are cached
+
+    # --- a mask job, polled through nginx: whichever instance answers knows it (shared DATA_DIR) ---
+    started = requests.post(f"{proxy.url}{s['urls']['export']}?format=mask&downsample=8",
+                            headers={"Content-Type": "application/json"}, data="{}", timeout=30)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    states = []
+    while len(states) < 300 and states[-10:] != ["done"] * 10:  # then 10 polls more of the done job
+        polled = requests.get(proxy.url + job["urls"]["self"], timeout=30)
+        assert polled.status_code == 200, polled.text
+        states.append(polled.json()["state"])
+        time.sleep(0 if states[-1] == "done" else 0.1)
+    assert states[-1] == "done", states
+    mask = requests.get(proxy.url + job["urls"]["result"], timeout=30)
+    assert mask.status_code == 200 and mask.content[:4] in (b"II*\0", b"II+\0"), mask.text[:200]
+    polls = [line for line in proxy.log_lines() if f"/api/jobs/{job['id']}" in line]
+    assert len({re.search(r"upstream=(\S+)", line)[1] for line in polls}) == 2, polls  # type: ignore[index]
 
     # --- one instance killed mid-write: nothing acknowledged lost, each write applied once ---------
     acknowledged: list[str] = []
