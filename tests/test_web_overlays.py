@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 import tifffile
 from flask import Flask
 from flask.testing import FlaskClient
@@ -375,3 +377,35 @@ def test_a_slide_broken_since_it_was_scanned_does_not_fail_the_listing(tmp_path:
     assert entries["broken.svs"]["overlays"] == [] and len(entries[CMU]["overlays"]) == 1
     assert client.get("/api/slides/broken.svs/overlays").status_code == 422  # its own route says why
     app.extensions["wsi_viewer"].slides.close()
+
+
+def test_the_readme_overlay_block_runs_against_a_real_server(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Overlays from a script.**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("S=http://127.0.0.1:8000\n")
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    # the demo's names over the small fixture slide (the block's points and tile are inside both)
+    shutil.copy(DATA / "slides" / "aperio" / CMU, slides / "tumor_demo.tif")
+    tifffile.imwrite(slides / "tumor_demo_likelihood_map.tif", _position_grid())
+    work = tmp_path / "work"
+    work.mkdir()
+    heat = np.linspace(0, 1, GRID_W * GRID_H, dtype=np.float32).reshape(GRID_H, GRID_W)
+    tifffile.imwrite(work / "heat.tif", heat)
+    (work / "patches.csv").write_text("x,y,score\n0,0,0.5\n96,0,0.9\n0,96,0.1\n")
+    with running_server(str(slides), "--workers", "1", data_dir=tmp_path / "data") as server:
+        script = block.replace("S=http://127.0.0.1:8000", f"S={server.url}", 1)
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        answer = requests.get(f"{server.url}/api/slides/tumor_demo.tif/overlays", timeout=30)
+        listed = answer.json()["overlays"]
+    # what each step says: the attached map listed first, the CSV kept, the heatmap read and removed
+    assert [(o["name"], o["source"]["format"]) for o in listed] == [
+        ("tumor_demo_likelihood_map.tif", "tiff"), ("patches.csv", "csv")]
+    assert listed[1]["scale"] == 96
+    value = json.loads(done.stdout.splitlines()[-1])
+    cell = 2000 // 16 * GRID_W + 1000 // 16
+    assert value["x"] == 1000 and value["value"] == pytest.approx(cell / (GRID_W * GRID_H - 1), abs=1e-6)
+    with Image.open(work / "tile.png") as tile:
+        assert tile.format == "PNG" and tile.mode == "RGBA"  # float32: u16 packing
