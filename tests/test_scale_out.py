@@ -173,6 +173,7 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     hit = requests.get(tile, timeout=30, headers={"X-Request-Id": "revisit-1"})
     assert hit.status_code == 200 and hit.headers["X-Cache-Status"] == "HIT"
     assert hit.content == miss.content and hit.headers["ETag"] == miss.headers["ETag"]
+    assert hit.headers["X-Request-Id"] == "revisit-1"  # this request's, not the one cached with it
     served = [line for line in proxy.log_lines() if "rid=revisit-1" in line]
     assert len(served) == 1 and " upstream=- " in served[0], served  # no instance was asked
     fresh = requests.get(tile, headers={"If-None-Match": miss.headers["ETag"]}, timeout=30)
@@ -180,6 +181,7 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     for credentials in ({"Cookie": "wsi_session=x"}, {"Authorization": "Bearer wsv_x"}):
         bypassed = requests.get(tile, headers=credentials, timeout=30)
         assert bypassed.status_code == 200 and bypassed.headers["X-Cache-Status"] == "BYPASS"
+    assert requests.get(f"{proxy.url}/metrics", timeout=30).status_code == 403  # per instance only
     dzi = requests.get(f"{proxy.url}/deepzoom/{SLIDE_ID}.dzi", timeout=30)
     assert dzi.status_code == 200 and "X-Cache-Status" not in dzi.headers  # only tiles are cached
 
