@@ -287,6 +287,16 @@ def test_uploads_that_are_not_overlay_forms(strict_app: tuple[FlaskClient, Path]
     assert _stored(root) == []
 
 
+def test_an_overlay_dir_that_cannot_be_written_is_a_503_naming_the_setting(tmp_path: Path) -> None:
+    _slides(tmp_path / "slides")
+    (tmp_path / "a-file").write_bytes(b"")
+    app = _app(tmp_path, OVERLAY_DIR=str(tmp_path / "a-file" / "overlays"))
+    answer = _upload(app.test_client(), [_file(_GOOD)])
+    body = answer.get_json()
+    assert answer.status_code == 503 and "OVERLAY_DIR" in body["error"] and str(tmp_path) not in body["error"]
+    app.extensions["wsi_viewer"].slides.close()
+
+
 # --------------------------------------------------------------------------------------------------
 # The upload's own body limit, on a real server
 

@@ -28,7 +28,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMe
 from werkzeug.formparser import FormDataParser
 from werkzeug.wsgi import LimitedStream
 
-from viewer.errors import InputTooLargeError, InvalidInputError, ValidationError
+from viewer.errors import InputTooLargeError, InvalidInputError, UnavailableError, ValidationError
 from viewer.overlays import AddOptions
 from viewer.web.security import ascii_float, ascii_int
 
@@ -82,7 +82,10 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
             f"an overlay upload is multipart/form-data with the file in a field 'file' "
             f"(got {request.mimetype or 'no body'}), e.g. curl -F file=@heat.tif"
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(exc) from None
     _remove_stale_parts(directory)
     parts: list[IO[bytes]] = []
 
@@ -109,6 +112,8 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
                                           request.mimetype_params)
         except ValueError as exc:  # a missing boundary, a part without its headers, a cut body
             raise BadRequest(f"malformed multipart body: {exc}") from None
+        except OSError as exc:  # writing the part file (the body's own failures are HTTP errors)
+            raise _unwritable(exc) from None
         except RequestEntityTooLarge as exc:
             # A chunked body past the limit: the server's guard says so (viewer/web/transport.py),
             # or Werkzeug's stream stopped at the limit.
@@ -131,6 +136,13 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
         for handle in parts:
             with contextlib.suppress(OSError):
                 handle.close()
+
+
+def _unwritable(exc: OSError) -> UnavailableError:
+    """The server cannot keep the upload (a full disk, an unwritable OVERLAY_DIR): its operator's
+    problem, said without the server's paths."""
+    return UnavailableError(f"the overlay directory (OVERLAY_DIR) cannot take the upload: "
+                            f"{exc.strerror or type(exc).__name__}")
 
 
 def _has_bytes(stored: FileStorage) -> bool:
