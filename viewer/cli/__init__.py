@@ -20,6 +20,7 @@ from viewer.cli.db import add_db
 from viewer.cli.mask import add_mask
 from viewer.cli.overlay import add_overlay
 from viewer.cli.serve import add_serve
+from viewer.cli.users import add_users
 from viewer.errors import ViewerError
 
 __all__ = ["EXIT_USAGE", "annotation_report", "build_parser", "main"]
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mask(subparsers)
     add_db(subparsers)
     add_overlay(subparsers)
+    add_users(subparsers)
     return parser
 
 

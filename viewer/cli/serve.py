@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import sys
+from collections.abc import Mapping
 from typing import Any
 
-from viewer.cli.common import option_name
+from viewer.cli.common import EXIT_USAGE, option_name
 from viewer.config import SETTINGS, load_settings
 
 
@@ -40,6 +43,44 @@ def _serve(args: argparse.Namespace) -> int:
     if args.slide_dir:
         overrides["SLIDE_DIR"] = args.slide_dir
     settings = load_settings(args.config, overrides=overrides)
+    refused = check_bind(settings)
+    if refused:
+        return refused
     from viewer.server import run_server
 
     return run_server(settings, config_file=args.config)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding *host* reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Mapping[str, Any]) -> int:
+    """The bind rule of AUTH=none: loopback only, said at start; elsewhere only with INSECURE_NO_AUTH
+    (and a warning). Returns the exit status to stop with (2), or 0 to go on."""
+    if settings["AUTH"] != "none":
+        return 0
+    host = str(settings["HOST"])
+    if is_loopback(host):
+        print(f"wsi-viewer serve: AUTH=none: binding {host} only, so that only this machine reaches the "
+              "server (no login: whoever reaches it reads and changes everything); for a network use "
+              "--auth builtin or --auth proxy", file=sys.stderr)
+        return 0
+    if not settings["INSECURE_NO_AUTH"]:
+        print(f"wsi-viewer serve: error: AUTH=none on {host or 'every interface'} would let anyone who "
+              "reaches the port read and change every annotation; use --auth builtin (accounts) or "
+              "--auth proxy, or --insecure-no-auth if this network is yours alone", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wsi-viewer serve: warning: AUTH=none on {host or 'every interface'} (--insecure-no-auth): "
+          "anyone who reaches the port reads and changes every annotation", file=sys.stderr)
+    return 0
