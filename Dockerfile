@@ -31,6 +31,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/slides' % os.environ.get('WSI_VIEWER_PORT', '8000'), timeout=4)"
 
+# A container binds every interface of its own; who reaches it is decided by the port mapping. With
+# AUTH=none that needs INSECURE_NO_AUTH (a network deployment sets WSI_VIEWER_AUTH=builtin or proxy).
+ENV WSI_VIEWER_INSECURE_NO_AUTH=1
+
 # `wsi-viewer serve` runs gunicorn (threaded workers); set WSI_VIEWER_WORKERS / _THREADS as needed.
 # With an empty WSI_VIEWER_SLIDE_DIR it serves the built-in demo from /data.
 CMD ["wsi-viewer", "serve"]
