@@ -38,10 +38,12 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     app.extensions["wsi_viewer"] = Services(merged)
 
     from viewer.web import annotations, api, errors, jobs, overlay_polygons, overlays, pages, security, tiles
+    from viewer.web import production
     from viewer.web import auth as web_auth
 
     errors.register(app)
     security.register(app)  # before the blueprints: it replaces the int URL converter
+    production.register(app)  # /healthz, /readyz, /metrics, CORS, request routes for metrics and logs
     web_auth.register(app)  # after security: Host and Origin are checked before anyone is looked up
     app.register_blueprint(api.bp)
     app.register_blueprint(annotations.bp)

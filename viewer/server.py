@@ -38,6 +38,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
     if settings["DEBUG"]:
         app = create_app(settings, config_file)
         _guard_bodies(app, settings)
+        _observe(app)
         app.run(host=settings["HOST"], port=settings["PORT"], debug=True, threaded=True)
         return 0
 
@@ -46,6 +47,10 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
     from viewer.gthread_worker import KeepAliveThreadWorker
 
     raise_open_file_limit()
+    if settings["METRICS"]:  # before any worker imports prometheus-client: it picks its mode then
+        from viewer.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(settings["DATA_DIR"])
     worker_class = KeepAliveThreadWorker.configured(
         header_timeout=settings["HEADER_TIMEOUT"], io_timeout=settings["BODY_IDLE_TIMEOUT"],
         body_timeout=settings["BODY_TIMEOUT"])
@@ -56,8 +61,9 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             self.cfg.set("workers", max(1, settings["WORKERS"]))
             self.cfg.set("threads", max(1, settings["THREADS"]))
             self.cfg.set("worker_class", worker_class)
-            self.cfg.set("timeout", 120)
-            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("timeout", settings["WORKER_TIMEOUT"])
+            self.cfg.set("graceful_timeout", settings["GRACEFUL_TIMEOUT"])
+            _production_hooks(self.cfg, settings)
             self.cfg.set("accesslog", None)
             self.cfg.set("proc_name", "wsi-viewer")
             # gunicorn >= 25.1 opens a control socket (for gunicornc) in $XDG_RUNTIME_DIR or
@@ -71,12 +77,30 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             app = create_app(settings, config_file)
             _guard_bodies(app, settings)  # inside the tile fast path: tiles have no body
             serve_tiles_directly(app)
+            _observe(app)  # outermost: request ids, metrics and log lines of every request
             return app
 
     url = f"http://{settings['HOST']}:{settings['PORT']}/"
     print(f"wsi-viewer: serving on {url}", file=sys.stderr, flush=True)
     _Gunicorn().run()
     return 0
+
+
+def _observe(app: Any) -> None:
+    from viewer.web.observe import wrap
+
+    wrap(app)
+
+
+def _production_hooks(cfg: Any, settings: Mapping[str, Any]) -> None:
+    """gunicorn's master: JSON logs of its own (LOG_FORMAT=json, again after a reload) and the
+    metric files of exited workers tidied."""
+    from viewer import logs
+    from viewer.metrics import worker_exited
+
+    cfg.set("on_starting", lambda _arbiter: logs.configure(settings["LOG_FORMAT"]))
+    cfg.set("on_reload", lambda _arbiter: logs.configure(settings["LOG_FORMAT"]))
+    cfg.set("child_exit", lambda _arbiter, worker: worker_exited(worker.pid))
 
 
 def _guard_bodies(app: Any, settings: Mapping[str, Any]) -> None:
