@@ -37,7 +37,7 @@ PG_ONLY = [e for e in ENGINES if e == "postgresql"]
 #: every set of an upgraded database has, and columns per table.
 ADDED_INFO: dict[str, Any] = {"sidecar_warnings": []}  # 0004
 ADDED_COLUMNS = {
-    "annotation_sets": ["sidecar_warnings"],  # 0004
+    "annotation_sets": ["owner_id", "sharing", "sidecar_warnings"],  # 0004, 0007 (sharing)
     "users": ["disabled", "password_hash", "role"],  # 0006 (accounts)
 }
 STRAY_XML = Path(__file__).parent / "data" / "asap" / "derived" / "tumor_111_stray_text.xml"
@@ -252,7 +252,7 @@ def test_an_old_database_gains_the_sidecar_warnings_column_filled_at_the_next_im
     old = sqlite_copy("sqlite-schema-3.sqlite3", tmp_path / "old")
     assert "sidecar_warnings" not in sqlite_columns(old, "annotation_sets")
     Store(old).close()
-    assert sqlite_columns(old, "annotation_sets")[-1] == "sidecar_warnings"
+    assert sqlite_columns(old, "annotation_sets")[-3:] == ["sidecar_warnings", "owner_id", "sharing"]  # 0004, 0007
     # a sidecar imported before the column existed: no warnings kept, until it is read again
     root = tmp_path / "slides"
     root.mkdir()
@@ -521,10 +521,10 @@ def test_db_refuses_a_newer_database(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = tmp_path / "data"
     Store(database_url("", data)).close()
     with sqlite3.connect(data / "annotations.sqlite3") as con:
-        con.execute("UPDATE alembic_version SET version_num = '0007'")
+        con.execute("UPDATE alembic_version SET version_num = '0099'")
     status, out, _ = db(capsys, "current", "--data-dir", str(data))
-    assert status == 2 and "revision 0007, unknown to this wsi-viewer" in out
+    assert status == 2 and "revision 0099, unknown to this wsi-viewer" in out
     status, _, err = db(capsys, "upgrade", "--data-dir", str(data))
     assert status == 2 and len(err.splitlines()) == 1 and "newer than this wsi-viewer knows" in err
     with sqlite3.connect(data / "annotations.sqlite3") as con:
-        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0007",)]
+        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]

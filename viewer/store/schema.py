@@ -12,6 +12,7 @@ Data model (all coordinates in **slide space**, level-0 px)::
     users ──< changes
     idempotency_keys                                    answers of writes sent with an Idempotency-Key
     users ──< sessions, api_tokens; login_failures      accounts (viewer/auth; revision 0006)
+    users ──< annotation_sets.owner_id, set_editors      per-set sharing (revision 0007)
 
 Annotations carry their bounding box in indexed columns (viewport queries).
 """
@@ -55,6 +56,9 @@ sets = sa.Table(
     # what the reader tolerated in the sidecar as last imported: a JSON array of lines (revision 0004)
     sa.Column("sidecar_warnings", sa.Text),
     sa.UniqueConstraint("slide_id", "name", name="uq_sets_slide_name"),
+    # who owns the set and who else reads and edits it (revision 0007; viewer/auth/permissions.py)
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: made before or under AUTH=none
+    sa.Column("sharing", sa.String(10), nullable=False, server_default="edit"),  # private | read | edit
 )
 
 groups = sa.Table(
@@ -176,6 +180,14 @@ api_tokens = sa.Table(
     sa.Column("label", sa.String(MAX_NAME), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),  # NULL: in use
+)
+
+# Users granted editing of a set besides its owner (revision 0007).
+set_editors = sa.Table(
+    "set_editors",
+    metadata,
+    sa.Column("set_id", sa.Integer, sa.ForeignKey("annotation_sets.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
 )
 
 login_failures = sa.Table(

@@ -118,13 +118,18 @@ _USER_ID = sa.select(users.c.id).where(users.c.name == sa.bindparam("b_name"))
 SIDECAR_WARNINGS_SINCE = 4
 
 
+#: A set's owner and sharing (revision 0007) are read by viewer/store/sharing.py, not here.
+_SHARING = ("owner_id", "sharing")
+
+
 @functools.cache
 def set_read_statement(
     lock: bool, annotation: bool, with_groups: bool, recheck: bool, warnings: bool = True
 ) -> sa.Select[Any]:
     """The statement of :func:`locked_read` (built once: building it cost more than running it)."""
     set_id = sa.bindparam("b_set", type_=sa.Integer)
-    columns: list[Any] = [c for c in sets.c if warnings or c.name != "sidecar_warnings"]
+    skip = _SHARING if warnings else ("sidecar_warnings", *_SHARING)
+    columns: list[Any] = [c for c in sets.c if c.name not in skip]
     columns.append(slides.c.key)
     if recheck:
         # PostgreSQL, READ COMMITTED: when the lock was waited for, the set's row is the newest
