@@ -34,6 +34,7 @@ from viewer.store.records import (
     WriteResult,
 )
 from viewer.store.schema import annotations_t, groups, sets
+from viewer.store.sharing import SetSharing
 from viewer.store.sidecar_files import unlink_quietly
 from viewer.store.transactions import StoreTransactions
 from viewer.store.writes import Prefetched, check_version
@@ -55,7 +56,7 @@ _DOCS = sa.select(annotations_t.c.id, annotations_t.c.version, annotations_t.c.d
 _FIRST_SET = sa.select(sa.func.min(sets.c.id)).where(sets.c.slide_id == sa.bindparam("b_slide"))
 
 
-class Store(StoreTransactions):
+class Store(SetSharing, StoreTransactions):
     """Annotation sets of slides with full history, on SQLite or PostgreSQL.
 
     Opened with :class:`~viewer.store.transactions.StoreTransactions`' arguments (the database URL,
