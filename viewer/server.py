@@ -93,13 +93,19 @@ def _observe(app: Any) -> None:
 
 
 def _production_hooks(cfg: Any, settings: Mapping[str, Any]) -> None:
-    """gunicorn's master: JSON logs of its own (LOG_FORMAT=json, again after a reload) and the
-    metric files of exited workers tidied."""
-    from viewer import logs
+    """gunicorn's own log lines as JSON too (LOG_FORMAT=json, from its first line and again after a
+    reload), and the metric files of exited workers tidied."""
     from viewer.metrics import worker_exited
 
-    cfg.set("on_starting", lambda _arbiter: logs.configure(settings["LOG_FORMAT"]))
-    cfg.set("on_reload", lambda _arbiter: logs.configure(settings["LOG_FORMAT"]))
+    if settings["LOG_FORMAT"] == "json":
+        cfg.set("logconfig_dict", {
+            "version": 1, "disable_existing_loggers": False,
+            "formatters": {"json": {"()": "viewer.logs.JsonFormatter"}},
+            "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                                  "stream": "ext://sys.stderr"}},
+            "root": {"level": "WARNING", "handlers": ["json"]},
+            "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False}},
+        })
     cfg.set("child_exit", lambda _arbiter, worker: worker_exited(worker.pid))
 
 
