@@ -3,8 +3,10 @@
 :func:`wrap` goes around the whole WSGI app, tile fast path included (``wsi-viewer serve`` installs
 it last, :mod:`viewer.server`): it takes ``X-Request-Id`` from the proxy when it is well formed (1-128
 of ``A-Z a-z 0-9 . _ : -``) or makes one, echoes it in the response and puts it in every log line of
-the request. The route (the URL rule) is recorded by a Flask hook (:func:`register`); a request
-answered before Flask (the tile fast path) has none and is the tile route's.
+the request; and gives the answers the tile fast path makes for a ``CORS_ORIGINS`` page their CORS
+header (Flask's answers have theirs). The route (the URL rule) is recorded by a Flask hook
+(:func:`register`); a request answered before Flask (the tile fast path) has none and is the tile
+route's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask import Flask, request
 
 from viewer import metrics as metrics_module
 from viewer.logs import REQUEST_ID
+from viewer.web import cors
 from viewer.web.tiles import tile
 
 #: Where the Flask hook leaves the matched rule for :func:`wrap`.
@@ -58,6 +61,7 @@ def wrap(app: Flask) -> None:
         app.extensions["wsi_viewer"].slides.tile_observer = found.count_tile
         observe_tile = found.observer(tile_rule, "GET")
     log_requests = settings["LOG_FORMAT"] == "json"
+    cors_origins: frozenset[str] = app.extensions["wsi_viewer_cors"]
     prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
     serial = count(1)
     set_id, reset_id = REQUEST_ID.set, REQUEST_ID.reset
@@ -75,6 +79,8 @@ def wrap(app: Flask) -> None:
         def start(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status[0] = line
             headers.append(("X-Request-Id", request_id))
+            if cors_origins and environ.get("HTTP_ORIGIN", "").strip().lower() in cors_origins:
+                cors.add_to_fast_answer(headers, environ["HTTP_ORIGIN"].strip().lower())
             return start_response(line, headers, exc_info)
 
         try:
