@@ -46,10 +46,11 @@ class Server:
 
 @contextmanager
 def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
-                   env: dict[str, str] | None = None, port: int | None = None) -> Iterator[Server]:
+                   env: dict[str, str] | None = None, port: int | None = None,
+                   probe: str = "/api/openapi.json") -> Iterator[Server]:
     """Run ``wsi-viewer serve ARGS --port P --data-dir D``; yield it once it answers; SIGTERM it after.
     *port*: P (default a free one; a restart on the same port keeps the browser's origin, so its
-    IndexedDB).
+    IndexedDB). *probe*: the path that answers 200 once it serves (with logins on, a public one).
 
     The developer's own WSI_VIEWER_* settings are not passed on (test settings are), so tests see
     only the settings they give in *args* and *env*.
@@ -61,7 +62,7 @@ def running_server(*args: str, data_dir: Path, timeout: float = 120.0,
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("WSI_VIEWER_") or k.startswith("WSI_VIEWER_TEST_")}
     base = f"http://127.0.0.1:{port}"
-    with running_process(command, probe=base + "/api/openapi.json", log_path=log_path,
+    with running_process(command, probe=base + probe, log_path=log_path,
                          env={**clean, **(env or {})}, timeout=timeout) as process:
         yield Server(base, process, log_path)
 
