@@ -1,0 +1,248 @@
+"""viewer/web/auth.py over HTTP (the Flask test client, through the tile fast path as the server runs
+it): each AUTH mode, login, logout, wrong passwords, throttling, session rotation, CSRF, API tokens,
+the proxy header, every route refused without authentication, and the history's author."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests._store_helpers import ENGINES, database_setting
+from viewer.auth import Accounts
+from viewer.web.auth import COOKIE, FAST_CACHE_S, PUBLIC_ENDPOINTS
+from viewer.web.tiles import serve_tiles_directly
+
+DATA = Path(__file__).parent / "data"
+SLIDE = "CMU-1-Small-Region.svs"
+TILE = f"/deepzoom/{SLIDE}_files/11/1_1.jpeg"
+JSON = {"Content-Type": "application/json"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture()
+def make(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """An app over one slide, wrapped by the tile fast path (as ``wsi-viewer serve`` runs it)."""
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    shutil.copy(DATA / "slides" / "aperio" / SLIDE, slides / SLIDE)
+    apps: list[Flask] = []
+
+    def factory(**settings: Any) -> Flask:
+        from viewer.app import create_app
+
+        app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"), **settings})
+        serve_tiles_directly(app)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        services = app.extensions["wsi_viewer"]
+        for name in ("store", "slides"):
+            if name in services.__dict__:
+                getattr(services, name).close()
+
+
+def accounts(app: Flask) -> Accounts:
+    return Accounts(app.extensions["wsi_viewer"].store)
+
+
+def login_form(client: FlaskClient) -> tuple[str, str]:
+    """(the pre-session cookie, the form's CSRF token) of GET /login."""
+    page = client.get("/login")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None
+    found = CSRF.search(page.get_data(as_text=True))
+    assert found is not None
+    return cookie.value, found[1]
+
+
+def log_in(client: FlaskClient, name: str, password: str, **extra: str) -> Any:
+    _, token = login_form(client)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token, **extra})
+
+
+def page_csrf(client: FlaskClient) -> str:
+    page = client.get("/").get_data(as_text=True)
+    found = re.search(r'"csrfToken": ?"([^"]+)"', page)
+    assert found is not None, page
+    return found[1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_builtin_login_rotation_csrf_author_and_logout(
+    make: Callable[..., Flask], engine: str, tmp_path: Path,
+) -> None:
+    with database_setting(engine, tmp_path) as database:
+        app = make(AUTH="builtin", DATABASE=database)
+        accounts(app).add("ann", "annotator", "correct horse")
+        client = app.test_client()
+        # nobody logged in: the API and tiles are 401 JSON, pages go to the login page
+        refused = client.get("/api/slides")
+        assert refused.status_code == 401 and refused.json is not None and "log in" in refused.json["error"]
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert client.get(TILE).status_code == 401
+        page = client.get(f"/view/{SLIDE}?x=1")
+        assert page.status_code == 303 and page.headers["Location"] == f"/login?next=/view/{SLIDE}%3Fx%3D1"
+
+        pre, token = login_form(client)
+        without = client.post("/login", data={"name": "ann", "password": "correct horse"})
+        assert without.status_code == 403  # the form's CSRF token is required
+        wrong = client.post("/login", data={"name": "ann", "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401 and "wrong user name or password" in wrong.get_data(as_text=True)
+        good = client.post("/login", data={"name": "ann", "password": "correct horse", "csrf_token": token,
+                                           "next": f"/view/{SLIDE}"})
+        assert good.status_code == 303 and good.headers["Location"] == f"/view/{SLIDE}"
+        cookie = good.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+        session = client.get_cookie(COOKIE)
+        assert session is not None and session.value != pre  # rotated at login
+        assert client.get("/api/slides").status_code == 200
+        tile = client.get(TILE)
+        assert tile.status_code == 200 and tile.mimetype == "image/jpeg"
+
+        stale = app.test_client()  # the pre-login cookie value no longer works, not even for the form
+        stale.set_cookie(COOKIE, pre, domain="localhost")
+        assert stale.get("/api/slides").status_code == 401
+        assert stale.post("/login", data={"name": "ann", "password": "correct horse",
+                                          "csrf_token": token}).status_code == 403
+
+        csrf = page_csrf(client)
+        slide_sets = f"/api/annotations/{SLIDE}"
+        body = '{"name": "reader 2", "user": "mallory"}'
+        assert client.post(slide_sets, data=body, headers=JSON).status_code == 403
+        wrong_token = client.post(slide_sets, data=body, headers={**JSON, "X-CSRF-Token": "x" + csrf})
+        assert wrong_token.status_code == 403
+        made = client.post(slide_sets, data=body, headers={**JSON, "X-CSRF-Token": csrf, "X-User": "mallory"})
+        assert made.status_code == 201, made.json
+        history = client.get(f"/api/sets/{made.json['set']['id']}/history").json
+        assert [c["who"] for c in history["changes"]] == ["ann"]  # not what the client claimed
+        assert "correct horse" not in repr(history) and "argon2" not in client.get("/").get_data(as_text=True)
+
+        assert client.post("/logout").status_code == 403  # logout needs the token too
+        out = client.post("/logout", data={"csrf_token": csrf})
+        assert out.status_code == 303 and out.headers["Location"] == "/login"
+        again = app.test_client()
+        again.set_cookie(COOKIE, session.value, domain="localhost")
+        assert again.get("/api/slides").status_code == 401
+        assert again.get(TILE).status_code == 401  # this process forgot it at once
+
+        secure = app.test_client()
+        _, token = login_form(secure)
+        over_tls = secure.post("/login", base_url="https://localhost",
+                               data={"name": "ann", "password": "correct horse", "csrf_token": token})
+        assert over_tls.status_code == 303 and "Secure" in over_tls.headers["Set-Cookie"]
+
+
+def test_login_is_throttled_then_allowed_after_the_window(make: Callable[..., Flask]) -> None:
+    app = make(AUTH="builtin", LOGIN_MAX_FAILURES=2, LOGIN_WINDOW_S=4)
+    accounts(app).add("ann", "viewer", "pw")
+    client = app.test_client()
+    for _ in range(2):
+        assert log_in(client, "ann", "bad").status_code == 401
+    throttled = log_in(client, "ann", "pw")  # the right password too, while throttled
+    assert throttled.status_code == 429 and 1 <= int(throttled.headers["Retry-After"]) <= 5
+    assert "too many failed logins" in throttled.get_data(as_text=True)
+    time.sleep(int(throttled.headers["Retry-After"]))  # the oldest failure has left the window then
+    assert log_in(client, "ann", "pw").status_code == 303
+
+
+def test_api_tokens_need_no_csrf_and_stop_working_when_revoked(make: Callable[..., Flask]) -> None:
+    app = make(AUTH="builtin")
+    found = accounts(app)
+    found.add("bot", "annotator", "pw")
+    token = found.new_token("bot", "import")
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    made = client.post(f"/api/annotations/{SLIDE}", data='{"name": "by script"}', headers={**JSON, **bearer})
+    assert made.status_code == 201  # no CSRF token: no browser sends a Bearer header by itself
+    history = client.get(f"/api/sets/{made.json['set']['id']}/history", headers=bearer).json
+    assert history["changes"][0]["who"] == "bot"
+    assert client.get(TILE, headers=bearer).status_code == 200
+    assert client.get(TILE, headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+    found.revoke_token(found.tokens("bot")[0].id)  # as `wsi-viewer users token --revoke` does
+    assert client.get("/api/slides", headers=bearer).status_code == 401  # every route: at once
+    time.sleep(FAST_CACHE_S + 0.5)
+    assert client.get(TILE, headers=bearer).status_code == 401  # the tile fast path: within seconds
+
+
+def test_proxy_header_is_believed_from_trusted_proxies_only(make: Callable[..., Flask]) -> None:
+    app = make(AUTH="proxy", TRUSTED_PROXIES="10.1.0.0/16, ::1/128", PROXY_DEFAULT_ROLE="annotator")
+    trusted = app.test_client()
+    trusted.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.2.0.1"
+    pat = {"X-Remote-User": "pat"}
+    assert elsewhere.get("/api/slides", headers=pat).status_code == 401
+    assert elsewhere.get(TILE, headers=pat).status_code == 401
+    assert trusted.get("/api/slides").status_code == 401  # a trusted peer naming nobody
+    assert trusted.get("/api/slides", headers=pat).status_code == 200
+    assert trusted.get(TILE, headers=pat).status_code == 200
+    made = trusted.post(f"/api/annotations/{SLIDE}", data='{"name": "sso", "user": "mallory"}',
+                        headers={**JSON, **pat, "X-User": "mallory"})
+    assert made.status_code == 201
+    history = trusted.get(f"/api/sets/{made.json['set']['id']}/history", headers=pat).json
+    assert history["changes"][0]["who"] == "pat"
+    assert [(u.name, u.role) for u in accounts(app).list()] == [("pat", "annotator")]
+    assert trusted.get("/login").status_code == 404  # the proxy logs people in, not this server
+
+
+def _url(rule: Any) -> str:
+    """A URL of *rule* with a plausible value for each variable."""
+    samples = {"slide_id": SLIDE, "set_id": "1", "annotation_id": "1", "group_id": "1", "version": "1",
+               "level": "11", "col": "1", "row": "1", "fmt": "jpeg", "overlay_id": "x", "job_id": "x",
+               "name": "label", "filename": "css/app.css"}
+    path = rule.rule
+    for name in rule.arguments:
+        path = re.sub(r"<(?:[^:<>]+:)?%s>" % name, samples[name], path)  # noqa: UP031
+    return path
+
+
+@pytest.mark.parametrize("mode", ["builtin", "proxy"])
+def test_every_route_is_refused_without_authentication(make: Callable[..., Flask], mode: str) -> None:
+    app = make(AUTH=mode, TRUSTED_PROXIES="10.1.0.0/16")
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.9.9.9"  # with the proxy's header, but not from the proxy
+    headers = {"X-Remote-User": "pat", "X-User": "pat", "X-Requested-With": "t", **JSON}
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint not in PUBLIC_ENDPOINTS]
+    token = None
+    if mode == "builtin":
+        found = accounts(app)
+        found.add("root", "admin", "pw")
+        token = found.new_token("root", "")
+    assert len(rules) > 40
+    for rule in rules:
+        url = _url(rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            answer = client.open(url, method=method, data="{}", headers=headers)
+            if rule.rule.startswith(("/api/", "/deepzoom/", "/overlays/")) or method != "GET":
+                assert answer.status_code == 401, (method, url, answer.status_code)
+                assert answer.is_json and answer.json["status"] == 401, (method, url)
+            else:
+                assert answer.status_code == 303, (url, answer.status_code)
+                assert answer.headers["Location"].startswith("/login?next="), url
+    if token is not None:  # and the OpenAPI document lists no route the loop missed
+        spec = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {token}"}).json
+        patterns = [re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", r.rule) for r in rules]
+        assert set(spec["paths"]) <= set(patterns)
+
+
+def test_auth_none_is_as_before(make: Callable[..., Flask]) -> None:
+    app = make()
+    client = app.test_client()
+    assert client.get("/api/slides").status_code == 200 and client.get(TILE).status_code == 200
+    assert client.get("/login").status_code == 404
+    made = client.post(f"/api/annotations/{SLIDE}", data='{"name": "mine"}',
+                       headers={**JSON, "X-User": "kim"})
+    assert made.status_code == 201
+    assert client.get(f"/api/sets/{made.json['set']['id']}/history").json["changes"][0]["who"] == "kim"
+    assert '"auth": "none"' in client.get("/").get_data(as_text=True).replace("&#34;", '"')
