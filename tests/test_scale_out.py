@@ -3,12 +3,14 @@ addresses and paths changed) in front of two ``wsi-viewer serve`` instances on d
 share one PostgreSQL store (a fresh schema on ``WSI_VIEWER_TEST_DATABASE_URL``) and one slide
 directory, as ``compose.yaml`` runs them.
 
-One story: a change saved through one instance is visible through the other at once, and a stale
-write through the other is refused; concurrent edits through both keep every change; tiles come
-from nginx's cache on a revisit (never for a request carrying credentials); one instance killed
-(SIGKILL) while writes go through nginx loses no acknowledged write, applies each write once when
-its client sends it again with the same Idempotency-Key (the editor's save queue), and nginx sends
-everything to the other instance.
+Without logins, one story: a change saved through one instance is visible through the other at
+once, and a stale write through the other is refused; concurrent edits through both keep every
+change; tiles come from nginx's cache on a revisit (never for a request carrying credentials); a mask
+job is polled through either instance; one instance killed (SIGKILL) while writes go through nginx
+loses no acknowledged write, applies each write once when its client sends it again with the same
+Idempotency-Key (the editor's save queue), and nginx sends everything to the other instance.
+With logins (AUTH=builtin, then proxy): no tile asked for with credentials is cached, a refusal is
+not cached, and a client's own X-Remote-User never gets past nginx.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +42,8 @@ ROOT = Path(__file__).parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 SLIDE = ROOT / "tests" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
 SLIDE_ID = SLIDE.name
+#: Answers 200 with logins on or off, once a server (or nginx in front of one) serves.
+PUBLIC_PATH = "/static/css/app.css"
 
 # nginx and two servers with their own processes: kept on one xdist worker, away from the others.
 pytestmark = [pytest.mark.xdist_group("scale_out"), pytest.mark.postgres]
@@ -93,7 +98,7 @@ def running_nginx(upstreams: tuple[int, int]) -> Iterator[Proxy]:
     url = f"http://127.0.0.1:{port}"
     try:
         with running_process([nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
-                             probe=url + "/api/slides", log_path=root / "nginx.out", env=dict(os.environ),
+                             probe=url + PUBLIC_PATH, log_path=root / "nginx.out", env=dict(os.environ),
                              timeout=60):
             yield Proxy(url, root / "log" / "access.log")
     finally:
@@ -112,23 +117,39 @@ def names(base: str, set_id: int) -> list[str]:
     return [f["properties"]["name"] for f in answer.json()["features"]]
 
 
-@pytest.fixture()
-def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, Proxy]]:
+@dataclass
+class Cluster:
+    servers: list[Server]
+    proxy: Proxy
+    database: str
+    data: Path
+
+
+@contextmanager
+def running_cluster(data: Path, *args: str, instances: int = 2) -> Iterator[Cluster]:
+    """*instances* ``wsi-viewer serve ARGS`` on one fresh PostgreSQL schema, one slide directory and
+    one data directory (as compose.yaml's instances share them), nginx in front of them (one
+    instance: both upstream lines name it)."""
     assert os.environ.get(PG_ENV), f"{PG_ENV} is needed (tests/run-all.sh starts PostgreSQL)"
-    slides = Path(tempfile.mkdtemp(prefix="wsi-slides-"))  # the one slide directory both share
+    slides = Path(tempfile.mkdtemp(prefix="wsi-slides-"))
     shutil.copy(SLIDE, slides / SLIDE_ID)
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, slides, True)
         database = stack.enter_context(pg_schema())
-        data = tmp_path / "data"  # one data directory, as compose.yaml's two instances share
         data.mkdir()
         servers = [stack.enter_context(running_server(
-            str(slides), "--database", database, "--workers", "1", "--threads", "4",
-            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"})) for _ in range(2)]
-        a, b = servers
-        ports = (int(a.url.rsplit(":", 1)[1]), int(b.url.rsplit(":", 1)[1]))
-        proxy = stack.enter_context(running_nginx(ports))
-        yield a, b, proxy
+            str(slides), "--database", database, "--workers", "1", "--threads", "4", *args,
+            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"}, probe=PUBLIC_PATH))
+            for _ in range(instances)]
+        ports = [int(server.url.rsplit(":", 1)[1]) for server in servers]
+        proxy = stack.enter_context(running_nginx((ports[0], ports[-1])))
+        yield Cluster(servers, proxy, database, data)
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[tuple[Server, Server, Proxy]]:
+    with running_cluster(tmp_path / "data") as found:
+        yield found.servers[0], found.servers[1], found.proxy
 
 
 def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
@@ -250,3 +271,47 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
         wrote = requests.post(proxy.url + s["urls"]["annotations"], json=feature(f"after{i}"), timeout=30)
         assert wrote.status_code == 201, wrote.text
     assert sum(n.startswith("after") for n in names(proxy.url, set_id)) == 6
+
+
+def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_user_header_is_dropped(
+    tmp_path: Path,
+) -> None:
+    # AUTH=builtin (compose.yaml's): tiles need a session or a token, so nginx's cache is passed by
+    # and never filled; one account, made once, is known to both instances (the shared database).
+    with running_cluster(tmp_path / "builtin", "--auth", "builtin") as found:
+        proxy = found.proxy
+        where = ["--database", found.database, "--data-dir", str(found.data)]
+        users = [sys.executable, "-m", "viewer.cli", "users"]
+        run([*users, "add", "ann", "--role", "viewer", *where], input="correct horse\n")
+        token = run([*users, "token", "ann", *where]).stdout.strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        tile = f"{proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
+        for _ in range(2):  # a refusal is not stored either
+            refused = requests.get(tile, timeout=30)
+            assert refused.status_code == 401 and refused.headers["X-Cache-Status"] == "MISS", refused.text
+        for _ in range(4):  # through both instances: each knows the token
+            allowed = requests.get(tile, headers=bearer, timeout=30)
+            assert allowed.status_code == 200 and allowed.headers["X-Cache-Status"] == "BYPASS"
+            assert allowed.content[:2] == b"\xff\xd8"
+        after = requests.get(tile, timeout=30)  # the authenticated answers were not kept for anyone
+        assert after.status_code == 401 and after.headers["X-Cache-Status"] == "MISS"
+        served = [line for line in proxy.log_lines() if "/deepzoom/" in line and " 200 " in line]
+        assert len({re.search(r"upstream=(\S+)", line)[1] for line in served}) == 2, served  # type: ignore[index]
+
+    # AUTH=proxy trusting this machine's address, which is nginx's: a client's own X-Remote-User
+    # sent through nginx is dropped there, while the instance itself would have believed it.
+    with running_cluster(tmp_path / "proxy", "--auth", "proxy", "--trusted-proxies", "127.0.0.1/32",
+                         instances=1) as found:
+        claimed = {"X-Remote-User": "mallory"}
+        direct = requests.get(f"{found.servers[0].url}/api/slides", headers=claimed, timeout=30)
+        assert direct.status_code == 200, direct.text  # a trusted peer's header is believed
+        through = requests.get(f"{found.proxy.url}/api/slides", headers=claimed, timeout=30)
+        assert through.status_code == 401, through.text
+        tile = f"{found.proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
+        assert requests.get(tile, headers=claimed, timeout=30).status_code == 401
+
+
+def run(command: list[str], input: str | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, input=input, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
