@@ -1,4 +1,5 @@
-"""``wsi-viewer db``: the annotation database's schema revision, and upgrades (for a lab's DBA)."""
+"""``wsi-viewer db``: the annotation database's schema revision, upgrades, backups and restores
+(for a lab's DBA)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from viewer.config import SETTINGS, load_settings
 def add_db(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "db",
-        help="the annotation database's schema: its revision, and upgrades",
+        help="the annotation database: its schema revision, upgrades, backup and restore",
         description="Show or upgrade the schema of the annotation database (DATABASE, or SQLite in "
         "DATA_DIR). Every server start upgrades it too, keeping every row; these are for a lab's DBA.",
     )
@@ -24,7 +25,15 @@ def add_db(subparsers: Any) -> None:
     upgrade.add_argument("--from", dest="from_revision", metavar="REVISION",
                          help="with --sql: the revision the database is at ('base': empty); default: read "
                          "from the database")
-    for sub in (current, upgrade):
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to FILE while servers run (SQLite's online backup); "
+        "for PostgreSQL, prints the pg_dump line")
+    backup.add_argument("file", metavar="FILE", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    restore = commands.add_parser(
+        "restore", help="replace the SQLite database by the backup FILE (stop the servers first)")
+    restore.add_argument("file", metavar="FILE", help="a file written by wsi-viewer db backup")
+    for sub in (current, upgrade, backup, restore):
         sub.add_argument("--config", metavar="FILE", help="TOML config file (lower-case setting names)")
         for name in ("DATABASE", "DATA_DIR"):
             setting = next(s for s in SETTINGS if s.name == name)
@@ -42,6 +51,8 @@ def _db(args: argparse.Namespace) -> int:
     url = store.database_url(settings["DATABASE"], settings["DATA_DIR"] or default_data_dir())
     if getattr(args, "from_revision", None) and not args.sql:
         raise ConfigError("--from goes with --sql (a run reads the revision from the database)")
+    if args.db_command in ("backup", "restore"):
+        return _backup_or_restore(args, url)
     if args.db_command == "upgrade" and args.sql:
         print(store.upgrade_script(url, args.from_revision), end="")
         return 0
@@ -61,4 +72,21 @@ def _db(args: argparse.Namespace) -> int:
         if before.legacy:
             origin = f"schema version {before.version} of the in-house runner (stamped as {origin})"
         print(f"upgraded {origin} to {after.describe()}")
+    return 0
+
+
+def _backup_or_restore(args: argparse.Namespace, url: str) -> int:
+    from viewer import store
+    from viewer.store import backup
+
+    print(f"database: {store.shown_url(url)}")
+    if args.db_command == "backup":
+        status = backup.backup(url, args.file, overwrite=args.force)
+        print(f"backed up to {args.file}: {status.describe()}")
+        return 0
+    status = backup.restore(url, args.file)
+    print(f"restored {args.file}: {status.describe()}")
+    before, after = store.upgrade_database(url)
+    if before != after:
+        print(f"upgraded to {after.describe()}")
     return 0
