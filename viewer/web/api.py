@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from viewer.slides import SlideInfo
-from viewer.web import schemas
+from viewer.web import access, schemas
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.demo import library_slides, preparing_entry
 from viewer.web.openapi import Reply, describe, json_reply, openapi_text
@@ -150,6 +150,7 @@ def thumbnail(slide_id: str) -> Response:
 def associated_image(slide_id: str, name: str) -> Response:
     """An associated image (label, macro) as PNG, when SERVE_ASSOCIATED_IMAGES is on (403 otherwise)."""
     svc = services()
+    access.require_associated()
     found = svc.slides.associated_image(slide_id, name, svc.settings["SERVE_ASSOCIATED_IMAGES"])
     return _image_response(found.data, found.media_type, found.etag)
 

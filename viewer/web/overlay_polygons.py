@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, url_for
 from viewer.errors import ValidationError
 from viewer.overlays.polygons import PolygonRequest, create_region_set
 from viewer.overlays.statistics import annotation_statistics
-from viewer.web import schemas
+from viewer.web import access, schemas
 from viewer.web.bodies import object_body, who
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.openapi import Body, describe, json_reply
@@ -51,11 +51,13 @@ SET = IntQuery("set", "The annotation set's id (a set of the overlay's slide).",
 def polygons(overlay_id: str) -> Response:
     """A new set of the overlay's regions (201, ``Location`` = the set)."""
     services().overlays.get(checked_id(overlay_id))  # an unknown overlay is a 404 before the body
+    access.require_create()
     doc = object_body()
     fields: schemas.PolygonsRequest = schemas.validate_body(schemas.PolygonsRequest, doc, "polygons request",
                                                             ValidationError)
     request = PolygonRequest(fields.threshold, fields.tolerance_um, fields.min_area_um2)
     result, regions = create_region_set(services(), overlay_id, request, name=fields.name, who=who(doc))
+    access.claim(result.info.id)
     body: schemas.PolygonsWrite = {**write_json(result), "set": set_json(result.info), "regions": regions}
     response = write_response(result, body, 201)
     response.headers["Location"] = url_for("annotations.sets.get_set", set_id=result.info.id)
@@ -82,6 +84,7 @@ def statistics(overlay_id: str) -> Response:
     overlay = svc.overlays.get(checked_id(overlay_id))
     set_id = SET.get()
     assert set_id is not None  # required
+    access.require_set_access(set_id, "read")
     info = svc.store.set_info(set_id)
     if info.slide_key != overlay.slide_id:
         raise ValidationError(

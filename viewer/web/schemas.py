@@ -79,6 +79,25 @@ class SetRename(_Body):
     user: _User = None
 
 
+_Editors = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=200)]
+
+
+class SharingRequest(_Body):
+    """A set's new sharing and/or granted editors (account names; the list replaces the old one)."""
+
+    sharing: Literal["private", "read", "edit"] | None = None
+    editors: _Editors | None = None
+
+
+class SharingAnswer(TypedDict):
+    """A set's owner, sharing and granted editors."""
+
+    set: int
+    owner: str | None
+    sharing: Literal["private", "read", "edit"]
+    editors: list[str]
+
+
 class RestoreRequest(_Body):
     """The version to make current again."""
 
@@ -178,6 +197,10 @@ class Set(TypedDict):
     updated_at: str
     sidecar: Sidecar | None
     urls: SetUrls
+    #: who owns it (None: made before accounts, or under AUTH=none), who reads and edits it
+    owner: str | None
+    sharing: Literal["private", "read", "edit"]
+    editors: list[str]
 
 
 class SetListUrls(TypedDict):

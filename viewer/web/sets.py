@@ -14,7 +14,7 @@ from viewer.annotations.model import Annotation, AnnotationSet
 from viewer.errors import InvalidInputError, SlideNotFoundError, ValidationError
 from viewer.slide_annotations import FIRST_SET_NAME
 from viewer.store import WriteResult, annotation_from_doc, annotation_outlines, name_from_file
-from viewer.web import schemas
+from viewer.web import access, schemas
 from viewer.web.bodies import (
     collection_to_model,
     document_bytes,
@@ -90,7 +90,7 @@ def slide_sets(slide_id: str) -> Response:
     slide = services().slide_annotations.open(slide_id)
     body: schemas.SetList = {
         "slide": slide_id,
-        "sets": [set_json(info) for info in store.list_sets(slide)],
+        "sets": [set_json(info) for info in access.readable(store.list_sets(slide))],
         "sidecar_error": store.slide_error(slide),
         "urls": {
             "create": url_for("annotations.sets.slide_sets", slide_id=slide_id),
@@ -113,6 +113,7 @@ def slide_sets(slide_id: str) -> Response:
 )
 def create_set(slide_id: str) -> Response:
     """A new set: empty (JSON ``{"name": ...}``), or an upload of ASAP XML / GeoJSON (``?name=``)."""
+    access.require_create()
     store = services().store
     slide = services().slide_annotations.open(slide_id)
     data, kind = document_bytes()
@@ -136,6 +137,7 @@ def create_set(slide_id: str) -> Response:
         file_name = upload_name()
         name = name_from_file(file_name) if file_name else f"layer {len(store.list_sets(slide)) + 1}"
     result = store.create_set(slide, name, author, content, message="imported upload" if content else "")
+    access.claim(result.info.id)
     response = write_response(result, _set_write(result, warnings), 201)
     response.headers["Location"] = url_for("annotations.sets.get_set", set_id=result.info.id)
     return response
@@ -153,6 +155,7 @@ def slide_xml(slide_id: str) -> Response:
     """The slide's first set as ASAP XML (an empty document, version 0, when it has none)."""
     first = services().slide_annotations.first_set(slide_id)
     if first is not None:
+        access.require_set_access(first.id, "read")
         return _xml_response(first.id)
     etag = etag_of(0)
     if is_fresh(etag):
@@ -180,10 +183,17 @@ def slide_xml(slide_id: str) -> Response:
 def put_slide_xml(slide_id: str) -> Response:
     """Replace the slide's first set (created in one change when missing); If-Match optional."""
     precondition = if_match()
+    first = services().slide_annotations.first_set(slide_id)
+    if first is None:
+        access.require_create()
+    else:
+        access.require_set_access(first.id, "edit")
     slide = services().slide_annotations.open(slide_id)
     aset, warnings, author = replacement(lambda: slide_id)
     result = services().store.replace_first_set(slide, aset, author, if_version=precondition,
                                                 name=FIRST_SET_NAME)
+    if first is None and result.info.version == 1:
+        access.claim(result.info.id)
     return write_response(result, _set_write(result, warnings))
 
 
@@ -372,3 +382,26 @@ def rename_set(set_id: int) -> Response:
     response.headers["ETag"] = etag_of(info.version)
     return response
 
+
+
+@bp.put("/sets/<int:set_id>/sharing")
+@describe(
+    "Change who reads and edits the set: its owner or an admin",
+    description='{"sharing": "private" | "read" | "edit", "editors": [account names]} (either or both; '
+    "the editors replace the old list). private: its owner and editors only (others get 404, as for a "
+    "set that does not exist); read: everyone reads, its owner and editors edit; edit: every annotator "
+    "edits too. A name without an account is a 422.",
+    operation_id="putSetSharing",
+    body=Body({"application/json": schemas.SharingRequest}),
+    responses={200: json_reply(schemas.SharingAnswer)},
+    errors=(400, 403, 404, 413, 422, 503),
+)
+def put_sharing(set_id: int) -> Response:
+    """Change the set's sharing and/or granted editors (its owner or an admin; 403 otherwise)."""
+    access.require_share(set_id)
+    body = object_body()
+    fields: schemas.SharingRequest = schemas.validate_body(schemas.SharingRequest, body, "sharing",
+                                                           ValidationError)
+    changed = services().store.share_set(set_id, fields.sharing, fields.editors)
+    access.remember([changed])
+    return jsonify(access.sharing_json(changed))

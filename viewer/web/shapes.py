@@ -68,6 +68,9 @@ def set_urls(set_id: int) -> schemas.SetUrls:
 
 def set_json(info: SetInfo) -> schemas.Set:
     """A set without its content."""
+    from viewer.web.access import access_json
+
+    owner, sharing, editors = access_json(info.id)
     sidecar: schemas.Sidecar | None = None
     if info.sidecar_path:
         sidecar = {
@@ -87,6 +90,9 @@ def set_json(info: SetInfo) -> schemas.Set:
         "updated_at": info.updated_at,
         "sidecar": sidecar,
         "urls": set_urls(info.id),
+        "owner": owner,
+        "sharing": sharing,
+        "editors": editors,
     }
 
 

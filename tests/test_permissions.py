@@ -1,0 +1,171 @@
+"""Roles and per-set permissions (issue 16) over real HTTP: a real ``wsi-viewer serve`` with
+AUTH=builtin and an account of each role (API tokens: no CSRF in the way), and AUTH=none unchanged.
+
+* a viewer writes nothing: every write operation of the OpenAPI document is 403;
+* an annotator makes sets (owned by them, shared "read"), edits their own and the granted ones,
+  and every set shared "edit" (a set made before accounts: no owner, "edit");
+* a private set is invisible to others: the listing leaves it out, its id is a 404 like a set that
+  does not exist; an admin reads and changes everything;
+* the history names the authenticated author whatever X-User or a body's user says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+from tests._server import free_port, running_process
+from tests._slide_helpers import cmu_with_sidecar
+from viewer.auth import Accounts
+from viewer.store import Store, database_url
+
+SLIDE = "CMU-1-Small-Region.svs"
+WRITES = ("post", "put", "patch", "delete")
+ROLES = {"ana": "annotator", "ben": "annotator", "vic": "viewer", "root": "admin"}
+DOT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [10, 20]},
+       "properties": {"name": "dot", "annotationType": "Dot"}}
+
+
+@dataclass
+class Lab:
+    url: str
+    tokens: dict[str, str]
+
+    def call(self, who: str | None, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
+
+    def sets(self, who: str) -> dict[str, dict[str, Any]]:
+        listing = self.call(who, "GET", f"/api/annotations/{SLIDE}")
+        assert listing.status_code == 200, listing.text
+        return {s["name"]: s for s in listing.json()["sets"]}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("permissions")
+    slides, data = cmu_with_sidecar(root / "slides"), root / "data"
+    store = Store(database_url("", data))
+    try:
+        accounts = Accounts(store)
+        for name, role in ROLES.items():
+            accounts.add(name, role, f"{name}-password")
+        tokens = {name: accounts.new_token(name, "tests") for name in ROLES}
+    finally:
+        store.close()
+    port = free_port()
+    command = [sys.executable, "-m", "viewer.cli", "serve", str(slides), "--port", str(port),
+               "--data-dir", str(data), "--auth", "builtin"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WSI_VIEWER_")}
+    env["WSI_VIEWER_SERVE_ASSOCIATED_IMAGES"] = "1"
+    base = f"http://127.0.0.1:{port}"  # the API needs a login: the login page says it is up
+    with running_process(command, probe=base + "/login", log_path=root / "server.log", env=env):
+        yield Lab(base, tokens)
+
+
+def test_a_viewer_reads_and_writes_nothing_anonymous_nothing_at_all(lab: Lab) -> None:
+    (imported,) = lab.sets("vic").values()
+    assert imported["owner"] is None and imported["sharing"] == "edit" and imported["editors"] == []
+    got = lab.call("vic", "GET", imported["urls"]["self"])
+    assert got.status_code == 200 and got.json()["features"]
+    ids = {"set_id": str(imported["id"]), "annotation_id": str(got.json()["features"][0]["id"]),
+           "slide_id": SLIDE, "group_id": "1", "version": "1"}
+    spec = lab.call("vic", "GET", "/api/openapi.json").json()
+    refused = []
+    for path, item in spec["paths"].items():
+        for method in WRITES:
+            if method not in item:
+                continue
+            url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1], "1"), path)
+            answer = lab.call("vic", method.upper(), url, json={"name": "x", "sharing": "edit"})
+            assert answer.status_code == 403, (method, url, answer.text)
+            assert answer.json()["status"] == 403 and "viewer" in answer.json()["error"], answer.text
+            assert lab.call(None, method.upper(), url, json={"name": "x"}).status_code == 401, url
+            refused.append(f"{method} {path}")
+    assert "post /api/annotations/{slide_id}" in refused and "put /api/sets/{set_id}/sharing" in refused
+    assert len(refused) >= 15, refused
+    after = lab.call("root", "GET", imported["urls"]["self"]).json()
+    assert after["version"] == imported["version"]
+    # the label can carry a patient's name: annotators and admins only (ASSOCIATED_IMAGE_ROLES)
+    assert lab.call("vic", "GET", f"/api/associated/label/{SLIDE}").status_code == 403
+    label = lab.call("ana", "GET", f"/api/associated/label/{SLIDE}")
+    assert label.status_code == 200 and label.content.startswith(b"\x89PNG")
+
+
+def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
+    made = lab.call("ana", "POST", f"/api/annotations/{SLIDE}", json={"name": "ana's", "user": "mallory"},
+                    headers={"X-User": "mallory"})
+    assert made.status_code == 201, made.text
+    mine = made.json()["set"]
+    assert (mine["owner"], mine["sharing"], mine["editors"]) == ("ana", "read", [])
+    sid = mine["id"]
+    try:
+        # everyone reads a "read" set; only its owner (and editors) change it
+        assert lab.call("vic", "GET", f"/api/sets/{sid}").status_code == 200
+        refused = lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT)
+        assert refused.status_code == 403 and "ana" in refused.json()["error"], refused.text
+        assert lab.call("ben", "PATCH", f"/api/sets/{sid}", json={"name": "ben's now"}).status_code == 403
+        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben"]}).status_code == 403
+        assert lab.call("ana", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 201
+        # granted: ben edits, and the history names who did it, not what X-User says
+        unknown = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben", "nobody"]})
+        assert unknown.status_code == 422 and "nobody" in unknown.json()["error"], unknown.text
+        shared = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben"]})
+        assert shared.status_code == 200, shared.text
+        assert shared.json() == {"set": sid, "owner": "ana", "sharing": "read", "editors": ["ben"]}
+        added = lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT, headers={"X-User": "ana"})
+        assert added.status_code == 201, added.text
+        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "edit"}).status_code == 403
+        history = lab.call("vic", "GET", f"/api/sets/{sid}/history").json()["changes"]
+        assert [c["who"] for c in history][:3] == ["ben", "ana", "ana"], history
+        # private: gone for everyone but its owner, its editors and admins, by id guessing too
+        private = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "private"})
+        assert private.status_code == 200 and private.json()["sharing"] == "private"
+        assert "ana's" not in lab.sets("vic") and "ana's" in lab.sets("ben") and "ana's" in lab.sets("root")
+        nothing = lab.call("vic", "GET", "/api/sets/999999")
+        for path in (f"/api/sets/{sid}", f"/api/sets/{sid}/history", f"/api/sets/{sid}/asap.xml",
+                     f"/api/sets/{sid}/summary", f"/api/sets/{sid}/export?format=geojson",
+                     f"/api/sets/{sid}/history/1", f"/api/sets/{sid}/diff?from=0"):
+            hidden = lab.call("vic", "GET", path)
+            assert hidden.status_code == 404 and hidden.json()["error"] == nothing.json()["error"], path
+        assert lab.call("ana", "GET", f"/api/sets/{sid}/export?format=geojson").status_code == 200
+        # an admin reads and changes everything, the sharing too
+        assert lab.call("root", "PATCH", f"/api/sets/{sid}", json={"name": "renamed"}).status_code == 200
+        assert lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "edit"}).status_code == 200
+        # "edit": every annotator edits; a viewer still reads only
+        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"editors": []}).status_code == 403
+        assert lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"editors": []}).status_code == 200
+        assert lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 201
+        assert lab.call("vic", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 403
+    finally:  # the other test lists the slide's sets: leave it as it was
+        lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "private", "editors": []})
+    # a set made before accounts (no owner, "edit") is every annotator's
+    (legacy,) = (s for s in lab.sets("ben").values() if s["owner"] is None)
+    assert lab.call("ben", "POST", f"/api/sets/{legacy['id']}/annotations", json=DOT).status_code == 201
+
+
+def test_without_auth_everyone_is_an_admin_as_before(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    client = make_app(SLIDE_DIR=str(cmu_with_sidecar(tmp_path / "slides"))).test_client()
+    made = client.post(f"/api/annotations/{SLIDE}", json={"name": "mine"}, headers={"X-User": "eve"})
+    assert made.status_code == 201, made.get_json()
+    info = made.get_json()["set"]
+    assert (info["owner"], info["sharing"], info["editors"], info["created_by"]) == (None, "edit", [], "eve")
+    sid = info["id"]
+    assert client.post(f"/api/sets/{sid}/annotations", json=DOT).status_code == 201
+    shared = client.put(f"/api/sets/{sid}/sharing", json={"sharing": "private"})
+    assert shared.status_code == 200 and shared.get_json()["sharing"] == "private"
+    assert [s["name"] for s in client.get(f"/api/annotations/{SLIDE}").get_json()["sets"]][-1] == "mine"
+    bad = client.put(f"/api/sets/{sid}/sharing", json={"sharing": "everyone"})
+    assert bad.status_code == 422, bad.get_json()
+    assert client.get(f"/api/associated/label/{SLIDE}").status_code == 403  # SERVE_ASSOCIATED_IMAGES off
