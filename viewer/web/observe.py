@@ -58,6 +58,8 @@ def wrap(app: Flask) -> None:
     tile_rule = _tile_rule(app)
     found = metrics_module.metrics() if settings["METRICS"] else None
     if found is not None:
+        # The slide library is made here rather than by the first request (cheap: it scans on first
+        # use), so that it counts every tile from the first.
         app.extensions["wsi_viewer"].slides.tile_observer = found.count_tile
         observe_tile = found.observer(tile_rule, "GET")
     log_requests = settings["LOG_FORMAT"] == "json"
