@@ -244,6 +244,7 @@ _CASES: list[tuple[str, Fields, int, str]] = [
     ("unknown field", [_file(_GOOD), ("scal", "16")], 400, "unknown field 'scal'"),
     ("a field over the form memory", [_file(_GOOD), ("name", "x" * 600_000)], 413, "form field"),
     ("empty file", [_file(b"")], 422, "empty"),
+    ("a wrong field is told before the file's problem", [_file(b""), ("scale", "abc")], 400, "scale "),
     ("unknown extension", [_file(_GOOD, "heat.jpg")], 422, "heat.jpg"),
     ("size ratio fits no downsample", [_file(_tiff(_position_grid(100, 100)))], 422, "downsample"),
     ("NaN", [_file(_tiff(_NAN))], 422, "NaN"),

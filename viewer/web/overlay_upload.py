@@ -75,7 +75,8 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
     :raises InvalidInputError: a malformed body, no ``file``, an unknown or repeated field, or a
         field whose value is wrong (named in the message).
     :raises ValidationError: an empty file.
-    :raises RequestEntityTooLarge: a body over *max_bytes*.
+    :raises InputTooLargeError: a body over *max_bytes*, or over Werkzeug's form-memory limits.
+    :raises UnavailableError: *directory* cannot take the file (not writable, full).
     """
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType(
@@ -127,11 +128,12 @@ def received_upload(directory: Path, max_bytes: int) -> Iterator[Upload]:
                 f"{request.max_form_parts} parts, or a body whose parts do not follow its multipart "
                 "boundary: send the overlay as a file part (curl -F file=@heat.tif)") from None
         stored = _the_file(form, files)
+        options = add_options(form)  # every field's 400 before the file's own problems
         stored.stream.flush()
         if not _has_bytes(stored):
             raise ValidationError("file: the uploaded file is empty")
         path = Path(getattr(stored.stream, "name", ""))
-        yield Upload(path=path, filename=_base_name(stored.filename or ""), options=add_options(form))
+        yield Upload(path=path, filename=_base_name(stored.filename or ""), options=options)
     finally:
         for handle in parts:
             with contextlib.suppress(OSError):
