@@ -18,6 +18,7 @@ import { CHECK_INTERVAL_MS, ChangeWatcher } from "./change-watcher.js";
 import { GroupEditor } from "./groups-panel.js";
 import { HistoryPanel } from "./history-panel.js";
 import { OverlayStatistics, statisticsOverlay } from "./overlay-statistics.js";
+import { sharingText } from "./layers/sharing.js";
 import { el, rgb } from "./panel-dom.js";
 import { displayColor, groupTable } from "./layers/colors.js";
 import {
@@ -239,12 +240,14 @@ export class LayersPanel extends EventTarget {
       const groups = this.groups.get(id) ?? [];
       const table = groupTable(groups);
       const ed = this.editor;
+      const sharing = sharingText(layer.set);
       const head = el("div", { className: "layer-set-head" },
         ed ? ed.activeSetControl(layer) : "",
         el("label", { className: "check" },
           el("input", { type: "checkbox", checked: layer.visible, dataset: { setVisible: String(id) } }),
           el("strong", { textContent: layer.set.name }),
-          el("span", { className: "muted", textContent: ` ${entries.length.toLocaleString("en-US")}` })),
+          el("span", { className: "muted", textContent: ` ${entries.length.toLocaleString("en-US")}` }),
+          el("span", { className: "muted set-sharing", title: sharing.title, textContent: sharing.text && ` · ${sharing.text}` })),
         el("label", { className: "opacity", title: "Opacity of the set" },
           el("span", { className: "visually-hidden", textContent: `Opacity of ${layer.set.name}` }),
           el("input", { type: "range", min: "0", max: "100", value: String(Math.round(layer.opacity * 100)), dataset: { setOpacity: String(id) } })));

@@ -1,0 +1,31 @@
+/**
+ * Who owns a set and who else reads and edits it (issue 16), as the layers panel shows it beside
+ * the set's name, read-only (the owner changes it with `PUT set.urls.sharing`, or an admin).
+ * Pure: no DOM. A set without an owner shared "edit" (made before accounts, or under AUTH=none)
+ * shows nothing, as before.
+ */
+
+const SHARING_TEXT = { private: "private", read: "read by all", edit: "edited by all" };
+
+/**
+ * @param {{owner?: string|null, sharing?: string, editors?: string[]}} set the set's JSON
+ * @returns {{text: string, title: string}} text "" when there is nothing to say
+ */
+export function sharingText(set) {
+  const owner = set.owner ?? null;
+  const sharing = set.sharing ?? "edit";
+  const editors = set.editors ?? [];
+  if (owner === null && sharing === "edit" && !editors.length) {
+    return { text: "", title: "" };
+  }
+  const parts = [owner === null ? "no owner" : `${owner}'s`, SHARING_TEXT[sharing] ?? sharing];
+  if (editors.length) {
+    parts.push(`+ ${editors.join(", ")}`);
+  }
+  const title = [
+    owner === null ? "No owner" : `Owner: ${owner}`,
+    `sharing: ${sharing}`,
+    editors.length ? `also edited by ${editors.join(", ")}` : "",
+  ].filter(Boolean).join("; ");
+  return { text: parts.join(" · "), title };
+}
