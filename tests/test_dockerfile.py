@@ -1,8 +1,9 @@
 """The Dockerfile's recipe, replayed step by step without a container engine (none runs on the
 machines this suite runs on): its COPY lines carry everything a plain install needs, the install
 works with the sources removed, its ENV values are settings the server accepts, the server runs as
-a user other than root with a data directory that user owns, and its HEALTHCHECK command fails
-before the server is up and passes once it serves. ``compose.yaml`` is read as Compose reads it (its
+a user other than root with a data directory that user owns and logins on (an account added with
+the image's ``wsi-viewer users`` reads), and its HEALTHCHECK command (``/healthz``) fails before the
+server is up and passes once it serves. ``compose.yaml`` is read as Compose reads it (its
 ``${VAR}`` substitution and YAML merges) and checked against the Dockerfile, the settings table and
 the nginx configuration it mounts, ``deploy/nginx.conf``."""
 
@@ -122,6 +123,7 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
         as_viewer = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
     healthcheck = shlex.split(dict(steps)["HEALTHCHECK"].split(" CMD ", 1)[1])
+    assert "/healthz'" in healthcheck[-1]  # liveness: no login, no slide scan, no database
     assert subprocess.run(healthcheck, env=env, capture_output=True, timeout=30).returncode != 0
 
     command = json.loads(dict(steps)["CMD"])
@@ -134,12 +136,25 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
             assert server.poll() is None, (root_dir / "server.log").read_text()
             assert time.monotonic() < deadline, (root_dir / "server.log").read_text()
             time.sleep(0.5)
-        slides = requests.get(f"http://127.0.0.1:{port}/api/slides", timeout=30).json()["slides"]
+        # Logins are on: nothing is served to a stranger; an account made with the image's own
+        # command (as `docker exec` runs it, the server running) reads with its API token.
+        base = f"http://127.0.0.1:{port}"
+        refused = requests.get(f"{base}/api/slides", timeout=30)
+        assert refused.status_code == 401 and "error" in refused.json()
+        users = [*as_viewer, "wsi-viewer", "users"]
+        added = subprocess.run([*users, "add", "ann", "--role", "viewer"], input="correct horse\n",
+                               env=env, cwd=local(workdir), capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        made = subprocess.run([*users, "token", "ann"], env=env, cwd=local(workdir), capture_output=True,
+                              text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+        slides = requests.get(f"{base}/api/slides", headers=bearer, timeout=30).json()["slides"]
         assert [s["id"] for s in slides] == [SLIDE.name] and "error" not in slides[0]
         status = Path(f"/proc/{server.pid}/status").read_text()
         assert int(re.search(r"^Uid:\s+(\d+)", status, re.M)[1]) != 0  # type: ignore[index]
         # Served from the installed package (the sources are gone), writing only under /data.
-        page = requests.get(f"http://127.0.0.1:{port}/", timeout=30)
+        page = requests.get(f"{base}/login", timeout=30)
         assert page.status_code == 200 and b"<html" in page.content
         assert not local("/src").exists() and any(local("/data").iterdir())
     finally:
