@@ -43,7 +43,7 @@ NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 SLIDE = ROOT / "tests" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
 SLIDE_ID = SLIDE.name
 #: Answers 200 with logins on or off, once a server (or nginx in front of one) serves.
-PUBLIC_PATH = "/static/css/app.css"
+PUBLIC_PATH = "/healthz"
 
 # nginx and two servers with their own processes: kept on one xdist worker, away from the others.
 pytestmark = [pytest.mark.xdist_group("scale_out"), pytest.mark.postgres]
