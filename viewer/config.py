@@ -64,6 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
             "that lacks low-resolution levels (e.g. a single-level SVS)."),
     Setting("SERVE_ASSOCIATED_IMAGES", bool, False, "Serve associated images (label, macro). Off by default: "
             "a slide label can carry a patient name."),
+    Setting("ASSOCIATED_IMAGE_ROLES", str, "admin,annotator", "With AUTH=builtin or proxy, the roles "
+            "(comma-separated: viewer, annotator, admin) that see associated images when they are served."),
     Setting("THUMBNAIL_MAX", int, 1024, "Largest thumbnail edge a client may request, in px."),
     Setting("MAX_UPLOAD_MB", int, 64, "Largest request body accepted (annotation uploads), in MiB."),
     Setting("HEADER_TIMEOUT", int, 10, "Seconds a connection has to send a whole request head (request "
@@ -236,6 +238,11 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         role = values["PROXY_DEFAULT_ROLE"]
         problems.append(f"PROXY_DEFAULT_ROLE must be viewer, annotator or admin, got {role!r}")
     problems.extend(_cidr_problems("TRUSTED_PROXIES", values["TRUSTED_PROXIES"]))
+    roles = ("viewer", "annotator", "admin")
+    given = map(str.strip, str(values["ASSOCIATED_IMAGE_ROLES"]).split(","))
+    unknown = [r for r in given if r and r not in roles]
+    if unknown:
+        problems.append(f"ASSOCIATED_IMAGE_ROLES names roles of {', '.join(roles)}, got {unknown!r}")
     for name in ("WORKER_TIMEOUT", "GRACEFUL_TIMEOUT"):
         if values[name] < 1:
             problems.append(f"{name} must be at least 1, got {values[name]}")
