@@ -169,3 +169,12 @@ def test_without_auth_everyone_is_an_admin_as_before(make_app: Callable[..., Fla
     bad = client.put(f"/api/sets/{sid}/sharing", json={"sharing": "everyone"})
     assert bad.status_code == 422, bad.get_json()
     assert client.get(f"/api/associated/label/{SLIDE}").status_code == 403  # SERVE_ASSOCIATED_IMAGES off
+
+
+def test_associated_image_roles_name_roles() -> None:
+    from viewer.config import load_settings
+    from viewer.errors import ConfigError
+
+    assert load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin"})["ASSOCIATED_IMAGE_ROLES"] == "admin"
+    with pytest.raises(ConfigError, match="annotators"):
+        load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin, annotators"})

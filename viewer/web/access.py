@@ -118,7 +118,7 @@ def require_associated() -> None:
     """:raises ForbiddenError: the user's role is not in ``ASSOCIATED_IMAGE_ROLES``."""
     if not checking():
         return
-    roles = perm.parse_roles(str(services().settings.get("ASSOCIATED_IMAGE_ROLES", "admin,annotator")))
+    roles = perm.parse_roles(str(services().settings["ASSOCIATED_IMAGE_ROLES"]))
     user = current_user()
     if not perm.can_see_associated(user, roles):
         raise ForbiddenError(f"associated images are for the roles {', '.join(roles) or 'none'}")
