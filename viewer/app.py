@@ -38,13 +38,13 @@ def create_app(settings: Mapping[str, Any] | None = None, config_file: str | Non
     app.extensions["wsi_viewer"] = Services(merged)
 
     from viewer.web import annotations, api, errors, jobs, overlay_polygons, overlays, pages, security, tiles
-    from viewer.web import production
     from viewer.web import auth as web_auth
     from viewer.web.access import register as register_access
+    from viewer.web.production import register as register_production
 
     errors.register(app)
     security.register(app)  # before the blueprints: it replaces the int URL converter
-    production.register(app)  # /healthz, /readyz, /metrics, CORS, request routes for metrics and logs
+    register_production(app)  # /healthz, /readyz, /metrics, CORS, request routes for metrics and logs
     web_auth.register(app)  # after security: Host and Origin are checked before anyone is looked up
     register_access(app)  # after auth: what the user may do (viewers write nothing; per-set sharing)
     app.register_blueprint(api.bp)
