@@ -121,7 +121,7 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         # granted: ben edits, and the history names who did it, not what X-User says
         unknown = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben", "nobody"]})
         assert unknown.status_code == 422 and "nobody" in unknown.json()["error"], unknown.text
-        shared = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben"]})
+        shared = lab.call("ana", "PUT", mine["urls"]["sharing"], json={"editors": ["ben"]})
         assert shared.status_code == 200, shared.text
         assert shared.json() == {"set": sid, "owner": "ana", "sharing": "read", "editors": ["ben"]}
         added = lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT, headers={"X-User": "ana"})

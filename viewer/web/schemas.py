@@ -170,6 +170,7 @@ class SetUrls(TypedDict):
     restore: str
     export: str
     summary: str
+    sharing: str
 
 
 class Sidecar(TypedDict):

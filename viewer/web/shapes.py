@@ -63,6 +63,7 @@ def set_urls(set_id: int) -> schemas.SetUrls:
         "restore": url_for("annotations.history.restore", set_id=set_id),
         "export": url_for("annotations.export.export", set_id=set_id),
         "summary": url_for("annotations.sets.set_summary", set_id=set_id),
+        "sharing": url_for("annotations.sets.put_sharing", set_id=set_id),
     }
 
 
