@@ -125,7 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
     # Production serving (issue 16): gunicorn, health, metrics, logs, CORS
     Setting("WORKER_TIMEOUT", int, 120, "Seconds a gunicorn worker may stay silent (a request stuck "
             "that long) before the master kills and replaces it."),
-    Setting("GRACEFUL_TIMEOUT", int, 30, "Seconds a worker has to finish its requests in flight when it "
+    Setting("GRACEFUL_TIMEOUT", int, 10, "Seconds a worker has to finish its requests in flight when it "
             "is stopped or replaced (SIGTERM, or a reload by SIGHUP); then it is killed."),
     Setting("METRICS", bool, True, "Count requests, tiles and store writes and serve them as Prometheus "
             "metrics at /metrics (summed over every worker)."),
