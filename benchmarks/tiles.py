@@ -34,6 +34,10 @@ Deep Zoom levels that read at least 2x downsampled, first request of each tile t
 (one worker, the slide opened by its .dzi first) against ``DeepZoomGenerator.get_tile`` called
 directly (same tile size and overlap; no encode, no HTTP), lowest level first.
 
+``--auth``: ours runs with ``--auth builtin``, one account logged in through the login form, its
+session cookie sent with every request (tiles then pass the access decision of
+``viewer/web/auth.py``); compare a run with and one without (issue 16: at most 5 % lost warm).
+
 Prints a table, the ratios and PASS/FAIL per target; medians over ``--repeats`` fresh-server
 repeats. The machine is shared: the load average is printed with the figures.
 """
@@ -46,6 +50,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -54,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +70,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(__file__).resolve().parent / "peers"
 SMALL_REGION = ROOT / "tests" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
+#: The account ``--auth`` logs in with.
+BENCH_USER, BENCH_PASSWORD = "bench", "bench password"
 VIEWPORT = (1920, 1080)
 SERVERS = ("ours", "deepzoom", "large_image")
 TARGETS = {  # the foundation issue's targets (2 cores)
@@ -214,6 +222,10 @@ class Server:
     port: int
     slide_path: str  # URL path of the slide's .dzi without the suffix, e.g. /deepzoom/x.tiff
     pid: int
+    cookie: str = ""  # --auth: the session cookie every request sends ("wsi_session=...")
+
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": self.cookie} if self.cookie else {}
 
     def cpu(self) -> float:
         return _process_tree_cpu(self.pid)
@@ -230,6 +242,8 @@ def _command(name: str, port: int, slide_dir: Path, data_dir: Path, args: argpar
                "--data-dir", str(data_dir), "--workers", str(workers), "--threads", str(args.threads)]
         if args.ours_tile_size:
             cmd += ["--tile-size", str(args.ours_tile_size), "--tile-overlap", str(args.ours_overlap)]
+        if args.auth:
+            cmd += ["--auth", "builtin"]
         return cmd, env, ROOT
     if name == "deepzoom":
         env.update(BENCH_TILE_SIZE=str(args.baseline_tile_size), BENCH_OVERLAP=str(args.baseline_overlap))
@@ -246,9 +260,14 @@ def serve(name: str, slide_dir: Path, slide_id: str, args: argparse.Namespace,
     port = _free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="wsi-bench-data-"))
     cmd, env, cwd = _command(name, port, slide_dir, data_dir, args, workers)
+    with_auth = name == "ours" and args.auth
+    if with_auth:  # one account, made before the start as a lab's admin would
+        subprocess.run([sys.executable, "-m", "viewer.cli", "users", "add", BENCH_USER, "--role", "viewer",
+                        "--data-dir", str(data_dir)], input=BENCH_PASSWORD + "\n", text=True, env=env,
+                       cwd=ROOT, check=True, capture_output=True)
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    probe = "/api/openapi.json" if name == "ours" else "/health"
+    probe = ("/login" if with_auth else "/api/openapi.json") if name == "ours" else "/health"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -266,7 +285,9 @@ def serve(name: str, slide_dir: Path, slide_id: str, args: argparse.Namespace,
                 raise RuntimeError(f"{name} did not start: {(data_dir / 'server.log').read_text()[-2000:]}")
             time.sleep(0.1)
         time.sleep(1.0)  # let every worker finish booting
-        yield Server(name, f"http://127.0.0.1:{port}", "127.0.0.1", port, f"/deepzoom/{slide_id}", proc.pid)
+        cookie = _log_in(port) if with_auth else ""
+        yield Server(name, f"http://127.0.0.1:{port}", "127.0.0.1", port, f"/deepzoom/{slide_id}", proc.pid,
+                     cookie)
     finally:
         proc.terminate()
         try:
@@ -278,10 +299,35 @@ def serve(name: str, slide_dir: Path, slide_id: str, args: argparse.Namespace,
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def _log_in(port: int) -> str:
+    """The session cookie of a login through the form (``--auth``): GET /login, POST it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", "/login")
+        response = conn.getresponse()
+        form = response.read().decode()
+        pre = (response.getheader("Set-Cookie") or "").split(";")[0]
+        found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        if found is None or not pre:
+            raise RuntimeError("--auth: the login form has no CSRF token or no cookie")
+        fields = {"name": BENCH_USER, "password": BENCH_PASSWORD, "csrf_token": found[1]}
+        body = urllib.parse.urlencode(fields)
+        conn.request("POST", "/login", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": pre})
+        response = conn.getresponse()
+        response.read()
+        cookie = (response.getheader("Set-Cookie") or "").split(";")[0]
+        if response.status != 303 or not cookie:
+            raise RuntimeError(f"--auth: the login answered {response.status}")
+        return cookie
+    finally:
+        conn.close()
+
+
 def fetch(server: Server, path: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=server.headers())
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -323,9 +369,10 @@ class KeepAliveClient:
     browsers. This reads the status, Content-Length or chunked framing and Connection, nothing more.
     """
 
-    def __init__(self, host: str, port: int, timeout: float = 120) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 120, cookie: str = "") -> None:
         self.address, self.timeout = (host, port), timeout
         self.host_header = f"{host}:{port}".encode()
+        self.extra = f"Cookie: {cookie}\r\n".encode() if cookie else b""
         self.sock: socket.socket | None = None
         self.buf = bytearray()
 
@@ -336,7 +383,7 @@ class KeepAliveClient:
 
     def get(self, path: str) -> tuple[int, bytes]:
         """Status and body; reconnects once if the server had closed the idle connection."""
-        request = b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), self.host_header)
+        request = b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (path.encode(), self.host_header, self.extra)
         for attempt in range(2):
             fresh = self.sock is None
             if fresh:
@@ -393,9 +440,10 @@ class KeepAliveClient:
         return status, body
 
 
-def _client(index: int, host: str, port: int, paths: list[str], barrier: Any, out: Any) -> None:
+def _client(index: int, host: str, port: int, paths: list[str], barrier: Any, out: Any,
+            cookie: str = "") -> None:
     """One viewer: replays *paths* over one keep-alive connection; sends timings to *out*."""
-    conn = KeepAliveClient(host, port)
+    conn = KeepAliveClient(host, port, cookie=cookie)
     latencies, statuses, nbytes = [], [], 0
     barrier.wait()
     start = time.perf_counter()
@@ -418,7 +466,8 @@ def replay(server: Server, geometry: Geometry, sessions: list[list[tuple[int, in
     procs = []
     for index, tiles in enumerate(sessions):
         paths = [f"{server.slide_path}_files/{lv}/{c}_{r}.jpeg" for lv, c, r in tiles]
-        proc = ctx.Process(target=_client, args=(index, server.host, server.port, paths, barrier, out))
+        proc = ctx.Process(target=_client, args=(index, server.host, server.port, paths, barrier, out,
+                                                 server.cookie))
         proc.start()
         procs.append(proc)
     cpu0 = server.cpu()
@@ -546,7 +595,8 @@ def part2(args: argparse.Namespace) -> dict[str, float]:
                     ours = []
                     for lv, c, r in tiles:
                         t0 = time.perf_counter()
-                        conn.request("GET", f"{server.slide_path}_files/{lv}/{c}_{r}.jpeg")
+                        conn.request("GET", f"{server.slide_path}_files/{lv}/{c}_{r}.jpeg",
+                                     headers=server.headers())
                         response = conn.getresponse()
                         response.read()
                         ours.append((time.perf_counter() - t0) * 1000)
@@ -663,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-small", action="store_true", help="skip part 2 (CMU-1-Small-Region)")
     parser.add_argument("--only-small", action="store_true", help="only part 2")
+    parser.add_argument("--auth", action="store_true", help="ours with --auth builtin: one account logged "
+                        "in through the form, its session cookie sent with every request (issue 16: warm "
+                        "must stay within 5 %% of a run without)")
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     args.servers = [s for s in args.servers.split(",") if s]
