@@ -20,7 +20,9 @@ from viewer.cli import main
 
 DATA = Path(__file__).parent / "data"
 CMU = "CMU-1-Small-Region.svs"  # 2220 x 2967 px: at 1/16 a 139 x 186 grid
-SCRIPT = Path(sys.executable).parent / "wsi-viewer"
+#: The console script's entry (``wsi-viewer`` = ``viewer.cli:main``), run as the other CLI tests run
+#: it: tests/test_dockerfile.py's ``pip install --prefix`` uninstalls the venv's ``wsi-viewer`` file.
+SCRIPT = [sys.executable, "-m", "viewer.cli"]
 
 
 @pytest.fixture()
@@ -40,7 +42,7 @@ def _heat(path: Path, width: int = 139, height: int = 186) -> Path:
 
 def _script(dirs: tuple[Path, Path], *argv: str) -> subprocess.CompletedProcess[str]:
     slides, data = dirs
-    command = [str(SCRIPT), "overlay", *argv, "--slide-dir", str(slides), "--data-dir", str(data)]
+    command = [*SCRIPT, "overlay", *argv, "--slide-dir", str(slides), "--data-dir", str(data)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
