@@ -46,6 +46,9 @@ class Lab:
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
         return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
 
+    def share(self, who: str, set_id: int, **body: Any) -> requests.Response:
+        return self.call(who, "PUT", f"/api/sets/{set_id}/sharing", json=body)
+
     def sets(self, who: str) -> dict[str, dict[str, Any]]:
         listing = self.call(who, "GET", f"/api/annotations/{SLIDE}")
         assert listing.status_code == 200, listing.text
@@ -116,21 +119,21 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         refused = lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT)
         assert refused.status_code == 403 and "ana" in refused.json()["error"], refused.text
         assert lab.call("ben", "PATCH", f"/api/sets/{sid}", json={"name": "ben's now"}).status_code == 403
-        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben"]}).status_code == 403
+        assert lab.share("ben", sid, editors=["ben"]).status_code == 403
         assert lab.call("ana", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 201
         # granted: ben edits, and the history names who did it, not what X-User says
-        unknown = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"editors": ["ben", "nobody"]})
+        unknown = lab.share("ana", sid, editors=["ben", "nobody"])
         assert unknown.status_code == 422 and "nobody" in unknown.json()["error"], unknown.text
         shared = lab.call("ana", "PUT", mine["urls"]["sharing"], json={"editors": ["ben"]})
         assert shared.status_code == 200, shared.text
         assert shared.json() == {"set": sid, "owner": "ana", "sharing": "read", "editors": ["ben"]}
         added = lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT, headers={"X-User": "ana"})
         assert added.status_code == 201, added.text
-        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "edit"}).status_code == 403
+        assert lab.share("ben", sid, sharing="edit").status_code == 403
         history = lab.call("vic", "GET", f"/api/sets/{sid}/history").json()["changes"]
         assert [c["who"] for c in history][:3] == ["ben", "ana", "ana"], history
         # private: gone for everyone but its owner, its editors and admins, by id guessing too
-        private = lab.call("ana", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "private"})
+        private = lab.share("ana", sid, sharing="private")
         assert private.status_code == 200 and private.json()["sharing"] == "private"
         assert "ana's" not in lab.sets("vic") and "ana's" in lab.sets("ben") and "ana's" in lab.sets("root")
         nothing = lab.call("vic", "GET", "/api/sets/999999")
@@ -142,14 +145,14 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         assert lab.call("ana", "GET", f"/api/sets/{sid}/export?format=geojson").status_code == 200
         # an admin reads and changes everything, the sharing too
         assert lab.call("root", "PATCH", f"/api/sets/{sid}", json={"name": "renamed"}).status_code == 200
-        assert lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "edit"}).status_code == 200
+        assert lab.share("root", sid, sharing="edit").status_code == 200
         # "edit": every annotator edits; a viewer still reads only
-        assert lab.call("ben", "PUT", f"/api/sets/{sid}/sharing", json={"editors": []}).status_code == 403
-        assert lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"editors": []}).status_code == 200
+        assert lab.share("ben", sid, editors=[]).status_code == 403
+        assert lab.share("root", sid, editors=[]).status_code == 200
         assert lab.call("ben", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 201
         assert lab.call("vic", "POST", f"/api/sets/{sid}/annotations", json=DOT).status_code == 403
     finally:  # the other test lists the slide's sets: leave it as it was
-        lab.call("root", "PUT", f"/api/sets/{sid}/sharing", json={"sharing": "private", "editors": []})
+        lab.share("root", sid, sharing="private", editors=[])
     # a set made before accounts (no owner, "edit") is every annotator's
     (legacy,) = (s for s in lab.sets("ben").values() if s["owner"] is None)
     assert lab.call("ben", "POST", f"/api/sets/{legacy['id']}/annotations", json=DOT).status_code == 201
@@ -175,6 +178,7 @@ def test_associated_image_roles_name_roles() -> None:
     from viewer.config import load_settings
     from viewer.errors import ConfigError
 
-    assert load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin"})["ASSOCIATED_IMAGE_ROLES"] == "admin"
+    settings = load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin"})
+    assert settings["ASSOCIATED_IMAGE_ROLES"] == "admin"
     with pytest.raises(ConfigError, match="annotators"):
         load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin, annotators"})

@@ -252,7 +252,8 @@ def test_an_old_database_gains_the_sidecar_warnings_column_filled_at_the_next_im
     old = sqlite_copy("sqlite-schema-3.sqlite3", tmp_path / "old")
     assert "sidecar_warnings" not in sqlite_columns(old, "annotation_sets")
     Store(old).close()
-    assert sqlite_columns(old, "annotation_sets")[-3:] == ["sidecar_warnings", "owner_id", "sharing"]  # 0004, 0007
+    # 0004, then 0007's
+    assert sqlite_columns(old, "annotation_sets")[-3:] == ["sidecar_warnings", "owner_id", "sharing"]
     # a sidecar imported before the column existed: no warnings kept, until it is read again
     root = tmp_path / "slides"
     root.mkdir()
