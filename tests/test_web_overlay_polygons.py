@@ -113,6 +113,14 @@ def test_polygons_of_known_regions_and_their_statistics(cmu: tuple[Flask, str]) 
     again = client.get(f"/api/overlays/{overlay_id}/statistics?set={set_id}",
                        headers={"If-None-Match": stats.headers["ETag"]})
     assert again.status_code == 304
+    # a change of the set is a new answer (the server keeps answers by overlay and set version)
+    gone = client.delete(f"/api/sets/{set_id}/annotations/{ids[1]}", headers=HEADERS)
+    assert gone.status_code in (200, 204), gone.get_data(as_text=True)
+    changed = client.get(f"/api/overlays/{overlay_id}/statistics?set={set_id}",
+                         headers={"If-None-Match": stats.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != stats.headers["ETag"]
+    assert list(changed.get_json()["annotations"]) == [ids[0]]
+    assert changed.get_json()["annotations"][ids[0]] == ring_cells
 
     # the same again: a name of its own, also when the name is given (the page's button sends one)
     second = _post(client, overlay_id, {"threshold": 0.5})

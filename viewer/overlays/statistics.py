@@ -115,6 +115,7 @@ def ring_statistics(
     width, height = np.maximum(c_hi - c_lo, 0), np.maximum(r_hi - r_lo, 0)
     cells = width * height
     cost = cells * edges.sizes
+    floating = np.issubdtype(grid.dtype, np.floating)
     largest = np.full(len(cost), -np.inf)
     total = np.zeros(len(cost))
     count = np.zeros(len(cost), dtype=np.int64)
@@ -131,8 +132,14 @@ def ring_statistics(
         step = max(1, MAX_CELLS // (sweep.ncols + 1))
         for first in range(sweep.r_lo, sweep.r_hi, step):
             rows = min(step, sweep.r_hi - first)
-            r, c = np.nonzero(sweep.rows(rows))
-            _add_values(grid, np.full(len(r), k), r + first, c + sweep.c_lo, largest, total, count)
+            inside = sweep.rows(rows)
+            values = np.asarray(grid[first : first + rows, sweep.c_lo : sweep.c_hi])[inside]
+            if floating:
+                values = values[~np.isnan(values)]
+            if len(values):
+                largest[k] = max(largest[k], float(values.max()))
+                total[k] += float(values.sum(dtype=np.float64))
+                count[k] += len(values)
     return [
         CellStatistics(float(largest[k]), float(total[k] / count[k]), int(count[k])) if count[k]
         else CellStatistics(None, None, 0)
@@ -142,16 +149,18 @@ def ring_statistics(
 
 def _add_values(grid: np.ndarray, ring: np.ndarray, row: np.ndarray, col: np.ndarray,
                 largest: np.ndarray, total: np.ndarray, count: np.ndarray) -> None:
-    """Add the values of cells (row, col), each inside ring *ring*, to the rings' running figures
-    (nodata left out)."""
-    if not len(row):
-        return
+    """Add the values of cells (row, col), each inside ring *ring* (grouped: each ring's cells one
+    run), to the rings' running figures (nodata left out)."""
     values = np.asarray(grid[row, col], dtype=np.float64)
     valid = ~np.isnan(values)
     ring, values = ring[valid], values[valid]
-    np.maximum.at(largest, ring, values)
-    total += np.bincount(ring, weights=values, minlength=len(total))
-    count += np.bincount(ring, minlength=len(count))
+    if not len(ring):
+        return
+    starts = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+    which = ring[starts]
+    largest[which] = np.maximum(largest[which], np.maximum.reduceat(values, starts))
+    total[which] += np.add.reduceat(values, starts)
+    count[which] += np.diff(np.r_[starts, len(ring)])
 
 
 class _Edges:
