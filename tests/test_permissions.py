@@ -12,7 +12,6 @@ AUTH=builtin and an account of each role (API tokens: no CSRF in the way), and A
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ import pytest
 import requests
 from flask import Flask
 
+from tests._openapi_helpers import write_operations
 from tests._server import free_port, running_process
 from tests._slide_helpers import cmu_with_sidecar
 from viewer.auth import Accounts
 from viewer.store import Store, database_url
 
 SLIDE = "CMU-1-Small-Region.svs"
-WRITES = ("post", "put", "patch", "delete")
 ROLES = {"ana": "annotator", "ben": "annotator", "vic": "viewer", "root": "admin"}
 DOT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [10, 20]},
        "properties": {"name": "dot", "annotationType": "Dot"}}
@@ -86,16 +85,12 @@ def test_a_viewer_reads_and_writes_nothing_anonymous_nothing_at_all(lab: Lab) ->
            "slide_id": SLIDE, "group_id": "1", "version": "1"}
     spec = lab.call("vic", "GET", "/api/openapi.json").json()
     refused = []
-    for path, item in spec["paths"].items():
-        for method in WRITES:
-            if method not in item:
-                continue
-            url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1], "1"), path)
-            answer = lab.call("vic", method.upper(), url, json={"name": "x", "sharing": "edit"})
-            assert answer.status_code == 403, (method, url, answer.text)
-            assert answer.json()["status"] == 403 and "viewer" in answer.json()["error"], answer.text
-            assert lab.call(None, method.upper(), url, json={"name": "x"}).status_code == 401, url
-            refused.append(f"{method} {path}")
+    for method, path, url in write_operations(spec, ids):
+        answer = lab.call("vic", method.upper(), url, json={"name": "x", "sharing": "edit"})
+        assert answer.status_code == 403, (method, url, answer.text)
+        assert answer.json()["status"] == 403 and "viewer" in answer.json()["error"], answer.text
+        assert lab.call(None, method.upper(), url, json={"name": "x"}).status_code == 401, url
+        refused.append(f"{method} {path}")
     assert "post /api/annotations/{slide_id}" in refused and "put /api/sets/{set_id}/sharing" in refused
     assert len(refused) >= 15, refused
     after = lab.call("root", "GET", imported["urls"]["self"]).json()

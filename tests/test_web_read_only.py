@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests._openapi_helpers import write_operations
 from tests._slide_helpers import cmu_with_sidecar
 from viewer.cli import build_parser
 from viewer.config import load_settings
 
 DATA = Path(__file__).parent / "data"
 SLIDE_ID = "CMU-1-Small-Region.svs"
-WRITES = ("post", "put", "patch", "delete")
 
 
 @pytest.fixture()
@@ -47,17 +47,13 @@ def test_every_write_operation_is_refused_and_reads_work(
     ids = {"set_id": str(imported["id"]), "annotation_id": str(annotation_id), "slide_id": SLIDE_ID}
     spec = client.get("/api/openapi.json").get_json()
     refused = []
-    for path, item in spec["paths"].items():
-        for method in WRITES:
-            if method not in item:
-                continue
-            url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1], "1"), path)
-            response = client.open(url, method=method.upper(), json={"name": "x"},
-                                   headers={"X-Requested-With": "tests"})
-            assert response.status_code == 403, (method, url, response.get_json())
-            body = response.get_json()
-            assert body["error"].startswith("read-only: ") and body["status"] == 403, body
-            refused.append(f"{method} {path}")
+    for method, path, url in write_operations(spec, ids):
+        response = client.open(url, method=method.upper(), json={"name": "x"},
+                               headers={"X-Requested-With": "tests"})
+        assert response.status_code == 403, (method, url, response.get_json())
+        body = response.get_json()
+        assert body["error"].startswith("read-only: ") and body["status"] == 403, body
+        refused.append(f"{method} {path}")
     assert len(refused) >= 15, refused  # sets, annotations, groups, restore, exports, jobs...
     assert any(r.startswith("post /api/sets/{set_id}/annotations") for r in refused)
     after = client.get(imported["urls"]["self"])
