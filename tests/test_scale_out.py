@@ -55,13 +55,27 @@ def nginx_binary() -> str:
     return found
 
 
-def templated_conf(root: Path, port: int, upstreams: tuple[int, int]) -> str:
-    """``deploy/nginx.conf`` with this machine's addresses and paths, every directive unchanged."""
+def tls_lines(text: str) -> list[str]:
+    """The lines the TLS comment at the top of the configuration says replace ``listen 80;``."""
+    comment = text.split('replace the line "listen 80;" below with these lines', 1)[1].split("\n# mount")[0]
+    return [line[len("#     "):] for line in comment.splitlines() if line.startswith("#     ")]
+
+
+def templated_conf(root: Path, port: int, upstreams: tuple[int, int], tls: Path | None = None) -> str:
+    """``deploy/nginx.conf`` with this machine's addresses and paths, every directive unchanged;
+    with *tls* (a directory holding fullchain.pem and privkey.pem), served over TLS as its comment
+    says."""
     text = NGINX_CONF.read_text()
+    listen = f"listen 127.0.0.1:{port};"
+    if tls is not None:
+        lines = tls_lines(text)
+        assert lines[0] == "listen 443 ssl http2;", lines
+        lines[0] = f"listen 127.0.0.1:{port} ssl http2;"
+        listen = "\n        ".join(lines).replace("/etc/nginx/tls/", f"{tls}/")
     replacements = {
         "server app1:8000 ": f"server 127.0.0.1:{upstreams[0]} ",
         "server app2:8000 ": f"server 127.0.0.1:{upstreams[1]} ",
-        "listen 80;": f"listen 127.0.0.1:{port};",
+        "        listen 80;": f"        {listen}",
         "/var/cache/nginx/": f"{root}/cache/",
         "/var/log/nginx/": f"{root}/log/",
         "pid /run/nginx.pid;": f"pid {root}/nginx.pid;",
@@ -82,7 +96,9 @@ class Proxy:
 
 
 @contextmanager
-def running_nginx(upstreams: tuple[int, int]) -> Iterator[Proxy]:
+def running_nginx(upstreams: tuple[int, int], tls: Path | None = None) -> Iterator[Proxy]:
+    """nginx with the shipped configuration in front of *upstreams*; over TLS with *tls* (see
+    :func:`templated_conf`; requests must trust its certificate: REQUESTS_CA_BUNDLE)."""
     # nginx's workers run as nobody when the test runs as root: a directory they can enter.
     root = Path(tempfile.mkdtemp(prefix="wsi-nginx-"))
     root.chmod(0o755)
@@ -90,12 +106,12 @@ def running_nginx(upstreams: tuple[int, int]) -> Iterator[Proxy]:
         (root / sub).mkdir(mode=0o755)
     port = free_port()
     conf = root / "nginx.conf"
-    conf.write_text(templated_conf(root, port, upstreams))
+    conf.write_text(templated_conf(root, port, upstreams, tls))
     nginx = nginx_binary()
     checked = subprocess.run([nginx, "-t", "-q", "-p", str(root), "-c", str(conf)],
                              capture_output=True, text=True, timeout=30)
     assert checked.returncode == 0, checked.stderr
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         with running_process([nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
                              probe=url + PUBLIC_PATH, log_path=root / "nginx.out", env=dict(os.environ),
@@ -126,10 +142,11 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(data: Path, *args: str, instances: int = 2) -> Iterator[Cluster]:
+def running_cluster(data: Path, *args: str, instances: int = 2, tls: Path | None = None,
+                    env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """*instances* ``wsi-viewer serve ARGS`` on one fresh PostgreSQL schema, one slide directory and
     one data directory (as compose.yaml's instances share them), nginx in front of them (one
-    instance: both upstream lines name it)."""
+    instance: both upstream lines name it; *tls*: see :func:`running_nginx`)."""
     assert os.environ.get(PG_ENV), f"{PG_ENV} is needed (tests/run-all.sh starts PostgreSQL)"
     slides = Path(tempfile.mkdtemp(prefix="wsi-slides-"))
     shutil.copy(SLIDE, slides / SLIDE_ID)
@@ -139,10 +156,10 @@ def running_cluster(data: Path, *args: str, instances: int = 2) -> Iterator[Clus
         data.mkdir()
         servers = [stack.enter_context(running_server(
             str(slides), "--database", database, "--workers", "1", "--threads", "4", *args,
-            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0"}, probe=PUBLIC_PATH))
+            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0", **(env or {})}, probe=PUBLIC_PATH))
             for _ in range(instances)]
         ports = [int(server.url.rsplit(":", 1)[1]) for server in servers]
-        proxy = stack.enter_context(running_nginx((ports[0], ports[-1])))
+        proxy = stack.enter_context(running_nginx((ports[0], ports[-1]), tls))
         yield Cluster(servers, proxy, database, data)
 
 
@@ -273,12 +290,29 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     assert sum(n.startswith("after") for n in names(proxy.url, set_id)) == 6
 
 
+def self_signed(directory: Path) -> Path:
+    """fullchain.pem and privkey.pem for 127.0.0.1 in *directory* (made by openssl), returned."""
+    directory.mkdir()
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(directory / "privkey.pem"),
+         "-out", str(directory / "fullchain.pem")], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return directory
+
+
 def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_user_header_is_dropped(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # AUTH=builtin (compose.yaml's): tiles need a session or a token, so nginx's cache is passed by
-    # and never filled; one account, made once, is known to both instances (the shared database).
-    with running_cluster(tmp_path / "builtin", "--auth", "builtin") as found:
+    # AUTH=builtin (compose.yaml's), nginx serving TLS as its comment says: tiles need a session or
+    # a token, so nginx's cache is passed by and never filled; one account, made once, is known to
+    # both instances (the shared database); the session cookie is Secure although the app sees http.
+    tls = self_signed(tmp_path / "tls")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls / "fullchain.pem"))
+    # gunicorn believes X-Forwarded-Proto from loopback peers (its forwarded_allow_ips), which nginx
+    # is here but not in compose.yaml: trust none, so the instances see plain http as there.
+    untrusted = {"FORWARDED_ALLOW_IPS": "192.0.2.1"}
+    with running_cluster(tmp_path / "builtin", "--auth", "builtin", tls=tls, env=untrusted) as found:
         proxy = found.proxy
         where = ["--database", found.database, "--data-dir", str(found.data)]
         users = [sys.executable, "-m", "viewer.cli", "users"]
@@ -297,6 +331,21 @@ def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_us
         assert after.status_code == 401 and after.headers["X-Cache-Status"] == "MISS"
         served = [line for line in proxy.log_lines() if "/deepzoom/" in line and " 200 " in line]
         assert len({re.search(r"upstream=(\S+)", line)[1] for line in served}) == 2, served  # type: ignore[index]
+
+        with requests.Session() as browser:  # a login over https: its cookies are Secure
+            form = browser.get(f"{proxy.url}/login", timeout=30)
+            assert form.status_code == 200 and form.headers["Strict-Transport-Security"]
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]  # type: ignore[index]
+            logged_in = browser.post(f"{proxy.url}/login", allow_redirects=False, timeout=30, data={
+                "name": "ann", "password": "correct horse", "csrf_token": csrf, "next": "/"})
+            assert logged_in.status_code in (302, 303), logged_in.text
+            for answer in (form, logged_in):
+                cookie = answer.headers["Set-Cookie"]
+                assert cookie.startswith("wsi_session=") and "; Secure" in cookie, cookie
+            through_session = browser.get(tile, timeout=30)
+            assert through_session.status_code == 200
+            assert through_session.headers["X-Cache-Status"] == "BYPASS"
+        assert requests.get(tile, timeout=30).status_code == 401
 
     # AUTH=proxy trusting this machine's address, which is nginx's: a client's own X-Remote-User
     # sent through nginx is dropped there, while the instance itself would have believed it.
