@@ -15,6 +15,8 @@ not cached, and a client's own X-Remote-User never gets past nginx.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import shutil
@@ -223,6 +225,21 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     dzi = requests.get(f"{proxy.url}/deepzoom/{SLIDE_ID}.dzi", timeout=30)
     assert dzi.status_code == 200 and "X-Cache-Status" not in dzi.headers  # only tiles are cached
 
+    # --- nginx's own refusals are JSON as the app's are; its body limits are the app's --------------
+    host, port = proxy.url.split("//")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", s["urls"]["annotations"])
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str((64 << 20) + 1))  # MAX_UPLOAD_MB + 1 byte: refused at once
+    connection.endheaders()
+    too_large = connection.getresponse()
+    assert too_large.status == 413 and "MAX_UPLOAD_MB" in json.loads(too_large.read())["error"]
+    connection.close()
+    upload = requests.post(f"{proxy.url}/api/slides/{SLIDE_ID}/overlays", data=bytes(65 << 20), timeout=60,
+                           headers={"Content-Type": "application/octet-stream", "X-Requested-With": "t"})
+    assert 400 <= upload.status_code < 500 and upload.status_code != 413, upload.text  # the app's answer
+    assert "error" in upload.json()
+
     # --- a mask job, polled through nginx: whichever instance answers knows it (shared DATA_DIR) ---
     started = requests.post(f"{proxy.url}{s['urls']['export']}?format=mask&downsample=8",
                             headers={"Content-Type": "application/json"}, data="{}", timeout=30)
@@ -266,6 +283,7 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
                             killed.set()
                     return
                 assert answer.status_code in (502, 503, 504), answer.text
+                assert "error" in answer.json()  # nginx's own 502 too
                 failures_seen.append(answer.status_code)
                 time.sleep(0.1)
         raise AssertionError(f"{name} was never acknowledged")
