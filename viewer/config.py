@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -238,6 +239,9 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         role = values["PROXY_DEFAULT_ROLE"]
         problems.append(f"PROXY_DEFAULT_ROLE must be viewer, annotator or admin, got {role!r}")
     problems.extend(_cidr_problems("TRUSTED_PROXIES", values["TRUSTED_PROXIES"]))
+    problems.extend(_cidr_problems("METRICS_ALLOW", values["METRICS_ALLOW"]))
+    problems.extend(f"CORS_ORIGINS: {entry!r} is not an origin like https://dashboard.example.org"
+                    for entry in _entries(values["CORS_ORIGINS"]) if not ORIGIN.fullmatch(entry))
     roles = ("viewer", "annotator", "admin")
     given = map(str.strip, str(values["ASSOCIATED_IMAGE_ROLES"]).split(","))
     unknown = [r for r in given if r and r not in roles]
@@ -256,6 +260,15 @@ def _check_ranges(values: Mapping[str, Any]) -> None:
         problems.append(f"RENDERED_TILE_CACHE_MB must be 0 (none) or more, got {value}")
     if problems:
         raise ConfigError("; ".join(problems), details=problems)
+
+
+#: An origin as CORS_ORIGINS lists it (lower case, no trailing slash).
+ORIGIN = re.compile(r"https?://[a-z0-9.\[\]:_-]+")
+
+
+def _entries(text: str) -> list[str]:
+    """The lower-case entries of a comma-separated list, trailing slashes dropped."""
+    return [e for e in (part.strip().lower().rstrip("/") for part in text.split(",")) if e]
 
 
 def cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import Forbidden, NotFound
 
-from viewer.errors import ConfigError
+from viewer.config import cidrs
 from viewer.web.openapi import Reply, describe
 from viewer.web.services import services
 
@@ -25,21 +25,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def allowed_networks(text: str) -> tuple[Network, ...]:
-    """The networks of ``METRICS_ALLOW`` (comma-separated CIDRs or addresses).
-
-    :raises ConfigError: an entry that is neither.
-    """
-    networks, problems = [], []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            problems.append(f"METRICS_ALLOW: {part!r} is not an address or CIDR (127.0.0.1/32, 10.0.0.0/8)")
-    if problems:
-        raise ConfigError("; ".join(problems), details=problems)
-    return tuple(networks)
+    """The networks of ``METRICS_ALLOW`` (checked by :mod:`viewer.config`)."""
+    return cidrs(text)
 
 
 def peer_allowed(address: str | None, networks: tuple[Network, ...]) -> bool:
