@@ -245,3 +245,29 @@ def test_compose_file_runs_postgresql_two_instances_of_the_image_and_the_shipped
     assert [ipaddress.ip_network(c) for c in trusted.split(",")] == [ipaddress.ip_network(f"{address}/32")]
     assert set(spec["volumes"]) >= {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])
                                     if not v.startswith(("/", "."))}
+
+
+def test_nginx_limits_are_the_apps_default_settings() -> None:
+    """deploy/nginx.conf's limits and timeouts say the same as the settings they stand in front of
+    (a change of a default is a change of both)."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    defaults = load_settings(environ={})
+
+    def value(directive: str, within: str = conf) -> str:
+        found = re.findall(rf"^\s*{directive} (\S+);", within, re.M)
+        assert len(found) == 1, (directive, found)
+        return str(found[0])
+
+    overlay_location = conf.split("location ~ ^/api/slides/.+/overlays$ {", 1)[1].split("}", 1)[0]
+    server = conf.replace(overlay_location, "")
+    assert value("client_max_body_size", server) == f"{defaults['MAX_UPLOAD_MB']}m"
+    assert value("client_max_body_size", overlay_location) == f"{defaults['OVERLAY_UPLOAD_MAX_MB']}m"
+    assert value("client_header_timeout") == f"{defaults['HEADER_TIMEOUT']}s"
+    assert value("client_body_timeout") == f"{defaults['BODY_IDLE_TIMEOUT']}s"
+    assert value("send_timeout") == f"{defaults['BODY_IDLE_TIMEOUT']}s"
+    assert value("proxy_read_timeout") == f"{defaults['WORKER_TIMEOUT']}s"
+    # gunicorn closes a kept-alive connection idle for its keepalive (serve keeps the default): nginx
+    # lets go of one before, so that no request is sent on a connection being closed
+    from gunicorn.config import Config
+
+    assert int(value("keepalive_timeout").rstrip("s")) < Config().keepalive
