@@ -204,9 +204,9 @@ class OverlayLibrary:
             return overlay
 
     def _placed(self, overlay: Overlay) -> Overlay:
-        """*overlay* with its native level on its slide's Deep Zoom grid."""
-        geometry = self.slides.geometry(overlay.slide_id)
-        level = native_level(geometry, overlay.scale)
+        """*overlay* with its native level on its slide's Deep Zoom grid (from the slide's metadata:
+        a listing of many slides opens none of them)."""
+        level = native_level(self.slides.deep_zoom_level_count(overlay.slide_id), overlay.scale)
         return overlay if level == overlay.native_level else dataclasses.replace(overlay, native_level=level)
 
     # -- uploads ------------------------------------------------------------------------------------

@@ -31,11 +31,13 @@ def dz_level_size(geometry: DeepZoomGeometry, level: int) -> tuple[int, int, int
     return -(-geometry.width // d), -(-geometry.height // d), d
 
 
-def native_level(geometry: DeepZoomGeometry, scale: float) -> int:
-    """The deepest Deep Zoom level worth fetching: the first where a tile px is not larger than a cell."""
+def native_level(geometry: DeepZoomGeometry | int, scale: float) -> int:
+    """The deepest Deep Zoom level worth fetching: the first where a tile px is not larger than a
+    cell (*geometry*: the slide's Deep Zoom geometry or just its level count)."""
+    level_count = geometry if isinstance(geometry, int) else geometry.level_count
     if scale < 1:
-        return geometry.level_count - 1
-    return max(0, min(geometry.level_count - 1, geometry.level_count - 1 - int(math.floor(math.log2(scale)))))
+        return level_count - 1
+    return max(0, min(level_count - 1, level_count - 1 - int(math.floor(math.log2(scale)))))
 
 
 def tile_box(geometry: DeepZoomGeometry, level: int, col: int, row: int) -> tuple[int, int, int, int, int]:

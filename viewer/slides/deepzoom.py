@@ -13,7 +13,7 @@ the releases these attributes are known for.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,23 @@ class DeepZoomGeometry:
             f'Format="{self.format}" Overlap="{self.overlap}" TileSize="{self.tile_size}">'
             f'<Size Width="{self.width}" Height="{self.height}"/></Image>\n'
         )
+
+
+def deep_zoom_level_count(level_dimensions: Sequence[Sequence[int]], properties: Mapping[str, str],
+                          limit_bounds: bool) -> int:
+    """How many Deep Zoom levels ``DeepZoomGenerator`` makes for a slide, from its metadata alone
+    (no open slide): the same float arithmetic as the generator's ``__init__``, so a listing of
+    many slides need not open each one (``tests/test_deepzoom_level_count.py`` compares the two)."""
+    width, height = level_dimensions[0]
+    if limit_bounds:
+        scale_x = int(properties.get(openslide.PROPERTY_NAME_BOUNDS_WIDTH, width)) / width
+        scale_y = int(properties.get(openslide.PROPERTY_NAME_BOUNDS_HEIGHT, height)) / height
+        width, height = int(math.ceil(width * scale_x)), int(math.ceil(height * scale_y))
+    count = 1
+    while width > 1 or height > 1:
+        width, height = max(1, int(math.ceil(width / 2))), max(1, int(math.ceil(height / 2)))
+        count += 1
+    return count
 
 
 class DeepZoomInternalsError(RuntimeError):

@@ -25,7 +25,7 @@ from viewer.errors import (
     SlideUnreadableError,
 )
 from viewer.lru import LRU
-from viewer.slides.deepzoom import DeepZoomGeometry
+from viewer.slides.deepzoom import DeepZoomGeometry, deep_zoom_level_count
 from viewer.slides.handle import SlideHandle
 from viewer.slides.images import associated_png, thumbnail_jpeg
 from viewer.slides.metadata import (
@@ -173,6 +173,17 @@ class SlideLibrary:
         return SlideUnreadableError(f"slide {slide_id!r}: {describe_open_error(exc)}")
 
     # -- tiles and images ----------------------------------------------------------------------------
+
+    def deep_zoom_level_count(self, slide_id: str) -> int:
+        """The slide's Deep Zoom level count, from the open slide if it is open, else from its
+        metadata without opening it (listings of many slides)."""
+        info = self.info(slide_id)
+        handle = self._handles.get((info.id, info.size, info.mtime_ns))
+        if handle is not None:
+            return handle.geometry.level_count
+        if info.error or not info.level_dimensions:
+            return self.geometry(slide_id).level_count  # raises what opening it raises
+        return deep_zoom_level_count(info.level_dimensions, info.properties, self.options.limit_bounds)
 
     def geometry(self, slide_id: str) -> DeepZoomGeometry:
         """The Deep Zoom pyramid of a slide (what its ``.dzi`` says)."""
