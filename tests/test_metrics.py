@@ -97,8 +97,8 @@ def _wait_for_new_workers(server: Server, old: set[int], timeout: float = 60) ->
 def test_metrics_add_up_over_workers_and_survive_a_graceful_reload(tmp_path: Path, slide_dir: Path) -> None:
     args = (str(slide_dir), "--workers", "2", "--threads", "4")
     with running_server(*args, data_dir=tmp_path / "data") as server:
-        metrics_dir = tmp_path / "data" / "run" / f"metrics-{server.process.pid}"
-        assert metrics_dir.is_dir()
+        metrics_dir = tmp_path / "data" / "run" / f"metrics-{socket.gethostname()}-{server.process.pid}"
+        assert metrics_dir.is_dir() and list(metrics_dir.iterdir())  # the workers' files
         per_worker = _spread_tiles(server, 30)
         tiles = sum(per_worker.values())
         misses = 0
@@ -150,6 +150,7 @@ def test_metrics_add_up_over_workers_and_survive_a_graceful_reload(tmp_path: Pat
                    for s in ("cache", "disk", "stored", "rendered")) == tiles
         assert _value(after, "wsi_viewer_store_write_duration_seconds_count") >= 2
         assert _value(after, "wsi_viewer_request_duration_seconds_count", route="/metrics", method="GET") == 1
+    assert not metrics_dir.exists()  # removed when the server stopped
 
 
 def test_metrics_refused_outside_metrics_allow_and_absent_when_off(make_app: object, slide_dir: Path) -> None:

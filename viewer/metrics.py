@@ -30,6 +30,7 @@ import atexit
 import math
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -52,18 +53,20 @@ def prepare_multiprocess_dir(data_dir: str | os.PathLike[str]) -> Path:
     """Make a fresh directory for the workers' metric files and point ``PROMETHEUS_MULTIPROC_DIR``
     at it; returns it. Call in the master before the app (and prometheus-client) is imported.
 
-    It is ``DATA_DIR/run/metrics-<pid>`` (a temporary directory if that cannot be made), removed
-    when this process exits; left-overs of masters that are gone (killed) are removed here. Two
-    servers may share a DATA_DIR: each has its own directory.
+    It is ``DATA_DIR/run/metrics-<host>-<pid>`` (a temporary directory if that cannot be made),
+    removed when this process exits; left-overs of this host's masters that are gone (killed) are
+    removed here. Servers may share a DATA_DIR, containers included (each is pid 1 of its own
+    host name): each has its own directory.
     """
+    host = socket.gethostname().replace("/", "_") or "host"
     try:
         run = Path(data_dir) / "run"
         run.mkdir(parents=True, exist_ok=True)
-        for old in run.glob("metrics-*"):
-            pid = old.name.removeprefix("metrics-")
+        for old in run.glob(f"metrics-{host}-*"):
+            pid = old.name.removeprefix(f"metrics-{host}-")
             if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
                 shutil.rmtree(old, ignore_errors=True)
-        path = run / f"metrics-{os.getpid()}"
+        path = run / f"metrics-{host}-{os.getpid()}"
         path.mkdir()
     except OSError:
         path = Path(tempfile.mkdtemp(prefix="wsi-viewer-metrics-"))
