@@ -25,6 +25,7 @@ from flask import Flask
 from tests._openapi_helpers import write_operations
 from tests._server import free_port, running_process
 from tests._slide_helpers import cmu_with_sidecar
+from tests.test_web_read_only import page_config
 from viewer.auth import Accounts
 from viewer.store import Store, database_url
 
@@ -95,6 +96,9 @@ def test_a_viewer_reads_and_writes_nothing_anonymous_nothing_at_all(lab: Lab) ->
     assert len(refused) >= 15, refused
     after = lab.call("root", "GET", imported["urls"]["self"]).json()
     assert after["version"] == imported["version"]
+    # the pages offer a viewer no editing (readOnly), an annotator theirs
+    pages = {who: lab.call(who, "GET", f"/view/{SLIDE}") for who in ("vic", "ana")}
+    assert [page_config(pages[who].text)["readOnly"] for who in ("vic", "ana")] == [True, False]
     # the label can carry a patient's name: annotators and admins only (ASSOCIATED_IMAGE_ROLES)
     assert lab.call("vic", "GET", f"/api/associated/label/{SLIDE}").status_code == 403
     label = lab.call("ana", "GET", f"/api/associated/label/{SLIDE}")

@@ -82,6 +82,11 @@ def _cannot_edit(user: User, access: SetAccess) -> str:
     return f"this set is {owner}'s (sharing {access.sharing!r}) and {user.name!r} is not one of its editors"
 
 
+def reads_only() -> bool:
+    """Whether the request's user changes nothing anywhere (a viewer): their pages offer no editing."""
+    return checking() and not perm.can_write(current_user())
+
+
 def require_create() -> None:
     """:raises ForbiddenError: the user may not make sets (a viewer)."""
     if checking() and not perm.can_create_set(current_user()):

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request, url_for
 
 from viewer.errors import InvalidInputError, SlideUnreadableError
+from viewer.web.access import reads_only
 from viewer.web.api import slide_detail
 from viewer.web.auth import page_config as auth_page_config
 from viewer.web.demo import list_demo_when_ready, preparing_slide
@@ -39,7 +40,7 @@ def _page_config() -> dict[str, Any]:
         "library": url_for("pages.index"),
         "slides": url_for("api.list_slides"),
         "compare": url_for("pages.compare"),
-        "readOnly": bool(current_app.config["WSI_VIEWER"].get("READ_ONLY", False)),
+        "readOnly": bool(current_app.config["WSI_VIEWER"].get("READ_ONLY", False)) or reads_only(),
         **auth_page_config(),  # auth mode, user, role, csrfToken (viewer/web/auth.py)
     }
 
