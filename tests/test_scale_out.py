@@ -222,6 +222,11 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
         bypassed = requests.get(tile, headers=credentials, timeout=30)
         assert bypassed.status_code == 200 and bypassed.headers["X-Cache-Status"] == "BYPASS"
     assert requests.get(f"{proxy.url}/metrics", timeout=30).status_code == 403  # per instance only
+    # nginx's request id (none came with the request) is the one the instance logged and answered with
+    listed = requests.get(f"{proxy.url}/api/slides", timeout=30)
+    request_id = listed.headers["X-Request-Id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id  # nginx's $request_id, not the app's
+    assert any(f"rid={request_id}" in line and "upstream=127.0.0.1:" in line for line in proxy.log_lines())
     dzi = requests.get(f"{proxy.url}/deepzoom/{SLIDE_ID}.dzi", timeout=30)
     assert dzi.status_code == 200 and "X-Cache-Status" not in dzi.headers  # only tiles are cached
 
