@@ -74,14 +74,18 @@ def _metrics(server: Server) -> dict:
 
 
 def _slow_write(server: Server, name: str) -> tuple[socket.socket, bytes]:
-    """Start a POST creating a set whose body is only partly sent; returns the socket and the rest."""
+    """Start a POST creating a set, its body not sent yet: returns once a worker's thread is on
+    it (it answered ``100 Continue``), with the socket and the body."""
     body = json.dumps({"name": name}).encode()
     port = int(server.url.rsplit(":", 1)[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     head = (f"POST /api/annotations/{SLIDE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-    sock.sendall(head.encode() + body[:5])
-    return sock, body[5:]
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+            "Connection: close\r\n\r\n")
+    sock.sendall(head.encode())
+    interim = sock.recv(4096)
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+    return sock, body
 
 
 def _wait_for_new_workers(server: Server, old: set[int], timeout: float = 60) -> set[int]:
@@ -126,7 +130,6 @@ def test_metrics_add_up_over_workers_and_survive_a_graceful_reload(tmp_path: Pat
         assert first.status_code == 201, first.text
         old_workers = set(server.workers())
         in_flight, rest = _slow_write(server, "across the reload")
-        time.sleep(0.5)  # the head is read and the request is on a thread, waiting for its body
         os.kill(server.process.pid, signal.SIGHUP)
         new_workers = _wait_for_new_workers(server, old_workers)
         in_flight.sendall(rest)
