@@ -5,9 +5,8 @@ the proxy header, every route refused without authentication, and the history's 
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,35 +19,22 @@ from viewer.auth import Accounts
 from viewer.web.auth import COOKIE, FAST_CACHE_S, PUBLIC_ENDPOINTS
 from viewer.web.tiles import serve_tiles_directly
 
-DATA = Path(__file__).parent / "data"
-SLIDE = "CMU-1-Small-Region.svs"
+SLIDE = "aperio/CMU-1-Small-Region.svs"
 TILE = f"/deepzoom/{SLIDE}_files/11/1_1.jpeg"
 JSON = {"Content-Type": "application/json"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture()
-def make(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """An app over one slide, wrapped by the tile fast path (as ``wsi-viewer serve`` runs it)."""
-    slides = tmp_path / "slides"
-    slides.mkdir()
-    shutil.copy(DATA / "slides" / "aperio" / SLIDE, slides / SLIDE)
-    apps: list[Flask] = []
+def make(make_app: Callable[..., Flask], slide_dir: Path) -> Callable[..., Flask]:
+    """An app over the fixture slides, wrapped by the tile fast path (as ``wsi-viewer serve`` runs it)."""
 
     def factory(**settings: Any) -> Flask:
-        from viewer.app import create_app
-
-        app = create_app({"SLIDE_DIR": str(slides), "DATA_DIR": str(tmp_path / "data"), **settings})
+        app = make_app(SLIDE_DIR=str(slide_dir), **settings)
         serve_tiles_directly(app)
-        apps.append(app)
         return app
 
-    yield factory
-    for app in apps:
-        services = app.extensions["wsi_viewer"]
-        for name in ("store", "slides"):
-            if name in services.__dict__:
-                getattr(services, name).close()
+    return factory
 
 
 def accounts(app: Flask) -> Accounts:

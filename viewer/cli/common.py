@@ -17,6 +17,16 @@ def option_name(setting_name: str) -> str:
     return "--" + setting_name.lower().replace("_", "-")
 
 
+def add_store_options(parser: Any) -> None:
+    """``--config``, ``--database`` and ``--data-dir``: the options of a command that opens the store."""
+    from viewer.config import SETTINGS
+
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (lower-case setting names)")
+    for name in ("DATABASE", "DATA_DIR"):
+        setting = next(s for s in SETTINGS if s.name == name)
+        parser.add_argument(option_name(name), dest=name, metavar=name, help=setting.help)
+
+
 def print_warnings(command: str, warnings: list[str], limit: int = 10) -> None:
     for line in warnings[:limit]:
         print(f"wsi-viewer {command}: warning: {line}", file=sys.stderr)

@@ -14,8 +14,8 @@ import sys
 import time
 from typing import Any
 
-from viewer.cli.common import option_name
-from viewer.config import SETTINGS, load_settings
+from viewer.cli.common import add_store_options
+from viewer.config import load_settings
 from viewer.errors import InvalidInputError
 
 
@@ -44,10 +44,7 @@ def add_users(subparsers: Any) -> None:
     token.add_argument("--list", action="store_true", help="list NAME's tokens (ids, labels), never secrets")
     token.add_argument("--revoke", metavar="ID", type=int, help="revoke the token of this id")
     for sub in (add, listing, remove, set_role, password, token):
-        sub.add_argument("--config", metavar="FILE", help="TOML config file (lower-case setting names)")
-        for name in ("DATABASE", "DATA_DIR"):
-            setting = next(s for s in SETTINGS if s.name == name)
-            sub.add_argument(option_name(name), dest=name, metavar=name, help=setting.help)
+        add_store_options(sub)
     parser.set_defaults(handler=_users)
 
 
