@@ -97,7 +97,8 @@ def serve_tiles_directly(app: Flask) -> None:
     every response), after the same access decision (with authentication on: a user from
     :meth:`viewer.web.auth.AuthGate.fast_user`). Everything else -- a Host this server does not
     answer to, an unauthenticated request, a conditional request, any error, other URLs -- goes to
-    the Flask app unchanged, which answers it (errors included) the one way it answers every request. Wraps ``app.wsgi_app`` (the server installs it).
+    the Flask app unchanged, which answers it (errors included) the one way it answers every
+    request. Wraps ``app.wsgi_app`` (the server installs it).
     """
     flask_wsgi = app.wsgi_app
     found_services = app.extensions["wsi_viewer"]
