@@ -135,6 +135,13 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         private = lab.share("ana", sid, sharing="private")
         assert private.status_code == 200 and private.json()["sharing"] == "private"
         assert "ana's" not in lab.sets("vic") and "ana's" in lab.sets("ben") and "ana's" in lab.sets("root")
+        # nor counted in the slide's entry (listing and detail) for those who may not read it
+        seen = {who: lab.call(who, "GET", f"/api/slides/{SLIDE}").json() for who in ("vic", "root")}
+        listed = next(s for s in lab.call("vic", "GET", "/api/slides").json()["slides"] if s["id"] == SLIDE)
+        assert (listed["set_count"], listed["annotation_count"]) == (
+            seen["vic"]["set_count"], seen["vic"]["annotation_count"])
+        assert seen["root"]["set_count"] == seen["vic"]["set_count"] + 1
+        assert seen["root"]["annotation_count"] == seen["vic"]["annotation_count"] + 2
         nothing = lab.call("vic", "GET", "/api/sets/999999")
         for path in (f"/api/sets/{sid}", f"/api/sets/{sid}/history", f"/api/sets/{sid}/asap.xml",
                      f"/api/sets/{sid}/summary", f"/api/sets/{sid}/export?format=geojson",

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from viewer.errors import NotFoundError, ValidationError
 from viewer.store.engine import Database
-from viewer.store.schema import set_editors, sets, users
+from viewer.store.schema import set_editors, sets, slides, users
 
 Sharing = Literal["private", "read", "edit"]
 SHARINGS: tuple[Sharing, ...] = get_args(Sharing)
@@ -121,6 +121,23 @@ class SetSharing:
                 if ids:
                     conn.execute(set_editors.insert(), [{"set_id": set_id, "user_id": i} for i in ids])
             return _accesses(conn, [set_id])[set_id]
+
+    def unreadable_counts(self, keys: Iterable[str], user_id: int | None) -> dict[str, tuple[int, int]]:
+        """slide key -> (sets, annotations) of its private sets that *user_id* neither owns nor edits
+        (what a non-admin may not read: :func:`viewer.auth.permissions.can_read_set`)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        granted = sa.select(set_editors.c.set_id).where(set_editors.c.user_id == user_id)
+        q = (
+            sa.select(slides.c.key, sa.func.count(), sa.func.sum(sets.c.annotation_count))
+            .select_from(sets.join(slides, slides.c.id == sets.c.slide_id))
+            .where(sets.c.sharing == "private", sets.c.id.not_in(granted))
+            .where(sa.or_(sets.c.owner_id.is_(None), sets.c.owner_id != user_id) if user_id else sa.true())
+            .group_by(slides.c.key)
+        )
+        with self._db.read() as conn:
+            return {str(k): (int(n), int(a or 0)) for k, n, a in conn.execute(q) if k in wanted}
 
     @staticmethod
     def _account_ids(conn: Connection, names: Sequence[str]) -> list[int]:

@@ -119,6 +119,15 @@ def require_share(set_id: int) -> None:
         raise ForbiddenError("only the set's owner or an admin changes its sharing")
 
 
+def hide_unreadable(annotations: dict[str, int], set_counts: dict[str, int]) -> None:
+    """Take the private sets the user may not read out of a slide listing's counts (in place)."""
+    if not checking() or perm.is_admin(user := current_user()):
+        return
+    for key, (n_sets, n_annotations) in services().store.unreadable_counts(annotations, user.id).items():
+        annotations[key] = annotations.get(key, 0) - n_annotations
+        set_counts[key] = set_counts.get(key, 0) - n_sets
+
+
 def require_associated() -> None:
     """:raises ForbiddenError: the user's role is not in ``ASSOCIATED_IMAGE_ROLES``."""
     if not checking():

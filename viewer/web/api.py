@@ -44,10 +44,12 @@ def slide_summary(
 ) -> dict[str, Any]:
     """The listing entry of one slide (*annotation_count*: over all its sets, *set_count*: its
     sets; looked up when None)."""
-    if annotation_count is None:
-        annotation_count = services().slide_annotations.counts([info.id]).get(info.id, 0)
-    if set_count is None:
-        set_count = services().slide_annotations.set_counts([info.id]).get(info.id, 0)
+    if annotation_count is None or set_count is None:
+        counts = services().slide_annotations.counts([info.id])
+        sets = services().slide_annotations.set_counts([info.id])
+        access.hide_unreadable(counts, sets)
+        annotation_count = counts.get(info.id, 0) if annotation_count is None else annotation_count
+        set_count = sets.get(info.id, 0) if set_count is None else set_count
     bounds = info.bounds
     entry: dict[str, Any] = {
         "id": info.id,
@@ -89,6 +91,7 @@ def list_slides() -> Response:
     # no slide yet (the demo being generated): the answer must not wait for the store to open
     counts = services().slide_annotations.counts([info.id for info in infos]) if infos else {}
     sets = services().slide_annotations.set_counts([info.id for info in infos]) if infos else {}
+    access.hide_unreadable(counts, sets)
     slides = [slide_summary(info, counts.get(info.id, 0), sets.get(info.id, 0)) for info in infos]
     if preparing is not None and all(info.id != preparing["id"] for info in infos):
         slides.append(preparing)
