@@ -80,6 +80,8 @@ def test_auth_none_binds_loopback_and_elsewhere_needs_insecure_no_auth(
     assert "binding 127.0.0.1 only" in capsys.readouterr().err
     assert check_bind(load_settings(environ={}, overrides={"HOST": "::1"})) == 0
     assert check_bind(load_settings(environ={}, overrides={"HOST": "10.0.0.5", "AUTH": "builtin"})) == 0
+    assert check_bind(load_settings(environ={}, overrides={"HOST": "10.0.0.5", "AUTH": "proxy"})) == 0
+    assert "AUTH=proxy without TRUSTED_PROXIES" in capsys.readouterr().err
     refused = subprocess.run([sys.executable, "-m", "viewer.cli", "serve", "--host", "0.0.0.0",  # noqa: S104
                               "--data-dir", str(tmp_path / "data")], capture_output=True, text=True,
                              env=_env(), timeout=120, check=False)

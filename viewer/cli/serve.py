@@ -68,6 +68,9 @@ def is_loopback(host: str) -> bool:
 def check_bind(settings: Mapping[str, Any]) -> int:
     """The bind rule of AUTH=none: loopback only, said at start; elsewhere only with INSECURE_NO_AUTH
     (and a warning). Returns the exit status to stop with (2), or 0 to go on."""
+    if settings["AUTH"] == "proxy" and not str(settings["TRUSTED_PROXIES"]).strip():
+        print("wsi-viewer serve: warning: AUTH=proxy without TRUSTED_PROXIES believes no proxy: only API "
+              "tokens get in", file=sys.stderr)
     if settings["AUTH"] != "none":
         return 0
     host = str(settings["HOST"])

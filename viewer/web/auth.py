@@ -11,8 +11,9 @@
   work too.
 
 Unauthenticated requests: API, tiles and overlays ``401`` JSON; pages redirect to
-``/login?next=<page>``. Public: static files, the login page and :data:`PUBLIC_ENDPOINTS` (others
-add theirs: ``/healthz``...). Outside ``none`` the history's author (:func:`author`) is the
+``/login?next=<page>`` (``builtin``; behind a proxy they are ``401`` too: the proxy logs people
+in). Public: static files, the login page and :data:`PUBLIC_ENDPOINTS` (others add theirs:
+``/healthz``...). Outside ``none`` the history's author (:func:`author`) is the
 authenticated name; a client's ``X-User`` or body ``user`` is ignored.
 """
 
@@ -245,7 +246,7 @@ def _check_request() -> BaseResponse | None:
         return None
     decided = found.authenticate(current_app, request.environ)
     if decided is None:
-        if request.path.startswith(_API_PREFIXES) or request.method != "GET":
+        if request.path.startswith(_API_PREFIXES) or request.method != "GET" or found.mode != "builtin":
             raise AuthenticationError("log in first (or send Authorization: Bearer <API token>)")
         target = request.full_path if request.query_string else request.path
         return redirect("/login?next=" + quote(target, safe="/"), 303)
