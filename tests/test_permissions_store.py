@@ -1,0 +1,86 @@
+"""The store's side of per-set permissions on both engines (owner, sharing, editors, the counts of
+what a user may not read) and the decision table of viewer/auth/permissions.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._store_helpers import ENGINES, database_setting
+from viewer.annotations.model import Annotation, AnnotationSet
+from viewer.auth import Accounts, User
+from viewer.auth import permissions as perm
+from viewer.errors import NotFoundError, ValidationError
+from viewer.store import Store, database_url
+from viewer.store.sharing import SetAccess
+
+
+@pytest.fixture(params=ENGINES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with database_setting(request.param, tmp_path) as setting:
+        opened = Store(database_url(setting, tmp_path))
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+def test_owner_sharing_editors_and_unreadable_counts(store: Store) -> None:
+    accounts = Accounts(store)
+    ana, ben = accounts.add("ana", "annotator", "pw-a"), accounts.add("ben", "annotator", "pw-b")
+    assert ana.id is not None and ben.id is not None
+    slide = store.open_slide("s.svs")
+    dots = AnnotationSet([Annotation(f"d{i}", "Dot", coordinates=[(i, i)]) for i in range(3)])
+    old = store.create_set(slide, "before accounts", "someone").info.id
+    made = store.create_set(slide, "ana's", "ana", dots).info.id
+    assert store.set_access(old) == SetAccess(old, None, None, "edit")
+    assert store.claim_set(made, ana.id, "read") == SetAccess(made, ana.id, "ana", "read")
+    shared = store.share_set(made, "private", ["ben"])
+    assert (shared.sharing, shared.editors, shared.editor_ids) == ("private", ("ben",), frozenset({ben.id}))
+    with pytest.raises(ValidationError, match="'nobody'"):
+        store.share_set(made, None, ["ben", "nobody"])
+    with pytest.raises(ValidationError, match="sharing must be"):
+        store.share_set(made, "public")  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        store.share_set(10**6, "read")
+    assert store.set_access(made).editors == ("ben",)  # the refused changes changed nothing
+    # ana owns it, ben is granted it; a third user and nobody may not read it
+    cleo = accounts.add("cleo", "viewer", "pw-c")
+    assert store.unreadable_counts(["s.svs"], ana.id) == {} == store.unreadable_counts(["s.svs"], ben.id)
+    assert store.unreadable_counts(["s.svs", "other.svs"], cleo.id) == {"s.svs": (1, 3)}
+    assert store.unreadable_counts(["s.svs"], None) == {"s.svs": (1, 3)}
+    assert store.share_set(made, editors=[]).editors == ()
+    assert store.unreadable_counts(["s.svs"], ben.id) == {"s.svs": (1, 3)}
+    listed = store.set_accesses([old, made, 10**6])
+    assert sorted(listed) == [old, made] and listed[made].owner == "ana"
+    # a write does not touch the sharing, and the set's info reads as before
+    store.rename_set(made, "renamed", "ana")
+    assert store.set_access(made).sharing == "private" and store.set_info(made).name == "renamed"
+
+
+def _access(owner: int | None, sharing: str, editors: frozenset[int] = frozenset()) -> SetAccess:
+    return SetAccess(1, owner, None, sharing, (), editors)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("user", "access", "read", "edit", "share"), [
+    (User(1, "ana", "annotator"), _access(1, "private"), True, True, True),
+    (User(2, "ben", "annotator"), _access(1, "private"), False, False, False),
+    (User(2, "ben", "annotator"), _access(1, "private", frozenset({2})), True, True, False),
+    (User(2, "ben", "annotator"), _access(1, "read"), True, False, False),
+    (User(2, "ben", "annotator"), _access(1, "edit"), True, True, False),
+    (User(3, "vic", "viewer"), _access(1, "edit"), True, False, False),
+    (User(3, "vic", "viewer"), _access(1, "private", frozenset({3})), True, False, False),
+    (User(3, "vic", "viewer"), _access(None, "edit"), True, False, False),
+    (User(4, "root", "admin"), _access(1, "private"), True, True, True),
+    (User(None, "anonymous", "admin"), _access(None, "edit"), True, True, True),
+])
+def test_decisions(user: User, access: SetAccess, read: bool, edit: bool, share: bool) -> None:
+    assert perm.can_read_set(user, access) is read
+    assert perm.can_edit_set(user, access) is edit
+    assert perm.can_share_set(user, access) is share
+    assert perm.can_create_set(user) is perm.can_write(user) is (user.role != "viewer")
+    assert perm.can_manage_users(user) is (user.role == "admin")
+    assert perm.can_see_associated(user) is (user.role != "viewer")
+    assert perm.can_see_associated(user, perm.parse_roles(" admin ,")) is (user.role == "admin")
