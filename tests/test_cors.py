@@ -10,6 +10,7 @@ import requests
 
 from tests._server import running_server
 from viewer.errors import ConfigError
+from viewer.web.security import SECURITY_HEADERS
 
 SLIDE = "aperio/CMU-1-Small-Region.svs"
 DASH = "https://dash.example.org"
@@ -57,6 +58,8 @@ def test_cors_origins_only(tmp_path: Path, slide_dir: Path) -> None:
             assert mine.headers["Access-Control-Allow-Origin"] == DASH, url
             assert "X-Request-Id" in mine.headers["Access-Control-Expose-Headers"]
             assert "Access-Control-Allow-Credentials" not in mine.headers
+            for name, value in SECURITY_HEADERS:  # CSP (frame-ancestors), nosniff, Referrer-Policy
+                assert mine.headers[name] == value, (url, name)
             for origin in (EVIL, None):
                 headers = {"Origin": origin} if origin else {}
                 other = requests.get(url, headers=headers, timeout=30)
