@@ -142,6 +142,18 @@ def test_login_is_throttled_then_allowed_after_the_window(make: Callable[..., Fl
     assert log_in(client, "ann", "pw").status_code == 303
 
 
+def test_a_read_only_server_still_takes_logins(make: Callable[..., Flask]) -> None:
+    app = make(AUTH="builtin", READ_ONLY=True)
+    accounts(app).add("ann", "viewer", "pw")
+    client = app.test_client()
+    assert log_in(client, "ann", "pw").status_code == 303
+    assert client.get("/api/slides").status_code == 200
+    refused = client.post(f"/api/annotations/{SLIDE}", data='{"name": "x"}',
+                          headers={**JSON, "X-CSRF-Token": page_csrf(client)})
+    assert refused.status_code == 403 and "read-only" in refused.json["error"]
+    assert client.post("/logout", data={"csrf_token": page_csrf(client)}).status_code == 303
+
+
 def test_api_tokens_need_no_csrf_and_stop_working_when_revoked(make: Callable[..., Flask]) -> None:
     app = make(AUTH="builtin")
     found = accounts(app)

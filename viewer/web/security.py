@@ -242,7 +242,7 @@ def _check_request() -> None:
         )
     if request.method not in WRITE_METHODS or request.routing_exception is not None:
         return  # a read, or no route (its 404 / 405 follows): nothing can be written
-    if found.read_only:
+    if found.read_only and request.endpoint not in FORM_ENDPOINTS:  # logging in changes no data
         raise Forbidden(
             "read-only: this server serves slides and annotations for reading only (READ_ONLY is on); "
             "no change is accepted"
