@@ -62,6 +62,7 @@ def test_login_write_with_csrf_and_logout(
     expect(page).to_have_url(f"{base}/view/{SLIDE}")
     wait_first_viewport(page)  # every tile of the first view, with the session cookie
     expect(page.locator("[data-account-name]")).to_have_text("ann")
+    expect(page.locator(".panel-author")).to_have_attribute("hidden", "")  # the login is the author
 
     made = page.evaluate(
         """async (slide) => {
