@@ -18,7 +18,7 @@ import { CHECK_INTERVAL_MS, ChangeWatcher } from "./change-watcher.js";
 import { GroupEditor } from "./groups-panel.js";
 import { HistoryPanel } from "./history-panel.js";
 import { OverlayStatistics, statisticsOverlay } from "./overlay-statistics.js";
-import { sharingText } from "./layers/sharing.js";
+import { canEditSet, sharingText } from "./layers/sharing.js";
 import { el, rgb } from "./panel-dom.js";
 import { displayColor, groupTable } from "./layers/colors.js";
 import {
@@ -30,13 +30,18 @@ export { CHECK_INTERVAL_MS, ChangeWatcher };
 
 const LIST_LIMIT = 2000; // rows drawn at once; the filter narrows a longer list
 
+/** The page's data-config (absent or unreadable: {}). */
+function pageConfig() {
+  try {
+    return JSON.parse(document.body.dataset.config ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
 /** Whether the page is read-only (`config.readOnly` of the body's data-config; absent: no). */
 export function pageReadOnly() {
-  try {
-    return JSON.parse(document.body.dataset.config ?? "{}").readOnly === true;
-  } catch {
-    return false;
-  }
+  return pageConfig().readOnly === true;
 }
 
 export class LayersPanel extends EventTarget {
@@ -424,10 +429,11 @@ export class LayersPanel extends EventTarget {
   // ---------------------------------------------------------------------------------------------
   // Active set and group (where the editor's new annotations go), errors, writes
 
-  /** @returns {number|null} the set new annotations go to: the one chosen, else the first */
+  /** @returns {number|null} the set new annotations go to: the one chosen, else the first the user may edit, else the first */
   activeSet() {
     const layers = this.overlay.layers;
-    return layers.find((l) => l.setId === this.activeSetId)?.setId ?? layers[0]?.setId ?? null;
+    const editable = layers.find((l) => canEditSet(l.set, pageConfig()));
+    return layers.find((l) => l.setId === this.activeSetId)?.setId ?? editable?.setId ?? layers[0]?.setId ?? null;
   }
 
   /** Choose the active set (event `active-set` {setId}). */

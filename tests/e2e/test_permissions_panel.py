@@ -1,6 +1,7 @@
 """Per-set permissions in a real Chromium against a real AUTH=builtin server: an annotator logs in
 with the form, the layers panel shows each set's owner and sharing beside its name (read-only), a
-private set of another user is not there, and an edit of a set they may only read is refused (403)
+private set of another user is not there, the active set is one they may edit,
+and an edit of a set they may only read is refused (403)
 while their own set takes the same edit through the page's session (cookie + CSRF token)."""
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSI_VIEWER_")}
     with running_process(command, probe=base + "/login", log_path=root.parent / "perm-server.log", env=env):
         sets = {}
-        for who, name, sharing in (("ana", "ana's", None), ("ben", "ben's", "read"),
-                                   ("ben", "ben's secret", "private")):
+        for who, name, sharing in (("ben", "ben's", "read"), ("ben", "ben's secret", "private"),
+                                   ("ana", "ana's", None)):
             auth = {"Authorization": f"Bearer {tokens[who]}"}
             made = requests.post(f"{base}/api/annotations/{CMU}", json={"name": name}, headers=auth,
                                  timeout=60)
@@ -78,6 +79,9 @@ def test_an_annotator_sees_owners_and_sharing_and_edits_only_what_they_may(
     assert any("ana's" in h and "read by all" in h for h in heads), heads
     assert any("ben's" in h and "ben's · read by all" in h for h in heads), heads
     assert not any("secret" in h for h in heads), heads
+    # new annotations go to a set she may edit (her own, though ben's is listed first)
+    active = page.locator("[data-layers-panel] input[data-active-set]:checked")
+    assert active.get_attribute("data-active-set") == str(lab["sets"]["ana's"]["id"])
     # the page's session (its cookie, its CSRF token): the permission decides
     config = page.evaluate("() => JSON.parse(document.body.dataset.config)")
     assert (config["user"], config["role"]) == ("ana", "annotator")

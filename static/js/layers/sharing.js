@@ -29,3 +29,20 @@ export function sharingText(set) {
   ].filter(Boolean).join("; ");
   return { text: parts.join(" · "), title };
 }
+
+/**
+ * Whether the page's user may change a set (the server decides; this only picks a sensible
+ * default active set). Mirrors viewer/auth/permissions.py's can_edit_set.
+ * @param {{owner?: string|null, sharing?: string, editors?: string[]}} set the set's JSON
+ * @param {{auth?: string, user?: string, role?: string}} config the page's data-config
+ * @returns {boolean}
+ */
+export function canEditSet(set, config) {
+  if (!config.auth || config.auth === "none" || config.role === "admin") {
+    return true;
+  }
+  if (config.role !== "annotator") {
+    return false;
+  }
+  return (set.sharing ?? "edit") === "edit" || set.owner === config.user || (set.editors ?? []).includes(config.user);
+}
