@@ -65,7 +65,7 @@ function initialize() {
   const authorInput = layersRoot.querySelector("[data-author-name]");
   authorInput.value = authorName();
   authorInput.addEventListener("change", () => { authorInput.value = setAuthorName(authorInput.value); });
-  authorInput.closest(".panel-author").hidden = Boolean(config.readOnly);
+  authorInput.closest(".panel-author").hidden = Boolean(config.readOnly || config.user); // a login names the author
   const layersButton = toolbar.querySelector('button[data-action="layers"]');
   let layers = null;
   if (annotations) {
