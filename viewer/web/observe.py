@@ -25,6 +25,7 @@ from viewer import metrics as metrics_module
 from viewer.logs import REQUEST_ID
 from viewer.web import cors
 from viewer.web.tiles import tile
+from viewer.web.transport import CLOSE_CONNECTION_KEY, connection_closer
 
 #: Where the Flask hook leaves the matched rule for :func:`wrap`.
 ROUTE_KEY = "wsi_viewer.route"
@@ -85,6 +86,9 @@ def wrap(app: Flask) -> None:
                 cors.add_to_fast_answer(headers, environ["HTTP_ORIGIN"].strip().lower())
             return start_response(line, headers, exc_info)
 
+        if "CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ:
+            # the body guard (inside) closes a connection whose body it refused through this
+            environ[CLOSE_CONNECTION_KEY] = connection_closer(start_response)
         try:
             return inner(environ, start)
         finally:

@@ -102,6 +102,18 @@ class GuardedInput:
             yield line
 
 
+#: Where an outer WSGI layer that wraps ``start_response`` (``viewer.web.observe``) leaves the
+#: server's own way to close the connection, which its wrapper function no longer carries.
+CLOSE_CONNECTION_KEY = "wsi_viewer.close_connection"
+
+
+def connection_closer(start_response: Callable[..., Any]) -> Callable[[], Any] | None:
+    """gunicorn's start_response is its Response's bound method: ``force_close()`` makes the answer
+    ``Connection: close``; None under servers without it."""
+    closer: Callable[[], Any] | None = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    return closer
+
+
 def guard_request_bodies(
     wsgi_app: Callable[..., Iterable[bytes]], *, max_body_bytes: int,
     larger: Sequence[tuple[re.Pattern[str], int]] = (),
@@ -120,8 +132,7 @@ def guard_request_bodies(
         if length or "HTTP_TRANSFER_ENCODING" in environ:
             environ["wsgi.input"] = GuardedInput(
                 environ["wsgi.input"], max_bytes=None if length else chunked_limit(environ),
-                # gunicorn's start_response is its Response's: force_close() makes it "Connection: close"
-                close_connection=getattr(getattr(start_response, "__self__", None), "force_close", None),
+                close_connection=environ.get(CLOSE_CONNECTION_KEY) or connection_closer(start_response),
             )
         return wsgi_app(environ, start_response)
 
