@@ -439,10 +439,12 @@ def test_a_save_is_drawn_from_its_answer_and_changes_by_others_still_appear(
     [moved] = _near(_features(editor_server, CMU), 500, 2150)
     assert moved["id"] == made["id"] and moved["properties"]["version"] > made["properties"]["version"]
     state = page.evaluate(f"""(id) => {{ const l = {layer};
-      return {{generation: l.generation, version: l.version, meta: l.annotation(id)}}; }}""", made["id"])
+      return {{generation: l.generation, version: l.version, meta: l.annotation(id),
+               listed: l.annotations().filter((m) => m.id === id).length}}; }}""", made["id"])
     assert state["generation"] == generation, "no reload: the tiles stayed"
     assert state["meta"]["patched"] and state["meta"]["version"] == moved["properties"]["version"]
     assert state["meta"]["bbox"] == [500, 2150, 600, 2250]
+    assert state["listed"] == 1, "listed once (not once per patch)"
     sets = requests.get(f"{editor_server.url}/api/annotations/{CMU}", timeout=30).json()["sets"]
     assert state["version"] == sets[0]["version"]
 

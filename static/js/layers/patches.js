@@ -60,7 +60,8 @@ export class LayerPatches {
   /** @param {import("./annotation-layer.js").AnnotationLayer} layer */
   constructor(layer) {
     this.layer = layer;
-    /** @type {Map<number|string, {id, key: string|null, tile: object|null, meta: object|null, tileMeta: object|null}>} */
+    /** @type {Map<number|string, {id, key: string|null, deleted: boolean,
+     *   tile: object|null, meta: object|null, tileMeta: object|null}>} */
     this.byId = new Map();
     this.byKey = new Map(); // worker key -> id
     this.serial = 0;
@@ -85,17 +86,18 @@ export class LayerPatches {
     const p = this.byId.get(annotationId) ?? { id: annotationId, key: null, tile: null, meta: null, tileMeta: null };
     this.byId.set(annotationId, p);
     p.deleted = kind === "delete";
+    if (p.key) {
+      this.byKey.delete(p.key); // a patch still being built is no longer wanted
+      p.key = null;
+    }
     if (kind === "delete") {
       this.#supersede(p, layer.byId.get(annotationId));
       this.#drop(p);
-      p.meta = null;
+      this.#retire(p);
       layer.byId.delete(annotationId);
       layer.stage?.invalidate("patch");
       this.#notice();
       return true;
-    }
-    if (p.key) {
-      this.byKey.delete(p.key);
     }
     p.key = `patch/${++this.serial}`;
     this.byKey.set(p.key, annotationId);
@@ -133,6 +135,7 @@ export class LayerPatches {
     this.#drop(p);
     p.tile = { key: message.key, lod: -1, rect: EVERYWHERE, batch, handle, used: 0,
       index: batch.index ? Flatbush.from(batch.index) : null };
+    this.#retire(p);
     meta.id = id;
     meta.patched = true;
     meta.generation = layer.generation;
@@ -211,6 +214,14 @@ export class LayerPatches {
     p.tileMeta = meta;
     meta.generation = -1;
     this.layer.table.setFlag(meta.slot, FLAG_HIDDEN, true);
+  }
+
+  /** The previous patch's metadata is no longer listed (`layer.annotations()`). */
+  #retire(p) {
+    if (p.meta) {
+      p.meta.generation = -1;
+      p.meta = null;
+    }
   }
 
   #drop(p) {
