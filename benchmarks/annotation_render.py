@@ -74,9 +74,11 @@ SESSION_JS = """async ([centre, steps, pans]) => {
   const cache = v.stage?.cache;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const frames = [], phases = [];
-  let last = performance.now(), running = true, phase = 'fit';
+  let last = performance.now(), running = true, phase = 'fit', seen = cache ? cache.renders : 0;
+  const causes = [];  // [phase, cause] of each cache render (the stage's cache.lastCause)
   const tick = (t) => {
     frames.push(t - last); phases.push(phase); last = t;
+    if (cache && cache.renders !== seen) { seen = cache.renders; causes.push([phase, cache.lastCause]); }
     if (running) requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -103,7 +105,7 @@ SESSION_JS = """async ([centre, steps, pans]) => {
   v.fit();
   await sleep(900);
   running = false;
-  return { frames: frames.slice(1), phases: phases.slice(1),
+  return { frames: frames.slice(1), phases: phases.slice(1), causes,
            renders: cache ? cache.renders - renders0 : null, blits: cache ? cache.blits - blits0 : null };
 }"""
 
@@ -230,6 +232,10 @@ def session_stats(result: dict[str, Any]) -> dict[str, Any]:
                                                   "worst": max(values)}
                      for name, values in by_phase.items()}
     out["renders"], out["blits"] = result.get("renders"), result.get("blits")
+    out["causes"] = {}
+    for phase, cause in result.get("causes", []):
+        out["causes"].setdefault(cause, {}).setdefault(phase, 0)
+        out["causes"][cause][phase] += 1
     return out
 
 
@@ -327,6 +333,9 @@ def report(cases: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tupl
             return f"{s['p95']:.0f}/{s['slow']:.0f}/{s['worst']:.0f}"
         cells = [f"{ph} {cell(none[ph]) if ph in none else '-'} | {cell(ours[ph])}" for ph in ours]
         print(f"{name}: cache renders {c['ours']['renders']}, moved only {c['ours']['blits']}")
+        for cause, phases in sorted(c["ours"]["causes"].items(), key=lambda kv: -sum(kv[1].values())):
+            where = ", ".join(f"{ph} {n}" for ph, n in phases.items())
+            print(f"  renders for {cause}: {sum(phases.values())} ({where})")
         for i in range(0, len(cells), 4):
             print("  " + ";  ".join(cells[i:i + 4]))
     print("\nper set: painted after first viewport, hit-test, heap; where our layer's time goes (per tile)")

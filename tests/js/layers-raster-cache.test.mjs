@@ -2,7 +2,9 @@
 // which render it again.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { MARGIN_SHARE, UNCOVERED_MS, ZOOM_RENDER_MS, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "../../static/js/layers/raster-cache.js";
+import {
+  AHEAD_MAX, MARGIN_SHARE, UNCOVERED_MS, ZOOM_RENDER_MS, blitPlan, cacheFrame, cssMatrix, isTranslationOf, planBlit,
+} from "../../static/js/layers/raster-cache.js";
 import { applyAffine, invertAffine } from "../../static/js/layers/view.js";
 
 /** A stage frame: zoom z (device px per slide px, dpr 1), slide point (sx, sy) at device (0, 0). */
@@ -90,4 +92,40 @@ test("zooming shows the scaled texture for a while, then renders; at rest a chan
 test("the canvas is placed by a CSS matrix in CSS px", () => {
   assert.equal(cssMatrix({ a: 1, b: 0, c: 0, d: 1, e: -320, f: -176 }, 2), "matrix(1, 0, 0, 1, -160, -88)");
   assert.equal(cssMatrix({ a: 1.5, b: 0, c: 0, d: 1.5, e: 10, f: 20 }, 1), "matrix(1.5, 0, 0, 1.5, 10, 20)");
+});
+
+test("a render's reason: settle, margin, zoom at rest, zoom too long, the edge uncovered, no cache", () => {
+  const f = frame(0.5, 1000, 2000);
+  const cf = cacheFrame(f);
+  const why = (g, state) => blitPlan(cf, g, state).reason;
+  assert.equal(why(frame(0.5, 1000.3, 2000), { moving: false, now: 10, since: 0 }), "settle");
+  assert.equal(why(frame(0.5, 1000 + 1000, 2000), { moving: true, now: 10, since: 0 }), "margin");
+  assert.equal(why(frame(0.6, 1000, 2000), { moving: false, now: 10, since: 0 }), "zoom-rest");
+  assert.equal(why(frame(0.6, 1000, 2000), { moving: true, now: ZOOM_RENDER_MS + 1, since: 0 }), "zoom-age");
+  assert.equal(why(frame(0.2, 0, 0), { moving: true, now: UNCOVERED_MS + 1, since: 0 }), "zoom-edge");
+  assert.equal(blitPlan(null, f, { moving: false, now: 0, since: 0 }).reason, "none");
+  const kept = blitPlan(cf, frame(0.5, 1010, 2000), { moving: false, now: 10, since: 0 });
+  assert.deepEqual([kept.reason, kept.plan.exact], [null, true]);
+});
+
+test("a pan's render holds the pan continued as far again: pans of 0.4 views there and back need no more", () => {
+  const W = 1000;
+  const start = frame(0.5, 0, 0);
+  const at = (views) => frame(0.5, (views * W) / 0.5, 0); // the view moved right by `views` widths
+  const cf = cacheFrame(at(0.4), MARGIN_SHARE, at(0.3), { from: start }); // left the margin mid-pan, at 0.3
+  const [mx, my] = [Math.round(W * MARGIN_SHARE), Math.round(600 * MARGIN_SHARE)];
+  assert.deepEqual(cf.margin, [0.4 * W, my, mx + 0.4 * W, my], "holds where the pan started, and as far ahead");
+  for (const views of [0.8, 0.4, 0]) {
+    assert.ok(planBlit(cf, at(views), { moving: false, now: 10, since: 0 })?.exact, `at ${views}`);
+  }
+  assert.equal(planBlit(cacheFrame(at(0.4), MARGIN_SHARE, start), at(0.8), { moving: true, now: 10, since: 0 }), null,
+    "without it the next pan leaves the cache");
+  // a render at rest for new tiles keeps that area (the view now at 0.4 + 3 px)
+  const again = cacheFrame(at(0.4 + 0.003), MARGIN_SHARE, null, { keep: cf });
+  assert.deepEqual(again.margin, [0.4 * W + 3, my, mx + 0.4 * W - 3, my]);
+  assert.deepEqual(cacheFrame(frame(0.6, 0, 0), MARGIN_SHARE, null, { keep: cf }).margin, [mx, my, mx, my],
+    "another zoom: nothing kept");
+  // a longer pan (beyond AHEAD_MAX views) only holds its rest; the other axis keeps its margin
+  const far = cacheFrame(at(AHEAD_MAX + 0.8), MARGIN_SHARE, at(AHEAD_MAX + 0.6), { from: start });
+  assert.deepEqual(far.margin, [0.2 * W, my, mx, my]);
 });

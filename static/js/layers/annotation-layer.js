@@ -30,7 +30,8 @@
  *   of the shape it edits and draws it in its own dynamic layer), `flyTo(id | bbox)`
  * - stage protocol (`stage.js`): `cacheable` (true with WebGL2: drawn through the stage's raster
  *   cache, and it calls `stage.invalidate()` on every change of what it draws), `update(frame)`
- *   (fetches for the view, every frame), `draw(frame)`, `drawLabels(frame)`, `waiting()`
+ *   (fetches for the view, every frame), `prefetch(frame)` (for where an animation ends),
+ *   `draw(frame)`, `drawLabels(frame)`, `waiting()`
  * - changes: `checkForChanges()` → Promise<boolean> (a conditional GET answered 304 while the set
  *   is unchanged), `reload()`, `applySaved({kind, annotationId, version, feature})` → boolean
  *   (the editor's write drawn from the server's answer, no reload: `patches.js`); events
@@ -397,16 +398,12 @@ export class AnnotationLayer extends EventTarget {
     this.#redrawForTile(message.key);
   }
 
+  /** A batch's new styles (every style restyled when the groups changed). */
   #takeStyles(styles, all) {
     for (const s of styles) {
       this.styles[s.style] = { key: s.key, group: s.group, color: s.color };
-      if (!all) {
-        this.#applyStyle(s.style);
-      }
     }
-    if (all) {
-      this.styles.forEach((_, i) => this.#applyStyle(i));
-    }
+    (all ? this.styles.map((_, i) => i) : styles.map((s) => s.style)).forEach((i) => this.#applyStyle(i));
   }
 
   /** A tile arrived: draw once for the tiles on their way, not once per tile (each draw of the
@@ -471,6 +468,9 @@ export class AnnotationLayer extends EventTarget {
     this.#requestAll(needs);
     return needs;
   }
+
+  /** Fetch what the view where an animation ends shows (the stage, from the animation's start). */
+  prefetch(target) { this.#requestAll(this.#needs(target)); }
 
   #requestAll({ lod, needed }) {
     const targetLod = Math.min(lodForZoom(this.viewer.getZoom(false), this.maxLod), this.maxLod);

@@ -22,12 +22,16 @@
  * view's frame on every stage frame, e.g. to fetch what the view needs), `drawLabels(frame)`
  * (called every frame on the label canvas; returns whether it drew) and `waiting()` (tiles on
  * their way: a view just come to rest keeps its copy until they arrive, 300 ms at most, instead
- * of rendering now and again for them). Other layers draw every frame, on their own canvases or
+ * of rendering now and again for them) and `prefetch(frame)` (called during an animation with the
+ * frame where it ends: its tiles are fetched from the start). Tiles arriving while the view moves
+ * (`invalidate("tile")`) do not render then: the render at rest draws them (a zoom step rendered
+ * once, not at rest and again for its tiles). `cache.causes` counts the renders by cause (the
+ * invalidation's, or `blitPlan`'s reason). Other layers draw every frame, on their own canvases or
  * the label canvas; `draw({direct: true})` draws everything straight onto a view-sized canvas
  * (a screenshot copies it in the same task).
  */
 
-import { MARGIN_SHARE, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "./raster-cache.js";
+import { MARGIN_SHARE, blitPlan, cacheFrame, cssMatrix, isTranslationOf, planBlit } from "./raster-cache.js";
 import { affineFromBasis, compose, invertAffine } from "./view.js";
 
 /** After a view comes to rest, how long its copy may stay while its tiles are being fetched (ms). */
@@ -76,11 +80,15 @@ export class OverlayStage {
     this.pending = 0;
     this.frames = 0;
     this.lastDrawMs = 0;
-    // the raster cache's state: the frame the canvas holds (null: render), counters
-    // (blits: frames shown by moving the canvas only)
-    this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "", size: "" } : null;
+    // the raster cache's state: the frame the canvas holds (null: render), counters (blits: frames
+    // shown by moving the canvas only; causes: renders by why, see `invalidate` and `blitPlan`)
+    this.cache = this.gl ? { frame: null, renderedAt: 0, renders: 0, blits: 0, transform: "", size: "",
+      invalid: null, causes: {}, lastCause: null, last: null } : null;
     this.movingSince = 0;
     this.settledAt = 0;
+    this.tilesDuringMotion = false; // tiles arrived while the view moved: rendered once at rest
+    this.motionFrom = null;
+    this.restFrame = null;
     this.settleTimer = 0;
     this.onViewport = () => this.draw();
     viewer.osd.addHandler("update-viewport", this.onViewport);
@@ -104,10 +112,20 @@ export class OverlayStage {
     this.invalidate();
   }
 
-  /** A cacheable layer's drawing changed: render the cache again at the next animation frame. */
-  invalidate() {
+  /**
+   * A cacheable layer's drawing changed: render the cache again at the next animation frame.
+   * @param {string} [cause] what changed, counted in `cache.causes` ("tile": tiles arrived)
+   */
+  invalidate(cause = "change") {
+    if (this.cache && cause === "tile" && this.moving()) {
+      // the copy keeps moving: what arrived is drawn with the render at rest (a zoom's render
+      // then holds its new level's tiles, fetched from the animation's start: one render, not two)
+      this.tilesDuringMotion = true;
+      return;
+    }
     if (this.cache) {
       this.cache.frame = null;
+      this.cache.invalid ??= cause;
     }
     this.requestDraw();
   }
@@ -241,14 +259,30 @@ export class OverlayStage {
       layer.update?.(f);
     }
     const moving = this.moving();
+    const target = moving ? this.frame(false) : null;
+    if (target) {
+      for (const layer of layers) {
+        layer.prefetch?.(target); // where the animation ends: its tiles on their way now
+      }
+    }
     if (moving && !this.movingSince) {
       this.movingSince = f.time;
+      // where the motion started: the last view at rest (OpenSeadragon's springs are already a
+      // third of the way at the first frame); a pan's render looks as far ahead
+      this.motionFrom = this.restFrame ?? f;
     } else if (!moving && this.movingSince) {
       this.movingSince = 0;
       this.settledAt = f.time;
     }
+    if (!moving) {
+      this.restFrame = f;
+    }
     const since = Math.max(cache.renderedAt, this.movingSince);
-    let plan = planBlit(cache.frame, f, { moving, now: f.time, since });
+    let { plan, reason } = blitPlan(cache.frame, f, { moving, now: f.time, since });
+    if (plan && !moving && this.tilesDuringMotion) {
+      plan = null;
+      reason = "tile";
+    }
     if (!plan && !moving && cache.frame && f.time - this.settledAt < SETTLE_WAIT_MS &&
         layers.some((l) => l.waiting?.())) {
       // settled while the view's tiles are on their way: their arrival renders (once, not now
@@ -263,11 +297,11 @@ export class OverlayStage {
       cache.blits += 1; // no WebGL call: the canvas keeps its pixels, the compositor moves it
     } else {
       // panning: render on the grid of where the pan ends (it then ends on an exact copy)
-      const target = moving ? this.frame(false) : null;
       const pan = target && isTranslationOf(target, f) &&
         Math.abs(target.slideToDevice.e - f.slideToDevice.e) < 2 * f.width &&
         Math.abs(target.slideToDevice.f - f.slideToDevice.f) < 2 * f.height;
-      const cf = pan ? cacheFrame(target, MARGIN_SHARE, f) : cacheFrame(f);
+      const cf = pan ? cacheFrame(target, MARGIN_SHARE, f, { from: this.motionFrom })
+        : cacheFrame(f, MARGIN_SHARE, null, { keep: moving ? null : cache.last });
       const c = this.canvas;
       if (c.width !== cf.width || c.height !== cf.height) {
         c.width = cf.width;
@@ -279,9 +313,14 @@ export class OverlayStage {
       for (const layer of layers) {
         layer.draw(cf);
       }
-      cache.frame = cf;
+      cache.frame = cache.last = cf;
       cache.renderedAt = performance.now();
       cache.renders += 1;
+      const cause = cache.invalid ?? reason;
+      cache.causes[cause] = (cache.causes[cause] ?? 0) + 1;
+      cache.lastCause = cause;
+      cache.invalid = null;
+      this.tilesDuringMotion = false;
       plan = planBlit(cf, f, { moving: true, now: 0, since: 0 });
     }
     this.#place(plan, f);
