@@ -69,7 +69,7 @@ def test_builtin_login_rotation_csrf_author_and_logout(
     make: Callable[..., Flask], engine: str, tmp_path: Path,
 ) -> None:
     with database_setting(engine, tmp_path) as database:
-        app = make(AUTH="builtin", DATABASE=database)
+        app = make(AUTH="builtin", DATABASE=database, TRUSTED_PROXIES="10.1.0.0/16")
         accounts(app).add("ann", "annotator", "correct horse")
         client = app.test_client()
         # nobody logged in: the API and tiles are 401 JSON, pages go to the login page
@@ -127,6 +127,13 @@ def test_builtin_login_rotation_csrf_author_and_logout(
         over_tls = secure.post("/login", base_url="https://localhost",
                                data={"name": "ann", "password": "correct horse", "csrf_token": token})
         assert over_tls.status_code == 303 and "Secure" in over_tls.headers["Set-Cookie"]
+        for peer, secure in (("10.1.0.9", True), ("10.2.0.9", False)):  # TLS ended by a trusted proxy
+            proxied = app.test_client()
+            proxied.environ_base["REMOTE_ADDR"] = peer
+            _, token = login_form(proxied)
+            answer = proxied.post("/login", headers={"X-Forwarded-Proto": "https"},
+                                  data={"name": "ann", "password": "correct horse", "csrf_token": token})
+            assert ("Secure" in answer.headers["Set-Cookie"]) is secure, peer
 
 
 def test_login_is_throttled_then_allowed_after_the_window(make: Callable[..., Flask]) -> None:

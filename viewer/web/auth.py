@@ -275,6 +275,15 @@ def _unauthorized(response: Response) -> Response:
 # Login and logout (builtin)
 
 
+def _secure() -> bool:
+    """Whether the browser reached us over https: directly, or through one of ``TRUSTED_PROXIES``
+    saying so (``X-Forwarded-Proto: https``, as nginx terminating TLS sends it)."""
+    if request.is_secure:
+        return True
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and gate().trusts(request.remote_addr)
+
+
 def _set_cookie(response: BaseResponse, secret: str, max_age: float) -> None:
     response.set_cookie(
         COOKIE,
@@ -283,7 +292,7 @@ def _set_cookie(response: BaseResponse, secret: str, max_age: float) -> None:
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure,
+        secure=_secure(),
     )
 
 
@@ -363,7 +372,7 @@ def logout() -> BaseResponse:
         accounts.end_session(found.id)
         gate().forget()
     response = redirect("/login", 303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax", secure=_secure())
     return response
 
 
