@@ -52,9 +52,10 @@ def login_form(client: FlaskClient) -> tuple[str, str]:
     return cookie.value, found[1]
 
 
-def log_in(client: FlaskClient, name: str, password: str, **extra: str) -> Any:
+def log_in(client: FlaskClient, name: str, password: str, headers: dict[str, str] | None = None) -> Any:
     _, token = login_form(client)
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": token, **extra})
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
+                       headers=headers or {})
 
 
 def page_csrf(client: FlaskClient) -> str:
@@ -137,16 +138,26 @@ def test_builtin_login_rotation_csrf_author_and_logout(
 
 
 def test_login_is_throttled_then_allowed_after_the_window(make: Callable[..., Flask]) -> None:
-    app = make(AUTH="builtin", LOGIN_MAX_FAILURES=2, LOGIN_WINDOW_S=4)
+    app = make(AUTH="builtin", LOGIN_MAX_FAILURES=2, LOGIN_WINDOW_S=4, TRUSTED_PROXIES="10.1.0.1/32")
     accounts(app).add("ann", "viewer", "pw")
     client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.1.0.1"  # nginx: the browser's address in X-Forwarded-For
+    first = {"X-Forwarded-For": "192.0.2.1, 203.0.113.7"}  # the last entry is the one nginx added
     for _ in range(2):
-        assert log_in(client, "ann", "bad").status_code == 401
-    throttled = log_in(client, "ann", "pw")  # the right password too, while throttled
+        assert log_in(client, "ann", "bad", headers=first).status_code == 401
+    throttled = log_in(client, "ann", "pw", headers=first)  # the right password too, while throttled
     assert throttled.status_code == 429 and 1 <= int(throttled.headers["Retry-After"]) <= 5
     assert "too many failed logins" in throttled.get_data(as_text=True)
+    direct = app.test_client()  # from elsewhere X-Forwarded-For is ignored: no way around the count
+    direct.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    for n in range(2):
+        assert log_in(direct, "ann", "bad", headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code == 401
+    assert log_in(direct, "ann", "pw", headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 429
+    other = app.test_client()  # another browser behind the same proxy is not throttled
+    other.environ_base["REMOTE_ADDR"] = "10.1.0.1"
+    assert log_in(other, "ann", "pw", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 303
     time.sleep(int(throttled.headers["Retry-After"]))  # the oldest failure has left the window then
-    assert log_in(client, "ann", "pw").status_code == 303
+    assert log_in(client, "ann", "pw", headers=first).status_code == 303
 
 
 def test_a_read_only_server_still_takes_logins(make: Callable[..., Flask]) -> None:

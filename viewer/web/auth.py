@@ -275,6 +275,16 @@ def _unauthorized(response: Response) -> Response:
 # Login and logout (builtin)
 
 
+def client_address() -> str:
+    """The browser's address: ``REMOTE_ADDR``, or behind one of ``TRUSTED_PROXIES`` the last
+    ``X-Forwarded-For`` entry (the one the proxy added; earlier ones are the client's own claims)."""
+    peer = request.remote_addr or ""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and gate().trusts(peer):
+        return forwarded.split(",")[-1].strip()[:64] or peer
+    return peer
+
+
 def _secure() -> bool:
     """Whether the browser reached us over https: directly, or through one of ``TRUSTED_PROXIES``
     saying so (``X-Forwarded-Proto: https``, as nginx terminating TLS sends it)."""
@@ -345,7 +355,7 @@ def login() -> BaseResponse:
     _check_csrf(before.csrf_token, request.form.get(CSRF_FIELD))
     name = request.form.get("name", "")
     try:
-        user = accounts.verify(name, request.form.get("password", ""), request.remote_addr or "")
+        user = accounts.verify(name, request.form.get("password", ""), client_address())
     except ThrottledError as exc:
         refused = _login_form(exc.message, 429, name)
         refused.headers["Retry-After"] = str(exc.retry_after)
