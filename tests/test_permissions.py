@@ -130,7 +130,8 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         assert added.status_code == 201, added.text
         assert lab.share("ben", sid, sharing="edit").status_code == 403
         history = lab.call("vic", "GET", f"/api/sets/{sid}/history").json()["changes"]
-        assert [c["who"] for c in history][:3] == ["ben", "ana", "ana"], history
+        assert [(c["who"], c["kind"]) for c in history[:2]] == [("ben", "create"), ("ana", "sharing")]
+        assert history[1]["message"] == "sharing 'read', editors: ben" and history[-1]["who"] == "ana"
         # private: gone for everyone but its owner, its editors and admins, by id guessing too
         private = lab.share("ana", sid, sharing="private")
         assert private.status_code == 200 and private.json()["sharing"] == "private"

@@ -37,7 +37,11 @@ def test_owner_sharing_editors_and_unreadable_counts(store: Store) -> None:
     made = store.create_set(slide, "ana's", "ana", dots).info.id
     assert store.set_access(old) == SetAccess(old, None, None, "edit")
     assert store.claim_set(made, ana.id, "read") == SetAccess(made, ana.id, "ana", "read")
-    shared = store.share_set(made, "private", ["ben"])
+    version = store.set_info(made).version
+    shared = store.share_set(made, "private", ["ben"], who="ana")
+    last = store.history(made, limit=1)[0]
+    assert (last.version, last.who, last.kind) == (version + 1, "ana", "sharing")
+    assert last.message == "sharing 'private', editors: ben"
     assert (shared.sharing, shared.editors, shared.editor_ids) == ("private", ("ben",), frozenset({ben.id}))
     with pytest.raises(ValidationError, match="'nobody'"):
         store.share_set(made, None, ["ben", "nobody"])

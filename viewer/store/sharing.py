@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection
 
 from viewer.errors import NotFoundError, ValidationError
 from viewer.store.engine import Database
+from viewer.store.names import clean_who
 from viewer.store.schema import set_editors, sets, slides, users
+from viewer.store.writes import Writer
 
 Sharing = Literal["private", "read", "edit"]
 SHARINGS: tuple[Sharing, ...] = get_args(Sharing)
@@ -76,6 +78,7 @@ class SetSharing:
     """The store's statements on sets' owners, sharing and editors (mixed into the façade)."""
 
     _db: Database
+    _writer: Writer
 
     def set_access(self, set_id: int) -> SetAccess:
         """:raises NotFoundError: no such set."""
@@ -101,9 +104,14 @@ class SetSharing:
             return _accesses(conn, [set_id])[set_id]
 
     def share_set(
-        self, set_id: int, sharing: Sharing | None = None, editors: Sequence[str] | None = None
+        self,
+        set_id: int,
+        sharing: Sharing | None = None,
+        editors: Sequence[str] | None = None,
+        who: str | None = None,
     ) -> SetAccess:
-        """Change a set's sharing and/or its granted editors (the list replaces the old one).
+        """Change a set's sharing and/or its granted editors (the list replaces the old one); with
+        *who*, the history keeps it as a change without objects (kind ``sharing``), as a rename.
 
         :raises ValidationError: a bad sharing, or an editor who has no account.
         :raises NotFoundError: no such set.
@@ -111,8 +119,7 @@ class SetSharing:
         if sharing is not None:
             check_sharing(sharing)
         with self._db.write() as conn:
-            if conn.execute(sa.select(sets.c.id).where(sets.c.id == set_id)).first() is None:
-                raise NotFoundError("no such annotation set")
+            info = self._writer.info(conn, set_id, lock=True)  # NotFoundError; writers of the set queue
             if sharing is not None:
                 conn.execute(sets.update().where(sets.c.id == set_id).values(sharing=sharing))
             if editors is not None:
@@ -120,7 +127,11 @@ class SetSharing:
                 conn.execute(set_editors.delete().where(set_editors.c.set_id == set_id))
                 if ids:
                     conn.execute(set_editors.insert(), [{"set_id": set_id, "user_id": i} for i in ids])
-            return _accesses(conn, [set_id])[set_id]
+            now = _accesses(conn, [set_id])[set_id]
+            if who is not None:
+                message = f"sharing {now.sharing!r}, editors: {', '.join(now.editors) or 'none'}"
+                self._writer.commit(conn, info, [], clean_who(who), "sharing", message, allow_empty=True)
+            return now
 
     def unreadable_counts(self, keys: Iterable[str], user_id: int | None) -> dict[str, tuple[int, int]]:
         """slide key -> (sets, annotations) of its private sets that *user_id* neither owns nor edits

@@ -402,6 +402,6 @@ def put_sharing(set_id: int) -> Response:
     body = object_body()
     fields: schemas.SharingRequest = schemas.validate_body(schemas.SharingRequest, body, "sharing",
                                                            ValidationError)
-    changed = services().store.share_set(set_id, fields.sharing, fields.editors)
+    changed = services().store.share_set(set_id, fields.sharing, fields.editors, who(body))
     access.remember([changed])
     return jsonify(access.sharing_json(changed))
