@@ -96,7 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROXY_USER_HEADER", str, "X-Remote-User", "With AUTH=proxy, the request header naming the "
             "user, believed only from TRUSTED_PROXIES."),
     Setting("TRUSTED_PROXIES", str, "", "Comma-separated CIDRs (10.0.0.5/32, ::1/128) of the reverse "
-            "proxies whose PROXY_USER_HEADER is believed; from any other peer it is ignored. Empty: none."),
+            "proxies whose PROXY_USER_HEADER, X-Forwarded-For (the address logins are throttled by) and "
+            "X-Forwarded-Proto (Secure cookies) are believed; from any other peer they are ignored. "
+            "Empty: none."),
     Setting("PROXY_DEFAULT_ROLE", str, "viewer", "With AUTH=proxy, the role of a user the proxy names who "
             "has no account yet (viewer, annotator or admin); `wsi-viewer users set-role` changes it."),
     Setting("SESSION_HOURS", int, 12, "Hours a login session lasts (AUTH=builtin)."),
