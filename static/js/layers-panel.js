@@ -252,7 +252,7 @@ export class LayersPanel extends EventTarget {
           el("input", { type: "checkbox", checked: layer.visible, dataset: { setVisible: String(id) } }),
           el("strong", { textContent: layer.set.name }),
           el("span", { className: "muted", textContent: ` ${entries.length.toLocaleString("en-US")}` }),
-          el("span", { className: "muted set-sharing", title: sharing.title, textContent: sharing.text && ` · ${sharing.text}` })),
+          sharing.text ? el("span", { className: "set-sharing", title: sharing.title, textContent: ` · ${sharing.text}` }) : ""),
         el("label", { className: "opacity", title: "Opacity of the set" },
           el("span", { className: "visually-hidden", textContent: `Opacity of ${layer.set.name}` }),
           el("input", { type: "range", min: "0", max: "100", value: String(Math.round(layer.opacity * 100)), dataset: { setOpacity: String(id) } })));
