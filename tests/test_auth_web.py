@@ -52,9 +52,10 @@ def login_form(client: FlaskClient) -> tuple[str, str]:
     return cookie.value, found[1]
 
 
-def log_in(client: FlaskClient, name: str, password: str, headers: dict[str, str] | None = None) -> Any:
+def log_in(client: FlaskClient, name: str, password: str, headers: dict[str, str] | None = None,
+           next: str = "/") -> Any:
     _, token = login_form(client)
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token, "next": next},
                        headers=headers or {})
 
 
@@ -155,7 +156,9 @@ def test_login_is_throttled_then_allowed_after_the_window(make: Callable[..., Fl
     assert log_in(direct, "ann", "pw", headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 429
     other = app.test_client()  # another browser behind the same proxy is not throttled
     other.environ_base["REMOTE_ADDR"] = "10.1.0.1"
-    assert log_in(other, "ann", "pw", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 303
+    behind = {"X-Forwarded-For": "203.0.113.8"}
+    elsewhere = log_in(other, "ann", "pw", headers=behind, next="//evil.example/x")
+    assert elsewhere.status_code == 303 and elsewhere.headers["Location"] == "/"  # no open redirect
     time.sleep(int(throttled.headers["Retry-After"]))  # the oldest failure has left the window then
     assert log_in(client, "ann", "pw", headers=first).status_code == 303
 
