@@ -115,7 +115,7 @@ class Accounts:
         self.max_failures = max_failures
         self.window_s = window_s
         self._hasher = hasher or PasswordHasher()
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None  # hashed at the first login, not at start (it costs a hash)
 
     # -- users ------------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Accounts:
         good = False
         if len(password.encode("utf-8")) <= _MAX_PASSWORD:
             try:
-                good = self._hasher.verify(stored or self._dummy_hash, password) and stored is not None
+                good = self._hasher.verify(stored or self._dummy_hash(), password) and stored is not None
             except (VerificationError, InvalidHashError):
                 good = False
         if not good or row is None or stored is None:
@@ -183,6 +183,12 @@ class Accounts:
         if count:
             self._rows.clear_failures(name, address)
         return _user(row)
+
+    def _dummy_hash(self) -> str:
+        """A hash no password matches, verified for unknown names (they take as long as known ones)."""
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     # -- sessions ---------------------------------------------------------------------------------
 
