@@ -22,7 +22,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,6 +38,8 @@ import requests
 
 from tests._server import Server, free_port, running_process, running_server
 from tests._store_helpers import PG_ENV, pg_schema
+from viewer.auth import Accounts
+from viewer.store import Store, database_url
 
 ROOT = Path(__file__).parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -171,10 +172,16 @@ def running_cluster(data: Path, *args: str, instances: int = 2, tls: Path | None
         stack.callback(shutil.rmtree, slides, True)
         database = stack.enter_context(pg_schema())
         data.mkdir()
-        servers = [stack.enter_context(running_server(
+        managers = [running_server(
             str(slides), "--database", database, "--workers", "1", "--threads", "4", *args,
-            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0", **(env or {})}, probe=PUBLIC_PATH))
+            data_dir=data, env={"WSI_VIEWER_SIDECAR_IMPORT": "0", **(env or {})}, probe=PUBLIC_PATH)
             for _ in range(instances)]
+        with ThreadPoolExecutor(instances) as pool:  # started together (each waits until it serves)
+            starts = [pool.submit(manager.__enter__) for manager in managers]
+        for manager, start in zip(managers, starts, strict=True):
+            if start.exception() is None:
+                stack.push(manager)  # stopped when the stack unwinds
+        servers = [start.result() for start in starts]
         ports = [int(server.url.rsplit(":", 1)[1]) for server in servers]
         proxy = stack.enter_context(running_nginx((ports[0], ports[-1]), tls))
         yield Cluster(servers, proxy, database, data)
@@ -358,10 +365,13 @@ def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_us
     untrusted = {"FORWARDED_ALLOW_IPS": "192.0.2.1"}
     with running_cluster(tmp_path / "builtin", "--auth", "builtin", tls=tls, env=untrusted) as found:
         proxy = found.proxy
-        where = ["--database", found.database, "--data-dir", str(found.data)]
-        users = [sys.executable, "-m", "viewer.cli", "users"]
-        run([*users, "add", "ann", "--role", "viewer", *where], input="correct horse\n")
-        token = run([*users, "token", "ann", *where]).stdout.strip()
+        store = Store(database_url(found.database, found.data))  # as `wsi-viewer users add`, `token`
+        try:
+            accounts = Accounts(store)
+            accounts.add("ann", "viewer", "correct horse")
+            token = accounts.new_token("ann", "scale-out test")
+        finally:
+            store.close()
         bearer = {"Authorization": f"Bearer {token}"}
         tile = f"{proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
         for _ in range(2):  # a refusal is not stored either
@@ -406,9 +416,3 @@ def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_us
         assert through.status_code == 401, through.text
         tile = f"{found.proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
         assert requests.get(tile, headers=claimed, timeout=30).status_code == 401
-
-
-def run(command: list[str], input: str | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, input=input, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done
