@@ -163,6 +163,19 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
     # a set made before accounts (no owner, "edit") is every annotator's
     (legacy,) = (s for s in lab.sets("ben").values() if s["owner"] is None)
     assert lab.call("ben", "POST", f"/api/sets/{legacy['id']}/annotations", json=DOT).status_code == 201
+    # the slide's first set as ASAP XML is that set, with the same rules
+    xml = lab.call("ben", "GET", f"/api/annotations-xml/{SLIDE}")
+    assert xml.status_code == 200 and xml.headers["ETag"] == f'"{legacy["version"] + 1}"'
+    put = {"data": xml.content, "headers": {"Content-Type": "application/xml", "X-Requested-With": "tests"}}
+    saved = lab.call("ben", "PUT", f"/api/annotations-xml/{SLIDE}", **put)
+    assert saved.status_code == 200, saved.text
+    assert lab.share("root", legacy["id"], sharing="private").status_code == 200
+    try:
+        assert lab.call("ben", "GET", f"/api/annotations-xml/{SLIDE}").status_code == 404
+        assert lab.call("ben", "PUT", f"/api/annotations-xml/{SLIDE}", **put).status_code == 404
+        assert lab.call("root", "PUT", f"/api/annotations-xml/{SLIDE}", **put).status_code == 200
+    finally:
+        lab.share("root", legacy["id"], sharing="edit")
 
 
 def test_without_auth_everyone_is_an_admin_as_before(make_app: Callable[..., Flask], tmp_path: Path) -> None:
