@@ -21,7 +21,7 @@ import Flatbush from "./flatbush.js";
 import { invertAffine, rebase } from "./view.js";
 
 const EVERYWHERE = Object.freeze({ x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity });
-const FAR = 1e9; // a clip rectangle holding any slide (relative slide px)
+const FAR = 1e7; // a clip rectangle holding any slide (relative slide px; slides are < 10^6 px)
 /** After the last patch, when the layer says its data changed (the panels' lists refetch the set's
  * summary, which costs the server ~0.5 s per version of a 10^6-vertex set): once for a burst. */
 export const PATCH_NOTICE_MS = 1000;
