@@ -228,9 +228,13 @@ class Writer:
 
     # -- new sets and users ------------------------------------------------------------------------
 
-    def insert_set(self, conn: Connection, slide_id: int, name: str, who: str) -> int:
+    def insert_set(
+        self, conn: Connection, slide_id: int, name: str, who: str, owner_id: int | None = None,
+        sharing: str = "edit",
+    ) -> int:
         """A new empty set (version 0) on a slide, whose row is locked first on PostgreSQL, so the
-        sets of one slide are created one at a time (see ``Store.replace_first_set``).
+        sets of one slide are created one at a time (see ``Store.replace_first_set``); *owner_id*
+        (``users.id``) and *sharing* are written in the same row (issue 16).
 
         :raises NotFoundError: no such slide. :raises ConflictError: the name is taken.
         """
@@ -249,6 +253,8 @@ class Writer:
                             created_at=stamp,
                             created_by=who,
                             updated_at=stamp,
+                            owner_id=owner_id,
+                            sharing=sharing,
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
                 )
