@@ -88,3 +88,22 @@ def test_decisions(user: User, access: SetAccess, read: bool, edit: bool, share:
     assert perm.can_manage_users(user) is (user.role == "admin")
     assert perm.can_see_associated(user) is (user.role != "viewer")
     assert perm.can_see_associated(user, perm.parse_roles(" admin ,")) is (user.role == "admin")
+
+
+def test_a_set_is_made_with_its_owner_in_one_change(store: Store) -> None:
+    """The store writes the owner with the set (one transaction, one change): no ownerless window."""
+    ana = Accounts(store).add("ana", "annotator", "pw")
+    assert ana.id is not None
+    slide = store.open_slide("a.svs")
+    made = store.create_set(slide, "mine", "ana", owner=ana.id, sharing="private")
+    assert store.set_access(made.info.id) == SetAccess(made.info.id, ana.id, "ana", "private")
+    first = store.replace_first_set(store.open_slide("b.svs"), AnnotationSet(), "ana", owner=ana.id,
+                                    sharing="read")
+    assert store.set_access(first.info.id) == SetAccess(first.info.id, ana.id, "ana", "read")
+    for info in (made.info, first.info):
+        assert [c.kind for c in store.history(info.id)] == ["create"]
+    plain = store.create_set(slide, "nobody's", "import")  # a sidecar import, AUTH=none: no owner
+    assert store.set_access(plain.info.id) == SetAccess(plain.info.id, None, None, "edit")
+    with pytest.raises(ValidationError):
+        store.create_set(slide, "odd", "ana", owner=ana.id, sharing="everyone")  # type: ignore[arg-type]
+    assert [s.name for s in store.list_sets(slide)] == ["mine", "nobody's"]

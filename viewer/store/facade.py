@@ -34,7 +34,7 @@ from viewer.store.records import (
     WriteResult,
 )
 from viewer.store.schema import annotations_t, groups, sets
-from viewer.store.sharing import SetSharing
+from viewer.store.sharing import SetSharing, Sharing, check_sharing
 from viewer.store.sidecar_files import unlink_quietly
 from viewer.store.transactions import StoreTransactions
 from viewer.store.writes import Prefetched, check_version
@@ -136,17 +136,24 @@ class Store(SetSharing, StoreTransactions):
         who: str = ANONYMOUS,
         content: AnnotationSet | None = None,
         message: str = "",
+        owner: int | None = None,
+        sharing: Sharing = "edit",
     ) -> WriteResult:
-        """A new set on a slide, empty or with *content* as its first change.
+        """A new set on a slide, empty or with *content* as its first change, owned by *owner*
+        (``users.id``; None: nobody, as under AUTH=none or a sidecar import) and shared *sharing*,
+        all in one transaction: no set is ever seen without the owner it was made with.
 
         :raises ConflictError: the slide already has a set of that name.
+        :raises ValidationError: a bad *sharing*.
         """
         name = check_set_name(name)
         who = clean_who(who)
+        check_sharing(sharing)
         if content is not None:
             self._check_content(content)
         with self._db.write() as conn:
-            return self._create_set_in(conn, slide_id, name, who, content, message or f"created set {name!r}")
+            return self._create_set_in(conn, slide_id, name, who, content, message or f"created set {name!r}",
+                                       owner, sharing)
 
     def _create_set_in(
         self,
@@ -156,8 +163,10 @@ class Store(SetSharing, StoreTransactions):
         who: str,
         content: AnnotationSet | None,
         message: str,
+        owner: int | None = None,
+        sharing: Sharing = "edit",
     ) -> WriteResult:
-        set_id = self._writer.insert_set(conn, slide_id, name, who)
+        set_id = self._writer.insert_set(conn, slide_id, name, who, owner, sharing)
         change = self._writer.replace_ops(
             conn, set_id, content or AnnotationSet(), who, "create", message, None, allow_empty=True
         )
@@ -184,8 +193,11 @@ class Store(SetSharing, StoreTransactions):
         if_version: Precondition = None,
         name: str = "default",
         message: str = "",
+        owner: int | None = None,
+        sharing: Sharing = "edit",
     ) -> WriteResult:
-        """Make the slide's first set *aset*, creating it when the slide has none.
+        """Make the slide's first set *aset*, creating it when the slide has none (owned by *owner*,
+        shared *sharing*, as :meth:`create_set`; both unused when the set exists).
 
         A slide without sets is seen as an empty set at version 0: a precondition of version 0 (or
         ``*``) creates the set named *name* with *aset* as its first change (version 1). Sets of a
@@ -196,6 +208,7 @@ class Store(SetSharing, StoreTransactions):
         :raises PreconditionFailedError: *if_version* does not match; ``current`` is the set's version.
         """
         name = check_set_name(name)
+        check_sharing(sharing)
         self._check_content(aset)
         who, match = clean_who(who), as_match(if_version)
         with self._db.write() as conn:
@@ -208,7 +221,7 @@ class Store(SetSharing, StoreTransactions):
                         current=0,
                     )
                 return self._create_set_in(
-                    conn, slide_id, name, who, aset, message or f"created set {name!r}"
+                    conn, slide_id, name, who, aset, message or f"created set {name!r}", owner, sharing
                 )
 
             def body(c: Connection, info: SetInfo, _pre: Prefetched) -> ChangeInfo | None:
