@@ -27,6 +27,7 @@ from viewer.overlays.statistics import annotation_statistics
 if TYPE_CHECKING:
     from viewer.services import Services
     from viewer.store import WriteResult
+    from viewer.store.sharing import Sharing
 
 #: Most regions one polygons request may make (more: 413 with the count).
 MAX_REGIONS = 20_000
@@ -172,11 +173,13 @@ def unique_name(taken: set[str], wanted: str, limit: int = 200) -> str:
 
 
 def create_region_set(
-    services: Services, overlay_id: str, request: PolygonRequest, *, name: str | None = None, who: str = ""
+    services: Services, overlay_id: str, request: PolygonRequest, *, name: str | None = None, who: str = "",
+    owner: int | None = None, sharing: Sharing = "edit",
 ) -> tuple[WriteResult, int]:
     """Threshold overlay *overlay_id* and store its regions as a new set of its slide, by *who*;
-    the set is called *name* (default :func:`default_name`), made unique on the slide (`` (2)``...:
-    the browser's button sends the same name for the same threshold each time). Returns the write
+    owned by *owner* (shared *sharing*, see ``Store.create_set``); the set is called *name* (default
+    :func:`default_name`), made unique on the slide (`` (2)``...: the browser's button sends the
+    same name for the same threshold each time). Returns the write
     and the number of regions.
 
     :raises ValidationError: (422) see :func:`check_request`.
@@ -195,4 +198,5 @@ def create_region_set(
     name = unique_name({s.name for s in store.list_sets(slide)}, (name or "").strip() or group)
     content = region_set(field, request, mpp, polys, group)
     message = f"{len(polys)} regions of {field.overlay.name} at threshold {request.threshold:g}"
-    return store.create_set(slide, name, who, content, message=message), len(polys)
+    made = store.create_set(slide, name, who, content, message=message, owner=owner, sharing=sharing)
+    return made, len(polys)

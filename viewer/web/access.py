@@ -7,7 +7,8 @@ do with an annotation set; the decisions are :mod:`viewer.auth.permissions`'.
   be guessed to learn what exists); one they may read but not edit is a 403.
 * Routes that reach a set otherwise (a slide's first set, a query's ``?set=``, a listing) call
   :func:`require_set_access` / :func:`readable` themselves; routes making a set call
-  :func:`require_create` and then :func:`claim` (the creator owns it, shared :data:`NEW_SET_SHARING`).
+  :func:`require_create` and make it with :func:`new_set_owner` (the creator owns it, shared
+  :data:`NEW_SET_SHARING`, written with the set in one transaction).
 
 Under AUTH=none everyone is an admin: nothing is checked and no query is made.
 """
@@ -93,13 +94,14 @@ def require_create() -> None:
         raise ForbiddenError("a viewer account makes no annotation sets")
 
 
-def claim(set_id: int) -> None:
-    """The request's user owns the set they just made (no owner under AUTH=none)."""
+def new_set_owner() -> tuple[int | None, Sharing]:
+    """(owner, sharing) of a set the request's user makes, for ``Store.create_set`` to write with
+    the set in one transaction: theirs, shared :data:`NEW_SET_SHARING`; (None, "edit") under
+    AUTH=none or for a user without an account row."""
     if not checking():
-        return
+        return None, "edit"
     user = current_user()
-    if user.id is not None:
-        remember([services().store.claim_set(set_id, user.id, NEW_SET_SHARING)])
+    return (None, "edit") if user.id is None else (user.id, NEW_SET_SHARING)
 
 
 def readable(infos: list[SetInfo]) -> list[SetInfo]:

@@ -60,8 +60,9 @@ def polygons(overlay_id: str) -> Response:
     fields: schemas.PolygonsRequest = schemas.validate_body(schemas.PolygonsRequest, doc, "polygons request",
                                                             ValidationError)
     request = PolygonRequest(fields.threshold, fields.tolerance_um, fields.min_area_um2)
-    result, regions = create_region_set(services(), overlay_id, request, name=fields.name, who=who(doc))
-    access.claim(result.info.id)
+    owner, sharing = access.new_set_owner()
+    result, regions = create_region_set(services(), overlay_id, request, name=fields.name, who=who(doc),
+                                        owner=owner, sharing=sharing)
     body: schemas.PolygonsWrite = {**write_json(result), "set": set_json(result.info), "regions": regions}
     response = write_response(result, body, 201)
     response.headers["Location"] = url_for("annotations.sets.get_set", set_id=result.info.id)

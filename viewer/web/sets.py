@@ -136,8 +136,9 @@ def create_set(slide_id: str) -> Response:
     if name is None:
         file_name = upload_name()
         name = name_from_file(file_name) if file_name else f"layer {len(store.list_sets(slide)) + 1}"
-    result = store.create_set(slide, name, author, content, message="imported upload" if content else "")
-    access.claim(result.info.id)
+    owner, sharing = access.new_set_owner()
+    result = store.create_set(slide, name, author, content, message="imported upload" if content else "",
+                              owner=owner, sharing=sharing)
     response = write_response(result, _set_write(result, warnings), 201)
     response.headers["Location"] = url_for("annotations.sets.get_set", set_id=result.info.id)
     return response
@@ -190,10 +191,9 @@ def put_slide_xml(slide_id: str) -> Response:
         access.require_set_access(first.id, "edit")
     slide = services().slide_annotations.open(slide_id)
     aset, warnings, author = replacement(lambda: slide_id)
+    owner, sharing = access.new_set_owner()  # if this save makes the set
     result = services().store.replace_first_set(slide, aset, author, if_version=precondition,
-                                                name=FIRST_SET_NAME)
-    if first is None and result.info.version == 1:
-        access.claim(result.info.id)
+                                                name=FIRST_SET_NAME, owner=owner, sharing=sharing)
     return write_response(result, _set_write(result, warnings))
 
 
