@@ -32,8 +32,8 @@ from viewer.web.overlay_upload import FIELDS, received_upload, upload_limit
 from viewer.web.params import IF_NONE_MATCH, TextQuery
 from viewer.web.security import ascii_float
 from viewer.web.services import services
-from viewer.web.tiles import TILE_CACHE_CONTROL
 from viewer.web.tiles import _check_tile_address as check_tile_address
+from viewer.web.tiles import tile_cache_control
 
 bp = Blueprint("overlays", __name__)
 log = logging.getLogger(__name__)
@@ -189,8 +189,8 @@ def tile(overlay_id: str, level: int, col: int, row: int) -> Response:
     etag = library.tile_etag(_checked_id(overlay_id), level, col, row)
     if is_fresh(etag):
         check_tile_address(services().slides, library.get(overlay_id).slide_id, level, col, row)
-        return not_modified(etag, TILE_CACHE_CONTROL)
+        return not_modified(etag, tile_cache_control())
     response = Response(library.tile(overlay_id, level, col, row), mimetype="image/png")
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = TILE_CACHE_CONTROL
+    response.headers["Cache-Control"] = tile_cache_control()
     return response

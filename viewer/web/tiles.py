@@ -2,9 +2,10 @@
 ``/deepzoom/<id>_files/<level>/<col>_<row>.<fmt>``.
 
 OpenSeadragon derives tile URLs from the ``.dzi`` URL, so both live under one prefix. Tiles carry a
-strong ETag and a long ``Cache-Control``; a conditional request (``If-None-Match``, weak comparison,
-``viewer/web/conditional.py``) for a tile of the grid of a readable slide is answered 304 without
-reading it (any other address gets its 404 or 422 first).
+strong ETag and a long ``Cache-Control`` (``public`` under AUTH=none, ``private`` with logins); a
+conditional request (``If-None-Match``, weak comparison, ``viewer/web/conditional.py``) for a tile
+of the grid of a readable slide is answered 304 without reading it (any other address gets its 404
+or 422 first).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import Blueprint, Flask, Response
 from viewer.errors import TileNotFoundError
 from viewer.slides import DeepZoomGeometry, SlideLibrary
 from viewer.web.auth import gate as auth_gate
+from viewer.web.auth import mode as auth_mode
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.openapi import Reply, describe
 from viewer.web.params import IF_NONE_MATCH
@@ -26,7 +28,21 @@ from viewer.web.services import services
 
 bp = Blueprint("tiles", __name__)
 
+#: Tiles never change: a year, immutable. With AUTH=none any cache (a proxy's, a CDN's) may keep
+#: them; with logins only the browser's own (:func:`tile_cache_control`): a cache shared between
+#: the browser and this server would otherwise hand a tile fetched with credentials to a stranger.
 TILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PRIVATE_TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
+
+
+def tile_cache_control_for(auth_mode: str) -> str:
+    """The ``Cache-Control`` of a tile (slide or overlay) under ``AUTH`` *auth_mode*."""
+    return TILE_CACHE_CONTROL if auth_mode == "none" else PRIVATE_TILE_CACHE_CONTROL
+
+
+def tile_cache_control() -> str:
+    """The ``Cache-Control`` of a tile answered to this request (public only under AUTH=none)."""
+    return tile_cache_control_for(auth_mode())
 
 
 @bp.get("/deepzoom/<path:slide_id>.dzi")
@@ -49,11 +65,11 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str) -> Response:
     library = services().slides
     etag = library.tile_etag(slide_id, level, col, row, fmt)
     if is_fresh(etag) and _check_tile_address(library, slide_id, level, col, row):
-        return not_modified(etag, TILE_CACHE_CONTROL)
+        return not_modified(etag, tile_cache_control())
     found = library.tile(slide_id, level, col, row, fmt, etag=etag)  # type: ignore[arg-type]
     response = Response(found.data, mimetype=found.media_type)
     response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = TILE_CACHE_CONTROL
+    response.headers["Cache-Control"] = tile_cache_control()
     return response
 
 
@@ -108,6 +124,7 @@ def serve_tiles_directly(app: Flask) -> None:
     # The access decision of every route (viewer/web/auth.py), from its few-seconds cache of
     # session/token -> user: no one (None) goes to Flask, which answers 401 as for any route.
     fast_user = None if gate.mode == "none" else gate.fast_user
+    cache_control = tile_cache_control_for(gate.mode)
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET" and "HTTP_IF_NONE_MATCH" not in environ:
@@ -130,7 +147,7 @@ def serve_tiles_directly(app: Flask) -> None:
                 if found is not None:
                     start_response("200 OK", [
                         ("Content-Type", found.media_type), ("Content-Length", str(len(found.data))),
-                        ("ETag", etag), ("Cache-Control", TILE_CACHE_CONTROL), *SECURITY_HEADERS,
+                        ("ETag", etag), ("Cache-Control", cache_control), *SECURITY_HEADERS,
                     ])
                     return [found.data]
         return flask_wsgi(environ, start_response)
