@@ -88,6 +88,10 @@ class JobView:
     result_name: str
     result_type: str
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the annotation set the job reads (who may see the job: whoever may read the set), or None
+    set_id: int | None = None
+    #: the name of the user who asked for it (None: not recorded)
+    requester: str | None = None
 
     @property
     def percent(self) -> float:
@@ -121,6 +125,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(data).encode(), sync_directory=False)
 
 
+def _job_set_id(spec: dict[str, Any]) -> int | None:
+    """The set a job reads: its ``set_id``, else (a job written before it was kept) ``meta.set``."""
+    found = spec.get("set_id")
+    if found is None:
+        found = (spec.get("meta") or {}).get("set")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 def valid_job_id(job_id: str) -> bool:
     """Whether *job_id* has the shape of the ids :meth:`JobManager.submit` makes."""
     return len(job_id) == _ID_LENGTH and set(job_id) <= _ID_CHARS
@@ -146,13 +158,15 @@ class JobManager:
     def submit(
         self, kind: str, params: dict[str, Any], payload: Any, result_name: str,
         meta: dict[str, Any] | None = None, total: int = 0, result_type: str = "application/octet-stream",
+        set_id: int | None = None, requester: str | None = None,
     ) -> JobView:
         """Queue a job of *kind* (see :data:`KINDS`) and start its runner.
 
         *params* (JSON) and *payload* (pickled) are the runner's input; *result_name* is the file
         name (and *result_type* the media type) a client downloads the result under; *meta* is
         shown with the job; *total* is the amount of work in the progress units of the kind, when
-        known up front.
+        known up front. *set_id* (the set the job reads) and *requester* (who asked) are kept with
+        the job, so that its routes can ask who may see it (``JobView.set_id``).
 
         :raises UnavailableError: the queue of this host is full (the client may retry later).
         """
@@ -176,6 +190,7 @@ class JobManager:
                 self._publish(staging, job_id, {
                     "id": job_id, "kind": kind, "params": params, "result_name": result_name,
                     "result_type": result_type, "meta": meta or {}, "created_at": time.time(),
+                    "set_id": set_id, "requester": requester,
                     "seq": time.time_ns(), "abandon_s": self.limits.abandon_s, "slots": self.limits.running,
                 }, total)
         finally:
@@ -267,6 +282,8 @@ class JobManager:
             error=None if error is None else str(error), result_name=str(spec["result_name"]),
             result_type=str(spec.get("result_type", "application/octet-stream")),
             meta=dict(spec.get("meta") or {}),
+            set_id=_job_set_id(spec),
+            requester=None if spec.get("requester") is None else str(spec["requester"]),
         )
 
     def _views(self) -> list[JobView]:

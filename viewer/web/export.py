@@ -15,6 +15,7 @@ from viewer.annotations.model import AnnotationSet
 from viewer.errors import ConflictError, InputTooLargeError, InvalidInputError
 from viewer.store import SetState
 from viewer.web import schemas
+from viewer.web.auth import author
 from viewer.web.openapi import Reply, describe, json_reply
 from viewer.web.params import VERSION, IntQuery, TextQuery
 from viewer.web.services import services
@@ -114,6 +115,8 @@ def export_job(set_id: int) -> Response:
               "width": mask.width, "height": mask.height},
         total=mask.height,
         result_type="image/tiff",
+        set_id=set_id,
+        requester=author(),
     )
     return job_response(view, 202)
 

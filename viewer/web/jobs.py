@@ -5,7 +5,9 @@ answers ``202`` with ``Location`` and the job below. Then ``GET urls.self`` show
 keeps it alive: a job nobody polls for ``MASK_JOB_ABANDON_S`` is cancelled), ``GET urls.result``
 downloads the result once ``state`` is ``done``, ``POST urls.cancel`` cancels it and ``DELETE
 urls.self`` cancels it and forgets it with its result. A job id is random and unguessable; it is
-the only handle on the job.
+the only handle on the job. With logins, every route also needs read access to the set the job
+reads (kept in the job): a job of a set the user may not read (made private since, or another's)
+is a 404, as a job that does not exist.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_file, url_for
 
+from viewer.errors import NotFoundError
 from viewer.jobs import FINISHED, JobLimits, JobManager, JobView
-from viewer.web import schemas
+from viewer.web import access, schemas
 from viewer.web.openapi import Reply, describe, json_reply
 from viewer.web.services import services
 
@@ -93,12 +96,30 @@ def job_response(view: JobView, status: int = 200) -> Response:
 _JOB = json_reply(schemas.Job, "the job")
 
 
+def readable_job(job_id: str) -> JobManager:
+    """The job manager, once the request's user may see job *job_id*: read access to the set it
+    reads (nothing checked or read under AUTH=none).
+
+    :raises NotFoundError: no such job, or one of a set the user may not read (the same answer).
+    """
+    manager = job_manager()
+    if access.checking():
+        view = manager.get(job_id)
+        if view.set_id is None:  # every job reads a set; one that names none is shown to nobody
+            raise NotFoundError("no such job (it may have expired)")
+        try:
+            access.require_set_access(view.set_id, "read")
+        except NotFoundError:
+            raise NotFoundError("no such job (it may have expired)") from None
+    return manager
+
+
 @bp.get("/jobs/<job_id>")
 @describe("A job's state and progress; poll it (each poll keeps the job alive)", responses={200: _JOB},
           errors=(404,))
 def get_job(job_id: str) -> Response:
     """The job's state and progress (each poll keeps it from being abandoned)."""
-    return job_response(job_manager().poll(job_id))
+    return job_response(readable_job(job_id).poll(job_id))
 
 
 @bp.get("/jobs/<job_id>/result")
@@ -107,7 +128,7 @@ def get_job(job_id: str) -> Response:
           errors=(404, 409))
 def job_result(job_id: str) -> Response:
     """The result file of a finished job (409 while it is not done)."""
-    path, view = job_manager().result(job_id)
+    path, view = readable_job(job_id).result(job_id)
     response = send_file(path, mimetype=view.result_type, conditional=False, etag=False, max_age=0)
     response.headers["Content-Disposition"] = f'attachment; filename="{view.result_name}"'
     response.headers["Cache-Control"] = "no-store"
@@ -120,7 +141,7 @@ def job_result(job_id: str) -> Response:
           errors=(404,))
 def cancel_job(job_id: str) -> Response:
     """Cancel a waiting or running job; a finished job is shown as it is."""
-    return job_response(job_manager().cancel(job_id))
+    return job_response(readable_job(job_id).cancel(job_id))
 
 
 @bp.delete("/jobs/<job_id>")
@@ -128,5 +149,5 @@ def cancel_job(job_id: str) -> Response:
           responses={204: Reply("deleted")}, errors=(404,))
 def delete_job(job_id: str) -> Response:
     """Cancel the job if it is unfinished, and delete it with its result."""
-    job_manager().delete(job_id)
+    readable_job(job_id).delete(job_id)
     return Response(status=204)
