@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,7 @@ def test_without_auth_everyone_is_an_admin_as_before(make_app: Callable[..., Fla
     bad = client.put(f"/api/sets/{sid}/sharing", json={"sharing": "everyone"})
     assert bad.status_code == 422, bad.get_json()
     assert client.get(f"/api/associated/label/{SLIDE}").status_code == 403  # SERVE_ASSOCIATED_IMAGES off
+    assert client.get(TILE).headers["Cache-Control"] == "public, max-age=31536000, immutable"  # any cache
 
 
 def test_associated_image_roles_name_roles() -> None:
@@ -202,3 +204,105 @@ def test_associated_image_roles_name_roles() -> None:
     assert settings["ASSOCIATED_IMAGE_ROLES"] == "admin"
     with pytest.raises(ConfigError, match="annotators"):
         load_settings(None, overrides={"ASSOCIATED_IMAGE_ROLES": "admin, annotators"})
+
+
+TILE = f"/deepzoom/{SLIDE}_files/11/1_1.jpeg"
+PRIVATE_TILE = "private, max-age=31536000, immutable"
+
+
+def _heat_tiff() -> bytes:
+    """A small heat map over the slide: zeros with one hot square (one region at threshold 128)."""
+    import io
+
+    import numpy as np
+    import tifffile
+
+    values = np.zeros((186, 139), np.uint8)
+    values[40:80, 30:70] = 200
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, values)
+    return buffer.getvalue()
+
+
+def test_new_sets_are_owned_in_their_creating_change_and_tiles_are_cached_privately(lab: Lab) -> None:
+    # the sets API: owner and sharing come with the set, the history holds the one creating change
+    made = lab.call("ana", "POST", f"/api/annotations/{SLIDE}", json={"name": "owned at birth"})
+    assert made.status_code == 201, made.text
+    sid = made.json()["set"]["id"]
+    overlay_url = None
+    try:
+        assert (made.json()["set"]["owner"], made.json()["set"]["sharing"]) == ("ana", "read")
+        changes = lab.call("ana", "GET", f"/api/sets/{sid}/history").json()["changes"]
+        assert [(c["version"], c["kind"], c["who"]) for c in changes] == [(1, "create", "ana")], changes
+        # slide tiles with logins: a year in the browser's cache, in no shared one; the fast path
+        # (a plain GET), the route (a conditional GET: 304, and 200 on another tag) alike
+        tile = lab.call("ana", "GET", TILE)
+        assert tile.status_code == 200 and tile.headers["Cache-Control"] == PRIVATE_TILE
+        etag = tile.headers["ETag"]
+        again = lab.call("ana", "GET", TILE, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.headers["Cache-Control"] == PRIVATE_TILE
+        other = lab.call("ana", "GET", TILE, headers={"If-None-Match": '"other"'})
+        assert other.status_code == 200 and other.headers["Cache-Control"] == PRIVATE_TILE
+        # an overlay's value tiles alike, and its regions as a set owned by who asked, in one change
+        upload = lab.call("ana", "POST", f"/api/slides/{SLIDE}/overlays", headers={"X-Requested-With": "t"},
+                          files={"file": ("heat.tif", _heat_tiff())}, data={"name": "heat"})
+        assert upload.status_code == 201, upload.text
+        overlay = upload.json()
+        overlay_url = overlay["urls"]["self"]
+        value_tile = lab.call("ana", "GET", overlay["urls"]["tiles"].format(level=overlay["native_level"],
+                                                                            col=0, row=0))
+        assert value_tile.status_code == 200 and value_tile.headers["Cache-Control"] == PRIVATE_TILE
+        regions = lab.call("ana", "POST", overlay["urls"]["polygons"],
+                           json={"threshold": 128, "tolerance_um": 1, "min_area_um2": 0})
+        assert regions.status_code == 201, regions.text
+        region_set = regions.json()["set"]
+        try:
+            assert (region_set["owner"], region_set["sharing"]) == ("ana", "read")
+            history = lab.call("ana", "GET", f"/api/sets/{region_set['id']}/history").json()["changes"]
+            assert [(c["kind"], c["who"]) for c in history] == [("create", "ana")], history
+        finally:
+            assert lab.share("ana", region_set["id"], sharing="private").status_code == 200  # out of others' lists
+    finally:
+        assert lab.share("ana", sid, sharing="private").status_code == 200  # sets are not deleted: hidden
+        if overlay_url is not None:
+            assert lab.call("ana", "DELETE", overlay_url).status_code in (200, 204)
+
+
+def test_mask_jobs_are_seen_only_by_who_may_read_their_set(lab: Lab) -> None:
+    made = lab.call("ana", "POST", f"/api/annotations/{SLIDE}", json={"name": "masked"})
+    assert made.status_code == 201, made.text
+    aset = made.json()["set"]
+    try:
+        square = {"type": "Feature", "properties": {"name": "sq", "annotationType": "Polygon"},
+                  "geometry": {"type": "Polygon",
+                               "coordinates": [[[100, 100], [400, 100], [400, 400], [100, 400], [100, 100]]]}}
+        assert lab.call("ana", "POST", f"/api/sets/{aset['id']}/annotations", json=square).status_code == 201
+        started = lab.call("ana", "POST", f"{aset['urls']['export']}?format=mask&downsample=8", json={})
+        assert started.status_code == 202, started.text
+        job = started.json()
+        for _ in range(300):
+            polled = lab.call("ben", "GET", job["urls"]["self"])  # ben reads the "read" set: the job too
+            assert polled.status_code == 200, polled.text
+            if polled.json()["state"] == "done":
+                break
+            time.sleep(0.1)
+        assert polled.json()["state"] == "done", polled.text
+        assert lab.call("ben", "GET", job["urls"]["result"]).status_code == 200
+        # private now: to ben the job is what a job that does not exist is, on every route
+        assert lab.share("ana", aset["id"], sharing="private").status_code == 200
+        unknown = lab.call("ben", "GET", "/api/jobs/" + "0" * len(job["id"]))
+        assert unknown.status_code == 404
+        for method, url in (("GET", job["urls"]["self"]), ("GET", job["urls"]["result"]),
+                            ("POST", job["urls"]["cancel"]), ("DELETE", job["urls"]["self"])):
+            refused = lab.call("ben", method, url, headers={"X-Requested-With": "t"})
+            assert refused.status_code == 404, (method, url, refused.text)
+            assert refused.json()["error"] == unknown.json()["error"], refused.text
+        assert lab.call(None, "GET", job["urls"]["result"]).status_code == 401
+        # its owner and an admin still see it; the owner deletes it
+        result = lab.call("root", "GET", job["urls"]["result"])
+        assert result.status_code == 200 and result.content[:4] in (b"II*\0", b"II+\0")
+        assert lab.call("ana", "DELETE", job["urls"]["self"], headers={"X-Requested-With": "t"}).status_code == 204
+        assert lab.call("ana", "GET", job["urls"]["self"]).status_code == 404
+    finally:
+        assert lab.share("ana", aset["id"], sharing="private").status_code == 200
+
