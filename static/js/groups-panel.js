@@ -50,8 +50,10 @@ export class GroupEditor {
     if (!this.panel.activeControls) {
       return "";
     }
+    const locked = this.panel.notEditable(layer); // a set whose saves the server would refuse: not offered
     const radio = el("input", { type: "radio", name: `active-set${this.panel.prefix}`, checked: this.panel.activeSet() === layer.setId,
-      title: "Active set: new annotations go here", "aria-label": `Active set: ${layer.set.name}` });
+      disabled: Boolean(locked), title: locked ? `Not offered: ${locked}` : "Active set: new annotations go here",
+      "aria-label": `Active set: ${layer.set.name}${locked ? ` (not offered: ${locked})` : ""}` });
     radio.dataset.activeSet = String(layer.setId);
     return radio;
   }

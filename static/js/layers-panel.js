@@ -18,7 +18,7 @@ import { CHECK_INTERVAL_MS, ChangeWatcher } from "./change-watcher.js";
 import { GroupEditor } from "./groups-panel.js";
 import { HistoryPanel } from "./history-panel.js";
 import { OverlayStatistics, statisticsOverlay } from "./overlay-statistics.js";
-import { canEditSet, sharingText } from "./layers/sharing.js";
+import { activeSetChoice, notEditableReason, sharingText } from "./layers/sharing.js";
 import { el, rgb } from "./panel-dom.js";
 import { displayColor, groupTable } from "./layers/colors.js";
 import {
@@ -246,13 +246,15 @@ export class LayersPanel extends EventTarget {
       const table = groupTable(groups);
       const ed = this.editor;
       const sharing = sharingText(layer.set);
+      const locked = ed && this.activeControls ? this.notEditable(layer) : "";
       const head = el("div", { className: "layer-set-head" },
         ed ? ed.activeSetControl(layer) : "",
         el("label", { className: "check" },
           el("input", { type: "checkbox", checked: layer.visible, dataset: { setVisible: String(id) } }),
           el("strong", { textContent: layer.set.name }),
           el("span", { className: "muted", textContent: ` ${entries.length.toLocaleString("en-US")}` }),
-          sharing.text ? el("span", { className: "set-sharing", title: sharing.title, textContent: ` · ${sharing.text}` }) : ""),
+          sharing.text ? el("span", { className: "set-sharing", title: sharing.title, textContent: ` · ${sharing.text}` }) : "",
+          locked ? el("span", { className: "set-locked", title: `Not offered as the active set: ${locked}`, textContent: " · read-only for you" }) : ""),
         el("label", { className: "opacity", title: "Opacity of the set" },
           el("span", { className: "visually-hidden", textContent: `Opacity of ${layer.set.name}` }),
           el("input", { type: "range", min: "0", max: "100", value: String(Math.round(layer.opacity * 100)), dataset: { setOpacity: String(id) } })));
@@ -429,11 +431,18 @@ export class LayersPanel extends EventTarget {
   // ---------------------------------------------------------------------------------------------
   // Active set and group (where the editor's new annotations go), errors, writes
 
-  /** @returns {number|null} the set new annotations go to: the one chosen, else the first the user may edit, else the first */
+  /**
+   * @returns {number|null} the set new annotations go to: the one chosen if the user may edit it,
+   * else the first they may edit, else null (the editor makes one); see `activeSetChoice`
+   */
   activeSet() {
-    const layers = this.overlay.layers;
-    const editable = layers.find((l) => canEditSet(l.set, pageConfig()));
-    return layers.find((l) => l.setId === this.activeSetId)?.setId ?? editable?.setId ?? layers[0]?.setId ?? null;
+    const sets = this.overlay.layers.map((l) => ({ ...l.set, id: l.setId }));
+    return activeSetChoice(sets, this.activeSetId, pageConfig());
+  }
+
+  /** Why the page's user may not make *layer*'s set the active one ("" when they may). */
+  notEditable(layer) {
+    return notEditableReason(layer.set, pageConfig());
   }
 
   /** Choose the active set (event `active-set` {setId}). */

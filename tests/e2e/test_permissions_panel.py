@@ -1,6 +1,7 @@
 """Per-set permissions in a real Chromium against a real AUTH=builtin server: an annotator logs in
 with the form, the layers panel shows each set's owner and sharing beside its name (read-only), a
-private set of another user is not there, the active set is one they may edit,
+private set of another user is not there, the active set is one they may edit (another's
+read-only set is not offered, and says why),
 and an edit of a set they may only read is refused (403)
 while their own set takes the same edit through the page's session (cookie + CSRF token)."""
 
@@ -82,6 +83,11 @@ def test_an_annotator_sees_owners_and_sharing_and_edits_only_what_they_may(
     # new annotations go to a set she may edit (her own, though ben's is listed first)
     active = page.locator("[data-layers-panel] input[data-active-set]:checked")
     assert active.get_attribute("data-active-set") == str(lab["sets"]["ana's"]["id"])
+    # ben's read-only set is not offered as the active set, and says why
+    ben_id = lab["sets"]["ben's"]["id"]
+    bens = page.locator(f"[data-layers-panel] input[data-active-set='{ben_id}']")
+    assert bens.is_disabled() and "you are not one of its editors" in (bens.get_attribute("title") or "")
+    assert page.locator("[data-layers-panel] .set-locked").all_inner_texts() == ["· read-only for you"]
     # the page's session (its cookie, its CSRF token): the permission decides
     config = page.evaluate("() => JSON.parse(document.body.dataset.config)")
     assert (config["user"], config["role"]) == ("ana", "annotator")

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { canEditSet, sharingText } from "../../static/js/layers/sharing.js";
+import { activeSetChoice, canEditSet, notEditableReason, sharingText } from "../../static/js/layers/sharing.js";
 
 test("a set without an owner shared 'edit' (AUTH=none, or made before accounts) shows nothing", () => {
   assert.deepEqual(sharingText({ owner: null, sharing: "edit", editors: [] }), { text: "", title: "" });
@@ -25,4 +25,32 @@ test("canEditSet mirrors the server: admins and AUTH=none everything, annotators
   assert.equal(canEditSet({ owner: "ben", sharing: "read", editors: [] }, ana), false);
   assert.equal(canEditSet({ owner: null, sharing: "edit", editors: [] }, ana), true);
   assert.equal(canEditSet({ owner: null, sharing: "edit" }, { auth: "proxy", user: "vic", role: "viewer" }), false);
+});
+
+test("the active set is only ever one the user may edit: the chosen one, else the first, else none", () => {
+  const ana = { auth: "builtin", user: "ana", role: "annotator" };
+  const sets = [
+    { id: 1, owner: "ben", sharing: "read", editors: [] },
+    { id: 2, owner: "ben", sharing: "private", editors: ["ana"] },
+    { id: 3, owner: "ana", sharing: "read", editors: [] },
+  ];
+  assert.equal(activeSetChoice(sets, null, ana), 2);
+  assert.equal(activeSetChoice(sets, 3, ana), 3);
+  assert.equal(activeSetChoice(sets, 1, ana), 2); // picked, but not editable: not taken
+  assert.equal(activeSetChoice(sets.slice(0, 1), 1, ana), null); // none: the editor makes one
+  assert.equal(activeSetChoice(sets, 1, { auth: "none" }), 1); // AUTH=none: as before
+  assert.equal(activeSetChoice(sets, null, {}), 1);
+  assert.equal(activeSetChoice([], null, {}), null);
+});
+
+test("a set not offered says why", () => {
+  const ana = { auth: "builtin", user: "ana", role: "annotator" };
+  assert.equal(notEditableReason({ owner: "ana", sharing: "private" }, ana), "");
+  assert.equal(notEditableReason({ owner: "ben", sharing: "read", editors: [] }, ana),
+    "ben's set, read by all, and you are not one of its editors");
+  assert.equal(notEditableReason({ owner: null, sharing: "read" }, ana),
+    "nobody's set, read by all, and you are not one of its editors");
+  assert.equal(notEditableReason({ owner: "ben", sharing: "edit" }, { auth: "proxy", user: "vic", role: "viewer" }),
+    "a viewer account edits no sets");
+  assert.equal(notEditableReason({ owner: "ben", sharing: "private" }, { auth: "none" }), "");
 });

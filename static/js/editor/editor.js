@@ -23,7 +23,8 @@
  * drawn by the layer), which the end-to-end tests read.
  */
 
-import { csrfHeaders } from "../csrf.js";
+import { csrfHeaders, pageConfig } from "../csrf.js";
+import { activeSetChoice } from "../layers/sharing.js";
 import { applyAffine } from "../layers/view.js";
 import { EditDocument, makeEntry, serverLocalId } from "./document.js";
 import { EditorCanvas } from "./editor-canvas.js";
@@ -196,14 +197,14 @@ export class Editor extends EventTarget {
     return this.aliases.get(key) ?? key;
   }
 
-  /** @returns {number|null} the set new annotations go to */
+  /** @returns {number|null} the set new annotations go to (null: none the user may edit, one is made) */
   activeSetId() {
     const chosen = this.panel?.activeSet?.();
     const id = chosen && typeof chosen === "object" ? chosen.id : chosen;
     if (id !== undefined && id !== null) {
       return id;
     }
-    return this.annotations.sets[0]?.id ?? null;
+    return activeSetChoice(this.annotations.sets, null, pageConfig());
   }
 
   /** @returns {string|null} the group new annotations go to */

@@ -31,8 +31,8 @@ export function sharingText(set) {
 }
 
 /**
- * Whether the page's user may change a set (the server decides; this only picks a sensible
- * default active set). Mirrors viewer/auth/permissions.py's can_edit_set.
+ * Whether the page's user may change a set (the server decides; this only keeps the editor from
+ * drawing into a set whose saves it would refuse). Mirrors viewer/auth/permissions.py's can_edit_set.
  * @param {{owner?: string|null, sharing?: string, editors?: string[]}} set the set's JSON
  * @param {{auth?: string, user?: string, role?: string}} config the page's data-config
  * @returns {boolean}
@@ -45,4 +45,36 @@ export function canEditSet(set, config) {
     return false;
   }
   return (set.sharing ?? "edit") === "edit" || set.owner === config.user || (set.editors ?? []).includes(config.user);
+}
+
+/**
+ * Why the page's user may not draw into a set, in words ("" when they may): shown beside a set
+ * the active-set choice does not offer.
+ * @param {{owner?: string|null, sharing?: string, editors?: string[]}} set the set's JSON
+ * @param {{auth?: string, user?: string, role?: string}} config the page's data-config
+ * @returns {string}
+ */
+export function notEditableReason(set, config) {
+  if (canEditSet(set, config)) {
+    return "";
+  }
+  if (config.role !== "annotator") {
+    return `a ${config.role ?? "viewer"} account edits no sets`;
+  }
+  const owner = set.owner ?? null;
+  const whose = owner === null ? "nobody's" : `${owner}'s`;
+  return `${whose} set, ${SHARING_TEXT[set.sharing ?? "edit"] ?? set.sharing}, and you are not one of its editors`;
+}
+
+/**
+ * The set new annotations go to: the one chosen if the user may edit it, else the first they may
+ * edit, else null (the editor then makes a new set, theirs). Under AUTH=none every set qualifies.
+ * @param {Array<{id: number, owner?: string|null, sharing?: string, editors?: string[]}>} sets in panel order
+ * @param {number|null} chosenId the set the user picked (null: none yet)
+ * @param {{auth?: string, user?: string, role?: string}} config the page's data-config
+ * @returns {number|null}
+ */
+export function activeSetChoice(sets, chosenId, config) {
+  const editable = sets.filter((s) => canEditSet(s, config));
+  return editable.find((s) => s.id === chosenId)?.id ?? editable[0]?.id ?? null;
 }
