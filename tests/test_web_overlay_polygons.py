@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests._overlay_helpers import write_sparse_tiles_slide
 from viewer.app import create_app
 from viewer.overlays import AddOptions
 from viewer.overlays.polygons import PolygonRequest, contour_level, region_polygons
 
 DATA = Path(__file__).parent / "data"
-TOOLS = Path(__file__).parent.parent.parent / "shared" / "tools"
 CMU = "CMU-1-Small-Region.svs"  # 2220 x 2967 px, 0.499 µm/px
 SCALE = 16
 HEADERS = {"X-Requested-With": "test", "X-User": "pathologist"}
@@ -177,13 +175,8 @@ def test_bad_requests(cmu: tuple[Flask, str], tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def bounds_slide(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The generic-tiff bounds slide of ../shared/tools (12288 x 9216, bounds 2304, 1792, 6144 x 4608)."""
-    out = tmp_path_factory.mktemp("bounds")
-    subprocess.run([sys.executable, str(TOOLS / "make_bounds_slides.py"), str(out), "--only", "sparse-tiles"],
-                   check=True, capture_output=True)
-    for extra in out.glob("*.json"):
-        extra.unlink()
-    return out
+    """The generic-tiff bounds slide (tests/data/tools: 12288 x 9216, bounds 2304, 1792, 6144 x 4608)."""
+    return write_sparse_tiles_slide(tmp_path_factory.mktemp("bounds"))
 
 
 def test_polygons_are_in_slide_space_on_a_bounds_offset_slide(tmp_path: Path, bounds_slide: Path) -> None:
