@@ -261,7 +261,7 @@ def test_new_sets_are_owned_in_their_creating_change_and_tiles_are_cached_privat
             history = lab.call("ana", "GET", f"/api/sets/{region_set['id']}/history").json()["changes"]
             assert [(c["kind"], c["who"]) for c in history] == [("create", "ana")], history
         finally:
-            assert lab.share("ana", region_set["id"], sharing="private").status_code == 200  # out of others' lists
+            assert lab.share("ana", region_set["id"], sharing="private").status_code == 200  # out of lists
     finally:
         assert lab.share("ana", sid, sharing="private").status_code == 200  # sets are not deleted: hidden
         if overlay_url is not None:
@@ -301,7 +301,8 @@ def test_mask_jobs_are_seen_only_by_who_may_read_their_set(lab: Lab) -> None:
         # its owner and an admin still see it; the owner deletes it
         result = lab.call("root", "GET", job["urls"]["result"])
         assert result.status_code == 200 and result.content[:4] in (b"II*\0", b"II+\0")
-        assert lab.call("ana", "DELETE", job["urls"]["self"], headers={"X-Requested-With": "t"}).status_code == 204
+        deleted = lab.call("ana", "DELETE", job["urls"]["self"], headers={"X-Requested-With": "t"})
+        assert deleted.status_code == 204
         assert lab.call("ana", "GET", job["urls"]["self"]).status_code == 404
     finally:
         assert lab.share("ana", aset["id"], sharing="private").status_code == 200
