@@ -33,7 +33,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -157,27 +156,10 @@ def metrics() -> Metrics:
 
 
 def _time_store_writes(found: Metrics) -> None:
-    """Time every write transaction of every engine: begin to commit (a rollback is not a write)."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Connection, Engine
+    """Time every write transaction of every engine (the store owns SQLAlchemy: it does the timing)."""
+    from viewer.store.engine import time_write_transactions
 
-    observe = found.store_writes.observe
-
-    def begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("wsi_write"):
-            conn.info["wsi_write_started"] = time.perf_counter()
-
-    def commit(conn: Connection) -> None:
-        started = conn.info.pop("wsi_write_started", None)
-        if started is not None:
-            observe(time.perf_counter() - started)
-
-    def rollback(conn: Connection) -> None:
-        conn.info.pop("wsi_write_started", None)
-
-    event.listen(Engine, "begin", begin)
-    event.listen(Engine, "commit", commit)
-    event.listen(Engine, "rollback", rollback)
+    time_write_transactions(found.store_writes.observe)
 
 
 class _Families:

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,33 @@ def ping_idle_connections(engine: Engine, idle_after: float) -> None:
             if engine.dialect.is_disconnect(exc, dbapi_conn, None):
                 raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool connects again
             raise
+
+
+def ping(engine: Engine) -> None:
+    """One ``SELECT 1`` on a connection of *engine* (``/readyz``); raises what the database raises."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def time_write_transactions(observe: Callable[[float], None]) -> None:
+    """Call *observe* with the seconds of every write transaction of every engine, begin to commit
+    (a rollback is not a write): the store write latency the metrics report (``viewer.metrics``)."""
+
+    def begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("wsi_write"):
+            conn.info["wsi_write_started"] = time.perf_counter()
+
+    def commit(conn: Connection) -> None:
+        started = conn.info.pop("wsi_write_started", None)
+        if started is not None:
+            observe(time.perf_counter() - started)
+
+    def rollback(conn: Connection) -> None:
+        conn.info.pop("wsi_write_started", None)
+
+    sa.event.listen(Engine, "begin", begin)
+    sa.event.listen(Engine, "commit", commit)
+    sa.event.listen(Engine, "rollback", rollback)
 
 
 def make_engine(url: str, ping_idle_after: float = 10.0) -> Engine:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import ipaddress
 import os
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import Forbidden, NotFound
 
 from viewer.config import cidrs
+from viewer.store.engine import ping
 from viewer.web.openapi import Reply, describe
 from viewer.web.services import services
 
@@ -59,8 +59,7 @@ def readyz() -> tuple[Response, int]:
     checks: dict[str, str] = {}
     problems: list[str] = []
     try:
-        with services().store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        ping(services().store.engine)
         checks["store"] = "ok"
     except Exception as exc:  # noqa: BLE001 - whatever it is, the store is not reachable
         checks["store"] = "failed"
