@@ -238,3 +238,16 @@ def test_leftovers_of_a_killed_process_are_swept(tmp_path: Path,
     np.save(tmp_path / "m.npy", np.zeros((35, 47), np.float32))
     added = overlays.add("tumor_x.tif", tmp_path / "m.npy", "m.npy", AddOptions())
     assert sorted(p.name for p in root.iterdir()) == sorted([".fresh.tmp", added.id])  # a live one stays
+
+
+def test_a_slide_whose_map_name_the_file_system_cannot_hold_lists_no_map(tmp_path: Path) -> None:
+    # a 246-character stem is a valid slide name; stem + "_likelihood_map.tif" is over NAME_MAX
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    make_test_slide(slides / "short.tif", 600, 400, 128)
+    (slides / "short.tif").rename(slides / ("s" * 246 + ".tif"))
+    library = SlideLibrary(slides, options=TileOptions())
+    [info] = library.scan()
+    with pytest.raises(OSError):
+        (slides / ("s" * 246 + "_likelihood_map.tif")).is_file()
+    assert overlay_library(tmp_path, library).list(info.id) == []

@@ -131,7 +131,11 @@ class OverlayLibrary:
         stem = slide_path.name.rsplit(".", 1)[0] if "." in slide_path.name else slide_path.name
         for ext in _ATTACHED_EXTENSIONS:
             candidate = slide_path.parent / f"{stem}{OVERLAY_SUFFIX}{ext}"
-            if candidate.is_file() and inside_root(self.slides.root, candidate):
+            try:
+                found = candidate.is_file()
+            except OSError:  # a name the file system cannot hold (a 246-character stem + suffix): none
+                continue
+            if found and inside_root(self.slides.root, candidate):
                 return candidate
         return None
 
