@@ -46,10 +46,12 @@ def upload(server: Server, slide_id: str, grid: np.ndarray, name: str) -> dict[s
 
 
 @pytest.fixture()
-def overlays(server: Server) -> Iterator[list[dict[str, Any]]]:
-    """Overlays a test uploads; removed after it (the server is shared)."""
+def overlays(server: Server, page: Page) -> Iterator[list[dict[str, Any]]]:
+    """Overlays a test uploads; removed after it (the server is shared), once its page is closed
+    (an open page may still ask for an overlay's statistics: a 404 in its console)."""
     made: list[dict[str, Any]] = []
     yield made
+    page.context.close()
     for overlay in made:
         gone = requests.delete(f"{server.url}{overlay['urls']['self']}", headers={"X-Requested-With": "test"},
                                timeout=30)
@@ -123,10 +125,12 @@ def open_overlay(page: Page, server: Server, overlay: dict[str, Any], **query: o
 
 
 @pytest.fixture()
-def made_sets(server: Server) -> Iterator[list[dict[str, Any]]]:
-    """Sets the test makes on the CMU slide; emptied after it (later tests draw that slide)."""
+def made_sets(server: Server, page: Page) -> Iterator[list[dict[str, Any]]]:
+    """Sets the test makes on the CMU slide; emptied after it (later tests draw that slide), once
+    its page is closed (an open page would fetch the emptied set's statistics)."""
     made: list[dict[str, Any]] = []
     yield made
+    page.context.close()
     for aset in made:
         url = f"{server.url}{aset['urls']['self']}"
         current = requests.get(url, timeout=60)
