@@ -186,7 +186,6 @@ export class ValueRenderer {
     gl.viewport(0, 0, width, height);
     gl.clearColor(0, 0, 0, 0);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    gl.enable(gl.BLEND);
     gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA); // premultiplied output
     this.size = [width, height];
   }
@@ -194,7 +193,10 @@ export class ValueRenderer {
   /**
    * Draw one overlay's quads.
    * @param {import("./value-codec.js").Style} style
-   * @param {{u16: boolean, smooth: boolean, lut: WebGLTexture}} options
+   * @param {{u16: boolean, smooth: boolean, lut: WebGLTexture, blend: boolean}} options blend
+   *   false for the first overlay of a frame: its quads never overlap and the canvas is clear, so
+   *   writing its premultiplied colours equals blending them over nothing, without reading the
+   *   framebuffer back (a software rasteriser's largest cost after the shader)
    * @param {Array<{texture: WebGLTexture, corners: number[]}>} quads corners: 4 × (device x, y,
    *   tile px u, v) in the order top-left, top-right, bottom-left, bottom-right
    */
@@ -202,6 +204,7 @@ export class ValueRenderer {
     const gl = this.gl;
     const p = this.program({ u16: options.u16, smooth: options.smooth && !style.labels, labels: style.labels });
     const u = p.u;
+    if (options.blend) gl.enable(gl.BLEND); else gl.disable(gl.BLEND);
     gl.useProgram(p.program);
     gl.uniform2f(u.uSize, this.size[0], this.size[1]);
     gl.uniform1f(u.uVmin, style.vmin);

@@ -223,6 +223,7 @@ export class ValueOverlayLayer extends EventTarget {
     }
     let complete = true;
     this.tilesDrawn = 0;
+    this.drewGl = false; // the first overlay drawn need not blend (OverlayRenderer.draw)
     for (const entry of this.entries) {
       if (!entry.settings.visible) {
         continue;
@@ -262,7 +263,9 @@ export class ValueOverlayLayer extends EventTarget {
     if (quads.length) {
       this.renderer.draw(entry.style, {
         u16: entry.desc.encoding === "u16", smooth: entry.settings.smooth, lut: entry.lutTexture,
+        blend: this.drewGl,
       }, quads);
+      this.drewGl = true;
     }
   }
 
