@@ -47,6 +47,7 @@ PUBLIC_ENDPOINTS: set[str] = {
     "auth.login_page",
     "auth.login",
     "auth.logout",
+    "auth.check",  # /auth/check: answers 401 itself
     "health.healthz",
     "health.readyz",
     "health.metrics_text",  # /metrics: by METRICS_ALLOW instead
@@ -131,6 +132,11 @@ class AuthGate:
 
     def fast_user(self, app: Flask, environ: Mapping[str, Any]) -> User | None:
         """The user of a tile request, from a cache of a few seconds; None: let Flask decide."""
+        found = self.fast_lookup(app, environ)
+        return found[0] if found is not None else None
+
+    def fast_lookup(self, app: Flask, environ: Mapping[str, Any]) -> tuple[User, float] | None:
+        """(the user, until when -- ``time.monotonic()`` -- the cache trusts that answer) or None."""
         if self.mode == "proxy":
             key = "\0".join(
                 (
@@ -144,7 +150,7 @@ class AuthGate:
         clock = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[1] > clock:
-            return hit[0]
+            return hit
         try:
             found = self.authenticate(app, environ)
         except Exception:  # noqa: BLE001 - Flask's route meets it again and answers it
@@ -153,8 +159,8 @@ class AuthGate:
             return None
         if len(self._cache) >= _FAST_CACHE_MAX:
             self._cache.clear()
-        self._cache[key] = (found[0], clock + FAST_CACHE_S)
-        return found[0]
+        entry = self._cache[key] = (found[0], clock + FAST_CACHE_S)
+        return entry
 
     def forget(self) -> None:
         """Drop the fast path's cache (a logout or revocation in this process)."""
@@ -268,6 +274,28 @@ def _check_csrf(expected: str, sent: str | None) -> None:
 def _unauthorized(response: Response) -> Response:
     if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
         response.headers["WWW-Authenticate"] = 'Bearer realm="wsi-viewer"'
+    if request.endpoint == "auth.check":  # its 401 (the error table's answer) too
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/auth/check")
+def check() -> Response:
+    """204 when the request is authenticated (any role; AUTH=none: always), 401 JSON otherwise;
+    never stored by a browser (``no-store``). For nginx's ``auth_request`` in front of its tile cache
+    (``deploy/nginx.conf``): the tile fast path's decision at its cost (the gate's cache of
+    :data:`FAST_CACHE_S`), with ``X-Accel-Expires`` the whole seconds that cache still trusts the
+    answer, so nginx's own cache of it (5 s at most) ends no later: a revoked token or an ended session
+    is refused within :data:`FAST_CACHE_S` of the last time the database was asked.
+    """
+    response = Response(status=204)
+    response.headers["Cache-Control"] = "no-store"
+    found = gate()
+    if found.mode != "none":
+        decided = found.fast_lookup(current_app, request.environ)
+        if decided is None:
+            raise AuthenticationError("log in first (or send Authorization: Bearer <API token>)")
+        response.headers["X-Accel-Expires"] = str(max(0, int(decided[1] - time.monotonic())))
     return response
 
 
