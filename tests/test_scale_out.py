@@ -5,12 +5,15 @@ directory, as ``compose.yaml`` runs them.
 
 Without logins, one story: a change saved through one instance is visible through the other at
 once, and a stale write through the other is refused; concurrent edits through both keep every
-change; tiles come from nginx's cache on a revisit (never for a request carrying credentials); a mask
-job is polled through either instance; one instance killed (SIGKILL) while writes go through nginx
+change; tiles come from nginx's cache on a revisit (with credentials or without: one shared copy); a
+mask job is polled through either instance; one instance killed (SIGKILL) while writes go through nginx
 loses no acknowledged write, applies each write once when its client sends it again with the same
 Idempotency-Key (the editor's save queue), and nginx sends everything to the other instance.
-With logins (AUTH=builtin, then proxy): no tile asked for with credentials is cached, a refusal is
-not cached, and a client's own X-Remote-User never gets past nginx.
+With logins (AUTH=builtin, then proxy): nginx asks the app's /auth/check before its tile cache, so a
+tile fetched with one user's token comes from the cache for another's session or token, a request
+without valid credentials is refused (401 JSON) even for a cached tile and its refusal is not cached,
+a revoked token is refused within the check's cache of 5 s, and a client's own X-Remote-User never
+gets past nginx.
 """
 
 from __future__ import annotations
@@ -227,7 +230,7 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     history = requests.get(f"{b.url}/api/sets/{set_id}/history", timeout=30).json()["changes"]
     assert len(history) == 1 + 2 + len(wanted)  # the set, first + moved, each concurrent one
 
-    # --- tiles: from nginx's cache on a revisit; never with credentials --------------------------
+    # --- tiles: from nginx's cache on a revisit, one copy for everyone ----------------------------
     tile = f"{proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
     miss = requests.get(tile, timeout=30)
     assert miss.status_code == 200 and miss.headers["X-Cache-Status"] == "MISS"
@@ -239,9 +242,10 @@ def test_two_instances_behind_nginx_share_every_change_and_survive_one_killed(
     assert upstream(proxy, "revisit-1") == "-"  # no instance was asked
     fresh = requests.get(tile, headers={"If-None-Match": miss.headers["ETag"]}, timeout=30)
     assert fresh.status_code == 304 and fresh.headers["X-Cache-Status"] == "HIT"
-    for credentials in ({"Cookie": "wsi_session=x"}, {"Authorization": "Bearer wsv_x"}):
-        bypassed = requests.get(tile, headers=credentials, timeout=30)
-        assert bypassed.status_code == 200 and bypassed.headers["X-Cache-Status"] == "BYPASS"
+    for credentials in ({"Cookie": "wsi_session=x"}, {"Authorization": "Bearer wsv_x"}):  # AUTH=none
+        shared = requests.get(tile, headers=credentials, timeout=30)
+        assert shared.status_code == 200 and shared.headers["X-Cache-Status"] == "HIT"
+        assert shared.content == miss.content
     assert requests.get(f"{proxy.url}/metrics", timeout=30).status_code == 403  # per instance only
     # nginx's request id (none came with the request) is the one the instance logged and answered with
     listed = requests.get(f"{proxy.url}/api/slides", timeout=30)
@@ -352,12 +356,13 @@ def self_signed(directory: Path) -> Path:
     return directory
 
 
-def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_user_header_is_dropped(
+def test_with_logins_tiles_are_cached_shared_behind_the_access_check_and_a_clients_user_header_is_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # AUTH=builtin (compose.yaml's), nginx serving TLS as its comment says: tiles need a session or
-    # a token, so nginx's cache is passed by and never filled; one account, made once, is known to
-    # both instances (the shared database); the session cookie is Secure although the app sees http.
+    # a token, checked by nginx (auth_request to /auth/check) before its shared cache; two accounts,
+    # made once, are known to both instances (the shared database); the session cookie is Secure
+    # although the app sees http.
     tls = self_signed(tmp_path / "tls")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls / "fullchain.pem"))
     # gunicorn believes X-Forwarded-Proto from loopback peers (its forwarded_allow_ips), which nginx
@@ -369,31 +374,46 @@ def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_us
         try:
             accounts = Accounts(store)
             accounts.add("ann", "viewer", "correct horse")
-            token = accounts.new_token("ann", "scale-out test")
+            accounts.add("bob", "annotator", "battery staple")
+            ann = {"Authorization": f"Bearer {accounts.new_token('ann', 'scale-out test')}"}
+            bob = {"Authorization": f"Bearer {accounts.new_token('bob', 'scale-out test')}"}
         finally:
             store.close()
-        bearer = {"Authorization": f"Bearer {token}"}
         tile = f"{proxy.url}/deepzoom/{SLIDE_ID}_files/10/0_0.jpeg"
+
+        def refused(headers: dict[str, str] | None = None) -> None:
+            """nginx's refusal (auth_request), before its cache: 401 JSON, no tile, not stored."""
+            answer = requests.get(tile, headers=headers or {}, timeout=30)
+            assert answer.status_code == 401 and "log in" in answer.json()["error"], answer.text
+            assert answer.headers["Cache-Control"] == "no-store" and "X-Cache-Status" not in answer.headers
+            assert answer.headers["WWW-Authenticate"] == 'Bearer realm="wsi-viewer"'
+
         for _ in range(2):  # a refusal is not stored either
-            refused = requests.get(tile, timeout=30)
-            assert refused.status_code == 401 and refused.headers["X-Cache-Status"] == "MISS", refused.text
+            refused()
+        refused({"Authorization": "Bearer wsv_nonsense"})
+        first = requests.get(tile, headers=ann, timeout=30)
+        assert first.status_code == 200 and first.headers["X-Cache-Status"] == "MISS", first.text
+        assert first.content[:2] == b"\xff\xd8"
+        assert first.headers["Cache-Control"].startswith("private")  # for the browser: still its own
+        shared = requests.get(tile, headers={**bob, "X-Request-Id": "bob-hit"}, timeout=30)
+        assert shared.status_code == 200 and shared.headers["X-Cache-Status"] == "HIT"  # another user
+        assert shared.content == first.content
+        refused()  # the tile is cached: still refused without credentials
         answered_by: set[str] = set()
         for i in range(200):  # until both instances have answered: each knows the token
             rid = f"bearer-{i:03d}"
-            allowed = requests.get(tile, headers={**bearer, "X-Request-Id": rid}, timeout=30)
-            assert allowed.status_code == 200 and allowed.headers["X-Cache-Status"] == "BYPASS"
-            assert allowed.content[:2] == b"\xff\xd8"
+            listed = requests.get(f"{proxy.url}/api/slides", headers={**ann, "X-Request-Id": rid}, timeout=30)
+            assert listed.status_code == 200, listed.text
             answered_by.add(upstream(proxy, rid))
             if len(answered_by) == 2 and i >= 3:
                 break
         assert len(answered_by) == 2, answered_by
-        after = requests.get(tile, timeout=30)  # the authenticated answers were not kept for anyone
-        assert after.status_code == 401 and after.headers["X-Cache-Status"] == "MISS"
 
         with requests.Session() as browser:  # a login over https: its cookies are Secure
             form = browser.get(f"{proxy.url}/login", timeout=30)
             assert form.status_code == 200 and form.headers["Strict-Transport-Security"]
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]  # type: ignore[index]
+            refused({"Cookie": f"wsi_session={browser.cookies['wsi_session']}"})  # a login form's: nobody
             logged_in = browser.post(f"{proxy.url}/login", allow_redirects=False, timeout=30, data={
                 "name": "ann", "password": "correct horse", "csrf_token": csrf, "next": "/"})
             assert logged_in.status_code in (302, 303), logged_in.text
@@ -401,9 +421,23 @@ def test_with_logins_no_tile_with_credentials_reaches_the_cache_and_a_clients_us
                 cookie = answer.headers["Set-Cookie"]
                 assert cookie.startswith("wsi_session=") and "; Secure" in cookie, cookie
             through_session = browser.get(tile, timeout=30)
-            assert through_session.status_code == 200
-            assert through_session.headers["X-Cache-Status"] == "BYPASS"
-        assert requests.get(tile, timeout=30).status_code == 401
+            assert through_session.status_code == 200 and through_session.content == first.content
+            assert through_session.headers["X-Cache-Status"] == "HIT"
+
+        # bob's token revoked (`wsi-viewer users token --revoke`, another process): nginx's cached
+        # check of it and the instances' own caches end within 5 s, then even a cached tile is refused
+        assert requests.get(tile, headers=bob, timeout=30).status_code == 200  # the check: cached now
+        revoked = time.monotonic()
+        store = Store(database_url(found.database, found.data))
+        try:
+            accounts = Accounts(store)
+            accounts.revoke_token(accounts.tokens("bob")[0].id)
+        finally:
+            store.close()
+        time.sleep(max(0.0, revoked + 5.2 - time.monotonic()))
+        for _ in range(4):  # through either instance (each of its nginx checks goes to the next one)
+            refused(bob)
+        assert requests.get(tile, headers=ann, timeout=30).headers["X-Cache-Status"] == "HIT"
 
     # AUTH=proxy trusting this machine's address, which is nginx's: a client's own X-Remote-User
     # sent through nginx is dropped there, while the instance itself would have believed it.

@@ -284,9 +284,10 @@ def check() -> Response:
     """204 when the request is authenticated (any role; AUTH=none: always), 401 JSON otherwise;
     never stored by a browser (``no-store``). For nginx's ``auth_request`` in front of its tile cache
     (``deploy/nginx.conf``): the tile fast path's decision at its cost (the gate's cache of
-    :data:`FAST_CACHE_S`), with ``X-Accel-Expires`` the whole seconds that cache still trusts the
-    answer, so nginx's own cache of it (5 s at most) ends no later: a revoked token or an ended session
-    is refused within :data:`FAST_CACHE_S` of the last time the database was asked.
+    :data:`FAST_CACHE_S`), with ``X-Accel-Expires`` telling nginx how long it may keep the 204 so that
+    its copy ends no later than the gate's entry: a revoked token or an ended session is refused
+    within :data:`FAST_CACHE_S` of the last time the database was asked. nginx counts whole seconds
+    and keeps an entry up to a second past them, hence the whole seconds that remain, less one.
     """
     response = Response(status=204)
     response.headers["Cache-Control"] = "no-store"
@@ -295,7 +296,7 @@ def check() -> Response:
         decided = found.fast_lookup(current_app, request.environ)
         if decided is None:
             raise AuthenticationError("log in first (or send Authorization: Bearer <API token>)")
-        response.headers["X-Accel-Expires"] = str(max(0, int(decided[1] - time.monotonic())))
+        response.headers["X-Accel-Expires"] = str(max(0, int(decided[1] - time.monotonic()) - 1))
     return response
 
 
