@@ -90,7 +90,8 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
             # what COPY put in place only, then the sources go, as in the image.
             assert arg == "pip install . && rm -rf /src", arg
             subprocess.run(
-                [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--prefix", str(prefix), "."],
+                [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed",
+                 "--prefix", str(prefix), "."],
                 cwd=local(workdir), check=True, timeout=600, capture_output=True,
             )
             shutil.rmtree(local("/src"))
