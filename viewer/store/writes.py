@@ -240,6 +240,9 @@ class Writer:
         """
         known_slides.lock(conn, slide_id, self.is_sqlite)
         stamp = now()
+        # an ownerless "edit" set names neither column: a store held at an older schema revision
+        # (WSI_VIEWER's target version, the upgrade tests) has neither, and the defaults are these
+        access = {} if owner_id is None and sharing == "edit" else {"owner_id": owner_id, "sharing": sharing}
         try:
             with conn.begin_nested():
                 return int(
@@ -253,8 +256,7 @@ class Writer:
                             created_at=stamp,
                             created_by=who,
                             updated_at=stamp,
-                            owner_id=owner_id,
-                            sharing=sharing,
+                            **access,
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
                 )
