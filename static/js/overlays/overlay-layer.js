@@ -76,8 +76,12 @@ export class ValueOverlayLayer extends EventTarget {
     if (gl) {
       this.renderer = new ValueRenderer(gl);
       // a lost context (GPU reset, too many contexts) takes every texture: start again when it is back
-      canvas.addEventListener("webglcontextlost", (event) => event.preventDefault());
+      canvas.addEventListener("webglcontextlost", (event) => {
+        event.preventDefault();
+        this.complete = false; // nothing is drawn until the context is back and its tiles are
+      });
       canvas.addEventListener("webglcontextrestored", () => {
+        this.complete = false; // settled() only after the redraw with the tiles uploaded again
         this.renderer = new ValueRenderer(gl);
         for (const entry of this.entries) {
           entry.cache.tiles.clear();
