@@ -190,3 +190,24 @@ def test_summary_of_a_million_vertices_answers_in_well_under_a_second(
     )
     # measured again: the moved annotation alone (one record more in the per-version cache)
     assert len(services.summary_cache._records) == 5000 + 1
+
+
+def test_an_annotation_id_used_again_in_another_set_is_summarised_as_itself(
+    setup: tuple[FlaskClient, Path, Any],
+) -> None:
+    # SQLite gives a new row the largest id + 1: the id of an annotation just deleted comes back,
+    # at version 1, in the next set made (the e2e suite met it: one set listed another's names)
+    client, _slides, services = setup
+    slide_key = services.slide_annotations.open(SLIDE_ID)
+    square = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]
+    big = [(0.0, 0.0), (400.0, 0.0), (400.0, 400.0), (0.0, 400.0)]
+    lesion = AnnotationSet([Annotation("lesion", "Polygon", None, "#F4FA58", square)], [])
+    a = services.store.create_set(slide_key, "A", "tests", lesion)
+    [first] = client.get(f"/api/sets/{a.info.id}/summary").get_json()["annotations"]
+    gone = client.delete(f"/api/sets/{a.info.id}/annotations/{first['id']}", headers=SCRIPT)
+    assert gone.status_code in (200, 204), gone.get_json()
+    region = AnnotationSet([Annotation("region 1", "Polygon", None, "#F4FA58", big)], [])
+    b = services.store.create_set(slide_key, "B", "tests", region)
+    [second] = client.get(f"/api/sets/{b.info.id}/summary").get_json()["annotations"]
+    assert (second["id"], second["version"]) == (first["id"], first["version"])  # the case itself
+    assert second["name"] == "region 1" and second["area_px2"] == pytest.approx(16 * first["area_px2"])
