@@ -37,6 +37,7 @@ from viewer.store import (
     database_url,
     group_doc,
 )
+from viewer.store.engine import time_write_transactions
 
 REAL = Path(__file__).parent / "data" / "asap" / "real"
 
@@ -400,8 +401,14 @@ def test_a_write_that_waited_for_the_lock_sees_what_the_last_writer_committed(st
     assert "group 'tumour' does not exist" in str(outcome[-1].details)
 
 
+@pytest.mark.parametrize("timed", [False, True], ids=["plain", "write-timing"])
 @pytest.mark.parametrize("engine", [e for e in ENGINES if e == "postgresql"])  # SQLite has no server
-def test_connections_the_server_dropped_are_replaced(engine: str, tmp_path: Path) -> None:
+def test_connections_the_server_dropped_are_replaced(engine: str, tmp_path: Path, timed: bool) -> None:
+    # timed: the metrics' store write timing (global engine event listeners, as /metrics installs
+    # them) must not turn the clear error into SQLAlchemy's PendingRollbackError
+    observed: list[float] = []
+    if timed:
+        time_write_transactions(observed.append)
     app_name = "wsi_drop_" + uuid.uuid4().hex[:8]
     with database_setting(engine, tmp_path) as setting:
         store = Store(database_url(f"{setting}&application_name={app_name}", tmp_path), ping_idle_after=2.0)
@@ -426,6 +433,7 @@ def test_connections_the_server_dropped_are_replaced(engine: str, tmp_path: Path
             with pytest.raises(StoreUnavailableError):
                 store.set_info(set_id)
             assert store.update_annotation(set_id, store.state(set_id).annotations[0].id, square(1, 1)).change
+            assert not timed or len(observed) >= 2  # the set's creation and this update were timed
         finally:
             store.close()
 

@@ -139,17 +139,21 @@ def time_write_transactions(observe: Callable[[float], None]) -> None:
     """Call *observe* with the seconds of every write transaction of every engine, begin to commit
     (a rollback is not a write): the store write latency the metrics report (``viewer.metrics``)."""
 
+    # The timing must never change what a transaction does: on a connection the server dropped,
+    # even reading conn.info reconnects and raises PendingRollbackError, which hid the
+    # OperationalError the store turns into StoreUnavailableError (a 503 became a 500).
     def begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("wsi_write"):
+        if not conn.invalidated and conn.get_execution_options().get("wsi_write"):
             conn.info["wsi_write_started"] = time.perf_counter()
 
     def commit(conn: Connection) -> None:
-        started = conn.info.pop("wsi_write_started", None)
+        started = None if conn.invalidated else conn.info.pop("wsi_write_started", None)
         if started is not None:
             observe(time.perf_counter() - started)
 
     def rollback(conn: Connection) -> None:
-        conn.info.pop("wsi_write_started", None)
+        if not conn.invalidated:
+            conn.info.pop("wsi_write_started", None)
 
     sa.event.listen(Engine, "begin", begin)
     sa.event.listen(Engine, "commit", commit)
