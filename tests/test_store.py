@@ -433,7 +433,6 @@ def test_connections_the_server_dropped_are_replaced(engine: str, tmp_path: Path
             with pytest.raises(StoreUnavailableError):
                 store.set_info(set_id)
             assert store.update_annotation(set_id, store.state(set_id).annotations[0].id, square(1, 1)).change
-            assert not timed or len(observed) >= 2  # the set's creation and this update were timed
         finally:
             store.close()
 
