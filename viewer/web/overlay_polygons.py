@@ -19,7 +19,7 @@ from viewer.lru import LRU
 from viewer.overlays import Overlay
 from viewer.overlays.polygons import PolygonRequest, create_region_set
 from viewer.overlays.statistics import annotation_statistics
-from viewer.web import access, schemas
+from viewer.web import access, overlay_schemas, schemas
 from viewer.web.bodies import object_body, who
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.openapi import Body, describe, json_reply
@@ -80,7 +80,7 @@ def polygons(overlay_id: str) -> Response:
     ),
     operation_id="overlayStatistics",
     parameters=(SET, IF_NONE_MATCH),
-    responses={200: json_reply(schemas.OverlayStatistics)},
+    responses={200: json_reply(overlay_schemas.OverlayStatistics)},
     errors=(400, 404, 422, 503),
 )
 def statistics(overlay_id: str) -> Response:
@@ -125,7 +125,7 @@ def _statistics_body(overlay: Overlay, set_id: int) -> tuple[bytes, int]:
         field.level(0), [r.annotation for r in state.annotations],
         scale=overlay.scale, origin=(overlay.origin_x, overlay.origin_y),
     )
-    body: schemas.OverlayStatistics = {
+    body: overlay_schemas.OverlayStatistics = {
         "overlay": overlay.id,
         "set": set_id,
         "set_version": state.version,

@@ -25,7 +25,7 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from viewer.errors import InvalidInputError, OverlayNotFoundError, ViewerError
 from viewer.overlays import Overlay
-from viewer.web import schemas
+from viewer.web import overlay_schemas
 from viewer.web.conditional import is_fresh, not_modified
 from viewer.web.openapi import Body, Reply, describe, json_reply
 from viewer.web.overlay_upload import FIELDS, received_upload, upload_limit
@@ -46,7 +46,7 @@ Y = TextQuery("y", "Slide y, level-0 px (a decimal number).", pattern=_NUMBER)
 _PNG = Reply("value tile (PNG LA for u8, RGBA for u16; alpha 0 = nodata)", {"image/png": bytes})
 
 
-def overlay_json(overlay: Overlay) -> schemas.OverlayDescriptor:
+def overlay_json(overlay: Overlay) -> overlay_schemas.OverlayDescriptor:
     """The descriptor the API sends: the domain's fields and every URL a client needs."""
     self_url = url_for("overlays.overlay", overlay_id=overlay.id)
     tile = url_for("overlays.tile", overlay_id=overlay.id, level=0, col=0, row=0)
@@ -59,15 +59,15 @@ def overlay_json(overlay: Overlay) -> schemas.OverlayDescriptor:
         "polygons": url_for("overlay_polygons.polygons", overlay_id=overlay.id),
         "statistics": url_for("overlay_polygons.statistics", overlay_id=overlay.id),
     }
-    return cast(schemas.OverlayDescriptor, body)
+    return cast(overlay_schemas.OverlayDescriptor, body)
 
 
-def slide_overlays(slide_id: str) -> list[schemas.OverlayDescriptor]:
+def slide_overlays(slide_id: str) -> list[overlay_schemas.OverlayDescriptor]:
     """The overlays of a readable slide, as each slide entry of the API lists them."""
     return [overlay_json(found) for found in services().overlays.list(slide_id)]
 
 
-def listed_overlays(slide_id: str) -> list[schemas.OverlayDescriptor]:
+def listed_overlays(slide_id: str) -> list[overlay_schemas.OverlayDescriptor]:
     """The ``overlays`` of a slide entry: :func:`slide_overlays`, or none when they cannot be read
     (a slide whose file broke after its metadata was cached), so that one slide cannot fail the
     library's listing; the slide's own routes then answer its error."""
@@ -95,10 +95,11 @@ def _checked_id(overlay_id: str) -> str:
 
 @bp.get("/api/slides/<path:slide_id>/overlays")
 @describe("The overlays of a slide (its attached likelihood map first, then uploads)",
-          operation_id="listOverlays", responses={200: json_reply(schemas.OverlayList)}, errors=(404, 422))
+          operation_id="listOverlays", responses={200: json_reply(overlay_schemas.OverlayList)},
+          errors=(404, 422))
 def list_overlays(slide_id: str) -> Response:
     """Every overlay of a slide."""
-    body: schemas.OverlayList = {"overlays": slide_overlays(slide_id)}
+    body: overlay_schemas.OverlayList = {"overlays": slide_overlays(slide_id)}
     return jsonify(body)
 
 
@@ -114,8 +115,8 @@ def list_overlays(slide_id: str) -> Response:
         "nothing is stored then. E.g. curl -H 'X-Requested-With: curl' -F file=@heat.tif -F scale=16 URL"
     ),
     operation_id="uploadOverlay",
-    body=Body({"multipart/form-data": schemas.OverlayUpload}),
-    responses={201: json_reply(schemas.OverlayDescriptor, "created", location=True)},
+    body=Body({"multipart/form-data": overlay_schemas.OverlayUpload}),
+    responses={201: json_reply(overlay_schemas.OverlayDescriptor, "created", location=True)},
     errors=(400, 404, 413, 422),
 )
 def upload_overlay(slide_id: str) -> Response:
@@ -137,7 +138,7 @@ def upload_overlay(slide_id: str) -> Response:
 
 @bp.get("/api/overlays/<overlay_id>")
 @describe("One overlay's descriptor (grid, scale, value range, encoding, URLs)", operation_id="getOverlay",
-          responses={200: json_reply(schemas.OverlayDescriptor)}, errors=(404, 422))
+          responses={200: json_reply(overlay_schemas.OverlayDescriptor)}, errors=(404, 422))
 def overlay(overlay_id: str) -> Response:
     """The descriptor of one overlay."""
     return jsonify(overlay_json(services().overlays.get(_checked_id(overlay_id))))
@@ -155,13 +156,13 @@ def delete_overlay(overlay_id: str) -> Response:
 @bp.get("/api/overlays/<overlay_id>/value")
 @describe("The stored value at a slide position (null outside the grid or where there is no data)",
           operation_id="getOverlayValue", parameters=(X, Y),
-          responses={200: json_reply(schemas.OverlayValue)}, errors=(400, 404, 422))
+          responses={200: json_reply(overlay_schemas.OverlayValue)}, errors=(400, 404, 422))
 def value(overlay_id: str) -> Response:
     """``{"x", "y", "value"}`` at slide px (x, y)."""
     library = services().overlays
     library.get(_checked_id(overlay_id))  # an unknown overlay is a 404 before the query's 400
     x, y = _coordinate(X), _coordinate(Y)
-    body: schemas.OverlayValue = {"x": x, "y": y, "value": library.value_at(overlay_id, x, y)}
+    body: overlay_schemas.OverlayValue = {"x": x, "y": y, "value": library.value_at(overlay_id, x, y)}
     return jsonify(body)
 
 
