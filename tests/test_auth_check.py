@@ -7,28 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.test_auth_web import make  # noqa: F401, F811 - the app fixture (with the tile fast path)
 from viewer.auth import Accounts
 from viewer.web.auth import COOKIE, FAST_CACHE_S
-from viewer.web.tiles import serve_tiles_directly
 
 SLIDE = "aperio/CMU-1-Small-Region.svs"
-
-
-@pytest.fixture()
-def make(make_app: Callable[..., Flask], slide_dir: Path) -> Callable[..., Flask]:
-    def factory(**settings: Any) -> Flask:
-        app = make_app(SLIDE_DIR=str(slide_dir), **settings)
-        serve_tiles_directly(app)
-        return app
-
-    return factory
 
 
 def with_cookie(app: Flask, secret: str) -> FlaskClient:
@@ -54,7 +41,7 @@ def refused(client: FlaskClient, headers: dict[str, str] | None = None) -> None:
     assert "X-Accel-Expires" not in answer.headers
 
 
-def test_auth_none_always_allows(make: Callable[..., Flask]) -> None:
+def test_auth_none_always_allows(make: Callable[..., Flask]) -> None:  # noqa: F811
     client = make().test_client()
     assert allowed(client) == -1
     assert allowed(client, {"Authorization": "Bearer wsv_x"}) == -1
@@ -63,7 +50,7 @@ def test_auth_none_always_allows(make: Callable[..., Flask]) -> None:
     assert client.post("/auth/check").status_code == 405
 
 
-def test_builtin_allows_every_role_by_session_or_token_until_revoked(make: Callable[..., Flask]) -> None:
+def test_builtin_allows_every_role_by_session_or_token_until_revoked(make: Callable[..., Flask]) -> None:  # noqa: F811
     app = make(AUTH="builtin")
     accounts = Accounts(app.extensions["wsi_viewer"].store)
     refused(app.test_client())
@@ -89,7 +76,7 @@ def test_builtin_allows_every_role_by_session_or_token_until_revoked(make: Calla
     refused(app.test_client(), bearer)  # the gate asked the database again
 
 
-def test_proxy_allows_the_trusted_proxys_user_only(make: Callable[..., Flask]) -> None:
+def test_proxy_allows_the_trusted_proxys_user_only(make: Callable[..., Flask]) -> None:  # noqa: F811
     app = make(AUTH="proxy", TRUSTED_PROXIES="10.1.0.0/16", PROXY_DEFAULT_ROLE="viewer")
     trusted = app.test_client()
     trusted.environ_base["REMOTE_ADDR"] = "10.1.2.3"
