@@ -187,11 +187,10 @@ class SummaryCache:
         (one changed since is measured at the version it has now, and that record is still right
         for the id and version it names).
         """
-        # the set is part of a record's key: SQLite gives a new row the largest id + 1, so the id
-        # (and version 1) of an annotation just deleted comes back in the next set made, which was
-        # listed with the deleted one's name and measures
-        # TODO(issue 12): the same can happen within one set (the set's newest annotation deleted,
-        # a new one drawn); annotation ids that are never reused (AUTOINCREMENT) close it
+        # an (id, version) names one annotation for good: the store never hands an id out twice
+        # (AUTOINCREMENT on SQLite since revision 0008, issue 12; before it a deleted annotation's
+        # id, at version 1 again, came back for the next one drawn). The set in the key is belt and
+        # braces: ids are unique across sets and an annotation never moves, so the id would do.
         store_id, set_id, _version, mpp = key
         rkeys: list[RecordKey] = [(store_id, set_id, int(i), int(v), mpp) for i, v in listing]
         found = self._records.get_many(rkeys)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 #: The newest schema revision, as a number (revision ids are this number in four digits).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 HEAD = f"{SCHEMA_VERSION:04d}"
 #: Held by every upgrade on PostgreSQL: the in-house runner's ``pg_advisory_xact_lock`` number.
 ADVISORY_LOCK = 715517

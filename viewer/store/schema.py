@@ -14,7 +14,8 @@ Data model (all coordinates in **slide space**, level-0 px)::
     users ──< sessions, api_tokens; login_failures      accounts (viewer/auth; revision 0006)
     users ──< annotation_sets.owner_id, set_editors      per-set sharing (revision 0007)
 
-Annotations carry their bounding box in indexed columns (viewport queries).
+Annotations carry their bounding box in indexed columns (viewport queries). Annotation and set ids
+are never handed out twice, on SQLite too (AUTOINCREMENT, revision 0008).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ sets = sa.Table(
     # who owns the set and who else reads and edits it (revision 0007; viewer/auth/permissions.py)
     sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: made before or under AUTH=none
     sa.Column("sharing", sa.String(10), nullable=False, server_default="edit"),  # private | read | edit
+    # ids never reused on SQLite either (revision 0008): a deleted set's id never names another
+    sqlite_autoincrement=True,
 )
 
 groups = sa.Table(
@@ -85,6 +88,8 @@ annotations_t = sa.Table(
     sa.Column("max_x", sa.Float),
     sa.Column("max_y", sa.Float),
     sa.Column("doc", sa.Text, nullable=False),
+    # ids never reused on SQLite either (revision 0008): caches keyed by (id, version) stay right
+    sqlite_autoincrement=True,
 )
 _a = annotations_t.c
 # Viewport queries are index-only range scans of this covering index: set, then x extent, then y,
