@@ -29,7 +29,7 @@ PROBE_JS = """([id]) => {
   if (!layer) return `no overlay layer drawing ${id} on the viewer's stage`;
   let draws = 0;
   const draw = layer.draw.bind(layer);
-  layer.draw = (f) => { const out = draw(f); draws++; return out; };
+  layer.draw = (...args) => { const out = draw(...args); draws++; return out; };
   const scope = document.querySelector(`[data-overlay-id="${id}"]`);  // the overlay's panel section
   const pick = (name) => scope?.querySelector(`[data-control="${name}"]`);
   const controls = { threshold: pick('threshold'), opacity: pick('opacity'), colormap: pick('colormap') };
@@ -78,28 +78,55 @@ PROBE_JS = """([id]) => {
 # animation frame in which the layer drew again, with the GPU's work finished ("done"), and to the
 # end of that draw call alone ("issued"). Then *baseline* redraws asked with no change
 # (stage.requestDraw), timed the same way: the floor of a stage frame; and 15 draws of the value
-# layer alone, outside a frame, to its GPU's end (its share of a frame).
+# layer alone, outside a frame, to its GPU's end (its share of a frame); and the floor: the same
+# schedule with no change, from the moment to the end of the next frame with a 1-px read (the
+# wait for the frame and for the GPU's other work, the compositor's: what no layer can go under).
+# Between the changes and the redraws: the
+# time from the last change to the end of the frame with the full-resolution draw ("refined"; the
+# changes come faster than REFINE_AFTER_MS, as a dragged slider's do, so the draws among them are
+# at the interactive resolution where the full one is over budget), and the scales drawn at.
 CHANGES_JS = """async ([n, baseline]) => {
   const probe = window.__overlayBench;
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-  const done = [], issued = [], kinds = [];
+  const done = [], issued = [], kinds = [], scales = [];
+  let refined = null, lastChange = 0;
   for (let i = 0; i < n + baseline; i++) {
+    if (i === n) {  // the control rests: until the layer has drawn at full resolution again
+      for (let k = 0; k < 120 && refined === null; k++) {
+        await new Promise((r) => requestAnimationFrame(() => {
+          if (probe.layer.scale === 1) { probe.finish(); refined = performance.now() - lastChange; }
+          r();
+        }));
+      }
+    }
     await frame(); await frame();  // nothing pending
     // a user's input comes at any moment of a frame: spread the events over the frame interval
     await new Promise((r) => setTimeout(r, (i * 7) % 16));
     const before = probe.draws();
     const [kind, t0] = i < n ? probe.change(i) : ['redraw', performance.now()];
+    if (i < n) lastChange = t0;
     if (i >= n) probe.layer.stage.requestDraw();
     let t1 = null, t2 = null;
     for (let k = 0; k < 30 && t1 === null; k++) {
       await new Promise((r) => requestAnimationFrame(() => {
-        if (probe.draws() > before) { t2 = performance.now(); probe.finish(); t1 = performance.now(); }
+        if (probe.draws() > before) {
+          t2 = performance.now(); probe.finish(); t1 = performance.now(); scales.push(probe.layer.scale);
+        }
         r();
       }));
     }
     done.push(t1 === null ? null : t1 - t0);
     issued.push(t2 === null ? null : t2 - t0);
     kinds.push(kind);
+  }
+  const floor = [];  // the same schedule with nothing changed nor drawn: event -> next frame, GPU idle
+  for (let i = 0; i < n; i++) {
+    await frame(); await frame();
+    await new Promise((r) => setTimeout(r, (i * 7) % 16));
+    const t0 = performance.now();
+    await new Promise((r) => requestAnimationFrame(() => {
+      probe.finish(); floor.push(performance.now() - t0); r();
+    }));
   }
   const alone = [];  // the value layer's own draw of the view, GPU done (layer.readPixel draws, reads 1 px)
   for (let i = 0; i < 15; i++) {
@@ -108,7 +135,8 @@ CHANGES_JS = """async ([n, baseline]) => {
     probe.layer.readPixel(1, 1);
     alone.push(performance.now() - t0);
   }
-  return { done, issued, kinds, path: probe.path, alone };
+  return { done, issued, kinds, path: probe.path, alone, refined, scales: scales.slice(0, n),
+           fullDrawMs: probe.layer.fullDrawMs, floor };
 }"""
 
 
@@ -163,4 +191,6 @@ def browser_run(base: str, slide: str, descriptor: dict[str, Any], geometry: Geo
             "path": result["path"], "tiles_loaded": loaded, "mode": mode, "version": version,
             "p50": pct(done, 50), "p95": pct(done, 95),
             "issued_p50": pct(issued, 50), "issued_p95": pct(issued, 95),
-            "alone_p50": pct(result["alone"], 50), "alone_p95": pct(result["alone"], 95)}
+            "alone_p50": pct(result["alone"], 50), "alone_p95": pct(result["alone"], 95),
+            "floor_p50": pct(result["floor"], 50), "floor_p95": pct(result["floor"], 95),
+            "refined": result["refined"], "scales": result["scales"], "full_draw_ms": result["fullDrawMs"]}

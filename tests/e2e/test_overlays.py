@@ -9,6 +9,7 @@ a slide point is known (x // 16 / 138) and each position checks the registration
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +81,35 @@ LUT_JS = """async ([name, index]) => {
   const lut = m.colormapLut(name);
   return Array.from(lut.slice(index * 4, index * 4 + 4));
 }"""
+
+
+# A control moved on a layer told its full-resolution draw takes 100 ms: the scale, canvas size
+# and frame size of the draw in the event, and the colours it drew at slide (x, y) and at slide
+# (16 * 40 + 8, y) (below the threshold), read back from the reduced canvas in the same task.
+PACED_JS = """([sel, x, y]) => {
+  const pane = document.querySelector('[data-pane]');
+  const layer = pane.wsi.overlays.values;
+  layer.fullDrawMs = 100;
+  const el = document.querySelector(sel);
+  el.value = '0.75';
+  el.dispatchEvent(new Event('input', {bubbles: true}));
+  const f = layer.stage.frame(), canvas = layer.canvas, gl = layer.renderer.gl;
+  const read = (sx) => {
+    const m = f.slideToElement;
+    const ex = m.a * sx + m.c * y + m.e, ey = m.b * sx + m.d * y + m.f;
+    const px = Math.floor(ex * f.dpr * canvas.width / f.width);
+    const py = Math.floor(ey * f.dpr * canvas.height / f.height);
+    const out = new Uint8Array(4);
+    gl.readPixels(px, canvas.height - 1 - py, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, out);
+    return [...out];
+  };
+  return {scale: layer.scale, pane: pane.dataset.overlayScale, canvas: [canvas.width, canvas.height],
+          frame: [f.width, f.height], rgba: read(x), rgbaBelow: read(16 * 40 + 8)};
+}"""
+
+CANVAS_SIZE_JS = """() => { const c = document.querySelector('canvas[data-overlay="values"]');
+  const f = document.querySelector('[data-pane]').wsi.overlays.values.stage.frame();
+  return [c.width, c.height, f.width, f.height]; }"""
 
 
 SHOT_JS = """async ([x, y]) => {
@@ -182,6 +212,29 @@ def test_overlay_controls_repaint_without_tiles_and_survive_a_reload(
     expect(section.locator("[data-legend-max]")).to_have_text("0.90000")
     r, g, b, a = page.evaluate(LUT_JS, ["magma", lut_index(ramp_value(high), 0.0, 0.9)])
     assert_colour(drawn(high), [r, g, b, a], "max 0.9")
+    # the legend bar: the display range left to right in the colormap, a gap below the threshold
+    bar = section.locator("[data-legend]").evaluate(
+        "(c) => [10, 100, 250].map((x) => Array.from(c.getContext('2d').getImageData(x, 6, 1, 1).data))")
+    assert bar[0][3] == 0 and bar[1][3] == 0, f"0.04 and 0.35 are below the threshold 0.8: {bar}"
+    assert bar[2] == page.evaluate(LUT_JS, ["magma", 250]), f"0.88 in magma over [0, 0.9]: {bar}"
+
+    # where the full-resolution draw is slower than the budget (as told here: 100 ms), the frames
+    # while a control moves are drawn at a quarter of the resolution, in the right place, and the
+    # view at full resolution once the control rests (static/js/overlays/repaint-pacing.js)
+    paced = page.evaluate(PACED_JS, [sel % "opacity", high, y])
+    assert paced["scale"] == 0.25 and paced["pane"] == "0.25", paced
+    assert paced["canvas"] == [math.ceil(paced["frame"][0] / 4), math.ceil(paced["frame"][1] / 4)], paced
+    # a canvas px now covers 4 device px, a map cell here: it may sample the next cell (2 LUT steps)
+    want = [r * 0.75, g * 0.75, b * 0.75, a * 0.75]
+    assert max(abs(s - w) for s, w in zip(paced["rgba"], want, strict=True)) <= 8, (paced, want)
+    assert paced["rgbaBelow"][3] == 0, "below the threshold, at a quarter of the resolution"
+    page.wait_for_function("() => document.querySelector('[data-pane]').dataset.overlayScale === '1'",
+                           timeout=5000)
+    size = page.evaluate(CANVAS_SIZE_JS)
+    assert size[:2] == size[2:], f"full resolution again once the control rests: {size}"
+    assert_colour(drawn(high), [r * 0.75, g * 0.75, b * 0.75, a * 0.75], "opacity 0.75, full resolution")
+    page.evaluate("(id) => { document.querySelector('[data-pane]').wsi.overlays.values.fullDrawMs = null; }")
+    page.evaluate(set_range, [sel % "opacity", 1])
     page.wait_for_timeout(300)
     assert tiles[before:] == [], "no tile request while the controls moved"
 

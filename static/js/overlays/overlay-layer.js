@@ -5,9 +5,13 @@
  * `native_level` (or the finer level where its cells meet DZ pixel edges: `finestLevel`), placed on the slide's Deep Zoom grid through `frame.slideToDevice` (bounds
  * offset included), in the order of `entries` (the first at the bottom).
  *
- * Settings (`update(id, changes)`, `move(id, delta)`) change uniforms or a lookup table and ask
- * the stage for one frame: no tile is fetched, since which tiles a view needs depends on the
- * view only. Events: `change` {id} after a setting or the order changed.
+ * Settings (`update(id, changes)`, `move(id, delta)`) change uniforms or a lookup table and
+ * repaint: no tile is fetched, since which tiles a view needs depends on the view only. The first
+ * change of a frame interval draws in its own event (its GPU work runs while the page waits for
+ * the frame), later ones at the next frame; where the full-resolution draw measured longer than
+ * the budget (a software rasteriser), the frames while a control moves are drawn at a reduced
+ * resolution and the view again at full resolution once it rests (`repaint-pacing.js`).
+ * Events: `change` {id} after a setting or the order changed.
  *
  * The pane carries `data-overlays` (count), `data-overlays-painted` ("true" once every visible
  * overlay has every tile of the view), `data-overlay-requests` (tiles fetched so far) and
@@ -18,6 +22,7 @@ import { applyAffine, compose, visibleBox } from "../layers/view.js";
 import { colormapLut } from "./colormaps.js";
 import { ValueRenderer } from "./overlay-gl.js";
 import { decodeOverlayState } from "./overlay-state.js";
+import { REFINE_AFTER_MS, interactiveScale, scaledCanvas } from "./repaint-pacing.js";
 import { TileCache, downsampleOf, finestLevel, levelFor, planView, tileOrigin } from "./overlay-tiles.js";
 import { colorize, decodeCodes, styleOf } from "./value-codec.js";
 
@@ -54,6 +59,15 @@ export class ValueOverlayLayer extends EventTarget {
     this.draws = 0; // frames drawn
     this.tilesDrawn = 0; // quads of the last frame
     this.complete = false; // the last frame had every tile it wanted
+    // repaint pacing (repaint-pacing.js): the measured full-resolution draw and the canvas size it
+    // was measured at; until when draws are interactive; the resolution of the last draw
+    this.fullDrawMs = null;
+    this.measuredFor = "";
+    this.interactiveUntil = 0;
+    this.scale = 1;
+    this.drewInEvent = false; // a control's event drew during this frame interval
+    this.refineTimer = 0;
+    this.pendingDraw = 0;
   }
 
   /** @returns {boolean} whether the last frame had every tile of the view and none is on its way */
@@ -83,6 +97,7 @@ export class ValueOverlayLayer extends EventTarget {
       canvas.addEventListener("webglcontextrestored", () => {
         this.complete = false; // settled() only after the redraw with the tiles uploaded again
         this.renderer = new ValueRenderer(gl);
+        this.measuredFor = "";
         for (const entry of this.entries) {
           entry.cache.tiles.clear();
           entry.lutName = null;
@@ -119,7 +134,10 @@ export class ValueOverlayLayer extends EventTarget {
         this.renderer.release(entry.lutTexture);
       }
     }
+    clearTimeout(this.refineTimer);
+    cancelAnimationFrame(this.pendingDraw);
     this.stage?.remove(this);
+    this.stage = null;
     this.canvas?.remove();
   }
 
@@ -140,7 +158,7 @@ export class ValueOverlayLayer extends EventTarget {
     }
     entry.settings = { ...entry.settings, ...changes };
     this.#restyle(entry);
-    this.stage?.requestDraw();
+    this.#repaint();
     this.dispatchEvent(new CustomEvent("change", { detail: { id } }));
   }
 
@@ -157,8 +175,48 @@ export class ValueOverlayLayer extends EventTarget {
     }
     const [entry] = this.entries.splice(i, 1);
     this.entries.splice(j, 0, entry);
-    this.stage?.requestDraw();
+    this.#repaint();
     this.dispatchEvent(new CustomEvent("change", { detail: { id } }));
+  }
+
+  /** A setting or the order changed: draw now or at the next frame, then refine (see the top). */
+  #repaint() {
+    if (!this.stage) {
+      return;
+    }
+    if (!this.renderer) {
+      this.stage.requestDraw(); // Canvas 2D: its cost is the CPU lookup of the tiles drawn, once per style
+      return;
+    }
+    this.interactiveUntil = performance.now() + REFINE_AFTER_MS;
+    clearTimeout(this.refineTimer);
+    this.refineTimer = setTimeout(() => {
+      if (this.scale !== 1) {
+        this.#drawAtFrame();
+      }
+    }, REFINE_AFTER_MS + 1);
+    const f = this.drewInEvent ? null : this.stage.frame();
+    if (f?.elementToSlide) {
+      this.drewInEvent = true;
+      requestAnimationFrame(() => { this.drewInEvent = false; });
+      this.draw(f);
+      this.renderer.gl.flush(); // the GPU starts on it now, not at the end of the task
+      return;
+    }
+    this.#drawAtFrame();
+  }
+
+  /** This layer alone at the next animation frame (its own canvas: the others keep theirs). */
+  #drawAtFrame() {
+    if (!this.pendingDraw) {
+      this.pendingDraw = requestAnimationFrame(() => {
+        this.pendingDraw = 0;
+        const f = this.stage?.frame();
+        if (f?.elementToSlide) {
+          this.draw(f);
+        }
+      });
+    }
   }
 
   #restyle(entry) {
@@ -203,24 +261,31 @@ export class ValueOverlayLayer extends EventTarget {
   /**
    * Draw the visible overlays for a stage frame.
    * @param {object} f the stage's frame
+   * @param {{full?: boolean}} [options] full: at full resolution even while a control moves
    * @returns {boolean} false: nothing drawn on the label canvas
    */
-  draw(f) {
+  draw(f, options = {}) {
     const started = performance.now();
     this.lastFrame = f;
     const canvas = this.canvas;
-    if (canvas.width !== f.width || canvas.height !== f.height) {
-      canvas.width = f.width;
-      canvas.height = f.height;
+    const interactive = !options.full && this.renderer !== null && started < this.interactiveUntil;
+    const scale = interactive ? interactiveScale(this.fullDrawMs) : 1;
+    const size = scaledCanvas(f.width, f.height, scale);
+    if (canvas.width !== size.width || canvas.height !== size.height) {
+      canvas.width = size.width; // its CSS size stays the view's: a reduced one is stretched
+      canvas.height = size.height;
     }
     const t = this.viewer.transform;
     const ox = t.offset_x ?? 0;
     const oy = t.offset_y ?? 0;
     const slideBox = visibleBox(f.deviceToSlide, f.width, f.height);
     const box = { x0: slideBox.x0 - ox, y0: slideBox.y0 - oy, x1: slideBox.x1 - ox, y1: slideBox.y1 - oy };
-    const imageToDevice = compose(f.slideToDevice, { a: 1, b: 0, c: 0, d: 1, e: ox, f: oy });
+    // image px -> device px -> canvas px (the tile level is chosen for the device px, whatever
+    // the canvas resolution: a reduced draw fetches nothing)
+    const imageToDevice = compose({ a: size.sx, b: 0, c: 0, d: size.sy, e: 0, f: 0 },
+      compose(f.slideToDevice, { a: 1, b: 0, c: 0, d: 1, e: ox, f: oy }));
     if (this.renderer) {
-      this.renderer.begin(f.width, f.height);
+      this.renderer.begin(size.width, size.height);
     } else {
       this.ctx.setTransform(1, 0, 0, 1, 0, 0);
       this.ctx.clearRect(0, 0, f.width, f.height);
@@ -246,7 +311,18 @@ export class ValueOverlayLayer extends EventTarget {
     }
     this.complete = complete;
     this.draws += 1;
+    this.scale = scale;
     this.viewer.pane.dataset.overlaysPainted = String(complete);
+    this.viewer.pane.dataset.overlayScale = String(scale);
+    const measure = `${f.width}x${f.height}`;
+    if (this.renderer && scale === 1 && complete && this.tilesDrawn && this.measuredFor !== measure) {
+      // once per canvas size: the full draw with its GPU work (a 1-px read waits for it), what
+      // decides the resolution of the draws while a control moves
+      const gl = this.renderer.gl;
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+      this.fullDrawMs = performance.now() - started;
+      this.measuredFor = measure;
+    }
     this.lastDrawMs = performance.now() - started;
     return false;
   }
@@ -312,7 +388,7 @@ export class ValueOverlayLayer extends EventTarget {
     if (!f) {
       return null;
     }
-    this.draw(f);
+    this.draw(f, { full: true });
     const px = Math.floor(x * f.dpr);
     const py = Math.floor(y * f.dpr);
     if (this.renderer) {

@@ -120,21 +120,38 @@ class OverlaySection {
   sync() {
     const s = this.settings;
     const c = this.controls;
-    c.visible.checked = s.visible;
-    c.colormap.value = s.colormap;
-    c.min.value = String(s.min);
-    c.max.value = String(s.max);
-    if (document.activeElement !== c.threshold) {
-      c.threshold.value = String(s.threshold);
+    // only what changed is written: a write restyles the panel, work the frame of a moving slider
+    // shares with the overlay's repaint
+    const put = (input, value) => {
+      if (input.value !== value) {
+        input.value = value;
+      }
+    };
+    if (c.visible.checked !== s.visible) {
+      c.visible.checked = s.visible;
     }
-    c.thresholdNumber.value = s.threshold.toFixed(valueDecimals(this.desc));
-    c.opacity.value = String(s.opacity);
-    c.sampling.value = s.smooth ? "s" : "n";
-    this.root.classList.toggle("is-hidden", !s.visible);
+    put(c.colormap, s.colormap);
+    put(c.min, String(s.min));
+    put(c.max, String(s.max));
+    if (document.activeElement !== c.threshold) {
+      put(c.threshold, String(s.threshold));
+    }
+    put(c.thresholdNumber, s.threshold.toFixed(valueDecimals(this.desc)));
+    put(c.opacity, String(s.opacity));
+    put(c.sampling, s.smooth ? "s" : "n");
+    if (this.root.classList.contains("is-hidden") === s.visible) {
+      this.root.classList.toggle("is-hidden", !s.visible);
+    }
     this.#drawLegend(s);
   }
 
   #drawLegend(s) {
+    // a slider moving sends many events: the legend is redrawn only when what it shows changed
+    const key = JSON.stringify([s.colormap, s.min, s.max, s.threshold]);
+    if (key === this.legendKey) {
+      return;
+    }
+    this.legendKey = key;
     const lut = colormapLut(s.colormap, this.desc.classes);
     const ctx = this.legend.getContext("2d");
     ctx.clearRect(0, 0, 256, 12);
@@ -147,13 +164,16 @@ class OverlaySection {
       return;
     }
     // the display range left to right; below the threshold is not drawn (shown as a gap)
+    const image = ctx.createImageData(256, 12);
     for (let x = 0; x < 256; x++) {
       const value = s.min + ((x + 0.5) / 256) * (s.max - s.min);
       if (value >= s.threshold) {
-        ctx.fillStyle = lutCss(lut, x / 255);
-        ctx.fillRect(x, 0, 1, 12);
+        for (let y = 0; y < 12; y++) {
+          image.data.set(lut.subarray(x * 4, x * 4 + 4), (y * 256 + x) * 4);
+        }
       }
     }
+    ctx.putImageData(image, 0, 0);
     const f = (v) => formatValue(v, this.desc);
     const mid = (s.min + s.max) / 2;
     this.ticks.replaceChildren(
