@@ -461,6 +461,30 @@ def test_a_save_is_drawn_from_its_answer_and_changes_by_others_still_appear(
     # drawn where it was saved (the patch), not where the tiles had it (that copy is hidden)
     assert hit(550, 2200) == {"id": made["id"], "patched": True}
     assert hit(250, 2200) is None
+    # selected, the editor draws it: its saves render nothing of the layer (no pixel of it
+    # changes), so no render holds the main thread while the next save's answer waits; once
+    # deselected the layer draws the last save
+    renders = page.evaluate(f"""async ([id, annotationId]) => {{ const e = {PANE}.wsi.editor;
+      e.select([id]); await e.load({{setId: {layer}.setId, annotationId}});
+      const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      await frames();
+      const before = {PANE}.wsi.viewer.stage.cache.renders;
+      for (const dx of [20, 20, 20]) {{
+        e.apply({{kind: 'translate', localIds: [id], dx, dy: 0}});
+        await new Promise((r) => {{ const t = setInterval(() => {{
+          if ({PANE}.dataset.editorPending === '0') {{ clearInterval(t); r(); }} }}, 5); }});
+      }}
+      await frames();
+      return [before, {PANE}.wsi.viewer.stage.cache.renders]; }}""", [local, made["id"]])
+    assert renders[1] == renders[0], f"cache renders while the selected annotation was saved: {renders}"
+    page.evaluate(f"() => {PANE}.wsi.editor.select([])")
+    page.wait_for_function(f"(id) => {layer}.annotation(id)?.bbox?.[0] === 560", arg=made["id"])
+    assert hit(610, 2200) == {"id": made["id"], "patched": True}
+    page.evaluate(f"(id) => {PANE}.wsi.editor.apply({{kind: 'translate', localIds: [id], dx: -60, dy: 0}})",
+                  local)
+    _saved(page)
+    page.wait_for_function(f"(id) => {layer}.annotation(id)?.bbox?.[0] === 500", arg=made["id"])
+    assert hit(550, 2200) == {"id": made["id"], "patched": True}
     # another client adds one: the conditional GET finds it, the layer reloads (patches dropped)
     theirs = {"type": "Feature", "properties": {"name": "theirs", "asap": {"type": "Polygon"}},
               "geometry": {"type": "Polygon", "coordinates": [_circle(1300, 1300, 40, 12)]}}
