@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -480,9 +481,20 @@ def test_a_save_is_drawn_from_its_answer_and_changes_by_others_still_appear(
     page.evaluate(f"() => {PANE}.wsi.editor.select([])")
     page.wait_for_function(f"(id) => {layer}.annotation(id)?.bbox?.[0] === 560", arg=made["id"])
     assert hit(610, 2200) == {"id": made["id"], "patched": True}
-    page.evaluate(f"(id) => {PANE}.wsi.editor.apply({{kind: 'translate', localIds: [id], dx: -60, dy: 0}})",
-                  local)
+    # not selected: the layer's copy goes with the render after the answer, or within
+    # HIDE_GRACE_MS (120) when the answer is slow (here held back 600 ms)
+    def slow(route: Any) -> None:
+        time.sleep(0.6)
+        route.continue_()
+    page.route("**/api/sets/*/annotations/*", slow)
+    timeline = page.evaluate(f"""async (id) => {{ const cache = {PANE}.wsi.viewer.stage.cache;
+      const before = cache.renders;
+      {PANE}.wsi.editor.apply({{kind: 'translate', localIds: [id], dx: -60, dy: 0}});
+      const at = (ms) => new Promise((r) => setTimeout(() => r(cache.renders - before), ms));
+      return [await at(40), await at(260)]; }}""", local)
     _saved(page)
+    page.unroute("**/api/sets/*/annotations/*", slow)
+    assert timeline == [0, 1], f"renders 40 ms and 300 ms after the edit: {timeline}"
     page.wait_for_function(f"(id) => {layer}.annotation(id)?.bbox?.[0] === 500", arg=made["id"])
     assert hit(550, 2200) == {"id": made["id"], "patched": True}
     # another client adds one: the conditional GET finds it, the layer reloads (patches dropped)

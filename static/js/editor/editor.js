@@ -300,7 +300,7 @@ export class Editor extends EventTarget {
         entry.annotationId = null; // a new annotation on the server, also when an undo brings one back
         entry.version = null;
       }
-      this.#hide(entry);
+      this.#hide(entry, { lazy: true }); // the layer's copy goes with the render after the answer
       this.pending.set(localId, (this.pending.get(localId) ?? 0) + 1);
       this.#pendingChanged();
       const feature = kind === "delete" ? null : structuredClone(entry.feature);
@@ -404,13 +404,13 @@ export class Editor extends EventTarget {
     });
   }
 
-  #hide(entry) {
+  #hide(entry, options = {}) {
     if (entry.annotationId === null || entry.annotationId === undefined || this.hidden.has(entry.localId)) {
       return;
     }
     const ref = { setId: entry.setId, annotationId: entry.annotationId };
     this.hidden.set(entry.localId, ref);
-    this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, true);
+    this.annotations.layer(ref.setId)?.setHidden(ref.annotationId, true, options);
   }
 
   /** Nothing of a localId is pending any more: the layer draws it, the editor's copy goes. */

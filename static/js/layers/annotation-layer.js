@@ -57,6 +57,8 @@ const MAX_IN_FLIGHT = 6;
 const CACHE_BYTES = 160 * 1024 * 1024;
 /** Longest a tile waits to be drawn while others of the view are still being fetched. */
 const TILE_REDRAW_MS = 150;
+/** Longest the layer's copy of an annotation being saved stays drawn (`setHidden`'s lazy). */
+export const HIDE_GRACE_MS = 120;
 
 /** One annotation set as a layer of a SlideViewer's overlay stage. */
 export class AnnotationLayer extends EventTarget {
@@ -198,7 +200,11 @@ export class AnnotationLayer extends EventTarget {
     this.#redraw();
   }
 
-  #redraw(cause) { this.stage?.invalidate(cause); }
+  #redraw(cause) {
+    clearTimeout(this.hideTimer); // the render asked for draws a lazy hide too
+    this.hideTimer = 0;
+    this.stage?.invalidate(cause);
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Annotations: metadata, selection, fly-to
@@ -217,13 +223,24 @@ export class AnnotationLayer extends EventTarget {
 
   hover(id) { this.hovered = this.#mark(this.hovered, id, FLAG_HOVERED); }
 
-  /** Hide or show one annotation (the editor's tombstone while it edits the shape elsewhere). */
-  setHidden(id, on) {
+  /**
+   * Hide or show one annotation (the editor's tombstone while it edits the shape elsewhere).
+   * `lazy` (an edit being saved): drawn hidden by the next render, which comes within
+   * HIDE_GRACE_MS; the save's answer usually comes first, and giving the annotation back then
+   * renders once for both (a render of a 10^6-vertex set holds the main thread 40-110 ms with
+   * software WebGL: the answer, and the "saved" it shows, would wait for it). Until then the old
+   * copy stays under the editor's new one.
+   */
+  setHidden(id, on, { lazy = false } = {}) {
     this.hiddenIds[on ? "add" : "delete"](id);
     const meta = this.byId.get(id);
     if (meta) {
       this.table.setFlag(meta.slot, FLAG_HIDDEN, on);
-      this.#redraw();
+      if (on && lazy) {
+        this.hideTimer ||= setTimeout(() => this.#redraw(), HIDE_GRACE_MS);
+      } else {
+        this.#redraw();
+      }
     }
   }
 
