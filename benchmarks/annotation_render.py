@@ -275,9 +275,24 @@ def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], 
             page.evaluate(SESSION_JS, session)
             page.context.close()
             continue
-        marks = page.evaluate(f"""() => {{ const d = {DATASET};
-          return {{ first: +d.firstViewportMs, painted: +d.annotationsPaintedMs }}; }}""")
+        marks = page.evaluate(f"""() => {{ const d = {DATASET}; const w = {WSI};
+          const layers = w.annotations.layers, cache = w.viewer.stage.cache;
+          return {{ first: +d.firstViewportMs, painted: +d.annotationsPaintedMs,
+                    attached: Math.min(...layers.map((l) => l.attachedAt)),
+                    arrivals: layers.flatMap((l) => l.timings.map((t) => t.at)).sort((a, b) => a - b),
+                    firstTiles: layers.flatMap((l) => l.timings)
+                      .filter((t) => t.at <= +d.annotationsPaintedMs),
+                    renders: cache ? cache.renders : null }}; }}""")
         out["painted_ms"] = marks["painted"] - marks["first"]
+        first = marks["first"]
+        tiles_in = [a - first for a in marks["arrivals"] if a <= marks["painted"]]
+        out["first_paint"] = (f"layer attached +{marks['attached'] - first:.0f} ms, {len(tiles_in)} tiles "
+                              f"arrived +{min(tiles_in, default=float('nan')):.0f}..+"
+                              f"{max(tiles_in, default=float('nan')):.0f} ms, cache renders by then "
+                              f"{marks['renders']}; " + ", ".join(
+                                  f"{t['key']}: asked +{t['sent'] - first:.0f} ms, fetch {t['fetch_ms']:.0f}, "
+                                  f"parse {t['parse_ms']:.0f}, build {t['build_ms']:.0f} ms, "
+                                  f"{t['bytes'] / 1024:.0f} KiB" for t in marks["firstTiles"]))
         out["ours"] = session_stats(page.evaluate(SESSION_JS, session))
         # clicks at the deepest zoom and at fit
         page.evaluate("""([c]) => { const v = document.querySelector('[data-pane]').wsi.viewer;
@@ -344,7 +359,7 @@ def report(cases: dict[str, dict[str, Any]], load: tuple[tuple[float, ...], tupl
 
         def m(key: str, t: list[dict[str, float]] = t) -> float:
             return statistics.median([x[key] for x in t]) if t else float("nan")
-        print(f"{name}: painted {c['painted_ms']:.0f} ms after the first viewport"
+        print(f"{name}: painted {c['painted_ms']:.0f} ms after the first viewport ({c['first_paint']})"
               + (f" (peer {c['peer_painted_ms']:.0f} ms)" if "peer_painted_ms" in c else "")
               + f"; hit-test max {c['hit_ms']:.2f} ms, median {c['hit_median_ms']:.3f} ms "
               + f"({c['hits']} of 40 clicks hit)"

@@ -17,7 +17,7 @@
  */
 
 import { getJson } from "../api.js";
-import { AnnotationLayer } from "./annotation-layer.js";
+import { AnnotationLayer, prewarmBuildWorker } from "./annotation-layer.js";
 
 /**
  * Whether the page draws annotations: `?annotations=0` turns the layers off (the benchmark's
@@ -41,6 +41,7 @@ export class AnnotationOverlay extends EventTarget {
     this.layers = [];
     this.sets = [];
     this.paintedAt = null;
+    prewarmBuildWorker(); // while the set list and the slide's first tiles load
     this.ready = this.#load();
   }
 
