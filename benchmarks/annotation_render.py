@@ -257,6 +257,13 @@ def open_viewer(browser: Browser, url: str, *, peer_bundle: Path | None = None) 
     return page
 
 
+def first_tile(t: dict[str, Any], first: float) -> str:
+    """One tile of the first paint: when it was asked of the Worker (ms after the first viewport)
+    and the Worker's times."""
+    return (f"{t['key']}: asked +{t['sent'] - first:.0f} ms, fetch {t['fetch_ms']:.0f}, parse "
+            f"{t['parse_ms']:.0f}, build {t['build_ms']:.0f} ms, {t['bytes'] / 1024:.0f} KiB")
+
+
 def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], centre: tuple[float, float],
              args: argparse.Namespace, peer_bundle: Path | None) -> dict[str, Any]:
     session = [list(centre), args.steps, args.pans]
@@ -289,10 +296,8 @@ def run_case(browser: Browser, base: str, slide: str, set_info: dict[str, Any], 
         out["first_paint"] = (f"layer attached +{marks['attached'] - first:.0f} ms, {len(tiles_in)} tiles "
                               f"arrived +{min(tiles_in, default=float('nan')):.0f}..+"
                               f"{max(tiles_in, default=float('nan')):.0f} ms, cache renders by then "
-                              f"{marks['renders']}; " + ", ".join(
-                                  f"{t['key']}: asked +{t['sent'] - first:.0f} ms, fetch {t['fetch_ms']:.0f}, "
-                                  f"parse {t['parse_ms']:.0f}, build {t['build_ms']:.0f} ms, "
-                                  f"{t['bytes'] / 1024:.0f} KiB" for t in marks["firstTiles"]))
+                              f"{marks['renders']}; "
+                              + ", ".join(first_tile(t, first) for t in marks["firstTiles"]))
         out["ours"] = session_stats(page.evaluate(SESSION_JS, session))
         # clicks at the deepest zoom and at fit
         page.evaluate("""([c]) => { const v = document.querySelector('[data-pane]').wsi.viewer;
