@@ -43,6 +43,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tiles import _pct  # noqa: E402  (benchmarks/, this script's directory)
+
 from tests._server import Server, running_server  # noqa: E402
 
 SLIDES = ROOT / "tests" / "data" / "slides" / "aperio"
@@ -77,10 +79,7 @@ class Tally:
 
 
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+    return _pct(values, q) if values else float("nan")
 
 
 def add_user(data_dir: Path, name: str, role: str) -> None:

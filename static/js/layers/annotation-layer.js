@@ -111,6 +111,7 @@ export class AnnotationLayer extends EventTarget {
     this.patches = new LayerPatches(this);
     this.paintedAt = null;
     this.sentAt = new Map(); // tile key -> when it was asked of the Worker (timings)
+    this.hideTimer = 0; // setHidden's lazy render
     this.lastDraws = [];
     this.cacheBytes = 0;
     this.timings = [];
@@ -141,6 +142,7 @@ export class AnnotationLayer extends EventTarget {
     }
     this.tiles.clear();
     this.patches.release();
+    clearTimeout(this.hideTimer);
     this.worker?.terminate();
     this.stage?.remove(this);
   }
@@ -350,6 +352,7 @@ export class AnnotationLayer extends EventTarget {
         // delay, so a tile refused once under load does not leave the layer blank until a reload;
         // other refusals stay until the next reload
         this.inFlight.delete(message.key);
+        this.sentAt.delete(message.key);
         const tries = (this.failed.get(message.key)?.tries ?? 0) + 1;
         const retryable = [0, 408, 429, 500, 502, 503, 504].includes(message.status);
         const delay = Math.min(250 * 2 ** (tries - 1), 8000);

@@ -60,13 +60,12 @@ export class ValueOverlayLayer extends EventTarget {
     this.tilesDrawn = 0; // quads of the last frame
     this.complete = false; // the last frame had every tile it wanted
     // repaint pacing (repaint-pacing.js): the measured full-resolution draw and the canvas size it
-    // was measured at; until when draws are interactive; the resolution of the last draw
+    // was measured at; the resolution of the last draw
     this.fullDrawMs = null;
     this.measuredFor = "";
-    this.interactiveUntil = 0;
     this.scale = 1;
     this.drewInEvent = false; // a control's event drew during this frame interval
-    this.refineTimer = 0;
+    this.refineTimer = 0; // pending while a control moves: its end draws at full resolution
     this.pendingDraw = 0;
   }
 
@@ -188,13 +187,13 @@ export class ValueOverlayLayer extends EventTarget {
       this.stage.requestDraw(); // Canvas 2D: its cost is the CPU lookup of the tiles drawn, once per style
       return;
     }
-    this.interactiveUntil = performance.now() + REFINE_AFTER_MS;
-    clearTimeout(this.refineTimer);
+    clearTimeout(this.refineTimer); // pending: a control is moving (draws may be reduced)
     this.refineTimer = setTimeout(() => {
+      this.refineTimer = 0;
       if (this.scale !== 1) {
         this.#drawAtFrame();
       }
-    }, REFINE_AFTER_MS + 1);
+    }, REFINE_AFTER_MS);
     const f = this.drewInEvent ? null : this.stage.frame();
     if (f?.elementToSlide) {
       this.drewInEvent = true;
@@ -268,7 +267,7 @@ export class ValueOverlayLayer extends EventTarget {
     const started = performance.now();
     this.lastFrame = f;
     const canvas = this.canvas;
-    const interactive = !options.full && this.renderer !== null && started < this.interactiveUntil;
+    const interactive = !options.full && this.renderer !== null && this.refineTimer !== 0;
     const scale = interactive ? interactiveScale(this.fullDrawMs) : 1;
     const size = scaledCanvas(f.width, f.height, scale);
     if (canvas.width !== size.width || canvas.height !== size.height) {

@@ -120,16 +120,14 @@ class OverlaySection {
   sync() {
     const s = this.settings;
     const c = this.controls;
-    // only what changed is written: a write restyles the panel, work the frame of a moving slider
-    // shares with the overlay's repaint
+    // only values that changed are written: a write restyles the panel, work the frame of a moving
+    // slider shares with the overlay's repaint
     const put = (input, value) => {
       if (input.value !== value) {
         input.value = value;
       }
     };
-    if (c.visible.checked !== s.visible) {
-      c.visible.checked = s.visible;
-    }
+    c.visible.checked = s.visible;
     put(c.colormap, s.colormap);
     put(c.min, String(s.min));
     put(c.max, String(s.max));
@@ -139,9 +137,7 @@ class OverlaySection {
     put(c.thresholdNumber, s.threshold.toFixed(valueDecimals(this.desc)));
     put(c.opacity, String(s.opacity));
     put(c.sampling, s.smooth ? "s" : "n");
-    if (this.root.classList.contains("is-hidden") === s.visible) {
-      this.root.classList.toggle("is-hidden", !s.visible);
-    }
+    this.root.classList.toggle("is-hidden", !s.visible); // a no-op when it already is
     this.#drawLegend(s);
   }
 
