@@ -36,7 +36,8 @@ directly (same tile size and overlap; no encode, no HTTP), lowest level first.
 
 ``--auth``: ours runs with ``--auth builtin``, one account logged in through the login form, its
 session cookie sent with every request (tiles then pass the access decision of
-``viewer/web/auth.py``); compare a run with and one without (issue 16: at most 5 % lost warm).
+``viewer/web/auth.py``). ``benchmarks/tiles_auth.py`` measures what that costs (issue 16: at most
+5 % lost warm), both servers in one run, paired.
 
 Prints a table, the ratios and PASS/FAIL per target; medians over ``--repeats`` fresh-server
 repeats. The machine is shared: the load average is printed with the figures.

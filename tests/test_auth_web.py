@@ -266,3 +266,46 @@ def test_auth_none_is_as_before(make: Callable[..., Flask]) -> None:
     assert made.status_code == 201
     assert client.get(f"/api/sets/{made.json['set']['id']}/history").json["changes"][0]["who"] == "kim"
     assert '"auth": "none"' in client.get("/").get_data(as_text=True).replace("&#34;", '"')
+
+
+def test_no_response_leaks_a_password_hash_a_token_or_a_session(make: Callable[..., Flask]) -> None:
+    """Every GET route, as an admin by session and by token, with a set, its history and a failed
+    login in the store: no body and no header (but the session's own Set-Cookie) carries a password,
+    its Argon2 hash, a token, a session id or their sha256 (what the database keeps)."""
+    from viewer.auth import sha256
+    from viewer.store.accounts import AccountRows
+
+    app = make(AUTH="builtin")
+    found = accounts(app)
+    found.add("root", "admin", "root's pw!")
+    found.add("ann", "annotator", "ann's pw!")
+    token = found.new_token("root", "nightly")
+    client = app.test_client()
+    assert log_in(client, "ann", "wrong pw!").status_code == 401
+    assert log_in(client, "root", "root's pw!").status_code == 303
+    session = client.get_cookie(COOKIE)
+    assert session is not None
+    bearer = {"Authorization": f"Bearer {token}"}
+    made = client.post(f"/api/annotations/{SLIDE}", data='{"name": "mine"}',
+                       headers={**JSON, "X-CSRF-Token": page_csrf(client)})
+    assert made.status_code == 201
+    rows = AccountRows(app.extensions["wsi_viewer"].store._db)  # noqa: SLF001 - what the database keeps
+    hashes = [row.password_hash for row in rows.accounts()]
+    assert all(h and h.startswith("$argon2id$") for h in hashes)
+    secrets_ = [*hashes, "root's pw!", "ann's pw!", "wrong pw!", token, sha256(token), session.value,
+                sha256(session.value)]
+    set_id = str(made.json["set"]["id"])
+    seen = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods:
+            continue
+        url = _url(rule).replace("/sets/1/", f"/sets/{set_id}/")
+        for headers in ({}, bearer):
+            answer = client.get(url, headers=headers)
+            text = answer.get_data().decode("latin-1") + repr(
+                [(k, v) for k, v in answer.headers.items() if k != "Set-Cookie"])
+            answer.close()  # a static file's body is an open file
+            leaked = [s for s in secrets_ if s in text]
+            assert not leaked, (url, answer.status_code, leaked)
+            seen += answer.status_code == 200
+    assert seen > 20  # the routes answered, not only refused
