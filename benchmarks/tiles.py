@@ -695,28 +695,34 @@ def report(cells: dict[tuple[str, int, str], Cell], small: dict[str, Any] | None
     return 1 if failures else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the generated slide, the replayed sessions and our server (:func:`serve`),
+    shared with ``benchmarks/tiles_auth.py``."""
     parser.add_argument("--bench-dir", default="/tmp/wsi-bench", help="where the generated slide is kept")
     parser.add_argument("--width", type=int, default=100_000)
     parser.add_argument("--height", type=int, default=80_000)
-    parser.add_argument("--clients", default="1,4,16", help="comma-separated concurrent client counts")
-    parser.add_argument("--repeats", type=int, default=3, help="fresh-server repeats per cell (median)")
     parser.add_argument("--pan-steps", type=int, default=20,
                         help="half-viewport pan steps at full resolution")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker, every server")
-    parser.add_argument("--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}")
-    parser.add_argument("--baseline-tile-size", type=int, default=254)
-    parser.add_argument("--baseline-overlap", type=int, default=1)
     parser.add_argument("--ours-tile-size", type=int, default=0, help="0: our default (automatic)")
     parser.add_argument("--ours-overlap", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_replay_arguments(parser)
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated concurrent client counts")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh-server repeats per cell (median)")
+    parser.add_argument("--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}")
+    parser.add_argument("--baseline-tile-size", type=int, default=254)
+    parser.add_argument("--baseline-overlap", type=int, default=1)
     parser.add_argument("--skip-small", action="store_true", help="skip part 2 (CMU-1-Small-Region)")
     parser.add_argument("--only-small", action="store_true", help="only part 2")
     parser.add_argument("--auth", action="store_true", help="ours with --auth builtin: one account logged "
-                        "in through the form, its session cookie sent with every request (issue 16: warm "
-                        "must stay within 5 %% of a run without)")
+                        "in through the form, its session cookie sent with every request (what that costs: "
+                        "benchmarks/tiles_auth.py)")
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     args.servers = [s for s in args.servers.split(",") if s]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -204,18 +205,12 @@ def report(http_runs: list[dict[bool, tiles.RunResult]], process: dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench-dir", default="/tmp/wsi-bench", help="where the generated slide is kept")
-    parser.add_argument("--width", type=int, default=100_000)
-    parser.add_argument("--height", type=int, default=80_000)
+    tiles.add_replay_arguments(parser)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7,
                         help="pairs of fresh servers (the paired ratios' median)")
-    parser.add_argument("--pan-steps", type=int, default=20)
     parser.add_argument("--warm-replays", type=int, default=5,
                         help="warm replays per server, pooled (one replay lasts under a second)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--same-request", action="store_true",
                         help="the clients of the server without logins send a cookie of the same length "
                         "(what is left is the access decision, not the request's bytes)")
@@ -224,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true", help="only the in-process part")
     parser.add_argument("--skip-process", action="store_true", help="only the HTTP part")
     args = parser.parse_args(argv)
-    # what tiles.serve reads of its arguments (ours' own tile geometry)
-    args.ours_tile_size, args.ours_overlap = 0, 0
+    # a plain SIGTERM still stops the servers (the exit stack's finally blocks run), as in tiles.py
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load_before = os.getloadavg()
     process = None if args.skip_process else in_process(args)
     http_runs = [] if args.skip_http else over_http(args)
