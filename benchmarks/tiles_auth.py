@@ -57,7 +57,7 @@ def over_http(args: argparse.Namespace) -> list[dict[bool, tiles.RunResult]]:
         with contextlib.ExitStack() as stack:
             servers, geometry = {}, None
             for auth in (False, True):  # both up at once; they take turns, so a drift hits both
-                server_args = argparse.Namespace(**{**vars(args), "auth": auth})
+                server_args = argparse.Namespace(**{**vars(args), "auth": auth and not args.control})
                 server = servers[auth] = stack.enter_context(
                     tiles.serve("ours", slide.parent, slide.name, server_args, args.workers))
                 status, body = tiles.fetch(server, f"{server.slide_path}.dzi")
@@ -65,7 +65,8 @@ def over_http(args: argparse.Namespace) -> list[dict[bool, tiles.RunResult]]:
                     raise RuntimeError(f".dzi answered {status}")
                 geometry = tiles.Geometry.from_dzi(body.decode())
             assert geometry is not None
-            if args.same_request:  # the same bytes on the wire: a cookie the server does not read
+            if args.same_request or args.control:  # the same bytes: a cookie the server does not read
+                servers[True].cookie = servers[True].cookie or "wsi_session=" + "x" * 43
                 servers[False].cookie = "other=" + "x" * (len(servers[True].cookie) - len("other="))
             sessions = [tiles.session(geometry, points[i], args.pan_steps) for i in range(args.clients)]
             for auth in (False, True):
@@ -169,6 +170,8 @@ def report(http_runs: list[dict[bool, tiles.RunResult]], process: dict[str, Any]
         spread = (max(none_mpx) - min(none_mpx)) / statistics.median(none_mpx)
         ok = ratio >= 1 - MAX_LOSS and errors == 0
         failures += not ok
+        if args.control:
+            print("# CONTROL: both servers without logins ('auth' below is the second one)")
         print(f"# over HTTP: {args.repeats} repeats, {args.clients} clients, {args.workers} workers x "
               f"{args.threads} threads, warm replay of {none[0].tiles} tiles")
         print(f"  warm Mpx/s  none: median {statistics.median(r.mpx_s for r in none):.0f} "
@@ -214,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--same-request", action="store_true",
                         help="the clients of the server without logins send a cookie of the same length "
                         "(what is left is the access decision, not the request's bytes)")
+    parser.add_argument("--control", action="store_true",
+                        help="calibration: the second server has no logins either (same-length cookies): "
+                        "the paired ratios then show the harness's own bias and spread, no login's cost")
     parser.add_argument("--calls", type=int, default=20_000, help="in process: calls per block")
     parser.add_argument("--blocks", type=int, default=10, help="in process: blocks per app, alternated")
     parser.add_argument("--skip-http", action="store_true", help="only the in-process part")

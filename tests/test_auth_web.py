@@ -5,6 +5,7 @@ the proxy header, every route refused without authentication, and the history's 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from flask.testing import FlaskClient
 
 from tests._store_helpers import ENGINES, database_setting
 from viewer.auth import Accounts
-from viewer.web.auth import COOKIE, FAST_CACHE_S, PUBLIC_ENDPOINTS
+from viewer.web.auth import COOKIE, FAST_CACHE_S, FAST_RENEW_S, PUBLIC_ENDPOINTS, gate
 from viewer.web.tiles import serve_tiles_directly
 
 SLIDE = "aperio/CMU-1-Small-Region.svs"
@@ -192,6 +193,53 @@ def test_api_tokens_need_no_csrf_and_stop_working_when_revoked(make: Callable[..
     assert client.get("/api/slides", headers=bearer).status_code == 401  # every route: at once
     time.sleep(FAST_CACHE_S + 0.5)
     assert client.get(TILE, headers=bearer).status_code == 401  # the tile fast path: within seconds
+
+
+def test_the_fast_paths_cache_is_renewed_off_the_request_thread(make: Callable[..., Flask]) -> None:
+    """In its last FAST_RENEW_S a cached session -> user is renewed by a thread of its own while the
+    tile requests go on with it (none waits for the database); a session ended meanwhile is dropped
+    by that renewal, and the next tile is refused."""
+    app = make(AUTH="builtin")
+    found = accounts(app)
+    user = found.add("reader", "viewer", "pw")
+    session = found.new_session(user)
+    client = app.test_client()
+    client.set_cookie(COOKIE, session.id)
+    assert client.get(TILE).status_code == 200  # the first: asked in the request's thread, cached
+    auth_gate = gate(app)
+    [key] = auth_gate._cache
+    asked_in: list[str] = []
+    authenticate = auth_gate.authenticate
+
+    def recording(*args: Any) -> Any:
+        asked_in.append(threading.current_thread().name)
+        return authenticate(*args)
+
+    auth_gate.authenticate = recording  # type: ignore[method-assign]
+    assert client.get(TILE).status_code == 200
+    assert asked_in == [], "a fresh entry: no database"
+
+    def renewed() -> tuple[Any, float]:
+        deadline = time.monotonic() + 10
+        while auth_gate._renewing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not auth_gate._renewing
+        return auth_gate._cache[key]
+
+    auth_gate._cache[key] = (user, time.monotonic() + FAST_RENEW_S / 2)  # in its last second
+    assert client.get(TILE).status_code == 200  # answered from the entry
+    _, until = renewed()
+    assert until > time.monotonic() + FAST_CACHE_S - 1, "renewed for FAST_CACHE_S"
+    assert len(asked_in) == 1 and asked_in[0].startswith("wsi-auth-renew"), asked_in
+
+    found.end_session(session.id)  # another worker's logout: this one's cache still has it
+    auth_gate._cache[key] = (user, time.monotonic() + FAST_RENEW_S / 2)
+    assert client.get(TILE).status_code == 200  # trusted until the renewal says otherwise
+    deadline = time.monotonic() + 10
+    while key in auth_gate._cache and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert key not in auth_gate._cache, "the renewal dropped the ended session"
+    assert client.get(TILE).status_code == 401
 
 
 def test_proxy_header_is_believed_from_trusted_proxies_only(make: Callable[..., Flask]) -> None:
