@@ -5,6 +5,7 @@ as misses, and the directory kept under its bound."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -111,3 +112,33 @@ def test_writes_past_the_bound_trim_in_the_background(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "the cache was never trimmed"
         time.sleep(0.05)
     assert cache.get(f"{39:04x}" + "cd" * 8) == bytes([39]) * 10_000
+
+
+def test_writes_made_while_a_trim_runs_are_trimmed_after_it(tmp_path: Path) -> None:
+    """A trim lists the directory once: writes that land after its listing need another trim."""
+    listed = threading.Event()
+    release = threading.Event()
+
+    class SlowFirstTrim(DiskTileCache):
+        calls = 0
+
+        def trim(self) -> int:
+            held = super().trim()
+            SlowFirstTrim.calls += 1
+            if SlowFirstTrim.calls == 1:
+                listed.set()
+                release.wait(30)
+            return held
+
+    cache = SlowFirstTrim(tmp_path, 80_000)
+    cache.put("0000" + "ef" * 8, b"\0" * 10_000)  # the first write checks the size: a trim starts
+    assert listed.wait(30)
+    for i in range(1, 40):  # all of these after that trim's listing
+        cache.put(f"{i:04x}" + "ef" * 8, bytes([i]) * 10_000)
+    release.set()
+    deadline = time.monotonic() + 30
+    while cache_bytes(tmp_path) > 80_000:
+        assert time.monotonic() < deadline, "the writes made during a trim were never trimmed"
+        time.sleep(0.05)
+    assert SlowFirstTrim.calls >= 2
+    assert cache.get(f"{39:04x}" + "ef" * 8) == bytes([39]) * 10_000

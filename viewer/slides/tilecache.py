@@ -89,8 +89,16 @@ class DiskTileCache:
             threading.Thread(target=self._trim_in_background, name="tile-cache-trim", daemon=True).start()
 
     def _trim_in_background(self) -> None:
+        # Writes made while a trim runs may come after its listing: if they crossed the mark again,
+        # trim once more, or the last burst of writes would leave the directory past its bound.
+        again = True
         try:
-            self.trim()
+            while again:
+                self.trim()
+                with self._lock:
+                    again = self._written_since_check >= self.max_bytes // 8
+                    if again:
+                        self._written_since_check = 0
         finally:
             with self._lock:
                 self._trimming = False
