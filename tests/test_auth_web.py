@@ -196,9 +196,9 @@ def test_api_tokens_need_no_csrf_and_stop_working_when_revoked(make: Callable[..
 
 
 def test_the_fast_paths_cache_is_renewed_off_the_request_thread(make: Callable[..., Flask]) -> None:
-    """In its last FAST_RENEW_S a cached session -> user is renewed by a thread of its own while the
-    tile requests go on with it (none waits for the database); a session ended meanwhile is dropped
-    by that renewal, and the next tile is refused."""
+    """A cached session -> user that tiles use is renewed before it ends by a thread of its own while
+    the tile requests go on with it (none waits for the database); a session ended meanwhile is
+    dropped by that renewal, and the next tile is refused."""
     app = make(AUTH="builtin")
     found = accounts(app)
     user = found.add("reader", "viewer", "pw")
@@ -206,40 +206,42 @@ def test_the_fast_paths_cache_is_renewed_off_the_request_thread(make: Callable[.
     client = app.test_client()
     client.set_cookie(COOKIE, session.id)
     assert client.get(TILE).status_code == 200  # the first: asked in the request's thread, cached
-    auth_gate = gate(app)
-    [key] = auth_gate._cache
+    trust = gate(app)._trust
+    assert trust is not None
+    [key] = trust._entries
     asked_in: list[str] = []
-    authenticate = auth_gate.authenticate
+    lookup = trust.lookup
 
     def recording(*args: Any) -> Any:
         asked_in.append(threading.current_thread().name)
-        return authenticate(*args)
+        return lookup(*args)
 
-    auth_gate.authenticate = recording  # type: ignore[method-assign]
-    assert client.get(TILE).status_code == 200
-    assert asked_in == [], "a fresh entry: no database"
+    trust.lookup = recording  # type: ignore[method-assign]
 
-    def renewed() -> tuple[Any, float]:
+    def ending_soon() -> float:  # the entry made to end in 1.3 s: its renewal is due in 0.3 s
+        until = time.monotonic() + FAST_RENEW_S + 0.3
+        trust._entries[key] = (user, until)
+        return until
+
+    def wait_for(condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + 10
-        while auth_gate._renewing and time.monotonic() < deadline:
+        while not condition() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not auth_gate._renewing
-        return auth_gate._cache[key]
+        assert condition()
 
-    auth_gate._cache[key] = (user, time.monotonic() + FAST_RENEW_S / 2)  # in its last second
-    assert client.get(TILE).status_code == 200  # answered from the entry
-    _, until = renewed()
-    assert until > time.monotonic() + FAST_CACHE_S - 1, "renewed for FAST_CACHE_S"
-    assert len(asked_in) == 1 and asked_in[0].startswith("wsi-auth-renew"), asked_in
+    until = ending_soon()
+    assert client.get(TILE).status_code == 200  # answered from the entry; its renewal scheduled
+    assert asked_in == [], "an entry in its life: no database"
+    wait_for(lambda: trust._entries[key][1] > until)
+    assert trust._entries[key][1] > time.monotonic() + FAST_CACHE_S - 1, "renewed for FAST_CACHE_S"
+    assert asked_in == ["wsi-auth-renew"], asked_in
 
     found.end_session(session.id)  # another worker's logout: this one's cache still has it
-    auth_gate._cache[key] = (user, time.monotonic() + FAST_RENEW_S / 2)
+    ending_soon()
     assert client.get(TILE).status_code == 200  # trusted until the renewal says otherwise
-    deadline = time.monotonic() + 10
-    while key in auth_gate._cache and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert key not in auth_gate._cache, "the renewal dropped the ended session"
+    wait_for(lambda: key not in trust._entries)  # the renewal dropped the ended session
     assert client.get(TILE).status_code == 401
+    assert asked_in == ["wsi-auth-renew", "wsi-auth-renew", threading.current_thread().name], asked_in
 
 
 def test_proxy_header_is_believed_from_trusted_proxies_only(make: Callable[..., Flask]) -> None:

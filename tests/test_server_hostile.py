@@ -258,6 +258,30 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
     assert returned == soft and (soft == hard or hard == resource.RLIM_INFINITY and soft >= 4096), out.stdout
 
 
+
+def test_a_worker_freezes_its_startup_heap_out_of_the_collector(tmp_path: Path) -> None:
+    # A full collection walks every tracked object with the GIL held: ~100,000 in a worker (40-75 ms
+    # with all its threads stopped) unless the startup heap is frozen first (viewer/server.py).
+    slides = Path(__file__).parent / "data" / "slides"
+    code = (
+        "import gc, json, sys\n"
+        "from viewer.config import load_settings\n"
+        "from viewer.server import load_worker_app\n"
+        "paths = {'SLIDE_DIR': sys.argv[1], 'DATA_DIR': sys.argv[2]}\n"
+        "settings = load_settings(None, environ={}, overrides=paths)\n"
+        "app = load_worker_app(settings)\n"
+        "frozen, tracked = gc.get_freeze_count(), len(gc.get_objects())\n"
+        "status = app.test_client().get('/api/slides').status_code\n"
+        "gc.unfreeze()\n"
+        "print(json.dumps([frozen, tracked, len(gc.get_objects()), status]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(slides), str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=120, check=True)
+    frozen, tracked, unfrozen, status = json.loads(out.stdout)
+    assert status == 200, out.stderr
+    assert frozen > 30_000, frozen  # the modules, the app, its routes and tables
+    assert tracked * 10 < frozen and unfrozen > frozen, (frozen, tracked, unfrozen)
+
 # -- deadlines ---------------------------------------------------------------------------------
 
 

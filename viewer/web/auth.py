@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +33,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from viewer.auth import Accounts, User
+from viewer.auth.trust_cache import TrustCache
 from viewer.config import cidrs
 from viewer.errors import AuthenticationError, ThrottledError
 from viewer.store import ANONYMOUS
@@ -59,10 +58,9 @@ FORM_ENDPOINTS = frozenset({"auth.login", "auth.logout"})
 #: Seconds the tile fast path trusts a session/token → user it has seen (ended sessions and revoked
 #: tokens stop opening tiles that much later; every other route asks the database each time).
 FAST_CACHE_S = 5.0
-#: In its last seconds a cache entry is renewed by one request, the others still trusting it.
+#: An entry used during its life is renewed this long before it ends, off the request threads
+#: (:class:`viewer.auth.trust_cache.TrustCache`).
 FAST_RENEW_S = 1.0
-_AUTH_ENVIRON = ("HTTP_AUTHORIZATION", "HTTP_COOKIE", "REMOTE_ADDR")  # what authenticate reads (and
-# the proxy's user header)
 _FAST_CACHE_MAX = 10_000
 _API_PREFIXES = ("/api/", "/deepzoom/", "/overlays/")
 
@@ -79,10 +77,7 @@ class AuthGate:
     trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     _accounts: Accounts | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _cache: dict[str, tuple[User, float]] = field(default_factory=dict)
-    _renewing: set[str] = field(default_factory=set)  # keys being renewed (fast_lookup)
-    _renew_pool: ThreadPoolExecutor | None = None
-    _renew_pid: int = 0
+    _trust: TrustCache[tuple[str, str, str], User] | None = None  # the fast path's (fast_lookup)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> AuthGate:
@@ -147,71 +142,33 @@ class AuthGate:
     def fast_lookup(self, app: Flask, environ: Mapping[str, Any]) -> tuple[User, float] | None:
         """(the user, until when -- ``time.monotonic()`` -- the cache trusts that answer) or None."""
         if self.mode == "proxy":
-            key = "\0".join(
-                (
-                    environ.get("HTTP_AUTHORIZATION", ""),
-                    environ.get("REMOTE_ADDR", ""),
-                    environ.get(self.proxy_environ, ""),
-                )
-            )
+            key = (environ.get("HTTP_AUTHORIZATION", ""), environ.get("REMOTE_ADDR", ""),
+                   environ.get(self.proxy_environ, ""))
         else:
-            key = environ.get("HTTP_AUTHORIZATION", "") + "\0" + environ.get("HTTP_COOKIE", "")
-        clock = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[1] > clock:
-            if hit[1] - clock <= FAST_RENEW_S and key not in self._renewing:
-                self._renew_later(app, environ, key)
-            return hit
-        return self._look_up(app, environ, key, clock)
+            key = (environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_COOKIE", ""), "")
+        trust = self._trust if self._trust is not None else self._trust_cache(app)
+        return trust.get(key)
 
-    def _renew_later(self, app: Flask, environ: Mapping[str, Any], key: str) -> None:
-        """Renew an entry in its last FAST_RENEW_S from a thread of its own, the requests still
-        trusting it meanwhile: a request thread asking the database every few seconds cost a
-        worker's warm tiles ~8 % more CPU with 16 clients (benchmarks/tiles_auth.py), though the
-        lookups themselves took <1 ms of it."""
-        self._renewing.add(key)  # (two requests racing here renew it twice: harmless)
-        wanted = (*_AUTH_ENVIRON, self.proxy_environ)
-        headers = {name: environ[name] for name in wanted if name in environ}
+    def _trust_cache(self, app: Flask) -> TrustCache[tuple[str, str, str], User]:
+        with self._lock:
+            if self._trust is None:
+                self._trust = TrustCache(lambda key: self._key_user(app, key), FAST_CACHE_S, FAST_RENEW_S,
+                                         max_entries=_FAST_CACHE_MAX)
+            return self._trust
 
-        def renew() -> None:
-            try:
-                self._look_up(app, headers, key, time.monotonic())
-            finally:
-                self._renewing.discard(key)
-
-        try:
-            self._renewer().submit(renew)
-        except RuntimeError:  # the interpreter is shutting down
-            self._renewing.discard(key)
-
-    def _renewer(self) -> ThreadPoolExecutor:
-        """This process's renewing thread (a forked worker starts its own)."""
-        pid = os.getpid()
-        if self._renew_pool is None or self._renew_pid != pid:
-            with self._lock:
-                if self._renew_pool is None or self._renew_pid != pid:
-                    self._renew_pool = ThreadPoolExecutor(1, thread_name_prefix="wsi-auth-renew")
-                    self._renew_pid = pid
-        return self._renew_pool
-
-    def _look_up(self, app: Flask, environ: Mapping[str, Any], key: str,
-                 clock: float) -> tuple[User, float] | None:
-        """The database's answer for *key*, cached for FAST_CACHE_S (dropped when it is no one)."""
-        try:
-            found = self.authenticate(app, environ)
-        except Exception:  # noqa: BLE001 - Flask's route meets it again and answers it
-            return None
-        if found is None:
-            self._cache.pop(key, None)
-            return None
-        if len(self._cache) >= _FAST_CACHE_MAX:
-            self._cache.clear()
-        entry = self._cache[key] = (found[0], clock + FAST_CACHE_S)
-        return entry
+    def _key_user(self, app: Flask, key: tuple[str, str, str]) -> User | None:
+        """The database's answer for a fast-path key (the request headers it was made of)."""
+        if self.mode == "proxy":
+            environ = {"HTTP_AUTHORIZATION": key[0], "REMOTE_ADDR": key[1], self.proxy_environ: key[2]}
+        else:
+            environ = {"HTTP_AUTHORIZATION": key[0], "HTTP_COOKIE": key[1]}
+        found = self.authenticate(app, environ)
+        return found[0] if found is not None else None
 
     def forget(self) -> None:
-        """Drop the fast path's cache (a logout or revocation in this process)."""
-        self._cache.clear()
+        """End the fast path's cache (a logout or revocation in this process)."""
+        if self._trust is not None:
+            self._trust.forget()
 
 
 def _bearer(environ: Mapping[str, Any]) -> str | None:
