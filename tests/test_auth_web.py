@@ -115,6 +115,19 @@ def test_builtin_login_rotation_csrf_author_and_logout(
         assert made.status_code == 201, made.json
         history = client.get(f"/api/sets/{made.json['set']['id']}/history").json
         assert [c["who"] for c in history["changes"]] == ["ann"]  # not what the client claimed
+        # every write method of the JSON API needs the token with a cookie, not POST alone
+        set_url = f"/api/sets/{made.json['set']['id']}"
+        dot = '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {}}'
+        writes = [("PATCH", set_url, '{"name": "renamed"}'),
+                  ("PUT", set_url + "/sharing", '{"sharing": "edit"}'),
+                  ("POST", set_url + "/annotations", dot), ("DELETE", set_url + "/annotations/1", None)]
+        for method, url, data in writes:
+            refused = client.open(url, method=method, data=data, headers=JSON)
+            assert refused.status_code == 403 and "CSRF" in refused.json["error"], (method, url, refused.json)
+        unchanged = client.get(set_url).json
+        assert unchanged["name"] == "reader 2" and unchanged["features"] == []
+        renamed = client.patch(set_url, data='{"name": "renamed"}', headers={**JSON, "X-CSRF-Token": csrf})
+        assert renamed.status_code == 200, renamed.json
         assert "correct horse" not in repr(history) and "argon2" not in client.get("/").get_data(as_text=True)
 
         assert client.post("/logout").status_code == 403  # logout needs the token too
@@ -345,6 +358,17 @@ def test_no_response_leaks_a_password_hash_a_token_or_a_session(make: Callable[.
     secrets_ = [*hashes, "root's pw!", "ann's pw!", "wrong pw!", token, sha256(token), session.value,
                 sha256(session.value)]
     set_id = str(made.json["set"]["id"])
+    # the answers of writes and of logins, right and wrong, too
+    written = [made, client.patch(f"/api/sets/{set_id}", data='{"name": "ours"}',
+                                  headers={**JSON, "X-CSRF-Token": page_csrf(client)}),
+               client.put(f"/api/sets/{set_id}/sharing", data='{"sharing": "private"}',
+                          headers={**JSON, **bearer}),
+               log_in(app.test_client(), "root", "wrong pw!"), log_in(app.test_client(), "ann", "ann's pw!")]
+    for answer in written:
+        text = answer.get_data().decode("latin-1") + repr(
+            [(k, v) for k, v in answer.headers.items() if k != "Set-Cookie"])
+        assert answer.status_code < 500 and not [s for s in secrets_ if s in text], (answer.status_code, text)
+    assert [a.status_code for a in written] == [201, 200, 200, 401, 303]
     seen = 0
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods:

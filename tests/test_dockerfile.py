@@ -61,6 +61,7 @@ def test_dockerfile_recipe_installs_and_serves_as_a_non_root_user_with_a_working
     steps = instructions((ROOT / "Dockerfile").read_text())
     ops = [op for op, _ in steps]
     assert ops[0] == "FROM" and "CMD" in ops and "HEALTHCHECK" in ops
+    assert re.fullmatch(r"python:3\.\d+-slim", steps[0][1]), steps[0]  # slim: no compilers, no docs
     assert set(json.loads(dict(steps)["VOLUME"])) == {"/slides", "/data"}
 
     def local(path: str) -> Path:  # a container path inside root_dir

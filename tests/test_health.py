@@ -43,3 +43,18 @@ def test_readyz_names_a_store_that_does_not_answer(make_app: object, slide_dir: 
     assert ready.json["details"][0].startswith("store: ")
     assert "secret" not in ready.text  # the URL's password is not shown
     assert client.get("/healthz").status_code == 200
+
+
+def test_probes_and_metrics_need_no_login_with_logins_on(make_app: object, slide_dir: Path) -> None:
+    # a load balancer's probe and Prometheus carry no session: the probes are public, /metrics goes
+    # by METRICS_ALLOW alone; the API beside them still wants a login
+    for mode in ("builtin", "proxy"):
+        client = make_app(SLIDE_DIR=str(slide_dir), AUTH=mode,  # type: ignore[operator]
+                          METRICS_ALLOW="10.0.0.0/8").test_client()
+        assert client.get("/healthz").status_code == 200, mode
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json["checks"] == {"store": "ok", "slides": "ok"}, mode
+        scraped = client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+        assert scraped.status_code == 200 and b"wsi_viewer_tiles_served_total" in scraped.data, mode
+        assert client.get("/metrics").status_code == 403, mode  # not by a login: 127.0.0.1 is not allowed
+        assert client.get("/api/slides").status_code == 401, mode

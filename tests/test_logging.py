@@ -44,6 +44,11 @@ def test_json_logs_carry_the_request_id(tmp_path: Path, slide_dir: Path) -> None
         other = requests.get(f"{server.url}/api/sets/999999", timeout=30).headers["X-Request-Id"]
         assert other != made_id  # one id per request
         lines = _json_lines(server.log, 7)
+        text = server.log.read_text()
+    # every line is one JSON object but the start's banner (printed before gunicorn has a logger)
+    others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+    assert all(line.startswith("wsi-viewer: serving on http://") for line in others), others
+    assert len(lines) == len([line for line in text.splitlines() if line.startswith("{")])
     for entry in lines:
         assert {"time", "level", "logger", "message"} <= set(entry), entry
     assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in lines)

@@ -179,6 +179,40 @@ def test_owners_editors_private_sets_and_admins(lab: Lab) -> None:
         lab.share("root", legacy["id"], sharing="edit")
 
 
+
+def test_an_annotator_writes_nothing_to_anothers_private_set_by_id_guessing(lab: Lab) -> None:
+    """Every write operation on a private set's id, by an annotator it is not shared with: 404, the
+    answer to the same operation on a set that does not exist; the set is unchanged."""
+    made = lab.call("ana", "POST", f"/api/annotations/{SLIDE}", json={"name": "ana's private"})
+    assert made.status_code == 201, made.text
+    sid = made.json()["set"]["id"]
+    dot = lab.call("ana", "POST", f"/api/sets/{sid}/annotations", json=DOT)
+    assert dot.status_code == 201, dot.text
+    assert lab.share("ana", sid, sharing="private").status_code == 200
+    before = lab.call("ana", "GET", f"/api/sets/{sid}").json()
+    annotation_id = str(before["features"][0]["id"])
+    spec = lab.call("ben", "GET", "/api/openapi.json").json()
+    ids = {"set_id": str(sid), "annotation_id": annotation_id, "slide_id": SLIDE, "group_id": "1",
+           "version": "1"}
+    absent = {**ids, "set_id": "999999"}
+    tried = []
+    for (method, path, url), (_, _, nowhere) in zip(write_operations(spec, ids),
+                                                     write_operations(spec, absent), strict=True):
+        if "{set_id}" not in path:
+            continue
+        body = {"json": {**DOT, "name": "ben was here", "sharing": "edit", "editors": ["ben"]}}
+        guessed = lab.call("ben", method.upper(), url, **body)
+        missing = lab.call("ben", method.upper(), nowhere, **body)
+        assert guessed.status_code == 404, (method, url, guessed.text)
+        assert guessed.json()["error"] == missing.json()["error"], (method, url, guessed.text)
+        tried.append(f"{method} {path}")
+    assert {"post /api/sets/{set_id}/annotations", "patch /api/sets/{set_id}", "put /api/sets/{set_id}",
+            "put /api/sets/{set_id}/sharing",
+            "delete /api/sets/{set_id}/annotations/{annotation_id}"} <= set(tried), tried
+    after = lab.call("ana", "GET", f"/api/sets/{sid}").json()
+    assert after["version"] == before["version"] and after["features"] == before["features"]
+    assert lab.sets("ana")["ana's private"]["sharing"] == "private"
+
 def test_without_auth_everyone_is_an_admin_as_before(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     client = make_app(SLIDE_DIR=str(cmu_with_sidecar(tmp_path / "slides"))).test_client()
     made = client.post(f"/api/annotations/{SLIDE}", json={"name": "mine"}, headers={"X-User": "eve"})

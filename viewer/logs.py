@@ -40,6 +40,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def notice(message: str, log_format: str, level: str = "info") -> None:
+    """A line of the server's start on standard error, before gunicorn's loggers exist or beside
+    them: *message* as it is, or with *log_format* "json" one JSON object like every other line."""
+    line = message
+    if log_format == "json":
+        record = logging.LogRecord("wsi-viewer", logging.getLevelName(level.upper()), "", 0, message,
+                                   None, None)
+        line = JsonFormatter().format(record)
+    print(line, file=sys.stderr, flush=True)
+
+
 def configure(log_format: str) -> None:
     """With *log_format* "json", send the ``viewer`` and ``gunicorn.error`` logs to standard error
     as JSON lines, INFO and above (idempotent: one handler, replaced). "text" changes nothing."""

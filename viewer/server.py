@@ -4,12 +4,12 @@ server with ``--debug``."""
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from viewer.config import default_data_dir
+from viewer.logs import notice
 
 
 def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> int:
@@ -47,7 +47,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
 
     from viewer.gthread_worker import KeepAliveThreadWorker
 
-    raise_open_file_limit()
+    raise_open_file_limit(str(settings["LOG_FORMAT"]))
     if settings["METRICS"]:  # before any worker imports prometheus-client: it picks its mode then
         from viewer.metrics import prepare_multiprocess_dir
 
@@ -76,7 +76,7 @@ def run_server(settings: Mapping[str, Any], config_file: str | None = None) -> i
             return load_worker_app(settings, config_file)
 
     url = f"http://{settings['HOST']}:{settings['PORT']}/"
-    print(f"wsi-viewer: serving on {url}", file=sys.stderr, flush=True)
+    notice(f"wsi-viewer: serving on {url}", str(settings["LOG_FORMAT"]))
     _Gunicorn().run()
     return 0
 
@@ -147,7 +147,7 @@ def _guard_bodies(app: Any, settings: Mapping[str, Any]) -> None:
 WANTED_OPEN_FILES = 4096
 
 
-def raise_open_file_limit() -> int:
+def raise_open_file_limit(log_format: str = "text") -> int:
     """Raise this process's soft limit on open files to its hard limit when it is below
     :data:`WANTED_OPEN_FILES` (workers inherit it); returns the soft limit now in force.
 
@@ -165,8 +165,8 @@ def raise_open_file_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
         except (ValueError, OSError) as exc:
-            print(f"wsi-viewer: cannot raise the open-file limit from {soft}: {exc}", file=sys.stderr)
+            notice(f"wsi-viewer: cannot raise the open-file limit from {soft}: {exc}", log_format, "warning")
     if soft != resource.RLIM_INFINITY and soft < WANTED_OPEN_FILES:
-        print(f"wsi-viewer: only {soft} open files allowed (ulimit -n); under many connections "
-              f"accept may fail", file=sys.stderr, flush=True)
+        notice(f"wsi-viewer: only {soft} open files allowed (ulimit -n); under many connections "
+               f"accept may fail", log_format, "warning")
     return int(soft)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from viewer.cli.common import EXIT_USAGE, option_name
 from viewer.config import SETTINGS, load_settings
+from viewer.logs import notice
 
 
 def add_serve(subparsers: Any) -> None:
@@ -68,22 +68,23 @@ def is_loopback(host: str) -> bool:
 def check_bind(settings: Mapping[str, Any]) -> int:
     """The bind rule of AUTH=none: loopback only, said at start; elsewhere only with INSECURE_NO_AUTH
     (and a warning). Returns the exit status to stop with (2), or 0 to go on."""
+    log_format = str(settings["LOG_FORMAT"])
     if settings["AUTH"] == "proxy" and not str(settings["TRUSTED_PROXIES"]).strip():
-        print("wsi-viewer serve: warning: AUTH=proxy without TRUSTED_PROXIES believes no proxy: only API "
-              "tokens get in", file=sys.stderr)
+        notice("wsi-viewer serve: warning: AUTH=proxy without TRUSTED_PROXIES believes no proxy: only API "
+               "tokens get in", log_format, "warning")
     if settings["AUTH"] != "none":
         return 0
     host = str(settings["HOST"])
     if is_loopback(host):
-        print(f"wsi-viewer serve: AUTH=none: binding {host} only, so that only this machine reaches the "
-              "server (no login: whoever reaches it reads and changes everything); for a network use "
-              "--auth builtin or --auth proxy", file=sys.stderr)
+        notice(f"wsi-viewer serve: AUTH=none: binding {host} only, so that only this machine reaches the "
+               "server (no login: whoever reaches it reads and changes everything); for a network use "
+               "--auth builtin or --auth proxy", log_format)
         return 0
     if not settings["INSECURE_NO_AUTH"]:
-        print(f"wsi-viewer serve: error: AUTH=none on {host or 'every interface'} would let anyone who "
-              "reaches the port read and change every annotation; use --auth builtin (accounts) or "
-              "--auth proxy, or --insecure-no-auth if this network is yours alone", file=sys.stderr)
+        notice(f"wsi-viewer serve: error: AUTH=none on {host or 'every interface'} would let anyone who "
+               "reaches the port read and change every annotation; use --auth builtin (accounts) or "
+               "--auth proxy, or --insecure-no-auth if this network is yours alone", log_format, "error")
         return EXIT_USAGE
-    print(f"wsi-viewer serve: warning: AUTH=none on {host or 'every interface'} (--insecure-no-auth): "
-          "anyone who reaches the port reads and changes every annotation", file=sys.stderr)
+    notice(f"wsi-viewer serve: warning: AUTH=none on {host or 'every interface'} (--insecure-no-auth): "
+           "anyone who reaches the port reads and changes every annotation", log_format, "warning")
     return 0
