@@ -15,8 +15,11 @@ import pytest
 import requests
 
 from tests._server import free_port, running_process
+from viewer.auth import Accounts
 from viewer.cli.serve import check_bind
 from viewer.config import load_settings
+from viewer.errors import AuthenticationError
+from viewer.store import Store, database_url
 
 DATA = Path(__file__).parent / "data"
 SLIDE = "CMU-1-Small-Region.svs"
@@ -72,6 +75,27 @@ def test_a_real_server_with_accounts_tokens_and_logins(tmp_path: Path) -> None:
         assert users(data, "remove", "ann").returncode == 0
         assert browser.get(base + "/api/slides", timeout=30).status_code == 401  # her session ended
 
+
+
+def test_users_set_role_and_password_from_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert users(data, "add", "ann", "--role", "annotator", password="first pass\n").returncode == 0
+    changed = users(data, "set-role", "ann", "admin")
+    assert changed.returncode == 0 and "ann is now admin" in changed.stdout, changed.stderr
+    assert users(data, "list").stdout == "ann\tadmin\n"
+    assert users(data, "set-role", "ann", "overlord").returncode == 2  # not a role
+    nobody = users(data, "set-role", "nobody", "viewer")
+    assert nobody.returncode != 0 and "nobody" in nobody.stderr, nobody.stderr
+    assert users(data, "password", "ann", password="").returncode == 2  # no password: nothing changed
+    assert users(data, "password", "ann", password="second pass\n").returncode == 0
+    store = Store(database_url("", data))
+    try:
+        accounts = Accounts(store)
+        assert accounts.verify("ann", "second pass", "127.0.0.1").role == "admin"
+        with pytest.raises(AuthenticationError):
+            accounts.verify("ann", "first pass", "127.0.0.1")
+    finally:
+        store.close()
 
 def test_auth_none_binds_loopback_and_elsewhere_needs_insecure_no_auth(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
