@@ -45,7 +45,7 @@ def test_json_logs_carry_the_request_id(tmp_path: Path, slide_dir: Path) -> None
         assert other != made_id  # one id per request
         lines = _json_lines(server.log, 7)
         text = server.log.read_text()
-    # every line is one JSON object but the start's banner (printed before gunicorn has a logger)
+    # every line is one JSON object (the start's notices too: viewer.logs.notice)
     others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
     assert all(line.startswith("wsi-viewer: serving on http://") for line in others), others
     assert len(lines) == len([line for line in text.splitlines() if line.startswith("{")])

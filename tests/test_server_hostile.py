@@ -258,9 +258,8 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
     assert returned == soft and (soft == hard or hard == resource.RLIM_INFINITY and soft >= 4096), out.stdout
 
 
-
 def test_a_worker_freezes_its_startup_heap_out_of_the_collector(tmp_path: Path) -> None:
-    # A full collection walks every tracked object with the GIL held: ~100,000 in a worker (40-75 ms
+    # A full collection walks every tracked object with the GIL held: ~100,000 in a worker (36-74 ms
     # with all its threads stopped) unless the startup heap is frozen first (viewer/server.py).
     slides = Path(__file__).parent / "data" / "slides"
     code = (
@@ -281,6 +280,7 @@ def test_a_worker_freezes_its_startup_heap_out_of_the_collector(tmp_path: Path) 
     assert status == 200, out.stderr
     assert frozen > 30_000, frozen  # the modules, the app, its routes and tables
     assert tracked * 10 < frozen and unfrozen > frozen, (frozen, tracked, unfrozen)
+
 
 # -- deadlines ---------------------------------------------------------------------------------
 

@@ -95,20 +95,19 @@ def load_worker_app(settings: Mapping[str, Any], config_file: str | None = None)
     return app
 
 
-def freeze_startup_heap() -> int:
+def freeze_startup_heap() -> None:
     """Move every object alive now (modules, the app, its routes, SQLAlchemy's and Pillow's
-    tables: ~100,000 in a worker) to the collector's permanent generation; returns how many.
+    tables: ~100,000 in a worker) to the collector's permanent generation.
 
     Why: a full collection walks every tracked object while holding the GIL, so each one stopped all
-    of a worker's threads for 40-75 ms (measured in the workers of benchmarks/tiles_auth.py), a
-    stall landing on whichever tiles were in flight; the store's lookups (with logins on) allocate
-    enough to bring one on every ~10 s. With the startup heap frozen the same collections walk
-    6,000-9,000 objects: 1.4-2.4 ms. Nothing frozen is ever freed by the collector, so only what
-    lives for the whole process is frozen: the garbage of the start is collected first.
+    of a worker's threads for 36-74 ms (measured with gc callbacks in the workers of
+    benchmarks/tiles_auth.py, about one a minute under its load), a stall landing on whichever tiles
+    were in flight. With the startup heap frozen the same collections walk 6,000-9,000 objects:
+    1.4-2.4 ms. Nothing frozen is ever freed by the collector, so only what lives for the whole
+    process is frozen: the garbage of the start is collected first.
     """
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 def _observe(app: Any) -> None:

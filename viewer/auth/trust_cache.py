@@ -26,21 +26,13 @@ import heapq
 import threading
 import time
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-class _Flight(Generic[V]):
-    """One lookup in progress; the requests that want the same key wait for its answer."""
-
-    __slots__ = ("answer", "done")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.answer: tuple[V, float] | None = None
-
+#: The name of each process's renewing thread.
+THREAD_NAME = "wsi-auth-renew"
 
 class TrustCache(Generic[K, V]):
     """``key -> (value, until)`` (``until`` in :func:`time.monotonic` seconds), from ``lookup(key)``.
@@ -51,14 +43,14 @@ class TrustCache(Generic[K, V]):
     """
 
     def __init__(self, lookup: Callable[[K], V | None], ttl_s: float, renew_before_s: float,
-                 max_entries: int = 10_000, thread_name: str = "wsi-auth-renew") -> None:
+                 max_entries: int = 10_000) -> None:
         if not 0 < renew_before_s < ttl_s:
             raise ValueError("renew_before_s must be between 0 and ttl_s")
         self.lookup, self.ttl_s, self.renew_before_s = lookup, ttl_s, renew_before_s
-        self.max_entries, self.thread_name = max_entries, thread_name
+        self.max_entries = max_entries
         self._entries: dict[K, tuple[V, float]] = {}
         self._lock = threading.Lock()
-        self._flights: dict[K, _Flight[V]] = {}
+        self._flights: dict[K, Future[tuple[V, float] | None]] = {}  # lookups in progress, awaited
         self._scheduled: set[K] = set()  # keys with a renewal to come
         self._due: list[tuple[float, int, K]] = []  # (when, order, key): the renewals, a heap
         self._order = 0
@@ -89,20 +81,22 @@ class TrustCache(Generic[K, V]):
     def _look_up_once(self, key: K) -> tuple[V, float] | None:
         with self._lock:
             flight = self._flights.get(key)
-            owner = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
+            if flight is not None:  # another request asks already: its answer is ours
+                owner = False
+            else:
+                owner, flight = True, Future()
+                self._flights[key] = flight
             generation = self._generation
         if not owner:
-            flight.done.wait()
-            return flight.answer
+            return flight.result()
+        answer = None
         try:
-            flight.answer = self._ask(key, generation)
+            answer = self._ask(key, generation)
         finally:
             with self._lock:
                 del self._flights[key]
-            flight.done.set()
-        return flight.answer
+            flight.set_result(answer)
+        return answer
 
     def _ask(self, key: K, generation: int) -> tuple[V, float] | None:
         try:
@@ -128,8 +122,7 @@ class TrustCache(Generic[K, V]):
             self._order += 1
             heapq.heappush(self._due, (when, self._order, key))
             if self._thread is None or not self._thread.is_alive():  # the first; or a forked child's
-                self._thread = threading.Thread(target=self._renew_forever, name=self.thread_name,
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._renew_forever, name=THREAD_NAME, daemon=True)
                 self._thread.start()
             elif self._due[0][2] == key:  # the earliest now: the thread sleeps until a later one
                 self._wake.notify()
